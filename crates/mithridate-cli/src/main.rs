@@ -1,1 +1,59 @@
-fn main() {}
+//! `mithridate`: attack your own training pipeline, detect the poison, govern retraining.
+//!
+//! Each subcommand group lives in its own file under `commands/`; adding one is a new file,
+//! one enum variant and one match arm here.
+
+mod commands;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "mithridate",
+    version,
+    about = "Attack, detect and defend against data and model poisoning",
+    long_about = "Mithridate attacks your own training pipelines with data and model poisoning, \
+detects poisoned data, updates and models, trains and aggregates robustly, and governs retraining.\n\n\
+Exit codes: 0 success; 1 a check ran and failed (verdict); 2 invalid arguments or input; \
+3 environment failure (registry unreachable, I/O)."
+)]
+struct Cli {
+    /// Random seed for everything stochastic (same seed, same result).
+    #[arg(long, global = true, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON object on stdout instead of tables; no progress bars.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List, fetch, inspect and export the built-in real datasets.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
+    /// Train a classifier and save it as safetensors with a JSON sidecar.
+    Train(commands::train::TrainArgs),
+    /// Evaluate a saved model: accuracy and a per-class table.
+    Evaluate(commands::evaluate::EvaluateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = output::Context::new(cli.seed, cli.json);
+    let result = match cli.command {
+        Command::Data(cmd) => commands::data::run(cmd, &ctx),
+        Command::Train(args) => commands::train::run(args, &ctx),
+        Command::Evaluate(args) => commands::evaluate::run(args, &ctx),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", output::one_line(&err));
+            ExitCode::from(output::exit_code(&err))
+        }
+    }
+}

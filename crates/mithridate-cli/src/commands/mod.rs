@@ -1,0 +1,5 @@
+//! One module per subcommand group.
+
+pub mod data;
+pub mod evaluate;
+pub mod train;
