@@ -1,0 +1,88 @@
+//! `mithridate evaluate`: accuracy and a per-class table for a saved model.
+
+use crate::output::{self, Context};
+use anyhow::{Context as _, Result};
+use clap::Args;
+use mithridate_data::{DataHome, Split};
+use mithridate_engine::{metrics, Classifier};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    /// A model written by `mithridate train` (safetensors with its `.json` sidecar).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Built-in dataset name or an .npz file in the interchange format.
+    #[arg(long)]
+    pub data: String,
+    /// Which split of a built-in dataset to evaluate on (ignored for .npz files).
+    #[arg(long, default_value_t = Split::Test)]
+    pub split: Split,
+}
+
+pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
+    let (model, card) = Classifier::load(&args.model)
+        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let home = DataHome::from_env()?;
+    let data = mithridate_data::load(&home, &args.data, args.split)
+        .with_context(|| format!("loading '{}'", args.data))?;
+    if data.is_empty() {
+        anyhow::bail!("the evaluation set '{}' is empty", args.data);
+    }
+    model.check_compatible(&data)?;
+    let evaluation = metrics::evaluate(&model.predict(&data)?, data.labels(), data.num_classes())?;
+    let names = data.class_names();
+    if ctx.json {
+        let per_class: Vec<_> = evaluation
+            .per_class
+            .iter()
+            .map(|c| {
+                json!({
+                    "class": c.class,
+                    "name": names[c.class],
+                    "support": c.support,
+                    "precision": c.precision,
+                    "recall": c.recall,
+                })
+            })
+            .collect();
+        ctx.print_json(&json!({
+            "model": args.model,
+            "architecture": card.architecture.to_string(),
+            "trained_on": card.dataset,
+            "data": args.data,
+            "samples": data.len(),
+            "accuracy": evaluation.accuracy,
+            "per_class": per_class,
+            "confusion": evaluation.confusion,
+        }))?;
+    } else {
+        let rows: Vec<Vec<String>> = evaluation
+            .per_class
+            .iter()
+            .map(|c| {
+                vec![
+                    c.class.to_string(),
+                    names[c.class].clone(),
+                    c.support.to_string(),
+                    format!("{:.2}%", 100.0 * c.precision),
+                    format!("{:.2}%", 100.0 * c.recall),
+                ]
+            })
+            .collect();
+        println!(
+            "{}",
+            output::table(&["class", "name", "support", "precision", "recall"], &rows)
+        );
+        println!(
+            "accuracy: {:.2}% on {} samples of '{}' ({} model trained on '{}')",
+            100.0 * evaluation.accuracy,
+            data.len(),
+            args.data,
+            card.architecture,
+            card.dataset
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! `mithridate train`: fit a classifier on a dataset and save it.
+
+use crate::output::{self, Context};
+use anyhow::{Context as _, Result};
+use clap::{Args, ValueEnum};
+use mithridate_data::{DataHome, Dataset, Split};
+use mithridate_engine::{metrics, Architecture, Classifier, ModelCard, Optimizer, TrainParams, TrainProgress};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Built-in dataset name (see `mithridate data list`) or an .npz file in the interchange format.
+    #[arg(long)]
+    pub data: String,
+    /// Test set for an .npz training set (default: a seeded, stratified 20% hold-out of it).
+    /// Built-in datasets use their own test split.
+    #[arg(long)]
+    pub test: Option<String>,
+    /// Model family; default: `cnn` for images, `mlp` for tabular data, `text` for text.
+    #[arg(long)]
+    pub model: Option<Architecture>,
+    /// Passes over the training set (default: per model family).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Mini-batch size (default: per model family).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Optimiser (default: adam).
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Learning rate (default: per model family and optimiser).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// SGD momentum in [0, 1).
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// L2 weight decay.
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Train on a seeded random subset of at most this many samples (quick experiments).
+    #[arg(long)]
+    pub max_train: Option<usize>,
+    /// Where to write the model (safetensors; the JSON sidecar goes to `<output>.json`).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OptimizerKind {
+    Sgd,
+    Adam,
+}
+
+/// Train and test sets for `source`: a built-in dataset's own splits, or an .npz file with
+/// an explicit test file or a seeded stratified hold-out.
+pub fn load_train_test(
+    home: &DataHome,
+    source: &str,
+    test: Option<&str>,
+    seed: u64,
+) -> Result<(Dataset, Dataset)> {
+    let train = mithridate_data::load(home, source, Split::Train)
+        .with_context(|| format!("loading training data '{source}'"))?;
+    if let Some(test) = test {
+        let test_set = mithridate_data::load(home, test, Split::Test)
+            .with_context(|| format!("loading test data '{test}'"))?;
+        return Ok((train, test_set));
+    }
+    if mithridate_data::registry::find(source).is_some() {
+        let test_set = mithridate_data::load(home, source, Split::Test)
+            .with_context(|| format!("loading test data '{source}'"))?;
+        return Ok((train, test_set));
+    }
+    Ok(mithridate_data::split_stratified(&train, 0.2, seed)?)
+}
+
+/// A seeded subset of at most `max` rows (all rows when `max` is `None` or large enough).
+fn subsample(data: Dataset, max: Option<usize>, seed: u64) -> Result<Dataset> {
+    match max {
+        Some(0) => anyhow::bail!("--max-train must be at least 1"),
+        Some(max) if max < data.len() => {
+            let fraction = 1.0 - max as f64 / data.len() as f64;
+            Ok(mithridate_data::split_stratified(&data, fraction, seed)?.0)
+        }
+        _ => Ok(data),
+    }
+}
+
+pub fn run(args: TrainArgs, ctx: &Context) -> Result<()> {
+    let home = DataHome::from_env()?;
+    let (train, test) = load_train_test(&home, &args.data, args.test.as_deref(), ctx.seed)?;
+    let train = subsample(train, args.max_train, ctx.seed)?;
+    if train.is_empty() {
+        anyhow::bail!("the training set '{}' is empty", args.data);
+    }
+    let arch = args
+        .model
+        .unwrap_or_else(|| Architecture::default_for(train.modality()));
+    let mut params = TrainParams::default_for(arch);
+    if let Some(epochs) = args.epochs {
+        params.epochs = epochs;
+    }
+    if let Some(batch) = args.batch_size {
+        params.batch_size = batch;
+    }
+    if let Some(decay) = args.weight_decay {
+        params.weight_decay = decay;
+    }
+    params.optimizer = match (args.optimizer, params.optimizer) {
+        (Some(OptimizerKind::Sgd), _) => Optimizer::Sgd {
+            lr: args.lr.unwrap_or(0.05),
+            momentum: args.momentum,
+        },
+        (Some(OptimizerKind::Adam), _) => Optimizer::Adam {
+            lr: args.lr.unwrap_or(1e-3),
+        },
+        (None, Optimizer::Sgd { lr, momentum }) => Optimizer::Sgd {
+            lr: args.lr.unwrap_or(lr),
+            momentum,
+        },
+        (None, Optimizer::Adam { lr }) => Optimizer::Adam {
+            lr: args.lr.unwrap_or(lr),
+        },
+    };
+    let config = params.check()?;
+    let mut model = Classifier::new(arch, train.modality(), train.num_classes(), ctx.seed)?;
+    model.check_compatible(&test)?;
+
+    let bar = ctx.progress((train.len() * config.epochs()) as u64, "training");
+    let report = model.fit(&train, &config, ctx.seed, &mut |p: TrainProgress| {
+        bar.set_position((p.epoch * p.samples_total + p.samples_done) as u64);
+        bar.set_message(format!("epoch {}/{} loss {:.4}", p.epoch + 1, p.epochs, p.running_loss));
+    })?;
+    bar.finish_and_clear();
+
+    let evaluation = metrics::evaluate(&model.predict(&test)?, test.labels(), test.num_classes())?;
+    let mut card = ModelCard::new(&model, &args.data, ctx.seed, &config);
+    card.metrics.insert("test_accuracy".into(), evaluation.accuracy);
+    card.metrics.insert("train_samples_per_sec".into(), report.samples_per_sec);
+    model
+        .save(&args.output, &card)
+        .with_context(|| format!("saving the model to {}", args.output.display()))?;
+
+    let losses: Vec<f64> = report.epochs.iter().map(|e| e.mean_loss).collect();
+    if ctx.json {
+        ctx.print_json(&json!({
+            "model": args.output,
+            "dataset": args.data,
+            "architecture": arch.to_string(),
+            "parameters": model.num_parameters(),
+            "seed": ctx.seed,
+            "train_samples": train.len(),
+            "test_samples": test.len(),
+            "epochs": config.epochs(),
+            "epoch_mean_loss": losses,
+            "seconds": report.seconds,
+            "samples_per_sec": report.samples_per_sec,
+            "test_accuracy": evaluation.accuracy,
+        }))?;
+    } else {
+        let rows: Vec<Vec<String>> = report
+            .epochs
+            .iter()
+            .map(|e| vec![(e.epoch + 1).to_string(), format!("{:.4}", e.mean_loss)])
+            .collect();
+        println!("{}", output::table(&["epoch", "mean loss"], &rows));
+        println!(
+            "trained {arch} ({} parameters) on {} samples of '{}' in {:.1} s ({:.0} samples/s)",
+            model.num_parameters(),
+            train.len(),
+            args.data,
+            report.seconds,
+            report.samples_per_sec
+        );
+        println!(
+            "test accuracy: {:.2}% on {} samples",
+            100.0 * evaluation.accuracy,
+            test.len()
+        );
+        println!("saved {} (+ .json sidecar)", args.output.display());
+    }
+    Ok(())
+}
