@@ -1,0 +1,250 @@
+//! Dense kernels shared by the rules: row reductions, weighted row sums, the f64 Gram matrix.
+//!
+//! Every reduction has a fixed summation order that does not depend on the number of threads,
+//! so results are bit-for-bit reproducible. Hot loops run under `pulp`'s runtime CPU dispatch
+//! so they are compiled with AVX2/FMA where the CPU has them.
+
+use crate::updates::Updates;
+use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
+use faer::{Accum, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+/// Columns per parallel task for column-blocked kernels (fixed, so results do not depend on
+/// the thread count).
+pub(crate) const COLUMN_TASK: usize = 16 * 1024;
+
+/// Runs `f` compiled for the best instruction set this CPU supports.
+#[inline(always)]
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
+/// `sum_k a[k] * b[k]` accumulated in f64 (8 independent lanes, fixed order).
+#[inline(always)]
+fn dot_f64(a: &[f32], b: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ac, at) = a.split_at(a.len() - a.len() % 8);
+    let (bc, bt) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
+        for k in 0..8 {
+            acc[k] += x[k] as f64 * y[k] as f64;
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in at.iter().zip(bt) {
+        tail += *x as f64 * *y as f64;
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// `sum_k (a[k] - b[k])^2` accumulated in f64 (the difference taken in f64, so exact for
+/// near-duplicates).
+#[inline(always)]
+fn sq_dist_f64(a: &[f32], b: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ac, at) = a.split_at(a.len() - a.len() % 8);
+    let (bc, bt) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
+        for k in 0..8 {
+            let t = x[k] as f64 - y[k] as f64;
+            acc[k] += t * t;
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in at.iter().zip(bt) {
+        let t = *x as f64 - *y as f64;
+        tail += t * t;
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// Squared L2 norm of every row, in f64.
+pub(crate) fn row_sq_norms(u: &Updates) -> Vec<f64> {
+    (0..u.n())
+        .into_par_iter()
+        .map(|i| simd(|| dot_f64(u.row(i), u.row(i))))
+        .collect()
+}
+
+/// `x_i . v` for every row, in f64.
+pub(crate) fn row_dots(u: &Updates, v: &[f32]) -> Vec<f64> {
+    (0..u.n())
+        .into_par_iter()
+        .map(|i| simd(|| dot_f64(u.row(i), v)))
+        .collect()
+}
+
+/// `||x_i - v||^2` for every row, in f64.
+pub(crate) fn row_sq_distances(u: &Updates, v: &[f32]) -> Vec<f64> {
+    (0..u.n())
+        .into_par_iter()
+        .map(|i| simd(|| sq_dist_f64(u.row(i), v)))
+        .collect()
+}
+
+/// `out = offset_scale * offset + sum_i w_i x_i`, accumulated per coordinate in f64 over rows
+/// in index order; rows with zero weight are skipped (not read).
+pub(crate) fn weighted_row_sum(u: &Updates, w: &[f64], offset: Option<(f64, &[f32])>) -> Vec<f32> {
+    let d = u.d();
+    let active: Vec<(usize, f64)> = w
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, wi)| *wi != 0.0)
+        .collect();
+    let mut out = vec![0.0f32; d];
+    out.par_chunks_mut(COLUMN_TASK)
+        .enumerate()
+        .for_each(|(task, out_chunk)| {
+            simd(|| {
+                let c0 = task * COLUMN_TASK;
+                let width = out_chunk.len();
+                let mut acc = vec![0.0f64; width];
+                if let Some((scale, v)) = offset {
+                    for (a, x) in acc.iter_mut().zip(&v[c0..c0 + width]) {
+                        *a = scale * *x as f64;
+                    }
+                }
+                for &(i, wi) in &active {
+                    let row = &u.row(i)[c0..c0 + width];
+                    for (a, x) in acc.iter_mut().zip(row) {
+                        *a += wi * *x as f64;
+                    }
+                }
+                for (o, a) in out_chunk.iter_mut().zip(&acc) {
+                    *o = *a as f32;
+                }
+            })
+        });
+    out
+}
+
+/// The `n x n` Gram matrix `G = X X^T` (row-major, symmetric), accumulated in f64.
+///
+/// f32 Gram entries lose near-duplicate distances entirely (`||a||^2 + ||b||^2 - 2 a.b` cancels),
+/// and colluding attackers send near-duplicates on purpose. Columns are converted to f64 a block
+/// at a time and multiplied with faer's GEMM (lower triangle only), so the extra memory is one
+/// `n x 512` f64 block per thread; per-task partial Grams are summed in task order.
+pub(crate) fn gram(u: &Updates) -> Vec<f64> {
+    let rows: Vec<&[f32]> = (0..u.n()).map(|i| u.row(i)).collect();
+    gram_rows(&rows, u.d())
+}
+
+/// [`gram`] over separately stored rows of length `d` each.
+pub(crate) fn gram_rows(rows: &[&[f32]], d: usize) -> Vec<f64> {
+    const BLOCK: usize = 512;
+    let n = rows.len();
+    let tasks = d.div_ceil(COLUMN_TASK);
+    let partials: Vec<Vec<f64>> = (0..tasks)
+        .into_par_iter()
+        .map(|task| {
+            let c0 = task * COLUMN_TASK;
+            let c1 = (c0 + COLUMN_TASK).min(d);
+            let mut g = vec![0.0f64; n * n];
+            let mut block = vec![0.0f64; n * BLOCK];
+            let mut b0 = c0;
+            while b0 < c1 {
+                let width = BLOCK.min(c1 - b0);
+                simd(|| {
+                    for i in 0..n {
+                        let src = &rows[i][b0..b0 + width];
+                        for (dst, x) in block[i * width..(i + 1) * width].iter_mut().zip(src) {
+                            *dst = *x as f64;
+                        }
+                    }
+                });
+                let x = MatRef::from_row_major_slice(&block[..n * width], n, width);
+                let gm = MatMut::from_row_major_slice_mut(&mut g, n, n);
+                tri_matmul(
+                    gm,
+                    BlockStructure::TriangularLower,
+                    Accum::Add,
+                    x,
+                    BlockStructure::Rectangular,
+                    x.transpose(),
+                    BlockStructure::Rectangular,
+                    1.0,
+                    Par::Seq,
+                );
+                b0 += width;
+            }
+            g
+        })
+        .collect();
+    let mut g = vec![0.0f64; n * n];
+    for p in &partials {
+        for (a, b) in g.iter_mut().zip(p) {
+            *a += b;
+        }
+    }
+    for i in 0..n {
+        for j in 0..i {
+            g[j * n + i] = g[i * n + j];
+        }
+    }
+    g
+}
+
+/// Pairwise squared distances `D_ij = G_ii + G_jj - 2 G_ij` (clamped at 0), row-major `n x n`.
+pub(crate) fn sq_distances_from_gram(g: &[f64], n: usize) -> Vec<f64> {
+    let mut dist = vec![0.0f64; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            if i != j {
+                dist[i * n + j] = (g[i * n + i] + g[j * n + j] - 2.0 * g[i * n + j]).max(0.0);
+            }
+        }
+    }
+    dist
+}
+
+/// Pairwise squared distances of the rows (f64-accurate for near-duplicates).
+pub(crate) fn pairwise_sq_distances(u: &Updates) -> Vec<f64> {
+    sq_distances_from_gram(&gram(u), u.n())
+}
+
+/// The median of a slice of finite values (mean of the two middle values for even length).
+pub(crate) fn median_f64(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let m = v.len();
+    if m == 0 {
+        return 0.0;
+    }
+    if m % 2 == 1 {
+        v[m / 2]
+    } else {
+        0.5 * (v[m / 2 - 1] + v[m / 2])
+    }
+}
+
+/// Indices of the `k` smallest values, ties broken by lower index.
+pub(crate) fn k_smallest(values: &[f64], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..values.len()).collect();
+    idx.sort_by(|a, b| values[*a].total_cmp(&values[*b]).then(a.cmp(b)));
+    idx.truncate(k);
+    idx
+}
+
+/// One read pass over the matrix (sum of all values): the memory-bandwidth floor that any
+/// rule reading every value once must pay. Exposed for the benchmark.
+pub fn read_pass(u: &Updates) -> f64 {
+    let partials: Vec<f64> = u
+        .as_slice()
+        .par_chunks(COLUMN_TASK * 16)
+        .map(|chunk| {
+            simd(|| {
+                let mut acc = [0.0f32; 16];
+                let (body, tail) = chunk.split_at(chunk.len() - chunk.len() % 16);
+                for c in body.chunks_exact(16) {
+                    for k in 0..16 {
+                        acc[k] += c[k];
+                    }
+                }
+                acc.iter().map(|x| *x as f64).sum::<f64>()
+                    + tail.iter().map(|x| *x as f64).sum::<f64>()
+            })
+        })
+        .collect();
+    partials.iter().sum()
+}

@@ -1,0 +1,303 @@
+//! Per-coordinate order statistics without transposing or fully sorting per coordinate.
+//!
+//! The columns are processed in blocks of [`LANES`] adjacent coordinates: the block's `m`
+//! values per coordinate are gathered into `m` lane vectors that sit in L1, and a comparator
+//! network (Batcher's odd-even merge sort, pruned to the output positions the rule reads) is
+//! applied lane-wise with branch-free min/max, so each comparator handles `LANES` coordinates
+//! at once in SIMD registers. The result per coordinate is the mean of a *window* of sorted
+//! positions `[a, b)`: median, trimmed mean and Bulyan's "closest to the median" are all windows.
+
+use crate::kernels::{simd, COLUMN_TASK};
+use crate::updates::Updates;
+use rayon::prelude::*;
+
+/// Coordinates handled together by one comparator (two AVX2 registers of f32).
+pub(crate) const LANES: usize = 16;
+
+type Lane = [f32; LANES];
+
+/// A comparator network on `m` lines: after applying it, every line in `needed` holds the
+/// value a full sort would put there.
+#[derive(Debug, Clone)]
+pub(crate) struct Network {
+    pairs: Vec<(u32, u32)>,
+}
+
+impl Network {
+    /// Batcher's odd-even merge sort for `m` lines, keeping only comparators that influence
+    /// the lines in `needed`.
+    ///
+    /// Built for the next power of two `p >= m` with lines `m..p` imagined as `+inf`: a
+    /// comparator `(i, j)`, `i < j`, touching such a line never moves anything (the `+inf` is
+    /// already on the max side), so dropping those comparators sorts `m` lines exactly.
+    pub(crate) fn sorting(m: usize, needed: std::ops::Range<usize>) -> Self {
+        let p = m.next_power_of_two();
+        let mut pairs = Vec::new();
+        let mut span = 1;
+        while span < p {
+            let mut k = span;
+            while k >= 1 {
+                let mut j = k % span;
+                while j + k < p {
+                    for i in 0..k.min(p - j - k) {
+                        if (i + j) / (2 * span) == (i + j + k) / (2 * span) && i + j + k < m {
+                            pairs.push(((i + j) as u32, (i + j + k) as u32));
+                        }
+                    }
+                    j += 2 * k;
+                }
+                k /= 2;
+            }
+            span *= 2;
+        }
+        // Backward pass: a comparator matters iff one of its outputs is needed later.
+        let mut live = vec![false; m];
+        for line in needed {
+            live[line] = true;
+        }
+        let mut kept = Vec::with_capacity(pairs.len());
+        for &(i, j) in pairs.iter().rev() {
+            if live[i as usize] || live[j as usize] {
+                live[i as usize] = true;
+                live[j as usize] = true;
+                kept.push((i, j));
+            }
+        }
+        kept.reverse();
+        Network { pairs: kept }
+    }
+
+    /// Number of comparators.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Sorts every lane of `lines` (as far as the needed lines are concerned).
+    #[inline(always)]
+    fn apply(&self, lines: &mut [Lane]) {
+        for &(i, j) in &self.pairs {
+            let a = lines[i as usize];
+            let b = lines[j as usize];
+            let mut lo = [0.0f32; LANES];
+            let mut hi = [0.0f32; LANES];
+            for l in 0..LANES {
+                // Branch-free min/max; inputs are finite (validated), so no NaN subtleties.
+                lo[l] = if a[l] < b[l] { a[l] } else { b[l] };
+                hi[l] = if a[l] < b[l] { b[l] } else { a[l] };
+            }
+            lines[i as usize] = lo;
+            lines[j as usize] = hi;
+        }
+    }
+
+    /// Sorts a plain slice with the network (testing aid).
+    #[cfg(test)]
+    pub(crate) fn sort_one(&self, values: &[f32]) -> Vec<f32> {
+        let mut lines: Vec<Lane> = values.iter().map(|v| [*v; LANES]).collect();
+        self.apply(&mut lines);
+        lines.iter().map(|l| l[0]).collect()
+    }
+}
+
+/// Which sorted positions a rule averages, per coordinate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Window {
+    /// The same positions `[a, b)` for every coordinate (median, trimmed mean).
+    Fixed(usize, usize),
+    /// The `beta` values closest to the coordinate's median, chosen outwards from the
+    /// middle; at equal distance the smaller value wins (Bulyan).
+    ClosestToMedian(usize),
+}
+
+impl Window {
+    fn needed(&self, m: usize) -> std::ops::Range<usize> {
+        match *self {
+            Window::Fixed(a, b) => a..b,
+            Window::ClosestToMedian(_) => 0..m,
+        }
+    }
+}
+
+/// For sorted `v` (length `m`), the window of the `beta` values closest to the median,
+/// ties going to the smaller value. Values below the median are non-increasing in distance
+/// walking left from the lower middle, values above non-decreasing walking right, so a greedy
+/// two-pointer merge picks exactly the `beta` closest.
+pub(crate) fn closest_to_median_window(v: &[f32], beta: usize) -> (usize, usize) {
+    let m = v.len();
+    let median = if m % 2 == 1 {
+        v[m / 2] as f64
+    } else {
+        0.5 * (v[m / 2 - 1] as f64 + v[m / 2] as f64)
+    };
+    // `left` is the next candidate on the left (inclusive), `right` on the right.
+    let mut left = (m - 1) / 2;
+    let mut right = left + 1;
+    let mut left_open = true;
+    for _ in 0..beta {
+        let take_left =
+            left_open && (right >= m || median - v[left] as f64 <= v[right] as f64 - median);
+        if take_left {
+            if left == 0 {
+                left_open = false;
+            } else {
+                left -= 1;
+            }
+        } else {
+            right += 1;
+        }
+    }
+    let a = if left_open { left + 1 } else { 0 };
+    (a, right)
+}
+
+/// Per coordinate, the mean of the sorted values at the window's positions, over the rows in
+/// `rows`; plus each row's average per-coordinate share (see [`coordinatewise`]'s doc).
+pub(crate) struct Coordinatewise {
+    pub(crate) aggregate: Vec<f32>,
+    /// Per entry of `rows`: the average over coordinates of the row's share of that
+    /// coordinate's window (the shares of one coordinate sum to 1).
+    pub(crate) shares: Vec<f64>,
+}
+
+/// Mean of a window of per-coordinate order statistics over the given rows.
+///
+/// Shares: a value strictly inside the window's value range `(lo, hi)` gets `1/k` (`k` the
+/// window size); values equal to a boundary value split the window slots holding that value
+/// equally among all rows carrying it (ties are indistinguishable by value, so any split gives
+/// the same aggregate; an equal split is the symmetric choice).
+pub(crate) fn coordinatewise(u: &Updates, rows: &[usize], window: Window) -> Coordinatewise {
+    let m = rows.len();
+    let d = u.d();
+    let network = Network::sorting(m, window.needed(m));
+    let mut aggregate = vec![0.0f32; d];
+    let partials: Vec<Vec<f64>> = aggregate
+        .par_chunks_mut(COLUMN_TASK)
+        .enumerate()
+        .map(|(task, out)| {
+            simd(|| {
+                let c0 = task * COLUMN_TASK;
+                let mut shares = vec![0.0f64; m];
+                let mut lines: Vec<Lane> = vec![[0.0; LANES]; m];
+                let mut original: Vec<Lane> = vec![[0.0; LANES]; m];
+                let mut column = vec![0.0f32; m];
+                let mut b0 = 0;
+                while b0 < out.len() {
+                    let width = LANES.min(out.len() - b0);
+                    for (line, &r) in original.iter_mut().zip(rows) {
+                        let src = &u.row(r)[c0 + b0..c0 + b0 + width];
+                        line[..width].copy_from_slice(src);
+                        line[width..].fill(0.0);
+                    }
+                    lines.copy_from_slice(&original);
+                    network.apply(&mut lines);
+                    for l in 0..width {
+                        let (a, b) = match window {
+                            Window::Fixed(a, b) => (a, b),
+                            Window::ClosestToMedian(beta) => {
+                                for (c, line) in column.iter_mut().zip(&lines) {
+                                    *c = line[l];
+                                }
+                                closest_to_median_window(&column, beta)
+                            }
+                        };
+                        let k = (b - a) as f64;
+                        let sum: f64 = lines[a..b].iter().map(|line| line[l] as f64).sum();
+                        out[b0 + l] = (sum / k) as f32;
+                        add_shares(&lines[a..b], &original, l, &mut shares);
+                    }
+                    b0 += width;
+                }
+                shares
+            })
+        })
+        .collect();
+    let mut shares = vec![0.0f64; m];
+    for p in &partials {
+        for (s, x) in shares.iter_mut().zip(p) {
+            *s += x;
+        }
+    }
+    for s in &mut shares {
+        *s /= d as f64;
+    }
+    Coordinatewise { aggregate, shares }
+}
+
+/// Adds one coordinate's (lane `l`) window shares to every row's running total.
+#[inline(always)]
+fn add_shares(window: &[Lane], original: &[Lane], l: usize, shares: &mut [f64]) {
+    let k = window.len();
+    let lo = window[0][l];
+    let hi = window[k - 1][l];
+    let kept_lo = window.iter().filter(|line| line[l] == lo).count();
+    let kept_hi = window.iter().filter(|line| line[l] == hi).count();
+    let total_lo = original.iter().filter(|line| line[l] == lo).count();
+    let total_hi = original.iter().filter(|line| line[l] == hi).count();
+    let inside = 1.0 / k as f64;
+    let at_lo = kept_lo as f64 / (total_lo * k) as f64;
+    let at_hi = kept_hi as f64 / (total_hi * k) as f64;
+    for (s, line) in shares.iter_mut().zip(original) {
+        let x = line[l];
+        *s += if x > lo && x < hi {
+            inside
+        } else if x == lo {
+            at_lo
+        } else if x == hi {
+            at_hi
+        } else {
+            0.0
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn network_sorts_every_size_and_input() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for m in 1..=70 {
+            let full = Network::sorting(m, 0..m);
+            for _ in 0..20 {
+                // Few distinct values to exercise ties.
+                let v: Vec<f32> = (0..m).map(|_| rng.random_range(0..5) as f32).collect();
+                let mut want = v.clone();
+                want.sort_by(f32::total_cmp);
+                assert_eq!(full.sort_one(&v), want, "m = {m}");
+            }
+        }
+    }
+
+    #[test]
+    fn pruned_network_is_smaller_and_still_correct_on_needed_lines() {
+        let m = 100;
+        let full = Network::sorting(m, 0..m);
+        let median = Network::sorting(m, 49..51);
+        assert!(median.len() < full.len());
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..50 {
+            let v: Vec<f32> = (0..m).map(|_| rng.random::<f32>()).collect();
+            let mut want = v.clone();
+            want.sort_by(f32::total_cmp);
+            let got = median.sort_one(&v);
+            assert_eq!(&got[49..51], &want[49..51]);
+        }
+    }
+
+    #[test]
+    fn closest_to_median_breaks_ties_towards_smaller_values() {
+        // median 2; 1 and 3 are equally close: the smaller (1) is taken first.
+        assert_eq!(
+            closest_to_median_window(&[0.0, 1.0, 2.0, 3.0, 9.0], 2),
+            (1, 3)
+        );
+        // even length: median 2.5, both middles equally close -> left first.
+        assert_eq!(closest_to_median_window(&[0.0, 2.0, 3.0, 4.0], 1), (1, 2));
+        assert_eq!(closest_to_median_window(&[0.0, 2.0, 3.0, 4.0], 3), (1, 4));
+        // everything.
+        assert_eq!(closest_to_median_window(&[0.0, 2.0, 3.0], 3), (0, 3));
+    }
+}

@@ -1,0 +1,61 @@
+//! The aggregation rules, one module each, all behind [`Aggregator`].
+
+pub mod bulyan;
+pub mod centered_clipping;
+pub mod fedavg;
+pub mod fltrust;
+pub mod foolsgold;
+pub mod geomed;
+pub mod krum;
+pub mod nnm;
+pub mod norm_bound;
+pub mod order_stats;
+
+use crate::error::{check_tolerance, Result};
+use crate::rules::foolsgold::FoolsGoldHistory;
+use crate::updates::{Aggregation, Round};
+
+/// State a stateful rule carries from one round to the next, owned by the caller so every
+/// call is a pure function of (round, state) and the caller decides what persists.
+#[derive(Debug, Clone, Default)]
+pub struct RoundState {
+    /// Centered clipping's centre: read as the starting point, replaced by the new aggregate.
+    pub centre: Option<Vec<f32>>,
+    /// FoolsGold's per-client running sums of updates.
+    pub history: FoolsGoldHistory,
+}
+
+/// A Byzantine-robust (or plain) aggregation rule.
+///
+/// A rule is built from checked hyperparameters, including `f`, the number of Byzantine
+/// clients it must withstand. `aggregate` refuses rounds where `f` exceeds
+/// [`max_byzantine`](Aggregator::max_byzantine) for the round's `n`, rather than returning an
+/// answer without the guarantee.
+pub trait Aggregator: Send + Sync + std::fmt::Debug {
+    /// Short name as accepted by [`Rule`](crate::Rule)'s `FromStr`.
+    fn name(&self) -> &'static str;
+    /// The number of Byzantine clients `f` this instance is configured to withstand.
+    fn byzantine(&self) -> usize;
+    /// The largest `f` the rule tolerates among `n` clients.
+    fn max_byzantine(&self, n: usize) -> usize;
+    /// The tolerance condition in words, e.g. `"n >= 2f + 3"`.
+    fn tolerance(&self) -> &'static str;
+    /// Aggregates one round; stateful rules read and update `state`.
+    fn aggregate(&self, round: &Round<'_>, state: &mut RoundState) -> Result<Aggregation>;
+
+    /// Errors unless the configured `f` is tolerated for `n` clients.
+    fn check_clients(&self, n: usize) -> Result<()> {
+        check_tolerance(
+            self.name(),
+            self.byzantine(),
+            n,
+            self.max_byzantine(n),
+            self.tolerance(),
+        )
+    }
+}
+
+/// `(n - 1) / 2`: the largest `f` with an honest majority (`n > 2f`).
+pub(crate) fn honest_majority(n: usize) -> usize {
+    n.saturating_sub(1) / 2
+}

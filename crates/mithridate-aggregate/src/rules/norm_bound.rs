@@ -1,0 +1,113 @@
+//! Norm bounding with optional Gaussian noise.
+
+use crate::error::{AggregateError, Result};
+use crate::kernels::{median_f64, row_sq_norms, weighted_row_sum};
+use crate::rules::{honest_majority, Aggregator, RoundState};
+use crate::updates::{Aggregation, Round};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+
+/// Hyperparameters of [`NormBound`]; `.check()` validates them once.
+#[derive(Debug, Clone, Copy)]
+pub struct NormBoundParams {
+    /// Byzantine clients to withstand (checked against `n`).
+    pub byzantine: usize,
+    /// Norm bound `M`; `None` uses the median client norm of the round.
+    pub bound: Option<f64>,
+    /// Standard deviation `sigma` of Gaussian noise added to each aggregate coordinate (0 = none).
+    pub noise_std: f64,
+}
+
+impl NormBoundParams {
+    /// Defaults: median-norm bound, no noise.
+    pub fn new(byzantine: usize) -> Self {
+        NormBoundParams {
+            byzantine,
+            bound: None,
+            noise_std: 0.0,
+        }
+    }
+    /// Validates the parameters.
+    pub fn check(self) -> Result<NormBound> {
+        if let Some(m) = self.bound {
+            if !(m.is_finite() && m > 0.0) {
+                return Err(AggregateError::Param {
+                    name: "bound",
+                    reason: format!("must be finite and > 0, got {m}"),
+                });
+            }
+        }
+        if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
+            return Err(AggregateError::Param {
+                name: "noise_std",
+                reason: format!("must be finite and >= 0, got {}", self.noise_std),
+            });
+        }
+        Ok(NormBound { params: self })
+    }
+}
+
+/// Norm bounding with optional weak differential privacy noise (Sun, Kairouz, Suresh,
+/// McMahan 2019, "Can You Really Backdoor Federated Learning?").
+///
+/// Each update is clipped to norm `M`: `x_i * min(1, M / ||x_i||)`, then averaged with the
+/// client weights `w_i`; optionally `N(0, sigma^2)` noise is added per coordinate, drawn from
+/// ChaCha8 seeded with the round's seed (same seed, same noise). A client moves the aggregate
+/// by at most `w_i M`. A defence against boosted (model-replacement) updates rather than a
+/// Byzantine-robust estimator; with the default median-norm bound an honest majority is needed
+/// to keep `M` honest, so `f < n/2`. `weights[i] = w_i min(1, M/||x_i||)` are the linear
+/// coefficients (they sum to less than 1 when clipping bites). `scores` are the client norms.
+///
+/// ```
+/// use mithridate_aggregate::{Aggregator, NormBoundParams, Round, RoundState, Updates};
+/// let u = Updates::new(&[3.0, 4.0, 0.0, 1.0], 2, 2).unwrap();
+/// let mut p = NormBoundParams::new(0);
+/// p.bound = Some(1.0);
+/// let out = p.check().unwrap().aggregate(&Round::new(u), &mut RoundState::default()).unwrap();
+/// // (0.6, 0.8) and (0, 1) averaged.
+/// assert!((out.aggregate[0] - 0.3).abs() < 1e-6 && (out.aggregate[1] - 0.9).abs() < 1e-6);
+/// ```
+#[derive(Debug, Clone)]
+pub struct NormBound {
+    params: NormBoundParams,
+}
+
+impl Aggregator for NormBound {
+    fn name(&self) -> &'static str {
+        "norm-bound"
+    }
+    fn byzantine(&self) -> usize {
+        self.params.byzantine
+    }
+    fn max_byzantine(&self, n: usize) -> usize {
+        honest_majority(n)
+    }
+    fn tolerance(&self) -> &'static str {
+        "n > 2f"
+    }
+    fn aggregate(&self, round: &Round<'_>, _state: &mut RoundState) -> Result<Aggregation> {
+        let u = round.updates();
+        self.check_clients(u.n())?;
+        let norms: Vec<f64> = row_sq_norms(u).into_iter().map(f64::sqrt).collect();
+        let bound = self.params.bound.unwrap_or_else(|| median_f64(&norms));
+        let weights: Vec<f64> = round
+            .normalized_weights()
+            .iter()
+            .zip(&norms)
+            .map(|(w, norm)| if *norm > bound { w * bound / norm } else { *w })
+            .collect();
+        let mut aggregate = weighted_row_sum(u, &weights, None);
+        if self.params.noise_std > 0.0 {
+            let normal =
+                Normal::new(0.0f64, self.params.noise_std).map_err(|e| AggregateError::Param {
+                    name: "noise_std",
+                    reason: e.to_string(),
+                })?;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(round.seed());
+            for x in &mut aggregate {
+                *x = (*x as f64 + normal.sample(&mut rng)) as f32;
+            }
+        }
+        Ok(Aggregation::from_weights(aggregate, weights, Some(norms)))
+    }
+}
