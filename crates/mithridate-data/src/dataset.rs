@@ -1,6 +1,7 @@
 //! The in-memory dataset every Mithridate stage consumes and produces.
 
 use crate::{DataError, Result};
+use std::sync::Arc;
 
 /// How one sample's features are laid out. Determines which model families apply.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -89,6 +90,8 @@ pub struct Dataset {
     ids: Vec<u64>,
     num_classes: usize,
     class_names: Vec<String>,
+    /// Token strings of a text dataset (`vocabulary[id]`), shared between subsets.
+    vocabulary: Option<Arc<[String]>>,
 }
 
 impl Dataset {
@@ -178,7 +181,30 @@ impl Dataset {
             ids,
             num_classes,
             class_names,
+            vocabulary: None,
         })
+    }
+
+    /// Attaches the token strings of a text dataset (`vocabulary[id]` is token `id`; id 0 is
+    /// padding). Errors unless the dataset is text and the vocabulary has exactly `vocab_size`
+    /// entries. Kept by [`Dataset::select`]; lost by [`Dataset::into_parts`].
+    pub fn with_vocabulary(mut self, vocabulary: Vec<String>) -> Result<Self> {
+        match self.modality {
+            Modality::Text { vocab_size, .. } if vocab_size == vocabulary.len() => {
+                self.vocabulary = Some(vocabulary.into());
+                Ok(self)
+            }
+            Modality::Text { vocab_size, .. } => Err(DataError::invalid(format!(
+                "vocabulary has {} tokens but the dataset's vocabulary size is {vocab_size}",
+                vocabulary.len()
+            ))),
+            _ => Err(DataError::invalid("only text datasets carry a vocabulary")),
+        }
+    }
+
+    /// The token strings of a text dataset, when known (`vocabulary()[id]` is token `id`).
+    pub fn vocabulary(&self) -> Option<&[String]> {
+        self.vocabulary.as_deref()
     }
 
     /// Number of samples.
@@ -258,21 +284,29 @@ impl Dataset {
         }
         let per = self.modality.sample_len();
         let features = match &self.features {
-            Features::Dense(v) => {
-                Features::Dense(rows.iter().flat_map(|&r| &v[r * per..(r + 1) * per]).copied().collect())
-            }
+            Features::Dense(v) => Features::Dense(
+                rows.iter()
+                    .flat_map(|&r| &v[r * per..(r + 1) * per])
+                    .copied()
+                    .collect(),
+            ),
             Features::Tokens(v) => Features::Tokens(
-                rows.iter().flat_map(|&r| &v[r * per..(r + 1) * per]).copied().collect(),
+                rows.iter()
+                    .flat_map(|&r| &v[r * per..(r + 1) * per])
+                    .copied()
+                    .collect(),
             ),
         };
-        Dataset::new(
+        let mut subset = Dataset::new(
             self.modality.clone(),
             features,
             rows.iter().map(|&r| self.labels[r]).collect(),
             rows.iter().map(|&r| self.ids[r]).collect(),
             self.num_classes,
             self.class_names.clone(),
-        )
+        )?;
+        subset.vocabulary = self.vocabulary.clone();
+        Ok(subset)
     }
 
     /// Consumes the dataset into its parts `(modality, features, labels, ids, num_classes, class_names)`,

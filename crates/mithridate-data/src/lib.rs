@@ -6,11 +6,133 @@
 //! the `.npz` interchange format users bring their own data in; stable sample ids; and
 //! seeded partitioners for federated learning.
 
+mod builtin;
 mod dataset;
+mod fetch;
+mod fsutil;
+pub mod idx;
+pub mod npz;
+pub mod partition;
+pub mod rdata;
+pub mod registry;
+mod split;
+pub mod text;
 
+pub use builtin::standardize;
 pub use dataset::{Dataset, Features, Modality};
+pub use fetch::FetchReport;
+pub use split::split_stratified;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Where fetched datasets are cached: `$MITHRIDATE_HOME` if set, else
+/// `<user cache dir>/mithridate` (e.g. `~/.cache/mithridate` on Linux). Each dataset has
+/// its own folder, `<root>/<name>/`, holding the extracted, verified files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataHome {
+    root: PathBuf,
+}
+
+impl DataHome {
+    /// The data home from the environment (see [`DataHome`]).
+    pub fn from_env() -> Result<DataHome> {
+        if let Some(home) = std::env::var_os("MITHRIDATE_HOME") {
+            if !home.is_empty() {
+                return Ok(DataHome::new(PathBuf::from(home)));
+            }
+        }
+        let cache = dirs::cache_dir().ok_or_else(|| {
+            DataError::invalid(
+                "no user cache directory is known on this system; set MITHRIDATE_HOME",
+            )
+        })?;
+        Ok(DataHome::new(cache.join("mithridate")))
+    }
+
+    /// A data home rooted at `root` (created on first fetch).
+    pub fn new(root: PathBuf) -> DataHome {
+        DataHome { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The cache folder of dataset `name`.
+    pub fn dataset_dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+}
+
+/// Which part of a built-in dataset to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    Train,
+    Test,
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        })
+    }
+}
+
+impl std::str::FromStr for Split {
+    type Err = DataError;
+    fn from_str(s: &str) -> Result<Split> {
+        match s {
+            "train" => Ok(Split::Train),
+            "test" => Ok(Split::Test),
+            other => Err(DataError::invalid(format!(
+                "unknown split '{other}' (expected 'train' or 'test')"
+            ))),
+        }
+    }
+}
+
+/// Loads `split` of a built-in dataset (fetching and verifying it if it is not cached, and
+/// re-fetching a corrupted cache), or the whole of a `.npz` file when `source` is a path
+/// (`split` is then ignored).
+///
+/// Sample ids of built-in datasets are positions in the canonical full ordering: train rows
+/// are `0..n_train` and test rows `n_train..n_train + n_test`, so ids never collide across
+/// splits. Tabular features are standardised with the *train* split's mean and standard
+/// deviation (see [`standardize`]); use [`load_raw`] for the unscaled values.
+pub fn load(home: &DataHome, source: &str, split: Split) -> Result<Dataset> {
+    match registry::find(source) {
+        Some(dataset) => builtin::load(home, dataset, split, true),
+        None => load_path(source),
+    }
+}
+
+/// Like [`load`], but tabular features keep their raw (unstandardised) values.
+pub fn load_raw(home: &DataHome, source: &str, split: Split) -> Result<Dataset> {
+    match registry::find(source) {
+        Some(dataset) => builtin::load(home, dataset, split, false),
+        None => load_path(source),
+    }
+}
+
+fn load_path(source: &str) -> Result<Dataset> {
+    let path = Path::new(source);
+    if path.is_file() {
+        npz::read(path)
+    } else {
+        Err(DataError::UnknownDataset(source.to_string()))
+    }
+}
+
+/// Fetches built-in dataset `name` into the cache; a no-op (reported as already cached)
+/// when every file is present and verifies.
+pub fn fetch(home: &DataHome, name: &str) -> Result<FetchReport> {
+    let dataset =
+        registry::find(name).ok_or_else(|| DataError::UnknownDataset(name.to_string()))?;
+    fetch::fetch_builtin(home, dataset)
+}
 
 /// Everything that can go wrong while obtaining, reading or validating data.
 /// Messages are one line and name the file, dataset or value at fault.

@@ -1,0 +1,616 @@
+//! The `.npz` interchange format: how users bring their own data and take ours out.
+//!
+//! A NumPy `.npz` archive (as written by `numpy.savez` or `numpy.savez_compressed`) holding:
+//!
+//! | array | dtype | shape | meaning |
+//! |---|---|---|---|
+//! | `x` | float32/float64 | `[N, C, H, W]`, `[N, H, W]` (one channel) | images, pixels in `[0, 1]` |
+//! | `x` | float32/float64 | `[N, D]` | tabular rows |
+//! | `x` | any integer | `[N, L]` | text: token ids, 0 = padding |
+//! | `y` | any integer | `[N]` | labels `0..num_classes` |
+//! | `ids` | any integer (uint64 written) | `[N]` | stable sample ids; absent => row index |
+//! | `num_classes` | any integer | scalar | optional; default `max(y) + 1` |
+//! | `class_names` | unicode/bytes strings | `[num_classes]` | optional |
+//! | `vocab` | unicode/bytes strings | `[V]` | optional text vocabulary (token `i` = line `i`) |
+//!
+//! The integer dtype of `x` is what marks the text variant. A text vocabulary may also sit
+//! in a sidecar `FILE.npz.vocab.txt` (one token per line, line `i` = id `i`); [`write`]
+//! writes that sidecar for datasets that carry a vocabulary.
+//!
+//! [`read`] rejects with a one-line error naming the file and the problem: not a zip archive,
+//! truncated or garbage arrays, missing `x`/`y`, wrong dtypes, shape mismatches, negative
+//! labels, non-finite features, image pixels outside `[0, 1]`, duplicate ids, and `N = 0`.
+
+use crate::fsutil::{io_err, write_atomic};
+use crate::{DataError, Dataset, Features, Modality, Result};
+use npyz::{DType, TypeChar, WriterBuilder};
+use std::collections::HashMap;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// The sidecar path holding a text vocabulary for `path` (`FILE.npz.vocab.txt`).
+pub fn vocab_sidecar_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".vocab.txt");
+    PathBuf::from(name)
+}
+
+/// Values of one array as read, widened to a few storage types.
+enum Values {
+    Float(Vec<f64>),
+    Float32(Vec<f32>),
+    Int(Vec<i64>),
+    /// `uint64` values, kept unsigned so ids above `i64::MAX` survive.
+    UInt64(Vec<u64>),
+    Strings(Vec<String>),
+}
+
+impl Values {
+    fn kind(&self) -> &'static str {
+        match self {
+            Values::Float(_) | Values::Float32(_) => "float",
+            Values::Int(_) | Values::UInt64(_) => "integer",
+            Values::Strings(_) => "string",
+        }
+    }
+}
+
+struct Array {
+    shape: Vec<usize>,
+    values: Values,
+    descr: String,
+}
+
+struct Reader<'p> {
+    path: &'p Path,
+    archive: zip::ZipArchive<BufReader<std::fs::File>>,
+    /// Array name -> index of its entry in the zip.
+    entries: HashMap<String, usize>,
+}
+
+fn format_err(path: &Path, message: impl Into<String>) -> DataError {
+    DataError::Format {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+impl<'p> Reader<'p> {
+    fn open(path: &'p Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(io_err(path))?;
+        let archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
+            format_err(
+                path,
+                format!("not a valid .npz file (not a readable zip archive: {e})"),
+            )
+        })?;
+        let mut entries = HashMap::new();
+        for index in 0..archive.len() {
+            let Some(Ok(name)) = archive.name_for_index(index) else {
+                continue;
+            };
+            if let Some(array) = npyz::npz::array_name_from_file_name(&name) {
+                entries.insert(array.to_string(), index);
+            }
+        }
+        Ok(Reader {
+            path,
+            archive,
+            entries,
+        })
+    }
+
+    fn err(&self, message: impl Into<String>) -> DataError {
+        format_err(self.path, message)
+    }
+
+    /// Reads array `name`, or `None` when the archive has no such array.
+    fn array(&mut self, name: &str) -> Result<Option<Array>> {
+        let Some(&index) = self.entries.get(name) else {
+            return Ok(None);
+        };
+        let path = self.path;
+        let bad = |message: String| format_err(path, format!("array '{name}': {message}"));
+        let entry = self
+            .archive
+            .by_index(index)
+            .map_err(|e| bad(format!("unreadable zip entry ({e})")))?;
+        let stored_size = entry.size();
+        let npy =
+            npyz::NpyFile::new(entry).map_err(|e| bad(format!("not a valid .npy array ({e})")))?;
+        let shape: Vec<usize> = npy
+            .shape()
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| bad("dimension does not fit in memory".into()))?;
+        let count = shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
+        let descr = npy.dtype().descr();
+        let DType::Plain(type_str) = npy.dtype() else {
+            return Err(bad(format!("unsupported structured dtype {descr}")));
+        };
+        // Refuse before allocating: a header may claim far more data than the entry holds.
+        let item_bytes = type_str.num_bytes().unwrap_or(0) as u64;
+        if (count as u64).saturating_mul(item_bytes) > stored_size {
+            return Err(bad(format!(
+                "truncated: shape {shape:?} of {descr} needs {} bytes, entry holds {stored_size}",
+                (count as u64).saturating_mul(item_bytes)
+            )));
+        }
+        let fortran = npy.order() == npyz::Order::Fortran;
+        let read_err = |e: std::io::Error| bad(format!("truncated or corrupt data ({e})"));
+        let size = type_str.size_field();
+        let values = match (type_str.type_char(), size) {
+            (TypeChar::Float, 4) => Values::Float32(npy.into_vec::<f32>().map_err(read_err)?),
+            (TypeChar::Float, 8) => Values::Float(npy.into_vec::<f64>().map_err(read_err)?),
+            (TypeChar::Int, 1) => Values::Int(widen(npy.into_vec::<i8>().map_err(read_err)?)),
+            (TypeChar::Int, 2) => Values::Int(widen(npy.into_vec::<i16>().map_err(read_err)?)),
+            (TypeChar::Int, 4) => Values::Int(widen(npy.into_vec::<i32>().map_err(read_err)?)),
+            (TypeChar::Int, 8) => Values::Int(npy.into_vec::<i64>().map_err(read_err)?),
+            (TypeChar::Uint, 1) => Values::Int(widen(npy.into_vec::<u8>().map_err(read_err)?)),
+            (TypeChar::Uint, 2) => Values::Int(widen(npy.into_vec::<u16>().map_err(read_err)?)),
+            (TypeChar::Uint, 4) => Values::Int(widen(npy.into_vec::<u32>().map_err(read_err)?)),
+            (TypeChar::Uint, 8) => Values::UInt64(npy.into_vec::<u64>().map_err(read_err)?),
+            (TypeChar::UnicodeStr | TypeChar::ByteStr, _) => {
+                Values::Strings(npy.into_vec::<String>().map_err(read_err)?)
+            }
+            _ => return Err(bad(format!("unsupported dtype {descr}"))),
+        };
+        let values = if fortran && shape.len() > 1 {
+            match values {
+                Values::Float(v) => Values::Float(fortran_to_c(&v, &shape)),
+                Values::Float32(v) => Values::Float32(fortran_to_c(&v, &shape)),
+                Values::Int(v) => Values::Int(fortran_to_c(&v, &shape)),
+                Values::UInt64(v) => Values::UInt64(fortran_to_c(&v, &shape)),
+                Values::Strings(v) => Values::Strings(fortran_to_c(&v, &shape)),
+            }
+        } else {
+            values
+        };
+        Ok(Some(Array {
+            shape,
+            values,
+            descr,
+        }))
+    }
+}
+
+fn widen<T: Into<i64>>(v: Vec<T>) -> Vec<i64> {
+    v.into_iter().map(Into::into).collect()
+}
+
+/// Reorders column-major (Fortran) data of `shape` into row-major order.
+fn fortran_to_c<T: Clone>(values: &[T], shape: &[usize]) -> Vec<T> {
+    let n = values.len();
+    // Column-major strides: the first axis varies fastest.
+    let mut strides = vec![1usize; shape.len()];
+    for axis in 1..shape.len() {
+        strides[axis] = strides[axis - 1] * shape[axis - 1];
+    }
+    let mut out = Vec::with_capacity(n);
+    let mut index = vec![0usize; shape.len()];
+    for _ in 0..n {
+        let offset: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
+        out.push(values[offset].clone());
+        // Row-major increment: the last axis varies fastest.
+        for axis in (0..shape.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < shape[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    out
+}
+
+/// Non-negative integers of `array` as `u64`, or an error naming the array and the row.
+fn non_negative(r: &Reader, name: &str, array: Array) -> Result<Vec<u64>> {
+    match array.values {
+        Values::Int(v) => {
+            if let Some(row) = v.iter().position(|&x| x < 0) {
+                return Err(r.err(format!(
+                    "'{name}' has negative value {} at index {row}",
+                    v[row]
+                )));
+            }
+            Ok(v.into_iter().map(|x| x as u64).collect())
+        }
+        Values::UInt64(v) => Ok(v),
+        other => Err(r.err(format!(
+            "'{name}' must be an integer array, found {} dtype {}",
+            other.kind(),
+            array.descr
+        ))),
+    }
+}
+
+/// Reads a `.npz` file into a [`Dataset`] (see the module docs for the layout and checks).
+pub fn read(path: &Path) -> Result<Dataset> {
+    let mut r = Reader::open(path)?;
+    let x = r
+        .array("x")?
+        .ok_or_else(|| r.err("missing array 'x' (features)"))?;
+    let y = r
+        .array("y")?
+        .ok_or_else(|| r.err("missing array 'y' (labels)"))?;
+    let n = match x.shape.first() {
+        Some(&n) => n,
+        None => return Err(r.err("'x' is a scalar; expected [N, ...]")),
+    };
+    if n == 0 {
+        return Err(r.err("empty dataset: 'x' has 0 samples"));
+    }
+    if y.shape.len() != 1 {
+        return Err(r.err(format!("'y' must be 1-D [N], found shape {:?}", y.shape)));
+    }
+    if y.shape[0] != n {
+        return Err(r.err(format!(
+            "'x' has {n} samples but 'y' has {} labels",
+            y.shape[0]
+        )));
+    }
+    let y_descr = y.descr.clone();
+    let labels_u64 = match y.values {
+        Values::Int(_) | Values::UInt64(_) => non_negative(&r, "y", y)?,
+        other => {
+            return Err(r.err(format!(
+                "'y' must hold integer labels, found {} dtype {y_descr}",
+                other.kind()
+            )))
+        }
+    };
+    let labels: Vec<u32> = labels_u64
+        .iter()
+        .map(|&l| u32::try_from(l))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| r.err("'y' has a label too large for a class index"))?;
+    let max_label = labels.iter().copied().max().unwrap_or(0) as usize;
+
+    let ids = match r.array("ids")? {
+        None => (0..n as u64).collect(),
+        Some(ids) => {
+            if ids.shape.len() != 1 || ids.shape[0] != n {
+                return Err(r.err(format!(
+                    "'ids' must have shape [{n}], found {:?}",
+                    ids.shape
+                )));
+            }
+            let ids = non_negative(&r, "ids", ids)?;
+            let mut sorted = ids.clone();
+            sorted.sort_unstable();
+            if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+                return Err(r.err(format!("duplicate sample id {} in 'ids'", w[0])));
+            }
+            ids
+        }
+    };
+
+    let num_classes = match r.array("num_classes")? {
+        None => max_label + 1,
+        Some(a) => {
+            if a.shape.iter().product::<usize>() != 1 {
+                return Err(r.err("'num_classes' must be a single integer"));
+            }
+            let k = non_negative(&r, "num_classes", a)?[0] as usize;
+            if k <= max_label {
+                return Err(r.err(format!(
+                    "'num_classes' is {k} but 'y' contains label {max_label}"
+                )));
+            }
+            k
+        }
+    };
+
+    let class_names = match r.array("class_names")? {
+        None => Vec::new(),
+        Some(a) => match a.values {
+            Values::Strings(names) if names.len() == num_classes => names,
+            Values::Strings(names) => {
+                return Err(r.err(format!(
+                    "'class_names' has {} names for {num_classes} classes",
+                    names.len()
+                )))
+            }
+            other => {
+                return Err(r.err(format!(
+                    "'class_names' must be strings, found {} dtype {}",
+                    other.kind(),
+                    a.descr
+                )))
+            }
+        },
+    };
+
+    let per_sample = &x.shape[1..];
+    let x_descr = x.descr.clone();
+    let (modality, features, vocabulary) = match x.values {
+        Values::Float(_) | Values::Float32(_) => {
+            let values: Vec<f32> = match x.values {
+                Values::Float32(v) => v,
+                Values::Float(v) => v.into_iter().map(|v| v as f32).collect(),
+                _ => unreachable!("matched float variants above"),
+            };
+            let per: usize = per_sample.iter().product();
+            if let Some(pos) = values.iter().position(|v| !v.is_finite()) {
+                return Err(r.err(format!(
+                    "'x' has non-finite value {} in sample {}",
+                    values[pos],
+                    pos / per.max(1)
+                )));
+            }
+            let modality = match *per_sample {
+                [features] => Modality::Tabular { features },
+                [height, width] => Modality::Image {
+                    channels: 1,
+                    height,
+                    width,
+                },
+                [channels, height, width] => Modality::Image {
+                    channels,
+                    height,
+                    width,
+                },
+                _ => {
+                    return Err(r.err(format!(
+                        "float 'x' must be [N, D], [N, H, W] or [N, C, H, W], found shape {:?}",
+                        x.shape
+                    )))
+                }
+            };
+            if matches!(modality, Modality::Image { .. }) {
+                if let Some(pos) = values.iter().position(|v| !(0.0..=1.0).contains(v)) {
+                    return Err(r.err(format!(
+                        "image 'x' has pixel value {} outside [0, 1] in sample {} \
+                         (scale pixels to [0, 1], or reshape to [N, D] for tabular data)",
+                        values[pos],
+                        pos / per.max(1)
+                    )));
+                }
+            }
+            (modality, Features::Dense(values), None)
+        }
+        Values::Int(_) | Values::UInt64(_) => {
+            let [max_len] = *per_sample else {
+                return Err(r.err(format!(
+                    "integer 'x' (text token ids) must be [N, L], found shape {:?}",
+                    x.shape
+                )));
+            };
+            let tokens: Vec<u32> = non_negative(&r, "x", x)?
+                .into_iter()
+                .map(u32::try_from)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| r.err("'x' has a token id too large (above u32)"))?;
+            let max_token = tokens.iter().copied().max().unwrap_or(0) as usize;
+            let vocabulary = read_vocabulary(&mut r)?;
+            let vocab_size = match &vocabulary {
+                Some(v) if v.len() <= max_token => {
+                    return Err(r.err(format!(
+                        "vocabulary has {} tokens but 'x' uses token id {max_token}",
+                        v.len()
+                    )))
+                }
+                Some(v) => v.len(),
+                None => max_token + 1,
+            };
+            (
+                Modality::Text {
+                    max_len,
+                    vocab_size,
+                },
+                Features::Tokens(tokens),
+                vocabulary,
+            )
+        }
+        other => {
+            return Err(r.err(format!(
+                "'x' must be float (images/tabular) or integer (text), found {} dtype {x_descr}",
+                other.kind()
+            )))
+        }
+    };
+    let dataset = Dataset::new(modality, features, labels, ids, num_classes, class_names)
+        .map_err(|e| r.err(e.to_string()))?;
+    match vocabulary {
+        Some(v) => dataset.with_vocabulary(v).map_err(|e| r.err(e.to_string())),
+        None => Ok(dataset),
+    }
+}
+
+/// The vocabulary from a `vocab` array or, failing that, the `FILE.npz.vocab.txt` sidecar.
+fn read_vocabulary(r: &mut Reader) -> Result<Option<Vec<String>>> {
+    if let Some(a) = r.array("vocab")? {
+        return match a.values {
+            Values::Strings(v) => Ok(Some(v)),
+            other => Err(r.err(format!("'vocab' must be strings, found {}", other.kind()))),
+        };
+    }
+    let sidecar = vocab_sidecar_path(r.path);
+    if !sidecar.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&sidecar).map_err(io_err(&sidecar))?;
+    Ok(Some(parse_vocabulary(&text)))
+}
+
+/// One token per line, line `i` = id `i` (a trailing newline ends the last line).
+pub(crate) fn parse_vocabulary(text: &str) -> Vec<String> {
+    text.lines().map(str::to_string).collect()
+}
+
+/// Writes `data` as a compressed `.npz` (like `numpy.savez_compressed`), atomically;
+/// text datasets with a vocabulary also get the `FILE.npz.vocab.txt` sidecar.
+pub fn write(path: &Path, data: &Dataset) -> Result<()> {
+    write_with(path, data, true)
+}
+
+/// Writes `data` as an uncompressed `.npz` (like `numpy.savez`), atomically.
+pub fn write_uncompressed(path: &Path, data: &Dataset) -> Result<()> {
+    write_with(path, data, false)
+}
+
+fn write_with(path: &Path, data: &Dataset, compressed: bool) -> Result<()> {
+    if data.is_empty() {
+        return Err(DataError::invalid(format!(
+            "refusing to write an empty dataset to {}",
+            path.display()
+        )));
+    }
+    let zip_err = |e: zip::result::ZipError| format_err(path, format!("writing zip failed: {e}"));
+    let npy_err = |e: std::io::Error| format_err(path, format!("writing array failed: {e}"));
+    write_atomic(path, |file| {
+        let mut zip = zip::ZipWriter::new(BufWriter::new(file));
+        let method = if compressed {
+            zip::CompressionMethod::Deflated
+        } else {
+            zip::CompressionMethod::Stored
+        };
+        let n = data.len() as u64;
+        let mut shape = vec![n];
+        shape.extend(data.modality().sample_shape().iter().map(|&d| d as u64));
+        let options = |bytes: u64| {
+            zip::write::SimpleFileOptions::default()
+                .compression_method(method)
+                .large_file(bytes >= u32::MAX as u64)
+        };
+        match data.features() {
+            Features::Dense(v) => {
+                zip.start_file("x.npy", options(v.len() as u64 * 4))
+                    .map_err(zip_err)?;
+                write_npy::<f32, _>(&mut zip, &shape, v.iter().copied()).map_err(npy_err)?;
+            }
+            Features::Tokens(v) => {
+                zip.start_file("x.npy", options(v.len() as u64 * 8))
+                    .map_err(zip_err)?;
+                write_npy::<i64, _>(&mut zip, &shape, v.iter().map(|&t| t as i64))
+                    .map_err(npy_err)?;
+            }
+        }
+        zip.start_file("y.npy", options(n * 8)).map_err(zip_err)?;
+        write_npy::<i64, _>(&mut zip, &[n], data.labels().iter().map(|&l| l as i64))
+            .map_err(npy_err)?;
+        zip.start_file("ids.npy", options(n * 8)).map_err(zip_err)?;
+        write_npy::<u64, _>(&mut zip, &[n], data.ids().iter().copied()).map_err(npy_err)?;
+        zip.start_file("num_classes.npy", options(8))
+            .map_err(zip_err)?;
+        write_npy::<i64, _>(&mut zip, &[], std::iter::once(data.num_classes() as i64))
+            .map_err(npy_err)?;
+        let names = data.class_names();
+        zip.start_file("class_names.npy", options(0))
+            .map_err(zip_err)?;
+        write_strings(&mut zip, &names).map_err(npy_err)?;
+        let mut inner = zip.finish().map_err(zip_err)?;
+        inner.flush().map_err(io_err(path))?;
+        Ok(())
+    })?;
+    let sidecar = vocab_sidecar_path(path);
+    if let Some(vocab) = data.vocabulary() {
+        let mut text = String::new();
+        for token in vocab {
+            text.push_str(token);
+            text.push('\n');
+        }
+        crate::fsutil::write_bytes_atomic(&sidecar, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn write_npy<T, W>(w: &mut W, shape: &[u64], values: impl Iterator<Item = T>) -> std::io::Result<()>
+where
+    T: npyz::AutoSerialize,
+    W: Write,
+{
+    let mut writer = npyz::WriteOptions::<T>::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(w)
+        .begin_nd()?;
+    writer.extend(values)?;
+    writer.finish()
+}
+
+/// Writes strings as a NumPy unicode (`<U`) array, which `numpy.load` reads without pickle.
+fn write_strings<W: Write>(w: &mut W, strings: &[String]) -> std::io::Result<()> {
+    let width = strings
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let dtype = DType::Plain(
+        format!("<U{width}")
+            .parse()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e}")))?,
+    );
+    let mut writer = npyz::WriteOptions::<str>::new()
+        .dtype(dtype)
+        .shape(&[strings.len() as u64])
+        .writer(w)
+        .begin_nd()?;
+    for s in strings {
+        writer.push(s.as_str())?;
+    }
+    writer.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image_dataset() -> Dataset {
+        Dataset::new(
+            Modality::Image {
+                channels: 1,
+                height: 2,
+                width: 2,
+            },
+            Features::Dense(vec![0.0, 0.25, 0.5, 1.0, 1.0, 0.5, 0.25, 0.0]),
+            vec![2, 0],
+            vec![10, u64::MAX],
+            3,
+            vec!["a".into(), "bé".into(), "c".into()],
+        )
+        .unwrap()
+    }
+
+    fn text_dataset() -> Dataset {
+        Dataset::new(
+            Modality::Text {
+                max_len: 3,
+                vocab_size: 4,
+            },
+            Features::Tokens(vec![2, 3, 0, 1, 0, 0]),
+            vec![1, 0],
+            vec![0, 1],
+            2,
+            vec!["ham".into(), "spam".into()],
+        )
+        .unwrap()
+        .with_vocabulary(vec![
+            "<pad>".into(),
+            "<unk>".into(),
+            "free".into(),
+            "win".into(),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn round_trips_compressed_and_uncompressed() {
+        let dir = tempfile::tempdir().unwrap();
+        for data in [image_dataset(), text_dataset()] {
+            for compressed in [true, false] {
+                let path = dir.path().join(format!("d{compressed}.npz"));
+                write_with(&path, &data, compressed).unwrap();
+                let back = read(&path).unwrap();
+                assert_eq!(back, data);
+                assert_eq!(back.vocabulary(), data.vocabulary());
+            }
+        }
+        assert!(vocab_sidecar_path(&dir.path().join("dtrue.npz")).is_file());
+    }
+}
