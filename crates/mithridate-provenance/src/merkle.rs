@@ -6,11 +6,13 @@
 //! RFC 6962, Laurie, Langley and Kasper 2013, gets from its `0x00`/`0x01` prefixes).
 //! `H_ctx(m)` below means `blake3::Hasher::new_derive_key(ctx).update(m).finalize()`.
 //!
-//! - **Features hash** of a sample: `F = H_features(header || values)` where `header` encodes
-//!   the modality (`u8` kind: 1 image, 2 tabular, 3 text; `u8` number of dimensions; each
-//!   dimension as `u64` LE; for text also the vocabulary size as `u64` LE) and `values` are
-//!   the sample's scalars as little-endian `f32` bit patterns (dense) or `u32` (tokens).
-//!   Hashing bit patterns makes `0.0` and `-0.0` different, as they are to a model.
+//! - **Features hash** of a sample: `F = BLAKE3-keyed(K_m, values)`, where `values` are the
+//!   sample's scalars as little-endian `f32` bit patterns (dense) or `u32` (tokens) and the
+//!   key `K_m = H_features(header)` binds the modality: `header` is a `u8` kind (1 image,
+//!   2 tabular, 3 text), a `u8` number of dimensions, each dimension as `u64` LE and, for
+//!   text, the vocabulary size as `u64` LE. Keying instead of prefixing the header keeps
+//!   the values aligned to BLAKE3's 1 KiB chunks, which is measurably faster. Hashing bit
+//!   patterns makes `0.0` and `-0.0` different, as they are to a model.
 //! - **Leaf** of a sample: `L = H_leaf(id as u64 LE || label as u32 LE || F)`.
 //! - **Tree** (Merkle, 1987): leaves in increasing id order form level 0. Each next level
 //!   hashes adjacent pairs, `N = H_node(left || right)`; an odd node at the end of a level
@@ -137,7 +139,7 @@ fn base_hasher(cell: &'static OnceLock<blake3::Hasher>, context: &'static str) -
 /// ```
 #[derive(Clone)]
 pub struct FeatureHasher {
-    prefixed: blake3::Hasher,
+    key: [u8; 32],
 }
 
 impl FeatureHasher {
@@ -158,14 +160,14 @@ impl FeatureHasher {
         if let Some(v) = vocab {
             header.extend_from_slice(&v.to_le_bytes());
         }
-        let mut prefixed = blake3::Hasher::new_derive_key(FEATURES_CONTEXT);
-        prefixed.update(&header);
-        FeatureHasher { prefixed }
+        FeatureHasher {
+            key: blake3::derive_key(FEATURES_CONTEXT, &header),
+        }
     }
 
     /// Features hash of one dense sample.
     pub fn dense(&self, values: &[f32]) -> Digest {
-        let mut hasher = self.prefixed.clone();
+        let mut hasher = blake3::Hasher::new_keyed(&self.key);
         #[cfg(target_endian = "little")]
         hasher.update(bytemuck::cast_slice(values));
         #[cfg(not(target_endian = "little"))]
@@ -177,7 +179,7 @@ impl FeatureHasher {
 
     /// Features hash of one token sample.
     pub fn tokens(&self, tokens: &[u32]) -> Digest {
-        let mut hasher = self.prefixed.clone();
+        let mut hasher = blake3::Hasher::new_keyed(&self.key);
         #[cfg(target_endian = "little")]
         hasher.update(bytemuck::cast_slice(tokens));
         #[cfg(not(target_endian = "little"))]
@@ -278,17 +280,16 @@ mod tests {
             width: 2,
         };
         let values = [0.25f32, -1.0, 0.0, 3.5];
-        let mut msg = vec![1u8, 3];
+        let mut header = vec![1u8, 3];
         for dim in [1u64, 2, 2] {
-            msg.extend_from_slice(&dim.to_le_bytes());
+            header.extend_from_slice(&dim.to_le_bytes());
         }
+        let mut msg = Vec::new();
         for v in values {
             msg.extend_from_slice(&v.to_le_bytes());
         }
-        let expected: Digest = blake3::Hasher::new_derive_key(FEATURES_CONTEXT)
-            .update(&msg)
-            .finalize()
-            .into();
+        let key = blake3::derive_key(FEATURES_CONTEXT, &header);
+        let expected: Digest = blake3::keyed_hash(&key, &msg).into();
         assert_eq!(FeatureHasher::new(&modality).dense(&values), expected);
         // Same values, other shape: other hash.
         let flat = FeatureHasher::new(&Modality::Tabular { features: 4 });
