@@ -169,6 +169,17 @@ impl Dataset {
                 }
             }
         }
+        // Names "0", "1", ... are the default; store them as "none" so equality does not
+        // depend on whether a source spelled the defaults out.
+        let class_names = if class_names
+            .iter()
+            .enumerate()
+            .all(|(i, n)| *n == i.to_string())
+        {
+            Vec::new()
+        } else {
+            class_names
+        };
         let mut sorted = ids.clone();
         sorted.sort_unstable();
         if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {

