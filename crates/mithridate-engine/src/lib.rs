@@ -1,1 +1,53 @@
+//! # mithridate-engine
+//!
+//! The training stage of Mithridate's data flow (dataset -> attack -> *train* -> detect/defend ->
+//! evaluate -> report): four classifier families behind one [`Classifier`] type, seeded and
+//! bit-for-bit reproducible training, safetensors I/O with a JSON model card, and the internals
+//! attacks and detectors need (penultimate-layer embeddings, per-sample losses, input and parameter
+//! gradients, flat parameter vectors).
+//!
+//! The engine runs on [candle](https://github.com/huggingface/candle) (CPU), but no candle type
+//! appears in the public API: data go in as [`mithridate_data::Dataset`] and come out as `Vec<f32>` /
+//! `Vec<u32>`, so the backend can change without touching callers.
+//!
+//! ```
+//! use mithridate_data::{Dataset, Features, Modality};
+//! use mithridate_engine::{Architecture, Classifier, Optimizer, TrainParams};
+//!
+//! // Two separable 2-D blobs.
+//! let xs: Vec<f32> = (0..40).flat_map(|i| {
+//!     let s = if i % 2 == 0 { 1.0 } else { -1.0 };
+//!     [s + 0.01 * i as f32, s]
+//! }).collect();
+//! let labels: Vec<u32> = (0..40).map(|i| (i % 2) as u32).collect();
+//! let modality = Modality::Tabular { features: 2 };
+//! let data = Dataset::new(modality.clone(), Features::Dense(xs), labels, (0..40).collect(), 2, vec![])?;
+//!
+//! let mut model = Classifier::new(Architecture::LogReg, &modality, 2, 7)?;
+//! let mut params = TrainParams::default_for(Architecture::LogReg);
+//! params.epochs = 20;
+//! params.optimizer = Optimizer::Adam { lr: 0.1 };
+//! let report = model.fit(&data, &params.check()?, 7, &mut |_| {})?;
+//! assert_eq!(report.epochs.len(), 20);
+//! assert_eq!(model.predict(&data)?, data.labels());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+mod arch;
+mod card;
+mod classifier;
+mod conv;
+mod error;
+pub mod metrics;
+mod network;
+mod optim;
+mod params;
+
+pub use arch::Architecture;
+pub use card::{ModelCard, ENGINE_VERSION};
+pub use classifier::{Classifier, EpochReport, TrainProgress, TrainReport, INFERENCE_CHUNK};
+pub use error::EngineError;
+pub use params::{Optimizer, TrainConfig, TrainParams};
+
+/// Result type of every fallible engine call.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -1,0 +1,683 @@
+//! [`Classifier`]: construction, seeded training, inference, gradients and model files.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor, Var};
+use mithridate_data::{Dataset, Features, Modality};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+
+use crate::error::BackendContext;
+use crate::network::{cross_entropy, log_softmax, Network, ParamSpec};
+use crate::optim::OptimizerState;
+use crate::{Architecture, EngineError, ModelCard, Result, TrainConfig};
+
+/// Samples per forward pass in inference and gradient queries (bounds peak memory).
+pub const INFERENCE_CHUNK: usize = 1024;
+
+/// The only safetensors metadata key the engine writes (a single key keeps the header's byte
+/// order, and so the file, deterministic).
+const ARCH_METADATA_KEY: &str = "mithridate_architecture";
+
+/// Progress of [`Classifier::fit`], reported after every mini-batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainProgress {
+    /// Current epoch, 1-based.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Samples processed so far in this epoch.
+    pub samples_done: usize,
+    /// Samples per epoch.
+    pub samples_total: usize,
+    /// Mean training loss over this epoch's samples so far.
+    pub running_loss: f64,
+}
+
+/// Mean training loss of one epoch.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochReport {
+    /// 1-based.
+    pub epoch: usize,
+    pub mean_loss: f64,
+}
+
+/// Summary of a [`Classifier::fit`] call.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainReport {
+    pub epochs: Vec<EpochReport>,
+    /// Wall-clock training time.
+    pub seconds: f64,
+    /// Training samples processed per second (all epochs).
+    pub samples_per_sec: f64,
+}
+
+/// A classifier of one [`Architecture`] for one data [`Modality`] and class count.
+///
+/// Layers (fixed by the architecture, the modality and `k` classes):
+/// - `logreg`: `fc1: sample_len -> k` (softmax regression).
+/// - `mlp`: `sample_len -> 256 -> 128 -> k`, ReLU.
+/// - `cnn` (`C x H x W` images, `H, W >= 4`): `conv1: C -> 16, 5x5, pad 2` -> 2x2 max-pool ->
+///   ReLU -> `conv2: 16 -> 32, 5x5, pad 2` -> max-pool -> ReLU -> `fc1: (H/4)(W/4)32 -> 128` ->
+///   ReLU -> `fc2: 128 -> k` (LeCun et al., 1998, LeNet-5 with ReLU and max-pooling;
+///   `fc1` reads the pooled map in height-width-channel order).
+/// - `text` (token ids, 0 = padding): mean of the 64-d embeddings of the non-padding tokens
+///   (fastText-style bag of embeddings, Joulin et al., 2017) -> `fc1: 64 -> 64` -> ReLU -> `fc2: 64 -> k`.
+///
+/// All families minimise the mean cross-entropy `-log softmax(f(x))[y]` over mini-batches.
+/// Weights are initialised from a ChaCha8 stream of the construction seed and training
+/// shuffles with a ChaCha8 stream of the training seed, so the same seeds give the same
+/// model bytes on the same machine.
+#[derive(Debug)]
+pub struct Classifier {
+    arch: Architecture,
+    modality: Modality,
+    num_classes: usize,
+    network: Network,
+    specs: Vec<ParamSpec>,
+    params: Vec<Var>,
+    device: Device,
+}
+
+impl Classifier {
+    /// A freshly initialised classifier. Errors if `arch` cannot model `modality` (e.g. `cnn`
+    /// on tabular data, a dense model on text) or `num_classes < 2`.
+    pub fn new(
+        arch: Architecture,
+        modality: &Modality,
+        num_classes: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        if let Some(reason) = arch.unsupported_reason(modality) {
+            return Err(EngineError::Architecture(reason));
+        }
+        if num_classes < 2 {
+            return Err(EngineError::Architecture(format!(
+                "a classifier needs at least 2 classes, got {num_classes}"
+            )));
+        }
+        let device = Device::Cpu;
+        let network = Network::new(arch, modality, num_classes);
+        let specs = network.specs();
+        let params = network
+            .init(seed)
+            .into_iter()
+            .zip(&specs)
+            .map(|(values, spec)| Var::from_vec(values, spec.shape.as_slice(), &device))
+            .collect::<candle_core::Result<Vec<_>>>()
+            .context("allocating parameters")?;
+        Ok(Classifier {
+            arch,
+            modality: modality.clone(),
+            num_classes,
+            network,
+            specs,
+            params,
+            device,
+        })
+    }
+
+    /// A deep copy (parameters are copied, not shared).
+    pub fn try_clone(&self) -> Result<Self> {
+        let mut copy = Classifier::new(self.arch, &self.modality, self.num_classes, 0)?;
+        copy.set_flat_parameters(&self.flat_parameters()?)?;
+        Ok(copy)
+    }
+
+    pub fn architecture(&self) -> Architecture {
+        self.arch
+    }
+
+    pub fn modality(&self) -> &Modality {
+        &self.modality
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    /// Total number of scalar parameters.
+    pub fn num_parameters(&self) -> usize {
+        self.specs.iter().map(ParamSpec::numel).sum()
+    }
+
+    /// `(name, shape)` of every parameter tensor, in flat-vector order.
+    pub fn parameter_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        self.specs
+            .iter()
+            .map(|s| (s.name.clone(), s.shape.clone()))
+            .collect()
+    }
+
+    /// Width of the vectors [`Classifier::embeddings`] returns.
+    pub fn embedding_dim(&self) -> usize {
+        match self.arch {
+            // Softmax regression has no hidden layer: its "penultimate layer" is the input.
+            Architecture::LogReg => self.modality.sample_len(),
+            _ => self.network.embedding_dim(),
+        }
+    }
+
+    /// Checks that `data` has this model's modality and class count.
+    pub fn check_compatible(&self, data: &Dataset) -> Result<()> {
+        if data.modality() != &self.modality || data.num_classes() != self.num_classes {
+            return Err(EngineError::incompatible(format!(
+                "the {} model expects {} with {} classes, the dataset has {} with {} classes",
+                self.arch,
+                describe(&self.modality),
+                self.num_classes,
+                describe(data.modality()),
+                data.num_classes()
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_nonempty(&self, data: &Dataset) -> Result<()> {
+        self.check_compatible(data)?;
+        if data.is_empty() {
+            return Err(EngineError::invalid_input("the dataset has no samples"));
+        }
+        Ok(())
+    }
+
+    fn tensors(&self) -> Vec<Tensor> {
+        self.params.iter().map(|v| v.as_tensor().clone()).collect()
+    }
+
+    /// The inputs of `rows` as a `(rows, sample_len)` tensor.
+    fn input(&self, data: &Dataset, rows: &[usize]) -> Result<Tensor> {
+        let per = self.modality.sample_len();
+        let shape = (rows.len(), per);
+        let t = match data.features() {
+            Features::Dense(v) => {
+                let mut buf = Vec::with_capacity(rows.len() * per);
+                for &r in rows {
+                    buf.extend_from_slice(&v[r * per..(r + 1) * per]);
+                }
+                Tensor::from_vec(buf, shape, &self.device)
+            }
+            Features::Tokens(v) => {
+                let mut buf = Vec::with_capacity(rows.len() * per);
+                for &r in rows {
+                    buf.extend_from_slice(&v[r * per..(r + 1) * per]);
+                }
+                Tensor::from_vec(buf, shape, &self.device)
+            }
+        };
+        t.context("building an input batch")
+    }
+
+    fn targets(&self, labels: &[u32]) -> Result<Tensor> {
+        Tensor::from_slice(labels, labels.len(), &self.device).context("building a label batch")
+    }
+
+    /// Runs `f(rows, penultimate, logits)` on consecutive chunks of at most [`INFERENCE_CHUNK`] rows.
+    fn for_each_chunk(
+        &self,
+        data: &Dataset,
+        mut f: impl FnMut(std::ops::Range<usize>, Tensor, Tensor) -> Result<()>,
+    ) -> Result<()> {
+        self.check_compatible(data)?;
+        let params = self.tensors();
+        let n = data.len();
+        for start in (0..n).step_by(INFERENCE_CHUNK) {
+            let range = start..(start + INFERENCE_CHUNK).min(n);
+            let rows: Vec<usize> = range.clone().collect();
+            let x = self.input(data, &rows)?;
+            let (hidden, logits) = self.network.forward(&params, &x).context("forward pass")?;
+            f(range, hidden, logits)?;
+        }
+        Ok(())
+    }
+
+    /// Trains on `data` for `cfg.epochs()` epochs of shuffled mini-batches, calling `progress`
+    /// after each batch. `seed` drives the shuffling (initialisation was fixed by
+    /// [`Classifier::new`]'s seed). Continues from the current weights with a fresh optimizer.
+    ///
+    /// Errors: empty dataset, modality or class-count mismatch, or a non-finite loss
+    /// (divergence: lower the learning rate).
+    pub fn fit(
+        &mut self,
+        data: &Dataset,
+        cfg: &TrainConfig,
+        seed: u64,
+        progress: &mut dyn FnMut(TrainProgress),
+    ) -> Result<TrainReport> {
+        self.check_nonempty(data)?;
+        let n = data.len();
+        let sizes: Vec<usize> = self.specs.iter().map(ParamSpec::numel).collect();
+        let mut optimizer = OptimizerState::new(cfg.optimizer(), cfg.weight_decay(), &sizes);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut epochs = Vec::with_capacity(cfg.epochs());
+        let start = Instant::now();
+        for epoch in 1..=cfg.epochs() {
+            order.shuffle(&mut rng);
+            let mut loss_sum = 0.0f64;
+            let mut done = 0usize;
+            for rows in order.chunks(cfg.batch_size()) {
+                let labels: Vec<u32> = rows.iter().map(|&r| data.labels()[r]).collect();
+                let loss = self.train_step(data, rows, &labels, &mut optimizer)?;
+                if !loss.is_finite() {
+                    return Err(EngineError::invalid_input(format!(
+                        "training diverged (loss {loss} in epoch {epoch}); lower the learning rate"
+                    )));
+                }
+                loss_sum += loss * rows.len() as f64;
+                done += rows.len();
+                progress(TrainProgress {
+                    epoch,
+                    epochs: cfg.epochs(),
+                    samples_done: done,
+                    samples_total: n,
+                    running_loss: loss_sum / done as f64,
+                });
+            }
+            epochs.push(EpochReport {
+                epoch,
+                mean_loss: loss_sum / n as f64,
+            });
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        Ok(TrainReport {
+            epochs,
+            seconds,
+            samples_per_sec: (n * cfg.epochs()) as f64 / seconds.max(1e-9),
+        })
+    }
+
+    /// One optimizer step on the mean loss of `rows`; returns that loss.
+    fn train_step(
+        &mut self,
+        data: &Dataset,
+        rows: &[usize],
+        labels: &[u32],
+        optimizer: &mut OptimizerState,
+    ) -> Result<f64> {
+        let x = self.input(data, rows)?;
+        let y = self.targets(labels)?;
+        let (_, logits) = self
+            .network
+            .forward(&self.tensors(), &x)
+            .context("forward pass")?;
+        let loss = cross_entropy(&logits, &y)
+            .and_then(|l| l.mean_all())
+            .context("loss")?;
+        let grads = loss.backward().context("backward pass")?;
+        optimizer.begin_step();
+        for (i, (var, spec)) in self.params.iter().zip(&self.specs).enumerate() {
+            let mut weights = flatten(var.as_tensor())?;
+            let grad = match grads.get(var) {
+                Some(g) => flatten(g)?,
+                None => vec![0.0; spec.numel()],
+            };
+            optimizer.update(i, &mut weights, &grad);
+            let updated = Tensor::from_vec(weights, spec.shape.as_slice(), &self.device)
+                .context("updating parameters")?;
+            var.set(&updated).context("updating parameters")?;
+        }
+        loss.to_scalar::<f32>()
+            .map(f64::from)
+            .context("reading the loss")
+    }
+
+    /// Predicted class (arg-max of the logits) of every sample.
+    pub fn predict(&self, data: &Dataset) -> Result<Vec<u32>> {
+        let mut out = Vec::with_capacity(data.len());
+        self.for_each_chunk(data, |_, _, logits| {
+            out.extend(
+                logits
+                    .argmax(1)
+                    .and_then(|a| a.to_vec1::<u32>())
+                    .context("arg-max")?,
+            );
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Softmax class probabilities, `n * num_classes` values, row-major.
+    pub fn predict_proba(&self, data: &Dataset) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(data.len() * self.num_classes);
+        self.for_each_chunk(data, |_, _, logits| {
+            let probs = log_softmax(&logits)
+                .and_then(|l| l.exp())
+                .context("softmax")?;
+            out.extend(flatten(&probs)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Penultimate-layer activations (the input of the last linear layer; the input itself
+    /// for `logreg`): `(n * dim values, dim)`.
+    pub fn embeddings(&self, data: &Dataset) -> Result<(Vec<f32>, usize)> {
+        let dim = self.embedding_dim();
+        let mut out = Vec::with_capacity(data.len() * dim);
+        if self.arch == Architecture::LogReg {
+            if let Features::Dense(v) = data.features() {
+                self.check_compatible(data)?;
+                return Ok((v.clone(), dim));
+            }
+        }
+        self.for_each_chunk(data, |_, hidden, _| {
+            out.extend(flatten(&hidden)?);
+            Ok(())
+        })?;
+        Ok((out, dim))
+    }
+
+    /// Cross-entropy of every sample against its label.
+    pub fn per_sample_loss(&self, data: &Dataset) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(data.len());
+        self.for_each_chunk(data, |range, _, logits| {
+            let y = self.targets(&data.labels()[range])?;
+            let loss = cross_entropy(&logits, &y).context("loss")?;
+            out.extend(flatten(&loss)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Gradient of each sample's cross-entropy against `targets[i]` with respect to its own
+    /// input features: `n * sample_len` values (dense modalities only; tokens are discrete).
+    pub fn input_gradients(&self, data: &Dataset, targets: &[u32]) -> Result<Vec<f32>> {
+        self.check_compatible(data)?;
+        if self.network.takes_tokens() {
+            return Err(EngineError::invalid_input(
+                "input gradients need dense features; text token ids are discrete",
+            ));
+        }
+        self.check_targets(data, targets)?;
+        let params = self.tensors();
+        let mut out = Vec::with_capacity(data.len() * self.modality.sample_len());
+        for start in (0..data.len()).step_by(INFERENCE_CHUNK) {
+            let end = (start + INFERENCE_CHUNK).min(data.len());
+            let rows: Vec<usize> = (start..end).collect();
+            let x = Var::from_tensor(&self.input(data, &rows)?).context("input gradients")?;
+            let y = self.targets(&targets[start..end])?;
+            // Summing (not averaging) keeps each sample's gradient unscaled.
+            let grads = self
+                .network
+                .forward(&params, x.as_tensor())
+                .and_then(|(_, logits)| cross_entropy(&logits, &y)?.sum_all()?.backward())
+                .context("input gradients")?;
+            match grads.get(&x) {
+                Some(g) => out.extend(flatten(g)?),
+                None => out.extend(std::iter::repeat_n(0.0, x.elem_count())),
+            }
+        }
+        Ok(out)
+    }
+
+    fn check_targets(&self, data: &Dataset, targets: &[u32]) -> Result<()> {
+        if targets.len() != data.len() {
+            return Err(EngineError::invalid_input(format!(
+                "{} targets for {} samples",
+                targets.len(),
+                data.len()
+            )));
+        }
+        if let Some((row, t)) = targets
+            .iter()
+            .enumerate()
+            .find(|(_, &t)| t as usize >= self.num_classes)
+        {
+            return Err(EngineError::invalid_input(format!(
+                "target {t} at row {row} is out of range for {} classes",
+                self.num_classes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Gradient of the mean cross-entropy over `data` with respect to every parameter, flattened
+    /// in [`Classifier::flat_parameters`] order.
+    pub fn parameter_gradients(&self, data: &Dataset) -> Result<Vec<f32>> {
+        self.check_nonempty(data)?;
+        let params = self.tensors();
+        let mut acc = vec![0f64; self.num_parameters()];
+        for start in (0..data.len()).step_by(INFERENCE_CHUNK) {
+            let end = (start + INFERENCE_CHUNK).min(data.len());
+            let rows: Vec<usize> = (start..end).collect();
+            let x = self.input(data, &rows)?;
+            let y = self.targets(&data.labels()[start..end])?;
+            let grads = self
+                .network
+                .forward(&params, &x)
+                .and_then(|(_, logits)| cross_entropy(&logits, &y)?.sum_all()?.backward())
+                .context("parameter gradients")?;
+            let mut offset = 0;
+            for (var, spec) in self.params.iter().zip(&self.specs) {
+                if let Some(g) = grads.get(var) {
+                    for (a, v) in acc[offset..offset + spec.numel()]
+                        .iter_mut()
+                        .zip(flatten(g)?)
+                    {
+                        *a += f64::from(v);
+                    }
+                }
+                offset += spec.numel();
+            }
+        }
+        let n = data.len() as f64;
+        Ok(acc.into_iter().map(|a| (a / n) as f32).collect())
+    }
+
+    /// All parameters as one vector, tensor by tensor in [`Classifier::parameter_shapes`] order,
+    /// each row-major.
+    pub fn flat_parameters(&self) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(self.num_parameters());
+        for var in &self.params {
+            out.extend(flatten(var.as_tensor())?);
+        }
+        Ok(out)
+    }
+
+    /// Replaces all parameters from a vector laid out as [`Classifier::flat_parameters`].
+    /// Errors on a length mismatch or a non-finite value (leaving the model unchanged).
+    pub fn set_flat_parameters(&mut self, values: &[f32]) -> Result<()> {
+        if values.len() != self.num_parameters() {
+            return Err(EngineError::invalid_input(format!(
+                "{} parameter values for a {} model with {} parameters",
+                values.len(),
+                self.arch,
+                self.num_parameters()
+            )));
+        }
+        if let Some(pos) = values.iter().position(|v| !v.is_finite()) {
+            return Err(EngineError::invalid_input(format!(
+                "non-finite parameter value {} at index {pos}",
+                values[pos]
+            )));
+        }
+        let mut offset = 0;
+        for (var, spec) in self.params.iter().zip(&self.specs) {
+            let chunk = &values[offset..offset + spec.numel()];
+            let t = Tensor::from_slice(chunk, spec.shape.as_slice(), &self.device)
+                .context("setting parameters")?;
+            var.set(&t).context("setting parameters")?;
+            offset += spec.numel();
+        }
+        Ok(())
+    }
+
+    /// Writes the parameters to `path` (safetensors, f32, tensor names as in
+    /// [`Classifier::parameter_shapes`]) and `card` to `<path>.json`, each atomically
+    /// (temporary file in the same directory, then rename). The card must describe this model.
+    pub fn save(&self, path: &Path, card: &ModelCard) -> Result<()> {
+        if card.architecture != self.arch
+            || card.modality != self.modality
+            || card.num_classes != self.num_classes
+        {
+            return Err(EngineError::invalid_input(format!(
+                "the model card describes a {} model for {} with {} classes, not this {} model for {} with {} classes",
+                card.architecture,
+                describe(&card.modality),
+                card.num_classes,
+                self.arch,
+                describe(&self.modality),
+                self.num_classes
+            )));
+        }
+        let values: Vec<Vec<u8>> = self
+            .params
+            .iter()
+            .map(|v| {
+                flatten(v.as_tensor())
+                    .map(|w| w.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
+            })
+            .collect::<Result<_>>()?;
+        let views = self
+            .specs
+            .iter()
+            .zip(&values)
+            .map(|(spec, bytes)| {
+                TensorView::new(Dtype::F32, spec.shape.clone(), bytes)
+                    .map(|v| (spec.name.clone(), v))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::format(path, format!("encoding tensors: {e}")))?;
+        let metadata = HashMap::from([(ARCH_METADATA_KEY.to_string(), self.arch.to_string())]);
+        let bytes = safetensors::serialize(views, Some(metadata))
+            .map_err(|e| EngineError::format(path, format!("encoding tensors: {e}")))?;
+        let card_json = serde_json::to_vec_pretty(card)
+            .map_err(|e| EngineError::format(path, format!("encoding the model card: {e}")))?;
+        write_atomic(path, &bytes)?;
+        write_atomic(&sidecar_path(path), &card_json)
+    }
+
+    /// Reads a model written by [`Classifier::save`], validating the tensors against the card:
+    /// a missing or unexpected tensor, a wrong shape or dtype, non-finite weights, a truncated
+    /// or non-safetensors file, or a card for another architecture is an error.
+    pub fn load(path: &Path) -> Result<(Classifier, ModelCard)> {
+        let card_path = sidecar_path(path);
+        let card_bytes = std::fs::read(&card_path).map_err(|e| EngineError::io(&card_path, e))?;
+        let card: ModelCard = serde_json::from_slice(&card_bytes)
+            .map_err(|e| EngineError::format(&card_path, format!("invalid model card: {e}")))?;
+        let mut model = Classifier::new(card.architecture, &card.modality, card.num_classes, 0)
+            .map_err(|e| EngineError::format(&card_path, format!("invalid model card: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
+        let file = SafeTensors::deserialize(&bytes)
+            .map_err(|e| EngineError::format(path, format!("not a valid safetensors file: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| EngineError::format(path, format!("not a valid safetensors file: {e}")))?;
+        if let Some(stored) = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(ARCH_METADATA_KEY))
+        {
+            if stored != card.architecture.name() {
+                return Err(EngineError::format(
+                    path,
+                    format!(
+                        "holds a '{stored}' model but its card {} says '{}'",
+                        card_path.display(),
+                        card.architecture
+                    ),
+                ));
+            }
+        }
+        let expected = model.specs.clone();
+        if let Some(extra) = file
+            .names()
+            .into_iter()
+            .find(|name| !expected.iter().any(|s| s.name == *name))
+        {
+            return Err(EngineError::format(
+                path,
+                format!(
+                    "unexpected tensor '{extra}' for a {} model",
+                    card.architecture
+                ),
+            ));
+        }
+        let mut flat = Vec::with_capacity(model.num_parameters());
+        for spec in &expected {
+            let view = file.tensor(&spec.name).map_err(|_| {
+                EngineError::format(
+                    path,
+                    format!(
+                        "missing tensor '{}' of a {} model",
+                        spec.name, card.architecture
+                    ),
+                )
+            })?;
+            if view.dtype() != Dtype::F32 {
+                return Err(EngineError::format(
+                    path,
+                    format!("tensor '{}' is {:?}, expected F32", spec.name, view.dtype()),
+                ));
+            }
+            if view.shape() != spec.shape.as_slice() {
+                return Err(EngineError::format(
+                    path,
+                    format!(
+                        "tensor '{}' has shape {:?}, expected {:?} for this {} model",
+                        spec.name,
+                        view.shape(),
+                        spec.shape,
+                        card.architecture
+                    ),
+                ));
+            }
+            flat.extend(
+                view.data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
+        }
+        model
+            .set_flat_parameters(&flat)
+            .map_err(|e| EngineError::format(path, e.to_string()))?;
+        Ok((model, card))
+    }
+}
+
+/// Where [`Classifier::save`] writes the model card: the model path with `.json` appended.
+pub fn sidecar_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".json");
+    PathBuf::from(s)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| EngineError::io(path, e))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| EngineError::io(path, e))?;
+    tmp.persist(path)
+        .map_err(|e| EngineError::io(path, e.error))?;
+    Ok(())
+}
+
+fn flatten(t: &Tensor) -> Result<Vec<f32>> {
+    t.flatten_all()
+        .and_then(|f| f.to_vec1::<f32>())
+        .context("reading a tensor")
+}
+
+/// A modality in words, e.g. `image 1x28x28`.
+fn describe(m: &Modality) -> String {
+    match *m {
+        Modality::Image {
+            channels,
+            height,
+            width,
+        } => format!("image {channels}x{height}x{width} data"),
+        Modality::Tabular { features } => format!("tabular data with {features} features"),
+        Modality::Text {
+            max_len,
+            vocab_size,
+        } => format!("text data (length {max_len}, vocabulary {vocab_size})"),
+    }
+}

@@ -1,0 +1,194 @@
+//! Training hyperparameters: [`TrainParams`] (free to edit) -> [`TrainParams::check`] ->
+//! [`TrainConfig`] (validated, immutable; what [`crate::Classifier::fit`] accepts).
+
+use crate::{Architecture, EngineError, Result};
+
+/// The update rule applied to each mini-batch gradient.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Optimizer {
+    /// Stochastic gradient descent with heavy-ball momentum (Polyak, 1964), in the form used
+    /// by Sutskever et al. (2013) and PyTorch: `v <- momentum * v + g`, `w <- w - lr * v`.
+    Sgd { lr: f64, momentum: f64 },
+    /// Adam (Kingma & Ba, 2015) with `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8` and bias
+    /// correction: `m <- b1 m + (1-b1) g`, `v <- b2 v + (1-b2) g^2`,
+    /// `w <- w - lr * m_hat / (sqrt(v_hat) + eps)`.
+    Adam { lr: f64 },
+}
+
+impl Optimizer {
+    /// The learning rate.
+    pub fn lr(&self) -> f64 {
+        match *self {
+            Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr } => lr,
+        }
+    }
+}
+
+/// Unchecked training hyperparameters. Edit the fields, then call [`TrainParams::check`].
+///
+/// `weight_decay` is an L2 penalty `weight_decay/2 * ||w||^2` added to the loss (it is added
+/// to every gradient as `weight_decay * w`, as PyTorch's SGD and Adam do), applied to all
+/// parameters.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainParams {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: Optimizer,
+    pub weight_decay: f64,
+}
+
+impl TrainParams {
+    /// Defaults that reach the project's accuracy bars (MNIST: CNN >= 98.5% after 3 epochs,
+    /// MLP >= 97.5%): Adam with batch 64 for every family, learning rate 1e-3 except the
+    /// embedding-bag text model (5e-3: its embeddings get sparse, averaged gradients).
+    ///
+    /// ```
+    /// use mithridate_engine::{Architecture, Optimizer, TrainParams};
+    /// let p = TrainParams::default_for(Architecture::Cnn);
+    /// assert_eq!((p.epochs, p.batch_size), (3, 64));
+    /// assert_eq!(p.optimizer, Optimizer::Adam { lr: 1e-3 });
+    /// assert!(p.check().is_ok());
+    /// ```
+    pub fn default_for(arch: Architecture) -> TrainParams {
+        let (epochs, lr) = match arch {
+            Architecture::LogReg => (5, 1e-3),
+            Architecture::Mlp => (5, 1e-3),
+            Architecture::Cnn => (3, 1e-3),
+            Architecture::Text => (5, 5e-3),
+        };
+        TrainParams {
+            epochs,
+            batch_size: 64,
+            optimizer: Optimizer::Adam { lr },
+            weight_decay: 0.0,
+        }
+    }
+
+    /// Validates every field once, returning the immutable [`TrainConfig`].
+    ///
+    /// Rejects zero epochs or batch size, a learning rate that is not finite and positive,
+    /// a momentum outside `[0, 1)`, and a negative or non-finite weight decay.
+    pub fn check(&self) -> Result<TrainConfig> {
+        let bad = |m: String| Err(EngineError::InvalidParams(m));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch size must be at least 1".into());
+        }
+        let lr = self.optimizer.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad(format!("learning rate must be finite and > 0, got {lr}"));
+        }
+        if let Optimizer::Sgd { momentum, .. } = self.optimizer {
+            if !(0.0..1.0).contains(&momentum) {
+                return bad(format!("momentum must be in [0, 1), got {momentum}"));
+            }
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(format!(
+                "weight decay must be finite and >= 0, got {}",
+                self.weight_decay
+            ));
+        }
+        Ok(TrainConfig {
+            params: self.clone(),
+        })
+    }
+}
+
+/// Validated training hyperparameters (build with [`TrainParams::check`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(transparent)]
+pub struct TrainConfig {
+    params: TrainParams,
+}
+
+impl TrainConfig {
+    pub fn epochs(&self) -> usize {
+        self.params.epochs
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.params.batch_size
+    }
+
+    pub fn optimizer(&self) -> Optimizer {
+        self.params.optimizer
+    }
+
+    pub fn weight_decay(&self) -> f64 {
+        self.params.weight_decay
+    }
+
+    /// The parameters this configuration was checked from.
+    pub fn params(&self) -> &TrainParams {
+        &self.params
+    }
+
+    /// The configuration as JSON, for [`crate::ModelCard::train`].
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.params).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejects(edit: impl Fn(&mut TrainParams), needle: &str) {
+        let mut p = TrainParams::default_for(Architecture::Mlp);
+        edit(&mut p);
+        let err = p.check().unwrap_err().to_string();
+        assert!(err.contains(needle), "{err}");
+    }
+
+    #[test]
+    fn check_rejects_out_of_range() {
+        rejects(|p| p.epochs = 0, "epochs");
+        rejects(|p| p.batch_size = 0, "batch size");
+        rejects(
+            |p| p.optimizer = Optimizer::Adam { lr: 0.0 },
+            "learning rate",
+        );
+        rejects(
+            |p| p.optimizer = Optimizer::Adam { lr: f64::NAN },
+            "learning rate",
+        );
+        rejects(
+            |p| {
+                p.optimizer = Optimizer::Sgd {
+                    lr: 0.1,
+                    momentum: 1.0,
+                }
+            },
+            "momentum",
+        );
+        rejects(
+            |p| {
+                p.optimizer = Optimizer::Sgd {
+                    lr: 0.1,
+                    momentum: -0.1,
+                }
+            },
+            "momentum",
+        );
+        rejects(|p| p.weight_decay = -1e-4, "weight decay");
+        rejects(|p| p.weight_decay = f64::INFINITY, "weight decay");
+    }
+
+    #[test]
+    fn config_serializes_as_params() {
+        let mut p = TrainParams::default_for(Architecture::Mlp);
+        p.optimizer = Optimizer::Sgd {
+            lr: 0.05,
+            momentum: 0.9,
+        };
+        let cfg = p.check().unwrap();
+        let json = cfg.to_json();
+        assert_eq!(json["optimizer"]["kind"], "sgd");
+        let back: TrainParams = serde_json::from_value(json).unwrap();
+        assert_eq!(&back, cfg.params());
+    }
+}
