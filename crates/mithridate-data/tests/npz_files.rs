@@ -80,8 +80,11 @@ fn rejects_bad_numpy_files() {
     assert!(err_of(&fixture("bad_object.npz")).contains("'ids'"));
 }
 
-/// An `.npz` with arrays `(name, dtype descr, shape, little-endian payload)`.
-fn custom_npz(dir: &Path, name: &str, arrays: &[(&str, &str, Vec<u64>, Vec<u8>)]) -> PathBuf {
+/// One array of a hand-made `.npz`: `(name, dtype descr, shape, little-endian payload)`.
+type RawArray = (&'static str, &'static str, Vec<u64>, Vec<u8>);
+
+/// An `.npz` holding `arrays`, written without any validation.
+fn custom_npz(dir: &Path, name: &str, arrays: &[RawArray]) -> PathBuf {
     let path = dir.join(name);
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
     for (array, descr, shape, payload) in arrays {
@@ -130,7 +133,7 @@ fn rejects_malformed_archives_and_arrays() {
     let d = dir.path();
     let x2 = ("x", "<f4", vec![2, 1], f32s(&[0.5, 1.5]));
     let y2 = ("y", "<i8", vec![2], i64s(&[0, 1]));
-    let cases: Vec<(&str, Vec<(&str, &str, Vec<u64>, Vec<u8>)>, &str)> = vec![
+    let cases: Vec<(&str, Vec<RawArray>, &str)> = vec![
         ("missing_x.npz", vec![y2.clone()], "missing array 'x'"),
         (
             "y_len.npz",
