@@ -39,6 +39,10 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Evaluate a saved model: accuracy and a per-class table.
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// Poison a training set with one attack; writes the .npz and its ground truth.
+    Poison(commands::poison::PoisonArgs),
+    /// Train a model per poison rate and seed; table of clean accuracy and attack success.
+    AttackSweep(commands::sweep::SweepArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +52,8 @@ fn main() -> ExitCode {
         Command::Data(cmd) => commands::data::run(cmd, &ctx),
         Command::Train(args) => commands::train::run(args, &ctx),
         Command::Evaluate(args) => commands::evaluate::run(args, &ctx),
+        Command::Poison(args) => commands::poison::run(args, &ctx),
+        Command::AttackSweep(args) => commands::sweep::run(args, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

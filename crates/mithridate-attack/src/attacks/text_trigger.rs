@@ -91,7 +91,8 @@ pub struct TextTrigger {
     params: TextTriggerParams,
 }
 
-/// The `count` tokens (never padding) with the lowest document frequency in `data`.
+/// The `count` tokens with the lowest document frequency in `data`, never padding nor a
+/// special token such as `<unk>` (a vocabulary entry in angle brackets).
 fn rarest_tokens(data: &Dataset, vocab_size: usize, count: usize) -> Vec<u32> {
     let mut df = vec![0usize; vocab_size];
     let mut seen = vec![usize::MAX; vocab_size];
@@ -103,7 +104,12 @@ fn rarest_tokens(data: &Dataset, vocab_size: usize, count: usize) -> Vec<u32> {
             }
         }
     }
-    let mut order: Vec<u32> = (1..vocab_size as u32).collect();
+    let special = |t: u32| {
+        data.vocabulary()
+            .and_then(|v| v.get(t as usize))
+            .is_some_and(|w| w.starts_with('<') && w.ends_with('>'))
+    };
+    let mut order: Vec<u32> = (1..vocab_size as u32).filter(|&t| !special(t)).collect();
     order.sort_by_key(|&t| (df[t as usize], t));
     order.truncate(count);
     order
@@ -151,7 +157,7 @@ impl Attack for TextTrigger {
         } else if !self.params.tokens.is_empty() {
             self.params.tokens.clone()
         } else {
-            if self.params.rare >= vocab_size {
+            if self.params.rare >= vocab_size - 1 {
                 return Err(AttackError::param(format!(
                     "rare = {} exceeds the {} non-padding tokens",
                     self.params.rare,

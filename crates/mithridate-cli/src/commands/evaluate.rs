@@ -19,6 +19,13 @@ pub struct EvaluateArgs {
     /// Which split of a built-in dataset to evaluate on (ignored for .npz files).
     #[arg(long, default_value_t = Split::Test)]
     pub split: Split,
+    /// Ground truth of a poisoning attack (`<poisoned>.npz.truth.json`): also report the attack
+    /// success rate (backdoors), targeted misclassification rate or victim outcome.
+    #[arg(long)]
+    pub trigger: Option<PathBuf>,
+    /// A model trained on the clean data, to report the accuracy drop (with --trigger).
+    #[arg(long, requires = "trigger")]
+    pub clean_model: Option<PathBuf>,
 }
 
 pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
@@ -33,6 +40,15 @@ pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
     model.check_compatible(&data)?;
     let evaluation = metrics::evaluate(&model.predict(&data)?, data.labels(), data.num_classes())?;
     let names = data.class_names();
+    let attack = match &args.trigger {
+        Some(truth) => Some(crate::commands::poison::trigger_report(
+            truth,
+            &model,
+            args.clean_model.as_deref(),
+            &data,
+        )?),
+        None => None,
+    };
     if ctx.json {
         let per_class: Vec<_> = evaluation
             .per_class
@@ -56,6 +72,7 @@ pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
             "accuracy": evaluation.accuracy,
             "per_class": per_class,
             "confusion": evaluation.confusion,
+            "attack": attack.as_ref().map(|(value, _)| value),
         }))?;
     } else {
         let rows: Vec<Vec<String>> = evaluation
@@ -83,6 +100,9 @@ pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
             card.architecture,
             card.dataset
         );
+        for line in attack.iter().flat_map(|(_, lines)| lines) {
+            println!("{line}");
+        }
     }
     Ok(())
 }

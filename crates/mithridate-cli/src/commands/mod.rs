@@ -2,4 +2,6 @@
 
 pub mod data;
 pub mod evaluate;
+pub mod poison;
+pub mod sweep;
 pub mod train;
