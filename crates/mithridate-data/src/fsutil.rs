@@ -23,16 +23,24 @@ fn parent_dir(path: &Path) -> PathBuf {
 /// Writes `path` atomically: `fill` writes into a temporary file in the same directory,
 /// which is flushed, synced and renamed over `path` only if `fill` succeeds. Readers
 /// therefore see either the old file or the complete new one, never a partial write.
+/// The directory must exist.
 pub(crate) fn write_atomic<F>(path: &Path, fill: F) -> Result<()>
 where
     F: FnOnce(&mut std::fs::File) -> Result<()>,
 {
     let dir = parent_dir(path);
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".mithridate-tmp-")
         .tempfile_in(&dir)
         .map_err(io_err(&dir))?;
+    // Temporary files are private (0600); the finished file gets ordinary permissions.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io_err(path))?;
+    }
     fill(tmp.as_file_mut())?;
     tmp.as_file_mut().flush().map_err(io_err(path))?;
     tmp.as_file().sync_all().map_err(io_err(path))?;
@@ -43,8 +51,10 @@ where
     Ok(())
 }
 
-/// Writes `bytes` to `path` atomically (see [`write_atomic`]).
+/// Writes `bytes` to `path` atomically (see [`write_atomic`]), creating its directory.
 pub(crate) fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = parent_dir(path);
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     write_atomic(path, |f| f.write_all(bytes).map_err(io_err(path)))
 }
 

