@@ -556,13 +556,14 @@ fn parse_line(text: &[u8]) -> Result<Record, String> {
 }
 
 /// Checks seq order, hash links, hashes, payloads and (optionally) signatures.
-fn chain_problems(parsed: &Parsed, signatures: Option<&VerifyOptions>) -> Vec<Problem> {
+fn chain_problems(parsed: &Parsed, signatures: Option<&VerifyOptions>) -> (Vec<Problem>, usize) {
     enum Prev<'a> {
         Start,
         Known(&'a Record, usize),
         Unknown,
     }
     let mut problems = Vec::new();
+    let mut signed = 0;
     let mut prev = Prev::Start;
     for line in &parsed.lines {
         let record = match &line.parsed {
@@ -635,13 +636,15 @@ fn chain_problems(parsed: &Parsed, signatures: Option<&VerifyOptions>) -> Vec<Pr
             ));
         }
         if let Some(options) = signatures {
-            if let Some(problem) = signature_problem(record, options) {
-                problems.push(at(problem.0, problem.1));
+            match signature_problem(record, options) {
+                Some(problem) => problems.push(at(problem.0, problem.1)),
+                None if record.signature.is_some() => signed += 1,
+                None => {}
             }
         }
         prev = Prev::Known(record, line.number);
     }
-    problems
+    (problems, signed)
 }
 
 fn signature_problem(record: &Record, options: &VerifyOptions) -> Option<(ProblemKind, String)> {
@@ -854,7 +857,7 @@ impl AuditLog {
             path: self.path.clone(),
             message,
         };
-        if let Some(problem) = chain_problems(&parsed, None).into_iter().next() {
+        if let Some(problem) = chain_problems(&parsed, None).0.into_iter().next() {
             return Err(corrupt(problem.to_string()));
         }
         if let Some(problem) = self.head_problems(&parsed)?.into_iter().next() {
@@ -956,7 +959,7 @@ impl AuditLog {
     /// `options.expect_head` vouches for is missing. Every problem names its line.
     pub fn verify(&self, options: &VerifyOptions) -> Result<VerifyReport> {
         let parsed = self.read_parsed()?;
-        let mut problems = chain_problems(&parsed, Some(options));
+        let (mut problems, signed) = chain_problems(&parsed, Some(options));
         if let Some((_, len)) = parsed.torn {
             problems.push(Problem {
                 line: parsed.lines.len() + 1,
@@ -992,12 +995,6 @@ impl AuditLog {
         }
         problems.sort_by_key(|p| p.line);
         let last = parsed.last_record();
-        let signed = parsed
-            .records()
-            .filter(|(_, r)| {
-                r.signature.is_some() && signature_problem(r, &VerifyOptions::default()).is_none()
-            })
-            .count();
         Ok(VerifyReport {
             lines: parsed.lines.len(),
             records: parsed.records().count(),
@@ -1065,7 +1062,7 @@ impl AuditLog {
     /// model, gate decisions on the model and incidents naming it or its data.
     pub fn trace(&self, model_hash: &str) -> Result<Trace> {
         let parsed = self.read_parsed()?;
-        let integrity_problems = chain_problems(&parsed, None);
+        let integrity_problems = chain_problems(&parsed, None).0;
         let typed = |kind: RecordKind| {
             let parsed = &parsed;
             parsed.records().filter(move |(_, r)| r.kind == kind)
