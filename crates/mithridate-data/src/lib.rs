@@ -119,8 +119,14 @@ pub fn load_raw(home: &DataHome, source: &str, split: Split) -> Result<Dataset> 
 
 fn load_path(source: &str) -> Result<Dataset> {
     let path = Path::new(source);
+    let looks_like_path = source.ends_with(".npz") || source.contains(std::path::MAIN_SEPARATOR);
     if path.is_file() {
         npz::read(path)
+    } else if looks_like_path {
+        Err(DataError::Format {
+            path: path.to_path_buf(),
+            message: "no such .npz file".into(),
+        })
     } else {
         Err(DataError::UnknownDataset(source.to_string()))
     }
@@ -173,3 +179,34 @@ impl DataError {
 }
 
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_parses_and_prints() {
+        for s in [Split::Train, Split::Test] {
+            assert_eq!(s.to_string().parse::<Split>().unwrap(), s);
+        }
+        assert!("validation"
+            .parse::<Split>()
+            .unwrap_err()
+            .to_string()
+            .contains("'validation'"));
+    }
+
+    #[test]
+    fn missing_sources_are_named() {
+        let home = DataHome::new(PathBuf::from("/nonexistent"));
+        let e = load(&home, "no/such/file.npz", Split::Train)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "no/such/file.npz: no such .npz file");
+        let e = load(&home, "cifar10", Split::Train)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown dataset 'cifar10'"), "{e}");
+        assert!(fetch(&home, "cifar10").is_err());
+    }
+}

@@ -294,6 +294,27 @@ pub fn encode(tokens: &[String], index: &HashMap<&str, u32>, max_len: usize) -> 
     ids
 }
 
+/// Token id of every vocabulary entry (`vocab[i]` -> `i`), for [`encode`].
+pub fn vocabulary_index(vocab: &[String]) -> HashMap<&str, u32> {
+    vocab
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_str(), i as u32))
+        .collect()
+}
+
+/// Tokenises `text` like the built-in corpus and encodes it with `vocab` to `max_len` ids,
+/// e.g. to build a text trigger or score a new e-mail body.
+///
+/// ```
+/// use mithridate_data::text::encode_text;
+/// let vocab: Vec<String> = ["<pad>", "<unk>", "free", "money"].map(String::from).to_vec();
+/// assert_eq!(encode_text("FREE <b>money</b> now", &vocab, 5), vec![2, 3, 1, 0, 0]);
+/// ```
+pub fn encode_text(text: &str, vocab: &[String], max_len: usize) -> Vec<u32> {
+    encode(&tokenize(text), &vocabulary_index(vocab), max_len)
+}
+
 /// Loads `split` of the SpamAssassin corpus: canonical order, canonical stratified split,
 /// vocabulary from the train split (attached to the returned dataset).
 pub(crate) fn load_spamassassin(
@@ -322,11 +343,7 @@ pub(crate) fn load_spamassassin(
         .collect();
     let train_tokens: Vec<Vec<String>> = train_rows.iter().map(|&r| tokens[r].clone()).collect();
     let vocab = build_vocabulary(&train_tokens, MAX_VOCAB, MIN_COUNT);
-    let index: HashMap<&str, u32> = vocab
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.as_str(), i as u32))
-        .collect();
+    let index = vocabulary_index(&vocab);
     let (rows, first_id) = match split {
         Split::Train => (&train_rows, 0u64),
         Split::Test => (&test_rows, train_rows.len() as u64),
