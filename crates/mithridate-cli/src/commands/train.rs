@@ -4,7 +4,9 @@ use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use mithridate_data::{DataHome, Dataset, Split};
-use mithridate_engine::{metrics, Architecture, Classifier, ModelCard, Optimizer, TrainParams, TrainProgress};
+use mithridate_engine::{
+    metrics, Architecture, Classifier, ModelCard, Optimizer, TrainParams, TrainProgress,
+};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -130,14 +132,21 @@ pub fn run(args: TrainArgs, ctx: &Context) -> Result<()> {
     let bar = ctx.progress((train.len() * config.epochs()) as u64, "training");
     let report = model.fit(&train, &config, ctx.seed, &mut |p: TrainProgress| {
         bar.set_position((p.epoch * p.samples_total + p.samples_done) as u64);
-        bar.set_message(format!("epoch {}/{} loss {:.4}", p.epoch + 1, p.epochs, p.running_loss));
+        bar.set_message(format!(
+            "epoch {}/{} loss {:.4}",
+            p.epoch + 1,
+            p.epochs,
+            p.running_loss
+        ));
     })?;
     bar.finish_and_clear();
 
     let evaluation = metrics::evaluate(&model.predict(&test)?, test.labels(), test.num_classes())?;
-    let mut card = ModelCard::new(&model, &args.data, ctx.seed, &config);
-    card.metrics.insert("test_accuracy".into(), evaluation.accuracy);
-    card.metrics.insert("train_samples_per_sec".into(), report.samples_per_sec);
+    let mut card = ModelCard::describe(&model, &args.data, ctx.seed, Some(&config));
+    card.metrics
+        .insert("test_accuracy".into(), evaluation.accuracy);
+    card.metrics
+        .insert("train_samples_per_sec".into(), report.samples_per_sec);
     model
         .save(&args.output, &card)
         .with_context(|| format!("saving the model to {}", args.output.display()))?;
