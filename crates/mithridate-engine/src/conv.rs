@@ -20,44 +20,49 @@ use candle_core::{Result, Tensor, D};
 /// inference chunk and its remainder).
 const INDEX_CACHE_ENTRIES: usize = 4;
 
-/// A stride-1, zero-padded 2-D convolution over rows-layout activations.
+/// A stride-1 "same" convolution (odd kernel, zero padding `k/2`) followed by 2x2 max-pooling
+/// with stride 2, over rows-layout activations:
 ///
-/// `out[b, y, x, o] = bias[o] + sum_{c, i, j} w[o, c, i, j] * in[b, y + i - pad, x + j - pad, c]`
-/// with out-of-range input taps read as 0 (PyTorch's `Conv2d(stride=1, padding=pad)`; the kernel
-/// is stored in PyTorch's `(out, in, k, k)` layout).
+/// `conv[b, y, x, o] = bias[o] + sum_{c, i, j} w[o, c, i, j] * in[b, y + i - k/2, x + j - k/2, c]`
+/// (out-of-range taps read as 0), then `out[b, y, x, o] = max_{dy, dx in {0,1}} conv[b, 2y+dy, 2x+dx, o]`,
+/// i.e. PyTorch's `MaxPool2d(2)(Conv2d(c_in, c_out, k, padding=k//2)(x))` (floor mode: an odd
+/// last row or column is dropped). The kernel is stored in PyTorch's `(out, in, k, k)` layout.
+///
+/// Fusing the pooling into the gather is what makes it cheap: the gather lists the convolution's
+/// output pixels window position first, `(dy, dx, b, y, x)`, so the four members of every pooling
+/// window sit in four contiguous blocks and the pooling is one max over the leading axis of a
+/// `(4, n)` matrix (whose backward is a mask multiply). Pixels no window covers are never computed.
 #[derive(Debug)]
-pub(crate) struct Conv2d {
+pub(crate) struct ConvPool {
     pub in_channels: usize,
     pub out_channels: usize,
     pub kernel: usize,
-    pub pad: usize,
     pub in_h: usize,
     pub in_w: usize,
+    /// Output side lengths (after pooling): `in / 2`, rounded down.
     pub out_h: usize,
     pub out_w: usize,
     index_cache: Mutex<Vec<(usize, Tensor)>>,
 }
 
-impl Conv2d {
-    /// A convolution of an `in_h x in_w` map; the output is `(in + 2 pad - k + 1)` per side.
-    /// Callers guarantee the output is at least 1x1.
+impl ConvPool {
+    /// A convolution with an odd `kernel` over `in_h x in_w` maps of `in_channels`, pooled.
+    /// Callers guarantee both sides are at least 2.
     pub fn new(
         in_channels: usize,
         out_channels: usize,
         kernel: usize,
-        pad: usize,
         in_h: usize,
         in_w: usize,
-    ) -> Conv2d {
-        Conv2d {
+    ) -> ConvPool {
+        ConvPool {
             in_channels,
             out_channels,
             kernel,
-            pad,
             in_h,
             in_w,
-            out_h: in_h + 2 * pad + 1 - kernel,
-            out_w: in_w + 2 * pad + 1 - kernel,
+            out_h: in_h / 2,
+            out_w: in_w / 2,
             index_cache: Mutex::new(Vec::new()),
         }
     }
@@ -77,28 +82,32 @@ impl Conv2d {
         self.in_channels * self.kernel * self.kernel
     }
 
-    /// For each output pixel of each sample, the input row of each kernel tap, in
-    /// `(b, y, x, i, j)` order; `u32::MAX` marks a tap that falls into the padding.
+    /// For each pooling-window position `(dy, dx)`, sample `b` and pooled pixel `(y, x)`, the input
+    /// row of each kernel tap `(i, j)` of the convolution at `(2y + dy, 2x + dx)`; `u32::MAX` marks
+    /// a tap in the padding.
     fn patch_rows(&self, batch: usize) -> Result<Vec<u32>> {
-        let k = self.kernel;
+        let (k, pad) = (self.kernel, self.kernel / 2);
         let per_sample = self.in_h * self.in_w;
         if batch * per_sample >= u32::MAX as usize {
             candle_core::bail!("batch of {batch} images is too large to index");
         }
-        let mut rows = Vec::with_capacity(batch * self.out_h * self.out_w * k * k);
-        for b in 0..batch {
-            let base = b * per_sample;
-            for y in 0..self.out_h {
-                for x in 0..self.out_w {
-                    for i in 0..k {
-                        // y + i - pad, computed without underflow.
-                        let iy = (y + i).checked_sub(self.pad).filter(|&v| v < self.in_h);
-                        for j in 0..k {
-                            let ix = (x + j).checked_sub(self.pad).filter(|&v| v < self.in_w);
-                            rows.push(match (iy, ix) {
-                                (Some(iy), Some(ix)) => (base + iy * self.in_w + ix) as u32,
-                                _ => u32::MAX,
-                            });
+        // Input coordinate of tap `t` for output coordinate `o`, if inside the image.
+        let tap = |o: usize, t: usize, side: usize| (o + t).checked_sub(pad).filter(|&v| v < side);
+        let mut rows = Vec::with_capacity(4 * batch * self.out_h * self.out_w * k * k);
+        for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            for b in 0..batch {
+                let base = b * per_sample;
+                for y in 0..self.out_h {
+                    for x in 0..self.out_w {
+                        let (cy, cx) = (2 * y + dy, 2 * x + dx);
+                        for i in 0..k {
+                            let iy = tap(cy, i, self.in_h);
+                            for j in 0..k {
+                                rows.push(match (iy, tap(cx, j, self.in_w)) {
+                                    (Some(iy), Some(ix)) => (base + iy * self.in_w + ix) as u32,
+                                    _ => u32::MAX,
+                                });
+                            }
                         }
                     }
                 }
@@ -125,41 +134,29 @@ impl Conv2d {
         Ok(t)
     }
 
-    /// Applies the convolution to `(batch * in_h * in_w, in_channels)` rows, returning
+    /// Applies convolution and pooling to `(batch * in_h * in_w, in_channels)` rows, returning
     /// `(batch * out_h * out_w, out_channels)` rows.
     pub fn forward(&self, rows: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
         let batch = rows.dim(0)? / (self.in_h * self.in_w);
+        let pooled = batch * self.out_h * self.out_w;
         let kk = self.kernel * self.kernel;
         let index = self.patch_index(batch, rows)?;
         let patches = rows
             .index_select(&index, 0)?
-            .reshape((batch * self.out_h * self.out_w, kk * self.in_channels))?;
+            .reshape((4 * pooled, kk * self.in_channels))?;
         // (out, in, i, j) -> (out, i, j, in): the column order of `patches`.
         let kernel = weight
             .permute((0, 2, 3, 1))?
             .contiguous()?
             .reshape((self.out_channels, kk * self.in_channels))?;
-        patches.matmul(&kernel.t()?)?.broadcast_add(bias)
+        // The bias is the same across a window, so it is added after the max (4x fewer adds).
+        patches
+            .matmul(&kernel.t()?)?
+            .reshape((4, pooled * self.out_channels))?
+            .max(0)?
+            .reshape((pooled, self.out_channels))?
+            .broadcast_add(bias)
     }
-}
-
-/// 2x2 max-pooling with stride 2 over `(batch * h * w, c)` rows; an odd last row or column is
-/// dropped (PyTorch's `MaxPool2d(2)` floor mode). Returns `(batch * (h/2) * (w/2), c)` rows.
-pub(crate) fn max_pool2(rows: &Tensor, batch: usize, h: usize, w: usize) -> Result<Tensor> {
-    let c = rows.dim(D::Minus1)?;
-    let (h2, w2) = (h / 2, w / 2);
-    let even = if h.is_multiple_of(2) && w.is_multiple_of(2) {
-        rows.clone()
-    } else {
-        rows.reshape((batch, h, w, c))?
-            .narrow(1, 0, 2 * h2)?
-            .narrow(2, 0, 2 * w2)?
-            .contiguous()?
-    };
-    even.reshape((batch, h2, 2, w2, 2, c))?
-        .max(4)?
-        .max(2)?
-        .reshape((batch * h2 * w2, c))
 }
 
 #[cfg(test)]
@@ -167,42 +164,49 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
-    /// Direct evaluation of the convolution formula in the doc comment.
-    fn reference_conv(
-        conv: &Conv2d,
+    /// Direct evaluation of the convolution and pooling formulas in the doc comment.
+    fn reference(
+        layer: &ConvPool,
         input: &[f32],
         weight: &[f32],
         bias: &[f32],
         batch: usize,
     ) -> Vec<f32> {
-        let (c_in, c_out, k) = (conv.in_channels, conv.out_channels, conv.kernel);
-        let mut out = vec![0f32; batch * conv.out_h * conv.out_w * c_out];
-        for b in 0..batch {
-            for y in 0..conv.out_h {
-                for x in 0..conv.out_w {
-                    for o in 0..c_out {
-                        let mut acc = bias[o] as f64;
-                        for c in 0..c_in {
-                            for i in 0..k {
-                                for j in 0..k {
-                                    let iy = y as isize + i as isize - conv.pad as isize;
-                                    let ix = x as isize + j as isize - conv.pad as isize;
-                                    if iy < 0
-                                        || ix < 0
-                                        || iy >= conv.in_h as isize
-                                        || ix >= conv.in_w as isize
-                                    {
-                                        continue;
-                                    }
-                                    let (iy, ix) = (iy as usize, ix as usize);
-                                    let v =
-                                        input[((b * conv.in_h + iy) * conv.in_w + ix) * c_in + c];
-                                    let wv = weight[((o * c_in + c) * k + i) * k + j];
-                                    acc += (v * wv) as f64;
-                                }
-                            }
+        let (c_in, c_out, k) = (layer.in_channels, layer.out_channels, layer.kernel);
+        let pad = (k / 2) as isize;
+        let conv = |b: usize, y: usize, x: usize, o: usize| {
+            let mut acc = bias[o] as f64;
+            for c in 0..c_in {
+                for i in 0..k {
+                    for j in 0..k {
+                        let iy = y as isize + i as isize - pad;
+                        let ix = x as isize + j as isize - pad;
+                        if iy < 0
+                            || ix < 0
+                            || iy >= layer.in_h as isize
+                            || ix >= layer.in_w as isize
+                        {
+                            continue;
                         }
-                        out[((b * conv.out_h + y) * conv.out_w + x) * c_out + o] = acc as f32;
+                        let v = input[((b * layer.in_h + iy as usize) * layer.in_w + ix as usize)
+                            * c_in
+                            + c];
+                        acc += (v * weight[((o * c_in + c) * k + i) * k + j]) as f64;
+                    }
+                }
+            }
+            acc
+        };
+        let mut out = Vec::new();
+        for b in 0..batch {
+            for y in 0..layer.out_h {
+                for x in 0..layer.out_w {
+                    for o in 0..c_out {
+                        let m = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                            .iter()
+                            .map(|&(dy, dx)| conv(b, 2 * y + dy, 2 * x + dx, o))
+                            .fold(f64::NEG_INFINITY, f64::max);
+                        out.push(m as f32);
                     }
                 }
             }
@@ -210,30 +214,31 @@ mod tests {
         out
     }
 
+    /// Deterministic values in `[-scale, scale]` without ties.
     fn ramp(n: usize, scale: f32) -> Vec<f32> {
         (0..n)
-            .map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * scale)
+            .map(|i| ((i * 7919 % 10007) as f32 / 5003.5 - 1.0) * scale)
             .collect()
     }
 
     #[test]
-    fn im2col_matches_direct_convolution() -> Result<()> {
+    fn matches_direct_convolution_and_pooling() -> Result<()> {
         let dev = Device::Cpu;
-        for (k, pad, h, w) in [(5, 2, 7, 6), (3, 1, 4, 4), (3, 0, 5, 5)] {
-            let conv = Conv2d::new(3, 4, k, pad, h, w);
+        for (k, h, w) in [(5, 7, 6), (3, 4, 4), (3, 5, 9), (1, 2, 3)] {
+            let layer = ConvPool::new(3, 4, k, h, w);
             let batch = 2;
             let input = ramp(batch * h * w * 3, 1.0);
             let weight = ramp(4 * 3 * k * k, 0.3);
             let bias = vec![0.1, -0.2, 0.3, 0.0];
-            let got = conv
+            let got = layer
                 .forward(
                     &Tensor::from_vec(input.clone(), (batch * h * w, 3), &dev)?,
-                    &Tensor::from_vec(weight.clone(), conv.weight_shape(), &dev)?,
+                    &Tensor::from_vec(weight.clone(), layer.weight_shape(), &dev)?,
                     &Tensor::new(bias.as_slice(), &dev)?,
                 )?
                 .flatten_all()?
                 .to_vec1::<f32>()?;
-            let want = reference_conv(&conv, &input, &weight, &bias, batch);
+            let want = reference(&layer, &input, &weight, &bias, batch);
             assert_eq!(got.len(), want.len());
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() < 1e-4, "{g} vs {w}");
@@ -243,47 +248,55 @@ mod tests {
     }
 
     #[test]
-    fn im2col_gradient_matches_candle_conv2d() -> Result<()> {
-        // candle's own conv2d (NCHW) is an independent reference for the backward pass.
+    fn gradients_match_candle_conv2d_and_max() -> Result<()> {
+        // candle's own conv2d (NCHW) and max-reductions are an independent reference for backprop.
         let dev = Device::Cpu;
-        let (batch, c_in, c_out, k, pad, h, w) = (2, 2, 3, 3, 1, 5, 4);
-        let conv = Conv2d::new(c_in, c_out, k, pad, h, w);
+        let (batch, c_in, c_out, k, h, w) = (2, 2, 3, 3, 6, 4);
+        let layer = ConvPool::new(c_in, c_out, k, h, w);
         let nchw = Var::from_vec(ramp(batch * c_in * h * w, 1.0), (batch, c_in, h, w), &dev)?;
-        let weight = Var::from_vec(ramp(c_out * c_in * k * k, 0.5), conv.weight_shape(), &dev)?;
-        let bias = Var::from_vec(vec![0.0f32; c_out], c_out, &dev)?;
-        let upstream =
-            Tensor::from_vec(ramp(batch * c_out * h * w, 2.0), (batch, h, w, c_out), &dev)?;
+        let weight = Var::from_vec(ramp(c_out * c_in * k * k, 0.5), layer.weight_shape(), &dev)?;
+        let bias = Var::from_vec(vec![0.1f32, 0.0, -0.1], c_out, &dev)?;
+        let (oh, ow) = (layer.out_h, layer.out_w);
+        let upstream = Tensor::from_vec(
+            ramp(batch * oh * ow * c_out, 2.0),
+            (batch, oh, ow, c_out),
+            &dev,
+        )?;
 
         let rows = nchw
             .permute((0, 2, 3, 1))?
             .contiguous()?
             .reshape((batch * h * w, c_in))?;
-        let ours = conv
+        let ours = layer
             .forward(&rows, &weight, &bias)?
-            .reshape((batch, h, w, c_out))?;
+            .reshape((batch, oh, ow, c_out))?;
         let g1 = (ours * &upstream)?.sum_all()?.backward()?;
         let theirs = nchw
-            .conv2d(&weight, pad, 1, 1, 1)?
+            .conv2d(&weight, k / 2, 1, 1, 1)?
             .broadcast_add(&bias.reshape((1, c_out, 1, 1))?)?
+            // 2x2 max-pooling as a max over reshaped axes (`max_pool2d`'s backward in candle
+            // 0.11 scales the gradient by 1/4; reductions differentiate correctly).
+            .reshape((batch, c_out, oh, 2, ow, 2))?
+            .max(5)?
+            .max(3)?
             .permute((0, 2, 3, 1))?;
         let g2 = (theirs * &upstream)?.sum_all()?.backward()?;
         for v in [&nchw, &weight, &bias] {
-            let a = g1.get(v).unwrap().flatten_all()?.to_vec1::<f32>()?;
-            let b = g2.get(v).unwrap().flatten_all()?.to_vec1::<f32>()?;
+            let a = g1
+                .get(v)
+                .expect("gradient")
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            let b = g2
+                .get(v)
+                .expect("gradient")
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            assert_eq!(a.len(), b.len());
             for (x, y) in a.iter().zip(&b) {
                 assert!((x - y).abs() < 1e-3 * (1.0 + y.abs()), "{x} vs {y}");
             }
         }
-        Ok(())
-    }
-
-    #[test]
-    fn max_pool_takes_window_maxima_and_drops_odd_edge() -> Result<()> {
-        let dev = Device::Cpu;
-        // One sample, 3x5 map, 1 channel: values 0..15 row-major.
-        let rows = Tensor::arange(0f32, 15.0, &dev)?.reshape((15, 1))?;
-        let pooled = max_pool2(&rows, 1, 3, 5)?.flatten_all()?.to_vec1::<f32>()?;
-        assert_eq!(pooled, vec![6.0, 8.0]);
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use mithridate_data::Modality;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::conv::{max_pool2, Conv2d};
+use crate::conv::ConvPool;
 use crate::Architecture;
 
 /// Smallest image side the CNN accepts: two 2x2 poolings must leave at least one pixel.
@@ -73,8 +73,8 @@ pub(crate) enum Network {
     /// conv(5x5, pad 2) -> maxpool 2 -> ReLU, twice, then FC(128) -> ReLU -> FC(classes).
     Cnn {
         channels: usize,
-        conv1: Conv2d,
-        conv2: Conv2d,
+        conv1: ConvPool,
+        conv2: ConvPool,
         /// Side lengths after the second pooling.
         pooled: (usize, usize),
         classes: usize,
@@ -100,8 +100,8 @@ impl Network {
                 },
             ) => {
                 let [(c1, k1), (c2, k2)] = CNN_CONVS;
-                let conv1 = Conv2d::new(channels, c1, k1, k1 / 2, height, width);
-                let conv2 = Conv2d::new(c1, c2, k2, k2 / 2, height / 2, width / 2);
+                let conv1 = ConvPool::new(channels, c1, k1, height, width);
+                let conv2 = ConvPool::new(c1, c2, k2, height / 2, width / 2);
                 Network::Cnn {
                     channels,
                     pooled: (height / 4, width / 4),
@@ -256,10 +256,8 @@ impl Network {
                     .contiguous()?
                     .reshape((batch * h * w, *channels))?;
                 // Max-pooling commutes with ReLU; pooling first applies ReLU to 4x fewer values.
-                let x = conv1.forward(&rows, p(0), p(1))?;
-                let x = max_pool2(&x, batch, conv1.out_h, conv1.out_w)?.relu()?;
-                let x = conv2.forward(&x, p(2), p(3))?;
-                let x = max_pool2(&x, batch, conv2.out_h, conv2.out_w)?.relu()?;
+                let x = conv1.forward(&rows, p(0), p(1))?.relu()?;
+                let x = conv2.forward(&x, p(2), p(3))?.relu()?;
                 let flat = x.reshape((batch, pooled.0 * pooled.1 * conv2.out_channels))?;
                 let hidden = linear(&flat, p(4), p(5))?.relu()?;
                 let logits = linear(&hidden, p(6), p(7))?;
