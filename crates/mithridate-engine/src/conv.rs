@@ -14,7 +14,7 @@
 
 use std::sync::Mutex;
 
-use candle_core::{Result, Tensor, D};
+use candle_core::{Result, Tensor};
 
 /// How many batch sizes a layer keeps gather indices for (training batch, last partial batch,
 /// inference chunk and its remainder).
