@@ -1,8 +1,9 @@
 //! Dense kernels shared by the rules: row reductions, weighted row sums, the f64 Gram matrix.
 //!
 //! Every reduction has a fixed summation order that does not depend on the number of threads,
-//! so results are bit-for-bit reproducible. Hot loops run under `pulp`'s runtime CPU dispatch
-//! so they are compiled with AVX2/FMA where the CPU has them.
+//! so results are bit-for-bit reproducible. Hot loops are compiled twice (baseline and AVX2)
+//! and picked at run time ([`multiversioned!`]); LLVM does not contract `a * b + c` into FMA
+//! without fast-math, so both versions round identically.
 
 use crate::updates::Updates;
 use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
@@ -13,14 +14,34 @@ use rayon::prelude::*;
 /// the thread count).
 pub(crate) const COLUMN_TASK: usize = 16 * 1024;
 
-/// Runs `f` compiled for the best instruction set this CPU supports.
-#[inline(always)]
-pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
-    pulp::Arch::new().dispatch(f)
+/// Defines a function whose body is compiled both for the baseline target and with AVX2 +
+/// FMA enabled, choosing at run time (the default x86-64 target only has SSE2).
+macro_rules! multiversioned {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$m])* $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn imp($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    imp($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            imp($($arg),*)
+        }
+    };
 }
+pub(crate) use multiversioned;
 
+multiversioned! {
 /// `sum_k a[k] * b[k]` accumulated in f64 (8 independent lanes, fixed order).
-#[inline(always)]
 fn dot_f64(a: &[f32], b: &[f32]) -> f64 {
     let mut acc = [0.0f64; 8];
     let (ac, at) = a.split_at(a.len() - a.len() % 8);
@@ -36,10 +57,11 @@ fn dot_f64(a: &[f32], b: &[f32]) -> f64 {
     }
     acc.iter().sum::<f64>() + tail
 }
+}
 
+multiversioned! {
 /// `sum_k (a[k] - b[k])^2` accumulated in f64 (the difference taken in f64, so exact for
 /// near-duplicates).
-#[inline(always)]
 fn sq_dist_f64(a: &[f32], b: &[f32]) -> f64 {
     let mut acc = [0.0f64; 8];
     let (ac, at) = a.split_at(a.len() - a.len() % 8);
@@ -57,12 +79,13 @@ fn sq_dist_f64(a: &[f32], b: &[f32]) -> f64 {
     }
     acc.iter().sum::<f64>() + tail
 }
+}
 
 /// Squared L2 norm of every row, in f64.
 pub(crate) fn row_sq_norms(u: &Updates) -> Vec<f64> {
     (0..u.n())
         .into_par_iter()
-        .map(|i| simd(|| dot_f64(u.row(i), u.row(i))))
+        .map(|i| dot_f64(u.row(i), u.row(i)))
         .collect()
 }
 
@@ -70,7 +93,7 @@ pub(crate) fn row_sq_norms(u: &Updates) -> Vec<f64> {
 pub(crate) fn row_dots(u: &Updates, v: &[f32]) -> Vec<f64> {
     (0..u.n())
         .into_par_iter()
-        .map(|i| simd(|| dot_f64(u.row(i), v)))
+        .map(|i| dot_f64(u.row(i), v))
         .collect()
 }
 
@@ -78,7 +101,7 @@ pub(crate) fn row_dots(u: &Updates, v: &[f32]) -> Vec<f64> {
 pub(crate) fn row_sq_distances(u: &Updates, v: &[f32]) -> Vec<f64> {
     (0..u.n())
         .into_par_iter()
-        .map(|i| simd(|| sq_dist_f64(u.row(i), v)))
+        .map(|i| sq_dist_f64(u.row(i), v))
         .collect()
 }
 
@@ -96,27 +119,63 @@ pub(crate) fn weighted_row_sum(u: &Updates, w: &[f64], offset: Option<(f64, &[f3
     out.par_chunks_mut(COLUMN_TASK)
         .enumerate()
         .for_each(|(task, out_chunk)| {
-            simd(|| {
-                let c0 = task * COLUMN_TASK;
-                let width = out_chunk.len();
-                let mut acc = vec![0.0f64; width];
-                if let Some((scale, v)) = offset {
-                    for (a, x) in acc.iter_mut().zip(&v[c0..c0 + width]) {
-                        *a = scale * *x as f64;
-                    }
-                }
-                for &(i, wi) in &active {
-                    let row = &u.row(i)[c0..c0 + width];
-                    for (a, x) in acc.iter_mut().zip(row) {
-                        *a += wi * *x as f64;
-                    }
-                }
-                for (o, a) in out_chunk.iter_mut().zip(&acc) {
-                    *o = *a as f32;
-                }
-            })
+            weighted_sum_task(u, &active, offset, task * COLUMN_TASK, out_chunk)
         });
     out
+}
+
+multiversioned! {
+/// Columns `c0..c0 + out.len()` of [`weighted_row_sum`].
+fn weighted_sum_task(
+    u: &Updates,
+    active: &[(usize, f64)],
+    offset: Option<(f64, &[f32])>,
+    c0: usize,
+    out: &mut [f32],
+) {
+    let width = out.len();
+    let mut acc = vec![0.0f64; width];
+    if let Some((scale, v)) = offset {
+        for (a, x) in acc.iter_mut().zip(&v[c0..c0 + width]) {
+            *a = scale * *x as f64;
+        }
+    }
+    for &(i, wi) in active {
+        let row = &u.row(i)[c0..c0 + width];
+        for (a, x) in acc.iter_mut().zip(row) {
+            *a += wi * *x as f64;
+        }
+    }
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o = *a as f32;
+    }
+}
+}
+
+multiversioned! {
+/// Copies columns `b0..b0 + width` of `rows` into `block` (row-major `n x width`) as f64.
+fn block_to_f64(rows: &[&[f32]], b0: usize, width: usize, block: &mut [f64]) {
+    for (i, row) in rows.iter().enumerate() {
+        let src = &row[b0..b0 + width];
+        for (dst, x) in block[i * width..(i + 1) * width].iter_mut().zip(src) {
+            *dst = *x as f64;
+        }
+    }
+}
+}
+
+multiversioned! {
+/// Sum of a slice (16 f32 lanes, fixed order).
+fn sum_f32(chunk: &[f32]) -> f64 {
+    let mut acc = [0.0f32; 16];
+    let (body, tail) = chunk.split_at(chunk.len() - chunk.len() % 16);
+    for c in body.chunks_exact(16) {
+        for k in 0..16 {
+            acc[k] += c[k];
+        }
+    }
+    acc.iter().map(|x| *x as f64).sum::<f64>() + tail.iter().map(|x| *x as f64).sum::<f64>()
+}
 }
 
 /// The `n x n` Gram matrix `G = X X^T` (row-major, symmetric), accumulated in f64.
@@ -145,14 +204,7 @@ pub(crate) fn gram_rows(rows: &[&[f32]], d: usize) -> Vec<f64> {
             let mut b0 = c0;
             while b0 < c1 {
                 let width = BLOCK.min(c1 - b0);
-                simd(|| {
-                    for i in 0..n {
-                        let src = &rows[i][b0..b0 + width];
-                        for (dst, x) in block[i * width..(i + 1) * width].iter_mut().zip(src) {
-                            *dst = *x as f64;
-                        }
-                    }
-                });
+                block_to_f64(rows, b0, width, &mut block);
                 let x = MatRef::from_row_major_slice(&block[..n * width], n, width);
                 let gm = MatMut::from_row_major_slice_mut(&mut g, n, n);
                 tri_matmul(
@@ -232,19 +284,7 @@ pub fn read_pass(u: &Updates) -> f64 {
     let partials: Vec<f64> = u
         .as_slice()
         .par_chunks(COLUMN_TASK * 16)
-        .map(|chunk| {
-            simd(|| {
-                let mut acc = [0.0f32; 16];
-                let (body, tail) = chunk.split_at(chunk.len() - chunk.len() % 16);
-                for c in body.chunks_exact(16) {
-                    for k in 0..16 {
-                        acc[k] += c[k];
-                    }
-                }
-                acc.iter().map(|x| *x as f64).sum::<f64>()
-                    + tail.iter().map(|x| *x as f64).sum::<f64>()
-            })
-        })
+        .map(sum_f32)
         .collect();
     partials.iter().sum()
 }
