@@ -16,10 +16,13 @@ use rand_distr::{Distribution, Gamma};
 pub enum Partition {
     /// Uniformly random, near-equal sizes (sizes differ by at most one).
     Iid,
-    /// Label skew of Hsu, Qi & Brown (2019), "Measuring the Effects of Non-Identical Data
-    /// Distribution for Federated Visual Classification": for each class `c`, proportions
-    /// `p_c ~ Dir(alpha * 1_clients)` and client `k` receives `round`-ed share `p_{c,k}` of
-    /// class `c`'s (shuffled) rows. Small `alpha` (0.1) is highly skewed, large (100) ~ IID.
+    /// Dirichlet label skew after Hsu, Qi & Brown (2019), "Measuring the Effects of
+    /// Non-Identical Data Distribution for Federated Visual Classification", in the per-class
+    /// form used by most FL benchmarks (e.g. Li et al. 2022, NIID-Bench): for each class `c`,
+    /// proportions `p_c ~ Dir(alpha * 1_clients)`, and client `k` receives the rows of class
+    /// `c` (shuffled) between cut points `round(n_c * sum_{j<k} p_{c,j})` and
+    /// `round(n_c * sum_{j<=k} p_{c,j})`. Small `alpha` (0.1) is highly skewed, large (100)
+    /// is close to IID. Client sizes are not controlled, as in the original.
     Dirichlet { alpha: f64 },
     /// Pathological non-IID shards of McMahan et al. (2017), "Communication-Efficient
     /// Learning of Deep Networks from Decentralized Data": rows sorted by label are cut into
