@@ -43,6 +43,12 @@ enum Command {
     Poison(commands::poison::PoisonArgs),
     /// Train a model per poison rate and seed; table of clean accuracy and attack success.
     AttackSweep(commands::sweep::SweepArgs),
+    /// Signed dataset manifests: keygen, manifest, sign, verify (against data), diff.
+    #[command(subcommand)]
+    Provenance(commands::provenance::ProvenanceCommand),
+    /// Hash-chained audit log: append, show, verify, trace a model back to its data.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +60,8 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => commands::evaluate::run(args, &ctx),
         Command::Poison(args) => commands::poison::run(args, &ctx),
         Command::AttackSweep(args) => commands::sweep::run(args, &ctx),
+        Command::Provenance(cmd) => commands::provenance::run(cmd, &ctx),
+        Command::Audit(cmd) => commands::audit::run(cmd, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

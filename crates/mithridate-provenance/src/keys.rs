@@ -12,7 +12,9 @@
 use crate::fsutil::{self, Existing};
 use crate::{ProvenanceError, Result};
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, KeypairBytes,
+};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -52,13 +54,21 @@ pub fn write_keypair(secret_path: &Path, key: &SigningKey, overwrite: bool) -> R
         Existing::Refuse
     };
     let pub_path = public_key_path(secret_path);
-    if !overwrite && pub_path.exists() {
-        return Err(ProvenanceError::invalid(format!(
-            "{} already exists (refusing to overwrite it)",
-            pub_path.display()
-        )));
+    if !overwrite {
+        if let Some(existing) = [secret_path, &pub_path].into_iter().find(|p| p.exists()) {
+            return Err(ProvenanceError::invalid(format!(
+                "{} already exists (refusing to overwrite it; pass --force to replace)",
+                existing.display()
+            )));
+        }
     }
-    let secret_pem = key
+    // PKCS#8 v1 (RFC 8410: secret only), the form OpenSSL 3 reads; v2 with the public key
+    // embedded is refused by `openssl pkey`.
+    let secret_only = KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    };
+    let secret_pem = secret_only
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| ProvenanceError::invalid(format!("encoding the secret key failed: {e}")))?;
     let public_pem = key

@@ -1,7 +1,9 @@
 //! One module per subcommand group.
 
+pub mod audit;
 pub mod data;
 pub mod evaluate;
 pub mod poison;
+pub mod provenance;
 pub mod sweep;
 pub mod train;
