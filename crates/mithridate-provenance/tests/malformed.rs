@@ -40,12 +40,15 @@ fn error_of(value: &Value) -> String {
     }
 }
 
+/// An edit to a manifest's JSON.
+type Mutation = fn(&mut Value);
+
 #[test]
 fn structural_errors_name_the_problem() {
     let (m, _) = signed_manifest();
     let good: Value = serde_json::from_slice(&m.to_json()).unwrap();
     assert!(load(&m.to_json()).is_ok());
-    let cases: Vec<(fn(&mut Value), &str)> = vec![
+    let cases: Vec<(Mutation, &str)> = vec![
         (
             |v| v["signed"]["format"] = json!("other"),
             "format is 'other'",
