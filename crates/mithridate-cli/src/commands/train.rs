@@ -131,7 +131,7 @@ pub fn run(args: TrainArgs, ctx: &Context) -> Result<()> {
 
     let bar = ctx.progress((train.len() * config.epochs()) as u64, "training");
     let report = model.fit(&train, &config, ctx.seed, &mut |p: TrainProgress| {
-        bar.set_position((p.epoch * p.samples_total + p.samples_done) as u64);
+        bar.set_position(((p.epoch - 1) * p.samples_total + p.samples_done) as u64);
         bar.set_message(format!(
             "epoch {}/{} loss {:.4}",
             p.epoch + 1,
@@ -171,7 +171,7 @@ pub fn run(args: TrainArgs, ctx: &Context) -> Result<()> {
         let rows: Vec<Vec<String>> = report
             .epochs
             .iter()
-            .map(|e| vec![(e.epoch + 1).to_string(), format!("{:.4}", e.mean_loss)])
+            .map(|e| vec![e.epoch.to_string(), format!("{:.4}", e.mean_loss)])
             .collect();
         println!("{}", output::table(&["epoch", "mean loss"], &rows));
         println!(
