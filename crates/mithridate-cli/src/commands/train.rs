@@ -134,7 +134,7 @@ pub fn run(args: TrainArgs, ctx: &Context) -> Result<()> {
         bar.set_position(((p.epoch - 1) * p.samples_total + p.samples_done) as u64);
         bar.set_message(format!(
             "epoch {}/{} loss {:.4}",
-            p.epoch + 1,
+            p.epoch,
             p.epochs,
             p.running_loss
         ));
