@@ -49,6 +49,8 @@ enum Command {
     /// Hash-chained audit log: append, show, verify, trace a model back to its data.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Aggregate client updates (.npy) with a Byzantine-robust rule; per-client report with --json.
+    Aggregate(commands::aggregate::AggregateArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::AttackSweep(args) => commands::sweep::run(args, &ctx),
         Command::Provenance(cmd) => commands::provenance::run(cmd, &ctx),
         Command::Audit(cmd) => commands::audit::run(cmd, &ctx),
+        Command::Aggregate(args) => commands::aggregate::run(args, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! One module per subcommand group.
 
+pub mod aggregate;
 pub mod audit;
 pub mod data;
 pub mod evaluate;
