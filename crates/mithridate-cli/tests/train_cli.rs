@@ -1,0 +1,227 @@
+//! `mithridate train` / `evaluate` end to end on real data (sklearn digits), plus every
+//! bad-input case the spine promises: a one-line error, a meaningful exit code, never a panic.
+
+use mithridate_data::{npz, Dataset, Features, Modality};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn home() -> PathBuf {
+    match std::env::var_os("MITHRIDATE_HOME") {
+        Some(h) if !h.is_empty() => PathBuf::from(h),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
+    }
+}
+
+fn mithridate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mithridate"))
+        .args(args)
+        .env("MITHRIDATE_HOME", home())
+        .output()
+        .expect("run mithridate")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+/// Asserts a clean failure: the exit code, one `error:` line naming `needle`, no panic.
+fn assert_fails(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(
+        lines[0].to_lowercase().contains(&needle.to_lowercase()),
+        "error does not mention '{needle}': {stderr}"
+    );
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mithridate-data/tests/fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn training_is_reproducible_and_evaluates_on_real_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.safetensors");
+    let b = dir.path().join("b.safetensors");
+    let c = dir.path().join("c.safetensors");
+    let train = |out: &Path, seed: &str| {
+        json(&mithridate(&[
+            "--json",
+            "--seed",
+            seed,
+            "train",
+            "--data",
+            "digits",
+            "--model",
+            "mlp",
+            "--epochs",
+            "3",
+            "-o",
+            path(out),
+        ]))
+    };
+    let first = train(&a, "3");
+    train(&b, "3");
+    train(&c, "4");
+    assert!(first["test_accuracy"].as_f64().unwrap() > 0.9, "{first}");
+    let bytes = |p: &Path| std::fs::read(p).unwrap();
+    assert_eq!(
+        bytes(&a),
+        bytes(&b),
+        "same seed must give the same model bytes"
+    );
+    assert_ne!(bytes(&a), bytes(&c), "another seed must give another model");
+
+    let eval = json(&mithridate(&[
+        "--json",
+        "evaluate",
+        "--model",
+        path(&a),
+        "--data",
+        "digits",
+    ]));
+    assert_eq!(eval["accuracy"], first["test_accuracy"]);
+    assert_eq!(eval["per_class"].as_array().unwrap().len(), 10);
+    let table = mithridate(&["evaluate", "--model", path(&a), "--data", "digits"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("recall"));
+
+    // A model for another input shape is refused, not run.
+    assert_fails(
+        &mithridate(&[
+            "evaluate",
+            "--model",
+            path(&a),
+            "--data",
+            &fixture("tabular_compressed.npz"),
+        ]),
+        2,
+        "model",
+    );
+    // A sidecar that claims another architecture than the tensors hold.
+    let card = std::fs::read_to_string(dir.path().join("a.safetensors.json")).unwrap();
+    std::fs::write(
+        dir.path().join("a.safetensors.json"),
+        card.replace("\"mlp\"", "\"logreg\""),
+    )
+    .unwrap();
+    assert_fails(
+        &mithridate(&["evaluate", "--model", path(&a), "--data", "digits"]),
+        2,
+        "tensor",
+    );
+}
+
+#[test]
+fn malformed_npz_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.safetensors");
+    let train_on =
+        |data: &str| mithridate(&["train", "--data", data, "--epochs", "1", "-o", path(&out)]);
+    let garbage = dir.path().join("garbage.npz");
+    std::fs::write(&garbage, b"this is not a zip archive at all").unwrap();
+    assert_fails(&train_on(path(&garbage)), 2, "garbage.npz");
+
+    // A valid file cut in half.
+    let good = std::fs::read(fixture("tabular_compressed.npz")).unwrap();
+    let truncated = dir.path().join("truncated.npz");
+    std::fs::write(&truncated, &good[..good.len() / 2]).unwrap();
+    assert_fails(&train_on(path(&truncated)), 2, "truncated.npz");
+
+    assert_fails(&train_on(&fixture("bad_float_labels.npz")), 2, "y");
+    assert_fails(&train_on(&fixture("bad_string_x.npz")), 2, "x");
+    assert_fails(&train_on(&fixture("bad_nan.npz")), 2, "non-finite");
+    assert_fails(&train_on(&fixture("bad_missing_y.npz")), 2, "y");
+
+    // Zero samples (written by `numpy.savez` with x of shape (0, 3)).
+    let empty = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/empty.npz");
+    assert_fails(&train_on(path(&empty)), 2, "empty");
+
+    // A model that does not fit the modality, and impossible hyperparameters.
+    assert_fails(
+        &mithridate(&[
+            "train",
+            "--data",
+            "breast-cancer",
+            "--model",
+            "cnn",
+            "-o",
+            path(&out),
+        ]),
+        2,
+        "cnn",
+    );
+    assert_fails(
+        &mithridate(&[
+            "train",
+            "--data",
+            "digits",
+            "--epochs",
+            "0",
+            "-o",
+            path(&out),
+        ]),
+        2,
+        "epoch",
+    );
+    assert_fails(
+        &mithridate(&["train", "--data", "no-such-dataset", "-o", path(&out)]),
+        2,
+        "no-such-dataset",
+    );
+    assert!(!out.exists(), "a failed run must not leave a model behind");
+}
+
+#[test]
+fn labels_beyond_the_models_classes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    let data = |labels: Vec<u32>, k: usize| {
+        Dataset::new(
+            Modality::Tabular { features: 2 },
+            Features::Dense((0..labels.len() * 2).map(|i| (i % 7) as f32).collect()),
+            labels.clone(),
+            (0..labels.len() as u64).collect(),
+            k,
+            vec![],
+        )
+        .unwrap()
+    };
+    let two = dir.path().join("two.npz");
+    npz::write(&two, &data((0..20).map(|i| i % 2).collect(), 2)).unwrap();
+    json(&mithridate(&[
+        "--json",
+        "train",
+        "--data",
+        path(&two),
+        "--model",
+        "logreg",
+        "--epochs",
+        "1",
+        "-o",
+        path(&model),
+    ]));
+    let five = dir.path().join("five.npz");
+    npz::write(&five, &data((0..20).map(|i| i % 5).collect(), 5)).unwrap();
+    assert_fails(
+        &mithridate(&["evaluate", "--model", path(&model), "--data", path(&five)]),
+        2,
+        "class",
+    );
+}
