@@ -151,9 +151,9 @@ fn write_npy_atomic(path: &Path, data: &[f32]) -> Result<()> {
         std::fs::rename(&tmp, path)
     };
     write()
-        .map_err(|e| {
+        .inspect_err(|_| {
+            // Best effort: never leave a partial temporary file behind.
             let _ = std::fs::remove_file(&tmp);
-            e
         })
         .with_context(|| format!("cannot write {}", path.display()))
 }
