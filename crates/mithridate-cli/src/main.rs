@@ -54,6 +54,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `mithridate ... | head` must end quietly like any Unix tool, not panic in `println!`.
+    sigpipe::reset();
     let cli = Cli::parse();
     let ctx = output::Context::new(cli.seed, cli.json);
     let result = match cli.command {

@@ -51,7 +51,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(data) = cause.downcast_ref::<mithridate_data::DataError>() {
             return match data {
-                mithridate_data::DataError::Fetch { .. } | mithridate_data::DataError::Io { .. } => 3,
+                mithridate_data::DataError::Fetch { .. }
+                | mithridate_data::DataError::Io { .. } => 3,
                 _ => 2,
             };
         }
@@ -94,8 +95,13 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     };
     let mut out = line(header.to_vec());
     out.push('\n');
-    out.push_str(&line(widths.iter().map(|_| "").collect()).replace(' ', ""));
-    out.push_str(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+    out.push_str(
+        &widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  "),
+    );
     for row in rows {
         out.push('\n');
         out.push_str(&line(row.iter().map(String::as_str).collect()));

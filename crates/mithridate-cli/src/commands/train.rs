@@ -134,9 +134,7 @@ pub fn run(args: TrainArgs, ctx: &Context) -> Result<()> {
         bar.set_position(((p.epoch - 1) * p.samples_total + p.samples_done) as u64);
         bar.set_message(format!(
             "epoch {}/{} loss {:.4}",
-            p.epoch,
-            p.epochs,
-            p.running_loss
+            p.epoch, p.epochs, p.running_loss
         ));
     })?;
     bar.finish_and_clear();
