@@ -265,7 +265,7 @@ impl Classifier {
                 let loss = self.train_step(data, rows, &labels, &mut optimizer)?;
                 if !loss.is_finite() {
                     return Err(EngineError::invalid_input(format!(
-                        "training diverged (loss {loss} in epoch {epoch}); lower the learning rate"
+                        "training diverged in epoch {epoch} (non-finite loss or weights); lower the learning rate"
                     )));
                 }
                 loss_sum += loss * rows.len() as f64;
@@ -291,7 +291,8 @@ impl Classifier {
         })
     }
 
-    /// One optimizer step on the mean loss of `rows`; returns that loss.
+    /// One optimizer step on the mean loss of `rows`; returns that loss, or NaN (leaving the
+    /// weights unchanged) when the loss or the updated weights are not finite.
     fn train_step(
         &mut self,
         data: &Dataset,
@@ -308,8 +309,17 @@ impl Classifier {
         let loss = cross_entropy(&logits, &y)
             .and_then(|l| l.mean_all())
             .context("loss")?;
+        let value = loss
+            .to_scalar::<f32>()
+            .map(f64::from)
+            .context("reading the loss")?;
+        if !value.is_finite() {
+            // Leave the weights as they were; the caller reports the divergence.
+            return Ok(value);
+        }
         let grads = loss.backward().context("backward pass")?;
         optimizer.begin_step();
+        let mut updated = Vec::with_capacity(self.params.len());
         for (i, (var, spec)) in self.params.iter().zip(&self.specs).enumerate() {
             let mut weights = flatten(var.as_tensor())?;
             let grad = match grads.get(var) {
@@ -317,13 +327,17 @@ impl Classifier {
                 None => vec![0.0; spec.numel()],
             };
             optimizer.update(i, &mut weights, &grad);
-            let updated = Tensor::from_vec(weights, spec.shape.as_slice(), &self.device)
-                .context("updating parameters")?;
-            var.set(&updated).context("updating parameters")?;
+            if weights.iter().any(|w| !w.is_finite()) {
+                return Ok(f64::NAN);
+            }
+            updated.push(weights);
         }
-        loss.to_scalar::<f32>()
-            .map(f64::from)
-            .context("reading the loss")
+        for ((var, spec), weights) in self.params.iter().zip(&self.specs).zip(updated) {
+            let t = Tensor::from_vec(weights, spec.shape.as_slice(), &self.device)
+                .context("updating parameters")?;
+            var.set(&t).context("updating parameters")?;
+        }
+        Ok(value)
     }
 
     /// Predicted class (arg-max of the logits) of every sample.

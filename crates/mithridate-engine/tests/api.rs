@@ -581,4 +581,10 @@ fn divergence_is_an_error() {
     };
     let err = model.fit(&huge, &p.check().unwrap(), 17, &mut |_| {});
     assert!(err.unwrap_err().to_string().contains("diverged"));
+    // The step that produced the non-finite loss was not applied.
+    assert!(model
+        .flat_parameters()
+        .unwrap()
+        .iter()
+        .all(|v| v.is_finite()));
 }
