@@ -81,7 +81,7 @@ def main():
         bench("trimmed-mean", "flwr", lambda: fa.aggregate_trimmed_avg(results, (f + 0.5) / n))
         bench("krum", "flwr", lambda: fa.aggregate_krum(results, f, 0))
         bench("multi-krum", "flwr", lambda: fa.aggregate_krum(results, f, n - f))
-        bench("bulyan", "flwr", lambda: fa.aggregate_bulyan(results, f, fa.aggregate_krum, num_malicious=f, to_keep=0), reps=1)
+        bench("bulyan", "flwr", lambda: fa.aggregate_bulyan(results, f, fa.aggregate_krum, to_keep=0), reps=1)
     except Exception as e:  # noqa: BLE001 - report and go on
         print(f"flwr skipped: {type(e).__name__}: {e}")
 
