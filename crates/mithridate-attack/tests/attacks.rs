@@ -583,3 +583,17 @@ fn feature_collision_moves_poisons_towards_the_victim() {
         );
     }
 }
+
+#[test]
+fn same_seed_same_poisoned_file_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (k, (name, params, data)) in cases().into_iter().enumerate() {
+        let bytes = |run_id: usize| {
+            let out = run(name, &params, &data, Budget::Rate(0.25), 8).unwrap();
+            let path = dir.path().join(format!("{k}-{run_id}.npz"));
+            mithridate_data::npz::write(&path, &out.data).unwrap();
+            std::fs::read(&path).unwrap()
+        };
+        assert_eq!(bytes(0), bytes(1), "{name}");
+    }
+}

@@ -27,8 +27,15 @@ fn check(arch: Architecture, modality: Modality) {
     assert_eq!(grad.len(), n * per);
 
     let objective = |values: Vec<f32>, row: usize| -> f64 {
-        let one = Dataset::new(modality.clone(), Features::Dense(values), vec![0], vec![0], 3, vec![])
-            .unwrap();
+        let one = Dataset::new(
+            modality.clone(),
+            Features::Dense(values),
+            vec![0],
+            vec![0],
+            3,
+            vec![],
+        )
+        .unwrap();
         let (p, _) = Surrogate::embeddings(&model, &one).unwrap();
         p.iter()
             .zip(&targets[row * dim..(row + 1) * dim])
@@ -65,6 +72,10 @@ fn mlp_feature_gradient_matches_finite_differences() {
 fn cnn_feature_gradient_matches_finite_differences() {
     check(
         Architecture::Cnn,
-        Modality::Image { channels: 1, height: 8, width: 8 },
+        Modality::Image {
+            channels: 1,
+            height: 8,
+            width: 8,
+        },
     );
 }
