@@ -81,6 +81,37 @@ fn sq_dist_f64(a: &[f32], b: &[f32]) -> f64 {
 }
 }
 
+multiversioned! {
+/// `(||a||^2, a . b)` in one sweep, accumulated in f64.
+fn sq_norm_and_dot_f64(a: &[f32], b: &[f32]) -> (f64, f64) {
+    let mut nn = [0.0f64; 8];
+    let mut dd = [0.0f64; 8];
+    let (ac, at) = a.split_at(a.len() - a.len() % 8);
+    let (bc, bt) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
+        for k in 0..8 {
+            let xk = x[k] as f64;
+            nn[k] += xk * xk;
+            dd[k] += xk * y[k] as f64;
+        }
+    }
+    let (mut tn, mut td) = (0.0, 0.0);
+    for (x, y) in at.iter().zip(bt) {
+        tn += *x as f64 * *x as f64;
+        td += *x as f64 * *y as f64;
+    }
+    (nn.iter().sum::<f64>() + tn, dd.iter().sum::<f64>() + td)
+}
+}
+
+/// `(||x_i||^2, x_i . v)` for every row in one pass over the data.
+pub(crate) fn row_sq_norms_and_dots(u: &Updates, v: &[f32]) -> Vec<(f64, f64)> {
+    (0..u.n())
+        .into_par_iter()
+        .map(|i| sq_norm_and_dot_f64(u.row(i), v))
+        .collect()
+}
+
 /// Squared L2 norm of every row, in f64.
 pub(crate) fn row_sq_norms(u: &Updates) -> Vec<f64> {
     (0..u.n())

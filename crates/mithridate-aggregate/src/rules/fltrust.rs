@@ -1,7 +1,7 @@
 //! FLTrust.
 
 use crate::error::{AggregateError, Result};
-use crate::kernels::{row_dots, row_sq_norms, weighted_row_sum};
+use crate::kernels::{row_sq_norms_and_dots, weighted_row_sum};
 use crate::rules::{Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
 
@@ -64,8 +64,10 @@ impl Aggregator for FlTrust {
             .map(|x| *x as f64 * *x as f64)
             .sum::<f64>()
             .sqrt();
-        let norms: Vec<f64> = row_sq_norms(u).into_iter().map(f64::sqrt).collect();
-        let dots = row_dots(u, root);
+        let (norms, dots): (Vec<f64>, Vec<f64>) = row_sq_norms_and_dots(u, root)
+            .into_iter()
+            .map(|(sq, dot)| (sq.sqrt(), dot))
+            .unzip();
         let cosines: Vec<f64> = dots
             .iter()
             .zip(&norms)
