@@ -109,6 +109,10 @@ pub fn assess(
             let rows: Vec<usize> = (0..test.len())
                 .filter(|&r| mapping.target_for(test.labels()[r], k).is_some())
                 .collect();
+            if rows.is_empty() {
+                // Every test input already has the attacker's class: nothing to measure.
+                return Ok(out);
+            }
             let triggered = apply_trigger(trigger, &test.select(&rows)?)?;
             let pred = checked(&triggered)?;
             let hits = pred

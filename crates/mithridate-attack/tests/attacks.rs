@@ -597,3 +597,71 @@ fn same_seed_same_poisoned_file_bytes() {
         assert_eq!(bytes(0), bytes(1), "{name}");
     }
 }
+
+#[test]
+fn assessment_counts_what_each_goal_defines() {
+    let data = tabular();
+    // Targeted flip 1 -> 2: a "model" predicting 2 for every other class-1 row (by row parity).
+    let out = run(
+        "label-flip-targeted",
+        &json!({"source": 1, "target": 2}),
+        &data,
+        Budget::Rate(0.5),
+        0,
+    )
+    .unwrap();
+    let predict = |d: &Dataset| -> AttackResult<Vec<u32>> {
+        let mut seen = 0;
+        Ok(d.labels()
+            .iter()
+            .map(|&y| {
+                if y == 1 {
+                    seen += 1;
+                    if seen % 2 == 0 {
+                        2
+                    } else {
+                        1
+                    }
+                } else {
+                    y
+                }
+            })
+            .collect())
+    };
+    let a = mithridate_attack::assess(&out.truth, &data, predict).unwrap();
+    assert_eq!(a.targeted_misclassification, Some(0.5));
+    assert!((a.clean_accuracy - (1.0 - 6.0 / N as f64)).abs() < 1e-12);
+    assert_eq!(a.attack_success_rate, None);
+    // Instance goal: the victim is hit iff the model predicts the target for its features.
+    let img = image();
+    let out = run(
+        "feature-collision",
+        &json!({"target": 1, "iterations": 1}),
+        &img,
+        Budget::Count(1),
+        0,
+    )
+    .unwrap();
+    let always =
+        |class: u32| move |d: &Dataset| -> AttackResult<Vec<u32>> { Ok(vec![class; d.len()]) };
+    assert_eq!(
+        mithridate_attack::assess(&out.truth, &img, always(1))
+            .unwrap()
+            .victim_hit,
+        Some(true)
+    );
+    assert_eq!(
+        mithridate_attack::assess(&out.truth, &img, always(3))
+            .unwrap()
+            .victim_hit,
+        Some(false)
+    );
+    // A backdoor on a model that ignores the trigger has ASR 0 on the inputs it counts.
+    let out = run("badnets", &json!({"target": 0}), &img, Budget::Rate(0.1), 0).unwrap();
+    let a =
+        mithridate_attack::assess(&out.truth, &img, |d: &Dataset| Ok(d.labels().to_vec())).unwrap();
+    assert_eq!(
+        (a.attack_success_rate, a.asr_samples, a.clean_accuracy),
+        (Some(0.0), N - N / K, 1.0)
+    );
+}

@@ -101,7 +101,7 @@ pub fn truth_path(path: &Path) -> PathBuf {
 /// A seeded stratified subset of at most `max` rows.
 pub fn subsample(data: Dataset, max: Option<usize>, seed: u64) -> Result<Dataset> {
     match max {
-        Some(0) => anyhow::bail!("--max-train must be at least 1"),
+        Some(0) => anyhow::bail!("a subset size (--max-train / --max-test) must be at least 1"),
         Some(max) if max < data.len() => {
             let fraction = 1.0 - max as f64 / data.len() as f64;
             Ok(mithridate_data::split_stratified(&data, fraction, seed)?.0)
