@@ -1,0 +1,322 @@
+//! Confident learning (Northcutt, Jiang & Chuang, "Confident Learning: Estimating Uncertainty
+//! in Dataset Labels", JAIR 2021): finds mislabeled samples (e.g. label flipping).
+//!
+//! With out-of-sample predicted probabilities `p̂(j | x)` (k-fold cross-validation, so no
+//! sample is scored by a model that saw it; [`crate::cross_val_probabilities`]):
+//! - per-class thresholds `t_j` = mean self-confidence `p̂(j | x)` over samples labelled `j`;
+//! - the confident joint `C[i][j]` counts samples labelled `i` whose confidently-predicted
+//!   class is `j`, where a sample's confident class is `argmax_{j : p̂(j|x) >= t_j} p̂(j|x)`
+//!   (no class above its threshold: the sample is not counted);
+//! - [`Method::OffDiagonal`] flags every sample counted off the diagonal (`j != i`);
+//!   [`Method::PruneByNoiseRate`] calibrates `C` so each row sums to the label count `n_i`
+//!   (`Ĉ[i][j] = C[i][j] / Σ_j' C[i][j'] · n_i`) and, for each `i != j`, flags the
+//!   `round(Ĉ[i][j])` samples labelled `i` with the largest margin `p̂(j|x) - p̂(i|x)`;
+//!   [`Method::Both`] flags samples both rules flag.
+//!
+//! Score: `1 - p̂(y | x)` (one minus self-confidence, cleanlab's default label quality).
+//! Flagged samples get a suggested label: their confident class (or the arg-max when no class
+//! passes its threshold). A class without samples has an undefined threshold: nothing is
+//! counted into its column. Class verdict statistic: the estimated noise rate
+//! `1 - Ĉ[i][i] / n_i`; the class looks poisoned when it is at least 5%.
+//! Assumption: the classifier's errors are class-conditional (noise depends on the true class,
+//! not on the sample), the paper's model. Cost after the probabilities: `O(n k)` plus sorting.
+//!
+//! ```
+//! use mithridate_detect::confident::{confident_joint};
+//! // Labels 0,0,0,1,1,1; sample 2 (labelled 0) is confidently class 1.
+//! let probs = [0.9, 0.1,  0.8, 0.2,  0.2, 0.8,  0.1, 0.9,  0.3, 0.7,  0.2, 0.8];
+//! let cj = confident_joint(&probs, &[0, 0, 0, 1, 1, 1], 2)?;
+//! // t_0 = (0.9 + 0.8 + 0.2) / 3, t_1 = (0.9 + 0.7 + 0.8) / 3 = 0.8
+//! assert!((cj.thresholds[0] - 1.9 / 3.0).abs() < 1e-6);
+//! assert_eq!(cj.counts, vec![vec![2, 1], vec![0, 2]]);
+//! # Ok::<(), mithridate_detect::DetectError>(())
+//! ```
+
+use crate::context::class_rows;
+use crate::detection::Rows;
+use crate::{cross_val_probabilities, DetectError, Detection, Detector, Result, ScanContext};
+
+/// Which rule turns the confident joint into flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    OffDiagonal,
+    PruneByNoiseRate,
+    Both,
+}
+
+/// The confident joint of a probability matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfidentJoint {
+    /// `t_j` per class (`f64::INFINITY` for a class with no samples).
+    pub thresholds: Vec<f64>,
+    /// `counts[i][j]`: samples labelled `i` confidently in class `j`.
+    pub counts: Vec<Vec<usize>>,
+    /// Each sample's confident class, if any class passed its threshold.
+    pub confident_class: Vec<Option<u32>>,
+}
+
+/// Computes thresholds and the confident joint from `n * k` row-major probabilities
+/// (see the module docs). Errors on a shape mismatch, a label `>= k` or non-finite values.
+pub fn confident_joint(probs: &[f32], labels: &[u32], k: usize) -> Result<ConfidentJoint> {
+    let n = labels.len();
+    if k < 2 || probs.len() != n * k {
+        return Err(DetectError::input(format!(
+            "{} probabilities for {n} samples of {k} classes (need k >= 2)",
+            probs.len()
+        )));
+    }
+    if probs.iter().any(|p| !p.is_finite()) {
+        return Err(DetectError::input(
+            "probabilities contain non-finite values",
+        ));
+    }
+    if let Some(&y) = labels.iter().find(|&&y| y as usize >= k) {
+        return Err(DetectError::input(format!(
+            "label {y} is not a class (classes 0..{k})"
+        )));
+    }
+    let p = |r: usize, j: usize| f64::from(probs[r * k + j]);
+    let mut sums = vec![0f64; k];
+    let mut counts_per_label = vec![0usize; k];
+    for (r, &y) in labels.iter().enumerate() {
+        sums[y as usize] += p(r, y as usize);
+        counts_per_label[y as usize] += 1;
+    }
+    let thresholds: Vec<f64> = sums
+        .iter()
+        .zip(&counts_per_label)
+        .map(|(&s, &c)| if c > 0 { s / c as f64 } else { f64::INFINITY })
+        .collect();
+    let mut counts = vec![vec![0usize; k]; k];
+    let confident_class: Vec<Option<u32>> = labels
+        .iter()
+        .enumerate()
+        .map(|(r, &y)| {
+            let best =
+                (0..k)
+                    .filter(|&j| p(r, j) >= thresholds[j])
+                    .fold(None, |acc: Option<usize>, j| match acc {
+                        Some(b) if p(r, b) >= p(r, j) => Some(b),
+                        _ => Some(j),
+                    });
+            if let Some(j) = best {
+                counts[y as usize][j] += 1;
+            }
+            best.map(|j| j as u32)
+        })
+        .collect();
+    Ok(ConfidentJoint {
+        thresholds,
+        counts,
+        confident_class,
+    })
+}
+
+/// Unchecked parameters of [`ConfidentLearning`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConfidentParams {
+    /// Cross-validation folds, at least 2.
+    pub folds: usize,
+    pub method: Method,
+}
+
+impl Default for ConfidentParams {
+    fn default() -> Self {
+        ConfidentParams {
+            folds: 5,
+            method: Method::PruneByNoiseRate,
+        }
+    }
+}
+
+impl ConfidentParams {
+    /// Validates the parameters once.
+    pub fn check(self) -> Result<ConfidentLearning> {
+        if self.folds < 2 {
+            return Err(DetectError::param(format!(
+                "confident learning needs at least 2 folds, got {}",
+                self.folds
+            )));
+        }
+        Ok(ConfidentLearning { params: self })
+    }
+}
+
+/// The confident-learning detector with checked parameters (see the [module](self) docs).
+#[derive(Debug, Clone)]
+pub struct ConfidentLearning {
+    params: ConfidentParams,
+}
+
+impl ConfidentLearning {
+    /// Flags samples from out-of-sample probabilities (`labels.len() * k` values, row-major).
+    pub fn detect_probabilities(
+        &self,
+        probs: &[f32],
+        labels: &[u32],
+        ids: &[u64],
+        k: usize,
+    ) -> Result<Detection> {
+        if ids.len() != labels.len() {
+            return Err(DetectError::input("one id per label is required"));
+        }
+        let cj = confident_joint(probs, labels, k)?;
+        let n = labels.len();
+        let p = |r: usize, j: usize| f64::from(probs[r * k + j]);
+        let off_diagonal: Vec<bool> = (0..n)
+            .map(|r| cj.confident_class[r].is_some_and(|j| j != labels[r]))
+            .collect();
+        let by_class = class_rows(labels, k);
+        let mut pruned = vec![false; n];
+        let mut noise_rate = vec![0f64; k];
+        for i in 0..k {
+            let n_i = by_class[i].len();
+            let row_total: usize = cj.counts[i].iter().sum();
+            if n_i == 0 || row_total == 0 {
+                continue;
+            }
+            let calibrated = |j: usize| cj.counts[i][j] as f64 / row_total as f64 * n_i as f64;
+            noise_rate[i] = 1.0 - calibrated(i) / n_i as f64;
+            for j in (0..k).filter(|&j| j != i) {
+                let take = calibrated(j).round() as usize;
+                if take == 0 {
+                    continue;
+                }
+                let mut rows = by_class[i].clone();
+                rows.sort_by(|&a, &b| {
+                    (p(b, j) - p(b, i))
+                        .total_cmp(&(p(a, j) - p(a, i)))
+                        .then(a.cmp(&b))
+                });
+                for &r in rows.iter().take(take) {
+                    pruned[r] = true;
+                }
+            }
+        }
+        let flags: Vec<bool> = (0..n)
+            .map(|r| match self.params.method {
+                Method::OffDiagonal => off_diagonal[r],
+                Method::PruneByNoiseRate => pruned[r],
+                Method::Both => off_diagonal[r] && pruned[r],
+            })
+            .collect();
+        let scores: Vec<f64> = (0..n).map(|r| 1.0 - p(r, labels[r] as usize)).collect();
+        let mut detection = Detection::from_rows(
+            self.name(),
+            self.parameters(),
+            Rows {
+                ids,
+                labels,
+                num_classes: k,
+            },
+            &scores,
+            &flags,
+            |c| (noise_rate[c as usize] >= 0.05, noise_rate[c as usize]),
+        );
+        detection.relabel = (0..n)
+            .filter(|&r| flags[r])
+            .map(|r| {
+                let suggested = cj.confident_class[r].unwrap_or_else(|| {
+                    (0..k)
+                        .max_by(|&a, &b| p(r, a).total_cmp(&p(r, b)).then(b.cmp(&a)))
+                        .unwrap_or(0) as u32
+                });
+                (ids[r], suggested)
+            })
+            .collect();
+        detection.relabel.sort_unstable();
+        Ok(detection)
+    }
+}
+
+impl Detector for ConfidentLearning {
+    fn name(&self) -> &'static str {
+        "confident"
+    }
+
+    fn parameters(&self) -> serde_json::Value {
+        serde_json::to_value(self.params).unwrap_or_default()
+    }
+
+    /// Trains `folds` models with the context's [`crate::TrainSpec`] (the context's model is
+    /// not used: its probabilities on its own training data are not out-of-sample).
+    fn scan(&self, ctx: &ScanContext) -> Result<Detection> {
+        let data = ctx.data();
+        let present = data.class_counts().iter().filter(|&&c| c > 0).count();
+        if present < 2 {
+            return Err(DetectError::input(format!(
+                "confident learning needs at least 2 classes with samples, found {present}"
+            )));
+        }
+        let probs = cross_val_probabilities(data, ctx.train_spec(), self.params.folds, ctx.seed())?;
+        self.detect_probabilities(&probs, data.labels(), data.ids(), data.num_classes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three classes, nine samples; samples 2 and 5 are flipped (true classes 1 and 2).
+    fn example() -> (Vec<f32>, Vec<u32>) {
+        #[rustfmt::skip]
+        let probs = vec![
+            0.8, 0.1, 0.1,
+            0.7, 0.2, 0.1,
+            0.1, 0.8, 0.1, // labelled 0, looks like 1
+            0.1, 0.8, 0.1,
+            0.2, 0.7, 0.1,
+            0.1, 0.1, 0.8, // labelled 1, looks like 2
+            0.1, 0.1, 0.8,
+            0.1, 0.2, 0.7,
+            0.1, 0.1, 0.8,
+        ];
+        (probs, vec![0, 0, 0, 1, 1, 1, 2, 2, 2])
+    }
+
+    #[test]
+    fn confident_joint_matches_hand_computation() {
+        let (probs, labels) = example();
+        let cj = confident_joint(&probs, &labels, 3).unwrap();
+        // t_0 = (0.8+0.7+0.1)/3 = 0.5333, t_1 = (0.8+0.7+0.1)/3, t_2 = (0.8+0.7+0.8)/3 = 0.7667.
+        assert!((cj.thresholds[0] - 1.6 / 3.0).abs() < 1e-6);
+        assert!((cj.thresholds[2] - 2.3 / 3.0).abs() < 1e-6);
+        // Sample 2: p = (.1, .8, .1) -> only class 1 passes -> C[0][1].
+        // Sample 5: p = (.1, .1, .8) -> class 2 passes (0.8 >= 0.767) -> C[1][2].
+        // Sample 1 (.7,.2,.1): class 0 passes. Sample 4 (.2,.7,.1): class 1 passes.
+        // Sample 7 (.1,.2,.7): nothing passes (0.7 < 0.767) -> not counted.
+        assert_eq!(cj.counts, vec![vec![2, 1, 0], vec![0, 2, 1], vec![0, 0, 2]]);
+        assert_eq!(cj.confident_class[7], None);
+    }
+
+    #[test]
+    fn every_method_finds_the_flips_and_suggests_labels() {
+        let (probs, labels) = example();
+        let ids: Vec<u64> = (10..19).collect();
+        for method in [Method::OffDiagonal, Method::PruneByNoiseRate, Method::Both] {
+            let cl = ConfidentParams { folds: 2, method }.check().unwrap();
+            let d = cl.detect_probabilities(&probs, &labels, &ids, 3).unwrap();
+            assert_eq!(d.flagged, vec![12, 15], "{method:?}");
+            assert_eq!(d.relabel, vec![(12, 1), (15, 2)]);
+            assert!((d.scores[2].1 - 0.9).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        assert!(confident_joint(&[0.5, 0.5], &[0, 1], 2).is_err());
+        assert!(confident_joint(&[0.5, f32::NAN], &[0], 2).is_err());
+        assert!(confident_joint(&[0.5, 0.5], &[2], 2).is_err());
+        assert!(ConfidentParams {
+            folds: 1,
+            method: Method::Both
+        }
+        .check()
+        .is_err());
+        // A class without samples: infinite threshold, nothing counted into it.
+        let cj = confident_joint(&[0.9, 0.1, 0.0, 0.8, 0.2, 0.0], &[0, 0], 3).unwrap();
+        assert!(cj.thresholds[1].is_infinite());
+        assert_eq!(cj.counts[0], vec![1, 0, 0]);
+    }
+}

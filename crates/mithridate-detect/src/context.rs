@@ -1,0 +1,251 @@
+//! What detectors read: the training set, an optional trained model, the training recipe for
+//! detectors that train their own models, and the embeddings (computed once, shared).
+
+use crate::detection::Rows;
+use crate::{DetectError, Result};
+use mithridate_data::Dataset;
+use mithridate_engine::{Architecture, Classifier, TrainConfig};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::sync::OnceLock;
+
+/// Row-major sample representations (e.g. penultimate activations) with their labels and ids.
+///
+/// ```
+/// use mithridate_detect::Embeddings;
+/// let e = Embeddings::new(&[0.0, 1.0, 2.0, 3.0], 2, &[0, 1], &[7, 8], 2)?;
+/// assert_eq!((e.len(), e.row(1)), (2, &[2.0f32, 3.0][..]));
+/// assert!(Embeddings::new(&[0.0; 3], 2, &[0, 1], &[7, 8], 2).is_err());
+/// # Ok::<(), mithridate_detect::DetectError>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Embeddings<'a> {
+    values: &'a [f32],
+    dim: usize,
+    labels: &'a [u32],
+    ids: &'a [u64],
+    num_classes: usize,
+}
+
+impl<'a> Embeddings<'a> {
+    /// Validates shapes (`values.len() == labels.len() * dim`, one id per row, `dim > 0`),
+    /// labels `< num_classes` and finite values. An empty set is an error.
+    pub fn new(
+        values: &'a [f32],
+        dim: usize,
+        labels: &'a [u32],
+        ids: &'a [u64],
+        num_classes: usize,
+    ) -> Result<Self> {
+        let n = labels.len();
+        if n == 0 {
+            return Err(DetectError::input("no samples to scan"));
+        }
+        if dim == 0 || values.len() != n * dim || ids.len() != n {
+            return Err(DetectError::input(format!(
+                "{} values and {} ids for {n} samples of dimension {dim}",
+                values.len(),
+                ids.len()
+            )));
+        }
+        if let Some(&y) = labels.iter().find(|&&y| y as usize >= num_classes) {
+            return Err(DetectError::input(format!(
+                "label {y} is not a class (classes 0..{num_classes})"
+            )));
+        }
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(DetectError::input("embeddings contain non-finite values"));
+        }
+        Ok(Embeddings {
+            values,
+            dim,
+            labels,
+            ids,
+            num_classes,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    pub fn labels(&self) -> &'a [u32] {
+        self.labels
+    }
+
+    pub fn ids(&self) -> &'a [u64] {
+        self.ids
+    }
+
+    /// Row `r`'s representation.
+    pub fn row(&self, r: usize) -> &'a [f32] {
+        &self.values[r * self.dim..(r + 1) * self.dim]
+    }
+
+    /// Row indices of each class, in row order.
+    pub fn class_rows(&self) -> Vec<Vec<usize>> {
+        class_rows(self.labels, self.num_classes)
+    }
+
+    pub(crate) fn rows(&self) -> Rows<'a> {
+        Rows {
+            ids: self.ids,
+            labels: self.labels,
+            num_classes: self.num_classes,
+        }
+    }
+}
+
+pub(crate) fn class_rows(labels: &[u32], num_classes: usize) -> Vec<Vec<usize>> {
+    let mut rows = vec![Vec::new(); num_classes];
+    for (r, &y) in labels.iter().enumerate() {
+        rows[y as usize].push(r);
+    }
+    rows
+}
+
+/// How detectors that train their own models (confident learning's cross-validation, the
+/// early-loss detector) train: the architecture and a checked configuration.
+#[derive(Debug, Clone)]
+pub struct TrainSpec {
+    pub architecture: Architecture,
+    pub config: TrainConfig,
+}
+
+/// The inputs of one scan. Embeddings are computed on first use and cached, so running
+/// several detectors costs one forward pass over the data.
+pub struct ScanContext<'a> {
+    data: &'a Dataset,
+    model: Option<&'a Classifier>,
+    train: TrainSpec,
+    seed: u64,
+    embeddings: OnceLock<(Vec<f32>, usize)>,
+}
+
+impl<'a> ScanContext<'a> {
+    /// A context over `data` (non-empty). `train` is used by detectors that train; `seed`
+    /// seeds everything stochastic.
+    pub fn new(data: &'a Dataset, train: TrainSpec, seed: u64) -> Result<Self> {
+        if data.is_empty() {
+            return Err(DetectError::input("the dataset to scan is empty"));
+        }
+        Ok(ScanContext {
+            data,
+            model: None,
+            train,
+            seed,
+            embeddings: OnceLock::new(),
+        })
+    }
+
+    /// Adds the model trained on `data` (errors if its modality or class count differ).
+    pub fn with_model(mut self, model: &'a Classifier) -> Result<Self> {
+        model.check_compatible(self.data)?;
+        self.model = Some(model);
+        Ok(self)
+    }
+
+    pub fn data(&self) -> &'a Dataset {
+        self.data
+    }
+
+    pub fn model(&self) -> Option<&'a Classifier> {
+        self.model
+    }
+
+    pub fn train_spec(&self) -> &TrainSpec {
+        &self.train
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The model's penultimate activations of every sample (computed once).
+    pub fn embeddings(&self) -> Result<Embeddings<'_>> {
+        let model = self
+            .model
+            .ok_or_else(|| DetectError::input("this detector needs a trained model"))?;
+        if self.embeddings.get().is_none() {
+            let computed = model.embeddings(self.data)?;
+            // A concurrent caller may have won the race; both computed the same values.
+            let _ = self.embeddings.set(computed);
+        }
+        let (values, dim) = self
+            .embeddings
+            .get()
+            .ok_or_else(|| DetectError::input("embeddings unavailable"))?;
+        Embeddings::new(
+            values,
+            *dim,
+            self.data.labels(),
+            self.data.ids(),
+            self.data.num_classes(),
+        )
+    }
+}
+
+/// Out-of-sample predicted probabilities by stratified `folds`-fold cross-validation: each
+/// sample's row comes from a model trained (architecture and config of `spec`, seed
+/// `seed + fold`) on the other folds. Returns `n * num_classes` values, row-major.
+///
+/// Folds are dealt class by class from a seeded shuffle, continuing round-robin across classes,
+/// so every fold has `floor(n/folds)` or `ceil(n/folds)` samples and each class is spread evenly.
+/// Errors: `folds < 2` or more folds than samples. Cost: `folds` trainings on `(folds-1)/folds`
+/// of the data.
+pub fn cross_val_probabilities(
+    data: &Dataset,
+    spec: &TrainSpec,
+    folds: usize,
+    seed: u64,
+) -> Result<Vec<f32>> {
+    if folds < 2 {
+        return Err(DetectError::param(format!(
+            "cross-validation needs at least 2 folds, got {folds}"
+        )));
+    }
+    if data.len() < folds {
+        return Err(DetectError::input(format!(
+            "{} samples cannot be split into {folds} folds",
+            data.len()
+        )));
+    }
+    let k = data.num_classes();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut fold_of = vec![0usize; data.len()];
+    let mut next = 0usize;
+    for mut rows in class_rows(data.labels(), k) {
+        rows.shuffle(&mut rng);
+        for r in rows {
+            fold_of[r] = next % folds;
+            next += 1;
+        }
+    }
+    let mut probs = vec![0f32; data.len() * k];
+    for fold in 0..folds {
+        let (held, kept): (Vec<usize>, Vec<usize>) =
+            (0..data.len()).partition(|&r| fold_of[r] == fold);
+        let train = data.select(&kept)?;
+        let fold_seed = seed.wrapping_add(fold as u64);
+        let mut model = Classifier::new(spec.architecture, data.modality(), k, fold_seed)?;
+        model.fit(&train, &spec.config, fold_seed, &mut |_| {})?;
+        let p = model.predict_proba(&data.select(&held)?)?;
+        for (i, &r) in held.iter().enumerate() {
+            probs[r * k..(r + 1) * k].copy_from_slice(&p[i * k..(i + 1) * k]);
+        }
+    }
+    Ok(probs)
+}

@@ -1,0 +1,115 @@
+//! # mithridate-detect
+//!
+//! The *detect / defend* stage of Mithridate's data flow (dataset -> attack -> train ->
+//! **detect** -> sanitize -> retrain -> evaluate): given a training set (and a model trained on
+//! it), every [`Detector`] returns a suspicion score per sample id, a flagged set and per-class
+//! verdicts, as one [`Detection`]. It needs no ground truth; when there is one,
+//! [`metrics::score_detection`] gives precision, recall, F1 and AUROC.
+//!
+//! | detector | module | needs | paper |
+//! |---|---|---|---|
+//! | spectral signatures | [`spectral`] | embeddings | Tran, Li & Madry 2018 |
+//! | activation clustering | [`clustering`] | embeddings | Chen et al. 2018 |
+//! | confident learning | [`confident`] | k-fold out-of-sample probabilities | Northcutt, Jiang & Chuang 2021 |
+//! | k-NN label consistency | [`knn`] | embeddings | Peri et al. 2020 |
+//! | early-training loss | [`loss`] | one short training run | Arpit et al. 2017; Li et al. 2021 |
+//! | STRIP (inference-time) | [`strip`] | model + clean inputs | Gao et al. 2019 |
+//!
+//! Embeddings are the model's penultimate activations ([`mithridate_engine::Classifier::embeddings`],
+//! batched), computed once per [`ScanContext`] and shared by every embedding detector.
+//! [`sanitize`] turns a detection into a clean set (drop, or relabel where the detector proposes
+//! labels), and [`Detection::write_all`] / [`Detection::read_all`] are the `flags.json` format.
+//!
+//! ```
+//! use mithridate_detect::{spectral::SpectralParams, Embeddings};
+//! // Class 0: 18 points near the origin and 2 shifted far along x.
+//! let mut values = Vec::new();
+//! for i in 0..20 {
+//!     let shift = if i < 2 { 10.0 } else { 0.0 };
+//!     values.extend([shift + 0.01 * i as f32, (i % 3) as f32 * 0.1]);
+//! }
+//! let labels = vec![0u32; 20];
+//! let ids: Vec<u64> = (100..120).collect();
+//! let emb = Embeddings::new(&values, 2, &labels, &ids, 1)?;
+//! let detector = SpectralParams { expected_rate: 0.1, removal_factor: 1.0 }.check()?;
+//! let d = detector.detect_embeddings(&emb)?;
+//! assert_eq!(d.flagged, vec![100, 101]);
+//! # Ok::<(), mithridate_detect::DetectError>(())
+//! ```
+
+pub mod clustering;
+pub mod confident;
+mod context;
+mod detection;
+pub mod kmeans;
+pub mod knn;
+mod linalg;
+pub mod loss;
+pub mod metrics;
+pub mod sanitize;
+pub mod spectral;
+pub mod strip;
+
+pub use context::{cross_val_probabilities, Embeddings, ScanContext, TrainSpec};
+pub use detection::{ClassVerdict, Detection};
+
+use mithridate_data::DataError;
+use mithridate_engine::EngineError;
+
+/// Everything that can go wrong while detecting. Messages are one line and name the value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// A hyperparameter is out of range.
+    #[error("invalid detector parameter: {0}")]
+    InvalidParameter(String),
+    /// The data cannot be scanned (empty, too few samples for the folds, wrong shape, ...).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A linear-algebra routine failed (e.g. an eigendecomposition did not converge).
+    #[error("linear algebra: {0}")]
+    Linalg(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// Reading or writing a flags file failed.
+    #[error("{path}: {message}")]
+    File {
+        path: std::path::PathBuf,
+        message: String,
+    },
+}
+
+impl DetectError {
+    pub(crate) fn param(message: impl Into<String>) -> Self {
+        DetectError::InvalidParameter(message.into())
+    }
+    pub(crate) fn input(message: impl Into<String>) -> Self {
+        DetectError::InvalidInput(message.into())
+    }
+}
+
+pub type Result<T, E = DetectError> = std::result::Result<T, E>;
+
+/// One poisoned-data detector with checked parameters.
+///
+/// Implementations score every sample of `ctx.data()` (higher = more suspicious), flag a subset
+/// and give a verdict per class. Deterministic in `(data, model, parameters, ctx seed)`.
+pub trait Detector: Send + Sync {
+    /// Registry name, e.g. `spectral`.
+    fn name(&self) -> &'static str;
+    /// The checked parameters, as written into `flags.json`.
+    fn parameters(&self) -> serde_json::Value;
+    /// Scans the training set of `ctx`.
+    fn scan(&self, ctx: &ScanContext) -> Result<Detection>;
+}
+
+/// Checks a share in `(0, 1]` (poison rates, quantiles) once, with a named error.
+pub(crate) fn check_share(name: &str, value: f64) -> Result<f64> {
+    if !(value.is_finite() && value > 0.0 && value <= 1.0) {
+        return Err(DetectError::param(format!(
+            "{name} must be in (0, 1], got {value}"
+        )));
+    }
+    Ok(value)
+}
