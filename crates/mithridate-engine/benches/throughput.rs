@@ -6,6 +6,10 @@
 //!
 //! `cargo bench -p mithridate-engine --bench throughput`
 
+// The `mithridate` binary's allocator (see its main.rs): glibc malloc costs ~2x on CNN training.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use candle_core::{Device, Tensor, Var};

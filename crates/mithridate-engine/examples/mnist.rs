@@ -7,6 +7,10 @@
 //! Defaults: `cnn`, the architecture's default epochs, `mnist`, seed 0. Data come from
 //! `MITHRIDATE_HOME` (fetched on first use).
 
+// The `mithridate` binary's allocator (see its main.rs): glibc malloc costs ~2x on CNN training.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use mithridate_data::{load, DataHome, Split};
 use mithridate_engine::{metrics, Architecture, Classifier, TrainParams};
 
