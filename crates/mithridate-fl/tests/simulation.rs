@@ -1,0 +1,153 @@
+//! End-to-end simulations on the digits dataset (1,438 training rows, 8x8 images): small,
+//! fast, real. Datasets are fetched into `MITHRIDATE_HOME`, by default
+//! `<workspace>/target/mithridate-home`, and cached.
+
+use mithridate_aggregate::Rule;
+use mithridate_data::{load, DataHome, Dataset, Split};
+use mithridate_engine::Architecture;
+use mithridate_fl::{AttackSpec, FlError, FlParams, FlReport};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+fn home() -> DataHome {
+    match std::env::var_os("MITHRIDATE_HOME") {
+        Some(h) if !h.is_empty() => DataHome::new(PathBuf::from(h)),
+        _ => DataHome::new(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
+        ),
+    }
+}
+
+fn digits() -> &'static (Dataset, Dataset) {
+    static DATA: OnceLock<(Dataset, Dataset)> = OnceLock::new();
+    DATA.get_or_init(|| {
+        (
+            load(&home(), "digits", Split::Train).unwrap(),
+            load(&home(), "digits", Split::Test).unwrap(),
+        )
+    })
+}
+
+/// 20 clients, 10 per round, logistic regression, 2 local epochs: a round takes milliseconds.
+fn small(rule: Rule, attack: &str, byzantine: f64, seed: u64) -> FlParams {
+    let mut p = FlParams::new(rule, attack.parse::<AttackSpec>().unwrap());
+    p.clients = 20;
+    p.per_round = 0.5;
+    p.rounds = 10;
+    p.byzantine = byzantine;
+    p.architecture = Architecture::LogReg;
+    p.local_epochs = 2;
+    p.batch_size = 16;
+    p.lr = 0.2;
+    p.seed = seed;
+    p
+}
+
+fn run(p: &FlParams) -> FlReport {
+    let (train, test) = digits();
+    p.check().unwrap().run(train, test, &mut |_| {}).unwrap()
+}
+
+#[test]
+fn same_seed_gives_identical_parameters_and_another_seed_does_not() {
+    let p = small(Rule::Median, "alie", 0.2, 3);
+    let a = run(&p);
+    let b = run(&p);
+    assert_eq!(a.final_parameters, b.final_parameters);
+    assert_eq!(a.byzantine_ids, b.byzantine_ids);
+    let c = run(&small(Rule::Median, "alie", 0.2, 4));
+    assert_ne!(a.final_parameters, c.final_parameters);
+}
+
+#[test]
+fn fedavg_without_attack_learns() {
+    let report = run(&small(Rule::FedAvg, "none", 0.0, 0));
+    // 10 classes: chance is 10%.
+    assert!(report.final_accuracy > 0.85, "{}", report.final_accuracy);
+    assert_eq!(report.rounds.len(), 10);
+    assert!(report.byzantine_ids.is_empty());
+}
+
+#[test]
+fn sign_flip_breaks_fedavg_but_not_median_or_trimmed_mean() {
+    // 30% attackers boosting the flipped update 4x: FedAvg's step is (0.7 - 1.2) g.
+    let attack = "sign-flip:4";
+    let fedavg = run(&small(Rule::FedAvg, attack, 0.3, 1));
+    let median = run(&small(Rule::Median, attack, 0.3, 1));
+    let trimmed = run(&small(Rule::TrimmedMean, attack, 0.3, 1));
+    assert!(
+        fedavg.final_accuracy < 0.3,
+        "fedavg {}",
+        fedavg.final_accuracy
+    );
+    assert!(
+        median.final_accuracy > 0.8,
+        "median {}",
+        median.final_accuracy
+    );
+    assert!(
+        trimmed.final_accuracy > 0.8,
+        "trimmed {}",
+        trimmed.final_accuracy
+    );
+    // The trimmed mean drops exactly the 3 flipped updates' extreme coordinates; the anomaly
+    // scores flag the flippers.
+    let last = trimmed.rounds.last().unwrap();
+    assert_eq!(last.attackers.len(), 3);
+    assert!(
+        last.anomaly_detection.recall.unwrap() >= 2.0 / 3.0,
+        "{:?}",
+        last.anomaly_detection
+    );
+}
+
+#[test]
+fn model_replacement_plants_a_backdoor_under_fedavg() {
+    let mut p = small(Rule::FedAvg, "model-replacement", 0.1, 2);
+    p.rounds = 6;
+    let report = run(&p);
+    let asr = report.final_asr.expect("a backdoor attack reports ASR");
+    assert!(asr > 0.5, "ASR {asr}");
+}
+
+#[test]
+fn invalid_parameters_are_errors_before_training() {
+    let check = |edit: &dyn Fn(&mut FlParams), needle: &str| {
+        let mut p = small(Rule::Krum, "sign-flip", 0.2, 0);
+        edit(&mut p);
+        let err = p.check().unwrap_err().to_string();
+        assert!(err.contains(needle), "{needle}: {err}");
+    };
+    check(&|p| p.clients = 0, "clients");
+    check(&|p| p.per_round = 0.0, "per-round");
+    check(&|p| p.per_round = 1.5, "per-round");
+    check(&|p| p.rounds = 0, "rounds");
+    check(&|p| p.byzantine = 1.0, "byzantine");
+    check(&|p| p.lr = -1.0, "lr");
+    check(&|p| p.local_epochs = 0, "epochs");
+    // Krum needs n >= 2f + 3: 10 participants with 4 malicious (40%) is refused.
+    check(&|p| p.byzantine = 0.4, "tolerates at most");
+    check(&|p| p.rule = Rule::Bulyan, "tolerates at most");
+    check(&|p| p.rule = Rule::FlTrust, "root");
+    check(&|p| p.byzantine = 0.01, "0 malicious");
+    // More clients than training rows is caught once the data is known.
+    let mut p = small(Rule::Median, "none", 0.0, 0);
+    p.clients = 5000;
+    p.per_round = 0.01;
+    let (train, test) = digits();
+    let err = p
+        .check()
+        .unwrap()
+        .run(train, test, &mut |_| {})
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FlError::Param {
+                name: "clients",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
