@@ -56,6 +56,10 @@ enum Command {
     Audit(commands::audit::AuditCommand),
     /// Aggregate client updates (.npy) with a Byzantine-robust rule; per-client report with --json.
     Aggregate(commands::aggregate::AggregateArgs),
+    /// Simulate federated learning with malicious clients and a robust aggregation rule.
+    Fl(commands::fl::FlArgs),
+    /// Federated learning over rules x attacks x Byzantine fractions; final accuracy / ASR table.
+    FlSweep(commands::fl::FlSweepArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +76,8 @@ fn main() -> ExitCode {
         Command::Provenance(cmd) => commands::provenance::run(cmd, &ctx),
         Command::Audit(cmd) => commands::audit::run(cmd, &ctx),
         Command::Aggregate(args) => commands::aggregate::run(args, &ctx),
+        Command::Fl(args) => commands::fl::run(args, &ctx),
+        Command::FlSweep(args) => commands::fl::run_sweep(args, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod audit;
 pub mod data;
 pub mod evaluate;
+pub mod fl;
 pub mod poison;
 pub mod provenance;
 pub mod sweep;
