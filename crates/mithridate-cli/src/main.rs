@@ -56,6 +56,13 @@ enum Command {
     Audit(commands::audit::AuditCommand),
     /// Aggregate client updates (.npy) with a Byzantine-robust rule; per-client report with --json.
     Aggregate(commands::aggregate::AggregateArgs),
+    /// Scan a training set for poisoned samples (data) or inputs for triggers at inference (input).
+    #[command(subcommand)]
+    Scan(commands::scan::ScanCommand),
+    /// Drop (or relabel) the samples a `scan data` run flagged; writes a clean .npz.
+    Sanitize(commands::sanitize::SanitizeArgs),
+    /// Poison -> train -> scan -> sanitize -> retrain over seeds: accuracy and attack success before/after.
+    DefendSweep(commands::defend::DefendSweepArgs),
     /// Simulate federated learning with malicious clients and a robust aggregation rule.
     Fl(commands::fl::FlArgs),
     /// Federated learning over rules x attacks x Byzantine fractions; final accuracy / ASR table.
@@ -76,6 +83,9 @@ fn main() -> ExitCode {
         Command::Provenance(cmd) => commands::provenance::run(cmd, &ctx),
         Command::Audit(cmd) => commands::audit::run(cmd, &ctx),
         Command::Aggregate(args) => commands::aggregate::run(args, &ctx),
+        Command::Scan(cmd) => commands::scan::run(cmd, &ctx),
+        Command::Sanitize(args) => commands::sanitize::run(args, &ctx),
+        Command::DefendSweep(args) => commands::defend::run(args, &ctx),
         Command::Fl(args) => commands::fl::run(args, &ctx),
         Command::FlSweep(args) => commands::fl::run_sweep(args, &ctx),
     };

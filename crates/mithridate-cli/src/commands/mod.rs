@@ -3,9 +3,12 @@
 pub mod aggregate;
 pub mod audit;
 pub mod data;
+pub mod defend;
 pub mod evaluate;
 pub mod fl;
 pub mod poison;
 pub mod provenance;
+pub mod sanitize;
+pub mod scan;
 pub mod sweep;
 pub mod train;

@@ -50,7 +50,7 @@ pub struct SweepArgs {
 }
 
 /// Mean and sample standard deviation.
-fn mean_std(values: &[f64]) -> (f64, f64) {
+pub(crate) fn mean_std(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
     if values.is_empty() {
         return (f64::NAN, f64::NAN);
@@ -72,7 +72,7 @@ struct Row {
     success: Vec<f64>,
 }
 
-fn pct(values: &[f64]) -> String {
+pub(crate) fn pct(values: &[f64]) -> String {
     let (m, s) = mean_std(values);
     if m.is_nan() {
         "-".into()
@@ -81,7 +81,7 @@ fn pct(values: &[f64]) -> String {
     }
 }
 
-fn stats(values: &[f64]) -> serde_json::Value {
+pub(crate) fn stats(values: &[f64]) -> serde_json::Value {
     let (mean, std) = mean_std(values);
     json!({"mean": mean, "std": std, "values": values})
 }
