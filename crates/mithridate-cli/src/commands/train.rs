@@ -22,7 +22,8 @@ pub struct TrainArgs {
     /// Model family; default: `cnn` for images, `mlp` for tabular data, `text` for text.
     #[arg(long)]
     pub model: Option<Architecture>,
-    /// Passes over the training set (default: per model family).
+    /// Passes over the training set (default: per model family, raised on small datasets so
+    /// training takes at least 1,000 optimiser steps).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Mini-batch size (default: per model family).
@@ -99,7 +100,7 @@ pub fn run(args: TrainArgs, ctx: &Context) -> Result<()> {
     let arch = args
         .model
         .unwrap_or_else(|| Architecture::default_for(train.modality()));
-    let mut params = TrainParams::default_for(arch);
+    let mut params = TrainParams::default_for_samples(arch, train.len());
     if let Some(epochs) = args.epochs {
         params.epochs = epochs;
     }
