@@ -121,6 +121,17 @@ fn params(
     Ok(p)
 }
 
+/// Clients train in parallel (rayon over clients); candle's own CPU pool would add a second
+/// layer of threads that spin against them (measured on 2 cores, MNIST MLP, 20 clients per
+/// round: 2.05 s per round with candle's default pool, 0.45 s with one candle thread, 0.69 s
+/// fully single-threaded). Results are identical either way. Must run before candle's first
+/// operation (it reads the variable once); a value the user set is kept.
+fn one_candle_thread_per_client() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
 fn load(options: &FlOptions, seed: u64) -> Result<(Dataset, Dataset)> {
     let home = DataHome::from_env()?;
     let (train, test) = train_and_test(&home, &options.data, seed)?;
@@ -168,6 +179,7 @@ fn percent(x: f64) -> String {
 }
 
 pub fn run(args: FlArgs, ctx: &Context) -> Result<()> {
+    one_candle_thread_per_client();
     let p = params(
         &args.options,
         &args.rule,
@@ -278,6 +290,7 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
 }
 
 pub fn run_sweep(args: FlSweepArgs, ctx: &Context) -> Result<()> {
+    one_candle_thread_per_client();
     if args.seeds == 0 {
         anyhow::bail!("--seeds must be at least 1");
     }
