@@ -151,9 +151,10 @@ pub(crate) struct Rows<'a> {
     pub num_classes: usize,
 }
 
-/// Number of samples to flag out of `n` for a share `share` (rounded up, at most `n`).
+/// Number of samples to flag out of `n` for a share `share` (rounded up, at most `n`; a
+/// product within 1e-9 of an integer counts as that integer, so 1.5 x 5% of 400 is 30).
 pub(crate) fn flag_count(n: usize, share: f64) -> usize {
-    ((n as f64 * share).ceil() as usize).min(n)
+    ((n as f64 * share - 1e-9).ceil().max(0.0) as usize).min(n)
 }
 
 /// Marks the `count` highest-scoring rows among `rows` (ties broken by row order, so the

@@ -167,7 +167,8 @@ pub fn silhouette(points: &[f64], d: usize, assignment: &[usize], k: usize) -> f
     if n == 0 || sizes.iter().filter(|&&s| s > 0).count() < 2 {
         return 0.0;
     }
-    let total: f64 = (0..n)
+    // Collected, then summed in order: a parallel float sum would depend on the thread split.
+    let per_point: Vec<f64> = (0..n)
         .into_par_iter()
         .map(|i| {
             let p = &points[i * d..(i + 1) * d];
@@ -193,8 +194,8 @@ pub fn silhouette(points: &[f64], d: usize, assignment: &[usize], k: usize) -> f
                 0.0
             }
         })
-        .sum();
-    total / n as f64
+        .collect();
+    per_point.iter().sum::<f64>() / n as f64
 }
 
 #[cfg(test)]
