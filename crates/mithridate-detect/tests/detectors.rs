@@ -35,10 +35,10 @@ fn planted(
         let extra = if c == 0 { planted } else { 0 };
         for i in 0..per_class + extra {
             let is_poison = i >= per_class;
-            for j in 0..DIM {
+            for (j, d) in dir.iter().enumerate() {
                 let noise: f32 = StandardNormal.sample(&mut rng);
                 let mean = if j == c % DIM { 6.0 } else { 0.0 };
-                let s = if is_poison { shift * dir[j] } else { 0.0 };
+                let s = if is_poison { shift * d } else { 0.0 };
                 values.push(mean + noise + s);
             }
             labels.push(c as u32);
