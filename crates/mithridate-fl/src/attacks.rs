@@ -137,7 +137,8 @@ pub trait UpdateAttack: Send + Sync + fmt::Debug {
 /// use mithridate_fl::AttackSpec;
 /// let spec: AttackSpec = "ipm:0.5".parse().unwrap();
 /// assert_eq!(spec.to_string(), "ipm:0.5");
-/// assert_eq!(spec.build().unwrap().name(), "ipm");
+/// assert_eq!(spec.build().unwrap().unwrap().name(), "ipm");
+/// assert!("none".parse::<AttackSpec>().unwrap().build().unwrap().is_none());
 /// assert!("ipm:-1".parse::<AttackSpec>().unwrap().build().is_err());
 /// assert!("nope".parse::<AttackSpec>().is_err());
 /// ```
