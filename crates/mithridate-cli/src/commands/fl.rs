@@ -61,7 +61,8 @@ pub struct FlArgs {
     pub byzantine: f64,
     /// Update attack: none, sign-flip[:s], gaussian[:std], label-flip[:rate], badnets[:rate],
     /// model-replacement[:boost], constrain-and-scale[:bound], alie[:z], ipm[:eps],
-    /// min-max[:std|unit|sign], min-sum[:std|unit|sign].
+    /// min-max[:std|unit|sign], min-sum[:std|unit|sign]. With none the Byzantine clients
+    /// behave honestly (the rule still assumes them).
     #[arg(long, default_value = "none")]
     pub attack: String,
     /// Aggregation rule (see `mithridate aggregate --help`), e.g. fedavg, median, nnm+krum.
