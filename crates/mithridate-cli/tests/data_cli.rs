@@ -2,32 +2,11 @@
 //! Uses `MITHRIDATE_HOME` if set, else `<workspace>/target/mithridate-home` (shared with the
 //! data crate's tests, so the small datasets are downloaded at most once).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::*;
 
-fn home() -> PathBuf {
-    match std::env::var_os("MITHRIDATE_HOME") {
-        Some(h) if !h.is_empty() => PathBuf::from(h),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
-    }
-}
-
-fn mithridate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mithridate"))
-        .args(args)
-        .env("MITHRIDATE_HOME", home())
-        .output()
-        .expect("run mithridate")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
+use std::path::Path;
+use std::process::Output;
 
 #[test]
 fn list_describes_every_builtin() {

@@ -1,23 +1,8 @@
 //! `mithridate fl` and `fl-sweep` end to end on digits: JSON lines, the summary, exit codes.
 //! Uses `MITHRIDATE_HOME` if set, else `<workspace>/target/mithridate-home`.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn home() -> PathBuf {
-    match std::env::var_os("MITHRIDATE_HOME") {
-        Some(h) if !h.is_empty() => PathBuf::from(h),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
-    }
-}
-
-fn mithridate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mithridate"))
-        .args(args)
-        .env("MITHRIDATE_HOME", home())
-        .output()
-        .expect("run mithridate")
-}
+mod common;
+use common::*;
 
 const SMALL: [&str; 14] = [
     "--data",

@@ -1,33 +1,12 @@
 //! `mithridate train` / `evaluate` end to end on real data (sklearn digits), plus every
 //! bad-input case the spine promises: a one-line error, a meaningful exit code, never a panic.
 
+mod common;
+use common::*;
+
 use mithridate_data::{npz, Dataset, Features, Modality};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn home() -> PathBuf {
-    match std::env::var_os("MITHRIDATE_HOME") {
-        Some(h) if !h.is_empty() => PathBuf::from(h),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
-    }
-}
-
-fn mithridate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mithridate"))
-        .args(args)
-        .env("MITHRIDATE_HOME", home())
-        .output()
-        .expect("run mithridate")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
+use std::path::Path;
+use std::process::Output;
 
 /// Asserts a clean failure: the exit code, one `error:` line naming `needle`, no panic.
 fn assert_fails(out: &Output, code: i32, needle: &str) {

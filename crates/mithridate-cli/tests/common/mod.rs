@@ -1,0 +1,36 @@
+//! Helpers every CLI integration test shares: run the built `mithridate` binary against the
+//! shared dataset cache and read its JSON output.
+//!
+//! The cache is `MITHRIDATE_HOME` if set, else `<workspace>/target/mithridate-home`, shared
+//! with the data crate's tests so the small real datasets are downloaded at most once.
+
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub fn home() -> PathBuf {
+    match std::env::var_os("MITHRIDATE_HOME") {
+        Some(h) if !h.is_empty() => PathBuf::from(h),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
+    }
+}
+
+/// Runs `mithridate ARGS` with the shared cache.
+pub fn mithridate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mithridate"))
+        .args(args)
+        .env("MITHRIDATE_HOME", home())
+        .output()
+        .expect("run mithridate")
+}
+
+/// The one JSON object a successful `--json` run prints on stdout.
+pub fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
