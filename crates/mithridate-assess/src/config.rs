@@ -1,0 +1,284 @@
+//! The assessment configuration (`assess.toml`): which datasets, attacks with budgets,
+//! defences, federated scenarios and seeds make up the matrix.
+//!
+//! Parsing is purely syntactic plus range checks that need no other crate (rates in `[0, 1]`,
+//! positive sizes); every value that names something (a dataset, an attack, a detector, a
+//! rule) keeps its position so the caller's validation can name the line of the mistake.
+//! The built-in default ([`Config::builtin`]) is `default.toml` next to this crate's manifest.
+//!
+//! ```
+//! use mithridate_assess::config::Config;
+//! let text = r#"
+//! seeds = 2
+//! [[centralized]]
+//! dataset = "digits"
+//! defences = ["spectral"]
+//! [[centralized.attacks]]
+//! name = "badnets"
+//! rates = [0.05]
+//! params = { target = 0 }
+//! "#;
+//! let config = Config::parse(text)?;
+//! assert_eq!(config.seeds, 2);
+//! assert_eq!(config.line_of(&config.centralized[0].attacks[0].name), 7);
+//! # Ok::<(), mithridate_assess::config::ConfigError>(())
+//! ```
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A configuration that cannot be used; the message names the line.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    /// 1-based line of the offending value, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// The whole matrix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Seeds per cell: `base_seed`, `base_seed + 1`, ... (`--seeds` overrides).
+    #[serde(default = "one")]
+    pub seeds: u64,
+    /// Centralized training blocks.
+    #[serde(default)]
+    pub centralized: Vec<Centralized>,
+    /// Federated scenarios.
+    #[serde(default)]
+    pub federated: Vec<Federated>,
+    /// The source text, to turn byte spans into lines.
+    #[serde(skip)]
+    source: String,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// One dataset trained centrally: a clean baseline, each attack at each rate, and each
+/// defence against each poisoned set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Centralized {
+    /// Built-in dataset name or `.npz` path.
+    pub dataset: Spanned<String>,
+    /// Victim architecture (`logreg`, `mlp`, `cnn`, `text`); default per modality.
+    pub model: Option<Spanned<String>>,
+    /// Training epochs (default: the architecture's default).
+    pub epochs: Option<Spanned<usize>>,
+    /// Seeded stratified training subset size.
+    pub max_train: Option<Spanned<usize>>,
+    /// Seeded stratified test subset size.
+    pub max_test: Option<Spanned<usize>>,
+    /// Data detectors run with sanitize-and-retrain against every poisoned set.
+    #[serde(default)]
+    pub defences: Vec<Spanned<String>>,
+    /// `drop` flagged samples or `relabel` those a detector suggests a label for.
+    pub action: Option<Spanned<String>>,
+    /// Expected poison share the detectors assume (not the true rate: defenders do not know it).
+    pub expected_rate: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub attacks: Vec<AttackEntry>,
+}
+
+/// One attack with its budgets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttackEntry {
+    /// Attack registry name (`mithridate poison --list`).
+    pub name: Spanned<String>,
+    /// Poison rates, each in `[0, 1]` of the attack's pool.
+    pub rates: Vec<Spanned<f64>>,
+    /// Attack parameters (kebab-case keys, as `mithridate poison --param`).
+    #[serde(default)]
+    pub params: Option<Spanned<toml::Table>>,
+}
+
+/// One federated scenario: every rule under every update attack.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Federated {
+    pub dataset: Spanned<String>,
+    /// Model architecture (default `mlp`).
+    pub model: Option<Spanned<String>>,
+    pub clients: Spanned<usize>,
+    /// Fraction of clients per round, in `(0, 1]`.
+    pub per_round: Spanned<f64>,
+    pub rounds: Spanned<usize>,
+    /// Byzantine fraction of all clients, in `[0, 1)`.
+    pub byzantine: Spanned<f64>,
+    /// Aggregation rules (`mithridate aggregate --help`).
+    pub rules: Vec<Spanned<String>>,
+    /// Update attacks (`mithridate fl --help`); include `none` for the benign reference run.
+    pub attacks: Vec<Spanned<String>>,
+    /// `iid`, `dirichlet:ALPHA` or `shards:K` (default `iid`).
+    pub partition: Option<Spanned<String>>,
+    pub local_epochs: Option<Spanned<usize>>,
+    pub lr: Option<Spanned<f64>>,
+    pub max_train: Option<Spanned<usize>>,
+    pub max_test: Option<Spanned<usize>>,
+}
+
+/// The built-in default assessment (`default.toml`): MNIST subsets, a clean baseline, label
+/// flipping, BadNets and Blended at two budgets each, every data detector with
+/// sanitize-and-retrain, and a federated scenario with five rules under three update attacks.
+pub const DEFAULT_TOML: &str = include_str!("../default.toml");
+
+impl Config {
+    /// The built-in default matrix.
+    pub fn builtin() -> Config {
+        // The default is a test-checked file of this crate; failing to parse it is a build bug.
+        Config::parse(DEFAULT_TOML).expect("the built-in default.toml parses")
+    }
+
+    /// Parses and range-checks a configuration; errors name the line.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError {
+            line: e.span().map(|s| line_at(text, s.start)),
+            message: e.message().trim().to_string(),
+        })?;
+        config.source = text.to_string();
+        config.check_ranges()?;
+        Ok(config)
+    }
+
+    /// 1-based line of a value of this configuration.
+    pub fn line_of<T>(&self, value: &Spanned<T>) -> usize {
+        line_at(&self.source, value.span().start)
+    }
+
+    /// An error about `value`, naming its line.
+    pub fn error_at<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            line: Some(self.line_of(value)),
+            message: message.into(),
+        }
+    }
+
+    /// Checks that need nothing but the numbers.
+    fn check_ranges(&self) -> Result<(), ConfigError> {
+        if self.seeds == 0 {
+            return Err(ConfigError {
+                line: None,
+                message: "seeds must be at least 1".into(),
+            });
+        }
+        if self.centralized.is_empty() && self.federated.is_empty() {
+            return Err(ConfigError {
+                line: None,
+                message: "the configuration has no [[centralized]] or [[federated]] block".into(),
+            });
+        }
+        let positive = |v: &Option<Spanned<usize>>, key: &str| match v {
+            Some(s) if *s.get_ref() == 0 => {
+                Err(self.error_at(s, format!("{key} must be at least 1")))
+            }
+            _ => Ok(()),
+        };
+        for block in &self.centralized {
+            positive(&block.epochs, "epochs")?;
+            positive(&block.max_train, "max_train")?;
+            positive(&block.max_test, "max_test")?;
+            if let Some(r) = &block.expected_rate {
+                let v = *r.get_ref();
+                if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+                    return Err(
+                        self.error_at(r, format!("expected_rate must be in (0, 1], got {v}"))
+                    );
+                }
+            }
+            for attack in &block.attacks {
+                if attack.rates.is_empty() {
+                    return Err(self.error_at(&attack.name, "the attack has no rates"));
+                }
+                for rate in &attack.rates {
+                    let v = *rate.get_ref();
+                    if !(0.0..=1.0).contains(&v) {
+                        return Err(self.error_at(rate, format!("rate must be in [0, 1], got {v}")));
+                    }
+                }
+            }
+        }
+        for fed in &self.federated {
+            positive(&Some(fed.clients.clone()), "clients")?;
+            positive(&Some(fed.rounds.clone()), "rounds")?;
+            positive(&fed.local_epochs, "local_epochs")?;
+            positive(&fed.max_train, "max_train")?;
+            positive(&fed.max_test, "max_test")?;
+            let p = *fed.per_round.get_ref();
+            if !(p > 0.0 && p <= 1.0) {
+                return Err(self.error_at(
+                    &fed.per_round,
+                    format!("per_round must be in (0, 1], got {p}"),
+                ));
+            }
+            let b = *fed.byzantine.get_ref();
+            if !(0.0..1.0).contains(&b) {
+                return Err(self.error_at(
+                    &fed.byzantine,
+                    format!("byzantine must be in [0, 1), got {b}"),
+                ));
+            }
+            if fed.rules.is_empty() {
+                return Err(self.error_at(&fed.dataset, "the federated scenario has no rules"));
+            }
+            if fed.attacks.is_empty() {
+                return Err(self.error_at(&fed.dataset, "the federated scenario has no attacks"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_default_parses() {
+        let c = Config::builtin();
+        assert!(!c.centralized.is_empty());
+        assert!(!c.federated.is_empty());
+    }
+
+    #[test]
+    fn rate_above_one_names_its_line() {
+        let text = "[[centralized]]\ndataset = \"digits\"\n[[centralized.attacks]]\nname = \"badnets\"\nrates = [0.1,\n 1.5]\n";
+        let e = Config::parse(text).unwrap_err();
+        assert_eq!(e.line, Some(6));
+        assert!(e.message.contains("1.5"), "{}", e.message);
+    }
+
+    #[test]
+    fn unknown_key_names_its_line() {
+        let text = "seeds = 1\n[[centralized]]\ndataset = \"digits\"\nmodle = \"mlp\"\n";
+        let e = Config::parse(text).unwrap_err();
+        assert_eq!(e.line, Some(4));
+        assert!(e.message.contains("modle"), "{}", e.message);
+    }
+
+    #[test]
+    fn byzantine_out_of_range_is_an_error() {
+        let text = "[[federated]]\ndataset = \"digits\"\nclients = 10\nper_round = 0.5\nrounds = 2\nbyzantine = 1.0\nrules = [\"median\"]\nattacks = [\"none\"]\n";
+        let e = Config::parse(text).unwrap_err();
+        assert_eq!(e.line, Some(6));
+    }
+
+    #[test]
+    fn empty_config_is_an_error() {
+        assert!(Config::parse("seeds = 1\n").is_err());
+        assert!(Config::parse("seeds = 0\n[[centralized]]\ndataset = \"digits\"\n").is_err());
+    }
+}

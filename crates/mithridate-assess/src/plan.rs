@@ -1,0 +1,360 @@
+//! Expanding a [`Config`] into the ordered list of cells, and sharding it.
+//!
+//! A cell's id is readable (`mnist/badnets@0.01/spectral/seed0`) plus a BLAKE3 digest of its
+//! full specification, so editing the configuration reruns exactly the cells whose settings
+//! changed and a results file never mixes two different experiments under one id.
+
+use crate::config::Config;
+use serde::Serialize;
+
+/// The attack of a centralized cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttackCell {
+    pub name: String,
+    pub rate: f64,
+    /// Attack parameters as JSON (kebab-case keys); `{}` for defaults.
+    pub params: serde_json::Value,
+}
+
+/// The defence of a centralized cell: scan the poisoned set, sanitize, retrain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DefenceCell {
+    pub detector: String,
+    /// `drop` or `relabel`.
+    pub action: String,
+    pub expected_rate: Option<f64>,
+}
+
+/// Train on a dataset, optionally poisoned, optionally defended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CentralizedCell {
+    pub dataset: String,
+    pub model: Option<String>,
+    pub epochs: Option<usize>,
+    pub max_train: Option<usize>,
+    pub max_test: Option<usize>,
+    /// `None`: the clean baseline.
+    pub attack: Option<AttackCell>,
+    /// `None`: the undefended model.
+    pub defence: Option<DefenceCell>,
+    pub seed: u64,
+}
+
+impl CentralizedCell {
+    /// The same cell without its defence: the run whose trained model a defence cell scans.
+    pub fn undefended(&self) -> CentralizedCell {
+        CentralizedCell {
+            defence: None,
+            ..self.clone()
+        }
+    }
+
+    /// The clean baseline of this cell's dataset, model and seed.
+    pub fn baseline(&self) -> CentralizedCell {
+        CentralizedCell {
+            attack: None,
+            defence: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// One federated simulation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FederatedCell {
+    pub dataset: String,
+    pub model: String,
+    pub clients: usize,
+    pub per_round: f64,
+    pub rounds: usize,
+    pub byzantine: f64,
+    pub partition: String,
+    pub rule: String,
+    pub attack: String,
+    pub local_epochs: Option<usize>,
+    pub lr: Option<f64>,
+    pub max_train: Option<usize>,
+    pub max_test: Option<usize>,
+    pub seed: u64,
+}
+
+/// What a cell runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CellSpec {
+    Centralized(CentralizedCell),
+    Federated(FederatedCell),
+}
+
+impl CellSpec {
+    /// Stable id: readable prefix + 12 hex digits of BLAKE3 over the canonical JSON spec.
+    pub fn id(&self) -> String {
+        let json = serde_json::to_vec(self).expect("cell specs serialize");
+        let digest = blake3::hash(&json).to_hex();
+        let readable = match self {
+            CellSpec::Centralized(c) => {
+                let attack = c
+                    .attack
+                    .as_ref()
+                    .map_or("clean".to_string(), |a| format!("{}@{}", a.name, a.rate));
+                let defence = c.defence.as_ref().map_or("none", |d| d.detector.as_str());
+                format!("{}/{attack}/{defence}/seed{}", c.dataset, c.seed)
+            }
+            CellSpec::Federated(f) => format!(
+                "{}/fl/{}/{}/byz{}/seed{}",
+                f.dataset, f.attack, f.rule, f.byzantine, f.seed
+            ),
+        };
+        format!("{readable}#{}", &digest[..12])
+    }
+
+    pub fn seed(&self) -> u64 {
+        match self {
+            CellSpec::Centralized(c) => c.seed,
+            CellSpec::Federated(f) => f.seed,
+        }
+    }
+
+    pub fn dataset(&self) -> &str {
+        match self {
+            CellSpec::Centralized(c) => &c.dataset,
+            CellSpec::Federated(f) => &f.dataset,
+        }
+    }
+}
+
+/// A cell with its position in the full plan and its id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    pub index: usize,
+    pub id: String,
+    pub spec: CellSpec,
+}
+
+/// `--shard i/n`: this process runs the cells whose index is `i - 1` modulo `n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 0-based.
+    index: usize,
+    count: usize,
+}
+
+impl Shard {
+    /// The whole plan.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    pub fn new(index_1_based: usize, count: usize) -> Result<Shard, String> {
+        if count == 0 || index_1_based == 0 || index_1_based > count {
+            return Err(format!(
+                "shard {index_1_based}/{count}: need 1 <= i <= n with n >= 1"
+            ));
+        }
+        Ok(Shard {
+            index: index_1_based - 1,
+            count,
+        })
+    }
+
+    pub fn contains(&self, cell: &Cell) -> bool {
+        cell.index % self.count == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    /// Parses `i/n`, e.g. `2/4`.
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("shard '{s}' is not of the form i/n (e.g. 1/2)"))?;
+        let parse = |v: &str| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("shard '{s}' is not of the form i/n (e.g. 1/2)"))
+        };
+        Shard::new(parse(i)?, parse(n)?)
+    }
+}
+
+/// Every cell of `config`, seeds `base_seed..base_seed + seeds`.
+///
+/// Order: per seed, per block, the clean baseline and every undefended attack run come before
+/// the defence cells that reuse their trained models, then the federated runs.
+///
+/// ```
+/// use mithridate_assess::{config::Config, plan::plan};
+/// let config = Config::parse(r#"
+/// [[centralized]]
+/// dataset = "digits"
+/// defences = ["spectral", "knn"]
+/// [[centralized.attacks]]
+/// name = "badnets"
+/// rates = [0.01, 0.05]
+/// "#)?;
+/// let cells = plan(&config, 2, 0);
+/// // Per seed: 1 clean + 2 undefended + 2 x 2 defended.
+/// assert_eq!(cells.len(), 2 * (1 + 2 + 4));
+/// # Ok::<(), mithridate_assess::config::ConfigError>(())
+/// ```
+pub fn plan(config: &Config, seeds: u64, base_seed: u64) -> Vec<Cell> {
+    let mut specs: Vec<CellSpec> = Vec::new();
+    for s in 0..seeds {
+        let seed = base_seed.wrapping_add(s);
+        for block in &config.centralized {
+            let base = CentralizedCell {
+                dataset: block.dataset.get_ref().clone(),
+                model: block.model.as_ref().map(|m| m.get_ref().clone()),
+                epochs: block.epochs.as_ref().map(|v| *v.get_ref()),
+                max_train: block.max_train.as_ref().map(|v| *v.get_ref()),
+                max_test: block.max_test.as_ref().map(|v| *v.get_ref()),
+                attack: None,
+                defence: None,
+                seed,
+            };
+            let attacked: Vec<CentralizedCell> = block
+                .attacks
+                .iter()
+                .flat_map(|a| {
+                    let params = a.params.as_ref().map_or(serde_json::json!({}), |p| {
+                        serde_json::to_value(p.get_ref()).unwrap_or_default()
+                    });
+                    a.rates.iter().map(move |r| AttackCell {
+                        name: a.name.get_ref().clone(),
+                        rate: *r.get_ref(),
+                        params: params.clone(),
+                    })
+                })
+                .map(|attack| CentralizedCell {
+                    attack: Some(attack),
+                    ..base.clone()
+                })
+                .collect();
+            specs.push(CellSpec::Centralized(base.clone()));
+            specs.extend(attacked.iter().cloned().map(CellSpec::Centralized));
+            for cell in &attacked {
+                for detector in &block.defences {
+                    specs.push(CellSpec::Centralized(CentralizedCell {
+                        defence: Some(DefenceCell {
+                            detector: detector.get_ref().clone(),
+                            action: block
+                                .action
+                                .as_ref()
+                                .map_or("drop".to_string(), |a| a.get_ref().clone()),
+                            expected_rate: block.expected_rate.as_ref().map(|v| *v.get_ref()),
+                        }),
+                        ..cell.clone()
+                    }));
+                }
+            }
+        }
+        for fed in &config.federated {
+            for attack in &fed.attacks {
+                for rule in &fed.rules {
+                    specs.push(CellSpec::Federated(FederatedCell {
+                        dataset: fed.dataset.get_ref().clone(),
+                        model: fed
+                            .model
+                            .as_ref()
+                            .map_or("mlp".to_string(), |m| m.get_ref().clone()),
+                        clients: *fed.clients.get_ref(),
+                        per_round: *fed.per_round.get_ref(),
+                        rounds: *fed.rounds.get_ref(),
+                        byzantine: *fed.byzantine.get_ref(),
+                        partition: fed
+                            .partition
+                            .as_ref()
+                            .map_or("iid".to_string(), |p| p.get_ref().clone()),
+                        rule: rule.get_ref().clone(),
+                        attack: attack.get_ref().clone(),
+                        local_epochs: fed.local_epochs.as_ref().map(|v| *v.get_ref()),
+                        lr: fed.lr.as_ref().map(|v| *v.get_ref()),
+                        max_train: fed.max_train.as_ref().map(|v| *v.get_ref()),
+                        max_test: fed.max_test.as_ref().map(|v| *v.get_ref()),
+                        seed,
+                    }));
+                }
+            }
+        }
+    }
+    specs
+        .into_iter()
+        .enumerate()
+        .map(|(index, spec)| Cell {
+            index,
+            id: spec.id(),
+            spec,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::parse(
+            "[[centralized]]\ndataset = \"digits\"\ndefences = [\"spectral\"]\n\
+             [[centralized.attacks]]\nname = \"badnets\"\nrates = [0.01, 0.05]\n\
+             [[federated]]\ndataset = \"digits\"\nclients = 10\nper_round = 1.0\nrounds = 2\n\
+             byzantine = 0.2\nrules = [\"median\", \"krum\"]\nattacks = [\"none\", \"alie\"]\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ids_are_unique_and_stable() {
+        let a = plan(&config(), 3, 7);
+        let b = plan(&config(), 3, 7);
+        assert_eq!(a, b);
+        let ids: std::collections::HashSet<_> = a.iter().map(|c| c.id.clone()).collect();
+        assert_eq!(ids.len(), a.len());
+        assert!(a.iter().enumerate().all(|(i, c)| c.index == i));
+    }
+
+    #[test]
+    fn a_changed_setting_changes_the_id() {
+        let a = plan(&config(), 1, 0);
+        let edited = config_with("rates = [0.01, 0.05]", "rates = [0.01, 0.06]");
+        let b = plan(&edited, 1, 0);
+        assert_eq!(a[1].id, b[1].id, "the untouched rate keeps its id");
+        assert_ne!(a[2].id, b[2].id);
+    }
+
+    fn config_with(from: &str, to: &str) -> Config {
+        let text = "[[centralized]]\ndataset = \"digits\"\ndefences = [\"spectral\"]\n\
+             [[centralized.attacks]]\nname = \"badnets\"\nrates = [0.01, 0.05]\n";
+        Config::parse(&text.replace(from, to)).unwrap()
+    }
+
+    #[test]
+    fn shards_partition_the_plan() {
+        let cells = plan(&config(), 2, 0);
+        let shards = [
+            Shard::new(1, 3).unwrap(),
+            Shard::new(2, 3).unwrap(),
+            Shard::new(3, 3).unwrap(),
+        ];
+        for cell in &cells {
+            assert_eq!(shards.iter().filter(|s| s.contains(cell)).count(), 1);
+        }
+        assert!("0/2".parse::<Shard>().is_err());
+        assert!("3/2".parse::<Shard>().is_err());
+        assert!("a/b".parse::<Shard>().is_err());
+        assert_eq!("2/2".parse::<Shard>().unwrap(), Shard::new(2, 2).unwrap());
+    }
+
+    #[test]
+    fn defence_cells_point_at_their_undefended_run() {
+        let cells = plan(&config(), 1, 0);
+        let defended = cells
+            .iter()
+            .find_map(|c| match &c.spec {
+                CellSpec::Centralized(x) if x.defence.is_some() => Some(x.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let undefended_id = CellSpec::Centralized(defended.undefended()).id();
+        assert!(cells.iter().any(|c| c.id == undefended_id));
+        assert_eq!(cells.len(), 1 + 2 + 2 + 4);
+    }
+}

@@ -1,0 +1,177 @@
+//! The result of one assessment cell: one line of `results.jsonl`.
+//!
+//! A record is self-describing (dataset, model, attack with its taxonomy references, defence,
+//! seed and every measured number), so a report can be rebuilt from `results.jsonl` alone and
+//! shard directories can be merged by concatenation. Records are compared for reproducibility
+//! with [`CellRecord::same_result`], which ignores only the wall time.
+
+use serde::{Deserialize, Serialize};
+
+/// One finished cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CellRecord {
+    /// The cell's stable id (see `Cell::id`); unique within an assessment.
+    pub id: String,
+    /// Position of the cell in the full (unsharded) plan; reports sort by it.
+    pub index: usize,
+    /// Dataset name or `.npz` path as configured.
+    pub dataset: String,
+    pub seed: u64,
+    pub outcome: Outcome,
+    /// Wall time of the cell in seconds (the only field that differs between reruns).
+    pub seconds: f64,
+}
+
+impl CellRecord {
+    /// Equal in everything but wall time: the reproducibility check of reruns and shards.
+    pub fn same_result(&self, other: &CellRecord) -> bool {
+        self.id == other.id
+            && self.index == other.index
+            && self.dataset == other.dataset
+            && self.seed == other.seed
+            && self.outcome == other.outcome
+    }
+}
+
+/// What a cell measured: a centralized training run or a federated simulation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    Centralized(CentralizedOutcome),
+    Federated(FederatedOutcome),
+}
+
+/// Attack family: what the adversary wants, and so which number says it succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// Degrade accuracy across the board (success = accuracy drop vs the clean baseline).
+    Availability,
+    /// Misclassify a chosen class or inputs (success = targeted misclassification rate).
+    Targeted,
+    /// Plant a trigger (success = attack success rate on triggered inputs).
+    Backdoor,
+    /// Hit one chosen test instance (success = 0 or 1).
+    Instance,
+    /// Federated model-update manipulation (success = accuracy drop vs the no-attack run).
+    ModelPoisoning,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Availability => "availability",
+            Family::Targeted => "targeted",
+            Family::Backdoor => "backdoor",
+            Family::Instance => "instance",
+            Family::ModelPoisoning => "model poisoning",
+        }
+    }
+}
+
+/// Where an attack sits in the public taxonomies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaxonomyRefs {
+    /// MITRE ATLAS technique ids, e.g. `AML.T0020`.
+    pub mitre_atlas: Vec<String>,
+    /// OWASP Machine Learning Security Top 10 (2023), e.g. `ML02`.
+    pub owasp_ml: Vec<String>,
+    /// OWASP Top 10 for LLM applications (2025), e.g. `LLM04`.
+    pub owasp_llm: Vec<String>,
+    /// NIST AI 100-2 E2023 section, e.g. `2.3.3`.
+    pub nist_ai_100_2: String,
+}
+
+/// The attack of a centralized cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttackInfo {
+    /// Registry name, e.g. `badnets`.
+    pub name: String,
+    pub family: Family,
+    /// The configured budget (a rate of the attack's pool).
+    pub rate: f64,
+    /// The attack's checked parameters.
+    pub parameters: serde_json::Value,
+    /// Samples added or modified.
+    pub poisoned: usize,
+    pub taxonomy: TaxonomyRefs,
+}
+
+/// A trained model measured on the clean test set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ModelScore {
+    pub clean_accuracy: f64,
+    /// The attack's goal-specific success rate (ASR, targeted misclassification, victim hit);
+    /// `None` for the clean baseline and for availability attacks.
+    pub success_rate: Option<f64>,
+}
+
+/// A centralized run: train on the (possibly poisoned) set, optionally scan + sanitize + retrain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CentralizedOutcome {
+    /// Victim architecture, e.g. `mlp`.
+    pub model: String,
+    pub train_samples: usize,
+    pub test_samples: usize,
+    /// `None` for the clean baseline.
+    pub attack: Option<AttackInfo>,
+    /// The model trained on the training set as the attacker left it.
+    pub undefended: ModelScore,
+    /// `None` when the cell runs no defence.
+    pub defence: Option<DefenceOutcome>,
+}
+
+/// A data detector's scan of the poisoned set, then sanitize and retrain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DefenceOutcome {
+    /// Detector registry name, e.g. `spectral`.
+    pub detector: String,
+    /// MITRE ATLAS mitigation id, e.g. `AML.M0007` (Sanitize Training Data).
+    pub mitigation: String,
+    pub flagged: usize,
+    pub removed: usize,
+    pub relabelled: usize,
+    /// Detection quality against the attack's ground truth.
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub auroc: Option<f64>,
+    /// ROC curve of the suspicion scores as `[false positive rate, true positive rate]`
+    /// points from `[0, 0]` to `[1, 1]`, at most a few hundred points.
+    pub roc: Vec<[f64; 2]>,
+    /// The model retrained on the sanitized set.
+    pub retrained: ModelScore,
+}
+
+/// Clean accuracy (and ASR for backdoor attacks) after one federated round.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RoundPoint {
+    pub round: usize,
+    pub accuracy: f64,
+    pub asr: Option<f64>,
+}
+
+/// A federated simulation under one update attack and one aggregation rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FederatedOutcome {
+    pub model: String,
+    pub clients: usize,
+    pub participants_per_round: usize,
+    pub malicious_per_round: usize,
+    /// Configured Byzantine fraction of all clients.
+    pub byzantine: f64,
+    /// Aggregation rule name, e.g. `median`.
+    pub rule: String,
+    /// Update attack name (`none` for the benign run).
+    pub attack: String,
+    pub family: Family,
+    pub taxonomy: TaxonomyRefs,
+    pub rounds: Vec<RoundPoint>,
+    pub final_accuracy: f64,
+    pub final_asr: Option<f64>,
+    /// Precision and recall of the update anomaly detector's reputation flags against the
+    /// true attacker ids (`None` without attackers).
+    pub anomaly_precision: Option<f64>,
+    pub anomaly_recall: Option<f64>,
+}

@@ -1,0 +1,280 @@
+//! Reports over an assessment's cell records: one self-contained HTML file (verdicts, risk
+//! summary, inline SVG plots, full tables), Markdown for pull-request comments, CSV (one row
+//! per record) and JSON (the aggregated report).
+//!
+//! # Success thresholds
+//!
+//! * Backdoor, targeted and instance attacks **succeed** when the mean success rate over seeds
+//!   (ASR, targeted misclassification rate, victim hit) is at least
+//!   [`SUCCESS_RATE_THRESHOLD`] (90%); they **fail** (a defence *disarms* them) at or below
+//!   [`RESIDUAL_SUCCESS_RATE`] (10%); in between they succeed *partially*.
+//! * Availability attacks are measured by the accuracy drop against the clean baseline of the
+//!   same dataset, model and seed; they succeed at a drop of at least
+//!   [`ACCURACY_DROP_THRESHOLD`] (10 points) and fail at or below [`RESIDUAL_ACCURACY_DROP`].
+//! * Federated update attacks: the drop of final accuracy against the `none`-attack run with
+//!   the same rule and seed, or the final ASR for backdoor attacks, whichever is stronger.
+//!
+//! # Risk
+//!
+//! Per attack (and per family: the cheapest attack in it), the smallest tested budget at which
+//! the attack succeeds on the undefended model, and the smallest budget at which it also
+//! still succeeds after *every* configured defence (the retrained model): the budget that an
+//! attacker needs to get through undetected.
+//!
+//! ```
+//! use mithridate_assess::report::{Report, ReportError};
+//! assert!(matches!(Report::new(&[]), Err(ReportError::NoRecords)));
+//! ```
+
+mod html;
+mod plots;
+mod summary;
+mod tables;
+
+pub use plots::{Plot, PlotKind};
+pub use summary::{
+    AttackGroup, CleanDefence, CleanRow, DefenceRow, FamilyRisk, FederatedRisk, FederatedRow,
+    RateRow, RiskRow, RoundStat, Stat, Verdict,
+};
+
+use crate::record::{CellRecord, Family};
+use serde::Serialize;
+
+/// Mean success rate at or above which a backdoor/targeted/instance attack succeeds.
+pub const SUCCESS_RATE_THRESHOLD: f64 = 0.90;
+/// Mean success rate at or below which such an attack failed (a defence disarmed it).
+pub const RESIDUAL_SUCCESS_RATE: f64 = 0.10;
+/// Accuracy drop (vs the same-seed clean baseline) at or above which an availability or
+/// model-poisoning attack succeeds.
+pub const ACCURACY_DROP_THRESHOLD: f64 = 0.10;
+/// Accuracy drop at or below which it failed.
+pub const RESIDUAL_ACCURACY_DROP: f64 = 0.02;
+
+/// Why a report cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("no results to report: the results file holds no records")]
+    NoRecords,
+    #[error("drawing plot '{title}': {message}")]
+    Plot { title: String, message: String },
+    #[error("writing CSV: {0}")]
+    Csv(String),
+}
+
+/// How an attack fared: against the undefended model, or after a defence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// At or below the residual level: failed, or disarmed by the defence.
+    Fails,
+    /// Between the residual level and the success threshold.
+    Partial,
+    /// At or above the success threshold.
+    Succeeds,
+}
+
+/// An assessment report aggregated over seeds, with its plots drawn.
+#[derive(Debug, Clone)]
+pub struct Report {
+    records: Vec<CellRecord>,
+    aggregate: summary::Aggregate,
+    plots: Vec<Plot>,
+}
+
+impl Report {
+    /// Aggregates the records (any order; sorted by cell index) and draws the plots.
+    pub fn new(records: &[CellRecord]) -> Result<Report, ReportError> {
+        if records.is_empty() {
+            return Err(ReportError::NoRecords);
+        }
+        let mut records = records.to_vec();
+        records.sort_by_key(|r| r.index);
+        let aggregate = summary::aggregate(&records);
+        let plots = plots::draw_all(&aggregate)?;
+        Ok(Report {
+            records,
+            aggregate,
+            plots,
+        })
+    }
+
+    /// The records, sorted by cell index.
+    pub fn records(&self) -> &[CellRecord] {
+        &self.records
+    }
+
+    /// Clean baselines per dataset and model.
+    pub fn clean(&self) -> &[CleanRow] {
+        &self.aggregate.clean
+    }
+
+    /// Centralized attacks with every budget and defence.
+    pub fn attacks(&self) -> &[AttackGroup] {
+        &self.aggregate.attacks
+    }
+
+    /// Federated runs per attack, rule and Byzantine fraction.
+    pub fn federated(&self) -> &[FederatedRow] {
+        &self.aggregate.federated
+    }
+
+    /// One plain-words verdict per attack and budget.
+    pub fn verdicts(&self) -> &[Verdict] {
+        &self.aggregate.verdicts
+    }
+
+    /// Per attack: the smallest budget at which it succeeds, undefended and through every defence.
+    pub fn risk_summary(&self) -> &[RiskRow] {
+        &self.aggregate.risk
+    }
+
+    /// Per attack family: the cheapest attack's budgets.
+    pub fn family_risk(&self) -> &[FamilyRisk] {
+        &self.aggregate.family_risk
+    }
+
+    /// Per federated update attack: the rules it beats.
+    pub fn federated_risk(&self) -> &[FederatedRisk] {
+        &self.aggregate.federated_risk
+    }
+
+    /// The plots, in the order the HTML shows them.
+    pub fn plots(&self) -> &[Plot] {
+        &self.plots
+    }
+
+    /// How many plots (inline `<svg>` elements) the HTML holds.
+    pub fn plot_count(&self) -> usize {
+        self.plots.len()
+    }
+
+    /// The self-contained HTML report.
+    pub fn to_html(&self) -> String {
+        html::render(self)
+    }
+
+    /// GitHub-flavoured Markdown: verdicts, risk summary and tables, no plots.
+    pub fn to_markdown(&self) -> String {
+        tables::markdown(self)
+    }
+
+    /// One CSV row per record with the header [`tables::CSV_HEADER`].
+    pub fn to_csv(&self) -> Result<String, ReportError> {
+        tables::csv(self)
+    }
+
+    /// The aggregated report as one JSON object.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "thresholds": {
+                "success_rate": SUCCESS_RATE_THRESHOLD,
+                "residual_success_rate": RESIDUAL_SUCCESS_RATE,
+                "accuracy_drop": ACCURACY_DROP_THRESHOLD,
+                "residual_accuracy_drop": RESIDUAL_ACCURACY_DROP,
+            },
+            "records": self.records.len(),
+            "verdicts": self.aggregate.verdicts,
+            "risk": self.aggregate.risk,
+            "family_risk": self.aggregate.family_risk,
+            "federated_risk": self.aggregate.federated_risk,
+            "clean": self.aggregate.clean,
+            "attacks": self.aggregate.attacks,
+            "federated": self.aggregate.federated,
+        })
+    }
+}
+
+/// The column header of [`Report::to_csv`].
+pub use tables::CSV_HEADER;
+
+/// What "success" means for a family, as a table heading.
+pub fn metric_name(family: Family) -> &'static str {
+    match family {
+        Family::Availability | Family::ModelPoisoning => "accuracy drop",
+        Family::Targeted => "targeted rate",
+        Family::Backdoor => "ASR",
+        Family::Instance => "victim hit",
+    }
+}
+
+/// `1%`, `0.5%`, `12.5%`: a budget or fraction as a percentage without trailing zeros.
+pub fn format_rate(rate: f64) -> String {
+    if !rate.is_finite() {
+        return "—".to_string();
+    }
+    let text = format!("{:.3}", rate * 100.0);
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}%")
+}
+
+/// A fraction as `97.0%`; `—` when missing or not finite.
+pub fn format_percent(value: Option<f64>) -> String {
+    match value {
+        Some(v) if v.is_finite() => format!("{:.1}%", v * 100.0),
+        _ => "—".to_string(),
+    }
+}
+
+/// A success value in its family's unit: points of accuracy drop or a percentage.
+pub fn format_success(family: Family, value: Option<f64>) -> String {
+    match (family, value) {
+        (Family::Availability | Family::ModelPoisoning, Some(v)) if v.is_finite() => {
+            format!("{:.1} pts", v * 100.0)
+        }
+        _ => format_percent(value),
+    }
+}
+
+/// `97.0 ± 1.2%` for a fraction's mean and sd over seeds (no ± for one seed).
+pub fn format_stat_percent(stat: Option<Stat>) -> String {
+    match stat {
+        Some(s) if s.mean.is_finite() && s.n > 1 && s.sd.is_finite() => {
+            format!("{:.1} ± {:.1}%", s.mean * 100.0, s.sd * 100.0)
+        }
+        Some(s) => format_percent(Some(s.mean)),
+        None => "—".to_string(),
+    }
+}
+
+/// A count or plain number's mean (± sd over seeds).
+pub fn format_stat_number(stat: Option<Stat>, decimals: usize) -> String {
+    match stat {
+        Some(s) if s.mean.is_finite() && s.n > 1 && s.sd > 0.0 => {
+            format!("{:.decimals$} ± {:.decimals$}", s.mean, s.sd)
+        }
+        Some(s) if s.mean.is_finite() => format!("{:.decimals$}", s.mean),
+        _ => "—".to_string(),
+    }
+}
+
+/// Whether federated rows vary the Byzantine fraction within one dataset (then rule labels
+/// carry it).
+pub(crate) fn several_fractions(rows: &[FederatedRow]) -> bool {
+    rows.iter().any(|a| {
+        rows.iter()
+            .any(|b| a.dataset == b.dataset && a.byzantine != b.byzantine)
+    })
+}
+
+/// Word for a level against the undefended model.
+pub fn undefended_word(level: Option<Level>) -> &'static str {
+    match level {
+        Some(Level::Succeeds) => "succeeds",
+        Some(Level::Partial) => "partial",
+        Some(Level::Fails) => "fails",
+        None => "unknown",
+    }
+}
+
+/// Word for a level after a defence.
+pub fn defended_word(level: Option<Level>) -> &'static str {
+    match level {
+        Some(Level::Succeeds) => "succeeds",
+        Some(Level::Partial) => "partially",
+        Some(Level::Fails) => "disarmed",
+        None => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests;

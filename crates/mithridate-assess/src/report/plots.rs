@@ -1,0 +1,543 @@
+//! The report's plots, drawn with `plotters` into SVG strings (text uses font-family names
+//! only, so no font files or fontconfig are needed).
+
+use super::summary::{Aggregate, AttackGroup, FederatedRow, Stat};
+use super::{format_rate, metric_name, ReportError};
+use crate::record::Family;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use serde::Serialize;
+
+/// What a plot shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlotKind {
+    /// Clean accuracy and attack success vs poison rate, undefended.
+    AttackCurve,
+    /// Attack success before and after each defence, per budget.
+    DefenceEffect,
+    /// Detection ROC curves per detector at one budget.
+    Roc,
+    /// Federated accuracy (and ASR) per round per aggregation rule under one update attack.
+    FederatedRounds,
+}
+
+impl PlotKind {
+    /// Section heading in the HTML report.
+    pub fn heading(self) -> &'static str {
+        match self {
+            PlotKind::AttackCurve => "Attack success and clean accuracy vs poison rate",
+            PlotKind::DefenceEffect => "Defence effect: attack success before and after",
+            PlotKind::Roc => "Detection ROC curves",
+            PlotKind::FederatedRounds => "Federated accuracy per round per rule",
+        }
+    }
+
+    pub const ALL: [PlotKind; 4] = [
+        PlotKind::AttackCurve,
+        PlotKind::DefenceEffect,
+        PlotKind::Roc,
+        PlotKind::FederatedRounds,
+    ];
+}
+
+/// One drawn plot.
+#[derive(Debug, Clone)]
+pub struct Plot {
+    pub kind: PlotKind,
+    pub title: String,
+    /// A complete `<svg>` element.
+    pub svg: String,
+}
+
+const WIDTH: u32 = 760;
+const HEIGHT: u32 = 430;
+const FONT: &str = "sans-serif";
+
+/// Tableau 10: distinguishable, colour-blind friendlier than the default palette.
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn color(i: usize) -> RGBColor {
+    COLORS[i % COLORS.len()]
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Draws all plots in section order: attack curves, defence effects, ROC, federated.
+pub fn draw_all(aggregate: &Aggregate) -> Result<Vec<Plot>, ReportError> {
+    let mut plots = Vec::new();
+    for group in &aggregate.attacks {
+        plots.push(attack_curve(group)?);
+    }
+    for group in &aggregate.attacks {
+        if group.rates.iter().any(|r| !r.defences.is_empty()) {
+            plots.push(defence_effect(group)?);
+        }
+    }
+    for group in &aggregate.attacks {
+        if let Some(plot) = roc(group)? {
+            plots.push(plot);
+        }
+    }
+    let several = super::several_fractions(&aggregate.federated);
+    let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+    for row in &aggregate.federated {
+        let key = (row.dataset.as_str(), row.model.as_str(), row.attack.as_str());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    for (dataset, model, attack) in keys {
+        let rows: Vec<&FederatedRow> = aggregate
+            .federated
+            .iter()
+            .filter(|r| r.dataset == dataset && r.model == model && r.attack == attack)
+            .collect();
+        plots.push(federated_rounds(&rows, several)?);
+    }
+    Ok(plots)
+}
+
+fn render(
+    kind: PlotKind,
+    title: String,
+    body: impl FnOnce(&Area<'_>, &str) -> Result<(), String>,
+) -> Result<Plot, ReportError> {
+    let mut svg = String::new();
+    let result = {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(err)
+            .and_then(|()| body(&root, &title))
+            .and_then(|()| root.present().map_err(err))
+    };
+    result.map_err(|message| ReportError::Plot {
+        title: title.clone(),
+        message,
+    })?;
+    Ok(Plot { kind, title, svg })
+}
+
+/// Long dataset paths would run off the plot: keep the end, which names the file.
+fn short(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        text.to_string()
+    } else {
+        let tail: String = text.chars().skip(count - (max - 1)).collect();
+        format!("…{tail}")
+    }
+}
+
+fn subject(group: &AttackGroup) -> String {
+    format!(
+        "{} on {} ({})",
+        group.attack,
+        short(&group.dataset, 32),
+        group.model
+    )
+}
+
+/// An x range around the given values with a margin, never empty.
+fn padded_range(values: &[f64]) -> (f64, f64) {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() || !hi.is_finite() {
+        return (0.0, 1.0);
+    }
+    if hi - lo < 1e-12 {
+        let pad = if lo.abs() > 1e-12 { lo.abs() * 0.5 } else { 1.0 };
+        (lo - pad, hi + pad)
+    } else {
+        let pad = (hi - lo) * 0.08;
+        (lo - pad, hi + pad)
+    }
+}
+
+/// The y range of percentages: 0..100, widened for negative drops or sd whiskers beyond 100.
+fn percent_range(stats: &[Stat]) -> (f64, f64) {
+    let lo = stats
+        .iter()
+        .map(|s| (s.mean - s.sd) * 100.0)
+        .fold(0.0_f64, f64::min);
+    let hi = stats
+        .iter()
+        .map(|s| (s.mean + s.sd) * 100.0)
+        .fold(100.0_f64, f64::max);
+    (lo - if lo < 0.0 { 5.0 } else { 0.0 }, hi + 5.0)
+}
+
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.88))
+        .border_style(BLACK.mix(0.3))
+        .label_font((FONT, 13))
+        .draw()
+        .map_err(err)
+}
+
+/// (a) Clean accuracy and success vs poison rate, undefended, mean with ±sd whiskers.
+fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
+    let metric = metric_name(group.family);
+    let title = format!("{}: accuracy and {metric} vs rate", subject(group));
+    render(PlotKind::AttackCurve, title, |root, title| {
+        let xs: Vec<f64> = group.rates.iter().map(|r| r.rate * 100.0).collect();
+        let accuracy: Vec<(f64, Stat)> = group
+            .rates
+            .iter()
+            .filter_map(|r| Some((r.rate * 100.0, r.accuracy?)))
+            .collect();
+        let success: Vec<(f64, Stat)> = group
+            .rates
+            .iter()
+            .filter_map(|r| Some((r.rate * 100.0, r.success?)))
+            .collect();
+        let all: Vec<Stat> = accuracy.iter().chain(&success).map(|(_, s)| *s).collect();
+        let (x0, x1) = padded_range(&xs);
+        let (y0, y1) = percent_range(&all);
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 18))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("poison rate (%)")
+            .y_desc("%")
+            .x_label_formatter(&|x| format!("{}", trim_number(*x)))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .light_line_style(BLACK.mix(0.05))
+            .bold_line_style(BLACK.mix(0.12))
+            .draw()
+            .map_err(err)?;
+        if let Some(baseline) = group.rates.iter().find_map(|r| r.baseline_accuracy) {
+            let y = baseline.mean * 100.0;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(x0, y), (x1, y)],
+                    6,
+                    4,
+                    color(7).stroke_width(2),
+                ))
+                .map_err(err)?
+                .label("clean baseline accuracy")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color(7).stroke_width(2)));
+        }
+        let success_label = match group.family {
+            Family::Availability => "accuracy drop (pts)".to_string(),
+            _ => metric.to_string(),
+        };
+        for (i, (label, series)) in [("clean accuracy".to_string(), &accuracy), (success_label, &success)]
+            .into_iter()
+            .enumerate()
+        {
+            let c = color(i);
+            chart
+                .draw_series(LineSeries::new(
+                    series.iter().map(|(x, s)| (*x, s.mean * 100.0)),
+                    c.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            chart
+                .draw_series(
+                    series
+                        .iter()
+                        .map(|(x, s)| Circle::new((*x, s.mean * 100.0), 4, c.filled())),
+                )
+                .map_err(err)?;
+            chart
+                .draw_series(series.iter().filter(|(_, s)| s.sd > 0.0).map(|(x, s)| {
+                    PathElement::new(
+                        vec![(*x, (s.mean - s.sd) * 100.0), (*x, (s.mean + s.sd) * 100.0)],
+                        c.stroke_width(1),
+                    )
+                }))
+                .map_err(err)?;
+        }
+        legend(&mut chart, SeriesLabelPosition::MiddleRight)
+    })
+}
+
+/// `0.5`, `1`, `12.5`: an axis number without trailing zeros.
+fn trim_number(x: f64) -> String {
+    let text = format!("{x:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// (b) Success undefended and after each detector, grouped bars per budget.
+fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
+    let metric = metric_name(group.family);
+    let title = format!("{}: {metric} before / after defence", subject(group));
+    render(PlotKind::DefenceEffect, title, |root, title| {
+        let rates: Vec<_> = group.rates.iter().filter(|r| !r.defences.is_empty()).collect();
+        let mut series_names: Vec<String> = vec!["undefended".to_string()];
+        for row in &rates {
+            for d in &row.defences {
+                if !series_names.contains(&d.detector) {
+                    series_names.push(d.detector.clone());
+                }
+            }
+        }
+        // bars[series][category]
+        let bars: Vec<Vec<Option<f64>>> = series_names
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                rates
+                    .iter()
+                    .map(|row| {
+                        let stat = if j == 0 {
+                            row.success
+                        } else {
+                            row.defences.iter().find(|d| &d.detector == name)?.success
+                        };
+                        stat.map(|s| s.mean * 100.0).filter(|v| v.is_finite())
+                    })
+                    .collect()
+            })
+            .collect();
+        let values: Vec<f64> = bars.iter().flatten().flatten().copied().collect();
+        let lo = values.iter().copied().fold(0.0_f64, f64::min);
+        let hi = match group.family {
+            Family::Availability => values.iter().copied().fold(20.0_f64, f64::max) * 1.15,
+            _ => 110.0,
+        };
+        let n = rates.len();
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 18))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.5..(n as f64 - 0.5), (lo - if lo < 0.0 { 5.0 } else { 0.0 })..hi)
+            .map_err(err)?;
+        let labels: Vec<String> = rates.iter().map(|r| format_rate(r.rate)).collect();
+        let x_formatter = |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+                labels[i as usize].clone()
+            } else {
+                String::new()
+            }
+        };
+        let y_desc = match group.family {
+            Family::Availability => "accuracy drop (pts)".to_string(),
+            _ => format!("{metric} (%)"),
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n.max(1))
+            .x_desc("poison rate")
+            .y_desc(y_desc)
+            .x_label_formatter(&x_formatter)
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .light_line_style(BLACK.mix(0.05))
+            .bold_line_style(BLACK.mix(0.12))
+            .draw()
+            .map_err(err)?;
+        let k = series_names.len() as f64;
+        let width = 0.8 / k;
+        for (j, (name, values)) in series_names.iter().zip(&bars).enumerate() {
+            let c = if j == 0 { color(1) } else { color(j - 1 + 2) };
+            let left = |i: usize| i as f64 - 0.4 + j as f64 * width;
+            chart
+                .draw_series(values.iter().enumerate().filter_map(|(i, v)| {
+                    v.map(|v| {
+                        Rectangle::new([(left(i) + 0.01, 0.0), (left(i) + width - 0.01, v)], c.filled())
+                    })
+                }))
+                .map_err(err)?
+                .label(name.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
+            chart
+                .draw_series(values.iter().enumerate().filter_map(|(i, v)| {
+                    v.map(|v| {
+                        Text::new(
+                            format!("{v:.0}"),
+                            (left(i) + width / 2.0, v.max(0.0)),
+                            (FONT, 11)
+                                .into_font()
+                                .color(&BLACK)
+                                .pos(plotters::style::text_anchor::Pos::new(
+                                    plotters::style::text_anchor::HPos::Center,
+                                    plotters::style::text_anchor::VPos::Bottom,
+                                )),
+                        )
+                    })
+                }))
+                .map_err(err)?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
+    })
+}
+
+/// (c) ROC curves of every detector at the smallest budget that has one, with the chance line.
+fn roc(group: &AttackGroup) -> Result<Option<Plot>, ReportError> {
+    let Some(row) = group
+        .rates
+        .iter()
+        .find(|r| r.defences.iter().any(|d| !d.roc.is_empty()))
+    else {
+        return Ok(None);
+    };
+    let title = format!("{} at {}: detection ROC", subject(group), format_rate(row.rate));
+    render(PlotKind::Roc, title, |root, title| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 18))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..1.0, 0.0..1.02)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("false positive rate")
+            .y_desc("true positive rate")
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .light_line_style(BLACK.mix(0.05))
+            .bold_line_style(BLACK.mix(0.12))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(0.0, 0.0), (1.0, 1.0)],
+                5,
+                5,
+                color(7).stroke_width(1),
+            ))
+            .map_err(err)?
+            .label("chance")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color(7).stroke_width(1)));
+        for (i, d) in row.defences.iter().filter(|d| !d.roc.is_empty()).enumerate() {
+            let c = color(i);
+            let auroc = match d.auroc {
+                Some(s) if s.mean.is_finite() => format!("AUROC {:.3}", s.mean),
+                _ => "AUROC —".to_string(),
+            };
+            chart
+                .draw_series(LineSeries::new(
+                    d.roc
+                        .iter()
+                        .filter(|p| p[0].is_finite() && p[1].is_finite())
+                        .map(|p| (p[0], p[1])),
+                    c.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(format!("{} ({auroc})", d.detector))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
+    })
+}
+
+/// (d) Mean accuracy per round per rule (solid) and ASR where measured (dashed).
+fn federated_rounds(rows: &[&FederatedRow], several: bool) -> Result<Plot, ReportError> {
+    let first = rows[0];
+    let attack = if first.attack == "none" {
+        "no attack (benign)".to_string()
+    } else {
+        first.attack.clone()
+    };
+    let title = format!(
+        "Federated, {attack} on {} ({}): accuracy per round",
+        short(&first.dataset, 28),
+        first.model
+    );
+    render(PlotKind::FederatedRounds, title, |root, title| {
+        let rounds: Vec<f64> = rows
+            .iter()
+            .flat_map(|r| r.rounds.iter().map(|p| p.round as f64))
+            .collect();
+        let (x0, x1) = if rounds.is_empty() {
+            (0.0, 1.0)
+        } else {
+            let lo = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if hi > lo {
+                (lo, hi)
+            } else {
+                (lo - 0.5, hi + 0.5)
+            }
+        };
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 18))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, 0.0..105.0)
+            .map_err(err)?;
+        let has_asr = rows.iter().any(|r| r.rounds.iter().any(|p| p.asr.is_some()));
+        chart
+            .configure_mesh()
+            .x_desc("round")
+            .y_desc(if has_asr { "accuracy, ASR dashed (%)" } else { "accuracy (%)" })
+            .x_label_formatter(&|x| trim_number(*x))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .light_line_style(BLACK.mix(0.05))
+            .bold_line_style(BLACK.mix(0.12))
+            .draw()
+            .map_err(err)?;
+        for (i, row) in rows.iter().enumerate() {
+            let c = color(i);
+            let label = row.rule_label(several);
+            chart
+                .draw_series(LineSeries::new(
+                    row.rounds
+                        .iter()
+                        .filter_map(|p| Some((p.round as f64, p.accuracy?.mean * 100.0)))
+                        .filter(|(_, y)| y.is_finite()),
+                    c.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            let asr: Vec<(f64, f64)> = row
+                .rounds
+                .iter()
+                .filter_map(|p| Some((p.round as f64, p.asr?.mean * 100.0)))
+                .filter(|(_, y)| y.is_finite())
+                .collect();
+            if !asr.is_empty() {
+                chart
+                    .draw_series(DashedLineSeries::new(asr, 6, 4, c.stroke_width(2)))
+                    .map_err(err)?
+                    .label(format!("{label} ASR"))
+                    .legend(move |(x, y)| {
+                        DashedPathElement::new(vec![(x, y), (x + 20, y)], 4, 3, c.stroke_width(2))
+                    });
+            }
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
+    })
+}
