@@ -52,6 +52,33 @@ impl AttackKind {
         }
     }
 
+    /// The data modalities (`image`, `tabular`, `text`, as `Modality::name`) the attack can
+    /// poison, so a plan can be checked before any data is loaded.
+    ///
+    /// ```
+    /// use mithridate_attack::registry::AttackKind;
+    /// assert!(AttackKind::BadNets.applies_to("image"));
+    /// assert!(!AttackKind::BadNets.applies_to("text"));
+    /// assert!(AttackKind::LabelFlip.applies_to("text"));
+    /// ```
+    pub fn modalities(self) -> &'static [&'static str] {
+        const ALL: &[&str] = &["image", "tabular", "text"];
+        match self {
+            AttackKind::LabelFlip | AttackKind::LabelFlipTargeted | AttackKind::LabelFlipGreedy => {
+                ALL
+            }
+            AttackKind::BadNets | AttackKind::Blend | AttackKind::CleanLabel => &["image"],
+            AttackKind::FeatureCollision => &["image", "tabular"],
+            AttackKind::TextTrigger => &["text"],
+            AttackKind::TabularTrigger => &["tabular"],
+        }
+    }
+
+    /// Whether [`AttackKind::modalities`] contains `modality`.
+    pub fn applies_to(self, modality: &str) -> bool {
+        self.modalities().contains(&modality)
+    }
+
     /// One line: what it does, what the rate is of, and its parameters with defaults.
     pub fn summary(self) -> &'static str {
         match self {

@@ -80,6 +80,52 @@ pub fn score_detection(detection: &Detection, poisoned_ids: &[u64]) -> Result<De
     })
 }
 
+/// The ROC curve of `scores` (higher = more suspicious) against the `poisoned` ids, as
+/// `[false positive rate, true positive rate]` points from `[0, 0]` to `[1, 1]`, one point per
+/// distinct score (tied scores move both rates at once), thinned to at most `max_points`
+/// (>= 2) evenly spaced points of the full curve. Empty when either class is empty.
+///
+/// ```
+/// use mithridate_detect::metrics::roc_curve;
+/// let scores = [(0, 0.1), (1, 0.9), (2, 0.8), (3, 0.2)];
+/// let roc = roc_curve(&scores, &[1, 3], 100);
+/// assert_eq!(roc, vec![[0.0, 0.0], [0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [1.0, 1.0]]);
+/// ```
+pub fn roc_curve(scores: &[(u64, f64)], poisoned: &[u64], max_points: usize) -> Vec<[f64; 2]> {
+    let positives: HashSet<u64> = poisoned.iter().copied().collect();
+    let p = scores
+        .iter()
+        .filter(|(id, _)| positives.contains(id))
+        .count();
+    let n = scores.len() - p;
+    if p == 0 || n == 0 {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].1.total_cmp(&scores[a].1));
+    let mut curve = vec![[0.0, 0.0]];
+    let (mut tp, mut fp) = (0usize, 0usize);
+    for (k, &i) in order.iter().enumerate() {
+        if positives.contains(&scores[i].0) {
+            tp += 1;
+        } else {
+            fp += 1;
+        }
+        let last_of_tie = order.get(k + 1).is_none_or(|&j| scores[j].1 != scores[i].1);
+        if last_of_tie {
+            curve.push([fp as f64 / n as f64, tp as f64 / p as f64]);
+        }
+    }
+    let max_points = max_points.max(2);
+    if curve.len() <= max_points {
+        return curve;
+    }
+    let last = curve.len() - 1;
+    (0..max_points)
+        .map(|k| curve[k * last / (max_points - 1)])
+        .collect()
+}
+
 /// Mann-Whitney AUROC with average ranks for ties.
 fn auroc(scores: &[(u64, f64)], positives: &HashSet<u64>) -> Option<f64> {
     let p = positives.len();
@@ -126,6 +172,22 @@ mod tests {
             classes: vec![],
             relabel: vec![],
         }
+    }
+
+    #[test]
+    fn roc_ends_at_corners_is_monotone_and_thins() {
+        let scores: Vec<(u64, f64)> = (0..1000).map(|i| (i, ((i * 37) % 101) as f64)).collect();
+        let poisoned: Vec<u64> = (0..1000).filter(|i| i % 7 == 0).collect();
+        let roc = roc_curve(&scores, &poisoned, 50);
+        assert_eq!(roc.len(), 50);
+        assert_eq!((roc[0], roc[49]), ([0.0, 0.0], [1.0, 1.0]));
+        assert!(roc
+            .windows(2)
+            .all(|w| w[0][0] <= w[1][0] && w[0][1] <= w[1][1]));
+        // Tied scores move both rates at once.
+        let tied = roc_curve(&[(0, 1.0), (1, 1.0)], &[0], 10);
+        assert_eq!(tied, vec![[0.0, 0.0], [1.0, 1.0]]);
+        assert!(roc_curve(&scores, &[], 10).is_empty());
     }
 
     #[test]
