@@ -67,6 +67,8 @@ enum Command {
     Fl(commands::fl::FlArgs),
     /// Federated learning over rules x attacks x Byzantine fractions; final accuracy / ASR table.
     FlSweep(commands::fl::FlSweepArgs),
+    /// Retraining gate: candidate vs deployed model on a trusted holdout; JUnit XML, audit log.
+    Gate(commands::gate::GateArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
         Command::DefendSweep(args) => commands::defend::run(args, &ctx),
         Command::Fl(args) => commands::fl::run(args, &ctx),
         Command::FlSweep(args) => commands::fl::run_sweep(args, &ctx),
+        Command::Gate(args) => commands::gate::run(args, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ pub mod data;
 pub mod defend;
 pub mod evaluate;
 pub mod fl;
+pub mod gate;
 pub mod poison;
 pub mod provenance;
 pub mod sanitize;

@@ -1,0 +1,210 @@
+//! `mithridate gate`: the retraining gate. Compares a candidate model with the deployed one on a
+//! trusted holdout under a TOML policy; exit 0 pass, 1 fail, 2 usage error, 3 I/O.
+
+use crate::output::{self, Context, Verdict};
+use anyhow::{Context as _, Result};
+use clap::Args;
+use mithridate_attack::GroundTruth;
+use mithridate_data::{DataHome, Split};
+use mithridate_engine::Classifier;
+use mithridate_gate::{junit, CheckStatus, GatePolicy, GateReport};
+use mithridate_provenance::{keys, AuditLog, GateDecisionPayload, ProvenanceError, RecordKind};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct GateArgs {
+    /// The deployed model (safetensors with its `.json` sidecar).
+    #[arg(long)]
+    pub baseline: PathBuf,
+    /// The retrained model asking to replace it.
+    #[arg(long)]
+    pub candidate: PathBuf,
+    /// Trusted holdout: a built-in dataset name (its test split) or an .npz file. It must not
+    /// come from the pipeline that produced the candidate's training data.
+    #[arg(long)]
+    pub holdout: String,
+    /// Policy file (TOML; see crates/mithridate-gate/examples/gate.toml). Default: the
+    /// built-in default policy.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Trigger probe: a backdoor ground truth (`*.truth.json` from `mithridate poison`, or a
+    /// red team's) whose trigger is stamped on the holdout. Repeatable.
+    #[arg(long)]
+    pub probe: Vec<PathBuf>,
+    /// Write the checks as JUnit XML here (atomically), for CI test reports.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Append the decision to this audit log (created if missing).
+    #[arg(long)]
+    pub audit: Option<PathBuf>,
+    /// Sign the audit record with this secret key.
+    #[arg(long, requires = "audit")]
+    pub key: Option<PathBuf>,
+}
+
+pub fn run(args: GateArgs, ctx: &Context) -> Result<()> {
+    let policy = match &args.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading policy {}", path.display()))?;
+            GatePolicy::from_toml_str(&text).with_context(|| path.display().to_string())?
+        }
+        None => GatePolicy::default().check()?,
+    };
+    let load = |role: &str, path: &Path| {
+        Classifier::load(path).with_context(|| format!("loading {role} model {}", path.display()))
+    };
+    let (baseline, _) = load("baseline", &args.baseline)?;
+    let (candidate, _) = load("candidate", &args.candidate)?;
+    let home = DataHome::from_env()?;
+    let holdout = mithridate_data::load(&home, &args.holdout, Split::Test)
+        .with_context(|| format!("loading holdout '{}'", args.holdout))?;
+    let comparison = mithridate_gate::compare_models(&baseline, &candidate, &holdout)?;
+    let probes = args
+        .probe
+        .iter()
+        .map(|path| {
+            let truth = GroundTruth::read(path)?;
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            Ok(mithridate_gate::run_probe(
+                &name, &truth, &baseline, &candidate, &holdout,
+            )?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let report = mithridate_gate::evaluate(&policy, &comparison, &probes);
+
+    let baseline_hash = mithridate_gate::model_hash(&args.baseline)?;
+    let candidate_hash = mithridate_gate::model_hash(&args.candidate)?;
+    if let Some(path) = &args.junit {
+        let properties = [
+            ("baseline", args.baseline.display().to_string()),
+            ("baseline_hash", baseline_hash.clone()),
+            ("candidate", args.candidate.display().to_string()),
+            ("candidate_hash", candidate_hash.clone()),
+            ("holdout", args.holdout.clone()),
+            ("holdout_samples", comparison.samples.to_string()),
+        ];
+        junit::write_atomic(path, junit::to_junit_xml(&report, &properties).as_bytes())?;
+    }
+    let audit_record = match &args.audit {
+        Some(log) => Some(append_decision(
+            log,
+            &args,
+            &report,
+            &baseline_hash,
+            &candidate_hash,
+        )?),
+        None => None,
+    };
+
+    if ctx.json {
+        ctx.print_json(&json!({
+            "passed": report.passed(),
+            "baseline": args.baseline,
+            "baseline_hash": baseline_hash,
+            "candidate": args.candidate,
+            "candidate_hash": candidate_hash,
+            "holdout": args.holdout,
+            "report": report,
+            "audit_record": audit_record,
+        }))?;
+    } else {
+        print_report(&report, &args, audit_record.as_ref());
+    }
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(Verdict(format!("gate failed: {}", report.reasons().join("; "))).into())
+    }
+}
+
+/// Appends the decision as a `gate_decision` record: the typed payload's fields plus the
+/// holdout and every check (extra fields are kept and covered by the record's hash).
+fn append_decision(
+    log_path: &Path,
+    args: &GateArgs,
+    report: &GateReport,
+    baseline_hash: &str,
+    candidate_hash: &str,
+) -> Result<serde_json::Value> {
+    let payload = GateDecisionPayload {
+        candidate_model_hash: candidate_hash.to_string(),
+        baseline_model_hash: Some(baseline_hash.to_string()),
+        passed: report.passed(),
+        reasons: report.reasons(),
+        policy: Some(report.policy.clone()),
+    };
+    let mut value = serde_json::to_value(&payload)?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("holdout".into(), json!(args.holdout));
+        object.insert("holdout_samples".into(), json!(report.comparison.samples));
+        object.insert(
+            "checks".into(),
+            json!(report
+                .checks
+                .iter()
+                .map(|c| json!({"name": c.name, "value": c.value, "threshold": c.threshold, "status": c.status}))
+                .collect::<Vec<_>>()),
+        );
+    }
+    let key = args
+        .key
+        .as_deref()
+        .map(keys::read_signing_key)
+        .transpose()?;
+    let log = AuditLog::open(log_path)?;
+    let record = match log.append(RecordKind::GateDecision, value, key.as_ref()) {
+        Ok(r) => r,
+        // As in `audit append`: a log that fails verification is a failed check.
+        Err(e @ ProvenanceError::CorruptLog { .. }) => return Err(Verdict(e.to_string()).into()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(json!({"log": log_path, "seq": record.seq, "hash": record.hash}))
+}
+
+fn print_report(report: &GateReport, args: &GateArgs, audit: Option<&serde_json::Value>) {
+    let rows: Vec<Vec<String>> = report
+        .checks
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                match c.status {
+                    CheckStatus::Passed => "pass",
+                    CheckStatus::Failed => "FAIL",
+                    CheckStatus::Skipped => "skip",
+                }
+                .to_string(),
+                format!("{:.4}", c.value),
+                format!("{:.4}", c.threshold),
+                c.detail.clone(),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        output::table(&["check", "status", "value", "threshold", "detail"], &rows)
+    );
+    println!(
+        "gate {}: candidate {} vs baseline {} on {} samples of '{}'",
+        if report.passed() { "PASSED" } else { "FAILED" },
+        args.candidate.display(),
+        args.baseline.display(),
+        report.comparison.samples,
+        args.holdout
+    );
+    if let Some(path) = &args.junit {
+        println!("JUnit report written to {}", path.display());
+    }
+    if let Some(a) = audit {
+        println!(
+            "decision appended to {} as record seq {}",
+            a["log"].as_str().unwrap_or_default(),
+            a["seq"]
+        );
+    }
+}
