@@ -277,4 +277,6 @@ pub fn defended_word(level: Option<Level>) -> &'static str {
 }
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;

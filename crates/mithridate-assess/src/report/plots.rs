@@ -5,6 +5,7 @@ use super::summary::{Aggregate, AttackGroup, FederatedRow, Stat};
 use super::{format_rate, metric_name, ReportError};
 use crate::record::Family;
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use serde::Serialize;
 
@@ -97,7 +98,11 @@ pub fn draw_all(aggregate: &Aggregate) -> Result<Vec<Plot>, ReportError> {
     let several = super::several_fractions(&aggregate.federated);
     let mut keys: Vec<(&str, &str, &str)> = Vec::new();
     for row in &aggregate.federated {
-        let key = (row.dataset.as_str(), row.model.as_str(), row.attack.as_str());
+        let key = (
+            row.dataset.as_str(),
+            row.model.as_str(),
+            row.attack.as_str(),
+        );
         if !keys.contains(&key) {
             keys.push(key);
         }
@@ -161,7 +166,11 @@ fn padded_range(values: &[f64]) -> (f64, f64) {
         return (0.0, 1.0);
     }
     if hi - lo < 1e-12 {
-        let pad = if lo.abs() > 1e-12 { lo.abs() * 0.5 } else { 1.0 };
+        let pad = if lo.abs() > 1e-12 {
+            lo.abs() * 0.5
+        } else {
+            1.0
+        };
         (lo - pad, hi + pad)
     } else {
         let pad = (hi - lo) * 0.08;
@@ -183,7 +192,11 @@ fn percent_range(stats: &[Stat]) -> (f64, f64) {
 }
 
 fn legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
     position: SeriesLabelPosition,
 ) -> Result<(), String> {
     chart
@@ -245,15 +258,20 @@ fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
                 ))
                 .map_err(err)?
                 .label("clean baseline accuracy")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color(7).stroke_width(2)));
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color(7).stroke_width(2))
+                });
         }
         let success_label = match group.family {
             Family::Availability => "accuracy drop (pts)".to_string(),
             _ => metric.to_string(),
         };
-        for (i, (label, series)) in [("clean accuracy".to_string(), &accuracy), (success_label, &success)]
-            .into_iter()
-            .enumerate()
+        for (i, (label, series)) in [
+            ("clean accuracy".to_string(), &accuracy),
+            (success_label, &success),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let c = color(i);
             chart
@@ -263,7 +281,9 @@ fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
                 ))
                 .map_err(err)?
                 .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
             chart
                 .draw_series(
                     series
@@ -295,7 +315,11 @@ fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
     let metric = metric_name(group.family);
     let title = format!("{}: {metric} before / after defence", subject(group));
     render(PlotKind::DefenceEffect, title, |root, title| {
-        let rates: Vec<_> = group.rates.iter().filter(|r| !r.defences.is_empty()).collect();
+        let rates: Vec<_> = group
+            .rates
+            .iter()
+            .filter(|r| !r.defences.is_empty())
+            .collect();
         let mut series_names: Vec<String> = vec!["undefended".to_string()];
         for row in &rates {
             for d in &row.defences {
@@ -334,7 +358,10 @@ fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(56)
-            .build_cartesian_2d(-0.5..(n as f64 - 0.5), (lo - if lo < 0.0 { 5.0 } else { 0.0 })..hi)
+            .build_cartesian_2d(
+                -0.5..(n as f64 - 0.5),
+                (lo - if lo < 0.0 { 5.0 } else { 0.0 })..hi,
+            )
             .map_err(err)?;
         let labels: Vec<String> = rates.iter().map(|r| format_rate(r.rate)).collect();
         let x_formatter = |x: &f64| {
@@ -371,7 +398,10 @@ fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
             chart
                 .draw_series(values.iter().enumerate().filter_map(|(i, v)| {
                     v.map(|v| {
-                        Rectangle::new([(left(i) + 0.01, 0.0), (left(i) + width - 0.01, v)], c.filled())
+                        Rectangle::new(
+                            [(left(i) + 0.01, 0.0), (left(i) + width - 0.01, v)],
+                            c.filled(),
+                        )
                     })
                 }))
                 .map_err(err)?
@@ -383,13 +413,12 @@ fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
                         Text::new(
                             format!("{v:.0}"),
                             (left(i) + width / 2.0, v.max(0.0)),
-                            (FONT, 11)
-                                .into_font()
-                                .color(&BLACK)
-                                .pos(plotters::style::text_anchor::Pos::new(
+                            (FONT, 11).into_font().color(&BLACK).pos(
+                                plotters::style::text_anchor::Pos::new(
                                     plotters::style::text_anchor::HPos::Center,
                                     plotters::style::text_anchor::VPos::Bottom,
-                                )),
+                                ),
+                            ),
                         )
                     })
                 }))
@@ -408,8 +437,12 @@ fn roc(group: &AttackGroup) -> Result<Option<Plot>, ReportError> {
     else {
         return Ok(None);
     };
-    let title = format!("{} at {}: detection ROC", subject(group), format_rate(row.rate));
-    render(PlotKind::Roc, title, |root, title| {
+    let title = format!(
+        "{} at {}: detection ROC",
+        subject(group),
+        format_rate(row.rate)
+    );
+    let plot = render(PlotKind::Roc, title, |root, title| {
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 18))
             .margin(14)
@@ -437,7 +470,12 @@ fn roc(group: &AttackGroup) -> Result<Option<Plot>, ReportError> {
             .map_err(err)?
             .label("chance")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color(7).stroke_width(1)));
-        for (i, d) in row.defences.iter().filter(|d| !d.roc.is_empty()).enumerate() {
+        for (i, d) in row
+            .defences
+            .iter()
+            .filter(|d| !d.roc.is_empty())
+            .enumerate()
+        {
             let c = color(i);
             let auroc = match d.auroc {
                 Some(s) if s.mean.is_finite() => format!("AUROC {:.3}", s.mean),
@@ -453,10 +491,13 @@ fn roc(group: &AttackGroup) -> Result<Option<Plot>, ReportError> {
                 ))
                 .map_err(err)?
                 .label(format!("{} ({auroc})", d.detector))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
         }
         legend(&mut chart, SeriesLabelPosition::LowerRight)
-    })
+    })?;
+    Ok(Some(plot))
 }
 
 /// (d) Mean accuracy per round per rule (solid) and ASR where measured (dashed).
@@ -495,11 +536,17 @@ fn federated_rounds(rows: &[&FederatedRow], several: bool) -> Result<Plot, Repor
             .y_label_area_size(56)
             .build_cartesian_2d(x0..x1, 0.0..105.0)
             .map_err(err)?;
-        let has_asr = rows.iter().any(|r| r.rounds.iter().any(|p| p.asr.is_some()));
+        let has_asr = rows
+            .iter()
+            .any(|r| r.rounds.iter().any(|p| p.asr.is_some()));
         chart
             .configure_mesh()
             .x_desc("round")
-            .y_desc(if has_asr { "accuracy, ASR dashed (%)" } else { "accuracy (%)" })
+            .y_desc(if has_asr {
+                "accuracy, ASR dashed (%)"
+            } else {
+                "accuracy (%)"
+            })
             .x_label_formatter(&|x| trim_number(*x))
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style((FONT, 13))
@@ -521,7 +568,9 @@ fn federated_rounds(rows: &[&FederatedRow], several: bool) -> Result<Plot, Repor
                 ))
                 .map_err(err)?
                 .label(label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
             let asr: Vec<(f64, f64)> = row
                 .rounds
                 .iter()

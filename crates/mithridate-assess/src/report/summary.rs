@@ -242,7 +242,12 @@ type ModelKey = (String, String);
 
 /// The success value of one score: the accuracy drop against the same-seed clean baseline for
 /// availability attacks, the goal-specific rate otherwise.
-fn success_of(family: Family, accuracy: f64, success_rate: Option<f64>, baseline: Option<f64>) -> Option<f64> {
+fn success_of(
+    family: Family,
+    accuracy: f64,
+    success_rate: Option<f64>,
+    baseline: Option<f64>,
+) -> Option<f64> {
     match family {
         Family::Availability | Family::ModelPoisoning => baseline.map(|b| b - accuracy),
         _ => success_rate,
@@ -313,7 +318,9 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
         .collect();
     let attacks: Vec<AttackGroup> = attack_groups
         .iter()
-        .filter_map(|((dataset, model, _), by_rate)| attack_group(dataset, model, by_rate, &baselines))
+        .filter_map(|((dataset, model, _), by_rate)| {
+            attack_group(dataset, model, by_rate, &baselines)
+        })
         .collect();
     let federated = federated_rows(&federated_groups);
     let verdicts = attacks.iter().flat_map(verdicts_of).collect();
@@ -331,7 +338,11 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
     }
 }
 
-fn push_group<'a, K: PartialEq>(groups: &mut Vec<(K, Vec<&'a CellRecord>)>, key: K, record: &'a CellRecord) {
+fn push_group<'a, K: PartialEq>(
+    groups: &mut Vec<(K, Vec<&'a CellRecord>)>,
+    key: K,
+    record: &'a CellRecord,
+) {
     match groups.iter_mut().find(|(k, _)| *k == key) {
         Some((_, list)) => list.push(record),
         None => groups.push((key, vec![record])),
@@ -414,7 +425,11 @@ fn attack_group(
     let first = by_rate.values().next()?.first()?;
     let info = centralized(first)?.attack.as_ref()?;
     let family = info.family;
-    let baseline_of = |seed: u64| baselines.get(&(dataset.to_string(), model.to_string(), seed)).copied();
+    let baseline_of = |seed: u64| {
+        baselines
+            .get(&(dataset.to_string(), model.to_string(), seed))
+            .copied()
+    };
     let rates = by_rate
         .values()
         .filter_map(|records| {
@@ -493,7 +508,9 @@ fn defence_row(
         })
         .collect();
     runs.sort_by_key(|(seed, _)| *seed);
-    let stat = |f: &dyn Fn(&crate::record::DefenceOutcome) -> f64| Stat::of(runs.iter().map(|(_, d)| f(d)));
+    let stat = |f: &dyn Fn(&crate::record::DefenceOutcome) -> f64| {
+        Stat::of(runs.iter().map(|(_, d)| f(d)))
+    };
     let success = Stat::of(runs.iter().filter_map(|(seed, d)| {
         success_of(
             family,
@@ -503,7 +520,10 @@ fn defence_row(
         )
     }));
     DefenceRow {
-        mitigation: runs.first().map(|(_, d)| d.mitigation.clone()).unwrap_or_default(),
+        mitigation: runs
+            .first()
+            .map(|(_, d)| d.mitigation.clone())
+            .unwrap_or_default(),
         seeds: runs.len(),
         flagged: stat(&|d| d.flagged as f64),
         removed: stat(&|d| d.removed as f64),
@@ -524,7 +544,9 @@ fn defence_row(
     }
 }
 
-fn federated_rows(groups: &[((String, String, String, String, u64), Vec<&CellRecord>)]) -> Vec<FederatedRow> {
+fn federated_rows(
+    groups: &[((String, String, String, String, u64), Vec<&CellRecord>)],
+) -> Vec<FederatedRow> {
     // Benign runs: (dataset, model, rule, seed) -> [(byzantine, final accuracy)].
     let mut benign: BTreeMap<(String, String, String, u64), Vec<(f64, f64)>> = BTreeMap::new();
     for (_, records) in groups {
@@ -541,12 +563,19 @@ fn federated_rows(groups: &[((String, String, String, String, u64), Vec<&CellRec
         .iter()
         .filter_map(|(_, records)| {
             let first = federated(records.first()?)?;
-            let runs: Vec<(u64, &FederatedOutcome)> =
-                records.iter().filter_map(|r| Some((r.seed, federated(r)?))).collect();
+            let runs: Vec<(u64, &FederatedOutcome)> = records
+                .iter()
+                .filter_map(|r| Some((r.seed, federated(r)?)))
+                .collect();
             let is_benign = first.attack == "none";
             // The benign run of the same seed and rule, preferring the same Byzantine fraction.
             let baseline_of = |seed: u64, f: &FederatedOutcome| -> Option<f64> {
-                let candidates = benign.get(&(records[0].dataset.clone(), f.model.clone(), f.rule.clone(), seed))?;
+                let candidates = benign.get(&(
+                    records[0].dataset.clone(),
+                    f.model.clone(),
+                    f.rule.clone(),
+                    seed,
+                ))?;
                 candidates
                     .iter()
                     .find(|(b, _)| *b == f.byzantine)
@@ -567,8 +596,10 @@ fn federated_rows(groups: &[((String, String, String, String, u64), Vec<&CellRec
             } else {
                 federated_level(accuracy_drop, final_asr)
             };
-            let mut round_numbers: Vec<usize> =
-                runs.iter().flat_map(|(_, f)| f.rounds.iter().map(|p| p.round)).collect();
+            let mut round_numbers: Vec<usize> = runs
+                .iter()
+                .flat_map(|(_, f)| f.rounds.iter().map(|p| p.round))
+                .collect();
             round_numbers.sort_unstable();
             round_numbers.dedup();
             let rounds = round_numbers
@@ -672,7 +703,11 @@ fn verdicts_of(group: &AttackGroup) -> Vec<Verdict> {
                 family: group.family,
                 rate: row.rate,
                 level: row.level,
-                defences: row.defences.iter().map(|d| (d.detector.clone(), d.level)).collect(),
+                defences: row
+                    .defences
+                    .iter()
+                    .map(|d| (d.detector.clone(), d.level))
+                    .collect(),
                 text,
             }
         })
@@ -712,9 +747,9 @@ fn risk_of(group: &AttackGroup) -> RiskRow {
 fn family_risk(risk: &[RiskRow]) -> Vec<FamilyRisk> {
     let mut out: Vec<FamilyRisk> = Vec::new();
     for row in risk {
-        let position = out
-            .iter()
-            .position(|f| f.dataset == row.dataset && f.model == row.model && f.family == row.family);
+        let position = out.iter().position(|f| {
+            f.dataset == row.dataset && f.model == row.model && f.family == row.family
+        });
         let entry = match position {
             Some(p) => &mut out[p],
             None => {
@@ -748,9 +783,9 @@ fn federated_risk(rows: &[FederatedRow]) -> Vec<FederatedRisk> {
     let several = super::several_fractions(rows);
     let mut out: Vec<FederatedRisk> = Vec::new();
     for row in rows.iter().filter(|r| r.attack != "none") {
-        let position = out
-            .iter()
-            .position(|f| f.dataset == row.dataset && f.model == row.model && f.attack == row.attack);
+        let position = out.iter().position(|f| {
+            f.dataset == row.dataset && f.model == row.model && f.attack == row.attack
+        });
         let entry = match position {
             Some(p) => &mut out[p],
             None => {

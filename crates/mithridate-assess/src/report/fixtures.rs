@@ -1,0 +1,292 @@
+//! Hand-built cell records for the report's tests (unit tests and the browser test, which
+//! includes this file by path with `crate::record` re-exported at its root).
+
+use crate::record::{
+    AttackInfo, CellRecord, CentralizedOutcome, DefenceOutcome, Family, FederatedOutcome,
+    ModelScore, Outcome, RoundPoint, TaxonomyRefs,
+};
+
+pub fn taxonomy(atlas: &str, ml: &str, nist: &str) -> TaxonomyRefs {
+    TaxonomyRefs {
+        mitre_atlas: vec![atlas.to_string()],
+        owasp_ml: vec![ml.to_string()],
+        owasp_llm: vec!["LLM04".to_string()],
+        nist_ai_100_2: nist.to_string(),
+    }
+}
+
+/// The attack of a centralized cell.
+pub struct Attack {
+    pub name: &'static str,
+    pub family: Family,
+    pub rate: f64,
+}
+
+/// A defence's measured outcome.
+pub struct Defence {
+    pub detector: &'static str,
+    pub accuracy: f64,
+    pub success: Option<f64>,
+    pub auroc: f64,
+}
+
+/// A centralized cell; the id is derived from its fields, `seconds` is 1.
+pub fn centralized(
+    index: usize,
+    dataset: &str,
+    seed: u64,
+    attack: Option<Attack>,
+    score: (f64, Option<f64>),
+    defence: Option<Defence>,
+) -> CellRecord {
+    let id = format!(
+        "{dataset}/{}/{}/{}/s{seed}",
+        attack.as_ref().map_or("clean", |a| a.name),
+        attack.as_ref().map_or(0.0, |a| a.rate),
+        defence.as_ref().map_or("none", |d| d.detector),
+    );
+    let attack = attack.map(|a| AttackInfo {
+        name: a.name.to_string(),
+        family: a.family,
+        rate: a.rate,
+        parameters: serde_json::json!({}),
+        poisoned: (a.rate * 1000.0).round() as usize,
+        taxonomy: match a.family {
+            Family::Backdoor => taxonomy("AML.T0020", "ML10", "2.3.2"),
+            _ => taxonomy("AML.T0020", "ML02", "2.3.1"),
+        },
+    });
+    let defence = defence.map(|d| DefenceOutcome {
+        detector: d.detector.to_string(),
+        mitigation: "AML.M0007".to_string(),
+        flagged: 12,
+        removed: 12,
+        relabelled: 0,
+        precision: 0.8,
+        recall: 0.9,
+        f1: 0.847,
+        auroc: Some(d.auroc),
+        // A concave curve whose area grows with the AUROC.
+        roc: (0..=20)
+            .map(|i| {
+                let fpr = i as f64 / 20.0;
+                let power = (1.0 - d.auroc).max(0.01) / d.auroc.max(0.01);
+                [fpr, fpr.powf(power)]
+            })
+            .collect(),
+        retrained: ModelScore {
+            clean_accuracy: d.accuracy,
+            success_rate: d.success,
+        },
+    });
+    CellRecord {
+        id,
+        index,
+        dataset: dataset.to_string(),
+        seed,
+        outcome: Outcome::Centralized(CentralizedOutcome {
+            model: "mlp".to_string(),
+            train_samples: 1000,
+            test_samples: 200,
+            attack,
+            undefended: ModelScore {
+                clean_accuracy: score.0,
+                success_rate: score.1,
+            },
+            defence,
+        }),
+        seconds: 1.0,
+    }
+}
+
+/// A federated cell with five rounds converging linearly to `final_accuracy` (and `final_asr`).
+pub fn federated(
+    index: usize,
+    seed: u64,
+    attack: &str,
+    rule: &str,
+    final_accuracy: f64,
+    final_asr: Option<f64>,
+) -> CellRecord {
+    let family = if final_asr.is_some() {
+        Family::Backdoor
+    } else {
+        Family::ModelPoisoning
+    };
+    let rounds = (1..=5)
+        .map(|round| {
+            let t = round as f64 / 5.0;
+            RoundPoint {
+                round,
+                accuracy: 0.1 + (final_accuracy - 0.1) * t,
+                asr: final_asr.map(|a| a * t),
+            }
+        })
+        .collect();
+    CellRecord {
+        id: format!("fl/{attack}/{rule}/s{seed}"),
+        index,
+        dataset: "mnist".to_string(),
+        seed,
+        outcome: Outcome::Federated(FederatedOutcome {
+            model: "mlp".to_string(),
+            clients: 20,
+            participants_per_round: 10,
+            malicious_per_round: if attack == "none" { 0 } else { 2 },
+            byzantine: 0.2,
+            rule: rule.to_string(),
+            attack: attack.to_string(),
+            family,
+            taxonomy: taxonomy("AML.T0019", "ML10", "2.3.4"),
+            rounds,
+            final_accuracy,
+            final_asr,
+            anomaly_precision: (attack != "none").then_some(0.5),
+            anomaly_recall: (attack != "none").then_some(1.0),
+        }),
+        seconds: 2.0,
+    }
+}
+
+/// A full assessment on "mnist"/"mlp" over seeds 0 and 1: clean baselines (with and without
+/// spectral), BadNets at 1% and 5% (spectral and activation clustering), random label flipping
+/// at 10% and 40% (confident learning), and federated none / sign flip / model replacement
+/// under FedAvg and median.
+pub fn full_assessment() -> Vec<CellRecord> {
+    let mut records = Vec::new();
+    let mut index = 0;
+    let mut push = |record: CellRecord| {
+        records.push(record);
+    };
+    let mut next = || {
+        index += 1;
+        index - 1
+    };
+    for seed in 0..2u64 {
+        let s = seed as f64;
+        push(centralized(
+            next(),
+            "mnist",
+            seed,
+            None,
+            (0.97 - 0.01 * s, None),
+            None,
+        ));
+        push(centralized(
+            next(),
+            "mnist",
+            seed,
+            None,
+            (0.97 - 0.01 * s, None),
+            Some(Defence {
+                detector: "spectral",
+                accuracy: 0.965 - 0.01 * s,
+                success: None,
+                auroc: 0.5,
+            }),
+        ));
+        // BadNets: (rate, undefended ASR, spectral ASR after, activation clustering ASR after).
+        for (rate, asr, spectral, ac) in [
+            (0.01, 0.95 + 0.02 * s, 0.02 + 0.01 * s, 0.93 + 0.02 * s),
+            (0.05, 0.99 + 0.01 * s, 0.5, 0.01),
+        ] {
+            let badnets = || {
+                Some(Attack {
+                    name: "badnets",
+                    family: Family::Backdoor,
+                    rate,
+                })
+            };
+            push(centralized(
+                next(),
+                "mnist",
+                seed,
+                badnets(),
+                (0.965, Some(asr)),
+                None,
+            ));
+            push(centralized(
+                next(),
+                "mnist",
+                seed,
+                badnets(),
+                (0.965, Some(asr)),
+                Some(Defence {
+                    detector: "spectral",
+                    accuracy: 0.96,
+                    success: Some(spectral),
+                    auroc: 0.9,
+                }),
+            ));
+            push(centralized(
+                next(),
+                "mnist",
+                seed,
+                badnets(),
+                (0.965, Some(asr)),
+                Some(Defence {
+                    detector: "activation_clustering",
+                    accuracy: 0.955,
+                    success: Some(ac),
+                    auroc: 0.7,
+                }),
+            ));
+        }
+        // Label flipping: (rate, accuracy, accuracy after confident learning).
+        for (rate, accuracy, after) in [
+            (0.1, 0.95 - 0.01 * s, 0.96 - 0.01 * s),
+            (0.4, 0.80 - 0.01 * s, 0.90 - 0.01 * s),
+        ] {
+            let flip = || {
+                Some(Attack {
+                    name: "label_flip_random",
+                    family: Family::Availability,
+                    rate,
+                })
+            };
+            push(centralized(
+                next(),
+                "mnist",
+                seed,
+                flip(),
+                (accuracy, None),
+                None,
+            ));
+            push(centralized(
+                next(),
+                "mnist",
+                seed,
+                flip(),
+                (accuracy, None),
+                Some(Defence {
+                    detector: "confident_learning",
+                    accuracy: after,
+                    success: None,
+                    auroc: 0.95,
+                }),
+            ));
+        }
+        for rule in ["fedavg", "median"] {
+            push(federated(next(), seed, "none", rule, 0.9, None));
+            let (flip, replacement) = if rule == "fedavg" {
+                (0.1, 0.97)
+            } else {
+                (0.89, 0.02)
+            };
+            push(federated(next(), seed, "sign_flip", rule, flip, None));
+            push(federated(
+                next(),
+                seed,
+                "model_replacement",
+                rule,
+                0.89,
+                Some(replacement),
+            ));
+        }
+    }
+    records
+}
+
+/// How many plots [`full_assessment`] yields: an attack curve, a defence effect and a ROC plot
+/// for each of the 2 attacks, and one federated plot for each of the 3 update attacks.
+pub const FULL_ASSESSMENT_PLOTS: usize = 2 + 2 + 2 + 3;
