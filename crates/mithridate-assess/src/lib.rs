@@ -20,5 +20,6 @@
 pub mod config;
 pub mod plan;
 pub mod record;
+pub mod report;
 pub mod runner;
 pub mod store;

@@ -134,9 +134,22 @@ impl Store {
         tmp.as_file()
             .sync_all()
             .map_err(|e| io_err(tmp.path(), e))?;
+        readable_by_all(tmp.as_file()).map_err(|e| io_err(tmp.path(), e))?;
         tmp.persist(&path).map_err(|e| io_err(&path, e.error))?;
         Ok(())
     }
+}
+
+/// Temporary files are private (0600); results are ordinary files (0644, like `>`).
+pub fn readable_by_all(file: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 /// Reads and merges the results of several directories (e.g. shards): identical records

@@ -37,6 +37,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: an attack x defence assessment (resumable, shardable) and its HTML report.
+    Assess(commands::assess::AssessArgs),
+    /// The assessment report from result directories: HTML (default), Markdown, CSV or JSON.
+    Report(commands::report::ReportArgs),
     /// List, fetch, inspect and export the built-in real datasets.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
@@ -77,6 +81,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let ctx = output::Context::new(cli.seed, cli.json);
     let result = match cli.command {
+        Command::Assess(args) => commands::assess::run(args, &ctx),
+        Command::Report(args) => commands::report::run(args, &ctx),
         Command::Data(cmd) => commands::data::run(cmd, &ctx),
         Command::Train(args) => commands::train::run(args, &ctx),
         Command::Evaluate(args) => commands::evaluate::run(args, &ctx),

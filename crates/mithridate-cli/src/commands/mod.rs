@@ -1,6 +1,7 @@
 //! One module per subcommand group.
 
 pub mod aggregate;
+pub mod assess;
 pub mod audit;
 pub mod data;
 pub mod defend;
@@ -9,6 +10,7 @@ pub mod fl;
 pub mod gate;
 pub mod poison;
 pub mod provenance;
+pub mod report;
 pub mod sanitize;
 pub mod scan;
 pub mod sweep;
