@@ -337,7 +337,14 @@ fn validate(config: &Config, exec: &Executor, seed: u64) -> Result<(), Invalid> 
                 ));
             }
             let params = attack_params(attack.params.as_ref().map(|p| p.get_ref()));
-            let built = registry::build_kind(kind, &params).map_err(|e| at(&attack.name, &e))?;
+            // Parameter mistakes point at the `params` line when there is one.
+            let blame = |e: &dyn std::fmt::Display| match &attack.params {
+                Some(p) => Invalid::Config(
+                    config.error_at(p, format!("'{}' parameters: {e}", attack.name.get_ref())),
+                ),
+                None => at(&attack.name, e),
+            };
+            let built = registry::build_kind(kind, &params).map_err(|e| blame(&e))?;
             // Data-dependent checks (target is a class, patch fits) on a small subset; attacks
             // that need a surrogate model are checked when they run.
             if !built.requirements().surrogate {
@@ -355,7 +362,7 @@ fn validate(config: &Config, exec: &Executor, seed: u64) -> Result<(), Invalid> 
                     None,
                     Some(&probe),
                 )
-                .map_err(|e| at(&attack.name, &output::one_line(&e)))?;
+                .map_err(|e| blame(&output::one_line(&e)))?;
             }
         }
     }
