@@ -35,6 +35,7 @@
 //! # Ok::<(), mithridate_gate::GateError>(())
 //! ```
 
+pub mod audit;
 mod compare;
 pub mod junit;
 mod policy;

@@ -8,7 +8,7 @@ use mithridate_attack::GroundTruth;
 use mithridate_data::{DataHome, Split};
 use mithridate_engine::Classifier;
 use mithridate_gate::{junit, CheckStatus, GatePolicy, GateReport};
-use mithridate_provenance::{keys, AuditLog, GateDecisionPayload, ProvenanceError, RecordKind};
+use mithridate_provenance::{keys, AuditLog, ProvenanceError, RecordKind};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -122,8 +122,8 @@ pub fn run(args: GateArgs, ctx: &Context) -> Result<()> {
     }
 }
 
-/// Appends the decision as a `gate_decision` record: the typed payload's fields plus the
-/// holdout and every check (extra fields are kept and covered by the record's hash).
+/// Appends the decision as a `gate_decision` record (see
+/// [`mithridate_gate::audit::decision_payload`] for its fields).
 fn append_decision(
     log_path: &Path,
     args: &GateArgs,
@@ -131,26 +131,12 @@ fn append_decision(
     baseline_hash: &str,
     candidate_hash: &str,
 ) -> Result<serde_json::Value> {
-    let payload = GateDecisionPayload {
-        candidate_model_hash: candidate_hash.to_string(),
-        baseline_model_hash: Some(baseline_hash.to_string()),
-        passed: report.passed(),
-        reasons: report.reasons(),
-        policy: Some(report.policy.clone()),
-    };
-    let mut value = serde_json::to_value(&payload)?;
-    if let Some(object) = value.as_object_mut() {
-        object.insert("holdout".into(), json!(args.holdout));
-        object.insert("holdout_samples".into(), json!(report.comparison.samples));
-        object.insert(
-            "checks".into(),
-            json!(report
-                .checks
-                .iter()
-                .map(|c| json!({"name": c.name, "value": c.value, "threshold": c.threshold, "status": c.status}))
-                .collect::<Vec<_>>()),
-        );
-    }
+    let value = mithridate_gate::audit::decision_payload(
+        report,
+        baseline_hash,
+        candidate_hash,
+        &args.holdout,
+    );
     let key = args
         .key
         .as_deref()
