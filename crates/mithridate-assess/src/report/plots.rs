@@ -239,7 +239,7 @@ fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
             .configure_mesh()
             .x_desc("poison rate (%)")
             .y_desc("%")
-            .x_label_formatter(&|x| format!("{}", trim_number(*x)))
+            .x_label_formatter(&|x| trim_number(*x))
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 14))
@@ -390,6 +390,22 @@ fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
             .bold_line_style(BLACK.mix(0.12))
             .draw()
             .map_err(err)?;
+        let threshold = match group.family {
+            Family::Availability => super::ACCURACY_DROP_THRESHOLD,
+            _ => super::SUCCESS_RATE_THRESHOLD,
+        } * 100.0;
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(-0.5, threshold), (n as f64 - 0.5, threshold)],
+                6,
+                4,
+                BLACK.mix(0.6).stroke_width(1),
+            ))
+            .map_err(err)?
+            .label("success threshold")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], BLACK.mix(0.6).stroke_width(1))
+            });
         let k = series_names.len() as f64;
         let width = 0.8 / k;
         for (j, (name, values)) in series_names.iter().zip(&bars).enumerate() {
@@ -547,7 +563,15 @@ fn federated_rounds(rows: &[&FederatedRow], several: bool) -> Result<Plot, Repor
             } else {
                 "accuracy (%)"
             })
-            .x_label_formatter(&|x| trim_number(*x))
+            .x_labels(((x1 - x0) as usize + 1).clamp(2, 12))
+            // Rounds are whole numbers: label only the integer ticks.
+            .x_label_formatter(&|x| {
+                if (x - x.round()).abs() < 1e-6 {
+                    format!("{}", x.round())
+                } else {
+                    String::new()
+                }
+            })
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 14))

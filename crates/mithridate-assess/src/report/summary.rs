@@ -239,6 +239,14 @@ pub struct Aggregate {
 }
 
 type ModelKey = (String, String);
+/// (dataset, model, attack name).
+type AttackKey = (String, String, String);
+/// (dataset, model, update attack, rule, Byzantine fraction bits).
+type FederatedKey = (String, String, String, String, u64);
+/// (dataset, model, rule, seed) of a benign federated run.
+type BenignKey = (String, String, String, u64);
+/// Records of one attack by budget (rate bits, which sort like the rates).
+type ByRate<'a> = BTreeMap<u64, Vec<&'a CellRecord>>;
 
 /// The success value of one score: the accuracy drop against the same-seed clean baseline for
 /// availability attacks, the goal-specific rate otherwise.
@@ -266,10 +274,8 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
     let mut baselines: BTreeMap<(String, String, u64), f64> = BTreeMap::new();
     let mut clean_rows: Vec<(ModelKey, Vec<&CellRecord>)> = Vec::new();
     // (dataset, model, attack) in first-appearance order -> rate bits -> records.
-    let mut attack_groups: Vec<((String, String, String), BTreeMap<u64, Vec<&CellRecord>>)> =
-        Vec::new();
-    let mut federated_groups: Vec<((String, String, String, String, u64), Vec<&CellRecord>)> =
-        Vec::new();
+    let mut attack_groups: Vec<(AttackKey, ByRate)> = Vec::new();
+    let mut federated_groups: Vec<(FederatedKey, Vec<&CellRecord>)> = Vec::new();
 
     for record in &sorted {
         match &record.outcome {
@@ -419,7 +425,7 @@ fn clean_row(dataset: &str, model: &str, records: &[&CellRecord]) -> CleanRow {
 fn attack_group(
     dataset: &str,
     model: &str,
-    by_rate: &BTreeMap<u64, Vec<&CellRecord>>,
+    by_rate: &ByRate,
     baselines: &BTreeMap<(String, String, u64), f64>,
 ) -> Option<AttackGroup> {
     let first = by_rate.values().next()?.first()?;
@@ -544,11 +550,9 @@ fn defence_row(
     }
 }
 
-fn federated_rows(
-    groups: &[((String, String, String, String, u64), Vec<&CellRecord>)],
-) -> Vec<FederatedRow> {
+fn federated_rows(groups: &[(FederatedKey, Vec<&CellRecord>)]) -> Vec<FederatedRow> {
     // Benign runs: (dataset, model, rule, seed) -> [(byzantine, final accuracy)].
-    let mut benign: BTreeMap<(String, String, String, u64), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut benign: BTreeMap<BenignKey, Vec<(f64, f64)>> = BTreeMap::new();
     for (_, records) in groups {
         for r in records {
             if let Some(f) = federated(r).filter(|f| f.attack == "none") {
