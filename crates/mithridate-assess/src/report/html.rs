@@ -391,10 +391,8 @@ fn risk(out: &mut String, report: &Report) {
     } else {
         let mut rows = Vec::new();
         for family in report.family_risk() {
-            let pick = |v: &Option<(f64, String)>| match v {
-                Some((rate, attack)) => {
-                    format!("{} ({})", escape(&format_rate(*rate)), escape(attack))
-                }
+            let pick = |v: &Option<super::Budget>| match v {
+                Some(b) => format!("{} ({})", escape(&format_rate(b.rate)), escape(&b.attack)),
                 None => escape(&budget_text(None)),
             };
             rows.push((

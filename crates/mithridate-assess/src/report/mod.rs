@@ -33,8 +33,8 @@ mod tables;
 
 pub use plots::{Plot, PlotKind};
 pub use summary::{
-    AttackGroup, CleanDefence, CleanRow, DefenceRow, FamilyRisk, FederatedRisk, FederatedRow,
-    RateRow, RiskRow, RoundStat, Stat, Verdict,
+    AttackGroup, Budget, CleanDefence, CleanRow, DefenceRow, DefenceVerdict, FamilyRisk,
+    FederatedRisk, FederatedRow, RateRow, RiskRow, RoundStat, Stat, Verdict,
 };
 
 use crate::record::{CellRecord, Family};

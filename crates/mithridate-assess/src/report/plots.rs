@@ -214,15 +214,14 @@ fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
     let metric = metric_name(group.family);
     let title = format!("{}: accuracy and {metric} vs rate", subject(group));
     render(PlotKind::AttackCurve, title, |root, title| {
-        let xs: Vec<f64> = group.rates.iter().map(|r| r.rate * 100.0).collect();
-        let accuracy: Vec<(f64, Stat)> = group
-            .rates
-            .iter()
+        // A non-finite budget cannot be placed on the axis (its row stays in the tables).
+        let rates = group.rates.iter().filter(|r| r.rate.is_finite());
+        let xs: Vec<f64> = rates.clone().map(|r| r.rate * 100.0).collect();
+        let accuracy: Vec<(f64, Stat)> = rates
+            .clone()
             .filter_map(|r| Some((r.rate * 100.0, r.accuracy?)))
             .collect();
-        let success: Vec<(f64, Stat)> = group
-            .rates
-            .iter()
+        let success: Vec<(f64, Stat)> = rates
             .filter_map(|r| Some((r.rate * 100.0, r.success?)))
             .collect();
         let all: Vec<Stat> = accuracy.iter().chain(&success).map(|(_, s)| *s).collect();

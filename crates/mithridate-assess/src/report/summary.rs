@@ -179,9 +179,23 @@ pub struct Verdict {
     pub family: Family,
     pub rate: f64,
     pub level: Option<Level>,
-    /// `(detector, level after it)` for every configured defence.
-    pub defences: Vec<(String, Option<Level>)>,
+    /// The level after every configured defence.
+    pub defences: Vec<DefenceVerdict>,
     pub text: String,
+}
+
+/// How an attack fared after one defence.
+#[derive(Debug, Clone, Serialize)]
+pub struct DefenceVerdict {
+    pub detector: String,
+    pub level: Option<Level>,
+}
+
+/// A budget and the attack that needs it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Budget {
+    pub rate: f64,
+    pub attack: String,
 }
 
 /// The number a risk register wants, per attack.
@@ -208,10 +222,10 @@ pub struct FamilyRisk {
     pub dataset: String,
     pub model: String,
     pub family: Family,
-    /// `(rate, attack)` of the cheapest undefended success.
-    pub undefended: Option<(f64, String)>,
-    /// `(rate, attack)` of the cheapest success that survives every configured defence.
-    pub defended: Option<(f64, String)>,
+    /// The cheapest undefended success.
+    pub undefended: Option<Budget>,
+    /// The cheapest success that survives every configured defence.
+    pub defended: Option<Budget>,
 }
 
 /// Per federated update attack: the rules it beats and those that hold.
@@ -710,7 +724,10 @@ fn verdicts_of(group: &AttackGroup) -> Vec<Verdict> {
                 defences: row
                     .defences
                     .iter()
-                    .map(|d| (d.detector.clone(), d.level))
+                    .map(|d| DefenceVerdict {
+                        detector: d.detector.clone(),
+                        level: d.level,
+                    })
                     .collect(),
                 text,
             }
@@ -767,16 +784,22 @@ fn family_risk(risk: &[RiskRow]) -> Vec<FamilyRisk> {
                 out.last_mut().expect("just pushed")
             }
         };
-        let cheaper = |current: &Option<(f64, String)>, rate: Option<f64>| match (current, rate) {
+        let cheaper = |current: &Option<Budget>, rate: Option<f64>| match (current, rate) {
             (_, None) => false,
             (None, Some(_)) => true,
-            (Some((best, _)), Some(r)) => r < *best,
+            (Some(best), Some(r)) => r < best.rate,
         };
         if cheaper(&entry.undefended, row.undefended) {
-            entry.undefended = row.undefended.map(|r| (r, row.attack.clone()));
+            entry.undefended = row.undefended.map(|rate| Budget {
+                rate,
+                attack: row.attack.clone(),
+            });
         }
         if cheaper(&entry.defended, row.defended) {
-            entry.defended = row.defended.map(|r| (r, row.attack.clone()));
+            entry.defended = row.defended.map(|rate| Budget {
+                rate,
+                attack: row.attack.clone(),
+            });
         }
     }
     out.sort_by(|a, b| (&a.dataset, &a.model, a.family).cmp(&(&b.dataset, &b.model, b.family)));

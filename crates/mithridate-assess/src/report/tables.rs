@@ -220,8 +220,8 @@ pub fn markdown(report: &Report) -> String {
     out.push_str("### Risk summary\n\nSmallest budget at which each attack succeeds undefended, and through every configured defence.\n\n");
     let mut rows = Vec::new();
     for f in report.family_risk() {
-        let pick = |v: &Option<(f64, String)>| match v {
-            Some((rate, attack)) => format!("{} ({attack})", format_rate(*rate)),
+        let pick = |v: &Option<super::Budget>| match v {
+            Some(b) => format!("{} ({})", format_rate(b.rate), b.attack),
             None => budget(None),
         };
         rows.push(vec![

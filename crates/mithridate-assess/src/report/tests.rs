@@ -111,8 +111,14 @@ fn risk_summary_picks_the_smallest_succeeding_budget() {
     assert_eq!(risk.undefended, Some(0.01));
     assert_eq!(risk.defended, Some(0.10));
     let family = &report.family_risk()[0];
-    assert_eq!(family.undefended, Some((0.01, "badnets".to_string())));
-    assert_eq!(family.defended, Some((0.10, "badnets".to_string())));
+    let budget = |rate: f64| {
+        Some(Budget {
+            rate,
+            attack: "badnets".to_string(),
+        })
+    };
+    assert_eq!(family.undefended, budget(0.01));
+    assert_eq!(family.defended, budget(0.10));
 
     let full = Report::new(&full_assessment()).unwrap();
     let badnets = full
@@ -307,4 +313,36 @@ fn rates_format_without_trailing_zeros() {
     assert_eq!(format_rate(0.005), "0.5%");
     assert_eq!(format_rate(0.125), "12.5%");
     assert_eq!(format_percent(Some(f64::NAN)), "—");
+}
+
+#[test]
+fn output_does_not_depend_on_record_order() {
+    let records = full_assessment();
+    let mut shuffled = records.clone();
+    shuffled.reverse();
+    shuffled.swap(3, 17);
+    let a = Report::new(&records).unwrap();
+    let b = Report::new(&shuffled).unwrap();
+    assert_eq!(a.to_html(), b.to_html());
+    assert_eq!(a.to_csv().unwrap(), b.to_csv().unwrap());
+    assert_eq!(a.to_json(), b.to_json());
+}
+
+#[test]
+fn non_finite_budget_never_reaches_the_output() {
+    let records = vec![
+        centralized(0, "mnist", 0, None, (0.97, None), None),
+        centralized(1, "mnist", 0, badnets(f64::NAN), (0.96, Some(0.97)), None),
+        centralized(2, "mnist", 0, badnets(0.01), (0.96, Some(0.97)), None),
+    ];
+    let report = Report::new(&records).unwrap();
+    let html = report.to_html();
+    // The fixture's cell id spells the rate; everything the report computes must not.
+    let html = html.replace(&records[1].id, "");
+    assert!(
+        !html.contains("NaN"),
+        "{}",
+        &html[html.find("NaN").unwrap_or(0)..][..200]
+    );
+    assert_eq!(html.matches("<svg").count(), report.plot_count());
 }

@@ -4,7 +4,7 @@
 use crate::output::Context;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
-use mithridate_assess::report::{format_rate, Report};
+use mithridate_assess::report::{format_rate, Budget, Report};
 use mithridate_assess::store::{read_merged, readable_by_all};
 use serde_json::json;
 use std::io::Write;
@@ -74,8 +74,8 @@ pub fn run(args: ReportArgs, ctx: &Context) -> Result<()> {
         report.records().len(),
         report.plot_count()
     );
-    let budget = |v: &Option<(f64, String)>| match v {
-        Some((rate, attack)) => format!("{} ({attack})", format_rate(*rate)),
+    let budget = |v: &Option<Budget>| match v {
+        Some(b) => format!("{} ({})", format_rate(b.rate), b.attack),
         None => "none within the tested budgets".to_string(),
     };
     for family in report.family_risk() {
