@@ -32,7 +32,13 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn find_chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("MITHRIDATE_CHROMIUM") {
-        return Some(PathBuf::from(path));
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "MITHRIDATE_CHROMIUM={} is not a file",
+            path.display()
+        );
+        return Some(path);
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs: Vec<PathBuf> = std::env::split_paths(&path)

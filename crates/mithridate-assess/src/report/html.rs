@@ -32,7 +32,7 @@ const STYLE: &str = r#"
 * { box-sizing: border-box; }
 body { margin:0; background:#f0f2f5; color:var(--fg);
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1240px; margin: 0 auto; padding: 24px 20px 48px; }
+main { max-width: 1440px; margin: 0 auto; padding: 24px 20px 48px; }
 header, section { background: var(--bg); border-radius: 10px; padding: 18px 24px; margin: 0 0 18px;
   box-shadow: 0 1px 3px rgba(0,0,0,.08); }
 h1 { margin: 0 0 4px; font-size: 26px; }
@@ -524,17 +524,23 @@ fn stat_pct(stat: Option<Stat>) -> String {
     num(format_stat_percent(stat))
 }
 
-fn stat_success(family: crate::record::Family, stat: Option<Stat>) -> String {
-    match family {
-        crate::record::Family::Availability | crate::record::Family::ModelPoisoning => match stat {
-            Some(s) if s.n > 1 && s.sd.is_finite() && s.mean.is_finite() => {
-                num(format!("{:.1} ± {:.1} pts", s.mean * 100.0, s.sd * 100.0))
-            }
-            Some(s) => num(format_success(family, Some(s.mean))),
-            None => num("—".to_string()),
-        },
-        _ => stat_pct(stat),
+/// Mean ± sd of a success value in its family's unit (points of drop or percent).
+fn success_text(family: crate::record::Family, stat: Option<Stat>) -> String {
+    match (family, stat) {
+        (crate::record::Family::Availability | crate::record::Family::ModelPoisoning, Some(s))
+            if s.n > 1 && s.sd.is_finite() && s.mean.is_finite() =>
+        {
+            format!("{:.1} ± {:.1} pts", s.mean * 100.0, s.sd * 100.0)
+        }
+        (crate::record::Family::Availability | crate::record::Family::ModelPoisoning, stat) => {
+            format_success(family, stat.map(|s| s.mean))
+        }
+        (_, stat) => format_stat_percent(stat),
     }
+}
+
+fn stat_success(family: crate::record::Family, stat: Option<Stat>) -> String {
+    num(success_text(family, stat))
 }
 
 fn tables(out: &mut String, report: &Report) {
@@ -596,11 +602,11 @@ fn tables(out: &mut String, report: &Report) {
                     num(format_stat_number(r.poisoned, 0)),
                     stat_pct(r.baseline_accuracy),
                     stat_pct(r.accuracy),
-                    format!(
-                        "{}: {}",
-                        escape(metric_name(g.family)),
-                        &stat_success(g.family, r.success)[1..]
-                    ),
+                    num(format!(
+                        "{} {}",
+                        metric_name(g.family),
+                        success_text(g.family, r.success)
+                    )),
                     badge(r.level, undefended_word(r.level), ""),
                 ];
                 row.extend(taxonomy_cells(&g.taxonomy));
