@@ -270,7 +270,7 @@ fn summary(out: &mut String, report: &Report) {
                     row.push(match r.defences.iter().find(|d| d.detector == *det) {
                         Some(d) => badge(
                             d.level,
-                            defended_word(d.level),
+                            defended_word(d.level, d.reduces),
                             &format_success(g.family, d.success.map(|s| s.mean)),
                         ),
                         None => "—".to_string(),
@@ -649,7 +649,7 @@ fn tables(out: &mut String, report: &Report) {
                         num(format_stat_number(d.auroc, 3)),
                         stat_pct(d.accuracy),
                         stat_success(g.family, d.success),
-                        badge(d.level, defended_word(d.level), ""),
+                        badge(d.level, defended_word(d.level, d.reduces), ""),
                     ]);
                 }
             }

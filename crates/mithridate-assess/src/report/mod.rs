@@ -266,13 +266,15 @@ pub fn undefended_word(level: Option<Level>) -> &'static str {
     }
 }
 
-/// Word for a level after a defence.
-pub fn defended_word(level: Option<Level>) -> &'static str {
-    match level {
-        Some(Level::Succeeds) => "succeeds",
-        Some(Level::Partial) => "partially",
-        Some(Level::Fails) => "disarmed",
-        None => "unknown",
+/// Word for a level after a defence; `reduces == Some(false)`: the defence did not lower the
+/// attack's success at all.
+pub fn defended_word(level: Option<Level>, reduces: Option<bool>) -> &'static str {
+    match (level, reduces) {
+        (Some(Level::Succeeds), _) => "succeeds",
+        (Some(Level::Partial), Some(false)) => "not reduced",
+        (Some(Level::Partial), _) => "partially",
+        (Some(Level::Fails), _) => "disarmed",
+        (None, _) => "unknown",
     }
 }
 

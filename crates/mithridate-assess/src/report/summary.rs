@@ -75,6 +75,9 @@ pub struct DefenceRow {
     /// The attack's success after the defence (same measure as the undefended success).
     pub success: Option<Stat>,
     pub level: Option<Level>,
+    /// Whether the defence lowered the mean success at all (`None` without both numbers):
+    /// a sanitizer can also make things worse, e.g. by removing clean samples.
+    pub reduces: Option<bool>,
     /// ROC curve of the lowest seed, `[fpr, tpr]` points.
     pub roc: Vec<[f64; 2]>,
 }
@@ -486,7 +489,14 @@ fn attack_group(
             }
             let defences = detectors
                 .into_iter()
-                .map(|detector| defence_row(family, detector, records, &baseline_of))
+                .map(|detector| {
+                    let mut row = defence_row(family, detector, records, &baseline_of);
+                    row.reduces = match (success, row.success) {
+                        (Some(before), Some(after)) => Some(after.mean < before.mean),
+                        _ => None,
+                    };
+                    row
+                })
                 .collect();
             Some(RateRow {
                 rate,
@@ -555,6 +565,7 @@ fn defence_row(
         accuracy: stat(&|d| d.retrained.clean_accuracy),
         level: level_of_stat(family, success),
         success,
+        reduces: None,
         roc: runs
             .iter()
             .find(|(_, d)| !d.roc.is_empty())
@@ -700,14 +711,16 @@ fn verdicts_of(group: &AttackGroup) -> Vec<Verdict> {
                             metric,
                             format_success(group.family, d.success.map(|s| s.mean))
                         );
-                        match d.level {
-                            Some(Level::Fails) => format!("{} disarms it ({value})", d.detector),
-                            Some(Level::Partial) => {
-                                format!("{} partially disarms it ({value})", d.detector)
-                            }
-                            Some(Level::Succeeds) => format!("{} does not ({value})", d.detector),
-                            None => format!("{} (no measurement)", d.detector),
-                        }
+                        let phrase = match (row.level, d.level, d.reduces) {
+                            (_, None, _) => return format!("{} (no measurement)", d.detector),
+                            // Nothing to disarm: just report the number.
+                            (Some(Level::Fails), _, _) => return format!("{} {value}", d.detector),
+                            (_, Some(_), Some(false)) => "does not reduce it",
+                            (_, Some(Level::Fails), _) => "disarms it",
+                            (_, Some(Level::Partial), _) => "partially disarms it",
+                            (_, Some(Level::Succeeds), _) => "does not stop it",
+                        };
+                        format!("{} {phrase} ({value})", d.detector)
                     })
                     .collect();
                 text.push_str("; ");

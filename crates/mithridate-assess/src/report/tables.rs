@@ -339,7 +339,7 @@ pub fn markdown(report: &Report) -> String {
                                 format!(
                                     "{}: {} {} (F1 {})",
                                     d.detector,
-                                    defended_word(d.level),
+                                    defended_word(d.level, d.reduces),
                                     format_success(g.family, d.success.map(|s| s.mean)),
                                     format_stat_number(d.f1, 2)
                                 )

@@ -68,7 +68,10 @@ fn aggregates_mean_and_sample_sd_over_seeds() {
     assert_eq!(ac.level, Some(Level::Succeeds));
     let text = &report.verdicts()[0].text;
     assert!(text.contains("spectral disarms it"), "{text}");
-    assert!(text.contains("activation_clustering does not"), "{text}");
+    assert!(
+        text.contains("activation_clustering does not stop it (ASR 94.0%)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -345,4 +348,29 @@ fn non_finite_budget_never_reaches_the_output() {
         &html[html.find("NaN").unwrap_or(0)..][..200]
     );
     assert_eq!(html.matches("<svg").count(), report.plot_count());
+}
+
+#[test]
+fn a_defence_that_raises_success_is_not_called_partial_disarming() {
+    // Baseline 0.90; the attack drops accuracy to 0.85 (5 points, partial); the sanitizer
+    // removes clean samples and the retrained model drops to 0.82 (8 points).
+    let records = vec![
+        centralized(0, "mnist", 0, None, (0.90, None), None),
+        centralized(1, "mnist", 0, flip(0.4), (0.85, None), None),
+        centralized(
+            2,
+            "mnist",
+            0,
+            flip(0.4),
+            (0.85, None),
+            defence("spectral", 0.82, None),
+        ),
+    ];
+    let report = Report::new(&records).unwrap();
+    let defence = &report.attacks()[0].rates[0].defences[0];
+    assert_eq!(defence.level, Some(Level::Partial));
+    assert_eq!(defence.reduces, Some(false));
+    let text = &report.verdicts()[0].text;
+    assert!(text.contains("spectral does not reduce it"), "{text}");
+    assert!(report.to_html().contains("not reduced"));
 }
