@@ -95,6 +95,9 @@ pub struct AttackEntry {
     /// Attack parameters (kebab-case keys, as `mithridate poison --param`).
     #[serde(default)]
     pub params: Option<Spanned<toml::Table>>,
+    /// Defences against this attack, replacing the block's list (e.g. no input filter
+    /// against an attack without a trigger).
+    pub defences: Option<Vec<Spanned<String>>>,
 }
 
 /// One federated scenario: every rule under every update attack.

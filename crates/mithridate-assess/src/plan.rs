@@ -211,28 +211,37 @@ pub fn plan(config: &Config, seeds: u64, base_seed: u64) -> Vec<Cell> {
                 defence: None,
                 seed,
             };
-            let attacked: Vec<CentralizedCell> = block
+            // Each attacked run with the defences configured against it.
+            let attacked: Vec<(CentralizedCell, &[toml::Spanned<String>])> = block
                 .attacks
                 .iter()
                 .flat_map(|a| {
                     let params = a.params.as_ref().map_or(serde_json::json!({}), |p| {
                         serde_json::to_value(p.get_ref()).unwrap_or_default()
                     });
-                    a.rates.iter().map(move |r| AttackCell {
-                        name: a.name.get_ref().clone(),
-                        rate: *r.get_ref(),
-                        params: params.clone(),
+                    let defences = a.defences.as_deref().unwrap_or(&block.defences);
+                    let base = &base;
+                    a.rates.iter().map(move |r| {
+                        let cell = CentralizedCell {
+                            attack: Some(AttackCell {
+                                name: a.name.get_ref().clone(),
+                                rate: *r.get_ref(),
+                                params: params.clone(),
+                            }),
+                            ..base.clone()
+                        };
+                        (cell, defences)
                     })
-                })
-                .map(|attack| CentralizedCell {
-                    attack: Some(attack),
-                    ..base.clone()
                 })
                 .collect();
             specs.push(CellSpec::Centralized(base.clone()));
-            specs.extend(attacked.iter().cloned().map(CellSpec::Centralized));
-            for cell in &attacked {
-                for detector in &block.defences {
+            specs.extend(
+                attacked
+                    .iter()
+                    .map(|(c, _)| CellSpec::Centralized(c.clone())),
+            );
+            for (cell, defences) in &attacked {
+                for detector in defences.iter() {
                     specs.push(CellSpec::Centralized(CentralizedCell {
                         defence: Some(DefenceCell {
                             detector: detector.get_ref().clone(),
@@ -324,6 +333,30 @@ mod tests {
         let text = "[[centralized]]\ndataset = \"digits\"\ndefences = [\"spectral\"]\n\
              [[centralized.attacks]]\nname = \"badnets\"\nrates = [0.01, 0.05]\n";
         Config::parse(&text.replace(from, to)).unwrap()
+    }
+
+    #[test]
+    fn an_attack_can_replace_the_blocks_defences() {
+        let text = "[[centralized]]\ndataset = \"digits\"\ndefences = [\"spectral\", \"strip\"]\n\
+             [[centralized.attacks]]\nname = \"badnets\"\nrates = [0.05]\n\
+             [[centralized.attacks]]\nname = \"label-flip\"\nrates = [0.1]\ndefences = [\"confident\"]\n";
+        let cells = plan(&Config::parse(text).unwrap(), 1, 0);
+        let defended: Vec<(String, String)> = cells
+            .iter()
+            .filter_map(|c| match &c.spec {
+                CellSpec::Centralized(x) => x
+                    .defence
+                    .as_ref()
+                    .map(|d| (x.attack.as_ref().unwrap().name.clone(), d.detector.clone())),
+                _ => None,
+            })
+            .collect();
+        let pairs = [
+            ("badnets", "spectral"),
+            ("badnets", "strip"),
+            ("label-flip", "confident"),
+        ];
+        assert_eq!(defended, pairs.map(|(a, d)| (a.to_string(), d.to_string())));
     }
 
     #[test]

@@ -139,7 +139,11 @@ fn killed_run_resumes_and_shards_merge_to_the_same_results() {
         "-o",
         html.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(std::fs::read_to_string(&html).unwrap().contains("<svg"));
 
     // A finished assessment reruns nothing.
@@ -197,14 +201,34 @@ fn malformed_configs_fail_before_any_work_naming_the_line() {
         7,
         "12",
     );
-    rejected("[[centralized]]\ndataset = \"no-such-data\"\n", 2, "no-such-data");
+    rejected(
+        "[[centralized]]\ndataset = \"no-such-data\"\n",
+        2,
+        "no-such-data",
+    );
+    // A defence that does not fit: STRIP on text, STRIP against an attack without a trigger.
+    rejected(
+        "[[centralized]]\ndataset = \"spamassassin\"\ndefences = [\"strip\"]\n\
+         [[centralized.attacks]]\nname = \"text-trigger\"\nrates = [0.05]\n",
+        3,
+        "does not apply to text data",
+    );
+    rejected(
+        &format!("{base}defences = [\"strip\"]\n[[centralized.attacks]]\nname = \"label-flip\"\nrates = [0.1]\n"),
+        4,
+        "plants no trigger",
+    );
     rejected(
         "[[federated]]\ndataset = \"digits\"\nclients = 10\nper_round = 1.0\nrounds = 1\nbyzantine = 0.4\n\
          rules = [\"median\", \"krum\"]\nattacks = [\"sign-flip\"]\n",
         7,
         "krum",
     );
-    rejected("seeds = 1\n[[centralized]]\ndataset = \"digits\"\nmodle = \"mlp\"\n", 4, "modle");
+    rejected(
+        "seeds = 1\n[[centralized]]\ndataset = \"digits\"\nmodle = \"mlp\"\n",
+        4,
+        "modle",
+    );
 }
 
 /// The documented example and the built-in default both validate against the real datasets.
@@ -232,5 +256,7 @@ fn example_and_default_configs_validate() {
     ]));
     let cells = default["cells"].as_array().unwrap();
     assert_eq!(cells.len(), default["pending"].as_u64().unwrap() as usize);
-    assert!(cells.iter().any(|c| c["id"].as_str().unwrap().contains("/fl/")));
+    assert!(cells
+        .iter()
+        .any(|c| c["id"].as_str().unwrap().contains("/fl/")));
 }

@@ -21,11 +21,12 @@ use mithridate_assess::record::{
 use mithridate_assess::runner::{self, Event};
 use mithridate_assess::store::Store;
 use mithridate_attack::registry::{self, AttackKind};
-use mithridate_attack::{Assessment, Budget, Goal, Taxonomy};
+use mithridate_attack::{apply_trigger, Assessment, Budget, Goal, Taxonomy};
 use mithridate_data::partition::Partition;
 use mithridate_data::{DataHome, Dataset};
 use mithridate_detect::metrics::roc_curve;
 use mithridate_detect::sanitize::{sanitize, Action};
+use mithridate_detect::strip::StripParams;
 use mithridate_engine::{Architecture, Classifier};
 use mithridate_fl::{AttackSpec, FlParams};
 use serde_json::json;
@@ -314,10 +315,7 @@ fn validate(config: &Config, exec: &Executor, seed: u64) -> Result<(), Invalid> 
             ActionName::from_str(a.get_ref(), false).map_err(|e| at(a, &e))?;
         }
         for d in &block.defences {
-            let kind = DetectorKind::from_str(d.get_ref(), false).map_err(|e| at(d, &e))?;
-            if kind == DetectorKind::All {
-                return Err(at(d, &"list the detectors by name instead of 'all'"));
-            }
+            check_defence_name(d.get_ref()).map_err(|e| at(d, &e))?;
         }
         let probe = subsample(data.0.clone(), Some(200), seed)?;
         for attack in &block.attacks {
@@ -326,6 +324,9 @@ fn validate(config: &Config, exec: &Executor, seed: u64) -> Result<(), Invalid> 
                 .get_ref()
                 .parse()
                 .map_err(|e| at(&attack.name, &e))?;
+            for d in attack.defences.as_deref().unwrap_or(&block.defences) {
+                check_defence(d.get_ref(), kind, modality).map_err(|e| at(d, &e))?;
+            }
             if !kind.applies_to(modality) {
                 return Err(at(
                     &attack.name,
@@ -420,6 +421,49 @@ fn validate(config: &Config, exec: &Executor, seed: u64) -> Result<(), Invalid> 
                 p.architecture = arch;
                 p.check().map_err(|e| at(rule, &e))?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// The inference-time input filter a defence list may name besides the data detectors.
+const STRIP: &str = "strip";
+
+/// Whether `kind`'s poisoned model answers to a test-time trigger (what STRIP filters).
+fn plants_trigger(kind: AttackKind) -> bool {
+    matches!(
+        kind,
+        AttackKind::BadNets
+            | AttackKind::Blend
+            | AttackKind::CleanLabel
+            | AttackKind::TextTrigger
+            | AttackKind::TabularTrigger
+    )
+}
+
+/// Checks that the defence `name` exists.
+fn check_defence_name(name: &str) -> Result<(), String> {
+    if name == STRIP {
+        return Ok(());
+    }
+    match DetectorKind::from_str(name, false)? {
+        DetectorKind::All => Err("list the detectors by name instead of 'all'".into()),
+        _ => Ok(()),
+    }
+}
+
+/// Checks that the defence `name` exists and applies to `attack` on `modality` data.
+fn check_defence(name: &str, attack: AttackKind, modality: &str) -> Result<(), String> {
+    check_defence_name(name)?;
+    if name == STRIP {
+        if modality == "text" {
+            return Err("STRIP superimposes inputs; it does not apply to text data".into());
+        }
+        if !plants_trigger(attack) {
+            return Err(format!(
+                "STRIP filters triggered inputs, and {attack} plants no trigger \
+                 (give that attack its own `defences` list)"
+            ));
         }
     }
     Ok(())
@@ -578,6 +622,10 @@ impl Executor {
         let Some(defence) = &cell.defence else {
             return Ok(outcome);
         };
+        if defence.detector == STRIP {
+            outcome.defence = Some(strip_defence(&victim, &poisoned.truth, &test, cell.seed)?);
+            return Ok(outcome);
+        }
         let detector = DetectorKind::from_str(&defence.detector, false)
             .map_err(|e| anyhow::anyhow!("detector '{}': {e}", defence.detector))?;
         let mut options = DetectorDefaults::try_parse_from(["defaults"])?.options;
@@ -670,6 +718,89 @@ impl Executor {
                 .flatten(),
         })
     }
+}
+
+/// STRIP (Gao et al. 2019) in front of the poisoned model: calibrated on one seeded half of
+/// the clean test set (the defender's trusted clean samples), measured on the other half and
+/// on its triggered copies (inputs whose class the attack maps to a target).
+///
+/// The defended system's clean accuracy counts a rejected clean input as not served
+/// (accepted and correct / all), its success rate counts triggered inputs that are accepted
+/// and classified as the attacker's class; detection scores are `-entropy` over clean
+/// (negative) and triggered (positive) inputs.
+fn strip_defence(
+    victim: &Classifier,
+    truth: &mithridate_attack::GroundTruth,
+    test: &Dataset,
+    seed: u64,
+) -> Result<DefenceOutcome> {
+    let (trigger, mapping) = truth
+        .trigger()
+        .context("STRIP needs a backdoor attack with a trigger")?;
+    let (eval, calibration) = mithridate_data::split_stratified(test, 0.5, seed)?;
+    let filter = StripParams::default()
+        .check()?
+        .calibrate(victim, &calibration, seed)?;
+    let k = eval.num_classes();
+    let rows: Vec<usize> = (0..eval.len())
+        .filter(|&r| mapping.target_for(eval.labels()[r], k).is_some())
+        .collect();
+    let triggered = apply_trigger(trigger, &eval.select(&rows)?)?;
+    let on_clean = filter.apply(victim, &eval)?;
+    let on_triggered = filter.apply(victim, &triggered)?;
+    let clean_pred = victim.predict(&eval)?;
+    let triggered_pred = victim.predict(&triggered)?;
+    let served = (0..eval.len())
+        .filter(|&r| !on_clean.inputs[r].2 && clean_pred[r] == eval.labels()[r])
+        .count();
+    let hits = rows
+        .iter()
+        .enumerate()
+        .filter(|&(t, &r)| {
+            !on_triggered.inputs[t].2
+                && mapping.target_for(eval.labels()[r], k) == Some(triggered_pred[t])
+        })
+        .count();
+    // Scored as one detection over clean inputs (ids 0..n) and triggered inputs (n..).
+    let n = eval.len() as u64;
+    let scored = on_clean.inputs.iter().chain(&on_triggered.inputs);
+    let scores: Vec<(u64, f64)> = scored
+        .clone()
+        .enumerate()
+        .map(|(i, v)| (i as u64, -v.1))
+        .collect();
+    let flagged: Vec<u64> = scored
+        .enumerate()
+        .filter(|(_, v)| v.2)
+        .map(|(i, _)| i as u64)
+        .collect();
+    let positives: Vec<u64> = (n..n + triggered.len() as u64).collect();
+    let detection = mithridate_detect::Detection {
+        detector: STRIP.into(),
+        parameters: serde_json::to_value(filter.params)?,
+        flagged,
+        scores,
+        classes: Vec::new(),
+        relabel: Vec::new(),
+    };
+    let metrics = mithridate_detect::metrics::score_detection(&detection, &positives)?;
+    let share = |a: usize, b: usize| a as f64 / b.max(1) as f64;
+    Ok(DefenceOutcome {
+        detector: STRIP.into(),
+        mitigation: "AML.M0015".into(),
+        flagged: detection.flagged.len(),
+        removed: detection.flagged.len(),
+        relabelled: 0,
+        precision: metrics.precision,
+        recall: metrics.recall,
+        f1: metrics.f1,
+        auroc: metrics.auroc,
+        roc: roc_curve(&detection.scores, &positives, ROC_POINTS),
+        retrained: ModelScore {
+            clean_accuracy: share(served, eval.len()),
+            success_rate: Some(share(hits, rows.len())),
+        },
+    })
 }
 
 /// ROC points kept per detection: enough for a smooth curve, small in results.jsonl.
