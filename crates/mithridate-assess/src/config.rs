@@ -125,9 +125,10 @@ pub struct Federated {
     pub max_test: Option<Spanned<usize>>,
 }
 
-/// The built-in default assessment (`default.toml`): MNIST subsets, a clean baseline, label
-/// flipping, BadNets and Blended at two budgets each, every data detector with
-/// sanitize-and-retrain, and a federated scenario with five rules under three update attacks.
+/// The built-in default assessment (`default.toml`): MNIST subsets (MLP), a clean baseline,
+/// random and greedy label flipping, BadNets and Blended at two budgets each, every data
+/// detector with sanitize-and-retrain (and STRIP against the backdoors), and a federated
+/// scenario with five rules under three update attacks.
 pub const DEFAULT_TOML: &str = include_str!("../default.toml");
 
 impl Config {
