@@ -55,7 +55,7 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 .badge.unknown { color: var(--muted); background: var(--head); }
 ul.verdicts { padding-left: 20px; margin: 6px 0; }
 ul.verdicts li { margin: 3px 0; }
-.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 560px), 1fr)); gap: 14px; }
+.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 620px), 1fr)); gap: 14px; }
 figure { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: 8px; background: #fff; }
 figure svg { width: 100%; height: auto; display: block; }
 figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
@@ -510,9 +510,10 @@ fn plots(out: &mut String, report: &Report) {
         for plot in plots {
             let _ = write!(
                 out,
-                "<figure>{}<figcaption>{}</figcaption></figure>",
-                plot.svg,
-                escape(&plot.title)
+                // The title is drawn inside the SVG; the label is for screen readers.
+                "<figure aria-label=\"{}\">{}</figure>",
+                escape(&plot.title),
+                plot.svg
             );
         }
         out.push_str("</div>\n");

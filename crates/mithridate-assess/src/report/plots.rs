@@ -51,7 +51,9 @@ pub struct Plot {
     pub svg: String,
 }
 
-const WIDTH: u32 = 760;
+const WIDTH: u32 = 900;
+/// The legend column right of the chart.
+const LEGEND_WIDTH: u32 = 220;
 const HEIGHT: u32 = 430;
 const FONT: &str = "sans-serif";
 
@@ -121,21 +123,84 @@ pub fn draw_all(aggregate: &Aggregate) -> Result<Vec<Plot>, ReportError> {
 fn render(
     kind: PlotKind,
     title: String,
-    body: impl FnOnce(&Area<'_>, &str) -> Result<(), String>,
+    body: impl FnOnce(&Area<'_>) -> Result<Vec<LegendEntry>, String>,
 ) -> Result<Plot, ReportError> {
     let mut svg = String::new();
     let result = {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE)
-            .map_err(err)
-            .and_then(|()| body(&root, &title))
-            .and_then(|()| root.present().map_err(err))
+        root.fill(&WHITE).map_err(err).and_then(|()| {
+            let inner = root.titled(&title, (FONT, 20)).map_err(err)?;
+            let (chart, side) = inner.split_horizontally(WIDTH - LEGEND_WIDTH);
+            let entries = body(&chart)?;
+            side_legend(&side, &entries)?;
+            root.present().map_err(err)
+        })
     };
     result.map_err(|message| ReportError::Plot {
         title: title.clone(),
         message,
     })?;
     Ok(Plot { kind, title, svg })
+}
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy)]
+enum Swatch {
+    Line(RGBColor),
+    Dashed(RGBColor),
+    Bar(RGBColor),
+}
+
+type LegendEntry = (String, Swatch);
+
+/// Splits a legend label into lines of at most `width` characters at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
+/// The legend in its own column right of the chart, so it never covers data.
+fn side_legend(area: &Area<'_>, entries: &[LegendEntry]) -> Result<(), String> {
+    const LINE: i32 = 17;
+    let mut y = 24;
+    for (label, swatch) in entries {
+        match *swatch {
+            Swatch::Line(c) => area
+                .draw(&PathElement::new(vec![(6, y), (30, y)], c.stroke_width(2)))
+                .map_err(err)?,
+            Swatch::Dashed(c) => area
+                .draw(&DashedPathElement::new(
+                    vec![(6, y), (30, y)],
+                    5,
+                    3,
+                    c.stroke_width(2),
+                ))
+                .map_err(err)?,
+            Swatch::Bar(c) => area
+                .draw(&Rectangle::new([(10, y - 6), (26, y + 6)], c.filled()))
+                .map_err(err)?,
+        }
+        let lines = wrap(label, 22);
+        for (i, line) in lines.iter().enumerate() {
+            area.draw(&Text::new(
+                line.clone(),
+                (38, y - 7 + i as i32 * LINE),
+                (FONT, 14).into_font().color(&BLACK),
+            ))
+            .map_err(err)?;
+        }
+        y += LINE * lines.len() as i32 + 8;
+    }
+    Ok(())
 }
 
 /// Long dataset paths would run off the plot: keep the end, which names the file.
@@ -191,29 +256,12 @@ fn percent_range(stats: &[Stat]) -> (f64, f64) {
     (lo - if lo < 0.0 { 5.0 } else { 0.0 }, hi + 5.0)
 }
 
-fn legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<
-        'a,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
-    position: SeriesLabelPosition,
-) -> Result<(), String> {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.88))
-        .border_style(BLACK.mix(0.3))
-        .label_font((FONT, 13))
-        .draw()
-        .map_err(err)
-}
-
 /// (a) Clean accuracy and success vs poison rate, undefended, mean with ±sd whiskers.
 fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
     let metric = metric_name(group.family);
     let title = format!("{}: accuracy and {metric} vs rate", subject(group));
-    render(PlotKind::AttackCurve, title, |root, title| {
+    render(PlotKind::AttackCurve, title, |root| {
+        let mut entries: Vec<LegendEntry> = Vec::new();
         // A non-finite budget cannot be placed on the axis (its row stays in the tables).
         let rates = group.rates.iter().filter(|r| r.rate.is_finite());
         let xs: Vec<f64> = rates.clone().map(|r| r.rate * 100.0).collect();
@@ -228,7 +276,6 @@ fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
         let (x0, x1) = padded_range(&xs);
         let (y0, y1) = percent_range(&all);
         let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(56)
@@ -240,8 +287,8 @@ fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
             .y_desc("%")
             .x_label_formatter(&|x| trim_number(*x))
             .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 16))
             .light_line_style(BLACK.mix(0.05))
             .bold_line_style(BLACK.mix(0.12))
             .draw()
@@ -255,11 +302,11 @@ fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
                     4,
                     color(7).stroke_width(2),
                 ))
-                .map_err(err)?
-                .label("clean baseline accuracy")
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color(7).stroke_width(2))
-                });
+                .map_err(err)?;
+            entries.push((
+                "clean baseline accuracy".to_string(),
+                Swatch::Dashed(color(7)),
+            ));
         }
         let success_label = match group.family {
             Family::Availability => "accuracy drop (pts)".to_string(),
@@ -278,11 +325,8 @@ fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
                     series.iter().map(|(x, s)| (*x, s.mean * 100.0)),
                     c.stroke_width(2),
                 ))
-                .map_err(err)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
+                .map_err(err)?;
+            entries.push((label, Swatch::Line(c)));
             chart
                 .draw_series(
                     series
@@ -299,7 +343,7 @@ fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
                 }))
                 .map_err(err)?;
         }
-        legend(&mut chart, SeriesLabelPosition::MiddleRight)
+        Ok(entries)
     })
 }
 
@@ -313,7 +357,8 @@ fn trim_number(x: f64) -> String {
 fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
     let metric = metric_name(group.family);
     let title = format!("{}: {metric} before / after defence", subject(group));
-    render(PlotKind::DefenceEffect, title, |root, title| {
+    render(PlotKind::DefenceEffect, title, |root| {
+        let mut entries: Vec<LegendEntry> = Vec::new();
         let rates: Vec<_> = group
             .rates
             .iter()
@@ -353,7 +398,6 @@ fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
         };
         let n = rates.len();
         let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(56)
@@ -383,8 +427,8 @@ fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
             .y_desc(y_desc)
             .x_label_formatter(&x_formatter)
             .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 16))
             .light_line_style(BLACK.mix(0.05))
             .bold_line_style(BLACK.mix(0.12))
             .draw()
@@ -400,11 +444,11 @@ fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
                 4,
                 BLACK.mix(0.6).stroke_width(1),
             ))
-            .map_err(err)?
-            .label("success threshold")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], BLACK.mix(0.6).stroke_width(1))
-            });
+            .map_err(err)?;
+        entries.push((
+            "success threshold".to_string(),
+            Swatch::Dashed(RGBColor(90, 90, 90)),
+        ));
         let k = series_names.len() as f64;
         let width = 0.8 / k;
         for (j, (name, values)) in series_names.iter().zip(&bars).enumerate() {
@@ -419,16 +463,15 @@ fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
                         )
                     })
                 }))
-                .map_err(err)?
-                .label(name.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
+                .map_err(err)?;
+            entries.push((name.clone(), Swatch::Bar(c)));
             chart
                 .draw_series(values.iter().enumerate().filter_map(|(i, v)| {
                     v.map(|v| {
                         Text::new(
                             format!("{v:.0}"),
                             (left(i) + width / 2.0, v.max(0.0)),
-                            (FONT, 11).into_font().color(&BLACK).pos(
+                            (FONT, 13).into_font().color(&BLACK).pos(
                                 plotters::style::text_anchor::Pos::new(
                                     plotters::style::text_anchor::HPos::Center,
                                     plotters::style::text_anchor::VPos::Bottom,
@@ -439,7 +482,7 @@ fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
                 }))
                 .map_err(err)?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight)
+        Ok(entries)
     })
 }
 
@@ -457,9 +500,9 @@ fn roc(group: &AttackGroup) -> Result<Option<Plot>, ReportError> {
         subject(group),
         format_rate(row.rate)
     );
-    let plot = render(PlotKind::Roc, title, |root, title| {
+    let plot = render(PlotKind::Roc, title, |root| {
+        let mut entries: Vec<LegendEntry> = Vec::new();
         let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(56)
@@ -469,8 +512,8 @@ fn roc(group: &AttackGroup) -> Result<Option<Plot>, ReportError> {
             .configure_mesh()
             .x_desc("false positive rate")
             .y_desc("true positive rate")
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 16))
             .light_line_style(BLACK.mix(0.05))
             .bold_line_style(BLACK.mix(0.12))
             .draw()
@@ -482,9 +525,8 @@ fn roc(group: &AttackGroup) -> Result<Option<Plot>, ReportError> {
                 5,
                 color(7).stroke_width(1),
             ))
-            .map_err(err)?
-            .label("chance")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color(7).stroke_width(1)));
+            .map_err(err)?;
+        entries.push(("chance".to_string(), Swatch::Dashed(color(7))));
         for (i, d) in row
             .defences
             .iter()
@@ -504,13 +546,10 @@ fn roc(group: &AttackGroup) -> Result<Option<Plot>, ReportError> {
                         .map(|p| (p[0], p[1])),
                     c.stroke_width(2),
                 ))
-                .map_err(err)?
-                .label(format!("{} ({auroc})", d.detector))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
+                .map_err(err)?;
+            entries.push((format!("{} ({auroc})", d.detector), Swatch::Line(c)));
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)
+        Ok(entries)
     })?;
     Ok(Some(plot))
 }
@@ -528,7 +567,8 @@ fn federated_rounds(rows: &[&FederatedRow], several: bool) -> Result<Plot, Repor
         short(&first.dataset, 28),
         first.model
     );
-    render(PlotKind::FederatedRounds, title, |root, title| {
+    render(PlotKind::FederatedRounds, title, |root| {
+        let mut entries: Vec<LegendEntry> = Vec::new();
         let rounds: Vec<f64> = rows
             .iter()
             .flat_map(|r| r.rounds.iter().map(|p| p.round as f64))
@@ -545,7 +585,6 @@ fn federated_rounds(rows: &[&FederatedRow], several: bool) -> Result<Plot, Repor
             }
         };
         let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(56)
@@ -572,8 +611,8 @@ fn federated_rounds(rows: &[&FederatedRow], several: bool) -> Result<Plot, Repor
                 }
             })
             .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 16))
             .light_line_style(BLACK.mix(0.05))
             .bold_line_style(BLACK.mix(0.12))
             .draw()
@@ -589,11 +628,8 @@ fn federated_rounds(rows: &[&FederatedRow], several: bool) -> Result<Plot, Repor
                         .filter(|(_, y)| y.is_finite()),
                     c.stroke_width(2),
                 ))
-                .map_err(err)?
-                .label(label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
+                .map_err(err)?;
+            entries.push((label.clone(), Swatch::Line(c)));
             let asr: Vec<(f64, f64)> = row
                 .rounds
                 .iter()
@@ -603,13 +639,10 @@ fn federated_rounds(rows: &[&FederatedRow], several: bool) -> Result<Plot, Repor
             if !asr.is_empty() {
                 chart
                     .draw_series(DashedLineSeries::new(asr, 6, 4, c.stroke_width(2)))
-                    .map_err(err)?
-                    .label(format!("{label} ASR"))
-                    .legend(move |(x, y)| {
-                        DashedPathElement::new(vec![(x, y), (x + 20, y)], 4, 3, c.stroke_width(2))
-                    });
+                    .map_err(err)?;
+                entries.push((format!("{label} ASR"), Swatch::Dashed(c)));
             }
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)
+        Ok(entries)
     })
 }
