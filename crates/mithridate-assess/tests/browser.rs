@@ -207,10 +207,15 @@ impl Browser {
         }
     }
 
-    /// Collects whatever arrives within `quiet` (late console messages or requests).
+    /// Collects whatever arrives until `quiet` passes without a message (late console
+    /// messages or requests), for at most the timeout.
     fn settle(&mut self, quiet: Duration) {
-        while let Ok(message) = self.messages.recv_timeout(quiet) {
-            self.seen.push(message);
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline {
+            match self.messages.recv_timeout(quiet) {
+                Ok(message) => self.seen.push(message),
+                Err(_) => return,
+            }
         }
     }
 
