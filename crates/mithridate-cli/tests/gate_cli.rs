@@ -169,6 +169,33 @@ fn badnets_candidate_fails_clean_retrain_passes_and_both_are_audited() {
     let verify = mithridate(&["audit", "verify", "--log", path(&log)]);
     assert_eq!(code(&verify), Some(0), "{}", stderr(&verify));
 
+    // Without a probe, trigger reverse-engineering still finds the backdoor: class 0 is
+    // reached with a much smaller mask under the candidate than under the baseline.
+    let reversed = mithridate(&[
+        "--json",
+        "gate",
+        "--baseline",
+        path(&p("base.safetensors")),
+        "--candidate",
+        path(&p("poisoned.safetensors")),
+        "--holdout",
+        "digits",
+        "--policy",
+        path(&p("gate.toml")),
+        "--reverse-trigger",
+    ]);
+    assert_eq!(code(&reversed), Some(1), "{}", stderr(&reversed));
+    let report: serde_json::Value = serde_json::from_slice(&reversed.stdout).unwrap();
+    let shrink = report["report"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "trigger_shrink")
+        .expect("trigger_shrink check")
+        .clone();
+    assert_eq!(shrink["status"], "failed", "{shrink}");
+    assert_eq!(report["report"]["triggers"]["worst_class"], 0, "{shrink}");
+
     // Without the probe and under a strict negative-flip rule the clean candidate fails too:
     // the policy is honoured, not just the probe.
     std::fs::write(p("strict.toml"), "max_negative_flip_rate = 0.0\n").unwrap();

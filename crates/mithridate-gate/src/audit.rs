@@ -103,7 +103,7 @@ mod tests {
         // Values of the kind that broke the chain before rounding.
         for (success, flip) in [
             (0.9973392461197339, 0.05),
-            (8993.0 / 9020.0, 0.123456789012345678),
+            (8993.0 / 9020.0, 0.123_456_789_012_345_68),
         ] {
             let payload = decision_payload(&report(success, flip), "aa11", "bb22", "mnist");
             let text = serde_json::to_string(&payload).unwrap();

@@ -41,11 +41,13 @@ pub mod junit;
 mod policy;
 pub mod probe;
 mod report;
+pub mod reverse;
 
 pub use compare::{ClassRecall, Comparison, Flips};
 pub use policy::{CheckedPolicy, GatePolicy};
 pub use probe::{run_probe, ProbeOutcome};
-pub use report::{evaluate, Check, CheckStatus, GateReport, Verdict};
+pub use report::{evaluate, evaluate_with_triggers, Check, CheckStatus, GateReport, Verdict};
+pub use reverse::{reverse_triggers, ReverseParams, TriggerComparison};
 
 use mithridate_data::Dataset;
 use mithridate_engine::{Classifier, EngineError};

@@ -44,6 +44,10 @@ pub struct GatePolicy {
     pub min_disagreements: usize,
     /// Largest allowed increase, candidate minus baseline, in a trigger probe's success rate.
     pub max_probe_success_increase: f64,
+    /// Largest allowed trigger shrink (with `--reverse-trigger`): how many times smaller the
+    /// reverse-engineered trigger of some class is under the candidate than under the
+    /// baseline. At least 1.
+    pub max_trigger_shrink: f64,
 }
 
 impl Default for GatePolicy {
@@ -60,6 +64,7 @@ impl Default for GatePolicy {
             max_target_concentration: 0.5,
             min_disagreements: 20,
             max_probe_success_increase: 0.10,
+            max_trigger_shrink: 2.0,
         }
     }
 }
@@ -104,6 +109,16 @@ impl GatePolicy {
                     format!("must be a fraction in [0, 1], got {value}"),
                 ));
             }
+        }
+        if !(self.max_trigger_shrink.is_finite() && self.max_trigger_shrink >= 1.0) {
+            return Err(GateError::policy(
+                "max_trigger_shrink",
+                None,
+                format!(
+                    "must be a finite ratio of at least 1, got {}",
+                    self.max_trigger_shrink
+                ),
+            ));
         }
         if self.min_disagreements == 0 {
             return Err(GateError::policy(

@@ -1,6 +1,6 @@
 //! Judging a [`Comparison`] (and trigger probes) against a [`CheckedPolicy`].
 
-use crate::{CheckedPolicy, Comparison, ProbeOutcome};
+use crate::{CheckedPolicy, Comparison, ProbeOutcome, TriggerComparison};
 use serde::{Deserialize, Serialize};
 
 /// Outcome of one check.
@@ -61,6 +61,8 @@ pub struct GateReport {
     pub checks: Vec<Check>,
     pub comparison: Comparison,
     pub probes: Vec<ProbeOutcome>,
+    /// Reverse-engineered triggers, when they were computed.
+    pub triggers: Option<TriggerComparison>,
     /// The policy the checks were judged against.
     pub policy: serde_json::Value,
 }
@@ -100,6 +102,17 @@ pub fn evaluate(
     policy: &CheckedPolicy,
     comparison: &Comparison,
     probes: &[ProbeOutcome],
+) -> GateReport {
+    evaluate_with_triggers(policy, comparison, probes, None)
+}
+
+/// [`evaluate`] plus the `trigger_shrink` check on reverse-engineered triggers
+/// ([`crate::reverse_triggers`]) when `triggers` is given.
+pub fn evaluate_with_triggers(
+    policy: &CheckedPolicy,
+    comparison: &Comparison,
+    probes: &[ProbeOutcome],
+    triggers: Option<&TriggerComparison>,
 ) -> GateReport {
     let p = policy.params();
     let c = comparison;
@@ -225,6 +238,22 @@ pub fn evaluate(
         ));
     }
 
+    if let Some(t) = triggers {
+        let worst = t.classes.iter().find(|c| c.class == t.worst_class);
+        let (b, c) = worst.map_or((0.0, 0.0), |w| {
+            (w.baseline.mask_norm, w.candidate.mask_norm)
+        });
+        checks.push(Check::threshold(
+            "trigger_shrink",
+            t.max_shrink,
+            p.max_trigger_shrink,
+            format!(
+                "class {} is reached with a reverse-engineered mask of {c:.1} under the candidate vs {b:.1} under the baseline ({:.2}x smaller, max {:.2}x)",
+                t.worst_class, t.max_shrink, p.max_trigger_shrink
+            ),
+        ));
+    }
+
     let verdict = if checks.iter().any(Check::failed) {
         Verdict::Fail
     } else {
@@ -235,6 +264,7 @@ pub fn evaluate(
         checks,
         comparison: comparison.clone(),
         probes: probes.to_vec(),
+        triggers: triggers.cloned(),
         policy: policy.to_json(),
     }
 }
@@ -275,6 +305,7 @@ mod tests {
             max_target_concentration: 1.0,
             min_disagreements: 1,
             max_probe_success_increase: 1.0,
+            max_trigger_shrink: 1e9,
         };
         edit(&mut p);
         p.check().unwrap()

@@ -32,6 +32,11 @@ pub struct GateArgs {
     /// red team's) whose trigger is stamped on the holdout. Repeatable.
     #[arg(long)]
     pub probe: Vec<PathBuf>,
+    /// Also reverse-engineer a trigger per class under both models (Neural Cleanse against
+    /// the baseline) and check how much smaller the candidate's is: finds backdoors without
+    /// knowing the trigger. Images and tabular data; costs 2 x classes x 300 gradient steps.
+    #[arg(long)]
+    pub reverse_trigger: bool,
     /// Write the checks as JUnit XML here (atomically), for CI test reports.
     #[arg(long)]
     pub junit: Option<PathBuf>,
@@ -75,7 +80,16 @@ pub fn run(args: GateArgs, ctx: &Context) -> Result<()> {
             )?)
         })
         .collect::<Result<Vec<_>>>()?;
-    let report = mithridate_gate::evaluate(&policy, &comparison, &probes);
+    let triggers = if args.reverse_trigger {
+        let params = mithridate_gate::ReverseParams::default().check()?;
+        Some(mithridate_gate::reverse_triggers(
+            &baseline, &candidate, &holdout, &params,
+        )?)
+    } else {
+        None
+    };
+    let report =
+        mithridate_gate::evaluate_with_triggers(&policy, &comparison, &probes, triggers.as_ref());
 
     let baseline_hash = mithridate_gate::model_hash(&args.baseline)?;
     let candidate_hash = mithridate_gate::model_hash(&args.candidate)?;
