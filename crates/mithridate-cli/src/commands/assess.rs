@@ -491,11 +491,14 @@ fn attack_name(spec: &str) -> &str {
 /// for the first to finish training instead of training the same model again.
 type ModelSlot = Arc<Mutex<Option<Arc<Classifier>>>>;
 
+/// Loaded (training, test) sets by source and hold-out seed.
+type DataCache = Mutex<HashMap<(String, u64), Arc<(Dataset, Dataset)>>>;
+
 /// Runs cells, sharing loaded datasets and the trained models that several cells scan or
 /// use as surrogate (keyed by the id of the cell that trains them).
 struct Executor {
     home: DataHome,
-    data: Mutex<HashMap<(String, u64), Arc<(Dataset, Dataset)>>>,
+    data: DataCache,
     models: Mutex<HashMap<String, ModelSlot>>,
 }
 
