@@ -38,6 +38,7 @@ mod card;
 mod classifier;
 mod conv;
 mod error;
+mod infer;
 pub mod metrics;
 mod network;
 mod optim;

@@ -7,6 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::conv::ConvPool;
+use crate::infer::Layers;
 use crate::Architecture;
 
 /// Smallest image side the CNN accepts: two 2x2 poolings must leave at least one pixel.
@@ -224,6 +225,26 @@ impl Network {
                 }
             })
             .collect()
+    }
+
+    /// The layers as the gradient-free forward of [`crate::infer`] runs them, borrowing `params`
+    /// (flat values in [`Network::specs`] order); `None` for the text model, whose inputs are
+    /// token ids.
+    pub fn inference_layers<'a>(&'a self, params: &'a [Vec<f32>]) -> Option<Layers<'a>> {
+        let p = |i: usize| params[i].as_slice();
+        match self {
+            Network::Dense { sizes } => Some(Layers::Dense {
+                linear: (0..sizes.len() - 1)
+                    .map(|l| (p(2 * l), p(2 * l + 1)))
+                    .collect(),
+            }),
+            Network::Cnn { conv1, conv2, .. } => Some(Layers::Cnn {
+                convs: [(conv1, p(0), p(1)), (conv2, p(2), p(3))],
+                fc1: (p(4), p(5)),
+                fc2: (p(6), p(7)),
+            }),
+            Network::Text { .. } => None,
+        }
     }
 
     /// Forward pass on a batch: `input` is `(batch, sample_len)` (f32 features or u32 tokens).
