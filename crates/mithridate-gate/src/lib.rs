@@ -17,6 +17,9 @@
 //!   backdoor / targeted-poisoning signature;
 //! - `probe:<name>`: optional trigger probes ([`run_probe`]): stamp a known trigger (from an
 //!   attack's ground truth or a red-team exercise) on the holdout and compare attack success.
+//! - `trigger_shrink`: optional trigger reverse-engineering ([`reverse_triggers`], Neural
+//!   Cleanse run on both models): a class the candidate reaches with a far smaller input
+//!   change than the baseline needs is a backdoor target, found without knowing the trigger.
 //!
 //! The library only analyses; the `mithridate gate` command loads models, writes JUnit XML
 //! ([`junit`]) and appends the decision to the audit log.
