@@ -135,7 +135,9 @@ impl GatePolicy {
         let policy: GatePolicy = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|span| line_of(text, span.start));
             let message = e.message().trim().replace('\n', " ");
-            let key = unknown_key(&message).unwrap_or_default();
+            let key = unknown_key(&message)
+                .or_else(|| line.and_then(|l| key_on_line(text, l)))
+                .unwrap_or_default();
             GateError::policy(&key, line, message)
         })?;
         policy.check().map_err(|err| match err {
@@ -157,6 +159,17 @@ fn line_of(text: &str, at: usize) -> usize {
         + 1
 }
 
+/// The bare key set on 1-based `line` (`key = value`), if that line sets one.
+fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let (key, _) = text.lines().nth(line.checked_sub(1)?)?.split_once('=')?;
+    let key = key.trim();
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    bare.then(|| key.to_string())
+}
+
 /// The 1-based line where `key = ...` is set, if it is.
 fn key_line(text: &str, key: &str) -> Option<usize> {
     text.lines()
@@ -168,8 +181,11 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// The key serde names in an "unknown field `x`" or "invalid type ... for key `x`" message.
+/// The key serde names in an "unknown field `x`" message.
 fn unknown_key(message: &str) -> Option<String> {
+    if !message.starts_with("unknown field") {
+        return None;
+    }
     let start = message.find('`')? + 1;
     let len = message[start..].find('`')?;
     Some(message[start..start + len].to_string())
@@ -201,6 +217,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("min_disagreements"), "{err}");
     }
 
     #[test]
