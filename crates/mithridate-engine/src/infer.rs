@@ -113,24 +113,36 @@ impl Layers<'_> {
                 dense(hidden, batch, linear[n - 1], logits);
             }
             Layers::Cnn { convs, fc1, fc2 } => {
-                let [first, second] = convs;
+                let [(first, w1, b1), (second, w2, b2)] = *convs;
                 let per = self.sample_len();
-                let last = second.0;
-                let features = last.out_channels * last.out_h * last.out_w;
+                let features = second.out_channels * second.out_h * second.out_w;
                 let mut flat = vec![0f32; batch * features];
-                let mut scratch = ConvScratch::default();
-                let mut mid = Vec::new();
-                let mut out = Vec::new();
-                for (sample, flat) in input.chunks_exact(per).zip(flat.chunks_exact_mut(features)) {
-                    conv_pool_relu(first.0, first.1, first.2, sample, &mut scratch, &mut mid);
-                    conv_pool_relu(second.0, second.1, second.2, &mid, &mut scratch, &mut out);
-                    // (channel, y, x) -> (y, x, channel): the order `fc1` reads.
-                    let pixels = last.out_h * last.out_w;
-                    for (p, row) in flat.chunks_exact_mut(last.out_channels).enumerate() {
-                        for (c, v) in row.iter_mut().enumerate() {
-                            *v = out[c * pixels + p];
-                        }
+                // The second kernel with its taps in (i, j, channel) order, the column order of
+                // patches taken from channel-last activations.
+                let k = second.kernel;
+                let mut w2_hwc = vec![0f32; w2.len()];
+                for (o, row) in w2_hwc.chunks_exact_mut(second.fan_in()).enumerate() {
+                    for (t, v) in row.iter_mut().enumerate() {
+                        let (ij, c) = (t / second.in_channels, t % second.in_channels);
+                        *v = w2[(o * second.in_channels + c) * k * k + ij];
                     }
+                }
+                // One scratch per layer: a layer's padded buffer keeps its zero border.
+                let (mut scratch1, mut scratch2) = (ConvScratch::default(), ConvScratch::default());
+                let mut mid = vec![0f32; first.out_channels * first.out_h * first.out_w];
+                for (sample, flat) in input.chunks_exact(per).zip(flat.chunks_exact_mut(features)) {
+                    let first_out = Patches::ChannelFirst;
+                    conv_pool_relu(first, w1, b1, sample, first_out, &mut scratch1, &mut mid);
+                    // Channel-last output is the (y, x, channel) order `fc1` reads.
+                    conv_pool_relu(
+                        second,
+                        &w2_hwc,
+                        b2,
+                        &mid,
+                        Patches::ChannelLast,
+                        &mut scratch2,
+                        flat,
+                    );
                 }
                 dense(&flat, batch, *fc1, hidden);
                 relu(hidden);
@@ -164,75 +176,118 @@ fn relu(x: &mut [f32]) {
     }
 }
 
-/// Buffers reused across the samples of a task.
+/// Buffers one layer reuses across the samples of a task.
 #[derive(Default)]
 struct ConvScratch {
-    cols: Vec<f32>,
+    /// The input with a zero border of `k/2`.
+    padded: Vec<f32>,
+    /// The im2col matrix.
+    patches: Vec<f32>,
+    /// The convolution at the pooled pixels, `(pixels, out_channels)`.
     conv: Vec<f32>,
 }
 
-/// `out (O, out_h, out_w) = relu(bias + maxpool2(conv(input (C, in_h, in_w))))` for one image,
-/// computing the convolution only at the `2 out_h x 2 out_w` pixels a pooling window covers.
+/// How a layer's input is laid out, which decides how its im2col matrix is built.
+#[derive(Debug, Clone, Copy)]
+enum Patches {
+    /// Input `(C, H, W)`; im2col as `(C k k, P)` columns, each row a run of image rows (few
+    /// channels, as in the first layer: a receptive-field row is only `k` values).
+    ChannelFirst,
+    /// Input `(H, W, C)`; im2col as `(P, k k C)` rows whose `k` runs of `k C` values are
+    /// contiguous in the input, with the kernel given in `(out, i, j, in)` order.
+    ChannelLast,
+}
+
+/// `out (out_h, out_w, O) = relu(bias + maxpool2(conv(input)))` for one image (channel-last
+/// output), computing the convolution only at the `2 out_h x 2 out_w` pixels a pooling window
+/// covers.
 fn conv_pool_relu(
     layer: &ConvPool,
     weight: &[f32],
     bias: &[f32],
     input: &[f32],
+    layout: Patches,
     scratch: &mut ConvScratch,
-    out: &mut Vec<f32>,
+    out: &mut [f32],
 ) {
-    let (k, pad) = (layer.kernel, layer.kernel / 2);
+    let (k, pad, c_in) = (layer.kernel, layer.kernel / 2, layer.in_channels);
     let (in_h, in_w) = (layer.in_h, layer.in_w);
     let (ch, cw) = (2 * layer.out_h, 2 * layer.out_w);
+    let (ph, pw) = (in_h + 2 * pad, in_w + 2 * pad);
     let pixels = ch * cw;
-    let taps = layer.in_channels * k * k;
-    scratch.cols.resize(taps * pixels, 0.0);
-    for (r, row) in scratch.cols.chunks_exact_mut(pixels).enumerate() {
-        let (c, i, j) = (r / (k * k), r / k % k, r % k);
-        let plane = &input[c * in_h * in_w..(c + 1) * in_h * in_w];
-        // Output columns x whose tap x + j - pad lands inside the image.
-        let x0 = pad.saturating_sub(j).min(cw);
-        let x1 = (in_w + pad).saturating_sub(j).clamp(x0, cw);
-        for (y, seg) in row.chunks_exact_mut(cw).enumerate() {
-            match (y + i).checked_sub(pad).filter(|&iy| iy < in_h) {
-                Some(iy) => {
-                    let src = iy * in_w + x0 + j - pad;
-                    seg[..x0].fill(0.0);
-                    seg[x0..x1].copy_from_slice(&plane[src..src + x1 - x0]);
-                    seg[x1..].fill(0.0);
+    let taps = c_in * k * k;
+    let o = layer.out_channels;
+    // The zero border is the same on every call: only the interior is rewritten, so every
+    // patch copy below is branch-free.
+    scratch.padded.resize(c_in * ph * pw, 0.0);
+    scratch.patches.resize(taps * pixels, 0.0);
+    scratch.conv.resize(pixels * o, 0.0);
+    let dst = MatMut::from_row_major_slice_mut(&mut scratch.conv, pixels, o);
+    let kernel = MatRef::from_row_major_slice(weight, o, taps).transpose();
+    match layout {
+        Patches::ChannelFirst => {
+            for (plane, padded) in input
+                .chunks_exact(in_h * in_w)
+                .zip(scratch.padded.chunks_exact_mut(ph * pw))
+            {
+                for (src, dst) in plane
+                    .chunks_exact(in_w)
+                    .zip(padded[pad * pw..].chunks_exact_mut(pw))
+                {
+                    dst[pad..pad + in_w].copy_from_slice(src);
                 }
-                None => seg.fill(0.0),
             }
+            for (r, row) in scratch.patches.chunks_exact_mut(pixels).enumerate() {
+                // patches[(c, i, j), (y, x)] = padded[c, y + i, x + j].
+                let (c, i, j) = (r / (k * k), r / k % k, r % k);
+                let plane = &scratch.padded[c * ph * pw..(c + 1) * ph * pw];
+                for (y, seg) in row.chunks_exact_mut(cw).enumerate() {
+                    let start = (y + i) * pw + j;
+                    seg.copy_from_slice(&plane[start..start + cw]);
+                }
+            }
+            let patches = MatRef::from_row_major_slice(&scratch.patches, taps, pixels);
+            matmul(
+                dst,
+                Accum::Replace,
+                patches.transpose(),
+                kernel,
+                1.0f32,
+                Par::Seq,
+            );
+        }
+        Patches::ChannelLast => {
+            let row_len = in_w * c_in;
+            for (src, dst) in input
+                .chunks_exact(row_len)
+                .zip(scratch.padded[pad * pw * c_in..].chunks_exact_mut(pw * c_in))
+            {
+                dst[pad * c_in..pad * c_in + row_len].copy_from_slice(src);
+            }
+            let run = k * c_in;
+            for (p, row) in scratch.patches.chunks_exact_mut(taps).enumerate() {
+                // patches[(y, x), (i, j, c)] = padded[y + i, x + j, c]: `k` runs of `k C`.
+                let (y, x) = (p / cw, p % cw);
+                for (i, seg) in row.chunks_exact_mut(run).enumerate() {
+                    let start = ((y + i) * pw + x) * c_in;
+                    seg.copy_from_slice(&scratch.padded[start..start + run]);
+                }
+            }
+            let patches = MatRef::from_row_major_slice(&scratch.patches, pixels, taps);
+            matmul(dst, Accum::Replace, patches, kernel, 1.0f32, Par::Seq);
         }
     }
-    let o = layer.out_channels;
-    scratch.conv.resize(o * pixels, 0.0);
-    matmul(
-        MatMut::from_row_major_slice_mut(&mut scratch.conv, o, pixels),
-        Accum::Replace,
-        MatRef::from_row_major_slice(weight, o, taps),
-        MatRef::from_row_major_slice(&scratch.cols, taps, pixels),
-        1.0f32,
-        Par::Seq,
-    );
-    let (oh, ow) = (layer.out_h, layer.out_w);
-    out.resize(o * oh * ow, 0.0);
-    for ((map, pooled), b) in scratch
-        .conv
-        .chunks_exact(pixels)
-        .zip(out.chunks_exact_mut(oh * ow))
-        .zip(bias)
-    {
-        for (y, pooled_row) in pooled.chunks_exact_mut(ow).enumerate() {
-            let top = &map[2 * y * cw..(2 * y + 1) * cw];
-            let bottom = &map[(2 * y + 1) * cw..(2 * y + 2) * cw];
-            for (x, v) in pooled_row.iter_mut().enumerate() {
-                let m = top[2 * x]
-                    .max(top[2 * x + 1])
-                    .max(bottom[2 * x])
-                    .max(bottom[2 * x + 1]);
-                *v = (m + b).max(0.0);
-            }
+    // 2x2 max-pooling, then the bias (constant over a window) and ReLU, as the autodiff forward.
+    let ow = layer.out_w;
+    for (p, pooled) in out.chunks_exact_mut(o).enumerate() {
+        let (y, x) = (p / ow, p % ow);
+        let at = |dy: usize, dx: usize| {
+            let q = ((2 * y + dy) * cw + 2 * x + dx) * o;
+            &scratch.conv[q..q + o]
+        };
+        let (a, b, c, d) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
+        for (t, v) in pooled.iter_mut().enumerate() {
+            *v = (a[t].max(b[t]).max(c[t]).max(d[t]) + bias[t]).max(0.0);
         }
     }
 }
