@@ -6,6 +6,7 @@
 use crate::{GateError, Result};
 use mithridate_data::{Dataset, Features, Modality};
 use mithridate_engine::Classifier;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// A trigger "works" when it sends this share of a batch to the target (Neural Cleanse's 99%).
@@ -339,32 +340,37 @@ pub fn reverse_triggers(
     let cfg = params.params();
     layout(holdout.modality())?;
     let k = holdout.num_classes();
-    let mut classes = Vec::with_capacity(k);
-    for target in 0..k {
-        let rows: Vec<usize> = holdout
-            .labels()
-            .iter()
-            .enumerate()
-            .filter(|(_, &y)| y as usize != target)
-            .map(|(r, _)| r)
-            .take(cfg.samples)
-            .collect();
-        if rows.is_empty() {
-            continue;
-        }
-        let inputs = holdout
-            .select(&rows)
-            .map_err(|e| GateError::Input(e.to_string()))?;
-        let b = reverse_one(baseline, &inputs, target as u32, cfg)?;
-        let c = reverse_one(candidate, &inputs, target as u32, cfg)?;
-        let shrink = b.mask_norm / c.mask_norm.max(1e-9);
-        classes.push(ClassTriggers {
-            class: target,
-            baseline: b,
-            candidate: c,
-            shrink,
-        });
-    }
+    // Classes are independent: one rayon task each (results keep class order, so the
+    // outcome does not depend on scheduling).
+    let per_class = (0..k)
+        .into_par_iter()
+        .map(|target| -> Result<Option<ClassTriggers>> {
+            let rows: Vec<usize> = holdout
+                .labels()
+                .iter()
+                .enumerate()
+                .filter(|(_, &y)| y as usize != target)
+                .map(|(r, _)| r)
+                .take(cfg.samples)
+                .collect();
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let inputs = holdout
+                .select(&rows)
+                .map_err(|e| GateError::Input(e.to_string()))?;
+            let b = reverse_one(baseline, &inputs, target as u32, cfg)?;
+            let c = reverse_one(candidate, &inputs, target as u32, cfg)?;
+            let shrink = b.mask_norm / c.mask_norm.max(1e-9);
+            Ok(Some(ClassTriggers {
+                class: target,
+                baseline: b,
+                candidate: c,
+                shrink,
+            }))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let classes: Vec<ClassTriggers> = per_class.into_iter().flatten().collect();
     let worst = classes
         .iter()
         .fold(None, |best: Option<&ClassTriggers>, c| match best {
