@@ -1,6 +1,8 @@
 //! Inference throughput (forward without gradients) of the MNIST MLP and CNN: samples/s of
 //! [`Classifier::predict`] and [`Classifier::embeddings`] over the first
 //! `MITHRIDATE_BENCH_SAMPLES` (default 10,000) MNIST test images, median of 3 runs.
+//! `MITHRIDATE_BENCH_SPLIT=train` reads the 60,000 training images instead (a detector's
+//! full embedding scan).
 //!
 //! `cargo bench -p mithridate-engine --bench inference`
 
@@ -34,7 +36,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let samples: usize = std::env::var("MITHRIDATE_BENCH_SAMPLES")
         .ok()
         .map_or(Ok(10_000), |s| s.parse())?;
-    let full = load(&DataHome::from_env()?, "mnist", Split::Test)?;
+    let split = match std::env::var("MITHRIDATE_BENCH_SPLIT").as_deref() {
+        Ok("train") => Split::Train,
+        Ok("test") | Err(_) => Split::Test,
+        Ok(other) => {
+            return Err(format!("MITHRIDATE_BENCH_SPLIT must be train or test, not {other}").into())
+        }
+    };
+    let full = load(&DataHome::from_env()?, "mnist", split)?;
     let rows: Vec<usize> = (0..samples.min(full.len())).collect();
     let data = full.select(&rows)?;
     let threads = candle_core::utils::get_num_threads();
@@ -50,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         })?;
         println!(
-            "mithridate {arch} inference: predict {predict:.0} samples/s, embeddings {embed:.0} samples/s ({} MNIST test images, {threads} threads, median of {REPEATS})",
+            "mithridate {arch} inference: predict {predict:.0} samples/s, embeddings {embed:.0} samples/s ({} MNIST {split:?} images, {threads} threads, median of {REPEATS})",
             data.len()
         );
     }
