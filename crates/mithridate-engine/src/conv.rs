@@ -11,6 +11,9 @@
 //! flattened, so a receptive field is `k*k` contiguous channel vectors and the gather moves whole
 //! rows. Zero padding costs nothing: out-of-image taps use the index `u32::MAX`, which candle's
 //! `index_select` reads as zero and its `index_add` (the backward) skips.
+//!
+//! This module is the training (autodiff) path; inference runs the same layers without candle
+//! in `crate::infer`.
 
 use std::sync::Mutex;
 
