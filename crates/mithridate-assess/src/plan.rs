@@ -285,14 +285,15 @@ pub fn plan(config: &Config, seeds: u64, base_seed: u64) -> Vec<Cell> {
             }
         }
     }
+    // A setting listed twice (the same rate or detector repeated) is one experiment: keep
+    // its first cell so ids stay unique.
+    let mut seen = std::collections::HashSet::new();
     specs
         .into_iter()
+        .map(|spec| (spec.id(), spec))
+        .filter(|(id, _)| seen.insert(id.clone()))
         .enumerate()
-        .map(|(index, spec)| Cell {
-            index,
-            id: spec.id(),
-            spec,
-        })
+        .map(|(index, (id, spec))| Cell { index, id, spec })
         .collect()
 }
 
@@ -318,6 +319,13 @@ mod tests {
         let ids: std::collections::HashSet<_> = a.iter().map(|c| c.id.clone()).collect();
         assert_eq!(ids.len(), a.len());
         assert!(a.iter().enumerate().all(|(i, c)| c.index == i));
+    }
+
+    #[test]
+    fn repeated_settings_are_one_cell() {
+        let twice = config_with("rates = [0.01, 0.05]", "rates = [0.01, 0.05, 0.01]");
+        let cells = plan(&twice, 1, 0);
+        assert_eq!(cells, plan(&config_with("", ""), 1, 0));
     }
 
     #[test]
