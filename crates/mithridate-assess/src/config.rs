@@ -100,6 +100,16 @@ pub struct AttackEntry {
     pub defences: Option<Vec<Spanned<String>>>,
 }
 
+impl AttackEntry {
+    /// The parameters as the attack registry takes them: a JSON object, `{}` for defaults.
+    pub fn params_json(&self) -> serde_json::Value {
+        self.params
+            .as_ref()
+            .and_then(|p| serde_json::to_value(p.get_ref()).ok())
+            .unwrap_or_else(|| serde_json::json!({}))
+    }
+}
+
 /// One federated scenario: every rule under every update attack.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

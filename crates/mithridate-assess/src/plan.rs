@@ -216,9 +216,7 @@ pub fn plan(config: &Config, seeds: u64, base_seed: u64) -> Vec<Cell> {
                 .attacks
                 .iter()
                 .flat_map(|a| {
-                    let params = a.params.as_ref().map_or(serde_json::json!({}), |p| {
-                        serde_json::to_value(p.get_ref()).unwrap_or_default()
-                    });
+                    let params = a.params_json();
                     let defences = a.defences.as_deref().unwrap_or(&block.defences);
                     let base = &base;
                     a.rates.iter().map(move |r| {

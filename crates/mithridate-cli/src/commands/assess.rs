@@ -177,16 +177,7 @@ fn write_report(
     path: &std::path::Path,
 ) -> Result<()> {
     let html = mithridate_assess::report::Report::new(records)?.to_html();
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write into {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, html.as_bytes())
-        .and_then(|()| mithridate_assess::store::readable_by_all(tmp.as_file()))
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::commands::report::write_atomic(path, html.as_bytes())
 }
 
 /// The readable part of a cell id (without its digest).
@@ -337,7 +328,7 @@ fn validate(config: &Config, exec: &Executor, seed: u64) -> Result<(), Invalid> 
                     ),
                 ));
             }
-            let params = attack_params(attack.params.as_ref().map(|p| p.get_ref()));
+            let params = attack.params_json();
             // Parameter mistakes point at the `params` line when there is one.
             let blame = |e: &dyn std::fmt::Display| match &attack.params {
                 Some(p) => Invalid::Config(
@@ -474,12 +465,6 @@ fn check_defence(name: &str, attack: AttackKind, modality: &str) -> Result<(), S
 enum ActionName {
     Drop,
     Relabel,
-}
-
-fn attack_params(table: Option<&toml::Table>) -> serde_json::Value {
-    table
-        .and_then(|t| serde_json::to_value(t).ok())
-        .unwrap_or_else(|| json!({}))
 }
 
 /// `sign-flip:2` -> `sign-flip`.
@@ -811,12 +796,10 @@ const ROC_POINTS: usize = 101;
 
 fn accuracy(model: &Classifier, test: &Dataset) -> Result<f64> {
     let predicted = model.predict(test)?;
-    let hits = predicted
-        .iter()
-        .zip(test.labels())
-        .filter(|(p, y)| p == y)
-        .count();
-    Ok(hits as f64 / test.len().max(1) as f64)
+    Ok(
+        mithridate_engine::metrics::evaluate(&predicted, test.labels(), test.num_classes())?
+            .accuracy,
+    )
 }
 
 fn score(a: &Assessment) -> ModelScore {

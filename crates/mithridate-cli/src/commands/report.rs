@@ -104,7 +104,7 @@ pub fn run(args: ReportArgs, ctx: &Context) -> Result<()> {
 
 /// Writes through a temporary file in the same directory and renames it into place, so a
 /// reader never sees a half-written report.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
