@@ -97,7 +97,8 @@ pub fn kmeans(points: &[f64], d: usize, k: usize, restarts: usize, seed: u64) ->
     best.ok_or_else(|| DetectError::input("k-means produced no fit"))
 }
 
-fn lloyd(points: &[f64], d: usize, k: usize, mut centroids: Vec<f64>) -> KMeansFit {
+/// Lloyd's iteration from the given `k * d` initial centroids (see the module docs).
+pub(crate) fn lloyd(points: &[f64], d: usize, k: usize, mut centroids: Vec<f64>) -> KMeansFit {
     let n = points.len() / d;
     let assign = |centroids: &[f64]| -> Vec<usize> {
         (0..n)

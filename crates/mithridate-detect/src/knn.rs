@@ -25,7 +25,7 @@
 //! ```
 
 use crate::{DetectError, Detection, Detector, Embeddings, Result, ScanContext};
-use faer::Mat;
+use faer::{Mat, MatRef};
 use rayon::prelude::*;
 
 const BLOCK: usize = 256;
@@ -63,49 +63,27 @@ impl KnnConsistency {
     /// Scores and flags precomputed representations.
     pub fn detect_embeddings(&self, emb: &Embeddings) -> Result<Detection> {
         let n = emb.len();
-        let d = emb.dim();
-        let k = self.params.k.min(n.saturating_sub(1));
-        let all = Mat::from_fn(n, d, |i, j| emb.row(i)[j]);
-        let norms: Vec<f32> = (0..n)
-            .map(|i| emb.row(i).iter().map(|x| x * x).sum())
-            .collect();
+        let all = Mat::from_fn(n, emb.dim(), |i, j| emb.row(i)[j]);
+        let neighbours =
+            nearest_neighbours(all.as_ref(), all.as_ref(), self.params.k, &|i, j| i == j);
         let labels = emb.labels();
         let nc = emb.num_classes();
-        let mut scores = vec![0f64; n];
-        let mut flags = vec![false; n];
-        for start in (0..n).step_by(BLOCK) {
-            let end = (start + BLOCK).min(n);
-            let block = all.subrows(start, end - start);
-            let gram = block * all.transpose();
-            let results: Vec<(f64, bool)> = (start..end)
-                .into_par_iter()
-                .map(|i| {
-                    let mut cand: Vec<(f32, usize)> = (0..n)
-                        .filter(|&j| j != i)
-                        .map(|j| (norms[i] + norms[j] - 2.0 * gram[(i - start, j)], j))
-                        .collect();
-                    if k == 0 {
-                        return (0.0, false);
-                    }
-                    let cmp = |a: &(f32, usize), b: &(f32, usize)| {
-                        a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
-                    };
-                    cand.select_nth_unstable_by(k - 1, cmp);
-                    let mut votes = vec![0usize; nc];
-                    for &(_, j) in &cand[..k] {
-                        votes[labels[j] as usize] += 1;
-                    }
-                    let own = votes[labels[i] as usize];
-                    let disagree = (k - own) as f64 / k as f64;
-                    let beaten = votes.iter().any(|&v| v > own);
-                    (disagree, beaten)
-                })
-                .collect();
-            for (offset, (score, flag)) in results.into_iter().enumerate() {
-                scores[start + offset] = score;
-                flags[start + offset] = flag;
-            }
-        }
+        let (scores, flags): (Vec<f64>, Vec<bool>) = neighbours
+            .iter()
+            .enumerate()
+            .map(|(i, nearest)| {
+                if nearest.is_empty() {
+                    return (0.0, false);
+                }
+                let mut votes = vec![0usize; nc];
+                for &j in nearest {
+                    votes[labels[j] as usize] += 1;
+                }
+                let own = votes[labels[i] as usize];
+                let disagree = (nearest.len() - own) as f64 / nearest.len() as f64;
+                (disagree, votes.iter().any(|&v| v > own))
+            })
+            .unzip();
         let mut class_flags = vec![(0usize, 0usize); nc];
         for (&y, &f) in labels.iter().zip(&flags) {
             class_flags[y as usize].0 += 1;
@@ -129,6 +107,47 @@ impl KnnConsistency {
             },
         ))
     }
+}
+
+/// The `k` nearest rows of `references` to each row of `queries` (squared Euclidean distance
+/// `|a|^2 + |b|^2 - 2ab` from blocked faer products, ties by reference index), skipping the
+/// pairs `(query, reference)` for which `skip` is true (e.g. a sample and itself). A query
+/// with fewer than `k` admissible references gets all of them. Cost `O(q r d)` time,
+/// `O(B r)` memory for blocks of `B = 256` queries; queries run in parallel.
+pub(crate) fn nearest_neighbours(
+    queries: MatRef<f32>,
+    references: MatRef<f32>,
+    k: usize,
+    skip: &(dyn Fn(usize, usize) -> bool + Sync),
+) -> Vec<Vec<usize>> {
+    let squared_norm =
+        |m: MatRef<f32>, i: usize| -> f32 { (0..m.ncols()).map(|c| m[(i, c)] * m[(i, c)]).sum() };
+    let ref_norms: Vec<f32> = (0..references.nrows())
+        .map(|j| squared_norm(references, j))
+        .collect();
+    let mut out = Vec::with_capacity(queries.nrows());
+    for start in (0..queries.nrows()).step_by(BLOCK) {
+        let end = (start + BLOCK).min(queries.nrows());
+        let gram = queries.subrows(start, end - start) * references.transpose();
+        let block: Vec<Vec<usize>> = (start..end)
+            .into_par_iter()
+            .map(|i| {
+                let own = squared_norm(queries, i);
+                let mut cand: Vec<(f32, usize)> = (0..references.nrows())
+                    .filter(|&j| !skip(i, j))
+                    .map(|j| (own + ref_norms[j] - 2.0 * gram[(i - start, j)], j))
+                    .collect();
+                let k = k.min(cand.len());
+                if k == 0 {
+                    return Vec::new();
+                }
+                cand.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                cand[..k].iter().map(|&(_, j)| j).collect()
+            })
+            .collect();
+        out.extend(block);
+    }
+    out
 }
 
 impl Detector for KnnConsistency {

@@ -94,6 +94,127 @@ fn activation_clustering_flags_only_the_planted_class() {
     assert_eq!(again, d);
 }
 
+/// A 4-class tabular set whose inputs sit 6 apart on distinct axes, with embeddings = inputs
+/// plus a 12-sigma shift for the "poison" rows. In class 0, `extra` rows are added: their
+/// inputs come from class `1 + i % 3` (dirty labels) when `dirty`, else from class 0's own
+/// second mode (axis 4); their embeddings are shifted, but for every tenth.
+/// Returns (dataset, embeddings, poisoned).
+fn two_mode_class(
+    per_class: usize,
+    extra: usize,
+    dirty: bool,
+    seed: u64,
+) -> (Dataset, Vec<f32>, Vec<u64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut inputs, mut emb, mut labels, mut poisoned) = (vec![], vec![], vec![], vec![]);
+    for c in 0..4usize {
+        for i in 0..per_class + if c == 0 { extra } else { 0 } {
+            let added = i >= per_class;
+            let axis = match (added, dirty) {
+                (false, _) => c,
+                (true, true) => 1 + i % 3,
+                (true, false) => 4,
+            };
+            for j in 0..DIM {
+                let noise: f32 = StandardNormal.sample(&mut rng);
+                let x = noise + if j == axis { 6.0 } else { 0.0 };
+                inputs.push(x);
+                // Every tenth added row keeps an unshifted embedding (a straggler k-means
+                // puts on the clean side).
+                let shifted = added && (i - per_class) % 10 != 0;
+                emb.push(x + if shifted && j == DIM - 1 { 12.0 } else { 0.0 });
+            }
+            if added {
+                poisoned.push(labels.len() as u64);
+            }
+            labels.push(c as u32);
+        }
+    }
+    let ids = (0..labels.len() as u64).collect();
+    let data = Dataset::new(
+        Modality::Tabular { features: DIM },
+        Features::Dense(inputs),
+        labels,
+        ids,
+        4,
+        vec![],
+    )
+    .unwrap();
+    (data, emb, poisoned)
+}
+
+#[test]
+fn activation_clustering_flags_a_dirty_label_half_of_its_class() {
+    // An all-to-one backdoor at a high rate: the poison is half of class 0, beyond the
+    // relative-size rule, but its inputs belong to other classes. The stragglers (poisons
+    // whose embeddings sit with the clean rows) are caught by their inputs.
+    let (data, v, poisoned) = two_mode_class(300, 300, true, 5);
+    let emb = Embeddings::new(&v, DIM, data.labels(), data.ids(), 4).unwrap();
+    let ac = ClusteringParams::default().check().unwrap();
+    let size_only = ac.detect_embeddings(&emb, 0).unwrap();
+    assert!(size_only.flagged.is_empty(), "{:?}", size_only.classes);
+    let d = ac.detect_with_inputs(&emb, &data, 0).unwrap();
+    assert_eq!(d.suspicious_classes(), vec![0]);
+    let m = score_detection(&d, &poisoned).unwrap();
+    assert_eq!((m.precision, m.recall), (1.0, 1.0), "{m:?}");
+    // Same seed, same result.
+    assert_eq!(ac.detect_with_inputs(&emb, &data, 0).unwrap(), d);
+    // Embeddings of another set are an error, not a silent misalignment.
+    let (other, ..) = two_mode_class(10, 0, true, 5);
+    assert!(ac.detect_with_inputs(&emb, &other, 0).is_err());
+}
+
+#[test]
+fn activation_clustering_leaves_two_label_consistent_modes_alone() {
+    // Class 0 has two equally large, well-separated modes whose inputs both agree with the
+    // label: no dirty-label cluster, and too large for the size rule.
+    let (data, v, _) = two_mode_class(300, 300, false, 6);
+    let emb = Embeddings::new(&v, DIM, data.labels(), data.ids(), 4).unwrap();
+    let d = ClusteringParams::default()
+        .check()
+        .unwrap()
+        .detect_with_inputs(&emb, &data, 0)
+        .unwrap();
+    assert!(d.flagged.is_empty(), "{:?}", d.classes);
+}
+
+#[test]
+fn activation_clustering_size_rule_needs_an_outlying_class_among_many() {
+    // Eight classes; class 0 holds a small (20%) well-separated mode whose inputs agree with
+    // the label, and so do classes 1-4 (their second modes are as separated as class 0's).
+    // With the outlier requirement none stands out; without it (0), all five are flagged.
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let (mut v, mut labels) = (vec![], vec![]);
+    for c in 0..8u32 {
+        for i in 0..200 {
+            let second = c < 5 && i < 40;
+            for j in 0..DIM {
+                let noise: f32 = StandardNormal.sample(&mut rng);
+                let mean = if j == c as usize { 6.0 } else { 0.0 };
+                v.push(mean + noise + if second && j == DIM - 1 { 12.0 } else { 0.0 });
+            }
+            labels.push(c);
+        }
+    }
+    let ids: Vec<u64> = (0..labels.len() as u64).collect();
+    let emb = Embeddings::new(&v, DIM, &labels, &ids, 8).unwrap();
+    let with = ClusteringParams::default().check().unwrap();
+    assert!(with.detect_embeddings(&emb, 0).unwrap().flagged.is_empty());
+    let without = ClusteringParams {
+        size_rule_outlier: 0.0,
+        ..ClusteringParams::default()
+    }
+    .check()
+    .unwrap();
+    assert_eq!(
+        without
+            .detect_embeddings(&emb, 0)
+            .unwrap()
+            .suspicious_classes(),
+        vec![0, 1, 2, 3, 4]
+    );
+}
+
 #[test]
 fn clean_gaussian_classes_yield_few_flags() {
     // No poison: activation clustering flags nothing (unimodal classes), k-NN flags only the
@@ -262,6 +383,22 @@ fn degenerate_inputs_are_clear_errors_or_documented() {
     }
     .check()
     .is_err());
+    for bad in [
+        ClusteringParams {
+            consistency_gap: 0.0,
+            ..ClusteringParams::default()
+        },
+        ClusteringParams {
+            reference_size: 0,
+            ..ClusteringParams::default()
+        },
+        ClusteringParams {
+            size_rule_outlier: f64::NAN,
+            ..ClusteringParams::default()
+        },
+    ] {
+        assert!(bad.check().is_err(), "{bad:?}");
+    }
     let model = Classifier::new(Architecture::LogReg, tiny.modality(), 3, 0).unwrap();
     let ctx = ScanContext::new(&tiny, logreg_spec(1), 0).unwrap();
     assert!(ctx.with_model(&model).is_err());

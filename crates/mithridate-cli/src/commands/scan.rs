@@ -64,6 +64,15 @@ pub struct DetectorOptions {
     /// Activation clustering: smallest silhouette of a poisoned class's split.
     #[arg(long, default_value_t = 0.25)]
     pub silhouette_threshold: f64,
+    /// Activation clustering: smallest input-space label-agreement gap between the two
+    /// clusters for the less consistent one to be flagged as dirty-labelled (1 nearly
+    /// disables the check).
+    #[arg(long, default_value_t = 0.3)]
+    pub consistency_gap: f64,
+    /// Activation clustering: robust z-score of a class's silhouette among the classes that
+    /// the relative-size rule requires (0: off).
+    #[arg(long, default_value_t = 2.0)]
+    pub size_rule_outlier: f64,
     /// Confident learning: cross-validation folds.
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
@@ -128,6 +137,8 @@ impl DetectorOptions {
                             components: self.components,
                             size_threshold: self.size_threshold,
                             silhouette_threshold: self.silhouette_threshold,
+                            consistency_gap: self.consistency_gap,
+                            size_rule_outlier: self.size_rule_outlier,
                             ..ClusteringParams::default()
                         }
                         .check()?,
