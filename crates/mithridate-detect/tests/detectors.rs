@@ -121,7 +121,7 @@ fn two_mode_class(
                 inputs.push(x);
                 // Every tenth added row keeps an unshifted embedding (a straggler k-means
                 // puts on the clean side).
-                let shifted = added && (i - per_class) % 10 != 0;
+                let shifted = added && !(i - per_class).is_multiple_of(10);
                 emb.push(x + if shifted && j == DIM - 1 { 12.0 } else { 0.0 });
             }
             if added {
