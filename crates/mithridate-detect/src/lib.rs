@@ -9,7 +9,7 @@
 //! | detector | module | needs | paper |
 //! |---|---|---|---|
 //! | spectral signatures | [`spectral`] | embeddings | Tran, Li & Madry 2018 |
-//! | activation clustering | [`clustering`] | embeddings | Chen et al. 2018 |
+//! | activation clustering | [`clustering`] | embeddings (+ raw inputs) | Chen et al. 2018 |
 //! | confident learning | [`confident`] | k-fold out-of-sample probabilities | Northcutt, Jiang & Chuang 2021 |
 //! | k-NN label consistency | [`knn`] | embeddings | Peri et al. 2020 |
 //! | early-training loss | [`loss`] | one short training run | Arpit et al. 2017; Li et al. 2021 |
