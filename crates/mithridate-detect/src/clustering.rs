@@ -245,16 +245,8 @@ impl ActivationClustering {
         }
         let outlying = silhouette_outliers(&splits, p.size_rule_outlier);
         for (split, outlying) in splits.iter().zip(outlying) {
-            let ClassSplit {
-                class,
-                rows,
-                points,
-                m,
-                fit,
-                sil,
-                dirty,
-            } = split;
-            let (m, sil) = (*m, *sil);
+            let (class, rows, points, fit) = (split.class, &split.rows, &split.points, &split.fit);
+            let (m, sil, dirty) = (split.m, split.sil, split.dirty);
             let size1 = fit.assignment.iter().filter(|&&c| c == 1).count();
             let small = usize::from(size1 * 2 < rows.len());
             let small_size = if small == 1 {
@@ -264,11 +256,11 @@ impl ActivationClustering {
             };
             let separated = small_size > 0 && sil >= p.silhouette_threshold;
             let relative = small_size as f64 / rows.len() as f64;
-            let (suspicious, suspect) = match *dirty {
+            let (suspicious, suspect) = match dirty {
                 Some(cluster) => (true, cluster),
                 None => (separated && relative <= p.size_threshold && outlying, small),
             };
-            verdicts[*class] = (suspicious, sil);
+            verdicts[class] = (suspicious, sil);
             let centroid = |c: usize| &fit.centroids[c * m..(c + 1) * m];
             for (i, &r) in rows.iter().enumerate() {
                 let x = &points[i * m..(i + 1) * m];
@@ -298,7 +290,7 @@ impl ActivationClustering {
                     .filter(|&i| fit.assignment[i] != suspect)
                     .collect();
                 let queried: Vec<usize> = others.iter().map(|&i| rows[i]).collect();
-                let agreement = reference.agreement(&queried, *class as u32, &p);
+                let agreement = reference.agreement(&queried, class as u32, &p);
                 for (&r, a) in queried.iter().zip(agreement) {
                     if a < 0.5 {
                         flags[r] = true;
