@@ -316,9 +316,7 @@ impl ActivationClustering {
         if n <= self.params.silhouette_sample {
             return silhouette(points, m, assignment, 2);
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut picked = sample(&mut rng, n, self.params.silhouette_sample).into_vec();
-        picked.sort_unstable();
+        let picked = seeded_subset(n, self.params.silhouette_sample, seed);
         let sub: Vec<f64> = picked
             .iter()
             .flat_map(|&i| points[i * m..(i + 1) * m].iter().copied())
