@@ -1,8 +1,8 @@
 //! Dense kernels shared by the rules: row reductions, weighted row sums, the f64 Gram matrix.
 //!
 //! Every reduction has a fixed summation order that does not depend on the number of threads,
-//! so results are bit-for-bit reproducible. Hot loops are compiled twice (baseline and AVX2)
-//! and picked at run time ([`multiversioned!`]); LLVM does not contract `a * b + c` into FMA
+//! so results are bit-for-bit reproducible. Hot loops are compiled three times (baseline, AVX2,
+//! AVX-512) and picked at run time ([`multiversioned!`]); LLVM does not contract `a * b + c` into FMA
 //! without fast-math, so both versions round identically.
 
 use crate::updates::Updates;
@@ -14,8 +14,9 @@ use rayon::prelude::*;
 /// the thread count).
 pub(crate) const COLUMN_TASK: usize = 16 * 1024;
 
-/// Defines a function whose body is compiled both for the baseline target and with AVX2 +
-/// FMA enabled, choosing at run time (the default x86-64 target only has SSE2).
+/// Defines a function whose body is compiled for the baseline target, with AVX2 + FMA and
+/// with AVX-512 enabled, choosing the widest the CPU has at run time (the default x86-64
+/// target only has SSE2).
 macro_rules! multiversioned {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$m])* $vis fn $name($($arg: $ty),*) $(-> $ret)? {
@@ -23,6 +24,19 @@ macro_rules! multiversioned {
             fn imp($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    imp($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports these AVX-512 subsets and FMA (checked above).
+                    return unsafe { avx512($($arg),*) };
+                }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     imp($($arg),*)

@@ -34,6 +34,7 @@ pub use rule::{Rule, RuleConfig};
 pub use rules::bulyan::Bulyan;
 pub use rules::centered_clipping::{CenteredClipping, CenteredClippingParams};
 pub use rules::fedavg::FedAvg;
+pub use rules::flame::{Flame, FlameParams};
 pub use rules::fltrust::FlTrust;
 pub use rules::foolsgold::{FoolsGold, FoolsGoldHistory, FoolsGoldParams};
 pub use rules::geomed::{GeometricMedian, GeometricMedianParams};

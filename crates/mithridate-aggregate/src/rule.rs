@@ -3,8 +3,8 @@
 use crate::error::{AggregateError, Result};
 use crate::rules::Aggregator;
 use crate::{
-    Bulyan, CenteredClippingParams, CoordinateMedian, FedAvg, FlTrust, FoolsGoldParams,
-    GeometricMedianParams, KrumParams, Nnm, NormBoundParams, TrimmedMean,
+    Bulyan, CenteredClippingParams, CoordinateMedian, FedAvg, FlTrust, FlameParams,
+    FoolsGoldParams, GeometricMedianParams, KrumParams, Nnm, NormBoundParams, TrimmedMean,
 };
 use std::fmt;
 use std::str::FromStr;
@@ -32,11 +32,12 @@ pub enum Rule {
     FlTrust,
     FoolsGold,
     NormBound,
+    Flame,
     /// Nearest-neighbour mixing, then the inner rule.
     Nnm(Box<Rule>),
 }
 
-const BASE: [(&str, Rule); 11] = [
+const BASE: [(&str, Rule); 12] = [
     ("fedavg", Rule::FedAvg),
     ("median", Rule::Median),
     ("trimmed-mean", Rule::TrimmedMean),
@@ -48,6 +49,7 @@ const BASE: [(&str, Rule); 11] = [
     ("fltrust", Rule::FlTrust),
     ("foolsgold", Rule::FoolsGold),
     ("norm-bound", Rule::NormBound),
+    ("flame", Rule::Flame),
 ];
 
 impl Rule {
@@ -114,6 +116,8 @@ pub struct RuleConfig {
     pub noise_std: Option<f64>,
     /// Geometric median: relative tolerance (default 1e-7).
     pub tolerance: Option<f64>,
+    /// FLAME: noise level `lambda`, noise std = `lambda` x clipping bound (default 0.001).
+    pub noise_factor: Option<f64>,
 }
 
 impl RuleConfig {
@@ -127,6 +131,7 @@ impl RuleConfig {
             iterations: None,
             noise_std: None,
             tolerance: None,
+            noise_factor: None,
         }
     }
 
@@ -165,6 +170,10 @@ impl RuleConfig {
         unused(
             "noise_std",
             self.noise_std.is_some() && !matches!(rule, Rule::NormBound | Rule::Nnm(_)),
+        )?;
+        unused(
+            "noise_factor",
+            self.noise_factor.is_some() && !matches!(rule, Rule::Flame | Rule::Nnm(_)),
         )?;
         unused(
             "tolerance",
@@ -217,6 +226,13 @@ impl RuleConfig {
                 let mut p = NormBoundParams::new(f);
                 p.bound = self.radius;
                 p.noise_std = self.noise_std.unwrap_or(0.0);
+                Box::new(p.check()?)
+            }
+            Rule::Flame => {
+                let mut p = FlameParams::new(f);
+                if let Some(l) = self.noise_factor {
+                    p.noise_factor = l;
+                }
                 Box::new(p.check()?)
             }
             Rule::Nnm(inner) => Box::new(Nnm::new(f, self.build_rule(inner)?)),

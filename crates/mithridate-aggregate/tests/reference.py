@@ -153,6 +153,39 @@ def norm_bound(x, w):
     return w @ x, w
 
 
+def flame(x):
+    # FLAME without noise. Core found by thresholds and graph search (not union-find): the
+    # smallest cosine-distance threshold at which a connected component has n // 2 + 1 members.
+    n = x.shape[0]
+    norms = np.linalg.norm(x, axis=1)
+    dist = np.clip(1.0 - (x @ x.T) / np.outer(norms, norms), 0.0, 2.0)
+    need = n // 2 + 1
+    core = None
+    for t in np.unique(dist[np.triu_indices(n, 1)]):
+        seen = [False] * n
+        for s in range(n):
+            if seen[s]:
+                continue
+            comp, stack = [], [s]
+            seen[s] = True
+            while stack:
+                i = stack.pop()
+                comp.append(i)
+                for j in range(n):
+                    if not seen[j] and dist[i, j] <= t:
+                        seen[j] = True
+                        stack.append(j)
+            if len(comp) >= need:
+                core = sorted(comp)
+                break
+        if core is not None:
+            break
+    bound = np.median(norms)
+    w = np.zeros(n)
+    w[core] = np.minimum(1.0, bound / norms[core]) / len(core)
+    return w @ x, w
+
+
 def nnm(x, f):
     n = x.shape[0]
     dist = sq_dists(x)
@@ -214,6 +247,8 @@ def main():
         expected["foolsgold"] = {"aggregate": agg.tolist(), "weights": wts.tolist()}
         agg, wts = norm_bound(x, w)
         expected["norm-bound"] = {"aggregate": agg.tolist(), "weights": wts.tolist()}
+        agg, wts = flame(x)
+        expected["flame"] = {"aggregate": agg.tolist(), "weights": wts.tolist()}
         mixed = nnm(x, f)
         expected["nnm+median"] = {"aggregate": median(mixed).tolist()}
         expected["nnm+krum"] = {"aggregate": multi_krum(mixed, f, 1)[0].tolist()}

@@ -39,11 +39,15 @@ pub struct FlParams {
     pub threshold: f64,
     /// Reputation's exponential-moving-average weight of the newest round.
     pub reputation_decay: f64,
+    /// FLTrust only: size of the server's clean root dataset, drawn (seeded) from the training
+    /// rows before they are partitioned, so no client holds them (Cao et al. use 100).
+    pub root_size: usize,
 }
 
 impl FlParams {
     /// Defaults: 100 clients, 20% per round, 10 rounds, no Byzantine clients, IID, MLP,
-    /// 1 local epoch of SGD (lr 0.05, batch 32), threshold 3.5, reputation decay 0.3.
+    /// 1 local epoch of SGD (lr 0.05, batch 32), threshold 3.5, reputation decay 0.3, an
+    /// FLTrust root set of 100 rows.
     pub fn new(rule: Rule, attack: AttackSpec) -> FlParams {
         FlParams {
             clients: 100,
@@ -60,6 +64,7 @@ impl FlParams {
             seed: 0,
             threshold: DEFAULT_THRESHOLD,
             reputation_decay: 0.3,
+            root_size: 100,
         }
     }
 
@@ -143,10 +148,10 @@ impl FlParams {
                 crate::attacks::Alie::z_max(participants, malicious)?;
             }
         }
-        if contains_fltrust(&self.rule) {
+        if contains_fltrust(&self.rule) && self.root_size == 0 {
             return bad(
-                "rule",
-                "fltrust needs a server root dataset, which the simulation does not hold".into(),
+                "root-size",
+                "fltrust needs a server root dataset of at least 1 row".into(),
             );
         }
         let assumed = if self.rule == Rule::FedAvg {
@@ -262,6 +267,7 @@ const LOCAL: u64 = 5;
 const CRAFT: u64 = 6;
 const POISON: u64 = 7;
 const AGGREGATE: u64 = 8;
+const ROOT: u64 = 9;
 
 /// The backdoor test set: non-target test samples with the trigger applied.
 struct BackdoorProbe {
@@ -294,6 +300,29 @@ impl FlConfig {
     ) -> Result<FlReport> {
         let start = Instant::now();
         let p = &self.params;
+        // FLTrust's root set leaves the pool before partitioning.
+        let (pool, root) = if contains_fltrust(&p.rule) {
+            if train.len() < p.root_size + p.clients {
+                return Err(FlError::param(
+                    "root-size",
+                    format!(
+                        "a root set of {} rows and {} clients need more than the {} training rows",
+                        p.root_size,
+                        p.clients,
+                        train.len()
+                    ),
+                ));
+            }
+            let mut rows: Vec<usize> = (0..train.len()).collect();
+            rows.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(p.seed, &[ROOT])));
+            let (root, rest) = rows.split_at_mut(p.root_size);
+            root.sort_unstable();
+            rest.sort_unstable();
+            (Some(train.select(rest)?), Some(train.select(root)?))
+        } else {
+            (None, None)
+        };
+        let train = pool.as_ref().unwrap_or(train);
         if train.len() < p.clients {
             return Err(FlError::param(
                 "clients",
@@ -421,12 +450,27 @@ impl FlConfig {
                 }
             }
 
+            // The server's own update on its root set (FLTrust), trained like a client's.
+            let root_update = match &root {
+                Some(data) => Some(local_update(
+                    &global,
+                    &before,
+                    data,
+                    &self.train,
+                    derive_seed(p.seed, &[ROOT, r]),
+                )?),
+                None => None,
+            };
+
             let aggregate_start = Instant::now();
             let n = participants.len();
             let updates = Updates::new(&rows, n, d)?;
-            let agg_round = Round::new(updates)
+            let mut agg_round = Round::new(updates)
                 .with_client_ids(&participants)?
                 .with_seed(derive_seed(p.seed, &[AGGREGATE, r]));
+            if let Some(g0) = &root_update {
+                agg_round = agg_round.with_root(g0)?;
+            }
             let out = self.aggregator.aggregate(&agg_round, &mut state)?;
             let aggregate_seconds = aggregate_start.elapsed().as_secs_f64();
             let next: Vec<f32> = before

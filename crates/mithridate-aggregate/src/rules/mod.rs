@@ -3,6 +3,7 @@
 pub mod bulyan;
 pub mod centered_clipping;
 pub mod fedavg;
+pub mod flame;
 pub mod fltrust;
 pub mod foolsgold;
 pub mod geomed;

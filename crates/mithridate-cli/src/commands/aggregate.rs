@@ -19,7 +19,7 @@ pub struct AggregateArgs {
     /// Client updates: an n x d float32 or float64 .npy array, one row per client.
     pub updates: PathBuf,
     /// Aggregation rule: fedavg, median, trimmed-mean, krum, multi-krum, bulyan, geomed,
-    /// centered-clipping, fltrust, foolsgold, norm-bound, or nnm+<rule>.
+    /// centered-clipping, fltrust, foolsgold, norm-bound, flame, or nnm+<rule>.
     #[arg(long)]
     pub rule: String,
     /// Number of Byzantine clients the rule must withstand (checked against the rule's tolerance).
@@ -46,6 +46,10 @@ pub struct AggregateArgs {
     /// Norm bounding: standard deviation of Gaussian noise added to the aggregate (uses --seed).
     #[arg(long)]
     pub noise_std: Option<f64>,
+    /// FLAME: noise level lambda; the noise std is lambda x the clipping bound (default 0.001,
+    /// uses --seed).
+    #[arg(long)]
+    pub noise_factor: Option<f64>,
     /// Where to write the aggregate (.npy, float32, length d).
     #[arg(long, short = 'o')]
     pub output: PathBuf,
@@ -165,6 +169,7 @@ pub fn run(args: AggregateArgs, ctx: &Context) -> Result<()> {
     config.radius = args.radius;
     config.iterations = args.iterations;
     config.noise_std = args.noise_std;
+    config.noise_factor = args.noise_factor;
     let aggregator = config.build()?;
 
     let input = read_npy(&args.updates, "updates")?;

@@ -50,6 +50,9 @@ pub struct FlOptions {
     /// Evaluate on a seeded stratified subset of at most this many test rows.
     #[arg(long)]
     pub max_test: Option<usize>,
+    /// FLTrust: rows of the server's clean root dataset, held out of every client's data.
+    #[arg(long, default_value_t = 100)]
+    pub root_size: usize,
 }
 
 #[derive(Args, Debug)]
@@ -118,6 +121,7 @@ fn params(
     p.local_epochs = options.local_epochs;
     p.batch_size = options.batch_size;
     p.lr = options.lr;
+    p.root_size = options.root_size;
     p.seed = seed;
     Ok(p)
 }
