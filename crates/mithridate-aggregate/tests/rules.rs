@@ -3,8 +3,8 @@
 use mithridate_aggregate::anomaly;
 use mithridate_aggregate::{
     AggregateError, Aggregation, Aggregator, Bulyan, CenteredClippingParams, CoordinateMedian,
-    FedAvg, FlTrust, FoolsGoldHistory, FoolsGoldParams, GeometricMedianParams, KrumParams, Nnm,
-    NormBoundParams, Round, RoundState, Rule, RuleConfig, TrimmedMean, Updates,
+    FedAvg, FlTrust, FlameParams, FoolsGoldHistory, FoolsGoldParams, GeometricMedianParams,
+    KrumParams, Nnm, NormBoundParams, Round, RoundState, Rule, RuleConfig, TrimmedMean, Updates,
 };
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
@@ -63,6 +63,7 @@ fn byzantine_counts_beyond_tolerance_are_errors() {
         (Box::new(GeometricMedianParams::new(4).check().unwrap()), 3),
         (Box::new(CenteredClippingParams::new(4).check().unwrap()), 3),
         (Box::new(NormBoundParams::new(4).check().unwrap()), 3),
+        (Box::new(FlameParams::new(4).check().unwrap()), 3),
         (Box::new(FoolsGoldParams::new(7).check().unwrap()), 6),
         (Box::new(Nnm::new(3, Box::new(Bulyan::new(3)))), 1),
     ];
@@ -459,6 +460,61 @@ fn fltrust_and_norm_bound_hand_cases() {
     };
     assert_eq!(go(1), go(1));
     assert_ne!(go(1), go(2));
+}
+
+/// FLAME against a model-replacement-like round: 12 honest updates around a common direction,
+/// 5 colluding boosted updates (x20) pointing elsewhere. The boosted ones are outside the
+/// core, every admitted update is clipped to the median norm, and the aggregate stays within
+/// the honest updates' norm; with noise, same seed same output.
+#[test]
+fn flame_excludes_boosted_colluders_and_bounds_the_step() {
+    let (honest, byz, d) = (12, 5, 64);
+    let n = honest + byz;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let normal = Normal::new(0.0f32, 1.0).unwrap();
+    let direction: Vec<f32> = (0..d).map(|_| normal.sample(&mut rng)).collect();
+    let backdoor: Vec<f32> = (0..d).map(|_| normal.sample(&mut rng)).collect();
+    let mut rows = Vec::with_capacity(n * d);
+    for _ in 0..honest {
+        rows.extend(direction.iter().map(|x| x + 0.3 * normal.sample(&mut rng)));
+    }
+    for _ in 0..byz {
+        rows.extend(
+            direction
+                .iter()
+                .zip(&backdoor)
+                .map(|(x, b)| 20.0 * (0.3 * x + b) + 0.01 * normal.sample(&mut rng)),
+        );
+    }
+    let mut p = FlameParams::new(byz);
+    p.noise_factor = 0.0;
+    let out = run(&p.check().unwrap(), &rows, n, d);
+    let admitted: Vec<usize> = (0..n).filter(|i| out.selected[*i]).collect();
+    assert!(admitted.iter().all(|i| *i < honest), "{admitted:?}");
+    assert!(admitted.len() > n / 2);
+    let scores = out.scores.unwrap();
+    assert!((honest..n).all(|i| scores[i] > 0.0));
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let max_honest = (0..honest)
+        .map(|i| norm(&rows[i * d..(i + 1) * d]))
+        .fold(0.0, f64::max);
+    assert!(norm(&out.aggregate) <= max_honest);
+    // Honest updates above the median norm are clipped too: the weights sum to just below 1.
+    let weight_sum: f64 = out.weights.iter().sum();
+    assert!(weight_sum <= 1.0 && weight_sum > 0.9, "{weight_sum}");
+
+    let rule = FlameParams::new(byz).check().unwrap();
+    let u = Updates::new(&rows, n, d).unwrap();
+    let go = |seed| {
+        rule.aggregate(&Round::new(u).with_seed(seed), &mut RoundState::default())
+            .unwrap()
+            .aggregate
+    };
+    assert_eq!(go(3), go(3));
+    assert_ne!(go(3), go(4));
+    let mut bad = FlameParams::new(1);
+    bad.noise_factor = -1.0;
+    assert!(bad.check().is_err());
 }
 
 #[test]
