@@ -54,75 +54,158 @@ macro_rules! multiversioned {
 }
 pub(crate) use multiversioned;
 
-multiversioned! {
-/// `sum_k a[k] * b[k]` accumulated in f64 (8 independent lanes, fixed order).
-fn dot_f64(a: &[f32], b: &[f32]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (ac, at) = a.split_at(a.len() - a.len() % 8);
-    let (bc, bt) = b.split_at(ac.len());
-    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
-        for k in 0..8 {
-            acc[k] += x[k] as f64 * y[k] as f64;
-        }
-    }
-    let mut tail = 0.0;
-    for (x, y) in at.iter().zip(bt) {
-        tail += *x as f64 * *y as f64;
-    }
-    acc.iter().sum::<f64>() + tail
-}
+/// What [`lane_sums`] accumulates per element pair `(x, y)`, both widened to f64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sum {
+    /// `x y`
+    Dot,
+    /// `(x - y)^2` (the difference in f64, so exact for near-duplicates)
+    SqDist,
+    /// `x^2` and `x y`
+    SqNormAndDot,
 }
 
-multiversioned! {
-/// `sum_k (a[k] - b[k])^2` accumulated in f64 (the difference taken in f64, so exact for
-/// near-duplicates).
-fn sq_dist_f64(a: &[f32], b: &[f32]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (ac, at) = a.split_at(a.len() - a.len() % 8);
-    let (bc, bt) = b.split_at(ac.len());
-    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
-        for k in 0..8 {
-            let t = x[k] as f64 - y[k] as f64;
-            acc[k] += t * t;
+/// Sums over 8 f64 lanes (element `k` of the 8-aligned prefix feeds lane `k % 8`; product,
+/// difference and sum each rounded in f64, no FMA), then the lanes in order, then the tail in
+/// order. Every instruction-set path follows this order, so all give the same bits. Returns
+/// `(sum, 0)` or, for [`Sum::SqNormAndDot`], `(sum x^2, sum x y)`.
+fn lane_sums(a: &[f32], b: &[f32], kind: Sum) -> (f64, f64) {
+    debug_assert_eq!(a.len(), b.len());
+    let body = a.len() - a.len() % 8;
+    let (p, q) = lane_sums_body(&a[..body], &b[..body], kind);
+    let (mut s, mut t) = (p.iter().sum::<f64>(), q.iter().sum::<f64>());
+    for (x, y) in a[body..].iter().zip(&b[body..]) {
+        let (x, y) = (*x as f64, *y as f64);
+        match kind {
+            Sum::Dot => s += x * y,
+            Sum::SqDist => s += (x - y) * (x - y),
+            Sum::SqNormAndDot => {
+                s += x * x;
+                t += x * y;
+            }
         }
     }
-    let mut tail = 0.0;
-    for (x, y) in at.iter().zip(bt) {
-        let t = *x as f64 - *y as f64;
-        tail += t * t;
-    }
-    acc.iter().sum::<f64>() + tail
-}
+    (s, t)
 }
 
-multiversioned! {
-/// `(||a||^2, a . b)` in one sweep, accumulated in f64.
-fn sq_norm_and_dot_f64(a: &[f32], b: &[f32]) -> (f64, f64) {
-    let mut nn = [0.0f64; 8];
-    let mut dd = [0.0f64; 8];
-    let (ac, at) = a.split_at(a.len() - a.len() % 8);
-    let (bc, bt) = b.split_at(ac.len());
-    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
-        for k in 0..8 {
-            let xk = x[k] as f64;
-            nn[k] += xk * xk;
-            dd[k] += xk * y[k] as f64;
+/// The 8-lane accumulators of [`lane_sums`] over whole chunks of 8 (`a.len() % 8 == 0`).
+///
+/// Explicit AVX-512 / AVX2 conversions and arithmetic: written portably, LLVM's SLP
+/// vectorizer turned the f32 -> f64 widening into 128-bit inserts and shuffles (measured
+/// 3-4x slower than one read pass).
+fn lane_sums_body(a: &[f32], b: &[f32], kind: Sum) -> ([f64; 8], [f64; 8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F is available (checked); the callee reads whole chunks of 8
+            // within both slices.
+            return unsafe { lane_sums_avx512(a, b, kind) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available (checked); as above.
+            return unsafe { lane_sums_avx2(a, b, kind) };
         }
     }
-    let (mut tn, mut td) = (0.0, 0.0);
-    for (x, y) in at.iter().zip(bt) {
-        tn += *x as f64 * *x as f64;
-        td += *x as f64 * *y as f64;
+    let (mut p, mut q) = ([0.0f64; 8], [0.0f64; 8]);
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for k in 0..8 {
+            let (x, y) = (x[k] as f64, y[k] as f64);
+            match kind {
+                Sum::Dot => p[k] += x * y,
+                Sum::SqDist => p[k] += (x - y) * (x - y),
+                Sum::SqNormAndDot => {
+                    p[k] += x * x;
+                    q[k] += x * y;
+                }
+            }
+        }
     }
-    (nn.iter().sum::<f64>() + tn, dd.iter().sum::<f64>() + td)
+    (p, q)
 }
+
+/// # Safety
+/// AVX-512F must be available and `a.len() == b.len()`, a multiple of 8.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn lane_sums_avx512(a: &[f32], b: &[f32], kind: Sum) -> ([f64; 8], [f64; 8]) {
+    use std::arch::x86_64::*;
+    let (mut p, mut q) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+    for k in (0..a.len()).step_by(8) {
+        // SAFETY (caller): k + 8 <= len for both slices.
+        let (x, y) = unsafe {
+            (
+                _mm512_cvtps_pd(_mm256_loadu_ps(a.as_ptr().add(k))),
+                _mm512_cvtps_pd(_mm256_loadu_ps(b.as_ptr().add(k))),
+            )
+        };
+        match kind {
+            Sum::Dot => p = _mm512_add_pd(p, _mm512_mul_pd(x, y)),
+            Sum::SqDist => {
+                let t = _mm512_sub_pd(x, y);
+                p = _mm512_add_pd(p, _mm512_mul_pd(t, t));
+            }
+            Sum::SqNormAndDot => {
+                p = _mm512_add_pd(p, _mm512_mul_pd(x, x));
+                q = _mm512_add_pd(q, _mm512_mul_pd(x, y));
+            }
+        }
+    }
+    let (mut ps, mut qs) = ([0.0f64; 8], [0.0f64; 8]);
+    // SAFETY: both arrays hold 8 f64.
+    unsafe {
+        _mm512_storeu_pd(ps.as_mut_ptr(), p);
+        _mm512_storeu_pd(qs.as_mut_ptr(), q);
+    }
+    (ps, qs)
+}
+
+/// # Safety
+/// AVX2 must be available and `a.len() == b.len()`, a multiple of 8.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn lane_sums_avx2(a: &[f32], b: &[f32], kind: Sum) -> ([f64; 8], [f64; 8]) {
+    use std::arch::x86_64::*;
+    // Lanes 0-3 and 4-7 of the 8-lane accumulators.
+    let zero = _mm256_setzero_pd();
+    let (mut p, mut q) = ([zero; 2], [zero; 2]);
+    for k in (0..a.len()).step_by(8) {
+        for h in 0..2 {
+            // SAFETY (caller): k + 8 <= len for both slices.
+            let (x, y) = unsafe {
+                (
+                    _mm256_cvtps_pd(_mm_loadu_ps(a.as_ptr().add(k + 4 * h))),
+                    _mm256_cvtps_pd(_mm_loadu_ps(b.as_ptr().add(k + 4 * h))),
+                )
+            };
+            match kind {
+                Sum::Dot => p[h] = _mm256_add_pd(p[h], _mm256_mul_pd(x, y)),
+                Sum::SqDist => {
+                    let t = _mm256_sub_pd(x, y);
+                    p[h] = _mm256_add_pd(p[h], _mm256_mul_pd(t, t));
+                }
+                Sum::SqNormAndDot => {
+                    p[h] = _mm256_add_pd(p[h], _mm256_mul_pd(x, x));
+                    q[h] = _mm256_add_pd(q[h], _mm256_mul_pd(x, y));
+                }
+            }
+        }
+    }
+    let (mut ps, mut qs) = ([0.0f64; 8], [0.0f64; 8]);
+    // SAFETY: both arrays hold 8 f64; each store writes 4.
+    unsafe {
+        for h in 0..2 {
+            _mm256_storeu_pd(ps.as_mut_ptr().add(4 * h), p[h]);
+            _mm256_storeu_pd(qs.as_mut_ptr().add(4 * h), q[h]);
+        }
+    }
+    (ps, qs)
 }
 
 /// `(||x_i||^2, x_i . v)` for every row in one pass over the data.
 pub(crate) fn row_sq_norms_and_dots(u: &Updates, v: &[f32]) -> Vec<(f64, f64)> {
     (0..u.n())
         .into_par_iter()
-        .map(|i| sq_norm_and_dot_f64(u.row(i), v))
+        .map(|i| lane_sums(u.row(i), v, Sum::SqNormAndDot))
         .collect()
 }
 
@@ -130,7 +213,7 @@ pub(crate) fn row_sq_norms_and_dots(u: &Updates, v: &[f32]) -> Vec<(f64, f64)> {
 pub(crate) fn row_sq_norms(u: &Updates) -> Vec<f64> {
     (0..u.n())
         .into_par_iter()
-        .map(|i| dot_f64(u.row(i), u.row(i)))
+        .map(|i| lane_sums(u.row(i), u.row(i), Sum::Dot).0)
         .collect()
 }
 
@@ -138,7 +221,7 @@ pub(crate) fn row_sq_norms(u: &Updates) -> Vec<f64> {
 pub(crate) fn row_dots(u: &Updates, v: &[f32]) -> Vec<f64> {
     (0..u.n())
         .into_par_iter()
-        .map(|i| dot_f64(u.row(i), v))
+        .map(|i| lane_sums(u.row(i), v, Sum::Dot).0)
         .collect()
 }
 
@@ -146,7 +229,7 @@ pub(crate) fn row_dots(u: &Updates, v: &[f32]) -> Vec<f64> {
 pub(crate) fn row_sq_distances(u: &Updates, v: &[f32]) -> Vec<f64> {
     (0..u.n())
         .into_par_iter()
-        .map(|i| sq_dist_f64(u.row(i), v))
+        .map(|i| lane_sums(u.row(i), v, Sum::SqDist).0)
         .collect()
 }
 
@@ -178,36 +261,44 @@ fn weighted_sum_task(
     c0: usize,
     out: &mut [f32],
 ) {
-    let width = out.len();
-    let mut acc = vec![0.0f64; width];
-    if let Some((scale, v)) = offset {
-        for (a, x) in acc.iter_mut().zip(&v[c0..c0 + width]) {
-            *a = scale * *x as f64;
+    // Sub-blocks whose f64 accumulator (16 KiB) stays in L1 while the rows stream past.
+    const SUB: usize = 2048;
+    let mut acc = [0.0f64; SUB];
+    for (s, out) in out.chunks_mut(SUB).enumerate() {
+        let (c0, width) = (c0 + s * SUB, out.len());
+        let acc = &mut acc[..width];
+        match offset {
+            Some((scale, v)) => {
+                for (a, x) in acc.iter_mut().zip(&v[c0..c0 + width]) {
+                    *a = scale * *x as f64;
+                }
+            }
+            None => acc.fill(0.0),
         }
-    }
-    // Four rows per sweep over the accumulator: a quarter of the accumulator loads/stores.
-    // The per-coordinate order of additions stays row order, so results do not change.
-    let mut groups = active.chunks_exact(4);
-    for g in &mut groups {
-        let (r0, r1, r2, r3) = (
-            &u.row(g[0].0)[c0..c0 + width],
-            &u.row(g[1].0)[c0..c0 + width],
-            &u.row(g[2].0)[c0..c0 + width],
-            &u.row(g[3].0)[c0..c0 + width],
-        );
-        let (w0, w1, w2, w3) = (g[0].1, g[1].1, g[2].1, g[3].1);
-        for j in 0..width {
-            acc[j] = acc[j] + w0 * r0[j] as f64 + w1 * r1[j] as f64 + w2 * r2[j] as f64 + w3 * r3[j] as f64;
+        // Four rows per sweep over the accumulator: a quarter of the accumulator loads/stores.
+        // The per-coordinate order of additions stays row order, so results do not change.
+        let mut groups = active.chunks_exact(4);
+        for g in &mut groups {
+            let (r0, r1, r2, r3) = (
+                &u.row(g[0].0)[c0..c0 + width],
+                &u.row(g[1].0)[c0..c0 + width],
+                &u.row(g[2].0)[c0..c0 + width],
+                &u.row(g[3].0)[c0..c0 + width],
+            );
+            let (w0, w1, w2, w3) = (g[0].1, g[1].1, g[2].1, g[3].1);
+            for j in 0..width {
+                acc[j] = acc[j] + w0 * r0[j] as f64 + w1 * r1[j] as f64 + w2 * r2[j] as f64 + w3 * r3[j] as f64;
+            }
         }
-    }
-    for &(i, wi) in groups.remainder() {
-        let row = &u.row(i)[c0..c0 + width];
-        for (a, x) in acc.iter_mut().zip(row) {
-            *a += wi * *x as f64;
+        for &(i, wi) in groups.remainder() {
+            let row = &u.row(i)[c0..c0 + width];
+            for (a, x) in acc.iter_mut().zip(row) {
+                *a += wi * *x as f64;
+            }
         }
-    }
-    for (o, a) in out.iter_mut().zip(&acc) {
-        *o = *a as f32;
+        for (o, a) in out.iter_mut().zip(acc.iter()) {
+            *o = *a as f32;
+        }
     }
 }
 }
