@@ -206,6 +206,7 @@ fn main() {
         "fltrust",
         "foolsgold",
         "norm-bound",
+        "flame",
         "nnm+median",
     ];
     let only: Option<Vec<String>> = std::env::var("BENCH_RULES")
