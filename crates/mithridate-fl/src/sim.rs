@@ -31,6 +31,10 @@ pub struct FlParams {
     pub architecture: Architecture,
     /// Local epochs of SGD per round.
     pub local_epochs: usize,
+    /// When set, replaces `local_epochs`: each round a client takes exactly this many SGD
+    /// steps, on a fresh seeded sample of `local_steps x batch_size` of its rows (all of them
+    /// if it has fewer). `Some(1)` is FedSGD: every update is one mini-batch gradient step.
+    pub local_steps: Option<usize>,
     pub batch_size: usize,
     /// Local SGD learning rate (no momentum; a fresh optimizer each round).
     pub lr: f64,
@@ -59,6 +63,7 @@ impl FlParams {
             partition: Partition::Iid,
             architecture: Architecture::Mlp,
             local_epochs: 1,
+            local_steps: None,
             batch_size: 32,
             lr: 0.05,
             seed: 0,
@@ -103,8 +108,16 @@ impl FlParams {
             );
         }
         self.partition.check()?;
+        if self.local_steps == Some(0) {
+            return bad("local-steps", "need at least 1 step".into());
+        }
         let train = TrainParams {
-            epochs: self.local_epochs,
+            // A step budget trains one epoch over the sampled rows.
+            epochs: if self.local_steps.is_some() {
+                1
+            } else {
+                self.local_epochs
+            },
             batch_size: self.batch_size,
             optimizer: Optimizer::Sgd {
                 lr: self.lr,
@@ -280,6 +293,13 @@ impl FlConfig {
         &self.params
     }
 
+    /// Rows a client trains on per round under a step budget (`None`: all, for whole epochs).
+    fn local_sample(&self) -> Option<usize> {
+        self.params
+            .local_steps
+            .map(|s| s.saturating_mul(self.params.batch_size))
+    }
+
     /// Participants per round `n`.
     pub fn participants(&self) -> usize {
         self.participants
@@ -415,6 +435,7 @@ impl FlConfig {
                         &global,
                         &before,
                         &datasets[id as usize],
+                        self.local_sample(),
                         &self.train,
                         derive_seed(p.seed, &[LOCAL, r, id]),
                     )
@@ -456,6 +477,7 @@ impl FlConfig {
                     &global,
                     &before,
                     data,
+                    self.local_sample(),
                     &self.train,
                     derive_seed(p.seed, &[ROOT, r]),
                 )?),
@@ -534,16 +556,32 @@ impl FlConfig {
     }
 }
 
-/// One client's local training from the global weights; returns `after - before`.
+/// One client's local training from the global weights; returns `after - before`. With a
+/// `sample` size, trains on that many of its rows drawn with `seed` (a step budget).
 fn local_update(
     global: &Classifier,
     before: &[f32],
     data: &Dataset,
+    sample: Option<usize>,
     cfg: &TrainConfig,
     seed: u64,
 ) -> Result<Vec<f32>> {
     let mut model = global.try_clone()?;
-    model.fit(data, cfg, seed, &mut |_| {})?;
+    match sample {
+        Some(k) if k < data.len() => {
+            let mut rows = rand::seq::index::sample(
+                &mut ChaCha8Rng::seed_from_u64(derive_seed(seed, &[SAMPLE])),
+                data.len(),
+                k,
+            )
+            .into_vec();
+            rows.sort_unstable();
+            model.fit(&data.select(&rows)?, cfg, seed, &mut |_| {})?;
+        }
+        _ => {
+            model.fit(data, cfg, seed, &mut |_| {})?;
+        }
+    }
     let after = model.flat_parameters()?;
     Ok(after.iter().zip(before).map(|(a, b)| a - b).collect())
 }

@@ -48,6 +48,15 @@ fn run(p: &FlParams) -> FlReport {
     p.check().unwrap().run(train, test, &mut |_| {}).unwrap()
 }
 
+/// A configuration that passes `check` but fails once the data is known.
+fn run_err(p: &FlParams) -> FlError {
+    let (train, test) = digits();
+    p.check()
+        .unwrap()
+        .run(train, test, &mut |_| {})
+        .unwrap_err()
+}
+
 #[test]
 fn same_seed_gives_identical_parameters_and_another_seed_does_not() {
     let p = small(Rule::Median, "alie", 0.2, 3);
@@ -111,6 +120,20 @@ fn model_replacement_plants_a_backdoor_under_fedavg() {
 }
 
 #[test]
+fn fedsgd_step_budget_is_deterministic_and_learns() {
+    // One local step per round (FedSGD) on 16-row samples: 40 rounds of 10 clients.
+    let mut p = small(Rule::FedAvg, "none", 0.0, 5);
+    p.local_steps = Some(1);
+    p.rounds = 40;
+    let a = run(&p);
+    assert_eq!(a.final_parameters, run(&p).final_parameters);
+    assert!(a.final_accuracy > 0.7, "{}", a.final_accuracy);
+    // A step budget is not a full epoch: the updates differ from the epoch run's.
+    p.local_steps = None;
+    assert_ne!(a.final_parameters, run(&p).final_parameters);
+}
+
+#[test]
 fn fltrust_holds_against_boosted_sign_flip_with_its_root_set() {
     // Same 30% boosted flippers that break FedAvg above: the root update gives them trust 0.
     let mut p = small(Rule::FlTrust, "sign-flip:4", 0.3, 1);
@@ -130,12 +153,7 @@ fn fltrust_holds_against_boosted_sign_flip_with_its_root_set() {
     );
     // The root rows leave the clients' pool: too few rows left is an error, not a panic.
     p.root_size = 1430;
-    let (train, test) = digits();
-    let err = p
-        .check()
-        .unwrap()
-        .run(train, test, &mut |_| {})
-        .unwrap_err();
+    let err = run_err(&p);
     assert!(err.to_string().contains("root"), "{err}");
 }
 
@@ -170,6 +188,7 @@ fn invalid_parameters_are_errors_before_training() {
     check(&|p| p.byzantine = 1.0, "byzantine");
     check(&|p| p.lr = -1.0, "lr");
     check(&|p| p.local_epochs = 0, "epochs");
+    check(&|p| p.local_steps = Some(0), "local-steps");
     // Krum needs n >= 2f + 3: 10 participants with 4 malicious (40%) is refused.
     check(&|p| p.byzantine = 0.4, "tolerates at most");
     check(&|p| p.rule = Rule::Bulyan, "tolerates at most");
@@ -185,12 +204,7 @@ fn invalid_parameters_are_errors_before_training() {
     let mut p = small(Rule::Median, "none", 0.0, 0);
     p.clients = 5000;
     p.per_round = 0.01;
-    let (train, test) = digits();
-    let err = p
-        .check()
-        .unwrap()
-        .run(train, test, &mut |_| {})
-        .unwrap_err();
+    let err = run_err(&p);
     assert!(
         matches!(
             err,

@@ -2,10 +2,8 @@
 
 use crate::error::{AggregateError, Result};
 use crate::kernels::{gram, median_f64, weighted_row_sum};
-use crate::rules::{honest_majority, Aggregator, RoundState};
+use crate::rules::{add_gaussian_noise, honest_majority, Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
-use rand::SeedableRng;
-use rand_distr::{Distribution, Normal};
 
 /// Hyperparameters of [`Flame`]; `.check()` validates them once.
 #[derive(Debug, Clone, Copy)]
@@ -119,16 +117,7 @@ impl Aggregator for Flame {
             .collect();
         let mut aggregate = weighted_row_sum(u, &weights, None);
         let sigma = self.params.noise_factor * bound;
-        if sigma > 0.0 {
-            let normal = Normal::new(0.0f64, sigma).map_err(|e| AggregateError::Param {
-                name: "noise_factor",
-                reason: e.to_string(),
-            })?;
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(round.seed());
-            for x in &mut aggregate {
-                *x = (*x as f64 + normal.sample(&mut rng)) as f32;
-            }
-        }
+        add_gaussian_noise(&mut aggregate, sigma, round.seed(), "noise_factor")?;
         let mut out = Aggregation::from_weights(aggregate, weights, Some(scores));
         // An admitted zero update has weight 0 but was kept by the clustering.
         out.selected = admitted;

@@ -56,6 +56,30 @@ pub trait Aggregator: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// Adds `N(0, std^2)` to every coordinate, drawn from ChaCha8 seeded with `seed` (same seed,
+/// same noise); `std = 0` adds nothing. `name` is the parameter blamed if `std` is invalid.
+pub(crate) fn add_gaussian_noise(
+    aggregate: &mut [f32],
+    std: f64,
+    seed: u64,
+    name: &'static str,
+) -> Result<()> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+    if std == 0.0 {
+        return Ok(());
+    }
+    let normal = Normal::new(0.0f64, std).map_err(|e| crate::AggregateError::Param {
+        name,
+        reason: e.to_string(),
+    })?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    for x in aggregate {
+        *x = (*x as f64 + normal.sample(&mut rng)) as f32;
+    }
+    Ok(())
+}
+
 /// `(n - 1) / 2`: the largest `f` with an honest majority (`n > 2f`).
 pub(crate) fn honest_majority(n: usize) -> usize {
     n.saturating_sub(1) / 2

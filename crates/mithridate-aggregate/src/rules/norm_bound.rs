@@ -2,10 +2,8 @@
 
 use crate::error::{AggregateError, Result};
 use crate::kernels::{median_f64, row_sq_norms, weighted_row_sum};
-use crate::rules::{honest_majority, Aggregator, RoundState};
+use crate::rules::{add_gaussian_noise, honest_majority, Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
-use rand::SeedableRng;
-use rand_distr::{Distribution, Normal};
 
 /// Hyperparameters of [`NormBound`]; `.check()` validates them once.
 #[derive(Debug, Clone, Copy)]
@@ -97,17 +95,12 @@ impl Aggregator for NormBound {
             .map(|(w, norm)| if *norm > bound { w * bound / norm } else { *w })
             .collect();
         let mut aggregate = weighted_row_sum(u, &weights, None);
-        if self.params.noise_std > 0.0 {
-            let normal =
-                Normal::new(0.0f64, self.params.noise_std).map_err(|e| AggregateError::Param {
-                    name: "noise_std",
-                    reason: e.to_string(),
-                })?;
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(round.seed());
-            for x in &mut aggregate {
-                *x = (*x as f64 + normal.sample(&mut rng)) as f32;
-            }
-        }
+        add_gaussian_noise(
+            &mut aggregate,
+            self.params.noise_std,
+            round.seed(),
+            "noise_std",
+        )?;
         Ok(Aggregation::from_weights(aggregate, weights, Some(norms)))
     }
 }

@@ -38,6 +38,10 @@ pub struct FlOptions {
     /// Local epochs of SGD per round.
     #[arg(long, default_value_t = 1)]
     pub local_epochs: usize,
+    /// Instead of epochs: exactly K local SGD steps per round on a fresh seeded sample of
+    /// K x batch-size rows; 1 = FedSGD (each update is one mini-batch gradient step).
+    #[arg(long, conflicts_with = "local_epochs")]
+    pub local_steps: Option<usize>,
     /// Local mini-batch size.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
@@ -119,6 +123,7 @@ fn params(
     p.partition = options.partition.parse::<Partition>()?;
     p.architecture = options.model;
     p.local_epochs = options.local_epochs;
+    p.local_steps = options.local_steps;
     p.batch_size = options.batch_size;
     p.lr = options.lr;
     p.root_size = options.root_size;
