@@ -351,15 +351,18 @@ fn coordinatewise_task(
     out: &mut [f32],
 ) -> Vec<f64> {
     let m = rows.len();
-    // Per row and lane running shares (reduced over lanes once at the end).
+    // Per row and lane running shares (reduced over lanes once at the end), in f64; the
+    // blocks of one tile accumulate in f32 first (one vector update per row and block).
     let mut lane_shares: Vec<[f64; LANES]> = vec![[0.0; LANES]; m];
+    let mut tile_shares: Vec<Lane> = vec![[0.0; LANES]; m];
     let mut lines = padded_lines(m);
-    let mut original: Vec<Lane> = vec![[0.0; LANES]; m];
     let mut column = vec![0.0f32; m];
     // A tile of TILE columns of every row, copied contiguously first: reading 16 floats from
     // each of ~100 rows per block would be ~100 concurrent streams, more than the hardware
-    // prefetchers follow; 2 KiB runs per row stream well, and the tile stays in L2.
+    // prefetchers follow; 2 KiB runs per row stream well, and the tile stays in L2. The
+    // unsorted values of a block are read back from the tile for the shares.
     const TILE: usize = 512;
+    const _: () = assert!(TILE % LANES == 0);
     let mut tile = vec![0.0f32; m * TILE];
     let mut b0 = 0;
     while b0 < out.len() {
@@ -371,7 +374,7 @@ fn coordinatewise_task(
         }
         let t0 = b0 % TILE;
         let width = LANES.min(out.len() - b0);
-        for ((line, sorted), src_row) in original.iter_mut().zip(lines.iter_mut()).zip(tile.chunks_exact(TILE)) {
+        for (line, src_row) in lines.iter_mut().zip(tile.chunks_exact(TILE)) {
             let src = &src_row[t0..t0 + width];
             if let Ok(full) = <&Lane>::try_from(src) {
                 *line = *full; // fixed-size copy: no memmove call
@@ -379,7 +382,6 @@ fn coordinatewise_task(
                 line[..width].copy_from_slice(src);
                 line[width..].fill(0.0);
             }
-            *sorted = *line;
         }
         network.apply(&mut lines);
         // Per lane: window mean, boundary values and how many window slots hold them.
@@ -426,8 +428,21 @@ fn coordinatewise_task(
         for l in 0..width {
             out[b0 + l] = mean[l] as f32;
         }
-        add_shares(&original, width, &lo, &hi, &kept_lo, &kept_hi, &size, &mut lane_shares);
+        // The block's unsorted values, straight from the tile (lanes past `width` hold stale
+        // but finite values, and `add_shares` gives them weight 0).
+        let original = tile
+            .chunks_exact(TILE)
+            .map(|row| <&Lane>::try_from(&row[t0..t0 + LANES]).expect("TILE is whole lanes"));
+        add_shares(original, width, &lo, &hi, &kept_lo, &kept_hi, &size, &mut tile_shares);
         b0 += width;
+        if b0 % TILE == 0 || b0 == out.len() {
+            for (total, part) in lane_shares.iter_mut().zip(&mut tile_shares) {
+                for l in 0..LANES {
+                    total[l] += part[l] as f64;
+                }
+                *part = [0.0; LANES];
+            }
+        }
     }
     lane_shares.iter().map(|s| s.iter().sum()).collect()
 }
@@ -437,19 +452,19 @@ fn coordinatewise_task(
 /// (`l >= width`) contribute nothing.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn add_shares(
-    original: &[Lane],
+fn add_shares<'t>(
+    original: impl Iterator<Item = &'t Lane> + Clone,
     width: usize,
     lo: &Lane,
     hi: &Lane,
     kept_lo: &Lane,
     kept_hi: &Lane,
     size: &Lane,
-    shares: &mut [[f64; LANES]],
+    shares: &mut [Lane],
 ) {
     let mut total_lo = [0.0f32; LANES];
     let mut total_hi = [0.0f32; LANES];
-    for line in original {
+    for line in original.clone() {
         for l in 0..LANES {
             total_lo[l] += if line[l] == lo[l] { 1.0 } else { 0.0 };
             total_hi[l] += if line[l] == hi[l] { 1.0 } else { 0.0 };
@@ -479,7 +494,7 @@ fn add_shares(
             } else {
                 0.0
             };
-            s[l] += (strictly_inside + on_lo + on_hi) as f64;
+            s[l] += strictly_inside + on_lo + on_hi;
         }
     }
 }
