@@ -362,7 +362,7 @@ fn coordinatewise_task(
     // prefetchers follow; 2 KiB runs per row stream well, and the tile stays in L2. The
     // unsorted values of a block are read back from the tile for the shares.
     const TILE: usize = 512;
-    const _: () = assert!(TILE % LANES == 0);
+    const _: () = assert!(TILE.is_multiple_of(LANES));
     let mut tile = vec![0.0f32; m * TILE];
     let mut b0 = 0;
     while b0 < out.len() {
