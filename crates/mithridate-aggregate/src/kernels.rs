@@ -236,6 +236,27 @@ pub(crate) fn row_sq_distances(u: &Updates, v: &[f32]) -> Vec<f64> {
 /// `out = offset_scale * offset + sum_i w_i x_i`, accumulated per coordinate in f64 over rows
 /// in index order; rows with zero weight are skipped (not read).
 pub(crate) fn weighted_row_sum(u: &Updates, w: &[f64], offset: Option<(f64, &[f32])>) -> Vec<f32> {
+    weighted_row_sum_impl(u, w, offset, false).0
+}
+
+/// [`weighted_row_sum`] plus `||x_i - out||^2` for every row, in the same pass: each block of
+/// the result is compared with every row while the rows are still in cache, so an iterative
+/// rule (centered clipping) reads the matrix once per iteration instead of twice. Distances
+/// are summed per block and then over blocks in a fixed order (thread-count independent).
+pub(crate) fn weighted_row_sum_and_sq_distances(
+    u: &Updates,
+    w: &[f64],
+    offset: Option<(f64, &[f32])>,
+) -> (Vec<f32>, Vec<f64>) {
+    weighted_row_sum_impl(u, w, offset, true)
+}
+
+fn weighted_row_sum_impl(
+    u: &Updates,
+    w: &[f64],
+    offset: Option<(f64, &[f32])>,
+    distances: bool,
+) -> (Vec<f32>, Vec<f64>) {
     let d = u.d();
     let active: Vec<(usize, f64)> = w
         .iter()
@@ -244,22 +265,34 @@ pub(crate) fn weighted_row_sum(u: &Updates, w: &[f64], offset: Option<(f64, &[f3
         .filter(|(_, wi)| *wi != 0.0)
         .collect();
     let mut out = vec![0.0f32; d];
-    out.par_chunks_mut(COLUMN_TASK)
+    let partials: Vec<Vec<f64>> = out
+        .par_chunks_mut(COLUMN_TASK)
         .enumerate()
-        .for_each(|(task, out_chunk)| {
-            weighted_sum_task(u, &active, offset, task * COLUMN_TASK, out_chunk)
-        });
-    out
+        .map(|(task, out_chunk)| {
+            let mut part = vec![0.0f64; if distances { u.n() } else { 0 }];
+            weighted_sum_task(u, &active, offset, task * COLUMN_TASK, out_chunk, &mut part);
+            part
+        })
+        .collect();
+    let mut sq = vec![0.0f64; if distances { u.n() } else { 0 }];
+    for part in &partials {
+        for (s, p) in sq.iter_mut().zip(part) {
+            *s += p;
+        }
+    }
+    (out, sq)
 }
 
 multiversioned! {
-/// Columns `c0..c0 + out.len()` of [`weighted_row_sum`].
+/// Columns `c0..c0 + out.len()` of [`weighted_row_sum`]; when `sq_dist` is non-empty (one
+/// slot per row), adds each row's squared distance to the result over these columns.
 fn weighted_sum_task(
     u: &Updates,
     active: &[(usize, f64)],
     offset: Option<(f64, &[f32])>,
     c0: usize,
     out: &mut [f32],
+    sq_dist: &mut [f64],
 ) {
     // Sub-blocks whose f64 accumulator (16 KiB) stays in L1 while the rows stream past.
     const SUB: usize = 2048;
@@ -298,6 +331,9 @@ fn weighted_sum_task(
         }
         for (o, a) in out.iter_mut().zip(acc.iter()) {
             *o = *a as f32;
+        }
+        for (i, s) in sq_dist.iter_mut().enumerate() {
+            *s += lane_sums(&u.row(i)[c0..c0 + width], out, Sum::SqDist).0;
         }
     }
 }

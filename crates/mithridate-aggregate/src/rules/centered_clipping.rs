@@ -1,7 +1,9 @@
 //! Centered clipping.
 
 use crate::error::{AggregateError, Result};
-use crate::kernels::{median_f64, row_sq_distances, weighted_row_sum};
+use crate::kernels::{
+    median_f64, row_sq_distances, weighted_row_sum, weighted_row_sum_and_sq_distances,
+};
 use crate::rules::{honest_majority, Aggregator, RoundState};
 use crate::updates::{check_vector, Aggregation, Round};
 
@@ -98,9 +100,10 @@ impl CenteredClipping {
         let mut a = 1.0f64;
         let mut c = vec![0.0f64; n];
         let mut v = v0.to_vec();
+        let mut sq = row_sq_distances(u, &v);
         let mut dist = Vec::new();
-        for _ in 0..self.params.iterations {
-            dist = row_sq_distances(u, &v).into_iter().map(f64::sqrt).collect();
+        for iteration in 1..=self.params.iterations {
+            dist = sq.iter().map(|x| x.sqrt()).collect();
             let tau = self.params.radius.unwrap_or_else(|| median_f64(&dist));
             let s: Vec<f64> = dist
                 .iter()
@@ -111,7 +114,12 @@ impl CenteredClipping {
             for (ci, si) in c.iter_mut().zip(&s) {
                 *ci = *ci * (1.0 - total) + si / n as f64;
             }
-            v = weighted_row_sum(u, &c, Some((a, v0)));
+            // The next iteration's distances come out of the same pass over the rows.
+            if iteration < self.params.iterations {
+                (v, sq) = weighted_row_sum_and_sq_distances(u, &c, Some((a, v0)));
+            } else {
+                v = weighted_row_sum(u, &c, Some((a, v0)));
+            }
         }
         Ok(Aggregation::from_weights(v, c, Some(dist)))
     }
