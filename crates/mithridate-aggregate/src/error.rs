@@ -65,6 +65,26 @@ pub enum AggregateError {
 pub type Result<T> = std::result::Result<T, AggregateError>;
 
 /// Returns an error unless `f <= max` (the rule's tolerance for `n` clients).
+/// `Ok` if `value` is finite and `> 0` (`strict`) or `>= 0`; otherwise a parameter error
+/// naming `name`.
+pub(crate) fn check_finite_at_least_zero(
+    name: &'static str,
+    value: f64,
+    strict: bool,
+) -> Result<()> {
+    let ok = value.is_finite() && if strict { value > 0.0 } else { value >= 0.0 };
+    if ok {
+        return Ok(());
+    }
+    Err(AggregateError::Param {
+        name,
+        reason: format!(
+            "must be finite and {} 0, got {value}",
+            if strict { ">" } else { ">=" }
+        ),
+    })
+}
+
 pub(crate) fn check_tolerance(
     rule: &'static str,
     f: usize,

@@ -1,6 +1,6 @@
 //! Centered clipping.
 
-use crate::error::{AggregateError, Result};
+use crate::error::{check_finite_at_least_zero, AggregateError, Result};
 use crate::kernels::{
     median_f64, row_sq_distances, weighted_row_sum, weighted_row_sum_and_sq_distances,
 };
@@ -31,12 +31,7 @@ impl CenteredClippingParams {
     /// Validates the parameters.
     pub fn check(self) -> Result<CenteredClipping> {
         if let Some(r) = self.radius {
-            if !(r.is_finite() && r > 0.0) {
-                return Err(AggregateError::Param {
-                    name: "radius",
-                    reason: format!("must be finite and > 0, got {r}"),
-                });
-            }
+            check_finite_at_least_zero("radius", r, true)?;
         }
         if self.iterations == 0 {
             return Err(AggregateError::Param {

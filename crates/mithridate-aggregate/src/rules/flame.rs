@@ -1,6 +1,6 @@
 //! FLAME-style clustering, clipping and noising.
 
-use crate::error::{AggregateError, Result};
+use crate::error::{check_finite_at_least_zero, Result};
 use crate::kernels::{gram, median_f64, weighted_row_sum};
 use crate::rules::{add_gaussian_noise, honest_majority, Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
@@ -25,12 +25,7 @@ impl FlameParams {
     }
     /// Validates the parameters.
     pub fn check(self) -> Result<Flame> {
-        if !(self.noise_factor.is_finite() && self.noise_factor >= 0.0) {
-            return Err(AggregateError::Param {
-                name: "noise_factor",
-                reason: format!("must be finite and >= 0, got {}", self.noise_factor),
-            });
-        }
+        check_finite_at_least_zero("noise_factor", self.noise_factor, false)?;
         Ok(Flame { params: self })
     }
 }

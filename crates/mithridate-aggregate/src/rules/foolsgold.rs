@@ -1,6 +1,6 @@
 //! FoolsGold.
 
-use crate::error::{AggregateError, Result};
+use crate::error::{check_finite_at_least_zero, AggregateError, Result};
 use crate::kernels::{gram_rows, weighted_row_sum};
 use crate::rules::{Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
@@ -50,12 +50,7 @@ impl FoolsGoldParams {
     }
     /// Validates the parameters.
     pub fn check(self) -> Result<FoolsGold> {
-        if !(self.confidence.is_finite() && self.confidence > 0.0) {
-            return Err(AggregateError::Param {
-                name: "confidence",
-                reason: format!("must be finite and > 0, got {}", self.confidence),
-            });
-        }
+        check_finite_at_least_zero("confidence", self.confidence, true)?;
         Ok(FoolsGold { params: self })
     }
 }

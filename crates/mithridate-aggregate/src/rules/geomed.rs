@@ -1,6 +1,6 @@
 //! Geometric median (RFA).
 
-use crate::error::{AggregateError, Result};
+use crate::error::{check_finite_at_least_zero, AggregateError, Result};
 use crate::kernels::{gram, weighted_row_sum};
 use crate::rules::{honest_majority, Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
@@ -31,18 +31,8 @@ impl GeometricMedianParams {
     }
     /// Validates the parameters.
     pub fn check(self) -> Result<GeometricMedian> {
-        if !(self.smoothing.is_finite() && self.smoothing > 0.0) {
-            return Err(AggregateError::Param {
-                name: "smoothing",
-                reason: format!("must be finite and > 0, got {}", self.smoothing),
-            });
-        }
-        if !(self.tolerance.is_finite() && self.tolerance >= 0.0) {
-            return Err(AggregateError::Param {
-                name: "tolerance",
-                reason: format!("must be finite and >= 0, got {}", self.tolerance),
-            });
-        }
+        check_finite_at_least_zero("smoothing", self.smoothing, true)?;
+        check_finite_at_least_zero("tolerance", self.tolerance, false)?;
         if self.max_iterations == 0 {
             return Err(AggregateError::Param {
                 name: "max_iterations",

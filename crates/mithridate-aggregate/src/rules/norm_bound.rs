@@ -1,6 +1,6 @@
 //! Norm bounding with optional Gaussian noise.
 
-use crate::error::{AggregateError, Result};
+use crate::error::{check_finite_at_least_zero, Result};
 use crate::kernels::{median_f64, row_sq_norms, weighted_row_sum};
 use crate::rules::{add_gaussian_noise, honest_majority, Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
@@ -28,19 +28,9 @@ impl NormBoundParams {
     /// Validates the parameters.
     pub fn check(self) -> Result<NormBound> {
         if let Some(m) = self.bound {
-            if !(m.is_finite() && m > 0.0) {
-                return Err(AggregateError::Param {
-                    name: "bound",
-                    reason: format!("must be finite and > 0, got {m}"),
-                });
-            }
+            check_finite_at_least_zero("bound", m, true)?;
         }
-        if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
-            return Err(AggregateError::Param {
-                name: "noise_std",
-                reason: format!("must be finite and >= 0, got {}", self.noise_std),
-            });
-        }
+        check_finite_at_least_zero("noise_std", self.noise_std, false)?;
         Ok(NormBound { params: self })
     }
 }
