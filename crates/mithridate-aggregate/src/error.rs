@@ -64,7 +64,6 @@ pub enum AggregateError {
 /// Shorthand for results of this crate.
 pub type Result<T> = std::result::Result<T, AggregateError>;
 
-/// Returns an error unless `f <= max` (the rule's tolerance for `n` clients).
 /// `Ok` if `value` is finite and `> 0` (`strict`) or `>= 0`; otherwise a parameter error
 /// naming `name`.
 pub(crate) fn check_finite_at_least_zero(
@@ -85,6 +84,7 @@ pub(crate) fn check_finite_at_least_zero(
     })
 }
 
+/// Returns an error unless `f <= max` (the rule's tolerance for `n` clients).
 pub(crate) fn check_tolerance(
     rule: &'static str,
     f: usize,

@@ -3,7 +3,7 @@
 //! Every reduction has a fixed summation order that does not depend on the number of threads,
 //! so results are bit-for-bit reproducible. Hot loops are compiled three times (baseline, AVX2,
 //! AVX-512) and picked at run time ([`multiversioned!`]); LLVM does not contract `a * b + c` into FMA
-//! without fast-math, so both versions round identically.
+//! without fast-math, so all versions round identically.
 
 use crate::updates::Updates;
 use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
@@ -75,17 +75,23 @@ fn lane_sums(a: &[f32], b: &[f32], kind: Sum) -> (f64, f64) {
     let (p, q) = lane_sums_body(&a[..body], &b[..body], kind);
     let (mut s, mut t) = (p.iter().sum::<f64>(), q.iter().sum::<f64>());
     for (x, y) in a[body..].iter().zip(&b[body..]) {
-        let (x, y) = (*x as f64, *y as f64);
-        match kind {
-            Sum::Dot => s += x * y,
-            Sum::SqDist => s += (x - y) * (x - y),
-            Sum::SqNormAndDot => {
-                s += x * x;
-                t += x * y;
-            }
-        }
+        accumulate(kind, *x, *y, &mut s, &mut t);
     }
     (s, t)
+}
+
+/// Adds one element pair's terms to the accumulators `s` (and `t`), as [`Sum`] defines them.
+#[inline(always)]
+fn accumulate(kind: Sum, x: f32, y: f32, s: &mut f64, t: &mut f64) {
+    let (x, y) = (x as f64, y as f64);
+    match kind {
+        Sum::Dot => *s += x * y,
+        Sum::SqDist => *s += (x - y) * (x - y),
+        Sum::SqNormAndDot => {
+            *s += x * x;
+            *t += x * y;
+        }
+    }
 }
 
 /// The 8-lane accumulators of [`lane_sums`] over whole chunks of 8 (`a.len() % 8 == 0`).
@@ -109,15 +115,7 @@ fn lane_sums_body(a: &[f32], b: &[f32], kind: Sum) -> ([f64; 8], [f64; 8]) {
     let (mut p, mut q) = ([0.0f64; 8], [0.0f64; 8]);
     for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
         for k in 0..8 {
-            let (x, y) = (x[k] as f64, y[k] as f64);
-            match kind {
-                Sum::Dot => p[k] += x * y,
-                Sum::SqDist => p[k] += (x - y) * (x - y),
-                Sum::SqNormAndDot => {
-                    p[k] += x * x;
-                    q[k] += x * y;
-                }
-            }
+            accumulate(kind, x[k], y[k], &mut p[k], &mut q[k]);
         }
     }
     (p, q)
@@ -264,17 +262,19 @@ fn weighted_row_sum_impl(
         .enumerate()
         .filter(|(_, wi)| *wi != 0.0)
         .collect();
+    // One distance slot per row, or none: `weighted_sum_task` skips the distances then.
+    let slots = if distances { u.n() } else { 0 };
     let mut out = vec![0.0f32; d];
     let partials: Vec<Vec<f64>> = out
         .par_chunks_mut(COLUMN_TASK)
         .enumerate()
         .map(|(task, out_chunk)| {
-            let mut part = vec![0.0f64; if distances { u.n() } else { 0 }];
+            let mut part = vec![0.0f64; slots];
             weighted_sum_task(u, &active, offset, task * COLUMN_TASK, out_chunk, &mut part);
             part
         })
         .collect();
-    let mut sq = vec![0.0f64; if distances { u.n() } else { 0 }];
+    let mut sq = vec![0.0f64; slots];
     for part in &partials {
         for (s, p) in sq.iter_mut().zip(part) {
             *s += p;
