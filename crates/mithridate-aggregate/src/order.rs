@@ -21,7 +21,7 @@ const GROUP: usize = 16;
 
 /// Lines to allocate for an `m`-line network: `m` rounded up to whole groups. The padding
 /// lines must hold `+inf` (see [`padded_lines`]).
-pub(crate) fn padded_len(m: usize) -> usize {
+fn padded_len(m: usize) -> usize {
     m.div_ceil(GROUP) * GROUP
 }
 
@@ -113,24 +113,35 @@ impl Network {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: AVX-512F is available (checked); `lines` holds whole groups, and
-                // every comparator index is below `self.lines <= lines.len()`.
-                unsafe {
-                    for group in lines.chunks_exact_mut(GROUP) {
-                        sort_group_avx512(group);
-                    }
-                    apply_avx512(&self.pairs[self.tail..], lines);
-                }
+                // SAFETY: AVX-512F is available (checked); `lines` is padded (asserted).
+                unsafe { self.apply_grouped_avx512(lines) };
                 return;
             }
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 is available (checked), and every comparator index is below
-                // `self.lines == lines.len()` by construction.
+                // `self.lines <= lines.len()` by construction.
                 unsafe { apply_avx2(&self.pairs, lines) };
                 return;
             }
         }
         apply_portable(&self.pairs, lines);
+    }
+
+    /// The AVX-512 path of [`apply`](Network::apply): every group sorted in registers, then
+    /// the merge levels (`pairs[tail..]`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and `lines` must be a [`padded_lines`] buffer for this
+    /// network.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn apply_grouped_avx512(&self, lines: &mut [Lane]) {
+        for group in lines.chunks_exact_mut(GROUP) {
+            // SAFETY (caller): AVX-512F; chunks_exact gives whole groups.
+            unsafe { sort_group_avx512(group) };
+        }
+        // SAFETY (caller): every comparator index is below `self.lines <= lines.len()`.
+        unsafe { apply_avx512(&self.pairs[self.tail..], lines) };
     }
 
     /// Sorts a plain slice with the network (testing aid).
@@ -550,12 +561,8 @@ mod tests {
                 }
                 if std::arch::is_x86_feature_detected!("avx512f") {
                     let mut got = input.clone();
-                    for group in got.chunks_exact_mut(GROUP) {
-                        // SAFETY: AVX-512F checked; whole groups.
-                        unsafe { sort_group_avx512(group) };
-                    }
-                    // SAFETY: as above.
-                    unsafe { apply_avx512(&net.pairs[net.tail..], &mut got) };
+                    // SAFETY: AVX-512F checked; `got` is a padded buffer for `net`.
+                    unsafe { net.apply_grouped_avx512(&mut got) };
                     assert_eq!(got, want, "avx512, m = {m}");
                 }
             }
