@@ -139,13 +139,17 @@ fn majority_core(n: usize, distance: impl Fn(usize, usize) -> f64) -> (Vec<bool>
         x
     }
     let need = n / 2 + 1;
-    let mut core_root = (n == 1 || need == 1).then_some(0);
+    // A single client (need = 1) is its own core from the start.
+    let mut core_root = (need == 1).then_some(0);
     let mut joined = vec![f64::INFINITY; n];
     for (c, i, j) in edges {
+        let (ri, rj) = (find(&mut parent, i), find(&mut parent, j));
+        if ri == rj {
+            continue;
+        }
         if let Some(root) = core_root {
             let root = find(&mut parent, root);
-            let (ri, rj) = (find(&mut parent, i), find(&mut parent, j));
-            if ri != rj && (ri == root || rj == root) {
+            if ri == root || rj == root {
                 // A component merging into the core joins at this threshold.
                 let other = if ri == root { rj } else { ri };
                 for (k, slot) in joined.iter_mut().enumerate() {
@@ -154,10 +158,6 @@ fn majority_core(n: usize, distance: impl Fn(usize, usize) -> f64) -> (Vec<bool>
                     }
                 }
             }
-        }
-        let (ri, rj) = (find(&mut parent, i), find(&mut parent, j));
-        if ri == rj {
-            continue;
         }
         let (big, small) = if size[ri] >= size[rj] {
             (ri, rj)
