@@ -21,7 +21,7 @@ pub mod text;
 pub use builtin::standardize;
 pub use dataset::{Dataset, Features, Modality};
 pub use fetch::FetchReport;
-pub use split::split_stratified;
+pub use split::{seeded_sample, split_stratified};
 
 use std::path::{Path, PathBuf};
 

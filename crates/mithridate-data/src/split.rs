@@ -47,6 +47,26 @@ pub(crate) fn stratified_indices(
     Ok((train, test))
 }
 
+/// `size` of the indices `0..n` drawn uniformly without replacement with a ChaCha8 RNG seeded
+/// by `seed`, in ascending order; all of `0..n` if `n <= size`. Same seed, same sample.
+///
+/// ```
+/// let s = mithridate_data::seeded_sample(100, 10, 3);
+/// assert_eq!(s.len(), 10);
+/// assert!(s.windows(2).all(|w| w[0] < w[1]) && s[9] < 100);
+/// assert_eq!(s, mithridate_data::seeded_sample(100, 10, 3));
+/// assert_eq!(mithridate_data::seeded_sample(4, 10, 3), vec![0, 1, 2, 3]);
+/// ```
+pub fn seeded_sample(n: usize, size: usize, seed: u64) -> Vec<usize> {
+    if n <= size {
+        return (0..n).collect();
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut picked = rand::seq::index::sample(&mut rng, n, size).into_vec();
+    picked.sort_unstable();
+    picked
+}
+
 /// Splits `data` into `(train, test)` so that every class keeps (up to rounding) the same
 /// share in both parts: per class `c` with `n_c` rows, `round(n_c * test_fraction)` rows,
 /// drawn with a ChaCha8 RNG seeded by `seed`, go to test. Rows keep their ids and their

@@ -62,10 +62,7 @@ use crate::knn::nearest_neighbours;
 use crate::linalg::principal;
 use crate::{check_share, DetectError, Detection, Detector, Embeddings, Result, ScanContext};
 use faer::Mat;
-use mithridate_data::Dataset;
-use rand::seq::index::sample;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use mithridate_data::{seeded_sample, Dataset};
 
 /// Unchecked parameters of [`ActivationClustering`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -212,7 +209,7 @@ impl ActivationClustering {
                 // (k-means++'s, or Lloyd's from the low/high-agreement groups, which finds a
                 // poison mode smaller than the class's legitimate modes) that separates
                 // agreement most.
-                let sampled = seeded_subset(rows.len(), p.consistency_sample, class_seed);
+                let sampled = seeded_sample(rows.len(), p.consistency_sample, class_seed);
                 let queried: Vec<usize> = sampled.iter().map(|&i| rows[i]).collect();
                 let agreement = reference.agreement(&queried, class as u32, &p);
                 let mut candidates = vec![fit.clone()];
@@ -316,7 +313,7 @@ impl ActivationClustering {
         if n <= self.params.silhouette_sample {
             return silhouette(points, m, assignment, 2);
         }
-        let picked = seeded_subset(n, self.params.silhouette_sample, seed);
+        let picked = seeded_sample(n, self.params.silhouette_sample, seed);
         let sub: Vec<f64> = picked
             .iter()
             .flat_map(|&i| points[i * m..(i + 1) * m].iter().copied())
@@ -376,7 +373,7 @@ impl<'d> InputReference<'d> {
     /// `None` for token inputs (no meaningful Euclidean geometry).
     fn new(data: &'d Dataset, size: usize, seed: u64) -> Option<Self> {
         let dim = data.dense_row(0)?.len();
-        let rows = seeded_subset(data.len(), size, seed);
+        let rows = seeded_sample(data.len(), size, seed);
         let inputs = dense_matrix(data, &rows, dim)?;
         Some(InputReference { data, rows, inputs })
     }
@@ -449,17 +446,6 @@ fn agreement_gap(fit: &KMeansFit, sampled: &[usize], agreement: &[f64]) -> Optio
     let means = [sums[0] / counts[0] as f64, sums[1] / counts[1] as f64];
     let lower = usize::from(means[1] < means[0]);
     Some((means[1 - lower] - means[lower], lower))
-}
-
-/// Sorted seeded sample of at most `size` of `0..n`.
-fn seeded_subset(n: usize, size: usize, seed: u64) -> Vec<usize> {
-    if n <= size {
-        return (0..n).collect();
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut picked = sample(&mut rng, n, size).into_vec();
-    picked.sort_unstable();
-    picked
 }
 
 fn dense_matrix(data: &Dataset, rows: &[usize], dim: usize) -> Option<Mat<f32>> {

@@ -6,7 +6,7 @@ use mithridate_aggregate::anomaly::{self, Detection, Reputation, DEFAULT_THRESHO
 use mithridate_aggregate::{Aggregator, Round, RoundState, Rule, RuleConfig, Updates};
 use mithridate_attack::{apply_trigger, Mapping};
 use mithridate_data::partition::{partition, Partition};
-use mithridate_data::Dataset;
+use mithridate_data::{seeded_sample, Dataset};
 use mithridate_engine::{metrics, Architecture, Classifier, Optimizer, TrainConfig, TrainParams};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::SeedableRng;
@@ -567,21 +567,15 @@ fn local_update(
     seed: u64,
 ) -> Result<Vec<f32>> {
     let mut model = global.try_clone()?;
-    match sample {
+    let sampled;
+    let data = match sample {
         Some(k) if k < data.len() => {
-            let mut rows = rand::seq::index::sample(
-                &mut ChaCha8Rng::seed_from_u64(derive_seed(seed, &[SAMPLE])),
-                data.len(),
-                k,
-            )
-            .into_vec();
-            rows.sort_unstable();
-            model.fit(&data.select(&rows)?, cfg, seed, &mut |_| {})?;
+            sampled = data.select(&seeded_sample(data.len(), k, derive_seed(seed, &[SAMPLE])))?;
+            &sampled
         }
-        _ => {
-            model.fit(data, cfg, seed, &mut |_| {})?;
-        }
-    }
+        _ => data,
+    };
+    model.fit(data, cfg, seed, &mut |_| {})?;
     let after = model.flat_parameters()?;
     Ok(after.iter().zip(before).map(|(a, b)| a - b).collect())
 }
