@@ -1,0 +1,257 @@
+//! The one registry pattern.
+//!
+//! Every role (data attacks, training-set detectors, inference-time detectors, aggregation
+//! rules, pre-aggregators, federated update attacks, and the families added later) is a
+//! [`Registry`]: a static list of [`Entry`] values. An entry is declared as a `pub const` in
+//! the algorithm's own file and registered with one line in its role's list; the CLI help,
+//! `--list`, the assessment configuration and the docs tables all read the same list.
+//!
+//! `B` is the role's builder: usually `fn(&serde_json::Value) -> Result<Box<dyn Trait>, E>`,
+//! turning parameters (a JSON object with kebab-case keys, TOML tables converted to JSON)
+//! into the checked algorithm.
+//!
+//! ```
+//! use mithridate_core::registry::{Entry, Registry, Role};
+//! use mithridate_core::taxonomy::Ids;
+//!
+//! type Build = fn(&serde_json::Value) -> Result<u32, String>;
+//! const DOUBLE: Entry<Build> = Entry {
+//!     name: "double",
+//!     role: Role::Detector,
+//!     modalities: &["image"],
+//!     summary: "doubles k",
+//!     paper: "none",
+//!     taxonomy: Ids::NONE,
+//!     requires: &[],
+//!     build: |p| Ok(2 * p["k"].as_u64().ok_or("k is required")? as u32),
+//! };
+//! static ALL: Registry<Build> = Registry::new(Role::Detector, &[DOUBLE]);
+//! assert_eq!((ALL.get("double").unwrap().build)(&serde_json::json!({"k": 4})), Ok(8));
+//! assert!(ALL.get("nope").unwrap_err().to_string().contains("known: double"));
+//! ```
+
+use crate::taxonomy::TaxonomyIds;
+use serde::de::DeserializeOwned;
+use std::fmt;
+
+/// What an entry is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    DataAttack,
+    Detector,
+    InputDetector,
+    AggregationRule,
+    PreAggregator,
+    UpdateAttack,
+    ModelInspector,
+    Repair,
+    RetrievalAttack,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::DataAttack => "data attack",
+            Role::Detector => "training-set detector",
+            Role::InputDetector => "inference-time detector",
+            Role::AggregationRule => "aggregation rule",
+            Role::PreAggregator => "pre-aggregator",
+            Role::UpdateAttack => "federated update attack",
+            Role::ModelInspector => "model inspector",
+            Role::Repair => "model repair",
+            Role::RetrievalAttack => "retrieval attack",
+        }
+    }
+}
+
+/// What an entry needs beyond its parameters; callers check these before running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Requirement {
+    /// A model trained on the data (embeddings, probabilities).
+    Model,
+    /// The attacker's surrogate model.
+    Surrogate,
+    /// A victim (test) set.
+    Victims,
+    /// A backdoor trigger to stamp (the attack must plant one).
+    Trigger,
+    /// Trusted clean samples (calibration, root dataset).
+    CleanSet,
+    /// The server's trusted root update (FLTrust).
+    RootSet,
+    /// Retraining: the entry trains models of its own.
+    Training,
+    /// The honest updates of the round (omniscient update attacks).
+    HonestUpdates,
+}
+
+impl Requirement {
+    pub fn name(self) -> &'static str {
+        match self {
+            Requirement::Model => "model",
+            Requirement::Surrogate => "surrogate",
+            Requirement::Victims => "victims",
+            Requirement::Trigger => "trigger",
+            Requirement::CleanSet => "clean set",
+            Requirement::RootSet => "root set",
+            Requirement::Training => "training",
+            Requirement::HonestUpdates => "honest updates",
+        }
+    }
+}
+
+/// One registered algorithm.
+#[derive(Debug)]
+pub struct Entry<B: 'static> {
+    /// The name on the command line, in configurations and in results (kebab-case).
+    pub name: &'static str,
+    pub role: Role,
+    /// Data modalities (`image`, `tabular`, `text`); empty: any (e.g. update vectors).
+    pub modalities: &'static [&'static str],
+    /// One line: what it does and its parameters with defaults.
+    pub summary: &'static str,
+    /// The paper it implements (authors, year).
+    pub paper: &'static str,
+    pub taxonomy: TaxonomyIds,
+    pub requires: &'static [Requirement],
+    pub build: B,
+}
+
+impl<B> Entry<B> {
+    /// Whether the entry applies to `modality` (an empty list means any).
+    pub fn applies_to(&self, modality: &str) -> bool {
+        self.modalities.is_empty() || self.modalities.contains(&modality)
+    }
+
+    pub fn requires(&self, r: Requirement) -> bool {
+        self.requires.contains(&r)
+    }
+}
+
+/// A name no entry of the role has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {role} '{name}' (known: {known})")]
+pub struct UnknownName {
+    pub role: &'static str,
+    pub name: String,
+    pub known: String,
+}
+
+/// Every entry of one role.
+#[derive(Debug)]
+pub struct Registry<B: 'static> {
+    role: Role,
+    entries: &'static [Entry<B>],
+}
+
+impl<B> Registry<B> {
+    pub const fn new(role: Role, entries: &'static [Entry<B>]) -> Registry<B> {
+        Registry { role, entries }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn entries(&self) -> &'static [Entry<B>] {
+        self.entries
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.entries.iter().map(|e| e.name).collect()
+    }
+
+    /// The entry called `name`, or an error listing the known names.
+    pub fn get(&self, name: &str) -> Result<&'static Entry<B>, UnknownName> {
+        let wanted = name.trim();
+        self.entries
+            .iter()
+            .find(|e| e.name == wanted)
+            .ok_or_else(|| UnknownName {
+                role: self.role.name(),
+                name: name.to_string(),
+                known: self.names().join(", "),
+            })
+    }
+
+    /// One line per entry (`name  summary`), for `--list` and `--help`.
+    pub fn listing(&self) -> String {
+        let width = self.entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
+        self.entries
+            .iter()
+            .map(|e| format!("{:<width$}  {}", e.name, e.summary))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The docs table: name, modalities, summary, paper, taxonomy, requirements.
+    pub fn markdown_table(&self) -> String {
+        let mut out = String::from(
+            "| name | modalities | what it does | paper | MITRE ATLAS | OWASP | NIST AI 100-2 | needs |\n\
+             |---|---|---|---|---|---|---|---|\n",
+        );
+        for e in self.entries {
+            let list = |v: &[&str]| {
+                if v.is_empty() {
+                    "-".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
+            let owasp: Vec<&str> = e
+                .taxonomy
+                .owasp_ml
+                .iter()
+                .chain(e.taxonomy.owasp_llm)
+                .copied()
+                .collect();
+            let needs: Vec<&str> = e.requires.iter().map(|r| r.name()).collect();
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
+                e.name,
+                if e.modalities.is_empty() {
+                    "any".to_string()
+                } else {
+                    e.modalities.join(", ")
+                },
+                e.summary.replace('|', "\\|"),
+                e.paper,
+                list(e.taxonomy.mitre_atlas),
+                list(&owasp),
+                if e.taxonomy.nist_ai_100_2.is_empty() {
+                    "-"
+                } else {
+                    e.taxonomy.nist_ai_100_2
+                },
+                list(&needs),
+            ));
+        }
+        out
+    }
+}
+
+/// Deserializes an entry's parameters: `null` means defaults (`{}`); unknown keys are errors
+/// when `P` denies them. The error names the entry.
+///
+/// ```
+/// #[derive(serde::Deserialize, Debug, PartialEq)]
+/// #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+/// struct P { #[serde(default)] beta: f64 }
+/// let p: P = mithridate_core::registry::params("trimmed-mean", &serde_json::json!({"beta": 0.2})).unwrap();
+/// assert_eq!(p, P { beta: 0.2 });
+/// assert!(mithridate_core::registry::params::<P>("trimmed-mean", &serde_json::json!({"b": 1}))
+///     .unwrap_err().contains("trimmed-mean"));
+/// ```
+pub fn params<P: DeserializeOwned>(name: &str, value: &serde_json::Value) -> Result<P, String> {
+    let value = match value {
+        serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+        other => other.clone(),
+    };
+    serde_json::from_value(value).map_err(|e| format!("{name}: {e}"))
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
