@@ -23,6 +23,7 @@
 //!     paper: "none",
 //!     taxonomy: Ids::NONE,
 //!     requires: &[],
+//!     provides: &[],
 //!     build: |p| Ok(2 * p["k"].as_u64().ok_or("k is required")? as u32),
 //! };
 //! static ALL: Registry<Build> = Registry::new(Role::Detector, &[DOUBLE]);
@@ -75,8 +76,10 @@ pub enum Requirement {
     Victims,
     /// A backdoor trigger to stamp (the attack must plant one).
     Trigger,
-    /// Trusted clean samples (calibration, root dataset).
+    /// Trusted clean samples (calibration).
     CleanSet,
+    /// Relabelling suggestions (a detector that proposes a label per flagged sample).
+    Relabel,
     /// The server's trusted root update (FLTrust).
     RootSet,
     /// Retraining: the entry trains models of its own.
@@ -93,6 +96,7 @@ impl Requirement {
             Requirement::Victims => "victims",
             Requirement::Trigger => "trigger",
             Requirement::CleanSet => "clean set",
+            Requirement::Relabel => "relabel",
             Requirement::RootSet => "root set",
             Requirement::Training => "training",
             Requirement::HonestUpdates => "honest updates",
@@ -114,6 +118,9 @@ pub struct Entry<B: 'static> {
     pub paper: &'static str,
     pub taxonomy: TaxonomyIds,
     pub requires: &'static [Requirement],
+    /// What it supplies that other entries may require (a data attack that plants a
+    /// test-time trigger provides [`Requirement::Trigger`], which STRIP requires).
+    pub provides: &'static [Requirement],
     pub build: B,
 }
 
@@ -125,6 +132,10 @@ impl<B> Entry<B> {
 
     pub fn requires(&self, r: Requirement) -> bool {
         self.requires.contains(&r)
+    }
+
+    pub fn provides(&self, r: Requirement) -> bool {
+        self.provides.contains(&r)
     }
 }
 
