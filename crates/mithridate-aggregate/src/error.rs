@@ -56,6 +56,9 @@ pub enum AggregateError {
     /// A hyperparameter outside its valid range.
     #[error("invalid parameter {name}: {reason}")]
     Param { name: &'static str, reason: String },
+    /// Parameters that do not deserialize (unknown key, wrong type); names the entry.
+    #[error("invalid parameters of {0}")]
+    Params(String),
     /// An unknown rule name.
     #[error("unknown aggregation rule {0:?}; known: {1}")]
     UnknownRule(String, String),

@@ -1,16 +1,17 @@
-//! Rule names and a one-stop builder.
+//! The rule-by-name enum and option-struct builder of earlier versions, kept for callers:
+//! both go through [`RuleSpec`] and the registries.
 
 use crate::error::{AggregateError, Result};
+use crate::registry::RULES;
 use crate::rules::Aggregator;
-use crate::{
-    Bulyan, CenteredClippingParams, CoordinateMedian, FedAvg, FlTrust, FlameParams,
-    FoolsGoldParams, GeometricMedianParams, KrumParams, Nnm, NormBoundParams, TrimmedMean,
-};
+use crate::spec::RuleSpec;
+use serde_json::{Map, Value};
 use std::fmt;
 use std::str::FromStr;
 
-/// An aggregation rule by name. `"nnm+<rule>"` composes nearest-neighbour mixing with any
-/// rule (not with itself).
+/// An aggregation rule by name, without parameters. `"nnm+<rule>"` composes nearest-neighbour
+/// mixing with any rule (not with itself). [`RuleSpec`] is the general form (any chain of
+/// pre-aggregators, parameters); `RuleSpec::from(rule)` converts, printing the same text.
 ///
 /// ```
 /// use mithridate_aggregate::Rule;
@@ -53,9 +54,43 @@ const BASE: [(&str, Rule); 12] = [
 ];
 
 impl Rule {
-    /// Every accepted name (the `nnm+` prefix composes with each).
+    /// Every accepted name (the `nnm+` prefix composes with each): the registry's rules.
     pub fn names() -> Vec<&'static str> {
-        BASE.iter().map(|(name, _)| *name).collect()
+        RULES.names()
+    }
+
+    /// The rule without its `nnm+` prefixes.
+    fn base(&self) -> &Rule {
+        match self {
+            Rule::Nnm(inner) => inner.base(),
+            rule => rule,
+        }
+    }
+
+    /// The registry name of the base rule.
+    fn base_name(&self) -> &'static str {
+        let base = self.base();
+        BASE.iter()
+            .find(|(_, r)| r == base)
+            .map_or("?", |(name, _)| *name)
+    }
+}
+
+impl From<&Rule> for RuleSpec {
+    fn from(rule: &Rule) -> RuleSpec {
+        let spec = RuleSpec::new(rule.base_name(), Value::Null).expect("every Rule is registered");
+        match rule {
+            Rule::Nnm(_) => spec
+                .with_pre("nnm", Value::Null)
+                .expect("nnm is registered"),
+            _ => spec,
+        }
+    }
+}
+
+impl From<Rule> for RuleSpec {
+    fn from(rule: Rule) -> RuleSpec {
+        RuleSpec::from(&rule)
     }
 }
 
@@ -87,26 +122,21 @@ impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rule::Nnm(inner) => write!(f, "nnm+{inner}"),
-            rule => {
-                let name = BASE
-                    .iter()
-                    .find(|(_, r)| r == rule)
-                    .map_or("?", |(name, _)| *name);
-                f.write_str(name)
-            }
+            rule => f.write_str(rule.base_name()),
         }
     }
 }
 
-/// A rule plus its hyperparameters; [`build`](RuleConfig::build) validates them (the checked
-/// type is the returned boxed rule). Unset options take each rule's documented default;
-/// setting an option the rule does not have is an error.
+/// A rule plus its hyperparameters as options; [`build`](RuleConfig::build) validates them
+/// through the rule's registry entry (the checked type is the returned boxed rule). Unset
+/// options take each rule's documented default; setting an option the rule does not have is
+/// an error. [`RuleSpec`] reaches every parameter of every rule and pre-aggregator.
 #[derive(Debug, Clone)]
 pub struct RuleConfig {
     pub rule: Rule,
     /// Byzantine clients to withstand.
     pub byzantine: usize,
-    /// Multi-Krum: updates to average (default `n - f`).
+    /// Multi-Krum: updates to average `m` (default `n - f`).
     pub select: Option<usize>,
     /// Centered clipping radius `tau` or norm-bound `M` (default: a median, see the rules).
     pub radius: Option<f64>,
@@ -119,6 +149,18 @@ pub struct RuleConfig {
     /// FLAME: noise level `lambda`, noise std = `lambda` x clipping bound (default 0.001).
     pub noise_factor: Option<f64>,
 }
+
+/// Which registry parameter each option sets, per rule.
+const OPTION_KEYS: [(&str, &str, &str); 8] = [
+    ("select", "multi-krum", "m"),
+    ("radius", "centered-clipping", "tau"),
+    ("radius", "norm-bound", "bound"),
+    ("iterations", "centered-clipping", "iterations"),
+    ("iterations", "geomed", "max-iterations"),
+    ("noise_std", "norm-bound", "noise-std"),
+    ("tolerance", "geomed", "tolerance"),
+    ("noise_factor", "flame", "noise-factor"),
+];
 
 impl RuleConfig {
     /// Defaults for everything but the rule and `f`.
@@ -144,98 +186,37 @@ impl RuleConfig {
     /// assert!(c.build().is_err()); // the median has no radius
     /// ```
     pub fn build(&self) -> Result<Box<dyn Aggregator>> {
-        self.build_rule(&self.rule)
+        self.spec()?.build(self.byzantine)
     }
 
-    fn build_rule(&self, rule: &Rule) -> Result<Box<dyn Aggregator>> {
-        let f = self.byzantine;
-        let unused = |name: &'static str, set: bool| -> Result<()> {
-            if set {
-                return Err(AggregateError::Param {
-                    name,
+    /// The options as a [`RuleSpec`] (errors on an option the rule does not have).
+    pub fn spec(&self) -> Result<RuleSpec> {
+        let rule = self.rule.base_name();
+        let options: [(&'static str, Option<Value>); 6] = [
+            ("select", self.select.map(Value::from)),
+            ("radius", self.radius.map(Value::from)),
+            ("iterations", self.iterations.map(Value::from)),
+            ("noise_std", self.noise_std.map(Value::from)),
+            ("tolerance", self.tolerance.map(Value::from)),
+            ("noise_factor", self.noise_factor.map(Value::from)),
+        ];
+        let mut params = Map::new();
+        for (option, value) in options {
+            let Some(value) = value else { continue };
+            let key = OPTION_KEYS
+                .iter()
+                .find(|(o, r, _)| *o == option && *r == rule)
+                .map(|(_, _, key)| *key)
+                .ok_or_else(|| AggregateError::Param {
+                    name: option,
                     reason: format!("{rule} has no such option"),
-                });
-            }
-            Ok(())
-        };
-        let is_krum_family = matches!(rule, Rule::MultiKrum | Rule::Nnm(_));
-        unused("select", self.select.is_some() && !is_krum_family)?;
-        let takes_radius = matches!(
-            rule,
-            Rule::CenteredClipping | Rule::NormBound | Rule::Nnm(_)
-        );
-        unused("radius", self.radius.is_some() && !takes_radius)?;
-        let takes_iterations = matches!(rule, Rule::CenteredClipping | Rule::GeoMed | Rule::Nnm(_));
-        unused("iterations", self.iterations.is_some() && !takes_iterations)?;
-        unused(
-            "noise_std",
-            self.noise_std.is_some() && !matches!(rule, Rule::NormBound | Rule::Nnm(_)),
-        )?;
-        unused(
-            "noise_factor",
-            self.noise_factor.is_some() && !matches!(rule, Rule::Flame | Rule::Nnm(_)),
-        )?;
-        unused(
-            "tolerance",
-            self.tolerance.is_some() && !matches!(rule, Rule::GeoMed | Rule::Nnm(_)),
-        )?;
-        Ok(match rule {
-            Rule::FedAvg => {
-                if f > 0 {
-                    return Err(AggregateError::Param {
-                        name: "byzantine",
-                        reason: format!(
-                            "fedavg tolerates no Byzantine client, got f = {f}; use f = 0 or a robust rule"
-                        ),
-                    });
-                }
-                Box::new(FedAvg::new())
-            }
-            Rule::Median => Box::new(CoordinateMedian::new(f)),
-            Rule::TrimmedMean => Box::new(TrimmedMean::new(f)),
-            Rule::Krum => Box::new(KrumParams::krum(f).check()?),
-            Rule::MultiKrum => Box::new(
-                KrumParams {
-                    byzantine: f,
-                    select: self.select,
-                }
-                .check()?,
-            ),
-            Rule::Bulyan => Box::new(Bulyan::new(f)),
-            Rule::GeoMed => {
-                let mut p = GeometricMedianParams::new(f);
-                if let Some(i) = self.iterations {
-                    p.max_iterations = i;
-                }
-                if let Some(t) = self.tolerance {
-                    p.tolerance = t;
-                }
-                Box::new(p.check()?)
-            }
-            Rule::CenteredClipping => {
-                let mut p = CenteredClippingParams::new(f);
-                p.radius = self.radius;
-                if let Some(i) = self.iterations {
-                    p.iterations = i;
-                }
-                Box::new(p.check()?)
-            }
-            Rule::FlTrust => Box::new(FlTrust::new(f)),
-            Rule::FoolsGold => Box::new(FoolsGoldParams::new(f).check()?),
-            Rule::NormBound => {
-                let mut p = NormBoundParams::new(f);
-                p.bound = self.radius;
-                p.noise_std = self.noise_std.unwrap_or(0.0);
-                Box::new(p.check()?)
-            }
-            Rule::Flame => {
-                let mut p = FlameParams::new(f);
-                if let Some(l) = self.noise_factor {
-                    p.noise_factor = l;
-                }
-                Box::new(p.check()?)
-            }
-            Rule::Nnm(inner) => Box::new(Nnm::new(f, self.build_rule(inner)?)),
-        })
+                })?;
+            params.insert(key.to_string(), value);
+        }
+        let spec = RuleSpec::new(rule, Value::Object(params))?;
+        match self.rule {
+            Rule::Nnm(_) => spec.with_pre("nnm", Value::Null),
+            _ => Ok(spec),
+        }
     }
 }

@@ -205,10 +205,13 @@ impl<'a> Round<'a> {
         Ok(())
     }
 
-    /// A copy of this round over other updates of the same shape (pre-aggregation).
-    pub(crate) fn with_updates(&self, updates: Updates<'a>) -> Round<'a> {
+    /// A copy of this round over pre-aggregated updates: the root and seed carry over; client
+    /// ids only while there is still one row per client.
+    pub(crate) fn with_mixed_updates(&self, updates: Updates<'a>) -> Round<'a> {
+        let same_clients = updates.n() == self.updates.n();
         Round {
             updates,
+            client_ids: self.client_ids.filter(|_| same_clients),
             ..self.clone()
         }
     }

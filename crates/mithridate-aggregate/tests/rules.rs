@@ -4,7 +4,8 @@ use mithridate_aggregate::anomaly;
 use mithridate_aggregate::{
     AggregateError, Aggregation, Aggregator, Bulyan, CenteredClippingParams, CoordinateMedian,
     FedAvg, FlTrust, FlameParams, FoolsGoldHistory, FoolsGoldParams, GeometricMedianParams,
-    KrumParams, Nnm, NormBoundParams, Round, RoundState, Rule, RuleConfig, TrimmedMean, Updates,
+    KrumParams, Nnm, NormBoundParams, ParamGuard, PreAggregated, Round, RoundState, Rule,
+    RuleConfig, TrimmedMean, Updates,
 };
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
@@ -65,7 +66,13 @@ fn byzantine_counts_beyond_tolerance_are_errors() {
         (Box::new(NormBoundParams::new(4).check().unwrap()), 3),
         (Box::new(FlameParams::new(4).check().unwrap()), 3),
         (Box::new(FoolsGoldParams::new(7).check().unwrap()), 6),
-        (Box::new(Nnm::new(3, Box::new(Bulyan::new(3)))), 1),
+        (
+            Box::new(PreAggregated::new(
+                vec![Box::new(Nnm::new(3))],
+                Box::new(Bulyan::new(3)),
+            )),
+            1,
+        ),
     ];
     for (rule, max) in cases {
         assert_eq!(rule.max_byzantine(7), max, "{}", rule.name());
@@ -554,7 +561,12 @@ fn nnm_composes_and_reports_effective_weights() {
     );
     // n = 4, f = 1: Krum needs n >= 5.
     assert!(matches!(out, Err(AggregateError::TooManyByzantine { .. })));
-    let out = run(&Nnm::new(1, Box::new(TrimmedMean::new(1))), &rows, 4, 1);
+    let out = run(
+        &PreAggregated::new(vec![Box::new(Nnm::new(1))], Box::new(TrimmedMean::new(1))),
+        &rows,
+        4,
+        1,
+    );
     // mixed = 1, 1, 1, 103/3; trimmed f = 1 -> mean of the middle two = 1.
     assert!(close(&out.aggregate, &[1.0], 1e-6));
     let reconstructed: f64 = (0..4).map(|i| out.weights[i] * rows[i] as f64).sum();

@@ -3,9 +3,27 @@
 use crate::error::Result;
 use crate::kernels::{k_smallest, pairwise_sq_distances};
 use crate::order::{coordinatewise, Window};
+use crate::registry::{params, NoParams, RuleBuilder, FILTERS_MODEL_POISONING};
 use crate::rules::krum::krum_scores;
 use crate::rules::{Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
+use mithridate_core::registry::{Entry, Role};
+
+/// Registry entry: `bulyan` (no parameters).
+pub const ENTRY: Entry<RuleBuilder> = Entry {
+    name: "bulyan",
+    role: Role::AggregationRule,
+    modalities: &[],
+    summary: "iterated Krum selects n - 2f, then per coordinate the mean of the n - 4f values nearest the median (no parameters; n >= 4f + 3)",
+    paper: "El Mhamdi, Guerraoui, Rouault 2018",
+    taxonomy: FILTERS_MODEL_POISONING,
+    requires: &[],
+    provides: &[],
+    build: |f, p| {
+        params::<NoParams>("bulyan", p)?;
+        Ok(Box::new(Bulyan::new(f)))
+    },
+};
 
 /// Bulyan (El Mhamdi, Guerraoui, Rouault 2018, "The Hidden Vulnerability of Distributed
 /// Learning in Byzantium").

@@ -4,16 +4,40 @@ use crate::error::{check_finite_at_least_zero, AggregateError, Result};
 use crate::kernels::{
     median_f64, row_sq_distances, weighted_row_sum, weighted_row_sum_and_sq_distances,
 };
+use crate::registry::{params, RuleBuilder, MITIGATES_MODEL_POISONING};
 use crate::rules::{honest_majority, Aggregator, RoundState};
 use crate::updates::{check_vector, Aggregation, Round};
+use mithridate_core::registry::{Entry, Role};
+use mithridate_core::ParamGuard;
 
-/// Hyperparameters of [`CenteredClipping`]; `.check()` validates them once.
-#[derive(Debug, Clone, Copy)]
+/// Registry entry: `centered-clipping[:tau=<radius>,iterations=<L>]`.
+pub const ENTRY: Entry<RuleBuilder> = Entry {
+    name: "centered-clipping",
+    role: Role::AggregationRule,
+    modalities: &[],
+    summary: "L steps of clipping the updates to radius tau around the previous aggregate; tau (default: median distance to the centre), iterations L (default 3)",
+    paper: "Karimireddy, He, Jaggi 2021",
+    taxonomy: MITIGATES_MODEL_POISONING,
+    requires: &[],
+    provides: &[],
+    build: |f, p| {
+        let mut params: CenteredClippingParams = params("centered-clipping", p)?;
+        params.byzantine = f;
+        Ok(Box::new(params.check()?))
+    },
+};
+
+/// Hyperparameters of [`CenteredClipping`]; `.check()` validates them once. As JSON:
+/// `tau`, `iterations`; `byzantine` comes from the scenario.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct CenteredClippingParams {
     /// Byzantine clients to withstand.
+    #[serde(skip)]
     pub byzantine: usize,
     /// Clipping radius `tau`; `None` uses, at each iteration, the median distance of the
     /// updates to the current centre (scale-free; an honest majority keeps it honest).
+    #[serde(rename = "tau")]
     pub radius: Option<f64>,
     /// Clipping iterations `L` (the paper uses 1-3).
     pub iterations: usize,
@@ -28,8 +52,18 @@ impl CenteredClippingParams {
             iterations: 3,
         }
     }
-    /// Validates the parameters.
-    pub fn check(self) -> Result<CenteredClipping> {
+}
+
+impl Default for CenteredClippingParams {
+    fn default() -> Self {
+        CenteredClippingParams::new(0)
+    }
+}
+
+impl ParamGuard for CenteredClippingParams {
+    type Checked = CenteredClipping;
+    type Error = AggregateError;
+    fn check_ref(&self) -> Result<()> {
         if let Some(r) = self.radius {
             check_finite_at_least_zero("radius", r, true)?;
         }
@@ -39,7 +73,10 @@ impl CenteredClippingParams {
                 reason: "must be at least 1".into(),
             });
         }
-        Ok(CenteredClipping { params: self })
+        Ok(())
+    }
+    fn build(self) -> CenteredClipping {
+        CenteredClipping { params: self }
     }
 }
 
@@ -59,7 +96,7 @@ impl CenteredClippingParams {
 /// weight). `scores` are the distances to the centre of the last iteration.
 ///
 /// ```
-/// use mithridate_aggregate::{CenteredClippingParams, Round, Updates};
+/// use mithridate_aggregate::{CenteredClippingParams, ParamGuard, Round, Updates};
 /// let u = Updates::new(&[1.0, 2.0, 100.0], 3, 1).unwrap();
 /// let mut p = CenteredClippingParams::new(1);
 /// p.radius = Some(1.0);

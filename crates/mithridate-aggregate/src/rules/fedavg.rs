@@ -1,9 +1,36 @@
 //! Federated averaging.
 
-use crate::error::Result;
+use crate::error::{AggregateError, Result};
 use crate::kernels::weighted_row_sum;
+use crate::registry::{params, NoParams, RuleBuilder};
 use crate::rules::{Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
+use mithridate_core::registry::{Entry, Role};
+use mithridate_core::taxonomy::TaxonomyIds;
+
+/// Registry entry: `fedavg` (no parameters; refuses `f > 0`). Not a mitigation.
+pub const ENTRY: Entry<RuleBuilder> = Entry {
+    name: "fedavg",
+    role: Role::AggregationRule,
+    modalities: &[],
+    summary: "federated averaging, weighted by client sample counts; the undefended baseline (f = 0, no parameters)",
+    paper: "McMahan et al. 2017",
+    taxonomy: TaxonomyIds::NONE,
+    requires: &[],
+    provides: &[],
+    build: |f, p| {
+        params::<NoParams>("fedavg", p)?;
+        if f > 0 {
+            return Err(AggregateError::Param {
+                name: "byzantine",
+                reason: format!(
+                    "fedavg tolerates no Byzantine client, got f = {f}; use f = 0 or a robust rule"
+                ),
+            });
+        }
+        Ok(Box::new(FedAvg::new()))
+    },
+};
 
 /// FedAvg (McMahan, Moore, Ramage, Hampson, Agüera y Arcas 2017, "Communication-Efficient
 /// Learning of Deep Networks from Decentralized Data").

@@ -1,14 +1,38 @@
 //! FLAME-style clustering, clipping and noising.
 
+use crate::error::AggregateError;
 use crate::error::{check_finite_at_least_zero, Result};
 use crate::kernels::{gram, median_f64, weighted_row_sum};
+use crate::registry::{params, RuleBuilder, FILTERS_MODEL_POISONING};
 use crate::rules::{add_gaussian_noise, honest_majority, Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
+use mithridate_core::registry::{Entry, Role};
+use mithridate_core::ParamGuard;
 
-/// Hyperparameters of [`Flame`]; `.check()` validates them once.
-#[derive(Debug, Clone, Copy)]
+/// Registry entry: `flame[:noise-factor=<lambda>]`.
+pub const ENTRY: Entry<RuleBuilder> = Entry {
+    name: "flame",
+    role: Role::AggregationRule,
+    modalities: &[],
+    summary: "majority core of the cosine single-linkage tree, median-norm clipping, Gaussian noise lambda S; noise-factor lambda (default 0.001)",
+    paper: "Nguyen et al. 2022",
+    taxonomy: FILTERS_MODEL_POISONING,
+    requires: &[],
+    provides: &[],
+    build: |f, p| {
+        let mut params: FlameParams = params("flame", p)?;
+        params.byzantine = f;
+        Ok(Box::new(params.check()?))
+    },
+};
+
+/// Hyperparameters of [`Flame`]; `.check()` validates them once. As JSON: `noise-factor`;
+/// `byzantine` comes from the scenario.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct FlameParams {
     /// Byzantine clients to withstand (`n > 2f`).
+    #[serde(skip)]
     pub byzantine: usize,
     /// Noise level `lambda`: the aggregate gets `N(0, (lambda S)^2)` per coordinate, `S` the
     /// clipping bound. The paper uses 0.001 for image classification, 0.01 for NLP.
@@ -23,10 +47,22 @@ impl FlameParams {
             noise_factor: 0.001,
         }
     }
-    /// Validates the parameters.
-    pub fn check(self) -> Result<Flame> {
-        check_finite_at_least_zero("noise_factor", self.noise_factor, false)?;
-        Ok(Flame { params: self })
+}
+
+impl Default for FlameParams {
+    fn default() -> Self {
+        FlameParams::new(0)
+    }
+}
+
+impl ParamGuard for FlameParams {
+    type Checked = Flame;
+    type Error = AggregateError;
+    fn check_ref(&self) -> Result<()> {
+        check_finite_at_least_zero("noise_factor", self.noise_factor, false)
+    }
+    fn build(self) -> Flame {
+        Flame { params: self }
     }
 }
 
@@ -58,7 +94,7 @@ impl FlameParams {
 /// weighted pass `O(nd)`.
 ///
 /// ```
-/// use mithridate_aggregate::{Aggregator, FlameParams, Round, RoundState, Updates};
+/// use mithridate_aggregate::{Aggregator, FlameParams, ParamGuard, Round, RoundState, Updates};
 /// // Three similar updates and one boosted update pointing elsewhere.
 /// let rows = [1.0, 0.1, 1.0, -0.1, 0.9, 0.0, -50.0, 40.0];
 /// let u = Updates::new(&rows, 4, 2).unwrap();

@@ -2,8 +2,26 @@
 
 use crate::error::{AggregateError, Result};
 use crate::kernels::{row_sq_norms_and_dots, weighted_row_sum};
+use crate::registry::{params, NoParams, RuleBuilder, FILTERS_MODEL_POISONING};
 use crate::rules::{Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
+use mithridate_core::registry::{Entry, Requirement, Role};
+
+/// Registry entry: `fltrust` (no parameters; needs the server's root update).
+pub const ENTRY: Entry<RuleBuilder> = Entry {
+    name: "fltrust",
+    role: Role::AggregationRule,
+    modalities: &[],
+    summary: "trust score ReLU(cos) to the server's root update, updates rescaled to its norm (no parameters; needs a root set)",
+    paper: "Cao, Fang, Liu, Gong 2021",
+    taxonomy: FILTERS_MODEL_POISONING,
+    requires: &[Requirement::RootSet],
+    provides: &[],
+    build: |f, p| {
+        params::<NoParams>("fltrust", p)?;
+        Ok(Box::new(FlTrust::new(f)))
+    },
+};
 
 /// FLTrust (Cao, Fang, Liu, Gong 2021, "FLTrust: Byzantine-robust Federated Learning via
 /// Trust Bootstrapping").

@@ -2,9 +2,29 @@
 
 use crate::error::{check_finite_at_least_zero, AggregateError, Result};
 use crate::kernels::{gram_rows, weighted_row_sum};
+use crate::registry::{params, RuleBuilder, FILTERS_MODEL_POISONING};
 use crate::rules::{Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
+use mithridate_core::registry::{Entry, Role};
+use mithridate_core::ParamGuard;
 use std::collections::BTreeMap;
+
+/// Registry entry: `foolsgold[:confidence=<kappa>]`.
+pub const ENTRY: Entry<RuleBuilder> = Entry {
+    name: "foolsgold",
+    role: Role::AggregationRule,
+    modalities: &[],
+    summary: "down-weights clients whose summed update histories are too similar (sybils); confidence kappa (default 1)",
+    paper: "Fung, Yoon, Beschastnikh 2020",
+    taxonomy: FILTERS_MODEL_POISONING,
+    requires: &[],
+    provides: &[],
+    build: |f, p| {
+        let mut params: FoolsGoldParams = params("foolsgold", p)?;
+        params.byzantine = f;
+        Ok(Box::new(params.check()?))
+    },
+};
 
 /// FoolsGold's state: the running sum of every client's updates, keyed by client id.
 #[derive(Debug, Clone, Default)]
@@ -31,10 +51,13 @@ impl FoolsGoldHistory {
     }
 }
 
-/// Hyperparameters of [`FoolsGold`]; `.check()` validates them once.
-#[derive(Debug, Clone, Copy)]
+/// Hyperparameters of [`FoolsGold`]; `.check()` validates them once. As JSON: `confidence`;
+/// `byzantine` comes from the scenario.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct FoolsGoldParams {
     /// Byzantine clients (sybils) the deployment expects; only checked against `n`.
+    #[serde(skip)]
     pub byzantine: usize,
     /// Confidence `kappa > 0` of the logit re-weighting (paper default 1).
     pub confidence: f64,
@@ -48,10 +71,22 @@ impl FoolsGoldParams {
             confidence: 1.0,
         }
     }
-    /// Validates the parameters.
-    pub fn check(self) -> Result<FoolsGold> {
-        check_finite_at_least_zero("confidence", self.confidence, true)?;
-        Ok(FoolsGold { params: self })
+}
+
+impl Default for FoolsGoldParams {
+    fn default() -> Self {
+        FoolsGoldParams::new(0)
+    }
+}
+
+impl ParamGuard for FoolsGoldParams {
+    type Checked = FoolsGold;
+    type Error = AggregateError;
+    fn check_ref(&self) -> Result<()> {
+        check_finite_at_least_zero("confidence", self.confidence, true)
+    }
+    fn build(self) -> FoolsGold {
+        FoolsGold { params: self }
     }
 }
 
@@ -72,7 +107,7 @@ impl FoolsGoldParams {
 /// `scores` are `max_j cs_ij` after pardoning (higher = more sybil-like).
 ///
 /// ```
-/// use mithridate_aggregate::{FoolsGoldHistory, FoolsGoldParams, Round, Updates};
+/// use mithridate_aggregate::{FoolsGoldHistory, FoolsGoldParams, ParamGuard, Round, Updates};
 /// // Clients 1 and 2 send the same direction: their weights collapse to 0.
 /// let rows = [1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0];
 /// let u = Updates::new(&rows, 3, 3).unwrap();

@@ -2,13 +2,36 @@
 
 use crate::error::{check_finite_at_least_zero, AggregateError, Result};
 use crate::kernels::{gram, weighted_row_sum};
+use crate::registry::{params, RuleBuilder, MITIGATES_MODEL_POISONING};
 use crate::rules::{honest_majority, Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
+use mithridate_core::registry::{Entry, Role};
+use mithridate_core::ParamGuard;
 
-/// Hyperparameters of [`GeometricMedian`]; `.check()` validates them once.
-#[derive(Debug, Clone, Copy)]
+/// Registry entry: `geomed[:smoothing=..,tolerance=..,max-iterations=..]`.
+pub const ENTRY: Entry<RuleBuilder> = Entry {
+    name: "geomed",
+    role: Role::AggregationRule,
+    modalities: &[],
+    summary: "geometric median by smoothed Weiszfeld (RFA); smoothing nu (default 1e-6), relative tolerance (1e-7), max-iterations (1000)",
+    paper: "Pillutla, Kakade, Harchaoui 2022",
+    taxonomy: MITIGATES_MODEL_POISONING,
+    requires: &[],
+    provides: &[],
+    build: |f, p| {
+        let mut params: GeometricMedianParams = params("geomed", p)?;
+        params.byzantine = f;
+        Ok(Box::new(params.check()?))
+    },
+};
+
+/// Hyperparameters of [`GeometricMedian`]; `.check()` validates them once. As JSON:
+/// `smoothing`, `tolerance`, `max-iterations`; `byzantine` comes from the scenario.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct GeometricMedianParams {
     /// Byzantine clients to withstand.
+    #[serde(skip)]
     pub byzantine: usize,
     /// Smoothing `nu > 0`: distances below it count as `nu` (avoids division by zero when
     /// the estimate lands on an update).
@@ -29,8 +52,18 @@ impl GeometricMedianParams {
             max_iterations: 1000,
         }
     }
-    /// Validates the parameters.
-    pub fn check(self) -> Result<GeometricMedian> {
+}
+
+impl Default for GeometricMedianParams {
+    fn default() -> Self {
+        GeometricMedianParams::new(0)
+    }
+}
+
+impl ParamGuard for GeometricMedianParams {
+    type Checked = GeometricMedian;
+    type Error = AggregateError;
+    fn check_ref(&self) -> Result<()> {
         check_finite_at_least_zero("smoothing", self.smoothing, true)?;
         check_finite_at_least_zero("tolerance", self.tolerance, false)?;
         if self.max_iterations == 0 {
@@ -39,7 +72,10 @@ impl GeometricMedianParams {
                 reason: "must be at least 1".into(),
             });
         }
-        Ok(GeometricMedian { params: self })
+        Ok(())
+    }
+    fn build(self) -> GeometricMedian {
+        GeometricMedian { params: self }
     }
 }
 
@@ -58,7 +94,7 @@ impl GeometricMedianParams {
 /// final distances `||v - x_i||`.
 ///
 /// ```
-/// use mithridate_aggregate::{Aggregator, GeometricMedianParams, Round, RoundState, Updates};
+/// use mithridate_aggregate::{Aggregator, GeometricMedianParams, ParamGuard, Round, RoundState, Updates};
 /// // Three points on a line: the geometric median is the middle one.
 /// let u = Updates::new(&[0.0, 1.0, 10.0], 3, 1).unwrap();
 /// let rule = GeometricMedianParams::new(1).check().unwrap();

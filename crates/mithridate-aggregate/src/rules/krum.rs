@@ -2,17 +2,65 @@
 
 use crate::error::{AggregateError, Result};
 use crate::kernels::{k_smallest, pairwise_sq_distances, weighted_row_sum};
+use crate::registry::{params, NoParams, RuleBuilder, FILTERS_MODEL_POISONING};
 use crate::rules::{Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
+use mithridate_core::registry::{Entry, Role};
+use mithridate_core::ParamGuard;
 
-/// Hyperparameters of [`Krum`]; `.check()` validates them once.
-#[derive(Debug, Clone, Copy)]
+/// Registry entry: `krum` (no parameters).
+pub const KRUM_ENTRY: Entry<RuleBuilder> = Entry {
+    name: "krum",
+    role: Role::AggregationRule,
+    modalities: &[],
+    summary: "the update with the lowest sum of squared distances to its n - f - 2 nearest (no parameters; n >= 2f + 3)",
+    paper: "Blanchard, El Mhamdi, Guerraoui, Stainer 2017",
+    taxonomy: FILTERS_MODEL_POISONING,
+    requires: &[],
+    provides: &[],
+    build: |f, p| {
+        params::<NoParams>("krum", p)?;
+        Ok(Box::new(KrumParams::krum(f).check()?))
+    },
+};
+
+/// Registry entry: `multi-krum[:m=<count>]`.
+pub const MULTI_KRUM_ENTRY: Entry<RuleBuilder> = Entry {
+    name: "multi-krum",
+    role: Role::AggregationRule,
+    modalities: &[],
+    summary:
+        "mean of the m updates with the lowest Krum scores; m = updates averaged (default n - f)",
+    paper: "Blanchard, El Mhamdi, Guerraoui, Stainer 2017",
+    taxonomy: FILTERS_MODEL_POISONING,
+    requires: &[],
+    provides: &[],
+    build: |f, p| {
+        let mut params: KrumParams = params("multi-krum", p)?;
+        params.byzantine = f;
+        Ok(Box::new(params.check()?))
+    },
+};
+
+/// Hyperparameters of [`Krum`]; `.check()` validates them once. As JSON (Multi-Krum's
+/// parameters) `select` is `m`; `byzantine` comes from the scenario.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct KrumParams {
     /// Byzantine clients to withstand.
+    #[serde(skip)]
     pub byzantine: usize,
     /// How many lowest-score updates to average: 1 is Krum; `None` means `n - f`
     /// (Multi-Krum's usual choice, as in byzfl).
+    #[serde(rename = "m")]
     pub select: Option<usize>,
+}
+
+impl Default for KrumParams {
+    /// Multi-Krum with `f = 0` and `m = n - f`.
+    fn default() -> Self {
+        KrumParams::multi_krum(0)
+    }
 }
 
 impl KrumParams {
@@ -30,15 +78,22 @@ impl KrumParams {
             select: None,
         }
     }
-    /// Validates the parameters.
-    pub fn check(self) -> Result<Krum> {
+}
+
+impl ParamGuard for KrumParams {
+    type Checked = Krum;
+    type Error = AggregateError;
+    fn check_ref(&self) -> Result<()> {
         if self.select == Some(0) {
             return Err(AggregateError::Param {
                 name: "select",
                 reason: "must select at least one update".into(),
             });
         }
-        Ok(Krum { params: self })
+        Ok(())
+    }
+    fn build(self) -> Krum {
+        Krum { params: self }
     }
 }
 
@@ -54,7 +109,7 @@ impl KrumParams {
 /// `scores` are the Krum scores (lower = more central).
 ///
 /// ```
-/// use mithridate_aggregate::{Aggregator, KrumParams, Round, RoundState, Updates};
+/// use mithridate_aggregate::{Aggregator, KrumParams, ParamGuard, Round, RoundState, Updates};
 /// // Four clustered updates and one far away (n = 5, f = 1: 3 neighbours each... n - f - 2 = 2).
 /// let rows = [0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 50.0, 50.0];
 /// let u = Updates::new(&rows, 5, 2).unwrap();

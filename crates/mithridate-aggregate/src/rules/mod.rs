@@ -8,7 +8,6 @@ pub mod fltrust;
 pub mod foolsgold;
 pub mod geomed;
 pub mod krum;
-pub mod nnm;
 pub mod norm_bound;
 pub mod order_stats;
 
@@ -33,7 +32,8 @@ pub struct RoundState {
 /// [`max_byzantine`](Aggregator::max_byzantine) for the round's `n`, rather than returning an
 /// answer without the guarantee.
 pub trait Aggregator: Send + Sync + std::fmt::Debug {
-    /// Short name as accepted by [`Rule`](crate::Rule)'s `FromStr`.
+    /// Short name: the registry name ([`RULES`](crate::registry::RULES)), or for a
+    /// pre-aggregated rule its first step's.
     fn name(&self) -> &'static str;
     /// The number of Byzantine clients `f` this instance is configured to withstand.
     fn byzantine(&self) -> usize;

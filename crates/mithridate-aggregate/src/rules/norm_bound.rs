@@ -1,14 +1,38 @@
 //! Norm bounding with optional Gaussian noise.
 
+use crate::error::AggregateError;
 use crate::error::{check_finite_at_least_zero, Result};
 use crate::kernels::{median_f64, row_sq_norms, weighted_row_sum};
+use crate::registry::{params, RuleBuilder, MITIGATES_MODEL_POISONING};
 use crate::rules::{add_gaussian_noise, honest_majority, Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
+use mithridate_core::registry::{Entry, Role};
+use mithridate_core::ParamGuard;
 
-/// Hyperparameters of [`NormBound`]; `.check()` validates them once.
-#[derive(Debug, Clone, Copy)]
+/// Registry entry: `norm-bound[:bound=<M>,noise-std=<sigma>]`.
+pub const ENTRY: Entry<RuleBuilder> = Entry {
+    name: "norm-bound",
+    role: Role::AggregationRule,
+    modalities: &[],
+    summary: "clip every update to norm M, average, add N(0, sigma^2) noise; bound M (default: median norm), noise-std sigma (default 0)",
+    paper: "Sun, Kairouz, Suresh, McMahan 2019",
+    taxonomy: MITIGATES_MODEL_POISONING,
+    requires: &[],
+    provides: &[],
+    build: |f, p| {
+        let mut params: NormBoundParams = params("norm-bound", p)?;
+        params.byzantine = f;
+        Ok(Box::new(params.check()?))
+    },
+};
+
+/// Hyperparameters of [`NormBound`]; `.check()` validates them once. As JSON: `bound`,
+/// `noise-std`; `byzantine` comes from the scenario.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct NormBoundParams {
     /// Byzantine clients to withstand (checked against `n`).
+    #[serde(skip)]
     pub byzantine: usize,
     /// Norm bound `M`; `None` uses the median client norm of the round.
     pub bound: Option<f64>,
@@ -25,13 +49,25 @@ impl NormBoundParams {
             noise_std: 0.0,
         }
     }
-    /// Validates the parameters.
-    pub fn check(self) -> Result<NormBound> {
+}
+
+impl Default for NormBoundParams {
+    fn default() -> Self {
+        NormBoundParams::new(0)
+    }
+}
+
+impl ParamGuard for NormBoundParams {
+    type Checked = NormBound;
+    type Error = AggregateError;
+    fn check_ref(&self) -> Result<()> {
         if let Some(m) = self.bound {
             check_finite_at_least_zero("bound", m, true)?;
         }
-        check_finite_at_least_zero("noise_std", self.noise_std, false)?;
-        Ok(NormBound { params: self })
+        check_finite_at_least_zero("noise_std", self.noise_std, false)
+    }
+    fn build(self) -> NormBound {
+        NormBound { params: self }
     }
 }
 
@@ -47,7 +83,7 @@ impl NormBoundParams {
 /// coefficients (they sum to less than 1 when clipping bites). `scores` are the client norms.
 ///
 /// ```
-/// use mithridate_aggregate::{Aggregator, NormBoundParams, Round, RoundState, Updates};
+/// use mithridate_aggregate::{Aggregator, NormBoundParams, ParamGuard, Round, RoundState, Updates};
 /// let u = Updates::new(&[3.0, 4.0, 0.0, 1.0], 2, 2).unwrap();
 /// let mut p = NormBoundParams::new(0);
 /// p.bound = Some(1.0);

@@ -2,8 +2,44 @@
 
 use crate::error::{AggregateError, Result};
 use crate::order::{coordinatewise, Window};
+use crate::registry::{params, NoParams, RuleBuilder, MITIGATES_MODEL_POISONING};
 use crate::rules::{honest_majority, Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
+use mithridate_core::registry::{Entry, Role};
+use mithridate_core::ParamGuard;
+
+/// Registry entry: `median` (no parameters).
+pub const MEDIAN_ENTRY: Entry<RuleBuilder> = Entry {
+    name: "median",
+    role: Role::AggregationRule,
+    modalities: &[],
+    summary: "coordinate-wise median (no parameters; n > 2f)",
+    paper: "Yin, Chen, Ramchandran, Bartlett 2018",
+    taxonomy: MITIGATES_MODEL_POISONING,
+    requires: &[],
+    provides: &[],
+    build: |f, p| {
+        params::<NoParams>("median", p)?;
+        Ok(Box::new(CoordinateMedian::new(f)))
+    },
+};
+
+/// Registry entry: `trimmed-mean[:beta=<fraction>]`.
+pub const TRIMMED_MEAN_ENTRY: Entry<RuleBuilder> = Entry {
+    name: "trimmed-mean",
+    role: Role::AggregationRule,
+    modalities: &[],
+    summary: "coordinate-wise trimmed mean: drop k values per side, average the rest; beta = fraction trimmed per side, k = floor(beta n) (default: k = f)",
+    paper: "Yin, Chen, Ramchandran, Bartlett 2018",
+    taxonomy: MITIGATES_MODEL_POISONING,
+    requires: &[],
+    provides: &[],
+    build: |f, p| {
+        let mut params: TrimmedMeanParams = params("trimmed-mean", p)?;
+        params.byzantine = f;
+        Ok(Box::new(params.check()?))
+    },
+};
 
 /// Coordinate-wise median (Yin, Chen, Ramchandran, Bartlett 2018, "Byzantine-Robust
 /// Distributed Learning: Towards Optimal Statistical Rates").
@@ -62,12 +98,44 @@ impl Aggregator for CoordinateMedian {
     }
 }
 
+/// Hyperparameters of [`TrimmedMean`]; `.check()` validates them once.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct TrimmedMeanParams {
+    /// Byzantine clients to withstand (from the scenario, not from the parameters).
+    #[serde(skip)]
+    pub byzantine: usize,
+    /// Fraction `beta` in `[0, 1/2)` trimmed per side: `k = floor(beta n)` per round (Yin et
+    /// al.'s beta-trimmed mean); `None` trims exactly `f`.
+    pub beta: Option<f64>,
+}
+
+impl ParamGuard for TrimmedMeanParams {
+    type Checked = TrimmedMean;
+    type Error = AggregateError;
+    fn check_ref(&self) -> Result<()> {
+        match self.beta {
+            Some(b) if !(0.0..0.5).contains(&b) => Err(AggregateError::Param {
+                name: "beta",
+                reason: format!("must be in [0, 0.5), got {b}"),
+            }),
+            _ => Ok(()),
+        }
+    }
+    fn build(self) -> TrimmedMean {
+        TrimmedMean {
+            byzantine: self.byzantine,
+            beta: self.beta,
+        }
+    }
+}
+
 /// Coordinate-wise trimmed mean (Yin, Chen, Ramchandran, Bartlett 2018).
 ///
-/// Per coordinate, sort the `n` values, drop exactly `f` from each end and average the middle
-/// `n - 2f`: `g_j = (1/(n-2f)) sum_{k=f}^{n-f-1} x_(k),j`. Tolerates `f < n/2`. Unlike
-/// Flower's fraction-based variant, the trim is exactly the configured `f` per side (byzfl's
-/// convention). `f = 0` is the plain mean. Client weights are not used.
+/// Per coordinate, sort the `n` values, drop exactly `k` from each end and average the middle
+/// `n - 2k`: `g_j = (1/(n-2k)) sum_{i=k}^{n-k-1} x_(i),j`. By default `k = f` (byzfl's
+/// convention); with `beta` set, `k = floor(beta n)` (Yin et al.'s beta; Flower's fraction
+/// variant). Tolerates `f < n/2`. `k = 0` is the plain mean. Client weights are not used.
 ///
 /// `weights[i]` is client `i`'s average share of the kept values (boundary ties split equally).
 ///
@@ -80,12 +148,22 @@ impl Aggregator for CoordinateMedian {
 #[derive(Debug, Clone)]
 pub struct TrimmedMean {
     byzantine: usize,
+    beta: Option<f64>,
 }
 
 impl TrimmedMean {
     /// A trimmed mean dropping `byzantine` values per side.
     pub fn new(byzantine: usize) -> Self {
-        TrimmedMean { byzantine }
+        TrimmedMean {
+            byzantine,
+            beta: None,
+        }
+    }
+
+    /// Values dropped per side for `n` clients.
+    fn trim(&self, n: usize) -> usize {
+        self.beta
+            .map_or(self.byzantine, |b| (b * n as f64).floor() as usize)
     }
 }
 
@@ -106,15 +184,19 @@ impl Aggregator for TrimmedMean {
         round.reject_weights(self.name())?;
         let n = round.updates().n();
         self.check_clients(n)?;
-        let f = self.byzantine;
-        if n <= 2 * f {
+        let k = self.trim(n);
+        if n <= 2 * k {
             return Err(AggregateError::Param {
-                name: "byzantine",
-                reason: format!("trimming {f} per side leaves nothing of n = {n}"),
+                name: if self.beta.is_some() {
+                    "beta"
+                } else {
+                    "byzantine"
+                },
+                reason: format!("trimming {k} per side leaves nothing of n = {n}"),
             });
         }
         let rows: Vec<usize> = (0..n).collect();
-        let out = coordinatewise(round.updates(), &rows, Window::Fixed(f, n - f));
+        let out = coordinatewise(round.updates(), &rows, Window::Fixed(k, n - k));
         Ok(Aggregation::from_weights(out.aggregate, out.shares, None))
     }
 }
