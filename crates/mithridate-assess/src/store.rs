@@ -9,7 +9,6 @@
 
 use crate::record::CellRecord;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -123,33 +122,16 @@ impl Store {
             return Ok(());
         }
         let line = serde_json::to_string(record).map_err(|e| io_err(&path, e))?;
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(&self.dir).map_err(|e| io_err(&self.dir, e))?;
-        tmp.write_all(current.as_bytes())
-            .map_err(|e| io_err(tmp.path(), e))?;
-        if !current.is_empty() && !current.ends_with('\n') {
-            tmp.write_all(b"\n").map_err(|e| io_err(tmp.path(), e))?;
+        let mut text = current;
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
         }
-        writeln!(tmp, "{line}").map_err(|e| io_err(tmp.path(), e))?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| io_err(tmp.path(), e))?;
-        readable_by_all(tmp.as_file()).map_err(|e| io_err(tmp.path(), e))?;
-        tmp.persist(&path).map_err(|e| io_err(&path, e.error))?;
-        Ok(())
+        text.push_str(&line);
+        text.push('\n');
+        // Results are shared like any report (0644).
+        mithridate_core::write_atomic(&path, text.as_bytes(), mithridate_core::FileMode::Shared)
+            .map_err(|e| io_err(&path, e))
     }
-}
-
-/// Temporary files are private (0600); results are ordinary files (0644, like `>`).
-pub fn readable_by_all(file: &std::fs::File) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    #[cfg(not(unix))]
-    let _ = file;
-    Ok(())
 }
 
 /// Reads and merges the results of several directories (e.g. shards): identical records

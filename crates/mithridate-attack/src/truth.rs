@@ -5,7 +5,6 @@
 use crate::trigger::{Mapping, Trigger};
 use crate::{AttackError, Budget, Result, Taxonomy};
 use mithridate_data::Modality;
-use std::io::Write;
 use std::path::Path;
 
 /// Format tag of ground-truth files, bumped on incompatible changes.
@@ -101,21 +100,17 @@ impl GroundTruth {
         }
     }
 
-    /// Writes the record as pretty JSON, atomically (temp file in the same folder + rename).
+    /// Writes the record as pretty JSON through the workspace's one atomic writer (0644:
+    /// truth files are shared with whoever scores detectors).
     pub fn write(&self, path: &Path) -> Result<()> {
         let fail = |message: String| AttackError::File {
             path: path.to_path_buf(),
             message,
         };
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(e.to_string()))?;
-        serde_json::to_writer_pretty(&mut tmp, self).map_err(|e| fail(e.to_string()))?;
-        tmp.write_all(b"\n").map_err(|e| fail(e.to_string()))?;
-        tmp.persist(path).map_err(|e| fail(e.to_string()))?;
-        Ok(())
+        let mut json = serde_json::to_vec_pretty(self).map_err(|e| fail(e.to_string()))?;
+        json.push(b'\n');
+        mithridate_core::write_atomic(path, &json, mithridate_core::FileMode::Shared)
+            .map_err(|e| fail(e.to_string()))
     }
 
     /// Reads a record written by [`GroundTruth::write`], checking its format tag.

@@ -1,7 +1,6 @@
 //! The output of every detector and its `flags.json` form.
 
 use crate::{DetectError, Result};
-use std::io::Write;
 use std::path::Path;
 
 /// What one detector concluded about one class.
@@ -100,8 +99,8 @@ impl Detection {
             .collect()
     }
 
-    /// Writes one detection as an object, several as an array, atomically (temp file in the
-    /// same folder + rename).
+    /// Writes one detection as an object, several as an array, through the workspace's one
+    /// atomic writer (0644: flags are shared with whoever sanitises).
     pub fn write_all(detections: &[Detection], path: &Path) -> Result<()> {
         let fail = |message: String| DetectError::File {
             path: path.to_path_buf(),
@@ -112,15 +111,10 @@ impl Detection {
             many => serde_json::to_value(many),
         }
         .map_err(|e| fail(e.to_string()))?;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(e.to_string()))?;
-        serde_json::to_writer(&mut tmp, &value).map_err(|e| fail(e.to_string()))?;
-        tmp.write_all(b"\n").map_err(|e| fail(e.to_string()))?;
-        tmp.persist(path).map_err(|e| fail(e.to_string()))?;
-        Ok(())
+        let mut json = serde_json::to_vec(&value).map_err(|e| fail(e.to_string()))?;
+        json.push(b'\n');
+        mithridate_core::write_atomic(path, &json, mithridate_core::FileMode::Shared)
+            .map_err(|e| fail(e.to_string()))
     }
 
     /// Reads a `flags.json` written by [`Detection::write_all`] (an object or an array).

@@ -1,8 +1,6 @@
-//! [`Classifier`]: construction, seeded training, inference, gradients and model files.
+//! [`Classifier`]: construction, seeded training, inference and gradients (model files are
+//! in [`crate::persist`]).
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor, Var};
@@ -10,19 +8,14 @@ use mithridate_data::{Dataset, Features, Modality};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 
 use crate::error::BackendContext;
 use crate::network::{cross_entropy, log_softmax, Network, ParamSpec};
 use crate::optim::OptimizerState;
-use crate::{Architecture, EngineError, ModelCard, Result, TrainConfig};
+use crate::{Architecture, EngineError, Result, TrainConfig};
 
 /// Samples per forward pass in inference and gradient queries (bounds peak memory).
 pub const INFERENCE_CHUNK: usize = 1024;
-
-/// The only safetensors metadata key the engine writes (a single key keeps the header's byte
-/// order, and so the file, deterministic).
-const ARCH_METADATA_KEY: &str = "mithridate_architecture";
 
 /// Progress of [`Classifier::fit`], reported after every mini-batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,6 +112,11 @@ impl Classifier {
             params,
             device,
         })
+    }
+
+    /// Name and shape of every parameter tensor, in storage order.
+    pub(crate) fn param_specs(&self) -> &[ParamSpec] {
+        &self.specs
     }
 
     /// A deep copy (parameters are copied, not shared).
@@ -543,158 +541,6 @@ impl Classifier {
         }
         Ok(())
     }
-
-    /// Writes the parameters to `path` (safetensors, f32, tensor names as in
-    /// [`Classifier::parameter_shapes`]) and `card` to `<path>.json`, each atomically
-    /// (temporary file in the same directory, then rename). The card must describe this model.
-    pub fn save(&self, path: &Path, card: &ModelCard) -> Result<()> {
-        if card.architecture != self.arch
-            || card.modality != self.modality
-            || card.num_classes != self.num_classes
-        {
-            return Err(EngineError::invalid_input(format!(
-                "the model card describes a {} model for {} with {} classes, not this {} model for {} with {} classes",
-                card.architecture,
-                describe(&card.modality),
-                card.num_classes,
-                self.arch,
-                describe(&self.modality),
-                self.num_classes
-            )));
-        }
-        let values: Vec<Vec<u8>> = self
-            .params
-            .iter()
-            .map(|v| {
-                flatten(v.as_tensor())
-                    .map(|w| w.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
-            })
-            .collect::<Result<_>>()?;
-        let views = self
-            .specs
-            .iter()
-            .zip(&values)
-            .map(|(spec, bytes)| {
-                TensorView::new(Dtype::F32, spec.shape.clone(), bytes)
-                    .map(|v| (spec.name.clone(), v))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| EngineError::format(path, format!("encoding tensors: {e}")))?;
-        let metadata = HashMap::from([(ARCH_METADATA_KEY.to_string(), self.arch.to_string())]);
-        let bytes = safetensors::serialize(views, Some(metadata))
-            .map_err(|e| EngineError::format(path, format!("encoding tensors: {e}")))?;
-        let card_json = serde_json::to_vec_pretty(card)
-            .map_err(|e| EngineError::format(path, format!("encoding the model card: {e}")))?;
-        write_atomic(path, &bytes)?;
-        write_atomic(&sidecar_path(path), &card_json)
-    }
-
-    /// Reads a model written by [`Classifier::save`], validating the tensors against the card:
-    /// a missing or unexpected tensor, a wrong shape or dtype, non-finite weights, a truncated
-    /// or non-safetensors file, or a card for another architecture is an error.
-    pub fn load(path: &Path) -> Result<(Classifier, ModelCard)> {
-        let card_path = sidecar_path(path);
-        let card_bytes = std::fs::read(&card_path).map_err(|e| EngineError::io(&card_path, e))?;
-        let card: ModelCard = serde_json::from_slice(&card_bytes)
-            .map_err(|e| EngineError::format(&card_path, format!("invalid model card: {e}")))?;
-        let mut model = Classifier::new(card.architecture, &card.modality, card.num_classes, 0)
-            .map_err(|e| EngineError::format(&card_path, format!("invalid model card: {e}")))?;
-        let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
-        let file = SafeTensors::deserialize(&bytes)
-            .map_err(|e| EngineError::format(path, format!("not a valid safetensors file: {e}")))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| EngineError::format(path, format!("not a valid safetensors file: {e}")))?;
-        if let Some(stored) = header
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(ARCH_METADATA_KEY))
-        {
-            if stored != card.architecture.name() {
-                return Err(EngineError::format(
-                    path,
-                    format!(
-                        "holds a '{stored}' model but its card {} says '{}'",
-                        card_path.display(),
-                        card.architecture
-                    ),
-                ));
-            }
-        }
-        let expected = model.specs.clone();
-        if let Some(extra) = file
-            .names()
-            .into_iter()
-            .find(|name| !expected.iter().any(|s| s.name == *name))
-        {
-            return Err(EngineError::format(
-                path,
-                format!(
-                    "unexpected tensor '{extra}' for a {} model",
-                    card.architecture
-                ),
-            ));
-        }
-        let mut flat = Vec::with_capacity(model.num_parameters());
-        for spec in &expected {
-            let view = file.tensor(&spec.name).map_err(|_| {
-                EngineError::format(
-                    path,
-                    format!(
-                        "missing tensor '{}' of a {} model",
-                        spec.name, card.architecture
-                    ),
-                )
-            })?;
-            if view.dtype() != Dtype::F32 {
-                return Err(EngineError::format(
-                    path,
-                    format!("tensor '{}' is {:?}, expected F32", spec.name, view.dtype()),
-                ));
-            }
-            if view.shape() != spec.shape.as_slice() {
-                return Err(EngineError::format(
-                    path,
-                    format!(
-                        "tensor '{}' has shape {:?}, expected {:?} for this {} model",
-                        spec.name,
-                        view.shape(),
-                        spec.shape,
-                        card.architecture
-                    ),
-                ));
-            }
-            flat.extend(
-                view.data()
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            );
-        }
-        model
-            .set_flat_parameters(&flat)
-            .map_err(|e| EngineError::format(path, e.to_string()))?;
-        Ok((model, card))
-    }
-}
-
-/// Where [`Classifier::save`] writes the model card: the model path with `.json` appended.
-pub fn sidecar_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".json");
-    PathBuf::from(s)
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| EngineError::io(path, e))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| EngineError::io(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| EngineError::io(path, e.error))?;
-    Ok(())
 }
 
 fn flatten(t: &Tensor) -> Result<Vec<f32>> {
@@ -704,7 +550,7 @@ fn flatten(t: &Tensor) -> Result<Vec<f32>> {
 }
 
 /// A modality in words, e.g. `image 1x28x28`.
-fn describe(m: &Modality) -> String {
+pub(crate) fn describe(m: &Modality) -> String {
     match *m {
         Modality::Image {
             channels,

@@ -66,6 +66,7 @@ pub mod metrics;
 mod network;
 mod optim;
 mod params;
+mod persist;
 
 pub use arch::Architecture;
 pub use card::{ModelCard, ENGINE_VERSION};

@@ -6,7 +6,6 @@
 //! subset of the JUnit XML schema every mainstream CI parser reads.
 
 use crate::{CheckStatus, GateError, GateReport, Result};
-use std::io::Write;
 use std::path::Path;
 
 /// Escapes `text` for XML 1.0 character data and double-quoted attribute values: `& < > " '`
@@ -102,22 +101,15 @@ pub fn to_junit_xml(report: &GateReport, properties: &[(&str, String)]) -> Strin
     xml
 }
 
-/// Writes `contents` to `path` atomically: a temporary file in the same directory, flushed
-/// and then renamed over `path`, so a reader never sees half a report.
+/// Writes `contents` to `path` through the workspace's one atomic writer (0644), so a reader
+/// never sees half a report; errors name the path.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let io = |source: std::io::Error| GateError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(contents).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    mithridate_core::write_atomic(path, contents, mithridate_core::FileMode::Shared).map_err(
+        |source| GateError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    )
 }
 
 #[cfg(test)]

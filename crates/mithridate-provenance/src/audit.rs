@@ -42,6 +42,7 @@ use crate::manifest::Manifest;
 use crate::merkle::Digest;
 use crate::{io_err, ProvenanceError, Result};
 use ed25519_dalek::{Signature, SigningKey, Verifier, VerifyingKey};
+use mithridate_core::FileMode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -840,13 +841,12 @@ impl AuditLog {
     ) -> Result<Record> {
         kind.validate_payload(&payload)
             .map_err(ProvenanceError::Invalid)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&self.path)
-            .map_err(io_err(&self.path))?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        // A new log is shared like every other output (0644); appends never rewrite it whole.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, FileMode::Shared.bits());
+        let file = options.open(&self.path).map_err(io_err(&self.path))?;
         let mut lock = fd_lock::RwLock::new(file);
         let mut guard = lock.write().map_err(io_err(&self.path))?;
         let file: &mut File = &mut guard;
@@ -907,7 +907,12 @@ impl AuditLog {
             hash: record.hash,
         };
         let head_json = serde_json::to_vec(&head).unwrap_or_default();
-        fsutil::write_atomic(&self.head_path(), &head_json, 0o644, Existing::Replace)?;
+        fsutil::write_atomic(
+            &self.head_path(),
+            &head_json,
+            FileMode::Shared,
+            Existing::Replace,
+        )?;
         drop(guard);
         Ok(record)
     }

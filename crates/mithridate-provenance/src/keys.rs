@@ -16,6 +16,7 @@ use ed25519_dalek::pkcs8::{
     DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, KeypairBytes,
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use mithridate_core::FileMode;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -75,8 +76,13 @@ pub fn write_keypair(secret_path: &Path, key: &SigningKey, overwrite: bool) -> R
         .verifying_key()
         .to_public_key_pem(LineEnding::LF)
         .map_err(|e| ProvenanceError::invalid(format!("encoding the public key failed: {e}")))?;
-    fsutil::write_atomic(secret_path, secret_pem.as_bytes(), 0o600, existing)?;
-    fsutil::write_atomic(&pub_path, public_pem.as_bytes(), 0o644, existing)?;
+    fsutil::write_atomic(
+        secret_path,
+        secret_pem.as_bytes(),
+        FileMode::Secret,
+        existing,
+    )?;
+    fsutil::write_atomic(&pub_path, public_pem.as_bytes(), FileMode::Shared, existing)?;
     Ok(pub_path)
 }
 
@@ -235,13 +241,19 @@ mod tests {
         fsutil::write_atomic(
             &junk,
             b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-            0o600,
+            FileMode::Secret,
             Existing::Replace,
         )
         .unwrap();
         let err = read_signing_key(&junk).unwrap_err().to_string();
         assert!(err.contains("not an Ed25519 PKCS#8"), "{err}");
-        fsutil::write_atomic(&junk, &[0xff, 0xfe, 0x00], 0o600, Existing::Replace).unwrap();
+        fsutil::write_atomic(
+            &junk,
+            &[0xff, 0xfe, 0x00],
+            FileMode::Secret,
+            Existing::Replace,
+        )
+        .unwrap();
         assert!(read_signing_key(&junk)
             .unwrap_err()
             .to_string()

@@ -28,6 +28,7 @@ use crate::keys::{key_id, parse_embedded, EmbeddedSignature};
 use crate::merkle::{leaf_hash, merkle_root, Digest, FeatureHasher};
 use crate::{ProvenanceError, Result, TOOL_VERSION};
 use ed25519_dalek::{Signature, SigningKey, Verifier, VerifyingKey};
+use mithridate_core::FileMode;
 use mithridate_data::{Dataset, Features, Modality};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -214,7 +215,7 @@ impl Manifest {
 
     /// Writes the manifest atomically (temporary file + rename), replacing `path`.
     pub fn save(&self, path: &Path) -> Result<()> {
-        fsutil::write_atomic(path, &self.to_json(), 0o644, Existing::Replace)
+        fsutil::write_atomic(path, &self.to_json(), FileMode::Shared, Existing::Replace)
     }
 
     fn validate(&self, origin: &Path) -> Result<()> {

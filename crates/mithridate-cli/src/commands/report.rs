@@ -5,7 +5,7 @@ use crate::output::Context;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use mithridate_assess::report::{format_rate, Budget, Report};
-use mithridate_assess::store::{read_merged, readable_by_all};
+use mithridate_assess::store::read_merged;
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -102,21 +102,9 @@ pub fn run(args: ReportArgs, ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// Writes through a temporary file in the same directory and renames it into place, so a
-/// reader never sees a half-written report.
+/// Reports are shared outputs: written through the workspace's one atomic writer (0644), so
+/// a reader never sees a half-written report.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .and_then(|()| readable_by_all(tmp.as_file()))
-        .with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    mithridate_core::write_atomic(path, bytes, mithridate_core::FileMode::Shared)
+        .with_context(|| format!("writing {}", path.display()))
 }
