@@ -26,10 +26,13 @@
 //! assert!(matches!(Report::new(&[]), Err(ReportError::NoRecords)));
 //! ```
 
+mod csv;
 mod html;
+mod markdown;
 mod plots;
+mod shared_tables;
 mod summary;
-mod tables;
+mod table;
 
 pub use plots::{Plot, PlotKind};
 pub use summary::{
@@ -155,12 +158,12 @@ impl Report {
 
     /// GitHub-flavoured Markdown: verdicts, risk summary and tables, no plots.
     pub fn to_markdown(&self) -> String {
-        tables::markdown(self)
+        markdown::markdown(self)
     }
 
-    /// One CSV row per record with the header [`tables::CSV_HEADER`].
+    /// One CSV row per record with the header [`CSV_HEADER`].
     pub fn to_csv(&self) -> Result<String, ReportError> {
-        tables::csv(self)
+        csv::csv(self)
     }
 
     /// The aggregated report as one JSON object.
@@ -185,7 +188,7 @@ impl Report {
 }
 
 /// The column header of [`Report::to_csv`].
-pub use tables::CSV_HEADER;
+pub use csv::CSV_HEADER;
 
 /// What "success" means for a family, as a table heading.
 pub fn metric_name(family: Family) -> &'static str {

@@ -1,0 +1,48 @@
+//! GitHub-flavoured Markdown for pull-request comments: verdicts, risk summary and the
+//! compact tables (means only, no plots).
+
+use super::table::markdown_escape as md;
+use super::{shared_tables, undefended_word, Report};
+use std::fmt::Write as _;
+
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## Mithridate assessment report\n\n{} cells.\n",
+        report.records().len()
+    );
+    out.push_str("### Summary verdicts\n\n");
+    if report.verdicts().is_empty() {
+        out.push_str("No centralized attacks were run.\n\n");
+    }
+    for v in report.verdicts() {
+        let _ = writeln!(
+            out,
+            "- **{}** ({} · {}): {}",
+            undefended_word(v.level),
+            md(&v.dataset),
+            md(&v.model),
+            md(&v.text)
+        );
+    }
+    out.push('\n');
+
+    out.push_str("### Risk summary\n\nSmallest budget at which each attack succeeds undefended, and through every configured defence.\n\n");
+    let risk = shared_tables::risk(report);
+    if !risk.is_empty() {
+        risk.write_markdown(&mut out);
+    }
+    if !report.federated_risk().is_empty() {
+        shared_tables::federated_risk(report).write_markdown(&mut out);
+    }
+    if !report.attacks().is_empty() {
+        out.push_str("### Attacks and defences\n\n");
+        shared_tables::attacks(report).write_markdown(&mut out);
+    }
+    if !report.federated().is_empty() {
+        out.push_str("### Federated learning\n\n");
+        shared_tables::federated(report).write_markdown(&mut out);
+    }
+    out
+}

@@ -1,0 +1,263 @@
+//! The tables both the HTML and the Markdown report show, each built once from the aggregated
+//! report. The HTML report shows more columns (spreads, seed counts, anomaly scores); the
+//! Markdown one is the compact pull-request view, with means only.
+
+use super::summary::Budget;
+use super::table::{Cell, Column, Table};
+use super::{
+    format_percent, format_rate, format_stat_number, format_stat_percent, format_success,
+    metric_name, undefended_word, Report, Stat,
+};
+use crate::record::{Family, TaxonomyRefs};
+
+const TAXONOMY_HEADER: [&str; 4] = ["MITRE ATLAS", "OWASP ML", "OWASP LLM", "NIST AI 100-2"];
+
+fn taxonomy_columns() -> impl Iterator<Item = Column<'static>> {
+    TAXONOMY_HEADER.into_iter().map(Column::both)
+}
+
+fn taxonomy_cells(t: &TaxonomyRefs) -> [Cell; 4] {
+    let ids = |v: &[String]| {
+        Cell::Code(if v.is_empty() {
+            "—".to_string()
+        } else {
+            v.join(", ")
+        })
+    };
+    [
+        ids(&t.mitre_atlas),
+        ids(&t.owasp_ml),
+        ids(&t.owasp_llm),
+        if t.nist_ai_100_2.is_empty() {
+            Cell::text("—")
+        } else {
+            Cell::Code(t.nist_ai_100_2.clone())
+        },
+    ]
+}
+
+fn budget_text(rate: Option<f64>) -> String {
+    rate.map_or("none within the tested budgets".to_string(), format_rate)
+}
+
+/// `a, b` or `—` for an empty list.
+pub(crate) fn list_text(items: &[String]) -> String {
+    if items.is_empty() {
+        "—".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Mean ± sd of a success value in its family's unit (points of drop or percent).
+pub(crate) fn success_text(family: Family, stat: Option<Stat>) -> String {
+    match (family, stat) {
+        (Family::Availability | Family::ModelPoisoning, Some(s))
+            if s.n > 1 && s.sd.is_finite() && s.mean.is_finite() =>
+        {
+            format!("{:.1} ± {:.1} pts", s.mean * 100.0, s.sd * 100.0)
+        }
+        (Family::Availability | Family::ModelPoisoning, stat) => {
+            format_success(family, stat.map(|s| s.mean))
+        }
+        (_, stat) => format_stat_percent(stat),
+    }
+}
+
+/// Per family, the cheapest attack's budgets (a summary row), then each of its attacks.
+pub(crate) fn risk(report: &Report) -> Table<'static> {
+    let mut table = Table::shared(&[
+        "dataset · model",
+        "family / attack",
+        "tested budgets",
+        "succeeds undefended at",
+        "succeeds through every defence at",
+        "defences",
+    ]);
+    table.columns.extend(taxonomy_columns());
+    let pick = |v: &Option<Budget>| match v {
+        Some(b) => format!("{} ({})", format_rate(b.rate), b.attack),
+        None => budget_text(None),
+    };
+    for family in report.family_risk() {
+        let mut cells = vec![
+            Cell::text(format!("{} · {}", family.dataset, family.model)),
+            Cell::Family(family.family.name().to_string()),
+            Cell::empty(),
+            Cell::text(pick(&family.undefended)),
+            Cell::text(pick(&family.defended)),
+        ];
+        cells.resize(table.columns.len(), Cell::empty());
+        table.push_row(true, cells);
+        for r in report.risk_summary().iter().filter(|r| {
+            r.dataset == family.dataset && r.model == family.model && r.family == family.family
+        }) {
+            let tested: Vec<String> = r.tested_rates.iter().map(|&x| format_rate(x)).collect();
+            let mut cells = vec![
+                Cell::empty(),
+                Cell::text(&r.attack),
+                Cell::text(tested.join(", ")),
+                Cell::text(budget_text(r.undefended)),
+                Cell::text(budget_text(r.defended)),
+                Cell::text(if r.defences.is_empty() {
+                    "no defences configured".to_string()
+                } else {
+                    r.defences.join(", ")
+                }),
+            ];
+            cells.extend(taxonomy_cells(&r.taxonomy));
+            table.push(cells);
+        }
+    }
+    table
+}
+
+/// Per federated update attack: the rules it beats, partially beats, and those that resist.
+pub(crate) fn federated_risk(report: &Report) -> Table<'static> {
+    let mut table = Table::new(vec![
+        Column::both("dataset · model"),
+        Column {
+            html: Some("attack"),
+            markdown: Some("update attack"),
+        },
+        Column::html("family"),
+        Column::both("succeeds under"),
+        Column::both("partially under"),
+        Column::both("resisted by"),
+    ]);
+    for r in report.federated_risk() {
+        table.push(vec![
+            Cell::text(format!("{} · {}", r.dataset, r.model)),
+            Cell::text(&r.attack),
+            Cell::text(r.family.name()),
+            Cell::text(list_text(&r.succeeds_under)),
+            Cell::text(list_text(&r.partial_under)),
+            Cell::text(list_text(&r.resisted_by)),
+        ]);
+    }
+    table
+}
+
+/// Every centralized attack at every budget, undefended (Markdown adds the defences' outcome
+/// in one cell; HTML has a table of its own for them).
+pub(crate) fn attacks(report: &Report) -> Table<'static> {
+    let mut table = Table::new(vec![
+        Column::html("dataset"),
+        Column::html("model"),
+        Column::markdown("dataset · model"),
+        Column::both("attack"),
+        Column::both("family"),
+        Column::both("budget"),
+        Column::html("seeds"),
+        Column::html("poisoned"),
+        Column::html("baseline accuracy"),
+        Column::both("accuracy"),
+        Column::html("success"),
+        Column::markdown("success"),
+        Column::both("verdict"),
+        Column::markdown("after defences"),
+    ]);
+    table.columns.extend(taxonomy_columns());
+    for g in report.attacks() {
+        let metric = metric_name(g.family);
+        for r in &g.rates {
+            let after_defences = if r.defences.is_empty() {
+                Cell::text("no defences configured")
+            } else {
+                Cell::Lines(
+                    r.defences
+                        .iter()
+                        .map(|d| {
+                            format!(
+                                "{}: {} {} (F1 {})",
+                                d.detector,
+                                super::defended_word(d.level, d.reduces),
+                                format_success(g.family, d.success.map(|s| s.mean)),
+                                format_stat_number(d.f1, 2)
+                            )
+                        })
+                        .collect(),
+                )
+            };
+            let mut cells = vec![
+                Cell::text(&g.dataset),
+                Cell::text(&g.model),
+                Cell::text(format!("{} · {}", g.dataset, g.model)),
+                Cell::Strong(g.attack.clone()),
+                Cell::text(g.family.name()),
+                Cell::number(format_rate(r.rate)),
+                Cell::number(r.seeds.len().to_string()),
+                Cell::number(format_stat_number(r.poisoned, 0)),
+                Cell::number(format_stat_percent(r.baseline_accuracy)),
+                Cell::number(format_stat_percent(r.accuracy)),
+                Cell::number(format!("{metric} {}", success_text(g.family, r.success))),
+                Cell::text(format!(
+                    "{metric} {}",
+                    format_success(g.family, r.success.map(|s| s.mean))
+                )),
+                Cell::badge(r.level, undefended_word(r.level), ""),
+                after_defences,
+            ];
+            cells.extend(taxonomy_cells(&g.taxonomy));
+            table.push(cells);
+        }
+    }
+    table
+}
+
+/// Every federated run: attack, rule and Byzantine fraction, over seeds.
+pub(crate) fn federated(report: &Report) -> Table<'static> {
+    let mut table = Table::new(vec![
+        Column::html("dataset"),
+        Column::html("model"),
+        Column::markdown("dataset · model"),
+        Column::both("attack"),
+        Column::html("family"),
+        Column::both("rule"),
+        Column::both("byzantine"),
+        Column::html("malicious / clients"),
+        Column::html("seeds"),
+        Column::both("final accuracy"),
+        Column::html("no-attack accuracy"),
+        Column::html("accuracy drop"),
+        Column::markdown("accuracy drop"),
+        Column::html("final ASR"),
+        Column::markdown("final ASR"),
+        Column::html("anomaly precision"),
+        Column::html("anomaly recall"),
+        Column::both("verdict"),
+    ]);
+    table.columns.extend(taxonomy_columns());
+    for r in report.federated() {
+        let mut cells = vec![
+            Cell::text(&r.dataset),
+            Cell::text(&r.model),
+            Cell::text(format!("{} · {}", r.dataset, r.model)),
+            Cell::Strong(r.attack.clone()),
+            Cell::text(r.family.name()),
+            Cell::text(&r.rule),
+            Cell::number(format_rate(r.byzantine)),
+            Cell::number(format!("{} / {}", r.malicious_per_round, r.clients)),
+            Cell::number(r.seeds.len().to_string()),
+            Cell::number(format_stat_percent(r.final_accuracy)),
+            Cell::number(format_stat_percent(r.baseline_accuracy)),
+            Cell::number(success_text(Family::ModelPoisoning, r.accuracy_drop)),
+            Cell::text(format_success(
+                Family::ModelPoisoning,
+                r.accuracy_drop.map(|s| s.mean),
+            )),
+            Cell::number(format_stat_percent(r.final_asr)),
+            Cell::text(format_percent(r.final_asr.map(|s| s.mean))),
+            Cell::number(format_stat_number(r.anomaly_precision, 3)),
+            Cell::number(format_stat_number(r.anomaly_recall, 3)),
+            if r.attack == "none" {
+                Cell::text("benign")
+            } else {
+                Cell::badge(r.level, undefended_word(r.level), "")
+            },
+        ];
+        cells.extend(taxonomy_cells(&r.taxonomy));
+        table.push(cells);
+    }
+    table
+}
