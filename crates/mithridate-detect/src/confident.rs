@@ -9,8 +9,10 @@
 //!   (no class above its threshold: the sample is not counted);
 //! - [`Method::OffDiagonal`] flags every sample counted off the diagonal (`j != i`);
 //!   [`Method::PruneByNoiseRate`] calibrates `C` so each row sums to the label count `n_i`
-//!   (`Ĉ[i][j] = C[i][j] / Σ_j' C[i][j'] · n_i`) and, for each `i != j`, flags the
-//!   `round(Ĉ[i][j])` samples labelled `i` with the largest margin `p̂(j|x) - p̂(i|x)`;
+//!   (`Ĉ[i][j] = C[i][j] / Σ_j' C[i][j'] · n_i`), rounds each row to integers that still sum to
+//!   `n_i` (largest remainder, as cleanlab's `round_preserving_row_totals`; rounding entries
+//!   one by one can prune one sample more or less than the row holds) and, for each `i != j`,
+//!   flags that many samples labelled `i` with the largest margin `p̂(j|x) - p̂(i|x)`;
 //!   [`Method::Both`] flags samples both rules flag.
 //!
 //! Score: `1 - p̂(y | x)` (one minus self-confidence, cleanlab's default label quality).
@@ -113,6 +115,30 @@ pub fn confident_joint(probs: &[f32], labels: &[u32], k: usize) -> Result<Confid
     })
 }
 
+/// Rounds non-negative `values` to integers summing to the rounded sum of `values`: round
+/// each (half to even, as NumPy), then move the difference onto the entries whose rounding
+/// lost (or gained) the most. This is cleanlab's `round_preserving_sum`, which keeps each
+/// calibrated row of the confident joint summing to its label count; ties go where its
+/// reversed stable sort puts them (adding: the higher index; removing: the lower).
+pub fn round_preserving_sum(values: &[f64]) -> Vec<usize> {
+    let mut ints: Vec<f64> = values.iter().map(|v| v.round_ties_even()).collect();
+    let target = values.iter().sum::<f64>().round_ties_even();
+    let diff = target - ints.iter().sum::<f64>();
+    if diff != 0.0 {
+        let step = diff.signum();
+        // Remainders in increasing order (stable); adding takes the largest first.
+        let mut order: Vec<usize> = (0..values.len()).collect();
+        order.sort_by(|&a, &b| (values[a] - ints[a]).total_cmp(&(values[b] - ints[b])));
+        if step > 0.0 {
+            order.reverse();
+        }
+        for &i in order.iter().take(diff.abs() as usize) {
+            ints[i] += step;
+        }
+    }
+    ints.iter().map(|&v| v.max(0.0) as usize).collect()
+}
+
 /// Unchecked parameters of [`ConfidentLearning`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConfidentParams {
@@ -176,10 +202,13 @@ impl ConfidentLearning {
             if n_i == 0 || row_total == 0 {
                 continue;
             }
-            let calibrated = |j: usize| cj.counts[i][j] as f64 / row_total as f64 * n_i as f64;
-            noise_rate[i] = 1.0 - calibrated(i) / n_i as f64;
+            let calibrated: Vec<f64> = (0..k)
+                .map(|j| cj.counts[i][j] as f64 / row_total as f64 * n_i as f64)
+                .collect();
+            noise_rate[i] = 1.0 - calibrated[i] / n_i as f64;
+            let prune_counts = round_preserving_sum(&calibrated);
             for j in (0..k).filter(|&j| j != i) {
-                let take = calibrated(j).round() as usize;
+                let take = prune_counts[j];
                 if take == 0 {
                     continue;
                 }
@@ -301,6 +330,18 @@ mod tests {
             assert_eq!(d.relabel, vec![(12, 1), (15, 2)]);
             assert!((d.scores[2].1 - 0.9).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn calibrated_rows_keep_their_totals_when_rounded() {
+        // Expected values are cleanlab 2.9's `round_preserving_sum` on the same input.
+        // 18.608 + 3.4 + 2.992 = 25 rounds entry by entry to 19 + 3 + 3 already; 2.6 + 2.6 +
+        // 1.8 = 7 would round to 3 + 3 + 2 = 8, so the smallest remainder gives one back.
+        assert_eq!(round_preserving_sum(&[18.608, 3.4, 2.992]), vec![19, 3, 3]);
+        assert_eq!(round_preserving_sum(&[2.6, 2.6, 1.8]), vec![2, 3, 2]);
+        assert_eq!(round_preserving_sum(&[1.4, 1.4, 1.2]), vec![1, 2, 1]);
+        assert_eq!(round_preserving_sum(&[0.5, 1.5]), vec![0, 2]);
+        assert_eq!(round_preserving_sum(&[]), Vec::<usize>::new());
     }
 
     #[test]
