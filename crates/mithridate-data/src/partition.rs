@@ -5,6 +5,7 @@
 //! always gives the same partition (ChaCha8 RNG).
 
 use crate::{DataError, Result};
+use mithridate_core::ParamGuard;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -55,8 +56,7 @@ impl std::str::FromStr for Partition {
             },
             _ => return Err(bad("unknown scheme")),
         };
-        partition.check()?;
-        Ok(partition)
+        partition.check()
     }
 }
 
@@ -70,9 +70,20 @@ impl std::fmt::Display for Partition {
     }
 }
 
-impl Partition {
-    /// Validates the scheme's own parameter (alpha finite and > 0, per_client >= 1).
-    pub fn check(&self) -> Result<()> {
+/// A scheme's own parameter is checked once (`"dirichlet:0".parse()` is an error);
+/// `partition` re-checks a hand-built value.
+///
+/// ```
+/// use mithridate_core::ParamGuard;
+/// use mithridate_data::partition::Partition;
+/// assert!(Partition::Dirichlet { alpha: 0.5 }.check().is_ok());
+/// assert!(Partition::Shards { per_client: 0 }.check().is_err());
+/// ```
+impl ParamGuard for Partition {
+    type Checked = Partition;
+    type Error = DataError;
+    /// Dirichlet's `alpha` must be finite and `> 0`; shards per client at least 1.
+    fn check_ref(&self) -> Result<()> {
         match *self {
             Partition::Dirichlet { alpha } if !(alpha.is_finite() && alpha > 0.0) => {
                 Err(DataError::invalid(format!(
@@ -84,6 +95,9 @@ impl Partition {
             }
             _ => Ok(()),
         }
+    }
+    fn build(self) -> Partition {
+        self
     }
 }
 
@@ -116,7 +130,7 @@ pub fn partition(
     scheme: &Partition,
     seed: u64,
 ) -> Result<Vec<Vec<usize>>> {
-    scheme.check()?;
+    scheme.check_ref()?;
     let n = labels.len();
     if clients == 0 {
         return Err(DataError::invalid(

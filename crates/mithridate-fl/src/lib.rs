@@ -19,7 +19,7 @@
 //! ```no_run
 //! use mithridate_aggregate::Rule;
 //! use mithridate_data::{load, DataHome, Split};
-//! use mithridate_fl::{AttackSpec, FlParams};
+//! use mithridate_fl::{AttackSpec, FlParams, ParamGuard};
 //! let home = DataHome::from_env()?;
 //! let (train, test) = (load(&home, "digits", Split::Train)?, load(&home, "digits", Split::Test)?);
 //! let mut params = FlParams::new(Rule::Median, "alie".parse::<AttackSpec>()?);
@@ -30,14 +30,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod attacks;
+pub mod attacks;
 mod error;
+mod run;
 mod sim;
 
+pub use attacks::alie::Alie;
+pub use attacks::data_poisoning::DataPoisoningClient;
+pub use attacks::gaussian::GaussianNoise;
+pub use attacks::ipm::Ipm;
+pub use attacks::min_max::{Deviation, MinMax, Objective};
+pub use attacks::model_replacement::ModelReplacement;
+pub use attacks::sign_flip::SignFlip;
 pub use attacks::{
-    Alie, AttackSpec, AttackView, DataPoisoning, DataPoisoningClient, Deviation, GaussianNoise,
-    Ipm, MinMax, ModelReplacement, Objective, SignFlip, UpdateAttack, ATTACK_NAMES,
-    BACKDOOR_TARGET,
+    filing, AttackFamily, AttackSpec, AttackView, DataPoisoning, UpdateAttack, UpdateAttackBuilder,
+    BACKDOOR_TARGET, UPDATE_ATTACKS,
 };
 pub use error::{FlError, Result};
+pub use mithridate_core::ParamGuard;
 pub use sim::{derive_seed, FlConfig, FlParams, FlReport, RoundMetrics};

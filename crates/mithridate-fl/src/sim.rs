@@ -1,18 +1,13 @@
 //! The simulation engine: parameters, one run, per-round metrics.
 
-use crate::attacks::{norm, AttackSpec, AttackView, UpdateAttack, BACKDOOR_TARGET};
+use crate::attacks::{AttackSpec, UpdateAttack};
 use crate::error::{FlError, Result};
-use mithridate_aggregate::anomaly::{self, Detection, Reputation, DEFAULT_THRESHOLD};
-use mithridate_aggregate::{Aggregator, Round, RoundState, Rule, RuleConfig, Updates};
-use mithridate_attack::{apply_trigger, Mapping};
-use mithridate_data::partition::{partition, Partition};
-use mithridate_data::{seeded_sample, Dataset};
-use mithridate_engine::{metrics, Architecture, Classifier, Optimizer, TrainConfig, TrainParams};
-use rand::seq::{IndexedRandom, SliceRandom};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
-use std::time::Instant;
+use mithridate_aggregate::anomaly::{Detection, Reputation, DEFAULT_THRESHOLD};
+use mithridate_aggregate::{Aggregator, Rule, RuleSpec};
+use mithridate_core::registry::Requirement;
+use mithridate_core::ParamGuard;
+use mithridate_data::partition::Partition;
+use mithridate_engine::{Architecture, Optimizer, TrainConfig, TrainParams};
 
 /// Unchecked simulation hyperparameters; [`FlParams::check`] validates them into an
 /// [`FlConfig`].
@@ -26,7 +21,8 @@ pub struct FlParams {
     /// Fraction of Byzantine clients in `[0, 1)`: `round(byzantine · N)` fixed, seeded ids.
     pub byzantine: f64,
     pub attack: AttackSpec,
-    pub rule: Rule,
+    /// The aggregation rule with its pre-aggregators and parameters.
+    pub rule: RuleSpec,
     pub partition: Partition,
     pub architecture: Architecture,
     /// Local epochs of SGD per round.
@@ -53,6 +49,12 @@ impl FlParams {
     /// 1 local epoch of SGD (lr 0.05, batch 32), threshold 3.5, reputation decay 0.3, an
     /// FLTrust root set of 100 rows.
     pub fn new(rule: Rule, attack: AttackSpec) -> FlParams {
+        FlParams::with_rule(RuleSpec::from(rule), attack)
+    }
+
+    /// [`new`](FlParams::new) for any checked rule specification (pre-aggregators,
+    /// parameters).
+    pub fn with_rule(rule: RuleSpec, attack: AttackSpec) -> FlParams {
         FlParams {
             clients: 100,
             per_round: 0.2,
@@ -73,12 +75,19 @@ impl FlParams {
         }
     }
 
-    /// Validates everything that does not need the data; every error names the parameter.
-    ///
-    /// The rule is built for `f` = the malicious participants per round (FedAvg, the undefended
-    /// baseline, always with `f = 0`) and checked against the round size, so a Byzantine
-    /// fraction beyond the rule's tolerance is an error before any training.
+    /// [`ParamGuard::check`] by reference, for callers that do not import the trait (kept
+    /// until they do).
     pub fn check(&self) -> Result<FlConfig> {
+        self.validate()
+    }
+
+    /// Validates everything that does not need the data into the checked configuration;
+    /// every error names the parameter.
+    ///
+    /// The rule is built for `f` = the malicious participants per round (plain FedAvg, the
+    /// undefended baseline, always with `f = 0`) and checked against the round size, so a
+    /// Byzantine fraction beyond the rule's tolerance is an error before any training.
+    fn validate(&self) -> Result<FlConfig> {
         let bad = |name: &'static str, reason: String| Err(FlError::param(name, reason));
         if self.clients == 0 {
             return bad("clients", "need at least 1 client".into());
@@ -107,7 +116,7 @@ impl FlParams {
                 format!("must be finite, got {}", self.threshold),
             );
         }
-        self.partition.check()?;
+        self.partition.check_ref()?;
         if self.local_steps == Some(0) {
             return bad("local-steps", "need at least 1 step".into());
         }
@@ -158,21 +167,18 @@ impl FlParams {
                 );
             }
             if a.name() == "alie" && self.attack.param.is_none() {
-                crate::attacks::Alie::z_max(participants, malicious)?;
+                crate::attacks::alie::Alie::z_max(participants, malicious)?;
             }
         }
-        if contains_fltrust(&self.rule) && self.root_size == 0 {
+        if self.rule.requires(Requirement::RootSet) && self.root_size == 0 {
             return bad(
                 "root-size",
                 "fltrust needs a server root dataset of at least 1 row".into(),
             );
         }
-        let assumed = if self.rule == Rule::FedAvg {
-            0
-        } else {
-            malicious
-        };
-        let aggregator = RuleConfig::new(self.rule.clone(), assumed).build()?;
+        let plain_fedavg = self.rule.pre().is_empty() && self.rule.rule().name() == "fedavg";
+        let assumed = if plain_fedavg { 0 } else { malicious };
+        let aggregator = self.rule.build(assumed)?;
         aggregator.check_clients(participants)?;
         Reputation::new(self.reputation_decay)?;
         Ok(FlConfig {
@@ -187,24 +193,31 @@ impl FlParams {
     }
 }
 
-fn contains_fltrust(rule: &Rule) -> bool {
-    match rule {
-        Rule::FlTrust => true,
-        Rule::Nnm(inner) => contains_fltrust(inner),
-        _ => false,
+impl ParamGuard for FlParams {
+    type Checked = FlConfig;
+    type Error = FlError;
+    fn check_ref(&self) -> Result<()> {
+        self.validate().map(drop)
+    }
+    fn build(self) -> FlConfig {
+        self.validate().expect("check_ref passed")
+    }
+    /// Validates and builds in one pass (the attack and the rule are built once).
+    fn check(self) -> Result<FlConfig> {
+        self.validate()
     }
 }
 
 /// Checked simulation configuration (build with [`FlParams::check`]).
 #[derive(Debug)]
 pub struct FlConfig {
-    params: FlParams,
-    train: TrainConfig,
-    participants: usize,
-    malicious: usize,
-    byzantine_total: usize,
-    attack: Option<Box<dyn UpdateAttack>>,
-    aggregator: Box<dyn Aggregator>,
+    pub(crate) params: FlParams,
+    pub(crate) train: TrainConfig,
+    pub(crate) participants: usize,
+    pub(crate) malicious: usize,
+    pub(crate) byzantine_total: usize,
+    pub(crate) attack: Option<Box<dyn UpdateAttack>>,
+    pub(crate) aggregator: Box<dyn Aggregator>,
 }
 
 /// One round's measurements.
@@ -272,21 +285,15 @@ pub fn derive_seed(seed: u64, parts: &[u64]) -> u64 {
 }
 
 /// Seed stream tags.
-const PARTITION: u64 = 1;
-const BYZANTINE: u64 = 2;
-const INIT: u64 = 3;
-const SAMPLE: u64 = 4;
-const LOCAL: u64 = 5;
-const CRAFT: u64 = 6;
-const POISON: u64 = 7;
-const AGGREGATE: u64 = 8;
-const ROOT: u64 = 9;
-
-/// The backdoor test set: non-target test samples with the trigger applied.
-struct BackdoorProbe {
-    triggered: Dataset,
-    targets: Vec<u32>,
-}
+pub(crate) const PARTITION: u64 = 1;
+pub(crate) const BYZANTINE: u64 = 2;
+pub(crate) const INIT: u64 = 3;
+pub(crate) const SAMPLE: u64 = 4;
+pub(crate) const LOCAL: u64 = 5;
+pub(crate) const CRAFT: u64 = 6;
+pub(crate) const POISON: u64 = 7;
+pub(crate) const AGGREGATE: u64 = 8;
+pub(crate) const ROOT: u64 = 9;
 
 impl FlConfig {
     pub fn params(&self) -> &FlParams {
@@ -294,7 +301,7 @@ impl FlConfig {
     }
 
     /// Rows a client trains on per round under a step budget (`None`: all, for whole epochs).
-    fn local_sample(&self) -> Option<usize> {
+    pub(crate) fn local_sample(&self) -> Option<usize> {
         self.params
             .local_steps
             .map(|s| s.saturating_mul(self.params.batch_size))
@@ -304,325 +311,4 @@ impl FlConfig {
     pub fn participants(&self) -> usize {
         self.participants
     }
-
-    /// Runs the simulation on `train` (partitioned among the clients), evaluating on `test`
-    /// after every round; `on_round` sees each round's metrics as they come.
-    ///
-    /// Deterministic: the partition, the Byzantine ids, each round's sample, each client's
-    /// shuffling and each attack's randomness come from seeds derived from
-    /// (seed, stream, round, client id), and updates are collected in client order, so the
-    /// result does not depend on thread scheduling.
-    pub fn run(
-        &self,
-        train: &Dataset,
-        test: &Dataset,
-        on_round: &mut dyn FnMut(&RoundMetrics),
-    ) -> Result<FlReport> {
-        let start = Instant::now();
-        let p = &self.params;
-        // FLTrust's root set leaves the pool before partitioning.
-        let (pool, root) = if contains_fltrust(&p.rule) {
-            if train.len() < p.root_size + p.clients {
-                return Err(FlError::param(
-                    "root-size",
-                    format!(
-                        "a root set of {} rows and {} clients need more than the {} training rows",
-                        p.root_size,
-                        p.clients,
-                        train.len()
-                    ),
-                ));
-            }
-            let mut rows: Vec<usize> = (0..train.len()).collect();
-            rows.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(p.seed, &[ROOT])));
-            let (root, rest) = rows.split_at_mut(p.root_size);
-            root.sort_unstable();
-            rest.sort_unstable();
-            (Some(train.select(rest)?), Some(train.select(root)?))
-        } else {
-            (None, None)
-        };
-        let train = pool.as_ref().unwrap_or(train);
-        if train.len() < p.clients {
-            return Err(FlError::param(
-                "clients",
-                format!(
-                    "{} clients but only {} training rows",
-                    p.clients,
-                    train.len()
-                ),
-            ));
-        }
-        if test.is_empty() {
-            return Err(FlError::param("test", "the test set is empty"));
-        }
-        let k = train.num_classes();
-        let mut global = Classifier::new(
-            p.architecture,
-            train.modality(),
-            k,
-            derive_seed(p.seed, &[INIT]),
-        )?;
-        global.check_compatible(test)?;
-        let parts = partition(
-            train.labels(),
-            k,
-            p.clients,
-            &p.partition,
-            derive_seed(p.seed, &[PARTITION]),
-        )?;
-        let mut ids: Vec<u64> = (0..p.clients as u64).collect();
-        ids.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
-            p.seed,
-            &[BYZANTINE],
-        )));
-        let mut byzantine: Vec<u64> = ids[..self.byzantine_total].to_vec();
-        byzantine.sort_unstable();
-        let is_byzantine = |id: u64| byzantine.binary_search(&id).is_ok();
-        let honest_ids: Vec<u64> = (0..p.clients as u64)
-            .filter(|&i| !is_byzantine(i))
-            .collect();
-
-        // Client datasets; malicious clients poison theirs once, up front.
-        let poisoning = self.attack.as_ref().and_then(|a| a.data_poisoning());
-        let mut trigger = None;
-        let mut datasets = Vec::with_capacity(p.clients);
-        for (id, rows) in parts.iter().enumerate() {
-            let data = train.select(rows)?;
-            match poisoning {
-                Some(poison) if is_byzantine(id as u64) => {
-                    let out = poison.poison(&data, derive_seed(p.seed, &[POISON, id as u64]))?;
-                    if trigger.is_none() {
-                        trigger = out.truth.trigger().map(|(t, m)| (t.clone(), m));
-                    }
-                    datasets.push(out.data);
-                }
-                _ => datasets.push(data),
-            }
-        }
-        let probe = match &trigger {
-            Some((t, mapping)) => Some(backdoor_probe(test, t, *mapping)?),
-            None => None,
-        };
-
-        let d = global.num_parameters();
-        let mut state = RoundState::default();
-        let mut reputation = Reputation::new(p.reputation_decay)?;
-        let mut rounds = Vec::with_capacity(p.rounds);
-        for round in 1..=p.rounds {
-            let round_start = Instant::now();
-            let r = round as u64;
-            let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(p.seed, &[SAMPLE, r]));
-            let mut participants: Vec<u64> = byzantine
-                .choose_multiple(&mut rng, self.malicious)
-                .chain(honest_ids.choose_multiple(&mut rng, self.participants - self.malicious))
-                .copied()
-                .collect();
-            participants.sort_unstable();
-            let before = global.flat_parameters()?;
-
-            let train_start = Instant::now();
-            let skip_training = |id: u64| {
-                is_byzantine(id) && self.attack.as_ref().is_some_and(|a| !a.uses_own_update())
-            };
-            let local: Vec<Vec<f32>> = participants
-                .par_iter()
-                .map(|&id| {
-                    if skip_training(id) {
-                        return Ok(vec![0.0; d]);
-                    }
-                    local_update(
-                        &global,
-                        &before,
-                        &datasets[id as usize],
-                        self.local_sample(),
-                        &self.train,
-                        derive_seed(p.seed, &[LOCAL, r, id]),
-                    )
-                })
-                .collect::<Result<_>>()?;
-            let train_seconds = train_start.elapsed().as_secs_f64();
-
-            let honest: Vec<Vec<f32>> = participants
-                .iter()
-                .zip(&local)
-                .filter(|(id, _)| !is_byzantine(**id))
-                .map(|(_, u)| u.clone())
-                .collect();
-            let attackers: Vec<u64> = participants
-                .iter()
-                .copied()
-                .filter(|&i| is_byzantine(i))
-                .collect();
-            let mut rows = Vec::with_capacity(participants.len() * d);
-            for (&id, own) in participants.iter().zip(&local) {
-                match (&self.attack, is_byzantine(id)) {
-                    (Some(attack), true) => {
-                        let view = AttackView {
-                            own,
-                            honest: &honest,
-                            participants: participants.len(),
-                            malicious: attackers.len(),
-                            seed: derive_seed(p.seed, &[CRAFT, r, id]),
-                        };
-                        rows.extend(attack.craft(&view)?);
-                    }
-                    _ => rows.extend_from_slice(own),
-                }
-            }
-
-            // The server's own update on its root set (FLTrust), trained like a client's.
-            let root_update = match &root {
-                Some(data) => Some(local_update(
-                    &global,
-                    &before,
-                    data,
-                    self.local_sample(),
-                    &self.train,
-                    derive_seed(p.seed, &[ROOT, r]),
-                )?),
-                None => None,
-            };
-
-            let aggregate_start = Instant::now();
-            let n = participants.len();
-            let updates = Updates::new(&rows, n, d)?;
-            let mut agg_round = Round::new(updates)
-                .with_client_ids(&participants)?
-                .with_seed(derive_seed(p.seed, &[AGGREGATE, r]));
-            if let Some(g0) = &root_update {
-                agg_round = agg_round.with_root(g0)?;
-            }
-            let out = self.aggregator.aggregate(&agg_round, &mut state)?;
-            let aggregate_seconds = aggregate_start.elapsed().as_secs_f64();
-            let next: Vec<f32> = before
-                .iter()
-                .zip(&out.aggregate)
-                .map(|(w, a)| w + a)
-                .collect();
-            global.set_flat_parameters(&next)?;
-
-            let down_weighted: Vec<u64> = (0..n)
-                .filter(|&i| !out.selected[i] || out.weights[i] < 0.5 / n as f64)
-                .map(|i| participants[i])
-                .collect();
-            let scores = anomaly::score_round(&updates, self.malicious);
-            let suspicion: Vec<f64> = scores.iter().map(|s| s.suspicion).collect();
-            let flagged: Vec<u64> = (0..n)
-                .filter(|&i| suspicion[i] > p.threshold)
-                .map(|i| participants[i])
-                .collect();
-            reputation.update(&participants, &suspicion)?;
-
-            let (accuracy, asr) = evaluate(&global, test, probe.as_ref())?;
-            let metrics = RoundMetrics {
-                round,
-                accuracy,
-                asr,
-                rule_detection: anomaly::detection(&down_weighted, &attackers),
-                anomaly_detection: anomaly::detection(&flagged, &attackers),
-                participants,
-                attackers,
-                down_weighted,
-                flagged,
-                aggregate_norm: norm(&out.aggregate),
-                train_seconds,
-                aggregate_seconds,
-                seconds: round_start.elapsed().as_secs_f64(),
-            };
-            on_round(&metrics);
-            rounds.push(metrics);
-        }
-        let last = rounds
-            .last()
-            .ok_or_else(|| FlError::param("rounds", "no round ran"))?;
-        let reputation_flagged = reputation.flagged(p.threshold);
-        Ok(FlReport {
-            rule: p.rule.to_string(),
-            attack: p.attack.to_string(),
-            clients: p.clients,
-            participants_per_round: self.participants,
-            malicious_per_round: self.malicious,
-            assumed_byzantine: self.aggregator.byzantine(),
-            final_accuracy: last.accuracy,
-            final_asr: last.asr,
-            reputation_detection: anomaly::detection(&reputation_flagged, &byzantine),
-            reputation_flagged,
-            byzantine_ids: byzantine,
-            rounds,
-            seconds: start.elapsed().as_secs_f64(),
-            final_parameters: global.flat_parameters()?,
-        })
-    }
-}
-
-/// One client's local training from the global weights; returns `after - before`. With a
-/// `sample` size, trains on that many of its rows drawn with `seed` (a step budget).
-fn local_update(
-    global: &Classifier,
-    before: &[f32],
-    data: &Dataset,
-    sample: Option<usize>,
-    cfg: &TrainConfig,
-    seed: u64,
-) -> Result<Vec<f32>> {
-    let mut model = global.try_clone()?;
-    let sampled;
-    let data = match sample {
-        Some(k) if k < data.len() => {
-            sampled = data.select(&seeded_sample(data.len(), k, derive_seed(seed, &[SAMPLE])))?;
-            &sampled
-        }
-        _ => data,
-    };
-    model.fit(data, cfg, seed, &mut |_| {})?;
-    let after = model.flat_parameters()?;
-    Ok(after.iter().zip(before).map(|(a, b)| a - b).collect())
-}
-
-fn backdoor_probe(
-    test: &Dataset,
-    trigger: &mithridate_attack::Trigger,
-    mapping: Mapping,
-) -> Result<BackdoorProbe> {
-    let k = test.num_classes();
-    let (rows, targets): (Vec<usize>, Vec<u32>) = test
-        .labels()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &y)| mapping.target_for(y, k).map(|t| (i, t)))
-        .unzip();
-    if rows.is_empty() {
-        return Err(FlError::param(
-            "attack",
-            format!("no test sample outside the backdoor target class {BACKDOOR_TARGET}"),
-        ));
-    }
-    Ok(BackdoorProbe {
-        triggered: apply_trigger(trigger, &test.select(&rows)?)?,
-        targets,
-    })
-}
-
-/// Clean accuracy and, with a probe, the backdoor's attack success rate.
-fn evaluate(
-    model: &Classifier,
-    test: &Dataset,
-    probe: Option<&BackdoorProbe>,
-) -> Result<(f64, Option<f64>)> {
-    let predicted = model.predict(test)?;
-    let accuracy = metrics::evaluate(&predicted, test.labels(), test.num_classes())?.accuracy;
-    let asr = match probe {
-        Some(probe) => {
-            let predicted = model.predict(&probe.triggered)?;
-            let hits = predicted
-                .iter()
-                .zip(&probe.targets)
-                .filter(|(p, t)| p == t)
-                .count();
-            Some(hits as f64 / probe.targets.len() as f64)
-        }
-        None => None,
-    };
-    Ok((accuracy, asr))
 }

@@ -162,7 +162,7 @@ fn flame_cuts_the_model_replacement_backdoor() {
     let mut p = small(Rule::FedAvg, "model-replacement", 0.1, 2);
     p.rounds = 6;
     let fedavg = run(&p).final_asr.unwrap();
-    p.rule = Rule::Flame;
+    p.rule = Rule::Flame.into();
     let flame = run(&p);
     let asr = flame.final_asr.unwrap();
     assert!(asr < fedavg / 2.0, "flame ASR {asr} vs fedavg {fedavg}");
@@ -191,10 +191,10 @@ fn invalid_parameters_are_errors_before_training() {
     check(&|p| p.local_steps = Some(0), "local-steps");
     // Krum needs n >= 2f + 3: 10 participants with 4 malicious (40%) is refused.
     check(&|p| p.byzantine = 0.4, "tolerates at most");
-    check(&|p| p.rule = Rule::Bulyan, "tolerates at most");
+    check(&|p| p.rule = Rule::Bulyan.into(), "tolerates at most");
     check(
         &|p| {
-            p.rule = Rule::FlTrust;
+            p.rule = Rule::FlTrust.into();
             p.root_size = 0;
         },
         "root",
