@@ -1,8 +1,11 @@
 //! Small file-system helpers shared by the cache and the `.npz` writer.
 
 use crate::{DataError, Result};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use mithridate_core::fsutil::{parent_dir, Existing};
+use mithridate_core::FileMode;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
 
 /// Wraps an I/O error with the path it concerns.
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
@@ -12,50 +15,38 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + 
     }
 }
 
-/// The directory a file lives in (`.` for a bare file name).
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// Writes `path` atomically: `fill` writes into a temporary file in the same directory,
-/// which is flushed, synced and renamed over `path` only if `fill` succeeds. Readers
-/// therefore see either the old file or the complete new one, never a partial write.
-/// The directory must exist.
+/// Writes `path` atomically through the workspace's one writer
+/// ([`mithridate_core::write_atomic_with`]): `fill` streams into a temporary file in the same
+/// directory that is synced and renamed over `path` (0644) only if `fill` succeeds, so
+/// readers see the old file or the complete new one. The directory must exist.
 pub(crate) fn write_atomic<F>(path: &Path, fill: F) -> Result<()>
 where
-    F: FnOnce(&mut std::fs::File) -> Result<()>,
+    F: FnOnce(&mut BufWriter<&mut File>) -> Result<()>,
 {
-    let dir = parent_dir(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".mithridate-tmp-")
-        .tempfile_in(&dir)
-        .map_err(io_err(&dir))?;
-    // Temporary files are private (0600); the finished file gets ordinary permissions.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(io_err(path))?;
+    /// Keeps `fill`'s own error apart from the writer's I/O errors, which get the path.
+    enum Failure {
+        Io(std::io::Error),
+        Fill(DataError),
     }
-    fill(tmp.as_file_mut())?;
-    tmp.as_file_mut().flush().map_err(io_err(path))?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| DataError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    impl From<std::io::Error> for Failure {
+        fn from(e: std::io::Error) -> Self {
+            Failure::Io(e)
+        }
+    }
+    mithridate_core::write_atomic_with(path, FileMode::Shared, Existing::Replace, |w| {
+        fill(w).map_err(Failure::Fill)
+    })
+    .map_err(|failure| match failure {
+        Failure::Io(source) => io_err(path)(source),
+        Failure::Fill(e) => e,
+    })
 }
 
-/// Writes `bytes` to `path` atomically (see [`write_atomic`]), creating its directory.
+/// Writes `bytes` to `path` atomically (0644), creating its directory.
 pub(crate) fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = parent_dir(path);
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    write_atomic(path, |f| f.write_all(bytes).map_err(io_err(path)))
+    mithridate_core::write_atomic(path, bytes, FileMode::Shared).map_err(io_err(path))
 }
 
 /// Reads a whole file, naming it in the error.

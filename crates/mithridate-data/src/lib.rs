@@ -11,6 +11,7 @@ mod dataset;
 mod fetch;
 mod fsutil;
 pub mod idx;
+pub mod npy;
 pub mod npz;
 pub mod partition;
 pub mod rdata;

@@ -22,10 +22,11 @@
 //! labels, non-finite features, image pixels outside `[0, 1]`, duplicate ids, and `N = 0`.
 
 use crate::fsutil::{io_err, write_atomic};
+use crate::npy::fortran_to_c;
 use crate::{DataError, Dataset, Features, Modality, Result};
 use npyz::{DType, TypeChar, WriterBuilder};
 use std::collections::HashMap;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 /// The sidecar path holding a text vocabulary for `path` (`FILE.npz.vocab.txt`).
@@ -180,31 +181,6 @@ impl<'p> Reader<'p> {
 
 fn widen<T: Into<i64>>(v: Vec<T>) -> Vec<i64> {
     v.into_iter().map(Into::into).collect()
-}
-
-/// Reorders column-major (Fortran) data of `shape` into row-major order.
-fn fortran_to_c<T: Clone>(values: &[T], shape: &[usize]) -> Vec<T> {
-    let n = values.len();
-    // Column-major strides: the first axis varies fastest.
-    let mut strides = vec![1usize; shape.len()];
-    for axis in 1..shape.len() {
-        strides[axis] = strides[axis - 1] * shape[axis - 1];
-    }
-    let mut out = Vec::with_capacity(n);
-    let mut index = vec![0usize; shape.len()];
-    for _ in 0..n {
-        let offset: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
-        out.push(values[offset].clone());
-        // Row-major increment: the last axis varies fastest.
-        for axis in (0..shape.len()).rev() {
-            index[axis] += 1;
-            if index[axis] < shape[axis] {
-                break;
-            }
-            index[axis] = 0;
-        }
-    }
-    out
 }
 
 /// Non-negative integers of `array` as `u64`, or an error naming the array and the row.
@@ -463,7 +439,7 @@ fn write_with(path: &Path, data: &Dataset, compressed: bool) -> Result<()> {
     let zip_err = |e: zip::result::ZipError| format_err(path, format!("writing zip failed: {e}"));
     let npy_err = |e: std::io::Error| format_err(path, format!("writing array failed: {e}"));
     write_atomic(path, |file| {
-        let mut zip = zip::ZipWriter::new(BufWriter::new(file));
+        let mut zip = zip::ZipWriter::new(file);
         let method = if compressed {
             zip::CompressionMethod::Deflated
         } else {
@@ -507,8 +483,7 @@ fn write_with(path: &Path, data: &Dataset, compressed: bool) -> Result<()> {
                 .map_err(zip_err)?;
             write_strings(&mut zip, &names).map_err(npy_err)?;
         }
-        let mut inner = zip.finish().map_err(zip_err)?;
-        inner.flush().map_err(io_err(path))?;
+        zip.finish().map_err(zip_err)?;
         Ok(())
     })?;
     let sidecar = vocab_sidecar_path(path);

@@ -4,13 +4,15 @@
 //! Input `updates.npy` is an `n x d` float32 or float64 array (C or Fortran order), one row per
 //! client; float64 values are rounded to float32 (every rule computes in f32 storage with f64
 //! accumulation). The output is always a float32 `.npy` vector of length `d`, written
-//! atomically. `--json` adds per-client selection, effective weight, the rule's score and the
-//! anomaly scores of `mithridate_aggregate::anomaly`.
+//! atomically (0644). `--json` adds per-client selection, effective weight, the rule's score
+//! and the anomaly scores of `mithridate_aggregate::anomaly`; `--report` prints the most
+//! suspicious clients as a table. Without either the scores are not computed.
 
 use crate::output::{table, Context};
 use anyhow::{anyhow, bail, Context as _, Result};
 use mithridate_aggregate::anomaly::{self, DEFAULT_THRESHOLD};
 use mithridate_aggregate::{Round, RoundState, Rule, RuleConfig, Updates};
+use mithridate_data::{npy, DataError};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -53,56 +55,26 @@ pub struct AggregateArgs {
     /// Where to write the aggregate (.npy, float32, length d).
     #[arg(long, short = 'o')]
     pub output: PathBuf,
+    /// Also print the most suspicious clients (per-client anomaly scores; `--json` always
+    /// includes them). Off by default: on large rounds the scores cost far more than the rule.
+    #[arg(long)]
+    pub report: bool,
 }
 
-/// A parsed `.npy` array as f32 in C order.
-struct Array {
-    shape: Vec<usize>,
-    data: Vec<f32>,
-}
-
-/// Reads a float32/float64 `.npy`. A missing or unreadable file is an I/O error (exit 3);
-/// malformed content, other dtypes and non-finite values are input errors (exit 2).
-fn read_npy(path: &Path, what: &str) -> Result<Array> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
-    let bad =
-        |e: std::io::Error| anyhow!("{what} {} is not a valid .npy file: {e}", path.display());
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(bad)?;
-    let shape: Vec<usize> = npy.shape().iter().map(|s| *s as usize).collect();
-    let order = npy.order();
-    let dtype = npy.dtype();
-    let data: Vec<f32> = match &dtype {
-        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {
-            npy.into_vec::<f32>().map_err(bad)?
+/// Reads a float32/float64 `.npy` as f32 in C order with the data crate's bulk reader. A
+/// missing or unreadable file is an I/O error (exit 3); malformed content and other dtypes
+/// are input errors (exit 2).
+fn read_npy(path: &Path, what: &str) -> Result<npy::Array<f32>> {
+    npy::read_f32(path).map_err(|e| match e {
+        DataError::Io { source, .. } => {
+            anyhow!(source).context(format!("cannot read {what} {}", path.display()))
         }
-        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 8 => {
-            npy.into_vec::<f64>()
-                .map_err(bad)?
-                .into_iter()
-                .map(|x| x as f32)
-                .collect()
-        }
-        other => bail!(
-            "{what} {} has dtype {}, expected float32 or float64",
-            path.display(),
-            other.descr()
+        DataError::Format { message, .. } => anyhow!(
+            "{what} {} is not a valid .npy file: {message}",
+            path.display()
         ),
-    };
-    let data = if order == npyz::Order::Fortran && shape.len() == 2 {
-        // Column-major on disk: transpose into row-major.
-        let (n, d) = (shape[0], shape[1]);
-        let mut c = vec![0.0f32; n * d];
-        for j in 0..d {
-            for i in 0..n {
-                c[i * d + j] = data[j * n + i];
-            }
-        }
-        c
-    } else {
-        data
-    };
-    Ok(Array { shape, data })
+        other => anyhow!("{what}: {other}"),
+    })
 }
 
 /// Reads a 1-D vector of length `len`, finite.
@@ -126,40 +98,6 @@ fn read_vector(path: &Path, what: &str, len: usize, len_name: &str) -> Result<Ve
         bail!("{what} {} value {i} is not finite", path.display());
     }
     Ok(a.data)
-}
-
-/// Writes a float32 vector as `.npy` atomically (temporary file in the same directory + rename).
-fn write_npy_atomic(path: &Path, data: &[f32]) -> Result<()> {
-    use npyz::WriterBuilder;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| anyhow!("output {} has no file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        let mut writer = npyz::WriteOptions::new()
-            .default_dtype()
-            .shape(&[data.len() as u64])
-            .writer(file)
-            .begin_nd()?;
-        writer.extend(data.iter().copied())?;
-        writer.finish()?;
-        std::fs::rename(&tmp, path)
-    };
-    write()
-        .inspect_err(|_| {
-            // Best effort: never leave a partial temporary file behind.
-            let _ = std::fs::remove_file(&tmp);
-        })
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 pub fn run(args: AggregateArgs, ctx: &Context) -> Result<()> {
@@ -216,8 +154,24 @@ pub fn run(args: AggregateArgs, ctx: &Context) -> Result<()> {
         round = round.with_root(r)?;
     }
     let out = aggregator.aggregate(&round, &mut state)?;
-    write_npy_atomic(&args.output, &out.aggregate)?;
+    npy::write_f32(&args.output, &[d], &out.aggregate)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
 
+    let selected = out.selected.iter().filter(|s| **s).count();
+    if !ctx.json {
+        println!(
+            "{rule}: aggregated n = {n} updates of dimension d = {d} (f = {}, tolerates up to {}: {}); {selected} selected; wrote {}",
+            args.byzantine,
+            aggregator.max_byzantine(n),
+            aggregator.tolerance(),
+            args.output.display()
+        );
+        if !args.report {
+            return Ok(());
+        }
+    }
+    // The anomaly scores need an n x n Gram matrix and a coordinate-wise median: computed
+    // only for an output that shows them.
     let scores = anomaly::score_round(&updates, args.byzantine);
     let flagged: Vec<usize> = (0..n)
         .filter(|i| scores[*i].suspicion > DEFAULT_THRESHOLD)
@@ -242,20 +196,12 @@ pub fn run(args: AggregateArgs, ctx: &Context) -> Result<()> {
             "tolerance": aggregator.tolerance(),
             "max_byzantine": aggregator.max_byzantine(n),
             "output": args.output.display().to_string(),
-            "selected": out.selected.iter().filter(|s| **s).count(),
+            "selected": selected,
             "suspicion_threshold": DEFAULT_THRESHOLD,
             "flagged": flagged,
             "clients": clients,
         }))?;
     } else {
-        println!(
-            "{rule}: aggregated n = {n} updates of dimension d = {d} (f = {}, tolerates up to {}: {}); {} selected; wrote {}",
-            args.byzantine,
-            aggregator.max_byzantine(n),
-            aggregator.tolerance(),
-            out.selected.iter().filter(|s| **s).count(),
-            args.output.display()
-        );
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|a, b| {
             scores[*b]

@@ -1,0 +1,479 @@
+//! Dense float `.npy` arrays (NumPy format versions 1.0 to 3.0): the one bulk reader and
+//! writer of the workspace (e.g. `mithridate aggregate`'s client updates).
+//!
+//! Supported: dtypes `<f4` (float32) and `<f8` (float64), little-endian, C or Fortran order,
+//! any number of dimensions. Reading parses the header, checks the shape, the dtype and the
+//! byte count against the file's length *before* allocating, then reads the whole payload in
+//! one `read` straight into the result (no element-wise parsing, no intermediate buffer).
+//! A hostile or broken header (bad magic, absurd header length, unknown keys, overflowing
+//! shape, a payload longer or shorter than the file) is a one-line [`DataError::Format`]
+//! naming the file and the problem.
+//!
+//! ```
+//! use mithridate_data::npy;
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("u.npy");
+//! npy::write_f32(&path, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])?;
+//! let back = npy::read_f32(&path)?;
+//! assert_eq!((back.shape.as_slice(), back.data[5]), (&[2usize, 3][..], 6.0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::fsutil::{io_err, write_atomic};
+use crate::{DataError, Result};
+use std::io::{Read, Write};
+use std::path::Path;
+
+const MAGIC: &[u8; 6] = b"\x93NUMPY";
+/// Longest header accepted. NumPy itself refuses headers over 10,000 bytes unless told
+/// otherwise; anything near this bound is hostile, not a real array.
+const MAX_HEADER_LEN: usize = 1 << 20;
+/// Payloads start on a multiple of this (the NumPy format's alignment).
+const ALIGN: usize = 64;
+
+/// Element type of a float `.npy` array (always little-endian).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    F32,
+    F64,
+}
+
+impl Dtype {
+    /// The NumPy type string, e.g. `<f4`.
+    pub fn descr(self) -> &'static str {
+        match self {
+            Dtype::F32 => "<f4",
+            Dtype::F64 => "<f8",
+        }
+    }
+
+    pub fn item_bytes(self) -> usize {
+        match self {
+            Dtype::F32 => 4,
+            Dtype::F64 => 8,
+        }
+    }
+}
+
+/// A parsed `.npy` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub dtype: Dtype,
+    pub fortran_order: bool,
+    pub shape: Vec<usize>,
+    /// Bytes before the payload (magic, version, length field and header text).
+    pub data_offset: usize,
+}
+
+impl Header {
+    /// Number of elements (1 for a scalar).
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Payload size in bytes.
+    pub fn payload_bytes(&self) -> usize {
+        self.len() * self.dtype.item_bytes()
+    }
+}
+
+/// An array in C (row-major) order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Array<T> {
+    pub shape: Vec<usize>,
+    pub data: Vec<T>,
+}
+
+fn format_err(path: &Path, message: impl Into<String>) -> DataError {
+    DataError::Format {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Reads the header of an open `.npy` stream, leaving it positioned at the payload.
+/// `file_len` bounds the header and must hold the whole payload.
+pub fn read_header(reader: &mut impl Read, file_len: u64) -> std::result::Result<Header, String> {
+    let mut preamble = [0u8; 8];
+    reader
+        .read_exact(&mut preamble)
+        .map_err(|_| "not a .npy file (shorter than its 8-byte preamble)".to_string())?;
+    if &preamble[..6] != MAGIC {
+        return Err("not a .npy file (bad magic bytes)".into());
+    }
+    let (major, minor) = (preamble[6], preamble[7]);
+    let length_bytes = match major {
+        1 => 2,
+        2 | 3 => 4,
+        _ => return Err(format!("unsupported .npy format version {major}.{minor}")),
+    };
+    let mut length = [0u8; 4];
+    reader
+        .read_exact(&mut length[..length_bytes])
+        .map_err(|_| "truncated .npy header".to_string())?;
+    let header_len = u32::from_le_bytes(length) as usize;
+    let data_offset = 8 + length_bytes + header_len;
+    if header_len > MAX_HEADER_LEN || data_offset as u64 > file_len {
+        return Err(format!(
+            "header length {header_len} is impossible for a {file_len}-byte file"
+        ));
+    }
+    let mut text = vec![0u8; header_len];
+    reader
+        .read_exact(&mut text)
+        .map_err(|_| "truncated .npy header".to_string())?;
+    // Versions 1 and 2 are latin-1 and 3 is UTF-8; every valid float header is ASCII.
+    let text = std::str::from_utf8(&text)
+        .ok()
+        .filter(|t| t.is_ascii())
+        .ok_or("the header is not ASCII text")?;
+    let mut header = parse_dict(text)?;
+    header.data_offset = data_offset;
+    let count = header
+        .shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .and_then(|n| n.checked_mul(header.dtype.item_bytes()))
+        .ok_or_else(|| format!("shape {:?} overflows", header.shape))?;
+    let expected = data_offset as u64 + count as u64;
+    if expected != file_len {
+        return Err(format!(
+            "shape {:?} of {} needs {} bytes of data, the file holds {}",
+            header.shape,
+            header.dtype.descr(),
+            count,
+            file_len - data_offset as u64
+        ));
+    }
+    Ok(header)
+}
+
+/// Parses `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }` (any key order,
+/// single or double quotes, optional trailing comma and padding).
+fn parse_dict(text: &str) -> std::result::Result<Header, String> {
+    let mut c = Cursor {
+        s: text.trim_end().as_bytes(),
+        i: 0,
+    };
+    let (mut descr, mut fortran, mut shape) = (None, None, None);
+    c.expect(b'{')?;
+    loop {
+        c.skip_ws();
+        if c.eat(b'}') {
+            break;
+        }
+        let key = c.string()?;
+        c.expect(b':')?;
+        let duplicate = match key {
+            "descr" => descr.replace(c.string()?.to_string()).is_some(),
+            "fortran_order" => fortran.replace(c.boolean()?).is_some(),
+            "shape" => shape.replace(c.tuple()?).is_some(),
+            other => return Err(format!("unknown header key '{other}'")),
+        };
+        if duplicate {
+            return Err(format!("header key '{key}' appears twice"));
+        }
+        c.skip_ws();
+        if !c.eat(b',') {
+            c.expect(b'}')?;
+            break;
+        }
+    }
+    c.skip_ws();
+    if c.i != c.s.len() {
+        return Err("text after the header dictionary".into());
+    }
+    let descr = descr.ok_or("header has no 'descr'")?;
+    let dtype = match descr.as_str() {
+        "<f4" => Dtype::F32,
+        "<f8" => Dtype::F64,
+        ">f4" | ">f8" => return Err(format!("big-endian dtype {descr} is not supported")),
+        other => return Err(format!("dtype {other}, expected float32 or float64")),
+    };
+    Ok(Header {
+        dtype,
+        fortran_order: fortran.ok_or("header has no 'fortran_order'")?,
+        shape: shape.ok_or("header has no 'shape'")?,
+        data_offset: 0,
+    })
+}
+
+/// A position in the header text.
+struct Cursor<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn skip_ws(&mut self) {
+        while self.s.get(self.i).is_some_and(u8::is_ascii_whitespace) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        self.skip_ws();
+        let hit = self.s.get(self.i) == Some(&b);
+        self.i += usize::from(hit);
+        hit
+    }
+
+    fn expect(&mut self, b: u8) -> std::result::Result<(), String> {
+        if self.eat(b) {
+            Ok(())
+        } else {
+            Err(format!(
+                "malformed header: expected '{}' at byte {}",
+                b as char, self.i
+            ))
+        }
+    }
+
+    fn string(&mut self) -> std::result::Result<&'a str, String> {
+        self.skip_ws();
+        let quote = match self.s.get(self.i) {
+            Some(&q @ (b'\'' | b'"')) => q,
+            _ => {
+                return Err(format!(
+                    "malformed header: expected a string at byte {}",
+                    self.i
+                ))
+            }
+        };
+        let start = self.i + 1;
+        let len = self.s[start..]
+            .iter()
+            .position(|&b| b == quote)
+            .ok_or("malformed header: unterminated string")?;
+        self.i = start + len + 1;
+        // The header text was checked to be ASCII, so any byte range is valid UTF-8.
+        Ok(std::str::from_utf8(&self.s[start..start + len]).unwrap_or_default())
+    }
+
+    fn word(&mut self) -> &'a [u8] {
+        self.skip_ws();
+        let start = self.i;
+        while self.s.get(self.i).is_some_and(u8::is_ascii_alphanumeric) {
+            self.i += 1;
+        }
+        &self.s[start..self.i]
+    }
+
+    fn boolean(&mut self) -> std::result::Result<bool, String> {
+        match self.word() {
+            b"True" => Ok(true),
+            b"False" => Ok(false),
+            _ => Err("malformed header: 'fortran_order' is not True or False".into()),
+        }
+    }
+
+    fn tuple(&mut self) -> std::result::Result<Vec<usize>, String> {
+        self.expect(b'(')?;
+        let mut dims = Vec::new();
+        loop {
+            if self.eat(b')') {
+                return Ok(dims);
+            }
+            let word = self.word();
+            // Python 2 wrote long integers with an `L` suffix.
+            let digits = word.strip_suffix(b"L").unwrap_or(word);
+            let dim = std::str::from_utf8(digits)
+                .ok()
+                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse::<usize>().ok())
+                .ok_or("malformed header: a shape entry is not a non-negative integer")?;
+            dims.push(dim);
+            if !self.eat(b',') {
+                self.expect(b')')?;
+                return Ok(dims);
+            }
+        }
+    }
+}
+
+/// Opens `path` and reads its header (see [`read_header`]).
+fn open(path: &Path) -> Result<(std::fs::File, Header)> {
+    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+    let file_len = file.metadata().map_err(io_err(path))?.len();
+    let header = read_header(&mut file, file_len).map_err(|m| format_err(path, m))?;
+    Ok((file, header))
+}
+
+/// Reads the payload of `header` (the file positioned after it) as `T` in one read.
+fn read_payload<T: bytemuck::Pod + Default>(
+    path: &Path,
+    file: &mut std::fs::File,
+    header: &Header,
+) -> Result<Vec<T>> {
+    debug_assert_eq!(std::mem::size_of::<T>(), header.dtype.item_bytes());
+    // A zeroed allocation of this size comes straight from fresh pages (no memset), and the
+    // one read fills it in place.
+    let mut data = vec![T::default(); header.len()];
+    file.read_exact(bytemuck::cast_slice_mut(&mut data))
+        .map_err(|e| format_err(path, format!("truncated or unreadable data ({e})")))?;
+    Ok(data)
+}
+
+/// Little-endian bytes to native values (a no-op on little-endian hosts).
+fn from_le<T: bytemuck::Pod>(data: &mut [T]) {
+    if cfg!(target_endian = "big") {
+        let size = std::mem::size_of::<T>();
+        for chunk in bytemuck::cast_slice_mut::<T, u8>(data).chunks_exact_mut(size) {
+            chunk.reverse();
+        }
+    }
+}
+
+/// Reorders a column-major array of `shape` into row-major order.
+pub(crate) fn fortran_to_c<T: Clone>(values: &[T], shape: &[usize]) -> Vec<T> {
+    if let [rows, cols] = *shape {
+        // The common case (a matrix) without per-element index arithmetic.
+        return (0..rows)
+            .flat_map(|i| (0..cols).map(move |j| values[j * rows + i].clone()))
+            .collect();
+    }
+    // Column-major strides: the first axis varies fastest.
+    let mut strides = vec![1usize; shape.len()];
+    for axis in 1..shape.len() {
+        strides[axis] = strides[axis - 1] * shape[axis - 1];
+    }
+    let mut out = Vec::with_capacity(values.len());
+    let mut index = vec![0usize; shape.len()];
+    for _ in 0..values.len() {
+        let offset: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
+        out.push(values[offset].clone());
+        // Row-major increment: the last axis varies fastest.
+        for axis in (0..shape.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < shape[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    out
+}
+
+/// Reads an array stored as `T`, in C order.
+fn read_as<T: bytemuck::Pod + Default>(
+    path: &Path,
+    file: &mut std::fs::File,
+    header: Header,
+) -> Result<Array<T>> {
+    let mut data = read_payload::<T>(path, file, &header)?;
+    from_le(&mut data);
+    if header.fortran_order && header.shape.len() > 1 {
+        data = fortran_to_c(&data, &header.shape);
+    }
+    Ok(Array {
+        shape: header.shape,
+        data,
+    })
+}
+
+/// Reads a float32 or float64 `.npy` as float32 (float64 values are rounded), in C order.
+pub fn read_f32(path: &Path) -> Result<Array<f32>> {
+    let (mut file, header) = open(path)?;
+    match header.dtype {
+        Dtype::F32 => read_as::<f32>(path, &mut file, header),
+        Dtype::F64 => {
+            let wide = read_as::<f64>(path, &mut file, header)?;
+            Ok(Array {
+                shape: wide.shape,
+                data: wide.data.iter().map(|&x| x as f32).collect(),
+            })
+        }
+    }
+}
+
+/// Reads a float32 or float64 `.npy` as float64 (float32 values are widened exactly).
+pub fn read_f64(path: &Path) -> Result<Array<f64>> {
+    let (mut file, header) = open(path)?;
+    match header.dtype {
+        Dtype::F64 => read_as::<f64>(path, &mut file, header),
+        Dtype::F32 => {
+            let narrow = read_as::<f32>(path, &mut file, header)?;
+            Ok(Array {
+                shape: narrow.shape,
+                data: narrow.data.iter().map(|&x| f64::from(x)).collect(),
+            })
+        }
+    }
+}
+
+/// The header bytes NumPy-compatible writers produce for a C-order array: version 1.0 (2.0
+/// when the text exceeds 64 KiB), the dictionary, space padding and a newline so the payload
+/// starts on a multiple of 64 bytes.
+pub fn header_bytes(dtype: Dtype, shape: &[usize]) -> Vec<u8> {
+    let mut dict = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': (",
+        dtype.descr()
+    );
+    for d in shape {
+        dict.push_str(&format!("{d}, "));
+    }
+    dict.push_str("), }");
+    let pad = |before_text: usize| ALIGN - 1 - (dict.len() + before_text) % ALIGN;
+    // Version 1.0 stores the text length in 2 bytes; 2.0 in 4 (for shapes of thousands of
+    // dimensions), which moves the padding.
+    let (version, length_bytes) = if dict.len() + pad(10) < u16::MAX as usize {
+        (1u8, 2)
+    } else {
+        (2u8, 4)
+    };
+    let before_text = 8 + length_bytes;
+    let mut text = dict.clone().into_bytes();
+    text.extend(std::iter::repeat_n(b' ', pad(before_text)));
+    text.push(b'\n');
+    let mut out = Vec::with_capacity(before_text + text.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[version, 0]);
+    if length_bytes == 2 {
+        out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    } else {
+        out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    }
+    out.extend_from_slice(&text);
+    out
+}
+
+fn write_as<T: bytemuck::Pod>(
+    path: &Path,
+    dtype: Dtype,
+    shape: &[usize],
+    data: &[T],
+) -> Result<()> {
+    if shape.iter().product::<usize>() != data.len() {
+        return Err(DataError::invalid(format!(
+            "{}: shape {shape:?} does not hold {} values",
+            path.display(),
+            data.len()
+        )));
+    }
+    write_atomic(path, |w| {
+        w.write_all(&header_bytes(dtype, shape))
+            .map_err(io_err(path))?;
+        if cfg!(target_endian = "little") {
+            w.write_all(bytemuck::cast_slice(data))
+                .map_err(io_err(path))
+        } else {
+            let mut le = data.to_vec();
+            from_le(&mut le);
+            w.write_all(bytemuck::cast_slice(&le)).map_err(io_err(path))
+        }
+    })
+}
+
+/// Writes a C-order float32 array atomically (0644).
+pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
+    write_as(path, Dtype::F32, shape, data)
+}
+
+/// Writes a C-order float64 array atomically (0644).
+pub fn write_f64(path: &Path, shape: &[usize], data: &[f64]) -> Result<()> {
+    write_as(path, Dtype::F64, shape, data)
+}
