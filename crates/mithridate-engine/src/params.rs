@@ -2,6 +2,7 @@
 //! [`TrainConfig`] (validated, immutable; what [`crate::Classifier::fit`] accepts).
 
 use crate::{Architecture, EngineError, Result};
+use mithridate_core::ParamGuard;
 
 /// The update rule applied to each mini-batch gradient.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -89,11 +90,20 @@ impl TrainParams {
         params
     }
 
-    /// Validates every field once, returning the immutable [`TrainConfig`].
-    ///
+    /// [`ParamGuard::check`] by reference, for callers that do not import the trait (kept
+    /// until they do).
+    pub fn check(&self) -> Result<TrainConfig> {
+        ParamGuard::check(self.clone())
+    }
+}
+
+impl ParamGuard for TrainParams {
+    type Checked = TrainConfig;
+    type Error = EngineError;
+
     /// Rejects zero epochs or batch size, a learning rate that is not finite and positive,
     /// a momentum outside `[0, 1)`, and a negative or non-finite weight decay.
-    pub fn check(&self) -> Result<TrainConfig> {
+    fn check_ref(&self) -> Result<()> {
         let bad = |m: String| Err(EngineError::InvalidParams(m));
         if self.epochs == 0 {
             return bad("epochs must be at least 1".into());
@@ -116,9 +126,12 @@ impl TrainParams {
                 self.weight_decay
             ));
         }
-        Ok(TrainConfig {
-            params: self.clone(),
-        })
+        Ok(())
+    }
+
+    /// The immutable [`TrainConfig`].
+    fn build(self) -> TrainConfig {
+        TrainConfig { params: self }
     }
 }
 
