@@ -80,8 +80,21 @@ pub struct Centralized {
     pub action: Option<Spanned<String>>,
     /// Expected poison share the detectors assume (not the true rate: defenders do not know it).
     pub expected_rate: Option<Spanned<f64>>,
+    /// Hyperparameters per defence, by name (kebab-case keys, as the registry documents
+    /// them: `mithridate scan data --list`), e.g.
+    /// `defence_params = { knn = { k = 20 }, activation-clustering = { consistency-gap = 0.5 } }`.
+    #[serde(default)]
+    pub defence_params: Option<Spanned<toml::Table>>,
     #[serde(default)]
     pub attacks: Vec<AttackEntry>,
+}
+
+impl Centralized {
+    /// The parameters configured for the defence `name` as JSON (`None`: defaults).
+    pub fn defence_params_json(&self, name: &str) -> Option<serde_json::Value> {
+        let table = self.defence_params.as_ref()?.get_ref();
+        serde_json::to_value(table.get(name)?).ok()
+    }
 }
 
 /// One attack with its budgets.

@@ -23,6 +23,10 @@ pub struct DefenceCell {
     /// `drop` or `relabel`.
     pub action: String,
     pub expected_rate: Option<f64>,
+    /// The defence's hyperparameters (kebab-case keys); absent for defaults, so the ids of
+    /// cells without them are those of earlier versions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Value>,
 }
 
 /// Train on a dataset, optionally poisoned, optionally defended.
@@ -248,6 +252,7 @@ pub fn plan(config: &Config, seeds: u64, base_seed: u64) -> Vec<Cell> {
                                 .as_ref()
                                 .map_or("drop".to_string(), |a| a.get_ref().clone()),
                             expected_rate: block.expected_rate.as_ref().map(|v| *v.get_ref()),
+                            params: block.defence_params_json(detector.get_ref()),
                         }),
                         ..cell.clone()
                     }));

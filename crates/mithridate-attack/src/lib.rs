@@ -29,7 +29,8 @@
 //! - **Ground truth is measured, not promised**: the change list is the diff between input and
 //!   output, so it names exactly the samples that differ.
 //!
-//! Adding an attack: one module under `attacks/`, one variant in [`registry::AttackKind`].
+//! Adding an attack: one module under `attacks/` declaring its `ENTRY`, one line in
+//! [`registry::ATTACKS`].
 //!
 //! ```
 //! use mithridate_attack::{registry, AttackInput, Budget};
@@ -56,7 +57,7 @@ mod edit;
 pub mod registry;
 mod rng;
 pub mod surrogate;
-mod taxonomy;
+pub mod taxonomy;
 pub mod trigger;
 mod truth;
 

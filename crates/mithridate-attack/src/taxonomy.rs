@@ -13,35 +13,55 @@ pub struct Taxonomy {
     pub nist_ai_100_2: String,
 }
 
-fn owned(ids: &[&str]) -> Vec<String> {
-    ids.iter().map(|s| s.to_string()).collect()
-}
+use mithridate_core::taxonomy::Ids;
+
+/// Availability poisoning (NIST 2.3.1): degrade accuracy across the board.
+pub const AVAILABILITY: Ids = Ids {
+    mitre_atlas: &["AML.T0020", "AML.T0031"],
+    owasp_ml: &["ML02"],
+    owasp_llm: &["LLM04"],
+    nist_ai_100_2: "2.3.1",
+};
+
+/// Targeted poisoning (NIST 2.3.2): change the prediction on chosen inputs or classes.
+pub const TARGETED: Ids = Ids {
+    mitre_atlas: &["AML.T0020"],
+    owasp_ml: &["ML02"],
+    owasp_llm: &["LLM04"],
+    nist_ai_100_2: "2.3.2",
+};
+
+/// Backdoor poisoning (NIST 2.3.3): plant a trigger that flips predictions at test time.
+pub const BACKDOOR: Ids = Ids {
+    mitre_atlas: &["AML.T0020", "AML.T0018.000", "AML.T0043.004"],
+    owasp_ml: &["ML02"],
+    owasp_llm: &["LLM04"],
+    nist_ai_100_2: "2.3.3",
+};
 
 impl Taxonomy {
+    /// The ground-truth record's form of registry ids (OWASP LLM ids are not recorded there).
+    pub fn from_ids(ids: Ids) -> Self {
+        let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Taxonomy {
+            mitre_atlas: own(ids.mitre_atlas),
+            owasp_ml: own(ids.owasp_ml),
+            nist_ai_100_2: ids.nist_ai_100_2.to_string(),
+        }
+    }
+
     /// Availability poisoning (NIST 2.3.1): degrade accuracy across the board.
     pub fn availability() -> Self {
-        Taxonomy {
-            mitre_atlas: owned(&["AML.T0020", "AML.T0031"]),
-            owasp_ml: owned(&["ML02"]),
-            nist_ai_100_2: "2.3.1".into(),
-        }
+        Taxonomy::from_ids(AVAILABILITY)
     }
 
     /// Targeted poisoning (NIST 2.3.2): change the prediction on chosen inputs or classes.
     pub fn targeted() -> Self {
-        Taxonomy {
-            mitre_atlas: owned(&["AML.T0020"]),
-            owasp_ml: owned(&["ML02"]),
-            nist_ai_100_2: "2.3.2".into(),
-        }
+        Taxonomy::from_ids(TARGETED)
     }
 
     /// Backdoor poisoning (NIST 2.3.3): plant a trigger that flips predictions at test time.
     pub fn backdoor() -> Self {
-        Taxonomy {
-            mitre_atlas: owned(&["AML.T0020", "AML.T0018.000", "AML.T0043.004"]),
-            owasp_ml: owned(&["ML02"]),
-            nist_ai_100_2: "2.3.3".into(),
-        }
+        Taxonomy::from_ids(BACKDOOR)
     }
 }

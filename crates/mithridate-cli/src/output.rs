@@ -49,6 +49,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         return 1;
     }
     for cause in err.chain() {
+        if let Some(p) = cause.downcast_ref::<mithridate_pipeline::PipelineError>() {
+            return if p.is_environment() { 3 } else { 2 };
+        }
         if let Some(data) = cause.downcast_ref::<mithridate_data::DataError>() {
             return match data {
                 mithridate_data::DataError::Fetch { .. }
@@ -107,4 +110,12 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
     out
+}
+
+/// Writes `value` as one line of JSON to `path`, atomically (0644).
+pub fn write_json(path: &std::path::Path, value: &serde_json::Value) -> anyhow::Result<()> {
+    let mut bytes = serde_json::to_vec(value)?;
+    bytes.push(b'\n');
+    mithridate_core::write_atomic(path, &bytes, mithridate_core::FileMode::Shared)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
 }

@@ -261,6 +261,45 @@ pub fn params<P: DeserializeOwned>(name: &str, value: &serde_json::Value) -> Res
     serde_json::from_value(value).map_err(|e| format!("{name}: {e}"))
 }
 
+/// Parses `key=value` pairs (as given on the command line) into a parameter object. Values
+/// are read as JSON when they parse (`3`, `true`, `[1,2]`, `"x"`), as comma-separated lists of
+/// JSON scalars when they contain a comma (`1,2`), otherwise as strings.
+///
+/// ```
+/// let p = mithridate_core::registry::params_from_pairs(&["size=4", "pattern=white", "features=1,2"])?;
+/// assert_eq!(p, serde_json::json!({"size": 4, "pattern": "white", "features": [1, 2]}));
+/// assert!(mithridate_core::registry::params_from_pairs(&["size"]).is_err());
+/// # Ok::<(), String>(())
+/// ```
+pub fn params_from_pairs<S: AsRef<str>>(pairs: &[S]) -> Result<serde_json::Value, String> {
+    let scalar = |v: &str| {
+        serde_json::from_str::<serde_json::Value>(v)
+            .unwrap_or_else(|_| serde_json::Value::String(v.to_string()))
+    };
+    let mut map = serde_json::Map::new();
+    for pair in pairs {
+        let pair = pair.as_ref();
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("'{pair}' is not key=value"))?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(format!("'{pair}' has an empty key"));
+        }
+        let value = match serde_json::from_str::<serde_json::Value>(value) {
+            Ok(v) => v,
+            Err(_) if value.contains(',') => {
+                serde_json::Value::Array(value.split(',').map(|v| scalar(v.trim())).collect())
+            }
+            Err(_) => serde_json::Value::String(value.to_string()),
+        };
+        if map.insert(key.to_string(), value).is_some() {
+            return Err(format!("parameter '{key}' given twice"));
+        }
+    }
+    Ok(serde_json::Value::Object(map))
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

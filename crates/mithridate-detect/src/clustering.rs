@@ -66,6 +66,7 @@ use mithridate_data::{seeded_sample, Dataset};
 
 /// Unchecked parameters of [`ActivationClustering`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct ClusteringParams {
     /// PCA dimensions before clustering (the paper: 10); at least 1, capped at the
     /// embedding dimension.
@@ -469,3 +470,16 @@ impl Detector for ActivationClustering {
         self.detect_with_inputs(&ctx.embeddings()?, ctx.data(), ctx.seed())
     }
 }
+
+/// The registry entry (see [`crate::registry::DETECTORS`]).
+pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry {
+    name: "activation-clustering",
+    role: mithridate_core::Role::Detector,
+    modalities: &[],
+    summary: "2-means on PCA of each class's embeddings, small or well-separated cluster flagged (+ input-space label-consistency check); components (10), size-threshold (0.35), silhouette-threshold (0.25), restarts (4), silhouette-sample (2000), consistency-gap (0.3), consistency-k (10), consistency-sample (500), reference-size (10000), size-rule-outlier (2.0)",
+    paper: "Chen et al. 2018",
+    taxonomy: crate::registry::SANITIZATION,
+    requires: &[mithridate_core::Requirement::Model],
+    provides: &[mithridate_core::Requirement::Relabel],
+    build: |p| crate::registry::checked::<ClusteringParams, _>("activation-clustering", p, ClusteringParams::check),
+};

@@ -32,6 +32,7 @@ const BLOCK: usize = 256;
 
 /// Unchecked parameters of [`KnnConsistency`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct KnnParams {
     /// Neighbours per sample, at least 1.
     pub k: usize,
@@ -163,3 +164,16 @@ impl Detector for KnnConsistency {
         self.detect_embeddings(&ctx.embeddings()?)
     }
 }
+
+/// The registry entry (see [`crate::registry::DETECTORS`]).
+pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry {
+    name: "knn",
+    role: mithridate_core::Role::Detector,
+    modalities: &[],
+    summary: "label disagreement with the k nearest neighbours in embedding space, flagged with the majority label; k (10)",
+    paper: "Peri et al. 2020",
+    taxonomy: crate::registry::SANITIZATION,
+    requires: &[mithridate_core::Requirement::Model],
+    provides: &[mithridate_core::Requirement::Relabel],
+    build: |p| crate::registry::checked::<KnnParams, _>("knn", p, KnnParams::check),
+};

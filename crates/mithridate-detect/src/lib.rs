@@ -46,6 +46,7 @@ pub mod knn;
 mod linalg;
 pub mod loss;
 pub mod metrics;
+pub mod registry;
 pub mod sanitize;
 pub mod spectral;
 pub mod strip;

@@ -34,6 +34,7 @@ pub enum Direction {
 
 /// Unchecked parameters of [`EarlyLoss`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct LossParams {
     /// Training epochs before scoring, at least 1.
     pub epochs: usize,
@@ -164,3 +165,16 @@ impl Detector for EarlyLoss {
         self.detect_losses(&losses, data.labels(), data.ids(), data.num_classes())
     }
 }
+
+/// The registry entry (see [`crate::registry::DETECTORS`]).
+pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry {
+    name: "loss",
+    role: mithridate_core::Role::Detector,
+    modalities: &[],
+    summary: "per-sample loss after a short training run; high (label noise) or low (backdoors learned first) tail flagged; epochs (1), expected-rate (0.1), removal-factor (1.5), direction=high|low",
+    paper: "Arpit et al. 2017; Li et al. 2021",
+    taxonomy: crate::registry::SANITIZATION,
+    requires: &[mithridate_core::Requirement::Training],
+    provides: &[],
+    build: |p| crate::registry::checked::<LossParams, _>("loss", p, LossParams::check),
+};

@@ -37,6 +37,7 @@ use crate::{check_share, DetectError, Detection, Detector, Embeddings, Result, S
 
 /// Unchecked parameters of [`SpectralSignatures`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct SpectralParams {
     /// Expected poison share `ε` of each class, in `(0, 1]`.
     pub expected_rate: f64,
@@ -131,3 +132,16 @@ impl Detector for SpectralSignatures {
         self.detect_embeddings(&ctx.embeddings()?)
     }
 }
+
+/// The registry entry (see [`crate::registry::DETECTORS`]).
+pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry {
+    name: "spectral",
+    role: mithridate_core::Role::Detector,
+    modalities: &[],
+    summary: "top singular direction of each class's centred embeddings; flags removal-factor x expected-rate per class; expected-rate (0.1), removal-factor (1.5)",
+    paper: "Tran, Li & Madry 2018",
+    taxonomy: crate::registry::SANITIZATION,
+    requires: &[mithridate_core::Requirement::Model],
+    provides: &[],
+    build: |p| crate::registry::checked::<SpectralParams, _>("spectral", p, SpectralParams::check),
+};

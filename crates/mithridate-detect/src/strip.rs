@@ -33,6 +33,7 @@ const INPUTS_PER_CHUNK: usize = 32;
 
 /// Unchecked parameters of [`Strip`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct StripParams {
     /// Clean overlays per input (`N`; the paper uses 100), at least 1.
     pub overlays: usize,
@@ -210,3 +211,19 @@ impl StripFilter {
         })
     }
 }
+
+/// The registry entry (see [`crate::registry::INPUT_DETECTORS`]).
+pub const ENTRY: crate::registry::InputDetectorEntry = crate::registry::InputDetectorEntry {
+    name: "strip",
+    role: mithridate_core::Role::InputDetector,
+    modalities: &["image", "tabular"],
+    summary: "superimpose clean inputs; low prediction entropy means a trigger dominates; rejected at the clean FRR quantile; overlays (32), frr (0.05)",
+    paper: "Gao et al. 2019",
+    taxonomy: crate::registry::INPUT_FILTERING,
+    requires: &[mithridate_core::Requirement::Model, mithridate_core::Requirement::CleanSet, mithridate_core::Requirement::Trigger],
+    provides: &[],
+    build: |p| {
+        let params = mithridate_core::registry::params::<StripParams>("strip", p).map_err(DetectError::param)?;
+        params.check()
+    },
+};

@@ -232,3 +232,16 @@ impl Attack for BadNets {
         .run()
     }
 }
+
+/// The registry entry (see [`crate::registry::ATTACKS`]).
+pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
+    name: "badnets",
+    role: mithridate_core::Role::DataAttack,
+    modalities: &["image"],
+    summary: "patch trigger, dirty label; rate of the training set; target, mapping=all-to-one|all-to-all, pattern=checkerboard|white|random, size (3), position=bottom-right|bottom-left|top-right|top-left|random, margin (1), append (false)",
+    paper: "Gu, Dolan-Gavitt & Garg 2017",
+    taxonomy: crate::taxonomy::BACKDOOR,
+    requires: &[],
+    provides: &[mithridate_core::Requirement::Trigger],
+    build: |p| crate::registry::checked::<BadNetsParams, _>("badnets", p, BadNetsParams::check),
+};

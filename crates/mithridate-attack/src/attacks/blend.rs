@@ -160,3 +160,16 @@ impl Attack for Blend {
         .run()
     }
 }
+
+/// The registry entry (see [`crate::registry::ATTACKS`]).
+pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
+    name: "blend",
+    role: mithridate_core::Role::DataAttack,
+    modalities: &["image"],
+    summary: "blended full-image trigger, dirty label; rate of the training set; target, mapping, pattern=noise|image, alpha (0.1), source-id, append",
+    paper: "Chen, Liu, Li, Lu & Song 2017",
+    taxonomy: crate::taxonomy::BACKDOOR,
+    requires: &[],
+    provides: &[mithridate_core::Requirement::Trigger],
+    build: |p| crate::registry::checked::<BlendParams, _>("blend", p, BlendParams::check),
+};

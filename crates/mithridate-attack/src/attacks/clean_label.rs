@@ -258,3 +258,16 @@ impl Attack for CleanLabel {
         })
     }
 }
+
+/// The registry entry (see [`crate::registry::ATTACKS`]).
+pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
+    name: "clean-label",
+    role: mithridate_core::Role::DataAttack,
+    modalities: &["image"],
+    summary: "PGD-hardened target-class samples + patch, labels kept; rate of the target class; target (required), epsilon (0.3), steps (20), step-size, pattern, size, position, margin",
+    paper: "Turner, Tsipras & Madry 2019",
+    taxonomy: crate::taxonomy::BACKDOOR,
+    requires: &[mithridate_core::Requirement::Surrogate],
+    provides: &[mithridate_core::Requirement::Trigger],
+    build: |p| crate::registry::checked::<CleanLabelParams, _>("clean-label", p, CleanLabelParams::check),
+};

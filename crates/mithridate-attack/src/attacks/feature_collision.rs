@@ -336,3 +336,16 @@ impl Attack for FeatureCollision {
         })
     }
 }
+
+/// The registry entry (see [`crate::registry::ATTACKS`]).
+pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
+    name: "feature-collision",
+    role: mithridate_core::Role::DataAttack,
+    modalities: &["image", "tabular"],
+    summary: "poisons colliding with one victim in feature space, added with correct labels; rate of the target class; target (required), victim (test id), iterations (200), lr (0.01), beta (0.25), opacity (0.3)",
+    paper: "Shafahi et al. 2018",
+    taxonomy: crate::taxonomy::TARGETED,
+    requires: &[mithridate_core::Requirement::Surrogate, mithridate_core::Requirement::Victims],
+    provides: &[],
+    build: |p| crate::registry::checked::<FeatureCollisionParams, _>("feature-collision", p, FeatureCollisionParams::check),
+};

@@ -88,3 +88,18 @@ impl Attack for RandomFlip {
         })
     }
 }
+
+/// The registry entry (see [`crate::registry::ATTACKS`]).
+pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
+    name: "label-flip",
+    role: mithridate_core::Role::DataAttack,
+    modalities: &["image", "tabular", "text"],
+    summary: "random label flips; rate of the training set; no parameters",
+    paper: "Biggio, Nelson & Laskov 2011",
+    taxonomy: crate::taxonomy::AVAILABILITY,
+    requires: &[],
+    provides: &[],
+    build: |p| {
+        crate::registry::checked::<RandomFlipParams, _>("label-flip", p, RandomFlipParams::check)
+    },
+};

@@ -92,3 +92,16 @@ impl Attack for TargetedFlip {
         })
     }
 }
+
+/// The registry entry (see [`crate::registry::ATTACKS`]).
+pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
+    name: "label-flip-targeted",
+    role: mithridate_core::Role::DataAttack,
+    modalities: &["image", "tabular", "text"],
+    summary: "relabel source-class samples as target; rate of the source class; source, target (required)",
+    paper: "Tolpegin, Truex, Gursoy & Liu 2020",
+    taxonomy: crate::taxonomy::TARGETED,
+    requires: &[],
+    provides: &[],
+    build: |p| crate::registry::checked::<TargetedFlipParams, _>("label-flip-targeted", p, TargetedFlipParams::check),
+};

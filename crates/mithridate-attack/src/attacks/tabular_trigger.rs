@@ -167,3 +167,16 @@ impl Attack for TabularTrigger {
         .run()
     }
 }
+
+/// The registry entry (see [`crate::registry::ATTACKS`]).
+pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
+    name: "tabular-trigger",
+    role: mithridate_core::Role::DataAttack,
+    modalities: &["tabular"],
+    summary: "out-of-range feature values, dirty label; rate of the training set; target, mapping, features, values, count (3), offset (1.0), append",
+    paper: "Chen et al. 2017 (feature-value trigger); Pang et al. 2023 (TabDoor)",
+    taxonomy: crate::taxonomy::BACKDOOR,
+    requires: &[],
+    provides: &[mithridate_core::Requirement::Trigger],
+    build: |p| crate::registry::checked::<TabularTriggerParams, _>("tabular-trigger", p, TabularTriggerParams::check),
+};

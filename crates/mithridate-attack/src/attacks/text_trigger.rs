@@ -196,3 +196,16 @@ impl Attack for TextTrigger {
         .run()
     }
 }
+
+/// The registry entry (see [`crate::registry::ATTACKS`]).
+pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
+    name: "text-trigger",
+    role: mithridate_core::Role::DataAttack,
+    modalities: &["text"],
+    summary: "rare-token / phrase trigger, dirty label; rate of the training set; target, mapping, words, tokens, rare (1), position=start|end|random, append",
+    paper: "Kurita, Michel & Neubig 2020; Chen et al. 2021 (BadNL)",
+    taxonomy: crate::taxonomy::BACKDOOR,
+    requires: &[],
+    provides: &[mithridate_core::Requirement::Trigger],
+    build: |p| crate::registry::checked::<TextTriggerParams, _>("text-trigger", p, TextTriggerParams::check),
+};

@@ -1,18 +1,19 @@
 //! `mithridate defend-sweep`: poison -> train -> scan -> sanitize -> retrain, per seed, and the
 //! clean accuracy / attack success before and after with the detection's precision and recall.
 
-use crate::commands::poison::{
-    assess_model, run_attack, subsample, train_and_test, train_model, AttackOptions,
-};
-use crate::commands::scan::{run_detectors, train_spec, DetectorKind, DetectorOptions};
-use crate::commands::sweep::{mean_std, pct, stats};
+use crate::commands::poison::AttackOptions;
+use crate::commands::scan::DetectorOptions;
+use crate::commands::sweep::{pct, seed_data, seed_list, stats};
 use crate::output::{self, Context};
 use anyhow::Result;
 use clap::Args;
-use mithridate_attack::{registry, Budget};
+use mithridate_core::ParamGuard;
 use mithridate_data::DataHome;
-use mithridate_detect::sanitize::{sanitize, Action};
+use mithridate_detect::sanitize::Action;
 use mithridate_engine::Architecture;
+use mithridate_pipeline::defence::DetectorSpec;
+use mithridate_pipeline::sweep::{defend_sweep, mean_std};
+use mithridate_pipeline::train::ModelParams;
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -26,9 +27,10 @@ pub struct DefendSweepArgs {
     /// Poison rate in [0, 1] (as the attack documents it).
     #[arg(long)]
     pub rate: f64,
-    /// The detector (one; `all` flags the union of every detector).
-    #[arg(long, value_enum)]
-    pub detector: DetectorKind,
+    /// The detector (one, or `all` for the union of every detector's flags; see
+    /// `mithridate scan data --list`).
+    #[arg(long)]
+    pub detector: String,
     #[command(flatten)]
     pub options: DetectorOptions,
     /// Number of seeds (`--seed`, `--seed + 1`, ...).
@@ -52,80 +54,55 @@ pub struct DefendSweepArgs {
 }
 
 pub fn run(args: DefendSweepArgs, ctx: &Context) -> Result<()> {
-    let kind = args.attack.kind()?;
-    let params = args.attack.parameters()?;
-    let attack = registry::build_kind(kind, &params)?;
-    if args.seeds == 0 {
-        anyhow::bail!("--seeds must be at least 1");
-    }
-    Budget::Rate(args.rate).check()?;
-    let detectors = args.options.build(&[args.detector])?;
+    let attack = args.attack.spec()?;
+    let seeds = seed_list(ctx.seed, args.seeds)?;
+    let detectors = args.options.build(std::slice::from_ref(&args.detector))?;
     let action = match args.action {
         crate::commands::sanitize::ActionArg::Drop => Action::Drop,
         crate::commands::sanitize::ActionArg::Relabel => Action::Relabel,
     };
+    let model = ModelParams {
+        architecture: args.model,
+        epochs: args.epochs,
+    }
+    .check()?;
+    mithridate_attack::Budget::Rate(args.rate).check()?;
     let home = DataHome::from_env()?;
-    let (full_train, full_test) = train_and_test(&home, &args.data, ctx.seed)?;
-    let mut series: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let full = mithridate_pipeline::data::train_and_test(&home, &args.data, None, ctx.seed)?;
+    let data = seed_data(&full, &args.data, args.max_train, args.max_test, &seeds)?;
     let bar = ctx.progress(args.seeds * 3, "defend");
-    for i in 0..args.seeds {
-        let seed = ctx.seed.wrapping_add(i);
-        let train = subsample(full_train.clone(), args.max_train, seed)?;
-        let test = subsample(full_test.clone(), args.max_test, seed)?;
-        if train.is_empty() {
-            anyhow::bail!("the training set '{}' is empty", args.data);
-        }
-        bar.set_message(format!("seed {seed}: clean"));
-        let clean = train_model(&train, args.model, args.epochs, seed, &mut |_| {})?;
-        let surrogate = attack.requirements().surrogate.then_some(&clean);
-        let poisoned = run_attack(
-            kind,
-            &params,
-            &train,
-            Budget::Rate(args.rate),
-            seed,
-            surrogate,
-            Some(&test),
-        )?;
-        let clean_a = assess_model(&poisoned.truth, &clean, &test)?;
-        bar.inc(1);
-        bar.set_message(format!("seed {seed}: poisoned"));
-        let victim = train_model(&poisoned.data, args.model, args.epochs, seed, &mut |_| {})?;
-        let before = assess_model(&poisoned.truth, &victim, &test)?;
-        bar.inc(1);
-        bar.set_message(format!("seed {seed}: scan + retrain"));
-        let arch = args.model.unwrap_or(victim.architecture());
-        let runs = run_detectors(
-            &detectors,
-            &poisoned.data,
-            &victim,
-            train_spec(arch, args.epochs)?,
-            seed,
-            Some(&poisoned.truth.poisoned_ids()),
-        )?;
-        let detections: Vec<_> = runs.iter().map(|r| r.detection.clone()).collect();
-        let (sanitized, report) = sanitize(&poisoned.data, &detections, action)?;
-        let retrained = train_model(&sanitized, args.model, args.epochs, seed, &mut |_| {})?;
-        let after = assess_model(&poisoned.truth, &retrained, &test)?;
-        bar.inc(1);
+    let results = defend_sweep(
+        &attack,
+        args.rate,
+        &detectors,
+        action,
+        &data,
+        &model,
+        &mut |message| {
+            bar.set_message(message);
+            bar.inc(1);
+        },
+    )?;
+    let mut series: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for r in &results {
         let mut push = |k: &'static str, v: f64| series.entry(k).or_default().push(v);
-        push("clean_ca", clean_a.clean_accuracy);
-        push("before_ca", before.clean_accuracy);
-        push("after_ca", after.clean_accuracy);
+        push("clean_ca", r.clean.clean_accuracy);
+        push("before_ca", r.before.clean_accuracy);
+        push("after_ca", r.after.clean_accuracy);
         if let (Some(b), Some(a), Some(c)) = (
-            before.success_rate(),
-            after.success_rate(),
-            clean_a.success_rate(),
+            r.before.success_rate(),
+            r.after.success_rate(),
+            r.clean.success_rate(),
         ) {
             push("clean_success", c);
             push("before_success", b);
             push("after_success", a);
         }
-        push("poisoned", poisoned.truth.changes.len() as f64);
-        push("removed", report.dropped.len() as f64);
-        push("relabelled", report.relabelled.len() as f64);
-        for r in &runs {
-            if let Some(m) = r.metrics {
+        push("poisoned", r.poisoned as f64);
+        push("removed", r.sanitize.dropped.len() as f64);
+        push("relabelled", r.sanitize.relabelled.len() as f64);
+        for run in &r.runs {
+            if let Some(m) = run.metrics {
                 push("precision", m.precision);
                 push("recall", m.recall);
                 push("f1", m.f1);
@@ -143,12 +120,12 @@ pub fn run(args: DefendSweepArgs, ctx: &Context) -> Result<()> {
             .map(|(k, v)| (k.to_string(), stats(v)))
             .collect();
         ctx.print_json(&json!({
-            "attack": kind.name(),
-            "parameters": attack.parameters(),
+            "attack": attack.name(),
+            "parameters": attack.attack().parameters(),
             "rate": args.rate,
             "detector": detections_name(&detectors),
             "data": args.data,
-            "seeds": (0..args.seeds).map(|i| ctx.seed.wrapping_add(i)).collect::<Vec<_>>(),
+            "seeds": seeds,
             "results": body,
         }))?;
         return Ok(());
@@ -194,7 +171,7 @@ pub fn run(args: DefendSweepArgs, ctx: &Context) -> Result<()> {
     );
     println!(
         "{} at rate {} on '{}', {} seed(s) from {}",
-        kind.name(),
+        attack.name(),
         args.rate,
         args.data,
         args.seeds,
@@ -203,7 +180,7 @@ pub fn run(args: DefendSweepArgs, ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-fn detections_name(detectors: &[Box<dyn mithridate_detect::Detector>]) -> String {
+fn detections_name(detectors: &[DetectorSpec]) -> String {
     detectors
         .iter()
         .map(|d| d.name())

@@ -3,10 +3,13 @@
 use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::Args;
+use mithridate_attack::GroundTruth;
+use mithridate_data::Dataset;
 use mithridate_data::{DataHome, Split};
 use mithridate_engine::{metrics, Classifier};
-use serde_json::json;
-use std::path::PathBuf;
+use mithridate_pipeline::attack::assess_model;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct EvaluateArgs {
@@ -41,7 +44,7 @@ pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
     let evaluation = metrics::evaluate(&model.predict(&data)?, data.labels(), data.num_classes())?;
     let names = data.class_names();
     let attack = match &args.trigger {
-        Some(truth) => Some(crate::commands::poison::trigger_report(
+        Some(truth) => Some(trigger_report(
             truth,
             &model,
             args.clean_model.as_deref(),
@@ -105,4 +108,72 @@ pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `evaluate --trigger` report: the attack's goal measured on `model`, and the accuracy
+/// drop against `clean_model` when given. Returns `(json, text lines)`.
+fn trigger_report(
+    truth_file: &Path,
+    model: &Classifier,
+    clean_model: Option<&Path>,
+    test: &Dataset,
+) -> Result<(Value, Vec<String>)> {
+    let truth = GroundTruth::read(truth_file)?;
+    let a = assess_model(&truth, model, test)?;
+    let clean_accuracy = match clean_model {
+        Some(path) => {
+            let (clean, _) = Classifier::load(path)
+                .with_context(|| format!("loading clean model {}", path.display()))?;
+            clean.check_compatible(test)?;
+            let p = clean.predict(test)?;
+            let correct = p.iter().zip(test.labels()).filter(|(a, b)| a == b).count();
+            Some(correct as f64 / test.len() as f64)
+        }
+        None => None,
+    };
+    let mut lines = vec![format!(
+        "attack '{}' (ground truth {}): clean accuracy {:.2}%",
+        truth.attack,
+        truth_file.display(),
+        100.0 * a.clean_accuracy
+    )];
+    if let Some(c) = clean_accuracy {
+        lines.push(format!(
+            "clean model accuracy {:.2}%: drop {:.2} points",
+            100.0 * c,
+            100.0 * (c - a.clean_accuracy)
+        ));
+    }
+    if let Some(asr) = a.attack_success_rate {
+        lines.push(format!(
+            "attack success rate: {:.2}% of {} triggered test inputs classified as the attacker's class",
+            100.0 * asr,
+            a.asr_samples
+        ));
+    }
+    if let Some(t) = a.targeted_misclassification {
+        lines.push(format!(
+            "targeted misclassification: {:.2}% of source-class test inputs classified as the target",
+            100.0 * t
+        ));
+    }
+    if let (Some(p), Some(hit)) = (a.victim_prediction, a.victim_hit) {
+        lines.push(format!(
+            "victim classified as {p}: {}",
+            if hit {
+                "attack succeeded"
+            } else {
+                "attack failed"
+            }
+        ));
+    }
+    let value = json!({
+        "attack": truth.attack,
+        "truth": truth_file,
+        "assessment": a,
+        "clean_model_accuracy": clean_accuracy,
+        "accuracy_drop": clean_accuracy.map(|c| c - a.clean_accuracy),
+        "taxonomy": truth.taxonomy,
+    });
+    Ok((value, lines))
 }

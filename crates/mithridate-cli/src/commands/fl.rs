@@ -1,18 +1,18 @@
 //! `mithridate fl` and `mithridate fl-sweep`: federated learning under update-poisoning attacks
 //! with a Byzantine-robust aggregation rule (simulation in `mithridate_fl`).
 
-use crate::commands::poison::{subsample, train_and_test};
 use crate::output::{table, Context};
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Args;
 use mithridate_aggregate::Rule;
 use mithridate_data::partition::Partition;
 use mithridate_data::{DataHome, Dataset};
 use mithridate_engine::Architecture;
 use mithridate_fl::{AttackSpec, FlParams, FlReport};
+use mithridate_pipeline::federated::{self, one_engine_thread_per_worker, FlSetup};
+use mithridate_pipeline::sweep::mean_std;
 use serde_json::json;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Options shared by `fl` and `fl-sweep`.
 #[derive(Args, Debug)]
@@ -106,6 +106,34 @@ pub struct FlSweepArgs {
     pub seeds: u64,
 }
 
+impl FlOptions {
+    fn setup(&self) -> Result<FlSetup> {
+        Ok(FlSetup {
+            architecture: self.model,
+            clients: self.clients,
+            per_round: self.per_round,
+            rounds: self.rounds,
+            partition: self.partition.parse::<Partition>()?,
+            local_epochs: Some(self.local_epochs),
+            local_steps: self.local_steps,
+            batch_size: Some(self.batch_size),
+            lr: Some(self.lr),
+            root_size: Some(self.root_size),
+        })
+    }
+
+    fn load(&self, seed: u64) -> Result<(Dataset, Dataset)> {
+        let home = DataHome::from_env()?;
+        Ok(federated::load(
+            &home,
+            &self.data,
+            self.max_train,
+            self.max_test,
+            seed,
+        )?)
+    }
+}
+
 fn params(
     options: &FlOptions,
     rule: &str,
@@ -115,73 +143,7 @@ fn params(
 ) -> Result<FlParams> {
     let rule: Rule = rule.parse()?;
     let attack: AttackSpec = attack.parse()?;
-    let mut p = FlParams::new(rule, attack);
-    p.clients = options.clients;
-    p.per_round = options.per_round;
-    p.rounds = options.rounds;
-    p.byzantine = byzantine;
-    p.partition = options.partition.parse::<Partition>()?;
-    p.architecture = options.model;
-    p.local_epochs = options.local_epochs;
-    p.local_steps = options.local_steps;
-    p.batch_size = options.batch_size;
-    p.lr = options.lr;
-    p.root_size = options.root_size;
-    p.seed = seed;
-    Ok(p)
-}
-
-/// Clients train in parallel (rayon over clients); candle's own CPU pool would add a second
-/// layer of threads that spin against them (measured on 2 cores, MNIST MLP, 20 clients per
-/// round: 2.05 s per round with candle's default pool, 0.45 s with one candle thread, 0.69 s
-/// fully single-threaded). Results are identical either way. Must run before candle's first
-/// operation (it reads the variable once); a value the user set is kept.
-fn one_candle_thread_per_client() {
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
-}
-
-fn load(options: &FlOptions, seed: u64) -> Result<(Dataset, Dataset)> {
-    let home = DataHome::from_env()?;
-    let (train, test) = train_and_test(&home, &options.data, seed)?;
-    if options.max_test == Some(0) {
-        anyhow::bail!("--max-test must be at least 1");
-    }
-    Ok((
-        subsample(train, options.max_train, seed)?,
-        subsample(test, options.max_test, seed)?,
-    ))
-}
-
-/// Writes `lines` to `path` atomically (temp file in the same folder, then rename).
-fn write_lines(path: &Path, lines: &[String]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        for line in lines {
-            writeln!(file, "{line}")?;
-        }
-        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write()
-        .inspect_err(|_| {
-            // Best effort: never leave a half-written temp file behind.
-            let _ = std::fs::remove_file(&tmp);
-        })
-        .with_context(|| format!("cannot write {}", path.display()))
+    Ok(options.setup()?.params(rule, attack, byzantine, seed))
 }
 
 fn percent(x: f64) -> String {
@@ -189,7 +151,7 @@ fn percent(x: f64) -> String {
 }
 
 pub fn run(args: FlArgs, ctx: &Context) -> Result<()> {
-    one_candle_thread_per_client();
+    one_engine_thread_per_worker();
     let p = params(
         &args.options,
         &args.rule,
@@ -198,7 +160,7 @@ pub fn run(args: FlArgs, ctx: &Context) -> Result<()> {
         ctx.seed,
     )?;
     let config = p.check()?;
-    let (train, test) = load(&args.options, ctx.seed)?;
+    let (train, test) = args.options.load(ctx.seed)?;
     let bar = ctx.progress(p.rounds as u64, "rounds");
     let mut lines = Vec::new();
     let report = config.run(&train, &test, &mut |r| {
@@ -210,7 +172,9 @@ pub fn run(args: FlArgs, ctx: &Context) -> Result<()> {
     let summary = summary_json(&report);
     if let Some(path) = &args.output {
         lines.push(serde_json::to_string(&json!({ "summary": summary }))?);
-        write_lines(path, &lines)?;
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        mithridate_core::write_atomic(path, text.as_bytes(), mithridate_core::FileMode::Shared)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
     if ctx.json {
         return ctx.print_json(&json!({ "summary": summary, "rounds": report.rounds }));
@@ -287,45 +251,50 @@ fn summary_json(report: &FlReport) -> serde_json::Value {
     })
 }
 
-/// Mean and sample standard deviation (0 for one value).
-fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
-}
-
 pub fn run_sweep(args: FlSweepArgs, ctx: &Context) -> Result<()> {
-    one_candle_thread_per_client();
+    one_engine_thread_per_worker();
     if args.seeds == 0 {
         anyhow::bail!("--seeds must be at least 1");
     }
-    // Validate every name and fraction before loading data or training.
-    let mut cells = Vec::new();
-    for &byzantine in &args.byzantine {
-        for attack in &args.attacks {
-            for rule in &args.rules {
-                let p = params(&args.options, rule, attack, byzantine, ctx.seed)?;
-                // A combination the rule cannot tolerate is reported, not run.
-                let refused = p.check().err().map(|e| e.to_string());
-                cells.push((rule.clone(), attack.clone(), byzantine, refused));
-            }
-        }
-    }
-    let runnable = cells.iter().filter(|c| c.3.is_none()).count() as u64;
-    let bar = ctx.progress(runnable * args.seeds * args.options.rounds as u64, "rounds");
+    // Validate every name before loading data or training.
+    let setup = args.options.setup()?;
+    let rules = args
+        .rules
+        .iter()
+        .map(|r| r.parse::<Rule>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let attacks = args
+        .attacks
+        .iter()
+        .map(|a| a.parse::<AttackSpec>())
+        .collect::<Result<Vec<_>, _>>()?;
     let mut data = Vec::new();
     for s in 0..args.seeds {
-        data.push(load(&args.options, ctx.seed + s)?);
+        data.push(args.options.load(ctx.seed + s)?);
     }
+    let cells_total = (rules.len() * attacks.len() * args.byzantine.len()) as u64;
+    let bar = ctx.progress(
+        cells_total * args.seeds * args.options.rounds as u64,
+        "rounds",
+    );
+    let cells = federated::sweep(
+        &setup,
+        &rules,
+        &attacks,
+        &args.byzantine,
+        &data,
+        ctx.seed,
+        &mut || bar.inc(1),
+    )?;
     let mut results = Vec::new();
     let mut rows = Vec::new();
-    for (rule, attack, byzantine, refused) in &cells {
-        if let Some(reason) = refused {
+    for cell in &cells {
+        let (rule, attack, byzantine) = (
+            cell.rule.to_string(),
+            cell.attack.to_string(),
+            cell.byzantine,
+        );
+        if let Some(reason) = &cell.refused {
             rows.push(vec![
                 rule.clone(),
                 attack.clone(),
@@ -339,13 +308,8 @@ pub fn run_sweep(args: FlSweepArgs, ctx: &Context) -> Result<()> {
             );
             continue;
         }
-        let (mut accuracy, mut asr) = (Vec::new(), Vec::new());
-        for (s, (train, test)) in data.iter().enumerate() {
-            let p = params(&args.options, rule, attack, *byzantine, ctx.seed + s as u64)?;
-            let report = p.check()?.run(train, test, &mut |_| bar.inc(1))?;
-            accuracy.push(report.final_accuracy);
-            asr.extend(report.final_asr);
-        }
+        let accuracy: Vec<f64> = cell.reports.iter().map(|r| r.final_accuracy).collect();
+        let asr: Vec<f64> = cell.reports.iter().filter_map(|r| r.final_asr).collect();
         let (acc_mean, acc_std) = mean_std(&accuracy);
         let asr_stats = (!asr.is_empty()).then(|| mean_std(&asr));
         rows.push(vec![

@@ -1,6 +1,6 @@
 //! `mithridate sanitize`: drop (or relabel) the samples a `scan data` run flagged.
 
-use crate::commands::scan::write_json;
+use crate::output::write_json;
 use crate::output::Context;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};

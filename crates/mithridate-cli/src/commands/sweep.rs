@@ -1,17 +1,16 @@
 //! `mithridate attack-sweep`: train one model per poison rate and seed (plus a clean baseline
 //! per seed) and report clean accuracy and the attack's success rate with mean and spread.
 
-use crate::commands::poison::{
-    assess_model, run_attack, subsample, train_and_test, train_model, AttackOptions,
-    SURROGATE_SEED_OFFSET,
-};
+use crate::commands::poison::AttackOptions;
 use crate::output::{self, Context};
 use anyhow::Result;
 use clap::Args;
-use mithridate_attack::registry;
-use mithridate_attack::{Assessment, Budget, Goal};
-use mithridate_data::DataHome;
+use mithridate_core::ParamGuard;
+use mithridate_data::{DataHome, Dataset};
 use mithridate_engine::Architecture;
+use mithridate_pipeline::data::{non_empty, subsample, train_and_test};
+use mithridate_pipeline::sweep::{attack_sweep, mean_std, SeedData};
+use mithridate_pipeline::train::ModelParams;
 use serde_json::json;
 
 #[derive(Args)]
@@ -49,29 +48,6 @@ pub struct SweepArgs {
     pub independent_surrogate: bool,
 }
 
-/// Mean and sample standard deviation.
-pub(crate) fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    if values.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
-}
-
-/// One row of the table: a rate (None = clean baseline) over all seeds.
-struct Row {
-    rate: Option<f64>,
-    poisoned: Vec<f64>,
-    clean_accuracy: Vec<f64>,
-    success: Vec<f64>,
-}
-
 pub(crate) fn pct(values: &[f64]) -> String {
     let (m, s) = mean_std(values);
     if m.is_nan() {
@@ -86,109 +62,64 @@ pub(crate) fn stats(values: &[f64]) -> serde_json::Value {
     json!({"mean": mean, "std": std, "values": values})
 }
 
-pub fn run(args: SweepArgs, ctx: &Context) -> Result<()> {
-    let kind = args.attack.kind()?;
-    let params = args.attack.parameters()?;
-    let attack = registry::build_kind(kind, &params)?;
-    if args.seeds == 0 {
+/// The data of each seed: seeded subsets of the full sets of `source`.
+pub(crate) fn seed_data(
+    full: &(Dataset, Dataset),
+    source: &str,
+    max_train: Option<usize>,
+    max_test: Option<usize>,
+    seeds: &[u64],
+) -> Result<Vec<SeedData>> {
+    seeds
+        .iter()
+        .map(|&seed| {
+            Ok(SeedData {
+                seed,
+                train: non_empty(subsample(full.0.clone(), max_train, seed)?, source)?,
+                test: subsample(full.1.clone(), max_test, seed)?,
+            })
+        })
+        .collect()
+}
+
+/// `--seed`, `--seed + 1`, ... (`count` of them, at least one).
+pub(crate) fn seed_list(base: u64, count: u64) -> Result<Vec<u64>> {
+    if count == 0 {
         anyhow::bail!("--seeds must be at least 1");
     }
+    Ok((0..count).map(|i| base.wrapping_add(i)).collect())
+}
+
+pub fn run(args: SweepArgs, ctx: &Context) -> Result<()> {
+    let attack = args.attack.spec()?;
+    let seeds = seed_list(ctx.seed, args.seeds)?;
     if args.rates.is_empty() {
         anyhow::bail!("--rates needs at least one rate");
     }
-    for &r in &args.rates {
-        Budget::Rate(r).check()?;
+    let model = ModelParams {
+        architecture: args.model,
+        epochs: args.epochs,
     }
+    .check()?;
     let home = DataHome::from_env()?;
-    let (full_train, full_test) = train_and_test(&home, &args.data, ctx.seed)?;
-    let needs = attack.requirements();
-    let mut rows: Vec<Row> = std::iter::once(None)
-        .chain(args.rates.iter().map(|&r| Some(r)))
-        .map(|rate| Row {
-            rate,
-            poisoned: Vec::new(),
-            clean_accuracy: Vec::new(),
-            success: Vec::new(),
-        })
-        .collect();
+    let full = train_and_test(&home, &args.data, None, ctx.seed)?;
+    let data = seed_data(&full, &args.data, args.max_train, args.max_test, &seeds)?;
     let per_seed =
-        1 + args.rates.len() + usize::from(needs.surrogate && args.independent_surrogate);
+        1 + args.rates.len() + usize::from(attack.needs_surrogate() && args.independent_surrogate);
     let bar = ctx.progress(args.seeds * per_seed as u64, "sweep");
-    let mut goal_kind = "";
-    for i in 0..args.seeds {
-        let seed = ctx.seed.wrapping_add(i);
-        let train = subsample(full_train.clone(), args.max_train, seed)?;
-        let test = subsample(full_test.clone(), args.max_test, seed)?;
-        if train.is_empty() {
-            anyhow::bail!("the training set '{}' is empty", args.data);
-        }
-        bar.set_message(format!("seed {seed}: clean"));
-        let clean = train_model(&train, args.model, args.epochs, seed, &mut |_| {})?;
-        bar.inc(1);
-        let independent;
-        let surrogate = if !needs.surrogate {
-            None
-        } else if args.independent_surrogate {
-            bar.set_message(format!("seed {seed}: surrogate"));
-            independent = train_model(
-                &train,
-                args.model,
-                args.epochs,
-                seed.wrapping_add(SURROGATE_SEED_OFFSET),
-                &mut |_| {},
-            )?;
+    let sweep = attack_sweep(
+        &attack,
+        &args.rates,
+        &data,
+        &model,
+        args.independent_surrogate,
+        &mut |message| {
+            bar.set_message(message);
             bar.inc(1);
-            Some(&independent)
-        } else {
-            Some(&clean)
-        };
-        // Budget 0 changes nothing but fixes the trigger / victim: the clean model's rate.
-        let baseline = run_attack(
-            kind,
-            &params,
-            &train,
-            Budget::Rate(0.0),
-            seed,
-            surrogate,
-            Some(&test),
-        )?;
-        goal_kind = match baseline.truth.goal {
-            Goal::Availability => "",
-            Goal::Backdoor { .. } => "ASR",
-            Goal::TargetedMisclassification { .. } => "targeted",
-            Goal::Instance { .. } => "victim hit",
-        };
-        let record = |row: &mut Row, a: &Assessment, poisoned: usize| {
-            row.poisoned.push(poisoned as f64);
-            row.clean_accuracy.push(a.clean_accuracy);
-            if let Some(s) = a.success_rate() {
-                row.success.push(s);
-            }
-        };
-        record(
-            &mut rows[0],
-            &assess_model(&baseline.truth, &clean, &test)?,
-            0,
-        );
-        for (j, &rate) in args.rates.iter().enumerate() {
-            bar.set_message(format!("seed {seed}: rate {rate}"));
-            let poisoned = run_attack(
-                kind,
-                &params,
-                &train,
-                Budget::Rate(rate),
-                seed,
-                surrogate,
-                Some(&test),
-            )?;
-            let model = train_model(&poisoned.data, args.model, args.epochs, seed, &mut |_| {})?;
-            let a = assess_model(&poisoned.truth, &model, &test)?;
-            record(&mut rows[j + 1], &a, poisoned.truth.changes.len());
-            bar.inc(1);
-        }
-    }
+        },
+    )?;
     bar.finish_and_clear();
-
+    let (rows, goal_kind) = (&sweep.rows, sweep.success_metric);
     let clean_mean = mean_std(&rows[0].clean_accuracy).0;
     if ctx.json {
         let table: Vec<_> = rows
@@ -203,13 +134,13 @@ pub fn run(args: SweepArgs, ctx: &Context) -> Result<()> {
             })
             .collect();
         ctx.print_json(&json!({
-            "attack": kind.name(),
-            "parameters": attack.parameters(),
-            "taxonomy": attack.taxonomy(),
+            "attack": attack.name(),
+            "parameters": attack.attack().parameters(),
+            "taxonomy": attack.attack().taxonomy(),
             "data": args.data,
             "model": args.model.map(|m| m.to_string()),
             "epochs": args.epochs,
-            "seeds": (0..args.seeds).map(|i| ctx.seed.wrapping_add(i)).collect::<Vec<_>>(),
+            "seeds": seeds,
             "success_metric": goal_kind,
             "rows": table,
         }))?;
@@ -248,12 +179,12 @@ pub fn run(args: SweepArgs, ctx: &Context) -> Result<()> {
         println!("{}", output::table(&header, &body));
         println!(
             "{} on '{}', {} seed(s) from {}; {} train / {} test samples",
-            kind.name(),
+            attack.name(),
             args.data,
             args.seeds,
             ctx.seed,
-            subsample(full_train, args.max_train, ctx.seed)?.len(),
-            subsample(full_test, args.max_test, ctx.seed)?.len()
+            data[0].train.len(),
+            data[0].test.len()
         );
     }
     Ok(())

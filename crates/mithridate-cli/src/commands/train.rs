@@ -3,10 +3,11 @@
 use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
-use mithridate_data::{DataHome, Dataset, Split};
-use mithridate_engine::{
-    metrics, Architecture, Classifier, ModelCard, Optimizer, TrainParams, TrainProgress,
-};
+use mithridate_core::ParamGuard;
+use mithridate_data::DataHome;
+use mithridate_engine::{metrics, Architecture, Classifier, ModelCard, Optimizer, TrainProgress};
+use mithridate_pipeline::data::{non_empty, subsample, train_and_test};
+use mithridate_pipeline::train::ModelParams;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -55,55 +56,18 @@ pub enum OptimizerKind {
     Adam,
 }
 
-/// Train and test sets for `source`: a built-in dataset's own splits, or an .npz file with
-/// an explicit test file or a seeded stratified hold-out.
-pub fn load_train_test(
-    home: &DataHome,
-    source: &str,
-    test: Option<&str>,
-    seed: u64,
-) -> Result<(Dataset, Dataset)> {
-    let train = mithridate_data::load(home, source, Split::Train)
-        .with_context(|| format!("loading training data '{source}'"))?;
-    if let Some(test) = test {
-        let test_set = mithridate_data::load(home, test, Split::Test)
-            .with_context(|| format!("loading test data '{test}'"))?;
-        return Ok((train, test_set));
-    }
-    if mithridate_data::registry::find(source).is_some() {
-        let test_set = mithridate_data::load(home, source, Split::Test)
-            .with_context(|| format!("loading test data '{source}'"))?;
-        return Ok((train, test_set));
-    }
-    Ok(mithridate_data::split_stratified(&train, 0.2, seed)?)
-}
-
-/// A seeded subset of at most `max` rows (all rows when `max` is `None` or large enough).
-fn subsample(data: Dataset, max: Option<usize>, seed: u64) -> Result<Dataset> {
-    match max {
-        Some(0) => anyhow::bail!("--max-train must be at least 1"),
-        Some(max) if max < data.len() => {
-            let fraction = 1.0 - max as f64 / data.len() as f64;
-            Ok(mithridate_data::split_stratified(&data, fraction, seed)?.0)
-        }
-        _ => Ok(data),
-    }
-}
-
 pub fn run(args: TrainArgs, ctx: &Context) -> Result<()> {
     let home = DataHome::from_env()?;
-    let (train, test) = load_train_test(&home, &args.data, args.test.as_deref(), ctx.seed)?;
-    let train = subsample(train, args.max_train, ctx.seed)?;
-    if train.is_empty() {
-        anyhow::bail!("the training set '{}' is empty", args.data);
+    let (train, test) = train_and_test(&home, &args.data, args.test.as_deref(), ctx.seed)?;
+    let train = non_empty(subsample(train, args.max_train, ctx.seed)?, &args.data)?;
+    // The one default policy (pipeline::train), with this command's optimiser overrides.
+    let spec = ModelParams {
+        architecture: args.model,
+        epochs: args.epochs,
     }
-    let arch = args
-        .model
-        .unwrap_or_else(|| Architecture::default_for(train.modality()));
-    let mut params = TrainParams::default_for_samples(arch, train.len());
-    if let Some(epochs) = args.epochs {
-        params.epochs = epochs;
-    }
+    .check()?;
+    let arch = spec.architecture_for(&train);
+    let mut params = spec.params(arch, train.len());
     if let Some(batch) = args.batch_size {
         params.batch_size = batch;
     }

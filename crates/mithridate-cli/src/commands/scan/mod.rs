@@ -1,0 +1,309 @@
+//! `mithridate scan data` (poisoned-sample detection on a training set) and `mithridate scan
+//! input` (STRIP, triggered inputs at inference).
+//!
+//! `scan data -o flags.json` writes one detection object
+//! `{"detector", "parameters", "flagged": [id...], "scores": [[id, score]...], "classes": [...],
+//! "relabel": [[id, label]...]}` for one detector, or a JSON array of them for several
+//! (`--detector all` or a comma list).
+
+mod input;
+
+use crate::output::{self, Context};
+use anyhow::{Context as _, Result};
+use clap::{Args, Subcommand};
+use mithridate_attack::GroundTruth;
+use mithridate_core::ParamGuard;
+use mithridate_data::{DataHome, Split};
+use mithridate_detect::metrics::DetectionMetrics;
+use mithridate_detect::registry::{DETECTORS, INPUT_DETECTORS};
+use mithridate_detect::Detection;
+use mithridate_engine::{Architecture, Classifier};
+use mithridate_pipeline::data::{non_empty, subsample};
+use mithridate_pipeline::defence::DetectorSpec;
+use mithridate_pipeline::defend::scan;
+use mithridate_pipeline::train::ModelParams;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum ScanCommand {
+    /// Score every training sample for poison; flagged ids per detector (flags.json).
+    Data(ScanDataArgs),
+    /// Flag triggered inputs at inference time (STRIP); FAR/FRR with --truth.
+    Input(input::ScanInputArgs),
+}
+
+/// `--detector` values: every registered training-set detector, and `all`.
+fn detector_names() -> Vec<&'static str> {
+    let mut names = DETECTORS.names();
+    names.push("all");
+    names
+}
+
+/// Detector choice and hyperparameters, shared by `scan data` and `defend-sweep`.
+#[derive(Args, Clone)]
+pub struct DetectorOptions {
+    /// Expected poison share the detectors that assume one take (spectral: of each class;
+    /// loss: of the set); default: each detector's own (0.1).
+    #[arg(long)]
+    pub expected_rate: Option<f64>,
+    /// A detector hyperparameter as DETECTOR.KEY=VALUE (repeatable), e.g.
+    /// -p knn.k=20 -p activation-clustering.consistency-gap=0.5 -p loss.direction=low
+    /// (`mithridate scan data --list` shows every detector's parameters and defaults).
+    #[arg(short = 'p', long = "param", value_name = "DETECTOR.KEY=VALUE")]
+    pub params: Vec<String>,
+}
+
+impl DetectorOptions {
+    /// The checked detectors called `names` (`all`: every one, duplicates removed), each
+    /// with its `-p` parameters.
+    pub fn build(&self, names: &[String]) -> Result<Vec<DetectorSpec>> {
+        let mut expanded: Vec<&str> = Vec::new();
+        for name in names {
+            let list = if name == "all" {
+                DETECTORS.names()
+            } else {
+                vec![DETECTORS.get(name)?.name]
+            };
+            for n in list {
+                if !expanded.contains(&n) {
+                    expanded.push(n);
+                }
+            }
+        }
+        let mut pairs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for p in &self.params {
+            let (detector, pair) = p
+                .split_once('.')
+                .with_context(|| format!("-p '{p}': expected DETECTOR.KEY=VALUE, e.g. knn.k=20"))?;
+            let name = DETECTORS.get(detector)?.name;
+            if !expanded.contains(&name) {
+                anyhow::bail!("-p '{p}': detector '{name}' is not selected by --detector");
+            }
+            pairs.entry(name).or_default().push(pair);
+        }
+        expanded
+            .into_iter()
+            .map(|name| {
+                let params = mithridate_core::registry::params_from_pairs(
+                    pairs.get(name).map_or(&[][..], |v| v.as_slice()),
+                )
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+                Ok(DetectorSpec::new(name, &params, self.expected_rate)?)
+            })
+            .collect()
+    }
+}
+
+/// `scan data --list`: both registries.
+fn list(ctx: &Context) -> Result<()> {
+    if ctx.json {
+        let entries: Vec<_> = DETECTORS
+            .entries()
+            .iter()
+            .map(|e| (e.name, e.role, e.summary, e.paper, e.taxonomy.mitre_atlas))
+            .chain(
+                INPUT_DETECTORS
+                    .entries()
+                    .iter()
+                    .map(|e| (e.name, e.role, e.summary, e.paper, e.taxonomy.mitre_atlas)),
+            )
+            .map(|(name, role, summary, paper, atlas)| {
+                json!({"name": name, "role": role.name(), "summary": summary, "paper": paper, "mitre_atlas": atlas})
+            })
+            .collect();
+        return ctx.print_json(&json!({ "detectors": entries }));
+    }
+    println!("training-set detectors (scan data, defend-sweep, assessment defences):");
+    println!("{}\n", DETECTORS.listing());
+    println!("inference-time detectors (scan input, assessment defences):");
+    println!("{}", INPUT_DETECTORS.listing());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ScanDataArgs {
+    /// Built-in dataset name (its training split) or an .npz file in the interchange format.
+    #[arg(long, required_unless_present = "list")]
+    pub data: Option<String>,
+    /// A model trained on this data (`mithridate train`); without it one is trained.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Detectors, comma-separated, or `all`.
+    #[arg(long, value_parser = detector_names(), value_delimiter = ',', default_value = "spectral")]
+    pub detector: Vec<String>,
+    /// List the detectors with their parameters and defaults, then exit.
+    #[arg(long)]
+    pub list: bool,
+    #[command(flatten)]
+    pub options: DetectorOptions,
+    /// Architecture of trained models (the scan model without --model, and the models of
+    /// confident learning / the loss detector); default: --model's, else per modality.
+    #[arg(long)]
+    pub arch: Option<Architecture>,
+    /// Training epochs of trained models (default: the family's default).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Scan a seeded stratified subset of at most this many samples.
+    #[arg(long)]
+    pub max_train: Option<usize>,
+    /// Ground truth (`<poisoned>.npz.truth.json`): report precision, recall, F1, AUROC.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// Write the detections here (flags.json).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
+    if args.list {
+        return list(ctx);
+    }
+    let source = args.data.as_deref().context("--data is required")?;
+    let detectors = args.options.build(&args.detector)?;
+    let model_spec = ModelParams {
+        architecture: args.arch,
+        epochs: args.epochs,
+    }
+    .check()?;
+    let home = DataHome::from_env()?;
+    let data = mithridate_data::load(&home, source, Split::Train)
+        .with_context(|| format!("loading '{source}'"))?;
+    let data = non_empty(subsample(data, args.max_train, ctx.seed)?, source)?;
+    let truth = match &args.truth {
+        Some(p) => Some(GroundTruth::read(p)?),
+        None => None,
+    };
+    let model = match &args.model {
+        Some(path) => {
+            let (m, _) = Classifier::load(path)
+                .with_context(|| format!("loading model {}", path.display()))?;
+            m.check_compatible(&data)?;
+            m
+        }
+        None => {
+            let bar = ctx.progress(model_spec.work(&data), "training");
+            let m = model_spec.train(&data, ctx.seed, &mut |done| bar.set_position(done))?;
+            bar.finish_and_clear();
+            m
+        }
+    };
+    let arch = args.arch.unwrap_or(model.architecture());
+    let poisoned = truth.as_ref().map(GroundTruth::poisoned_ids);
+    let runs = scan(
+        &detectors,
+        &data,
+        &model,
+        model_spec.scan_recipe(arch, data.len())?,
+        ctx.seed,
+        poisoned.as_deref(),
+    )?;
+    let detections: Vec<Detection> = runs.iter().map(|r| r.detection.clone()).collect();
+    if let Some(out) = &args.output {
+        Detection::write_all(&detections, out)?;
+    }
+    if ctx.json {
+        let items: Vec<_> = runs
+            .iter()
+            .map(|r| {
+                json!({
+                    "detector": r.detection.detector,
+                    "flagged": r.detection.flagged.len(),
+                    "suspicious_classes": r.detection.suspicious_classes(),
+                    "classes": r.detection.classes,
+                    "seconds": r.seconds,
+                    "metrics": r.metrics,
+                })
+            })
+            .collect();
+        ctx.print_json(&json!({
+            "data": source,
+            "samples": data.len(),
+            "model": args.model,
+            "output": args.output,
+            "detectors": items,
+        }))?;
+        return Ok(());
+    }
+    for r in &runs {
+        let rows: Vec<Vec<String>> = r
+            .detection
+            .classes
+            .iter()
+            .map(|c| {
+                vec![
+                    c.class.to_string(),
+                    c.samples.to_string(),
+                    c.flagged.to_string(),
+                    if c.suspicious {
+                        "yes".into()
+                    } else {
+                        "no".into()
+                    },
+                    format!("{:.4}", c.statistic),
+                ]
+            })
+            .collect();
+        println!(
+            "{}: {} of {} flagged in {:.2} s",
+            r.detection.detector,
+            r.detection.flagged.len(),
+            data.len(),
+            r.seconds
+        );
+        println!(
+            "{}",
+            output::table(
+                &["class", "samples", "flagged", "suspicious", "statistic"],
+                &rows
+            )
+        );
+        println!();
+    }
+    if runs.iter().any(|r| r.metrics.is_some()) {
+        let rows: Vec<Vec<String>> = runs
+            .iter()
+            .filter_map(|r| r.metrics.map(|m| (r, m)))
+            .map(|(r, m)| metric_row(&r.detection.detector, &m))
+            .collect();
+        println!("{}", output::table(&METRIC_HEADER, &rows));
+    }
+    if let Some(out) = &args.output {
+        println!("flags written to {}", out.display());
+    }
+    Ok(())
+}
+
+/// Header of [`metric_row`].
+pub const METRIC_HEADER: [&str; 8] = [
+    "detector",
+    "poisoned",
+    "flagged",
+    "precision",
+    "recall",
+    "F1",
+    "AUROC",
+    "clean FPR",
+];
+
+/// One detector's ground-truth scores as table cells.
+pub fn metric_row(name: &str, m: &DetectionMetrics) -> Vec<String> {
+    vec![
+        name.to_string(),
+        m.poisoned.to_string(),
+        m.flagged.to_string(),
+        format!("{:.3}", m.precision),
+        format!("{:.3}", m.recall),
+        format!("{:.3}", m.f1),
+        m.auroc.map_or("-".into(), |a| format!("{a:.3}")),
+        format!("{:.4}", m.false_positive_rate),
+    ]
+}
+
+pub fn run(cmd: ScanCommand, ctx: &Context) -> Result<()> {
+    match cmd {
+        ScanCommand::Data(args) => scan_data(args, ctx),
+        ScanCommand::Input(args) => input::run(args, ctx),
+    }
+}

@@ -1,0 +1,170 @@
+//! Running checked cells, sharing loaded datasets and the trained models several cells use.
+
+use super::cell::{CentralizedRun, CheckedCell, FederatedRun};
+use crate::attack::{accuracy, assess_model};
+use crate::data::DataCache;
+use crate::defence::DefenceSpec;
+use crate::defend::{filter_outcome, sanitize_outcome, scan_sanitize_retrain, score};
+use crate::error::Result;
+use crate::federated;
+use mithridate_assess::plan::CellSpec;
+use mithridate_assess::record::{
+    AttackInfo, CentralizedOutcome, Family, FederatedOutcome, ModelScore, Outcome,
+};
+use mithridate_attack::{Budget, Goal};
+use mithridate_engine::Classifier;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A trained model shared by the cells that need it; the inner lock makes a second cell wait
+/// for the first to finish training instead of training the same model again.
+type ModelSlot = Arc<Mutex<Option<Arc<Classifier>>>>;
+
+/// Runs cells, sharing loaded datasets and the trained models that several cells scan or
+/// use as surrogate (keyed by the id of the cell that trains them). Safe to share between
+/// worker threads.
+pub struct Executor {
+    data: DataCache,
+    models: Mutex<HashMap<String, ModelSlot>>,
+}
+
+impl Executor {
+    pub fn new(data: DataCache) -> Executor {
+        Executor {
+            data,
+            models: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn data(&self) -> &DataCache {
+        &self.data
+    }
+
+    /// Runs one cell.
+    pub fn run(&self, cell: &CheckedCell) -> Result<Outcome> {
+        Ok(match cell {
+            CheckedCell::Centralized(c) => Outcome::Centralized(self.centralized(c)?),
+            CheckedCell::Federated(f) => Outcome::Federated(self.federated(f)?),
+        })
+    }
+
+    /// The model trained by the cell `key`, training it with `train` the first time.
+    fn model(
+        &self,
+        key: &CellSpec,
+        train: impl FnOnce() -> Result<Classifier>,
+    ) -> Result<Arc<Classifier>> {
+        let slot = self
+            .models
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.id())
+            .or_default()
+            .clone();
+        let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = guard.as_ref() {
+            return Ok(m.clone());
+        }
+        let model = Arc::new(train()?);
+        *guard = Some(model.clone());
+        Ok(model)
+    }
+
+    fn centralized(&self, run: &CentralizedRun) -> Result<CentralizedOutcome> {
+        let cell = &run.cell;
+        let (train, test) =
+            self.data
+                .split(&cell.dataset, cell.max_train, cell.max_test, cell.seed)?;
+        let arch = run.model.architecture_for(&train);
+        let fit = |data: &mithridate_data::Dataset| run.model.train(data, cell.seed, &mut |_| {});
+        let baseline = self.model(&CellSpec::Centralized(cell.baseline()), || fit(&train))?;
+        let mut outcome = CentralizedOutcome {
+            model: arch.to_string(),
+            train_samples: train.len(),
+            test_samples: test.len(),
+            attack: None,
+            undefended: ModelScore {
+                clean_accuracy: accuracy(&baseline, &test)?,
+                success_rate: None,
+            },
+            defence: None,
+        };
+        let Some((attack, rate)) = &run.attack else {
+            return Ok(outcome);
+        };
+        let surrogate = attack.needs_surrogate().then_some(baseline.as_ref());
+        let poisoned = attack.run(
+            &train,
+            Budget::Rate(*rate),
+            cell.seed,
+            surrogate,
+            Some(&test),
+        )?;
+        let victim = self.model(&CellSpec::Centralized(cell.undefended()), || {
+            fit(&poisoned.data)
+        })?;
+        outcome.undefended = score(&assess_model(&poisoned.truth, &victim, &test)?);
+        let built = attack.attack();
+        outcome.attack = Some(AttackInfo {
+            name: attack.name().to_string(),
+            family: family(&poisoned.truth.goal),
+            rate: *rate,
+            parameters: built.parameters(),
+            poisoned: poisoned.truth.changes.len(),
+            taxonomy: federated::refs(&built.taxonomy()),
+        });
+        outcome.defence = match &run.defence {
+            None => None,
+            Some(DefenceSpec::Filter(filter)) => Some(filter_outcome(
+                filter,
+                &victim,
+                &poisoned.truth,
+                &test,
+                cell.seed,
+            )?),
+            Some(DefenceSpec::Sanitize { detector, action }) => {
+                let defended = scan_sanitize_retrain(
+                    &poisoned,
+                    &victim,
+                    &test,
+                    std::slice::from_ref(detector),
+                    *action,
+                    &run.model,
+                    cell.seed,
+                )?;
+                Some(sanitize_outcome(&defended, &poisoned.truth.poisoned_ids())?)
+            }
+        };
+        Ok(outcome)
+    }
+
+    fn federated(&self, run: &FederatedRun) -> Result<FederatedOutcome> {
+        let cell = &run.cell;
+        let (train, test) =
+            self.data
+                .split(&cell.dataset, cell.max_train, cell.max_test, cell.seed)?;
+        let params = run.setup.params(
+            run.rule.clone(),
+            run.attack.clone(),
+            cell.byzantine,
+            cell.seed,
+        );
+        let report = federated::simulate(&params.check()?, &train, &test, &mut |_| {})?;
+        Ok(federated::outcome(
+            &report,
+            &cell.model,
+            cell.byzantine,
+            &cell.rule,
+            &cell.attack,
+        ))
+    }
+}
+
+fn family(goal: &Goal) -> Family {
+    match goal {
+        Goal::Availability => Family::Availability,
+        Goal::TargetedMisclassification { .. } => Family::Targeted,
+        Goal::Backdoor { .. } => Family::Backdoor,
+        Goal::Instance { .. } => Family::Instance,
+    }
+}

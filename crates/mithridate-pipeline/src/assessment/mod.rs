@@ -1,0 +1,104 @@
+//! The assessment: a configuration validated once into checked cells, run (resumably,
+//! shardably, in parallel) into a results store.
+//!
+//! ```no_run
+//! use mithridate_assess::{config::Config, plan::Shard, store::Store};
+//! use mithridate_pipeline::assessment::{Assessment, Executor};
+//! use mithridate_pipeline::data::DataCache;
+//!
+//! let data = DataCache::new(mithridate_data::DataHome::from_env()?);
+//! let assessment = Assessment::prepare(&Config::builtin(), 1, 0, &data)?;
+//! let store = Store::open(std::path::Path::new("assessment"))?;
+//! let summary = assessment.run(&Executor::new(data), &store, Shard::ALL, 2, &|_| {})?;
+//! println!("{} cells ran", summary.ran);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod cell;
+mod executor;
+mod validate;
+
+pub use cell::{CentralizedRun, CheckedCell, FederatedRun};
+pub use executor::Executor;
+pub use validate::validate;
+
+use crate::data::DataCache;
+use crate::error::Result;
+use mithridate_assess::config::Config;
+use mithridate_assess::plan::{self, Cell, Shard};
+use mithridate_assess::runner::{self, Event, RunSummary};
+use mithridate_assess::store::Store;
+
+/// Every cell of a configuration with its checked spec.
+pub struct Assessment {
+    cells: Vec<Cell>,
+    /// `checked[i]` is the checked form of `cells[i]`.
+    checked: Vec<CheckedCell>,
+}
+
+impl Assessment {
+    /// Validates `config` (loading its datasets into `data`), plans seeds
+    /// `base_seed..base_seed + seeds` and checks every cell once.
+    pub fn prepare(
+        config: &Config,
+        seeds: u64,
+        base_seed: u64,
+        data: &DataCache,
+    ) -> Result<Assessment> {
+        if seeds == 0 {
+            return Err(crate::PipelineError::invalid("--seeds must be at least 1"));
+        }
+        validate(config, data, base_seed)?;
+        let cells = plan::plan(config, seeds, base_seed);
+        let checked = cells
+            .iter()
+            .map(|c| CheckedCell::new(&c.spec))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Assessment { cells, checked })
+    }
+
+    pub fn cells(&self) -> &[Cell] {
+        &self.cells
+    }
+
+    /// The checked form of `cell` (a cell of this assessment).
+    pub fn checked(&self, cell: &Cell) -> &CheckedCell {
+        &self.checked[cell.index]
+    }
+
+    /// The cells of `shard` not yet in `store`.
+    pub fn pending<'a>(&'a self, store: &Store, shard: Shard) -> Result<Vec<&'a Cell>> {
+        Ok(runner::pending(&self.cells, store, shard)?)
+    }
+
+    /// Runs every pending cell of `shard` on `workers` threads, appending each record to
+    /// `store` as it finishes; `on_event` sees cells start and finish.
+    pub fn run(
+        &self,
+        exec: &Executor,
+        store: &Store,
+        shard: Shard,
+        workers: usize,
+        on_event: &(dyn Fn(Event) + Sync),
+    ) -> Result<RunSummary> {
+        Ok(runner::run(
+            &self.cells,
+            store,
+            shard,
+            workers,
+            |cell| {
+                exec.run(self.checked(cell))
+                    .map_err(|e| crate::error::one_line(&e))
+            },
+            on_event,
+        )?)
+    }
+}
+
+/// Runs one cell spec directly (a library or Python user's single experiment).
+pub fn run_cell(
+    spec: &mithridate_assess::plan::CellSpec,
+    data: DataCache,
+) -> Result<mithridate_assess::record::Outcome> {
+    Executor::new(data).run(&CheckedCell::new(spec)?)
+}
