@@ -1,16 +1,9 @@
 //! Turning the verified cache files of each built-in dataset into [`Dataset`]s.
 
-use crate::fetch::cached_files;
+use crate::fetch::{cached_corpus, cached_files};
 use crate::registry::BuiltinDataset;
-use crate::split::stratified_indices;
+use crate::split::{stratified_indices, CANONICAL_SPLIT_SEED, CANONICAL_TEST_FRACTION};
 use crate::{DataError, DataHome, Dataset, Features, Modality, Result, Split};
-
-/// Seed of the canonical 80/20 split of datasets without an official split. Fixed (not the
-/// user's `--seed`) so every run, user and tool agrees on which rows are the test set.
-pub const CANONICAL_SPLIT_SEED: u64 = 0x4d49_5448_5249_4441; // "MITHRIDA"
-
-/// Test fraction of the canonical split.
-pub const CANONICAL_TEST_FRACTION: f64 = 0.2;
 
 /// Per-feature standardisation `z = (x - mean) / std`, fitted on one dataset (the train
 /// split) and applied to any other with the same features, as scikit-learn's
@@ -131,7 +124,10 @@ pub(crate) fn load(
         "digits" => canonical(dataset, digits(home, dataset)?)?,
         "breast-cancer" => canonical(dataset, breast_cancer(home, dataset)?)?,
         "spambase" => canonical(dataset, spambase(home, dataset)?)?,
-        "spamassassin" => return crate::text::load_spamassassin(home, dataset, split),
+        "spamassassin" => {
+            let docs = cached_corpus(home, dataset)?;
+            return crate::spamassassin::dataset(&docs, dataset.class_names, split);
+        }
         other => return Err(DataError::UnknownDataset(other.to_string())),
     };
     let is_tabular = matches!(train.modality(), Modality::Tabular { .. });

@@ -16,6 +16,7 @@ pub mod npz;
 pub mod partition;
 pub mod rdata;
 pub mod registry;
+pub mod spamassassin;
 mod split;
 pub mod text;
 

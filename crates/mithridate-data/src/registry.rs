@@ -291,9 +291,9 @@ static BUILTINS: &[BuiltinDataset] = &[
         licence: "PDDL-1.0 / CC0 (data); Apache-2.0 (package)",
         split: "stratified 80/20",
         layout: CacheLayout::Corpus {
-            groups: crate::text::SPAM_ASSASSIN_GROUPS,
+            groups: crate::spamassassin::SPAM_ASSASSIN_GROUPS,
             files: 6_046,
-            corpus_sha256: crate::text::SPAM_ASSASSIN_CORPUS_SHA256,
+            corpus_sha256: crate::spamassassin::SPAM_ASSASSIN_CORPUS_SHA256,
         },
     },
 ];
@@ -317,6 +317,6 @@ pub fn is_cached(home: &DataHome, name: &str) -> bool {
     let dir = home.dataset_dir(name);
     match dataset.layout {
         CacheLayout::Files { files } => files.iter().all(|f| dir.join(f.name).is_file()),
-        CacheLayout::Corpus { .. } => dir.join(crate::text::CORPUS_MANIFEST).is_file(),
+        CacheLayout::Corpus { .. } => dir.join(crate::spamassassin::CORPUS_MANIFEST).is_file(),
     }
 }

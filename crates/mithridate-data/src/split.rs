@@ -5,6 +5,13 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+/// Seed of the canonical 80/20 split of datasets without an official split. Fixed (not the
+/// user's `--seed`) so every run, user and tool agrees on which rows are the test set.
+pub const CANONICAL_SPLIT_SEED: u64 = 0x4d49_5448_5249_4441; // "MITHRIDA"
+
+/// Test fraction of the canonical split.
+pub const CANONICAL_TEST_FRACTION: f64 = 0.2;
+
 /// Row indices of a stratified split: within each class, the rows are shuffled with a
 /// ChaCha8 RNG seeded by `seed` and the first `round(n_c * test_fraction)` go to the test
 /// part. Both parts are returned in ascending row order. Errors if the fraction is not in

@@ -9,7 +9,7 @@ use std::path::Path;
 fn raw_npy(version: u8, dict: &str, payload: &[u8]) -> Vec<u8> {
     let length_bytes = if version == 1 { 2 } else { 4 };
     let mut text = dict.to_string();
-    while (8 + length_bytes + text.len() + 1) % 64 != 0 {
+    while !(8 + length_bytes + text.len() + 1).is_multiple_of(64) {
         text.push(' ');
     }
     text.push('\n');
@@ -41,7 +41,7 @@ fn round_trips_f32_and_f64_and_matches_numpy_header_layout() {
     npy::write_f32(&path, &[3, 4], &values).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    assert_eq!((10 + header_len) % 64, 0);
+    assert!((10 + header_len).is_multiple_of(64));
     let text = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
     assert!(
         text.starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4, ), }"),
