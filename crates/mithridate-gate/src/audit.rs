@@ -76,6 +76,7 @@ pub fn decision_payload(
 mod tests {
     use super::*;
     use crate::{evaluate, Comparison, GatePolicy, ProbeOutcome};
+    use mithridate_core::ParamGuard;
 
     fn report(candidate_success: f64, max_flip_rate: f64) -> GateReport {
         let labels: Vec<u32> = (0..10_000).map(|i| (i % 10) as u32).collect();

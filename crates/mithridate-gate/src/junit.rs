@@ -116,6 +116,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::{evaluate, Comparison, GatePolicy, ProbeOutcome};
+    use mithridate_core::ParamGuard;
 
     #[test]
     fn escape_handles_every_special_character() {

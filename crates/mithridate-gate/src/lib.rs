@@ -25,7 +25,7 @@
 //! ([`junit`]) and appends the decision to the audit log.
 //!
 //! ```
-//! use mithridate_gate::{evaluate, Comparison, GatePolicy, Verdict};
+//! use mithridate_gate::{evaluate, Comparison, GatePolicy, ParamGuard, Verdict};
 //! // 200 holdout samples; the candidate turns 30 correct answers into class 0.
 //! let labels: Vec<u32> = (0..200).map(|i| (i % 4) as u32).collect();
 //! let candidate: Vec<u32> = labels.iter().enumerate()
@@ -47,6 +47,7 @@ mod report;
 pub mod reverse;
 
 pub use compare::{ClassRecall, Comparison, Flips};
+pub use mithridate_core::ParamGuard;
 pub use policy::{CheckedPolicy, GatePolicy};
 pub use probe::{run_probe, ProbeOutcome};
 pub use report::{evaluate, evaluate_with_triggers, Check, CheckStatus, GateReport, Verdict};

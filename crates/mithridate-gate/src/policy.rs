@@ -2,6 +2,7 @@
 //! once into a [`CheckedPolicy`].
 
 use crate::{GateError, Result};
+use mithridate_core::ParamGuard;
 use serde::{Deserialize, Serialize};
 
 /// Unchecked gate thresholds, as written in a `gate.toml` file. Every key is optional; a
@@ -86,10 +87,13 @@ impl CheckedPolicy {
     }
 }
 
-impl GatePolicy {
+impl ParamGuard for GatePolicy {
+    type Checked = CheckedPolicy;
+    type Error = GateError;
+
     /// Checks every threshold: rates must be finite and in `[0, 1]`, `min_disagreements`
     /// at least 1. The error names the key.
-    pub fn check(self) -> Result<CheckedPolicy> {
+    fn check_ref(&self) -> Result<()> {
         let rates = [
             ("max_accuracy_drop", self.max_accuracy_drop),
             ("max_class_recall_drop", self.max_class_recall_drop),
@@ -127,9 +131,15 @@ impl GatePolicy {
                 "must be at least 1",
             ));
         }
-        Ok(CheckedPolicy(self))
+        Ok(())
     }
 
+    fn build(self) -> CheckedPolicy {
+        CheckedPolicy(self)
+    }
+}
+
+impl GatePolicy {
     /// Parses a TOML policy and checks it. Errors name the key and, where known, its line.
     pub fn from_toml_str(text: &str) -> Result<CheckedPolicy> {
         let policy: GatePolicy = toml::from_str(text).map_err(|e| {

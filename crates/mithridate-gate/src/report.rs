@@ -90,7 +90,7 @@ fn pct(x: f64) -> String {
 /// fails; skipped checks do not count.
 ///
 /// ```
-/// use mithridate_gate::{evaluate, Comparison, GatePolicy, Verdict};
+/// use mithridate_gate::{evaluate, Comparison, GatePolicy, ParamGuard, Verdict};
 /// let labels = vec![0u32; 100];
 /// let candidate: Vec<u32> = (0..100).map(|i| if i < 5 { 1 } else { 0 }).collect();
 /// let c = Comparison::new(&labels, &labels, &candidate, 2)?;
@@ -273,6 +273,7 @@ pub fn evaluate_with_triggers(
 mod tests {
     use super::*;
     use crate::GatePolicy;
+    use mithridate_core::ParamGuard;
 
     fn status(report: &GateReport, name: &str) -> CheckStatus {
         report

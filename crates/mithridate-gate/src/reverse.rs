@@ -4,6 +4,7 @@
 //! baseline needs.
 
 use crate::{GateError, Result};
+use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features, Modality};
 use mithridate_engine::Classifier;
 use rayon::prelude::*;
@@ -47,10 +48,13 @@ impl Default for ReverseParams {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CheckedReverse(ReverseParams);
 
-impl ReverseParams {
+impl ParamGuard for ReverseParams {
+    type Checked = CheckedReverse;
+    type Error = GateError;
+
     /// Steps, batch size and samples at least 1; learning rate positive and finite; L1
     /// weight finite and non-negative.
-    pub fn check(self) -> Result<CheckedReverse> {
+    fn check_ref(&self) -> Result<()> {
         let bad = |m: &str| Err(GateError::Input(format!("reverse-trigger: {m}")));
         if self.steps == 0 || self.batch_size == 0 || self.samples == 0 {
             return bad("steps, batch_size and samples must be at least 1");
@@ -61,9 +65,15 @@ impl ReverseParams {
         if !(self.l1_weight.is_finite() && self.l1_weight >= 0.0) {
             return bad("l1_weight must be finite and non-negative");
         }
-        Ok(CheckedReverse(self))
+        Ok(())
     }
 
+    fn build(self) -> CheckedReverse {
+        CheckedReverse(self)
+    }
+}
+
+impl ReverseParams {
     /// Settings as JSON (for reports).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)

@@ -7,7 +7,7 @@ use clap::Args;
 use mithridate_attack::GroundTruth;
 use mithridate_data::{DataHome, Split};
 use mithridate_engine::Classifier;
-use mithridate_gate::{junit, CheckStatus, GatePolicy, GateReport};
+use mithridate_gate::{junit, CheckStatus, GatePolicy, GateReport, ParamGuard};
 use mithridate_provenance::{keys, AuditLog, ProvenanceError, RecordKind};
 use serde_json::json;
 use std::path::{Path, PathBuf};
