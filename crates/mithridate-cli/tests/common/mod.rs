@@ -34,3 +34,23 @@ pub fn json(out: &Output) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
 }
+
+/// A temp path as the `&str` an argument list takes.
+pub fn arg(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+/// Asserts a clean failure: exit `code`, one `error:` line on stderr that mentions `needle`
+/// (case-insensitive), and no panic.
+pub fn assert_one_line_error(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(
+        lines[0].to_lowercase().contains(&needle.to_lowercase()),
+        "error does not mention '{needle}': {stderr}"
+    );
+}
