@@ -59,16 +59,6 @@ fn run() -> Vec<CellRecord> {
 #[test]
 fn backdoor_succeeds_undefended_and_is_removed_by_a_detector_that_catches_it() {
     let records = run();
-    for r in &records {
-        eprintln!(
-            "{}",
-            serde_json::to_string(&r.outcome)
-                .unwrap()
-                .chars()
-                .take(100000)
-                .collect::<String>()
-        );
-    }
     let centralized: Vec<_> = records
         .iter()
         .filter_map(|r| match &r.outcome {
