@@ -179,7 +179,7 @@ fn malformed_configs_fail_before_any_work_naming_the_line() {
     rejected(
         &format!("{base}[[centralized.attacks]]\nname = \"badnetz\"\nrates = [0.1]\n"),
         5,
-        "unknown attack",
+        "unknown data attack",
     );
     rejected(
         &format!("{base}[[centralized.attacks]]\nname = \"badnets\"\nrates = [0.1, 1.5]\n"),

@@ -284,6 +284,19 @@ impl Detector for ConfidentLearning {
     }
 }
 
+/// The registry entry (see [`crate::registry::DETECTORS`]).
+pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry {
+    name: "confident",
+    role: mithridate_core::Role::Detector,
+    modalities: &[],
+    summary: "k-fold out-of-sample probabilities, confident joint, label issues flagged with a suggested label; folds (5), method=prune-by-noise-rate|off-diagonal|both",
+    paper: "Northcutt, Jiang & Chuang 2021",
+    taxonomy: crate::registry::SANITIZATION,
+    requires: &[mithridate_core::Requirement::Training],
+    provides: &[mithridate_core::Requirement::Relabel],
+    build: |p| crate::registry::checked::<ConfidentParams, _>("confident", p, ConfidentParams::check),
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,16 +375,3 @@ mod tests {
         assert_eq!(cj.counts[0], vec![1, 0, 0]);
     }
 }
-
-/// The registry entry (see [`crate::registry::DETECTORS`]).
-pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry {
-    name: "confident",
-    role: mithridate_core::Role::Detector,
-    modalities: &[],
-    summary: "k-fold out-of-sample probabilities, confident joint, label issues flagged with a suggested label; folds (5), method=prune-by-noise-rate|off-diagonal|both",
-    paper: "Northcutt, Jiang & Chuang 2021",
-    taxonomy: crate::registry::SANITIZATION,
-    requires: &[mithridate_core::Requirement::Training],
-    provides: &[mithridate_core::Requirement::Relabel],
-    build: |p| crate::registry::checked::<ConfidentParams, _>("confident", p, ConfidentParams::check),
-};

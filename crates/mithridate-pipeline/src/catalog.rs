@@ -16,6 +16,18 @@ pub fn markdown() -> String {
             "Inference-time detectors",
             mithridate_detect::registry::INPUT_DETECTORS.markdown_table(),
         ),
+        (
+            "Aggregation rules",
+            mithridate_aggregate::RULES.markdown_table(),
+        ),
+        (
+            "Pre-aggregators (chain before any rule: `bucketing:s=2+clipping+median`)",
+            mithridate_aggregate::PRE_AGGREGATORS.markdown_table(),
+        ),
+        (
+            "Federated update attacks",
+            mithridate_fl::UPDATE_ATTACKS.markdown_table(),
+        ),
     ];
     let mut out = String::from(
         "# Registry\n\nGenerated from the registries (`cargo test -p mithridate-pipeline --test catalog` \

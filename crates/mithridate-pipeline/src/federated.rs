@@ -8,7 +8,7 @@ use mithridate_assess::record::{Family, FederatedOutcome, RoundPoint, TaxonomyRe
 use mithridate_data::partition::Partition;
 use mithridate_data::{DataHome, Dataset};
 use mithridate_engine::Architecture;
-use mithridate_fl::{AttackSpec, FlConfig, FlParams, FlReport};
+use mithridate_fl::{AttackFamily, AttackSpec, FlConfig, FlParams, FlReport};
 
 /// Clients train in parallel (rayon over clients); candle's own CPU pool would add a second
 /// layer of threads that spin against them (measured on 2 cores, MNIST MLP, 20 clients per
@@ -195,45 +195,41 @@ pub(crate) fn refs(t: &mithridate_attack::Taxonomy) -> TaxonomyRefs {
     }
 }
 
-/// Federated attacks: data-poisoning clients are filed like their centralized counterparts;
-/// update manipulation is model poisoning (ATLAS AML.T0018.000 Poison AI Model, OWASP ML10,
-/// NIST AI 100-2 2.3.4), with the backdoor technique added for backdoor updates.
-pub fn taxonomy(attack: &str) -> (Family, TaxonomyRefs) {
-    let own = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let from = |t: mithridate_attack::Taxonomy| refs(&t);
-    let model_poisoning = |atlas: &[&str]| TaxonomyRefs {
-        mitre_atlas: own(atlas),
-        owasp_ml: own(&["ML10"]),
-        owasp_llm: own(&[OWASP_LLM_POISONING]),
-        nist_ai_100_2: "2.3.4".into(),
+/// The family and taxonomy of the update attack `name`, as its registry entry files it
+/// ([`mithridate_fl::filing`]); an unknown name files as model poisoning.
+pub fn taxonomy(name: &str) -> (Family, TaxonomyRefs) {
+    let (family, t) = mithridate_fl::filing(name).unwrap_or_else(|_| {
+        (
+            AttackFamily::ModelPoisoning,
+            mithridate_fl::attacks::MODEL_POISONING.to_taxonomy(),
+        )
+    });
+    let family = match family {
+        AttackFamily::Availability => Family::Availability,
+        AttackFamily::Backdoor => Family::Backdoor,
+        AttackFamily::ModelPoisoning => Family::ModelPoisoning,
     };
-    match attack {
-        "label-flip" => (
-            Family::Availability,
-            from(mithridate_attack::Taxonomy::availability()),
-        ),
-        "badnets" => (
-            Family::Backdoor,
-            from(mithridate_attack::Taxonomy::backdoor()),
-        ),
-        "model-replacement" | "constrain-and-scale" => (
-            Family::Backdoor,
-            model_poisoning(&["AML.T0018.000", "AML.T0043.004"]),
-        ),
-        _ => (Family::ModelPoisoning, model_poisoning(&["AML.T0018.000"])),
-    }
+    let refs = TaxonomyRefs {
+        mitre_atlas: t.mitre_atlas,
+        owasp_ml: t.owasp_ml,
+        owasp_llm: t.owasp_llm,
+        nist_ai_100_2: t.nist_ai_100_2,
+    };
+    (family, refs)
 }
 
-/// Refuses update attacks that plant an image trigger on data that is not images.
+/// Refuses an update attack whose registry entry does not apply to `modality` (e.g. one that
+/// plants an image trigger, on tabular data).
 pub fn check_attack_modality(attack: &AttackSpec, modality: &str) -> Result<()> {
-    let plants_image_trigger = matches!(
-        attack.name.as_str(),
-        "badnets" | "model-replacement" | "constrain-and-scale"
-    );
-    if plants_image_trigger && modality != "image" {
-        return Err(PipelineError::invalid(
-            "plants an image trigger; the dataset is not image data",
-        ));
+    let entry = mithridate_fl::UPDATE_ATTACKS
+        .get(&attack.name)
+        .map_err(|e| PipelineError::invalid(e.to_string()))?;
+    if entry.applies_to(modality) {
+        return Ok(());
     }
-    Ok(())
+    Err(PipelineError::invalid(format!(
+        "{} does not apply to {modality} data (it works on {} data)",
+        entry.name,
+        entry.modalities.join(" or ")
+    )))
 }

@@ -171,6 +171,19 @@ impl Attack for GreedyFlip {
     }
 }
 
+/// The registry entry (see [`crate::registry::ATTACKS`]).
+pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
+    name: "label-flip-greedy",
+    role: mithridate_core::Role::DataAttack,
+    modalities: &["image", "tabular", "text"],
+    summary: "flip the labels a surrogate is surest of; rate of the training set; objective=margin|loss (margin)",
+    paper: "Xiao, Xiao & Eckert 2012",
+    taxonomy: crate::taxonomy::AVAILABILITY,
+    requires: &[mithridate_core::Requirement::Surrogate],
+    provides: &[],
+    build: |p| crate::registry::checked::<GreedyFlipParams, _>("label-flip-greedy", p, GreedyFlipParams::check),
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,16 +201,3 @@ mod tests {
         assert!(score(Objective::Margin, &p, 0).0 < 0.0);
     }
 }
-
-/// The registry entry (see [`crate::registry::ATTACKS`]).
-pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
-    name: "label-flip-greedy",
-    role: mithridate_core::Role::DataAttack,
-    modalities: &["image", "tabular", "text"],
-    summary: "flip the labels a surrogate is surest of; rate of the training set; objective=margin|loss (margin)",
-    paper: "Xiao, Xiao & Eckert 2012",
-    taxonomy: crate::taxonomy::AVAILABILITY,
-    requires: &[mithridate_core::Requirement::Surrogate],
-    provides: &[],
-    build: |p| crate::registry::checked::<GreedyFlipParams, _>("label-flip-greedy", p, GreedyFlipParams::check),
-};

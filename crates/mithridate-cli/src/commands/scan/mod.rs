@@ -49,10 +49,14 @@ pub struct DetectorOptions {
     #[arg(long)]
     pub expected_rate: Option<f64>,
     /// A detector hyperparameter as DETECTOR.KEY=VALUE (repeatable), e.g.
-    /// -p knn.k=20 -p activation-clustering.consistency-gap=0.5 -p loss.direction=low
+    /// -P knn.k=20 -P activation-clustering.consistency-gap=0.5 -P loss.direction=low
     /// (`mithridate scan data --list` shows every detector's parameters and defaults).
-    #[arg(short = 'p', long = "param", value_name = "DETECTOR.KEY=VALUE")]
-    pub params: Vec<String>,
+    #[arg(
+        short = 'P',
+        long = "detector-param",
+        value_name = "DETECTOR.KEY=VALUE"
+    )]
+    pub detector_params: Vec<String>,
 }
 
 impl DetectorOptions {
@@ -73,13 +77,13 @@ impl DetectorOptions {
             }
         }
         let mut pairs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for p in &self.params {
+        for p in &self.detector_params {
             let (detector, pair) = p
                 .split_once('.')
-                .with_context(|| format!("-p '{p}': expected DETECTOR.KEY=VALUE, e.g. knn.k=20"))?;
+                .with_context(|| format!("-P '{p}': expected DETECTOR.KEY=VALUE, e.g. knn.k=20"))?;
             let name = DETECTORS.get(detector)?.name;
             if !expanded.contains(&name) {
-                anyhow::bail!("-p '{p}': detector '{name}' is not selected by --detector");
+                anyhow::bail!("-P '{p}': detector '{name}' is not selected by --detector");
             }
             pairs.entry(name).or_default().push(pair);
         }

@@ -1,0 +1,64 @@
+//! The CLI's lists and help read the registries: every registered name appears, and nothing
+//! else does.
+
+mod common;
+
+use common::{json, mithridate};
+use mithridate_attack::registry::ATTACKS;
+use mithridate_detect::registry::{DETECTORS, INPUT_DETECTORS};
+
+fn names(value: &serde_json::Value, key: &str) -> Vec<String> {
+    value[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key} is a list: {value}"))
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn poison_list_is_the_attack_registry() {
+    let listed = names(
+        &json(&mithridate(&["--json", "poison", "--list"])),
+        "attacks",
+    );
+    assert_eq!(listed, ATTACKS.names());
+    let help = String::from_utf8_lossy(&mithridate(&["poison", "--help"]).stdout).to_string();
+    for name in ATTACKS.names() {
+        assert!(help.contains(name), "poison --help lacks {name}");
+    }
+}
+
+#[test]
+fn scan_list_and_help_are_the_detector_registries() {
+    let listed = names(
+        &json(&mithridate(&["--json", "scan", "data", "--list"])),
+        "detectors",
+    );
+    let registered: Vec<&str> = DETECTORS
+        .names()
+        .into_iter()
+        .chain(INPUT_DETECTORS.names())
+        .collect();
+    assert_eq!(listed, registered);
+    let help = String::from_utf8_lossy(&mithridate(&["scan", "data", "--help"]).stdout).to_string();
+    for name in DETECTORS.names() {
+        assert!(help.contains(name), "scan data --help lacks {name}");
+    }
+    // A parameter of a detector reaches it; a wrong key or detector is named.
+    let bad = mithridate(&[
+        "scan",
+        "data",
+        "--data",
+        "digits",
+        "--detector",
+        "knn",
+        "-P",
+        "knn.kk=3",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("kk"));
+    let unselected = mithridate(&["scan", "data", "--data", "digits", "-P", "knn.k=3"]);
+    assert_eq!(unselected.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unselected.stderr).contains("not selected"));
+}
