@@ -3,6 +3,7 @@
 use crate::manifest::{Manifest, SampleEntry};
 use crate::merkle::Digest;
 use crate::{ProvenanceError, Result};
+use mithridate_data::Dataset;
 use serde::Serialize;
 use std::cmp::Ordering;
 
@@ -289,6 +290,18 @@ fn class_shifts(old: &Manifest, new: &Manifest, threshold: f64) -> Vec<ClassShif
             }
         })
         .collect()
+}
+
+// Lives here rather than in `manifest.rs` so that diffs depend on manifests and not the
+// other way round.
+impl Manifest {
+    /// Re-hashes `data` and compares it with this manifest, naming every added, removed,
+    /// feature-changed and label-changed sample. Clean iff the data is exactly what the
+    /// manifest describes.
+    pub fn verify_data(&self, data: &Dataset, params: &CheckedDiffParams) -> ManifestDiff {
+        let fresh = Manifest::build(data, None, None);
+        ManifestDiff::between(self, &fresh, params)
+    }
 }
 
 #[cfg(test)]

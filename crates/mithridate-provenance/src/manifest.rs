@@ -22,7 +22,6 @@
 //! BLAKE3 key derivation (context `... manifest body v1`) of the compact serde_json bytes of
 //! `signed` with fields in the order above: whitespace does not matter, every value does.
 
-use crate::diff::{CheckedDiffParams, ManifestDiff};
 use crate::fsutil::{self, Existing};
 use crate::keys::{key_id, parse_embedded, EmbeddedSignature};
 use crate::merkle::{leaf_hash, merkle_root, Digest, FeatureHasher};
@@ -343,14 +342,6 @@ impl Manifest {
             .map_err(|_| SignatureFailure::Invalid {
                 key_id: sig.key_id.clone(),
             })
-    }
-
-    /// Re-hashes `data` and compares it with this manifest, naming every added, removed,
-    /// feature-changed and label-changed sample. Clean iff the data is exactly what the
-    /// manifest describes.
-    pub fn verify_data(&self, data: &Dataset, params: &CheckedDiffParams) -> ManifestDiff {
-        let fresh = Manifest::build(data, None, None);
-        ManifestDiff::between(self, &fresh, params)
     }
 
     pub fn root(&self) -> Digest {
