@@ -3,7 +3,7 @@
 
 use crate::data::{subsample, train_and_test};
 use crate::error::{PipelineError, Result};
-use mithridate_aggregate::Rule;
+use mithridate_aggregate::RuleSpec;
 use mithridate_assess::record::{Family, FederatedOutcome, RoundPoint, TaxonomyRefs};
 use mithridate_data::partition::Partition;
 use mithridate_data::{DataHome, Dataset};
@@ -40,8 +40,14 @@ pub struct FlSetup {
 impl FlSetup {
     /// The simulation parameters of one run (unchecked: [`FlParams::check`] tells whether
     /// the rule tolerates the Byzantine share).
-    pub fn params(&self, rule: Rule, attack: AttackSpec, byzantine: f64, seed: u64) -> FlParams {
-        let mut p = FlParams::new(rule, attack);
+    pub fn params(
+        &self,
+        rule: RuleSpec,
+        attack: AttackSpec,
+        byzantine: f64,
+        seed: u64,
+    ) -> FlParams {
+        let mut p = FlParams::with_rule(rule, attack);
         p.clients = self.clients;
         p.per_round = self.per_round;
         p.rounds = self.rounds;
@@ -84,7 +90,7 @@ pub fn load(
 /// One cell of a federated sweep: a combination the rule refuses is reported, not run.
 #[derive(Debug, Clone)]
 pub struct SweepCell {
-    pub rule: Rule,
+    pub rule: RuleSpec,
     pub attack: AttackSpec,
     pub byzantine: f64,
     /// Why the rule cannot run this combination (e.g. Krum with too many Byzantine clients).
@@ -97,7 +103,7 @@ pub struct SweepCell {
 /// test) pair per seed, seeds `base_seed..`). `tick` is called once per round.
 pub fn sweep(
     setup: &FlSetup,
-    rules: &[Rule],
+    rules: &[RuleSpec],
     attacks: &[AttackSpec],
     byzantine: &[f64],
     datasets: &[(Dataset, Dataset)],

@@ -4,7 +4,7 @@
 use crate::output::{table, Context};
 use anyhow::Result;
 use clap::Args;
-use mithridate_aggregate::Rule;
+use mithridate_aggregate::RuleSpec;
 use mithridate_data::partition::Partition;
 use mithridate_data::{DataHome, Dataset};
 use mithridate_engine::Architecture;
@@ -141,7 +141,7 @@ fn params(
     byzantine: f64,
     seed: u64,
 ) -> Result<FlParams> {
-    let rule: Rule = rule.parse()?;
+    let rule: RuleSpec = rule.parse()?;
     let attack: AttackSpec = attack.parse()?;
     Ok(options.setup()?.params(rule, attack, byzantine, seed))
 }
@@ -261,7 +261,7 @@ pub fn run_sweep(args: FlSweepArgs, ctx: &Context) -> Result<()> {
     let rules = args
         .rules
         .iter()
-        .map(|r| r.parse::<Rule>())
+        .map(|r| r.parse::<RuleSpec>())
         .collect::<Result<Vec<_>, _>>()?;
     let attacks = args
         .attacks

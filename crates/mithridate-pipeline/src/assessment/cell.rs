@@ -5,7 +5,7 @@ use crate::defence::{parse_action, DefenceSpec};
 use crate::error::Result;
 use crate::federated::FlSetup;
 use crate::train::{ModelParams, ModelSpec};
-use mithridate_aggregate::Rule;
+use mithridate_aggregate::RuleSpec;
 use mithridate_assess::plan::{CellSpec, CentralizedCell, FederatedCell};
 use mithridate_core::ParamGuard;
 use mithridate_engine::Architecture;
@@ -25,7 +25,7 @@ pub struct CentralizedRun {
 pub struct FederatedRun {
     pub cell: FederatedCell,
     pub setup: FlSetup,
-    pub rule: Rule,
+    pub rule: RuleSpec,
     pub attack: mithridate_fl::AttackSpec,
 }
 

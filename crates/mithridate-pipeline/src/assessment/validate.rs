@@ -7,7 +7,7 @@ use crate::data::{subsample, DataCache};
 use crate::defence::{parse_action, DefenceSpec};
 use crate::error::{PipelineError, Result};
 use crate::federated::{check_attack_modality, FlSetup};
-use mithridate_aggregate::Rule;
+use mithridate_aggregate::RuleSpec;
 use mithridate_assess::config::{Centralized, Config, Federated};
 use mithridate_attack::Budget;
 use mithridate_data::partition::Partition;
@@ -167,7 +167,7 @@ fn federated(config: &Config, fed: &Federated, data: &DataCache, seed: u64) -> R
             .map_err(|e| at(config, attack, e))?;
         check_attack_modality(&spec, train.modality().name()).map_err(|e| at(config, attack, e))?;
         for rule in &fed.rules {
-            let parsed: Rule = rule.get_ref().parse().map_err(|e| at(config, rule, e))?;
+            let parsed: RuleSpec = rule.get_ref().parse().map_err(|e| at(config, rule, e))?;
             let p = setup.params(parsed, spec.clone(), *fed.byzantine.get_ref(), seed);
             p.check().map_err(|e| at(config, rule, e))?;
         }
