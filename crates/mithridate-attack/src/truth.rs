@@ -131,3 +131,38 @@ impl GroundTruth {
         Ok(truth)
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn truth_files_are_shared_0644_and_round_trip() {
+        let truth = GroundTruth {
+            format: FORMAT.into(),
+            attack: "label-flip".into(),
+            parameters: serde_json::json!({}),
+            seed: 1,
+            budget: BudgetRecord {
+                requested: crate::Budget::Rate(0.0),
+                pool: "training set".into(),
+                pool_size: 2,
+                selected: 0,
+            },
+            modality: Modality::Tabular { features: 1 },
+            num_classes: 2,
+            samples_before: 2,
+            samples_after: 2,
+            taxonomy: crate::Taxonomy::availability(),
+            goal: Goal::Availability,
+            changes: vec![],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.npz.truth.json");
+        truth.write(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        assert_eq!(GroundTruth::read(&path).unwrap(), truth);
+    }
+}

@@ -186,6 +186,13 @@ mod tests {
         let path = dir.path().join("f.json");
         Detection::write_all(std::slice::from_ref(&d), &path).unwrap();
         assert_eq!(Detection::read_all(&path).unwrap(), vec![d.clone()]);
+        #[cfg(unix)]
+        {
+            // Flags are shared with whoever sanitises: 0644, not a private temp file's 0600.
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644);
+        }
         Detection::write_all(&[d.clone(), d.clone()], &path).unwrap();
         assert_eq!(Detection::read_all(&path).unwrap().len(), 2);
         std::fs::write(&path, "{\"detector\": 1}").unwrap();

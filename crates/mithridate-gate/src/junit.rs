@@ -167,6 +167,13 @@ mod tests {
         write_atomic(&path, b"old").unwrap();
         write_atomic(&path, b"new contents").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new contents");
+        #[cfg(unix)]
+        {
+            // CI systems read JUnit XML as another user: 0644.
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644);
+        }
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             1,
