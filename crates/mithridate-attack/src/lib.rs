@@ -63,6 +63,7 @@ mod truth;
 
 pub use assess::{assess, Assessment};
 pub use budget::Budget;
+pub use mithridate_core::ParamGuard;
 pub use surrogate::Surrogate;
 pub use taxonomy::Taxonomy;
 pub use trigger::{apply_trigger, Mapping, Trigger};

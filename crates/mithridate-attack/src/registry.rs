@@ -8,6 +8,7 @@ use crate::attacks::{
 };
 use crate::{Attack, AttackError, Result};
 use mithridate_core::registry::{Entry, Registry, Role};
+use mithridate_core::ParamGuard;
 use serde::de::DeserializeOwned;
 
 /// Builds the checked attack from its JSON parameters.
@@ -47,14 +48,14 @@ pub fn entry(name: &str) -> Result<&'static AttackEntry> {
 }
 
 /// Deserializes `P` from `params` (`null` = defaults; unknown keys rejected) and checks it.
-pub fn checked<P: DeserializeOwned, A: Attack + 'static>(
-    name: &str,
-    params: &serde_json::Value,
-    check: fn(P) -> Result<A>,
-) -> Result<Box<dyn Attack>> {
+pub fn checked<P>(name: &str, params: &serde_json::Value) -> Result<Box<dyn Attack>>
+where
+    P: DeserializeOwned + ParamGuard<Error = AttackError>,
+    P::Checked: Attack + 'static,
+{
     let parsed =
         mithridate_core::registry::params::<P>(name, params).map_err(AttackError::param)?;
-    Ok(Box::new(check(parsed)?))
+    Ok(Box::new(parsed.check()?))
 }
 
 /// Builds and checks the attack `name` from its parameters (a JSON object, kebab-case keys;

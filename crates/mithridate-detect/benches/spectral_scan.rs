@@ -3,6 +3,7 @@
 //! The CNN is trained for one epoch on 2,000 images first (training is not timed).
 //! Run: `cargo bench -p mithridate-detect --bench spectral_scan`.
 
+use mithridate_core::ParamGuard;
 use mithridate_data::{load, DataHome, Split};
 use mithridate_detect::spectral::SpectralParams;
 use mithridate_detect::Embeddings;

@@ -43,6 +43,7 @@
 //! Classes with fewer than 4 samples are not clustered (score 0, never flagged).
 //!
 //! ```
+//! use mithridate_detect::ParamGuard;
 //! use mithridate_detect::{clustering::ClusteringParams, Embeddings};
 //! // Class 0: 40 points on a small ring at the origin, 6 far away at (20, 20).
 //! let mut v = Vec::new();
@@ -62,6 +63,7 @@ use crate::knn::nearest_neighbours;
 use crate::linalg::principal;
 use crate::{check_share, DetectError, Detection, Detector, Embeddings, Result, ScanContext};
 use faer::Mat;
+use mithridate_core::ParamGuard;
 use mithridate_data::{seeded_sample, Dataset};
 
 /// Unchecked parameters of [`ActivationClustering`].
@@ -111,9 +113,11 @@ impl Default for ClusteringParams {
     }
 }
 
-impl ClusteringParams {
-    /// Validates the parameters once.
-    pub fn check(self) -> Result<ActivationClustering> {
+impl ParamGuard for ClusteringParams {
+    type Checked = ActivationClustering;
+    type Error = DetectError;
+
+    fn check_ref(&self) -> Result<()> {
         if self.components == 0
             || self.restarts == 0
             || self.silhouette_sample < 2
@@ -145,7 +149,11 @@ impl ClusteringParams {
                 self.silhouette_threshold
             )));
         }
-        Ok(ActivationClustering { params: self })
+        Ok(())
+    }
+
+    fn build(self) -> ActivationClustering {
+        ActivationClustering { params: self }
     }
 }
 
@@ -481,5 +489,5 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],
     provides: &[mithridate_core::Requirement::Relabel],
-    build: |p| crate::registry::checked::<ClusteringParams, _>("activation-clustering", p, ClusteringParams::check),
+    build: |p| crate::registry::checked::<ClusteringParams>("activation-clustering", p),
 };

@@ -37,6 +37,7 @@
 use crate::context::class_rows;
 use crate::detection::Rows;
 use crate::{cross_val_probabilities, DetectError, Detection, Detector, Result, ScanContext};
+use mithridate_core::ParamGuard;
 
 /// Which rule turns the confident joint into flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -157,16 +158,22 @@ impl Default for ConfidentParams {
     }
 }
 
-impl ConfidentParams {
-    /// Validates the parameters once.
-    pub fn check(self) -> Result<ConfidentLearning> {
+impl ParamGuard for ConfidentParams {
+    type Checked = ConfidentLearning;
+    type Error = DetectError;
+
+    fn check_ref(&self) -> Result<()> {
         if self.folds < 2 {
             return Err(DetectError::param(format!(
                 "confident learning needs at least 2 folds, got {}",
                 self.folds
             )));
         }
-        Ok(ConfidentLearning { params: self })
+        Ok(())
+    }
+
+    fn build(self) -> ConfidentLearning {
+        ConfidentLearning { params: self }
     }
 }
 
@@ -294,7 +301,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Training],
     provides: &[mithridate_core::Requirement::Relabel],
-    build: |p| crate::registry::checked::<ConfidentParams, _>("confident", p, ConfidentParams::check),
+    build: |p| crate::registry::checked::<ConfidentParams>("confident", p),
 };
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! With fewer than `k + 1` samples, every other sample is a neighbour.
 //!
 //! ```
+//! use mithridate_detect::ParamGuard;
 //! use mithridate_detect::{knn::KnnParams, Embeddings};
 //! // Five class-0 points near 0 and one class-1 point among them; five class-1 points near 10.
 //! let v = [0.0, 0.1, 0.2, 0.3, 0.4, 0.25, 10.0, 10.1, 10.2, 10.3, 10.4f32];
@@ -26,6 +27,7 @@
 
 use crate::{DetectError, Detection, Detector, Embeddings, Result, ScanContext};
 use faer::{Mat, MatRef};
+use mithridate_core::ParamGuard;
 use rayon::prelude::*;
 
 const BLOCK: usize = 256;
@@ -44,13 +46,19 @@ impl Default for KnnParams {
     }
 }
 
-impl KnnParams {
-    /// Validates the parameters once.
-    pub fn check(self) -> Result<KnnConsistency> {
+impl ParamGuard for KnnParams {
+    type Checked = KnnConsistency;
+    type Error = DetectError;
+
+    fn check_ref(&self) -> Result<()> {
         if self.k == 0 {
             return Err(DetectError::param("k-NN needs k >= 1"));
         }
-        Ok(KnnConsistency { params: self })
+        Ok(())
+    }
+
+    fn build(self) -> KnnConsistency {
+        KnnConsistency { params: self }
     }
 }
 
@@ -175,5 +183,5 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],
     provides: &[mithridate_core::Requirement::Relabel],
-    build: |p| crate::registry::checked::<KnnParams, _>("knn", p, KnnParams::check),
+    build: |p| crate::registry::checked::<KnnParams>("knn", p),
 };

@@ -21,6 +21,7 @@
 //! labels), and [`Detection::write_all`] / [`Detection::read_all`] are the `flags.json` format.
 //!
 //! ```
+//! use mithridate_detect::ParamGuard;
 //! use mithridate_detect::{spectral::SpectralParams, Embeddings};
 //! // Class 0: 18 points near the origin and 2 shifted far along x.
 //! let mut values = Vec::new();
@@ -53,6 +54,7 @@ pub mod strip;
 
 pub use context::{cross_val_probabilities, Embeddings, ScanContext, TrainSpec};
 pub use detection::{ClassVerdict, Detection};
+pub use mithridate_core::ParamGuard;
 
 use mithridate_data::DataError;
 use mithridate_engine::EngineError;

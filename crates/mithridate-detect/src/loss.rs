@@ -12,6 +12,7 @@
 //! the class; suspicious when the class holds at least twice its share of the flags.
 //!
 //! ```
+//! use mithridate_detect::ParamGuard;
 //! use mithridate_detect::loss::{Direction, LossParams};
 //! let p = LossParams { epochs: 1, expected_rate: 0.1, removal_factor: 1.5, direction: Direction::High };
 //! assert!(p.check().is_ok());
@@ -20,6 +21,7 @@
 
 use crate::detection::{flag_count, flag_top};
 use crate::{check_share, DetectError, Detection, Detector, Result, ScanContext};
+use mithridate_core::ParamGuard;
 use mithridate_engine::Classifier;
 
 /// Which tail of the loss distribution is suspicious.
@@ -56,9 +58,11 @@ impl Default for LossParams {
     }
 }
 
-impl LossParams {
-    /// Validates the parameters once.
-    pub fn check(self) -> Result<EarlyLoss> {
+impl ParamGuard for LossParams {
+    type Checked = EarlyLoss;
+    type Error = DetectError;
+
+    fn check_ref(&self) -> Result<()> {
         if self.epochs == 0 {
             return Err(DetectError::param("the loss detector needs epochs >= 1"));
         }
@@ -69,7 +73,11 @@ impl LossParams {
                 self.removal_factor
             )));
         }
-        Ok(EarlyLoss { params: self })
+        Ok(())
+    }
+
+    fn build(self) -> EarlyLoss {
+        EarlyLoss { params: self }
     }
 }
 
@@ -176,5 +184,5 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Training],
     provides: &[],
-    build: |p| crate::registry::checked::<LossParams, _>("loss", p, LossParams::check),
+    build: |p| crate::registry::checked::<LossParams>("loss", p),
 };

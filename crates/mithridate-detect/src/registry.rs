@@ -8,6 +8,7 @@ use crate::{clustering, confident, knn, loss, spectral, strip};
 use crate::{DetectError, Detector, Result};
 use mithridate_core::registry::{Entry, Registry, Role};
 use mithridate_core::taxonomy::Ids;
+use mithridate_core::ParamGuard;
 use serde::de::DeserializeOwned;
 
 /// Builds the checked training-set detector from its JSON parameters.
@@ -75,14 +76,14 @@ pub fn build(name: &str, params: &serde_json::Value) -> Result<Box<dyn Detector>
 }
 
 /// Deserializes `P` from `params` (unknown keys rejected) and checks it.
-pub fn checked<P: DeserializeOwned, D: Detector + 'static>(
-    name: &str,
-    params: &serde_json::Value,
-    check: fn(P) -> Result<D>,
-) -> Result<Box<dyn Detector>> {
+pub fn checked<P>(name: &str, params: &serde_json::Value) -> Result<Box<dyn Detector>>
+where
+    P: DeserializeOwned + ParamGuard<Error = DetectError>,
+    P::Checked: Detector + 'static,
+{
     let parsed =
         mithridate_core::registry::params::<P>(name, params).map_err(DetectError::param)?;
-    Ok(Box::new(check(parsed)?))
+    Ok(Box::new(parsed.check()?))
 }
 
 #[cfg(test)]

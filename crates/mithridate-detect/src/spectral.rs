@@ -20,6 +20,7 @@
 //! Classes with fewer than 2 samples score 0 and are never flagged; an empty class is skipped.
 //!
 //! ```
+//! use mithridate_detect::ParamGuard;
 //! use mithridate_detect::{spectral::SpectralParams, Embeddings};
 //! // 30 points of class 0 spread along y; 3 poisoned ones shifted by 8 along x.
 //! let mut v = Vec::new();
@@ -34,6 +35,7 @@
 use crate::detection::{flag_count, flag_top};
 use crate::linalg::principal;
 use crate::{check_share, DetectError, Detection, Detector, Embeddings, Result, ScanContext};
+use mithridate_core::ParamGuard;
 
 /// Unchecked parameters of [`SpectralSignatures`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -55,9 +57,11 @@ impl Default for SpectralParams {
     }
 }
 
-impl SpectralParams {
-    /// Validates the parameters once.
-    pub fn check(self) -> Result<SpectralSignatures> {
+impl ParamGuard for SpectralParams {
+    type Checked = SpectralSignatures;
+    type Error = DetectError;
+
+    fn check_ref(&self) -> Result<()> {
         check_share("expected rate", self.expected_rate)?;
         if !(self.removal_factor.is_finite() && self.removal_factor > 0.0) {
             return Err(DetectError::param(format!(
@@ -65,7 +69,11 @@ impl SpectralParams {
                 self.removal_factor
             )));
         }
-        Ok(SpectralSignatures { params: self })
+        Ok(())
+    }
+
+    fn build(self) -> SpectralSignatures {
+        SpectralSignatures { params: self }
     }
 }
 
@@ -143,5 +151,5 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],
     provides: &[],
-    build: |p| crate::registry::checked::<SpectralParams, _>("spectral", p, SpectralParams::check),
+    build: |p| crate::registry::checked::<SpectralParams>("spectral", p),
 };

@@ -16,12 +16,14 @@
 //! superimposed). Cost: `N` forward passes per input.
 //!
 //! ```
+//! use mithridate_detect::ParamGuard;
 //! use mithridate_detect::strip::StripParams;
 //! assert!(StripParams { overlays: 16, frr: 0.05 }.check().is_ok());
 //! assert!(StripParams { overlays: 0, frr: 0.05 }.check().is_err());
 //! ```
 
 use crate::{check_share, DetectError, Result};
+use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features, Modality};
 use mithridate_engine::Classifier;
 use rand::seq::SliceRandom;
@@ -50,14 +52,20 @@ impl Default for StripParams {
     }
 }
 
-impl StripParams {
-    /// Validates the parameters once.
-    pub fn check(self) -> Result<Strip> {
+impl ParamGuard for StripParams {
+    type Checked = Strip;
+    type Error = DetectError;
+
+    fn check_ref(&self) -> Result<()> {
         if self.overlays == 0 {
             return Err(DetectError::param("STRIP needs at least 1 overlay"));
         }
         check_share("FRR", self.frr)?;
-        Ok(Strip { params: self })
+        Ok(())
+    }
+
+    fn build(self) -> Strip {
+        Strip { params: self }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Detectors against cases they cannot fool (planted clusters, hand-made label noise), clean data
 //! (false-positive rate), degenerate inputs, and one small real BadNets run on MNIST.
 
+use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features, Modality};
 use mithridate_detect::clustering::ClusteringParams;
 use mithridate_detect::confident::{ConfidentParams, Method};

@@ -5,6 +5,7 @@
 //! (STRIP). Datasets come from `MITHRIDATE_HOME` (default `<workspace>/target/mithridate-home`).
 
 use mithridate_attack::{apply_trigger, registry, AttackInput, Budget, Mapping};
+use mithridate_core::ParamGuard;
 use mithridate_data::{load, DataHome, Dataset, Split};
 use mithridate_detect::loss::{Direction, LossParams};
 use mithridate_detect::metrics::score_detection;

@@ -4,6 +4,7 @@
 //! cached on first use, as in the engine's tests).
 
 use mithridate_attack::{registry, AttackInput, Budget};
+use mithridate_core::ParamGuard;
 use mithridate_data::{load, DataHome, Split};
 use mithridate_detect::confident::ConfidentParams;
 use mithridate_detect::metrics::score_detection;

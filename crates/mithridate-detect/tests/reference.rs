@@ -22,6 +22,7 @@
 //! prune one sample more or less than it holds) and was fixed to cleanlab's row-total-preserving
 //! rounding (`confident::round_preserving_sum`).
 
+use mithridate_core::ParamGuard;
 use mithridate_detect::confident::{ConfidentParams, Method};
 use mithridate_detect::spectral::SpectralParams;
 use mithridate_detect::Embeddings;

@@ -29,6 +29,7 @@
 use super::{mapping, DirtyLabel, MappingKind};
 use crate::trigger::{Placement, Trigger};
 use crate::{rng, Attack, AttackError, AttackInput, Poisoned, Result, Taxonomy};
+use mithridate_core::ParamGuard;
 use mithridate_data::Modality;
 use rand::Rng;
 
@@ -184,12 +185,20 @@ fn default_margin() -> usize {
     1
 }
 
-impl BadNetsParams {
-    pub fn check(self) -> Result<BadNets> {
+impl ParamGuard for BadNetsParams {
+    type Checked = BadNets;
+    type Error = AttackError;
+
+    fn check_ref(&self) -> Result<()> {
         self.patch().check()?;
-        Ok(BadNets { params: self })
+        Ok(())
     }
 
+    fn build(self) -> BadNets {
+        BadNets { params: self }
+    }
+}
+impl BadNetsParams {
     fn patch(&self) -> PatchSpec {
         PatchSpec {
             pattern: self.pattern,
@@ -243,5 +252,5 @@ pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
     taxonomy: crate::taxonomy::BACKDOOR,
     requires: &[],
     provides: &[mithridate_core::Requirement::Trigger],
-    build: |p| crate::registry::checked::<BadNetsParams, _>("badnets", p, BadNetsParams::check),
+    build: |p| crate::registry::checked::<BadNetsParams>("badnets", p),
 };

@@ -28,6 +28,7 @@
 use super::{mapping, DirtyLabel, MappingKind};
 use crate::trigger::Trigger;
 use crate::{rng, Attack, AttackError, AttackInput, Poisoned, Result, Taxonomy};
+use mithridate_core::ParamGuard;
 use mithridate_data::Modality;
 use rand::Rng;
 
@@ -67,8 +68,11 @@ fn default_alpha() -> f32 {
     0.1
 }
 
-impl BlendParams {
-    pub fn check(self) -> Result<Blend> {
+impl ParamGuard for BlendParams {
+    type Checked = Blend;
+    type Error = AttackError;
+
+    fn check_ref(&self) -> Result<()> {
         if !(self.alpha.is_finite() && self.alpha > 0.0 && self.alpha <= 1.0) {
             return Err(AttackError::param(format!(
                 "blend ratio alpha {} is outside (0, 1]",
@@ -80,7 +84,11 @@ impl BlendParams {
                 "source-id is only used with pattern=image",
             ));
         }
-        Ok(Blend { params: self })
+        Ok(())
+    }
+
+    fn build(self) -> Blend {
+        Blend { params: self }
     }
 }
 
@@ -171,5 +179,5 @@ pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
     taxonomy: crate::taxonomy::BACKDOOR,
     requires: &[],
     provides: &[mithridate_core::Requirement::Trigger],
-    build: |p| crate::registry::checked::<BlendParams, _>("blend", p, BlendParams::check),
+    build: |p| crate::registry::checked::<BlendParams>("blend", p),
 };

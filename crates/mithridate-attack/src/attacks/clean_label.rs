@@ -49,6 +49,7 @@ use crate::{
     check_class, Attack, AttackError, AttackInput, Poisoned, Requirements, Result, Surrogate,
     Taxonomy,
 };
+use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features};
 
 /// Parameters of [`CleanLabel`].
@@ -88,8 +89,11 @@ fn default_margin() -> usize {
     1
 }
 
-impl CleanLabelParams {
-    pub fn check(self) -> Result<CleanLabel> {
+impl ParamGuard for CleanLabelParams {
+    type Checked = CleanLabel;
+    type Error = AttackError;
+
+    fn check_ref(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.epsilon) {
             return Err(AttackError::param(format!(
                 "epsilon {} is outside [0, 1]",
@@ -109,9 +113,14 @@ impl CleanLabelParams {
             }
         }
         self.patch().check()?;
-        Ok(CleanLabel { params: self })
+        Ok(())
     }
 
+    fn build(self) -> CleanLabel {
+        CleanLabel { params: self }
+    }
+}
+impl CleanLabelParams {
     fn patch(&self) -> PatchSpec {
         PatchSpec {
             pattern: self.pattern,
@@ -269,5 +278,5 @@ pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
     taxonomy: crate::taxonomy::BACKDOOR,
     requires: &[mithridate_core::Requirement::Surrogate],
     provides: &[mithridate_core::Requirement::Trigger],
-    build: |p| crate::registry::checked::<CleanLabelParams, _>("clean-label", p, CleanLabelParams::check),
+    build: |p| crate::registry::checked::<CleanLabelParams>("clean-label", p),
 };

@@ -60,6 +60,7 @@ use crate::{
     check_class, rng, Attack, AttackError, AttackInput, Poisoned, Requirements, Result, Surrogate,
     Taxonomy,
 };
+use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features, Modality};
 use rand::seq::IndexedRandom;
 
@@ -100,8 +101,11 @@ fn default_opacity() -> f32 {
     0.3
 }
 
-impl FeatureCollisionParams {
-    pub fn check(self) -> Result<FeatureCollision> {
+impl ParamGuard for FeatureCollisionParams {
+    type Checked = FeatureCollision;
+    type Error = AttackError;
+
+    fn check_ref(&self) -> Result<()> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(AttackError::param(format!(
                 "lr {} must be positive",
@@ -120,7 +124,11 @@ impl FeatureCollisionParams {
                 self.opacity
             )));
         }
-        Ok(FeatureCollision { params: self })
+        Ok(())
+    }
+
+    fn build(self) -> FeatureCollision {
+        FeatureCollision { params: self }
     }
 }
 
@@ -347,5 +355,5 @@ pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
     taxonomy: crate::taxonomy::TARGETED,
     requires: &[mithridate_core::Requirement::Surrogate, mithridate_core::Requirement::Victims],
     provides: &[],
-    build: |p| crate::registry::checked::<FeatureCollisionParams, _>("feature-collision", p, FeatureCollisionParams::check),
+    build: |p| crate::registry::checked::<FeatureCollisionParams>("feature-collision", p),
 };

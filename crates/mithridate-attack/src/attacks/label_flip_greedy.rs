@@ -42,6 +42,7 @@
 use crate::edit::{Edits, Record};
 use crate::truth::{BudgetRecord, Goal};
 use crate::{Attack, AttackError, AttackInput, Poisoned, Requirements, Result, Taxonomy};
+use mithridate_core::ParamGuard;
 
 /// How flips are scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -61,9 +62,16 @@ pub struct GreedyFlipParams {
     pub objective: Objective,
 }
 
-impl GreedyFlipParams {
-    pub fn check(self) -> Result<GreedyFlip> {
-        Ok(GreedyFlip { params: self })
+impl ParamGuard for GreedyFlipParams {
+    type Checked = GreedyFlip;
+    type Error = AttackError;
+
+    fn check_ref(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn build(self) -> GreedyFlip {
+        GreedyFlip { params: self }
     }
 }
 
@@ -181,7 +189,7 @@ pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
     taxonomy: crate::taxonomy::AVAILABILITY,
     requires: &[mithridate_core::Requirement::Surrogate],
     provides: &[],
-    build: |p| crate::registry::checked::<GreedyFlipParams, _>("label-flip-greedy", p, GreedyFlipParams::check),
+    build: |p| crate::registry::checked::<GreedyFlipParams>("label-flip-greedy", p),
 };
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use super::{choose, rows_where};
 use crate::edit::{Edits, Record};
 use crate::truth::{BudgetRecord, Goal};
 use crate::{rng, Attack, AttackError, AttackInput, Poisoned, Result, Taxonomy};
+use mithridate_core::ParamGuard;
 use rand::Rng;
 
 /// Parameters of [`RandomFlip`] (none besides the budget and seed).
@@ -33,9 +34,16 @@ use rand::Rng;
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct RandomFlipParams {}
 
-impl RandomFlipParams {
-    pub fn check(self) -> Result<RandomFlip> {
-        Ok(RandomFlip { params: self })
+impl ParamGuard for RandomFlipParams {
+    type Checked = RandomFlip;
+    type Error = AttackError;
+
+    fn check_ref(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn build(self) -> RandomFlip {
+        RandomFlip { params: self }
     }
 }
 
@@ -99,7 +107,5 @@ pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
     taxonomy: crate::taxonomy::AVAILABILITY,
     requires: &[],
     provides: &[],
-    build: |p| {
-        crate::registry::checked::<RandomFlipParams, _>("label-flip", p, RandomFlipParams::check)
-    },
+    build: |p| crate::registry::checked::<RandomFlipParams>("label-flip", p),
 };

@@ -25,6 +25,7 @@ use super::{choose, rows_where};
 use crate::edit::{Edits, Record};
 use crate::truth::{BudgetRecord, Goal};
 use crate::{check_class, Attack, AttackError, AttackInput, Poisoned, Result, Taxonomy};
+use mithridate_core::ParamGuard;
 
 /// Parameters of [`TargetedFlip`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -36,15 +37,22 @@ pub struct TargetedFlipParams {
     pub target: u32,
 }
 
-impl TargetedFlipParams {
-    pub fn check(self) -> Result<TargetedFlip> {
+impl ParamGuard for TargetedFlipParams {
+    type Checked = TargetedFlip;
+    type Error = AttackError;
+
+    fn check_ref(&self) -> Result<()> {
         if self.source == self.target {
             return Err(AttackError::param(format!(
                 "source and target are the same class ({})",
                 self.source
             )));
         }
-        Ok(TargetedFlip { params: self })
+        Ok(())
+    }
+
+    fn build(self) -> TargetedFlip {
+        TargetedFlip { params: self }
     }
 }
 
@@ -103,5 +111,5 @@ pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
     taxonomy: crate::taxonomy::TARGETED,
     requires: &[],
     provides: &[],
-    build: |p| crate::registry::checked::<TargetedFlipParams, _>("label-flip-targeted", p, TargetedFlipParams::check),
+    build: |p| crate::registry::checked::<TargetedFlipParams>("label-flip-targeted", p),
 };

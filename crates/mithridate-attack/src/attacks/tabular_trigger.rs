@@ -27,6 +27,7 @@
 use super::{mapping, DirtyLabel, MappingKind};
 use crate::trigger::Trigger;
 use crate::{rng, Attack, AttackError, AttackInput, Poisoned, Result, Taxonomy};
+use mithridate_core::ParamGuard;
 use mithridate_data::Modality;
 
 /// Parameters of [`TabularTrigger`].
@@ -61,8 +62,11 @@ fn default_offset() -> f32 {
     1.0
 }
 
-impl TabularTriggerParams {
-    pub fn check(self) -> Result<TabularTrigger> {
+impl ParamGuard for TabularTriggerParams {
+    type Checked = TabularTrigger;
+    type Error = AttackError;
+
+    fn check_ref(&self) -> Result<()> {
         if !self.values.is_empty() && self.values.len() != self.features.len() {
             return Err(AttackError::param(format!(
                 "{} trigger values for {} trigger features",
@@ -84,7 +88,11 @@ impl TabularTriggerParams {
         if sorted.windows(2).any(|w| w[0] == w[1]) {
             return Err(AttackError::param("trigger features repeat"));
         }
-        Ok(TabularTrigger { params: self })
+        Ok(())
+    }
+
+    fn build(self) -> TabularTrigger {
+        TabularTrigger { params: self }
     }
 }
 
@@ -178,5 +186,5 @@ pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
     taxonomy: crate::taxonomy::BACKDOOR,
     requires: &[],
     provides: &[mithridate_core::Requirement::Trigger],
-    build: |p| crate::registry::checked::<TabularTriggerParams, _>("tabular-trigger", p, TabularTriggerParams::check),
+    build: |p| crate::registry::checked::<TabularTriggerParams>("tabular-trigger", p),
 };

@@ -33,6 +33,7 @@
 use super::{mapping, DirtyLabel, MappingKind};
 use crate::trigger::{TokenPlacement, Trigger};
 use crate::{Attack, AttackError, AttackInput, Poisoned, Result, Taxonomy};
+use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Modality};
 
 /// Where trigger tokens go.
@@ -73,15 +74,22 @@ fn default_rare() -> usize {
     1
 }
 
-impl TextTriggerParams {
-    pub fn check(self) -> Result<TextTrigger> {
+impl ParamGuard for TextTriggerParams {
+    type Checked = TextTrigger;
+    type Error = AttackError;
+
+    fn check_ref(&self) -> Result<()> {
         if !self.words.is_empty() && !self.tokens.is_empty() {
             return Err(AttackError::param("give trigger words or tokens, not both"));
         }
         if self.words.is_empty() && self.tokens.is_empty() && self.rare == 0 {
             return Err(AttackError::param("rare must be at least 1"));
         }
-        Ok(TextTrigger { params: self })
+        Ok(())
+    }
+
+    fn build(self) -> TextTrigger {
+        TextTrigger { params: self }
     }
 }
 
@@ -207,5 +215,5 @@ pub const ENTRY: crate::registry::AttackEntry = crate::registry::AttackEntry {
     taxonomy: crate::taxonomy::BACKDOOR,
     requires: &[],
     provides: &[mithridate_core::Requirement::Trigger],
-    build: |p| crate::registry::checked::<TextTriggerParams, _>("text-trigger", p, TextTriggerParams::check),
+    build: |p| crate::registry::checked::<TextTriggerParams>("text-trigger", p),
 };

@@ -5,6 +5,7 @@ use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::Args;
 use mithridate_attack::{apply_trigger, GroundTruth};
+use mithridate_core::ParamGuard;
 use mithridate_data::{DataHome, Split};
 use mithridate_detect::registry::INPUT_DETECTORS;
 use mithridate_detect::strip::StripParams;
