@@ -38,19 +38,27 @@
 //! # Ok::<(), mithridate_detect::DetectError>(())
 //! ```
 
-pub mod clustering;
-pub mod confident;
 mod context;
 mod detection;
 pub mod kmeans;
-pub mod knn;
 mod linalg;
-pub mod loss;
 pub mod metrics;
 pub mod registry;
 pub mod sanitize;
-pub mod spectral;
 pub mod strip;
+
+/// Declares every training-set detector module and lists its `ENTRY` in
+/// [`registry::DETECTORS`], in this order: adding a detector is one new file declaring its
+/// `ENTRY` and its module name in the one `detectors!` line below.
+macro_rules! detectors {
+    ($($module:ident),* $(,)?) => {
+        $(pub mod $module;)*
+        /// The entries of [`registry::DETECTORS`], in registration order.
+        const DETECTOR_ENTRIES: &[registry::DetectorEntry] = &[$($module::ENTRY),*];
+    };
+}
+
+detectors!(spectral, clustering, confident, knn, loss);
 
 pub use context::{cross_val_probabilities, Embeddings, ScanContext, TrainSpec};
 pub use detection::{ClassVerdict, Detection};

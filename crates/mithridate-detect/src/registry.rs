@@ -1,10 +1,11 @@
-//! Every detector by name, in one place: adding a detector is one module declaring its
-//! `ENTRY` and one line in [`DETECTORS`] (training-set detectors) or [`INPUT_DETECTORS`]
-//! (inference-time filters). The CLI's `--detector` values and help, the assessment
+//! Every detector by name, in one place: adding a training-set detector is one module
+//! declaring its `ENTRY` plus its name in the `detectors!` line of the crate root (which
+//! declares the module and lists the entry in [`DETECTORS`]); an inference-time filter goes
+//! into [`INPUT_DETECTORS`]. The CLI's `--detector` values and help, the assessment
 //! configuration's `defences` and the docs table all read these lists.
 
+use crate::strip;
 use crate::strip::Strip;
-use crate::{clustering, confident, knn, loss, spectral, strip};
 use crate::{DetectError, Detector, Result};
 use mithridate_core::registry::{Entry, Registry, Role};
 use mithridate_core::taxonomy::Ids;
@@ -22,16 +23,8 @@ pub type InputDetectorBuilder = fn(&serde_json::Value) -> Result<Strip>;
 pub type InputDetectorEntry = Entry<InputDetectorBuilder>;
 
 /// Training-set detectors (scan -> sanitize -> retrain).
-pub static DETECTORS: Registry<DetectorBuilder> = Registry::new(
-    Role::Detector,
-    &[
-        spectral::ENTRY,
-        clustering::ENTRY,
-        confident::ENTRY,
-        knn::ENTRY,
-        loss::ENTRY,
-    ],
-);
+pub static DETECTORS: Registry<DetectorBuilder> =
+    Registry::new(Role::Detector, crate::DETECTOR_ENTRIES);
 
 /// Inference-time detectors (filters in front of a deployed model).
 pub static INPUT_DETECTORS: Registry<InputDetectorBuilder> =
