@@ -58,7 +58,7 @@ macro_rules! detectors {
     };
 }
 
-detectors!(spectral, clustering, confident, knn, loss);
+detectors!(spectral, clustering, confident, knn, loss, mahalanobis);
 
 pub use context::{cross_val_probabilities, Embeddings, ScanContext, TrainSpec};
 pub use detection::{ClassVerdict, Detection};
