@@ -151,6 +151,18 @@ pub(crate) fn flag_count(n: usize, share: f64) -> usize {
     ((n as f64 * share - 1e-9).ceil().max(0.0) as usize).min(n)
 }
 
+/// Per-class verdicts from one statistic per class: a class is suspicious when its statistic
+/// is positive and more than twice the median class's (one class far from the others).
+pub(crate) fn twice_median_verdict(stats: Vec<f64>) -> impl Fn(u32) -> (bool, f64) {
+    let mut sorted = stats.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    move |c| {
+        let stat = stats[c as usize];
+        (stat > 2.0 * median && stat > 0.0, stat)
+    }
+}
+
 /// Marks the `count` highest-scoring rows among `rows` (ties broken by row order, so the
 /// result is deterministic).
 pub(crate) fn flag_top(scores: &[f64], rows: &[usize], count: usize, flags: &mut [bool]) {

@@ -25,7 +25,7 @@
 //! # Ok::<(), mithridate_detect::DetectError>(())
 //! ```
 
-use crate::{DetectError, Detection, Detector, Embeddings, Result, ScanContext};
+use crate::{DetectError, Detection, Detector, Embeddings, Result};
 use faer::{Mat, MatRef};
 use mithridate_core::ParamGuard;
 use rayon::prelude::*;
@@ -159,19 +159,7 @@ pub(crate) fn nearest_neighbours(
     out
 }
 
-impl Detector for KnnConsistency {
-    fn name(&self) -> &'static str {
-        "knn"
-    }
-
-    fn parameters(&self) -> serde_json::Value {
-        serde_json::to_value(self.params).unwrap_or_default()
-    }
-
-    fn scan(&self, ctx: &ScanContext) -> Result<Detection> {
-        self.detect_embeddings(&ctx.embeddings()?)
-    }
-}
+embedding_detector!(KnnConsistency, "knn");
 
 /// The registry entry (see [`crate::registry::DETECTORS`]).
 pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry {

@@ -47,6 +47,26 @@ pub mod registry;
 pub mod sanitize;
 pub mod strip;
 
+/// Implements [`Detector`] for a detector whose scan reads only the context's embeddings
+/// (`detect_embeddings`) and whose checked parameters are its `params` field.
+macro_rules! embedding_detector {
+    ($detector:ty, $name:literal) => {
+        impl crate::Detector for $detector {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn parameters(&self) -> serde_json::Value {
+                serde_json::to_value(self.params).unwrap_or_default()
+            }
+
+            fn scan(&self, ctx: &crate::ScanContext) -> crate::Result<crate::Detection> {
+                self.detect_embeddings(&ctx.embeddings()?)
+            }
+        }
+    };
+}
+
 /// Declares every training-set detector module and lists its `ENTRY` in
 /// [`registry::DETECTORS`], in this order: adding a detector is one new file declaring its
 /// `ENTRY` and its module name in the one `detectors!` line below.

@@ -37,8 +37,8 @@
 //! # Ok::<(), mithridate_detect::DetectError>(())
 //! ```
 
-use crate::detection::{flag_count, flag_top};
-use crate::{check_share, DetectError, Detection, Detector, Embeddings, Result, ScanContext};
+use crate::detection::{flag_count, flag_top, twice_median_verdict};
+use crate::{check_share, DetectError, Detection, Detector, Embeddings, Result};
 use faer::{Mat, Side};
 use mithridate_core::ParamGuard;
 
@@ -141,9 +141,6 @@ impl Mahalanobis {
             class_mean[c] = rows.iter().map(|&r| scores[r]).sum::<f64>() / rows.len() as f64;
             flag_top(&scores, rows, flag_count(rows.len(), share), &mut flags);
         }
-        let mut sorted = class_mean.clone();
-        sorted.sort_by(f64::total_cmp);
-        let median = sorted[sorted.len() / 2];
         Ok(Detection::from_rows(
             self.name(),
             self.parameters(),
@@ -152,27 +149,12 @@ impl Mahalanobis {
             &flags,
             // A class whose samples sit far from their own mean on average (twice the median
             // class) holds samples that do not belong to it.
-            |c| {
-                let stat = class_mean[c as usize];
-                (stat > 2.0 * median && stat > 0.0, stat)
-            },
+            twice_median_verdict(class_mean),
         ))
     }
 }
 
-impl Detector for Mahalanobis {
-    fn name(&self) -> &'static str {
-        "mahalanobis"
-    }
-
-    fn parameters(&self) -> serde_json::Value {
-        serde_json::to_value(self.params).unwrap_or_default()
-    }
-
-    fn scan(&self, ctx: &ScanContext) -> Result<Detection> {
-        self.detect_embeddings(&ctx.embeddings()?)
-    }
-}
+embedding_detector!(Mahalanobis, "mahalanobis");
 
 /// The registry entry (see [`crate::registry::DETECTORS`]).
 pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry {

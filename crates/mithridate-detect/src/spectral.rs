@@ -32,9 +32,9 @@
 //! # Ok::<(), mithridate_detect::DetectError>(())
 //! ```
 
-use crate::detection::{flag_count, flag_top};
+use crate::detection::{flag_count, flag_top, twice_median_verdict};
 use crate::linalg::principal;
-use crate::{check_share, DetectError, Detection, Detector, Embeddings, Result, ScanContext};
+use crate::{check_share, DetectError, Detection, Detector, Embeddings, Result};
 use mithridate_core::ParamGuard;
 
 /// Unchecked parameters of [`SpectralSignatures`].
@@ -114,32 +114,14 @@ impl SpectralSignatures {
             emb.rows(),
             &scores,
             &flags,
-            |c| {
-                let stat = concentration[c as usize];
-                // A class is "suspicious" when one direction dominates its variance far more
-                // than in the median class: twice the median concentration.
-                let mut sorted = concentration.clone();
-                sorted.sort_by(f64::total_cmp);
-                let median = sorted[sorted.len() / 2];
-                (stat > 2.0 * median && stat > 0.0, stat)
-            },
+            // A class is "suspicious" when one direction dominates its variance far more
+            // than in the median class: twice the median concentration.
+            twice_median_verdict(concentration),
         ))
     }
 }
 
-impl Detector for SpectralSignatures {
-    fn name(&self) -> &'static str {
-        "spectral"
-    }
-
-    fn parameters(&self) -> serde_json::Value {
-        serde_json::to_value(self.params).unwrap_or_default()
-    }
-
-    fn scan(&self, ctx: &ScanContext) -> Result<Detection> {
-        self.detect_embeddings(&ctx.embeddings()?)
-    }
-}
+embedding_detector!(SpectralSignatures, "spectral");
 
 /// The registry entry (see [`crate::registry::DETECTORS`]).
 pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry {
