@@ -1,6 +1,10 @@
 //! `mithridate fl` and `mithridate fl-sweep`: federated learning under update-poisoning attacks
 //! with a Byzantine-robust aggregation rule (simulation in `mithridate_fl`).
 
+mod sweep;
+
+pub use sweep::{run_sweep, FlSweepArgs};
+
 use crate::output::{table, Context};
 use anyhow::Result;
 use clap::Args;
@@ -10,7 +14,6 @@ use mithridate_data::{DataHome, Dataset};
 use mithridate_engine::Architecture;
 use mithridate_fl::{AttackSpec, FlParams, FlReport};
 use mithridate_pipeline::federated::{self, one_engine_thread_per_worker, FlSetup};
-use mithridate_pipeline::sweep::mean_std;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -80,34 +83,8 @@ pub struct FlArgs {
     pub output: Option<PathBuf>,
 }
 
-#[derive(Args, Debug)]
-pub struct FlSweepArgs {
-    #[command(flatten)]
-    pub options: FlOptions,
-    /// Rules, comma-separated.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "fedavg,median,trimmed-mean,krum"
-    )]
-    pub rules: Vec<String>,
-    /// Attacks, comma-separated.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "none,sign-flip,alie,ipm,min-max"
-    )]
-    pub attacks: Vec<String>,
-    /// Byzantine fractions, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "0.2")]
-    pub byzantine: Vec<f64>,
-    /// Number of seeds (`--seed`, `--seed + 1`, ...) to average over.
-    #[arg(long, default_value_t = 1)]
-    pub seeds: u64,
-}
-
 impl FlOptions {
-    fn setup(&self) -> Result<FlSetup> {
+    pub(crate) fn setup(&self) -> Result<FlSetup> {
         Ok(FlSetup {
             architecture: self.model,
             clients: self.clients,
@@ -122,7 +99,7 @@ impl FlOptions {
         })
     }
 
-    fn load(&self, seed: u64) -> Result<(Dataset, Dataset)> {
+    pub(crate) fn load(&self, seed: u64) -> Result<(Dataset, Dataset)> {
         let home = DataHome::from_env()?;
         Ok(federated::load(
             &home,
@@ -146,7 +123,7 @@ fn params(
     Ok(options.setup()?.params(rule, attack, byzantine, seed))
 }
 
-fn percent(x: f64) -> String {
+pub(crate) fn percent(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
 }
 
@@ -249,102 +226,4 @@ fn summary_json(report: &FlReport) -> serde_json::Value {
         "reputation_detection": report.reputation_detection,
         "seconds": report.seconds,
     })
-}
-
-pub fn run_sweep(args: FlSweepArgs, ctx: &Context) -> Result<()> {
-    one_engine_thread_per_worker();
-    if args.seeds == 0 {
-        anyhow::bail!("--seeds must be at least 1");
-    }
-    // Validate every name before loading data or training.
-    let setup = args.options.setup()?;
-    let rules = args
-        .rules
-        .iter()
-        .map(|r| r.parse::<RuleSpec>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let attacks = args
-        .attacks
-        .iter()
-        .map(|a| a.parse::<AttackSpec>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut data = Vec::new();
-    for s in 0..args.seeds {
-        data.push(args.options.load(ctx.seed + s)?);
-    }
-    let cells_total = (rules.len() * attacks.len() * args.byzantine.len()) as u64;
-    let bar = ctx.progress(
-        cells_total * args.seeds * args.options.rounds as u64,
-        "rounds",
-    );
-    let cells = federated::sweep(
-        &setup,
-        &rules,
-        &attacks,
-        &args.byzantine,
-        &data,
-        ctx.seed,
-        &mut || bar.inc(1),
-    )?;
-    let mut results = Vec::new();
-    let mut rows = Vec::new();
-    for cell in &cells {
-        let (rule, attack, byzantine) = (
-            cell.rule.to_string(),
-            cell.attack.to_string(),
-            cell.byzantine,
-        );
-        if let Some(reason) = &cell.refused {
-            rows.push(vec![
-                rule.clone(),
-                attack.clone(),
-                byzantine.to_string(),
-                "refused".into(),
-                "-".into(),
-                reason.clone(),
-            ]);
-            results.push(
-                json!({"rule": rule, "attack": attack, "byzantine": byzantine, "refused": reason}),
-            );
-            continue;
-        }
-        let accuracy: Vec<f64> = cell.reports.iter().map(|r| r.final_accuracy).collect();
-        let asr: Vec<f64> = cell.reports.iter().filter_map(|r| r.final_asr).collect();
-        let (acc_mean, acc_std) = mean_std(&accuracy);
-        let asr_stats = (!asr.is_empty()).then(|| mean_std(&asr));
-        rows.push(vec![
-            rule.clone(),
-            attack.clone(),
-            byzantine.to_string(),
-            format!("{} ± {}", percent(acc_mean), percent(acc_std)),
-            asr_stats.map_or("-".into(), |(m, s)| {
-                format!("{} ± {}", percent(m), percent(s))
-            }),
-            String::new(),
-        ]);
-        results.push(json!({
-            "rule": rule, "attack": attack, "byzantine": byzantine,
-            "accuracy": accuracy, "accuracy_mean": acc_mean, "accuracy_std": acc_std,
-            "asr": asr, "asr_mean": asr_stats.map(|s| s.0),
-        }));
-    }
-    bar.finish_and_clear();
-    if ctx.json {
-        return ctx.print_json(&json!({ "seeds": args.seeds, "results": results }));
-    }
-    println!(
-        "{}",
-        table(
-            &[
-                "rule",
-                "attack",
-                "byzantine",
-                "final accuracy",
-                "asr",
-                "note"
-            ],
-            &rows
-        )
-    );
-    Ok(())
 }
