@@ -119,3 +119,22 @@ pub fn write_json(path: &std::path::Path, value: &serde_json::Value) -> anyhow::
     mithridate_core::write_atomic(path, &bytes, mithridate_core::FileMode::Shared)
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
 }
+
+/// `--rule` help, read from the aggregation-rule and pre-aggregator registries.
+pub fn rule_help() -> String {
+    format!(
+        "Aggregation rule: {}; parameters after a colon (trimmed-mean:beta=0.2), pre-aggregators \
+         ({}) chained before any rule with + (bucketing:s=2+clipping:tau=1+median); see docs/registry.md",
+        mithridate_aggregate::RULES.names().join(", "),
+        mithridate_aggregate::PRE_AGGREGATORS.names().join(", "),
+    )
+}
+
+/// `--attack` help of federated commands, read from the update-attack registry.
+pub fn update_attack_help() -> String {
+    format!(
+        "Update attack: {}, each with an optional main parameter after a colon (ipm:0.5, \
+         min-max:unit). With none the Byzantine clients behave honestly (the rule still assumes them)",
+        mithridate_fl::UPDATE_ATTACKS.names().join(", "),
+    )
+}

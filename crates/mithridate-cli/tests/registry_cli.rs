@@ -62,3 +62,23 @@ fn scan_list_and_help_are_the_detector_registries() {
     assert_eq!(unselected.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unselected.stderr).contains("not selected"));
 }
+
+#[test]
+fn federated_help_is_the_rule_and_update_attack_registries() {
+    let fl = String::from_utf8_lossy(&mithridate(&["fl", "--help"]).stdout).to_string();
+    let aggregate =
+        String::from_utf8_lossy(&mithridate(&["aggregate", "--help"]).stdout).to_string();
+    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (fl, aggregate) = (flat(&fl), flat(&aggregate));
+    for name in mithridate_fl::UPDATE_ATTACKS.names() {
+        assert!(fl.contains(name), "fl --help lacks {name}");
+    }
+    for name in mithridate_aggregate::RULES
+        .names()
+        .into_iter()
+        .chain(mithridate_aggregate::PRE_AGGREGATORS.names())
+    {
+        assert!(fl.contains(name), "fl --help lacks {name}");
+        assert!(aggregate.contains(name), "aggregate --help lacks {name}");
+    }
+}

@@ -20,9 +20,7 @@ use std::path::{Path, PathBuf};
 pub struct AggregateArgs {
     /// Client updates: an n x d float32 or float64 .npy array, one row per client.
     pub updates: PathBuf,
-    /// Aggregation rule: fedavg, median, trimmed-mean, krum, multi-krum, bulyan, geomed,
-    /// centered-clipping, fltrust, foolsgold, norm-bound, flame, or nnm+<rule>.
-    #[arg(long)]
+    #[arg(long, help = crate::output::rule_help())]
     pub rule: String,
     /// Number of Byzantine clients the rule must withstand (checked against the rule's tolerance).
     #[arg(long, short = 'f', default_value_t = 0)]

@@ -69,14 +69,9 @@ pub struct FlArgs {
     /// Fraction of Byzantine clients in [0, 1).
     #[arg(long, default_value_t = 0.0)]
     pub byzantine: f64,
-    /// Update attack: none, sign-flip[:s], gaussian[:std], label-flip[:rate], badnets[:rate],
-    /// model-replacement[:boost], constrain-and-scale[:bound], alie[:z], ipm[:eps],
-    /// min-max[:std|unit|sign], min-sum[:std|unit|sign]. With none the Byzantine clients
-    /// behave honestly (the rule still assumes them).
-    #[arg(long, default_value = "none")]
+    #[arg(long, default_value = "none", help = crate::output::update_attack_help())]
     pub attack: String,
-    /// Aggregation rule (see `mithridate aggregate --help`), e.g. fedavg, median, nnm+krum.
-    #[arg(long, default_value = "fedavg")]
+    #[arg(long, default_value = "fedavg", help = crate::output::rule_help())]
     pub rule: String,
     /// Write one JSON line per round plus a final summary line (atomically, at the end).
     #[arg(long, short = 'o')]

@@ -15,14 +15,14 @@ use serde_json::json;
 pub struct FlSweepArgs {
     #[command(flatten)]
     pub options: FlOptions,
-    /// Rules, comma-separated.
+    /// Rules, comma-separated (see `mithridate fl --help` for the names and syntax).
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "fedavg,median,trimmed-mean,krum"
     )]
     pub rules: Vec<String>,
-    /// Attacks, comma-separated.
+    /// Update attacks, comma-separated (see `mithridate fl --help`).
     #[arg(
         long,
         value_delimiter = ',',
