@@ -1,6 +1,7 @@
 //! Poison budgets: a rate of the attack's pool or an absolute count.
 
 use crate::{AttackError, Result};
+use mithridate_core::ParamGuard;
 
 /// How many samples an attack may touch.
 ///
@@ -24,17 +25,27 @@ pub enum Budget {
     Count(usize),
 }
 
-impl Budget {
-    /// Checks the budget on its own (a rate is finite and in `[0, 1]`).
-    pub fn check(self) -> Result<Self> {
-        match self {
+/// Checks the budget on its own (a rate is finite and in `[0, 1]`); a checked budget is
+/// still a [`Budget`].
+impl ParamGuard for Budget {
+    type Checked = Budget;
+    type Error = AttackError;
+
+    fn check_ref(&self) -> Result<()> {
+        match *self {
             Budget::Rate(r) if !(0.0..=1.0).contains(&r) => Err(AttackError::param(format!(
                 "poison rate {r} is outside [0, 1]"
             ))),
-            _ => Ok(self),
+            _ => Ok(()),
         }
     }
 
+    fn build(self) -> Budget {
+        self
+    }
+}
+
+impl Budget {
     /// The number of samples this budget allows out of a pool of `pool` samples.
     pub fn resolve(self, pool: usize, pool_name: &str) -> Result<usize> {
         match self.check()? {

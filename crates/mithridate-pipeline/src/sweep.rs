@@ -7,6 +7,7 @@ use crate::defend::{scan_sanitize_retrain, DetectorRun};
 use crate::error::Result;
 use crate::train::{ModelSpec, SURROGATE_SEED_OFFSET};
 use mithridate_attack::{Assessment, Budget, Goal};
+use mithridate_core::ParamGuard;
 use mithridate_data::Dataset;
 use mithridate_detect::sanitize::{Action, SanitizeReport};
 use serde::Serialize;

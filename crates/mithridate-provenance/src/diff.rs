@@ -3,6 +3,7 @@
 use crate::manifest::{Manifest, SampleEntry};
 use crate::merkle::Digest;
 use crate::{ProvenanceError, Result};
+use mithridate_core::ParamGuard;
 use mithridate_data::Dataset;
 use serde::Serialize;
 use std::cmp::Ordering;
@@ -23,16 +24,24 @@ impl Default for DiffParams {
     }
 }
 
-impl DiffParams {
-    /// Validates the parameters once.
-    pub fn check(&self) -> Result<CheckedDiffParams> {
+impl ParamGuard for DiffParams {
+    type Checked = CheckedDiffParams;
+    type Error = ProvenanceError;
+
+    fn check_ref(&self) -> Result<()> {
         let t = self.share_threshold;
         if !(t.is_finite() && t > 0.0 && t < 1.0) {
             return Err(ProvenanceError::invalid(format!(
                 "share threshold must lie strictly between 0 and 1, got {t}"
             )));
         }
-        Ok(CheckedDiffParams { share_threshold: t })
+        Ok(())
+    }
+
+    fn build(self) -> CheckedDiffParams {
+        CheckedDiffParams {
+            share_threshold: self.share_threshold,
+        }
     }
 }
 
@@ -102,6 +111,7 @@ pub struct ClassShift {
 /// the proportions, do not trip it (the per-id lists above still name them).
 ///
 /// ```
+/// use mithridate_core::ParamGuard;
 /// use mithridate_data::{Dataset, Features, Modality};
 /// use mithridate_provenance::{DiffParams, Manifest, ManifestDiff};
 /// let ds = |labels: Vec<u32>| Dataset::new(Modality::Tabular { features: 1 },

@@ -2,6 +2,7 @@
 //! every single change is found and named by id, unchanged data verifies clean, and
 //! signatures bind the manifest to one key.
 
+use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features, Modality};
 use mithridate_provenance::{
     keys, CheckedDiffParams, DiffParams, LabelChange, Manifest, ManifestDiff, SignatureFailure,

@@ -4,6 +4,7 @@
 use crate::output::{self, Context, Verdict};
 use anyhow::{bail, Context as _, Result};
 use clap::Subcommand;
+use mithridate_core::ParamGuard;
 use mithridate_provenance::{
     keys, AuditLog, DiffParams, Digest, ProvenanceError, RecordKind, VerifyOptions,
 };

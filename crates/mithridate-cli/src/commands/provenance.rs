@@ -3,6 +3,7 @@
 use crate::output::{self, Context, Verdict};
 use anyhow::{Context as _, Result};
 use clap::Subcommand;
+use mithridate_core::ParamGuard;
 use mithridate_data::{DataHome, Dataset, Split};
 use mithridate_provenance::{keys, DiffParams, Manifest, ManifestDiff};
 use serde_json::json;
