@@ -239,3 +239,42 @@ fn bad_inputs_exit_2_naming_the_problem_and_write_nothing() {
     assert_ne!(out.status.code(), Some(0));
     assert!(!output.exists());
 }
+
+#[test]
+fn text_output_ranks_the_outlier_first_only_with_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = updates(dir.path(), false);
+    let output = dir.path().join("agg.npy");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "aggregate",
+            "--rule",
+            "trimmed-mean:beta=0.2",
+            "-f",
+            "1",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let out = mithridate(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let plain = run(&[]);
+    assert_eq!(
+        plain.lines().count(),
+        1,
+        "no client table without --report: {plain}"
+    );
+    let report = run(&["--report"]);
+    // The first table row after the header names client 4, the outlier.
+    let first_row = report
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .nth(0)
+        .unwrap_or_default();
+    assert!(first_row.trim_start().starts_with('4'), "{report}");
+    // Trimmed mean with one value cut from each end of 5, coordinate by coordinate (by hand).
+    assert_eq!(read_f32_npy(&output), vec![1.5, 1.8333334, 3.0]);
+}

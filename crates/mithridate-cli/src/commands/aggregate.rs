@@ -11,7 +11,8 @@
 use crate::output::{table, Context};
 use anyhow::{anyhow, bail, Context as _, Result};
 use mithridate_aggregate::anomaly::{self, DEFAULT_THRESHOLD};
-use mithridate_aggregate::{Round, RoundState, Rule, RuleConfig, Updates};
+use mithridate_aggregate::{Round, RoundState, Rule, RuleConfig, RuleSpec, Updates};
+use mithridate_core::Requirement;
 use mithridate_data::{npy, DataError};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -99,14 +100,25 @@ fn read_vector(path: &Path, what: &str, len: usize, len_name: &str) -> Result<Ve
 }
 
 pub fn run(args: AggregateArgs, ctx: &Context) -> Result<()> {
-    let rule: Rule = args.rule.parse()?;
-    let mut config = RuleConfig::new(rule.clone(), args.byzantine);
-    config.select = args.select;
-    config.radius = args.radius;
-    config.iterations = args.iterations;
-    config.noise_std = args.noise_std;
-    config.noise_factor = args.noise_factor;
-    let aggregator = config.build()?;
+    // The option flags (--select, --radius, ...) set parameters of a plain rule; otherwise the
+    // rule text carries them (trimmed-mean:beta=0.2, bucketing:s=2+median).
+    let flags_given = args.select.is_some()
+        || args.radius.is_some()
+        || args.iterations.is_some()
+        || args.noise_std.is_some()
+        || args.noise_factor.is_some();
+    let rule: RuleSpec = if flags_given {
+        let mut config = RuleConfig::new(args.rule.parse::<Rule>()?, args.byzantine);
+        config.select = args.select;
+        config.radius = args.radius;
+        config.iterations = args.iterations;
+        config.noise_std = args.noise_std;
+        config.noise_factor = args.noise_factor;
+        config.spec()?
+    } else {
+        args.rule.parse()?
+    };
+    let aggregator = rule.build(args.byzantine)?;
 
     let input = read_npy(&args.updates, "updates")?;
     if input.shape.len() != 2 {
@@ -136,12 +148,12 @@ pub fn run(args: AggregateArgs, ctx: &Context) -> Result<()> {
     };
     let mut state = RoundState::default();
     if let Some(p) = &args.centre {
-        if !matches!(rule, Rule::CenteredClipping) {
+        if rule.rule().name() != "centered-clipping" {
             bail!("--centre is only used by centered-clipping");
         }
         state.centre = Some(read_vector(p, "centre", d, "d")?);
     }
-    if root.is_some() && !matches!(rule, Rule::FlTrust) {
+    if root.is_some() && !rule.requires(Requirement::RootSet) {
         bail!("--root is only used by fltrust");
     }
     let mut round = Round::new(updates).with_seed(ctx.seed);
