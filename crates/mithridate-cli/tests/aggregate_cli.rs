@@ -271,8 +271,7 @@ fn text_output_ranks_the_outlier_first_only_with_report() {
     // The first table row after the header names client 4, the outlier.
     let first_row = report
         .lines()
-        .skip_while(|l| !l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
-        .next()
+        .find(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
         .unwrap_or_default();
     assert!(first_row.trim_start().starts_with('4'), "{report}");
     // Trimmed mean with one value cut from each end of 5, coordinate by coordinate (by hand).
