@@ -1,6 +1,10 @@
 //! `mithridate provenance`: signed dataset manifests and manifest diffs.
 
-use crate::output::{self, Context, Verdict};
+mod print;
+
+use print::print_diff;
+
+use crate::output::{Context, Verdict};
 use anyhow::{Context as _, Result};
 use clap::Subcommand;
 use mithridate_core::ParamGuard;
@@ -8,9 +12,6 @@ use mithridate_data::{DataHome, Dataset, Split};
 use mithridate_provenance::{keys, DiffParams, Manifest, ManifestDiff};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-
-/// How many ids per category the text output lists (`--json` lists all).
-const IDS_SHOWN: usize = 20;
 
 #[derive(Subcommand)]
 pub enum ProvenanceCommand {
@@ -304,68 +305,4 @@ fn diff(
         return Err(Verdict(diff.summary()).into());
     }
     Ok(())
-}
-
-fn id_list(ids: &[u64]) -> String {
-    let mut text: Vec<String> = ids.iter().take(IDS_SHOWN).map(u64::to_string).collect();
-    if ids.len() > IDS_SHOWN {
-        text.push(format!(
-            "... and {} more (--json lists all)",
-            ids.len() - IDS_SHOWN
-        ));
-    }
-    text.join(", ")
-}
-
-fn print_diff(diff: &ManifestDiff) {
-    for change in &diff.metadata_changes {
-        println!("{} changed: {} -> {}", change.field, change.old, change.new);
-    }
-    let labels: Vec<u64> = diff.changed_labels.iter().map(|c| c.id).collect();
-    for (name, ids) in [
-        ("added", &diff.added),
-        ("removed", &diff.removed),
-        ("changed features", &diff.changed_features),
-        ("changed labels", &labels),
-    ] {
-        println!("{name} ({}): {}", ids.len(), id_list(ids));
-    }
-    for c in diff.changed_labels.iter().take(IDS_SHOWN) {
-        println!("  id {}: label {} -> {}", c.id, c.old, c.new);
-    }
-    let rows: Vec<Vec<String>> = diff
-        .class_shifts
-        .iter()
-        .map(|c| {
-            vec![
-                c.name.clone(),
-                c.old_count.to_string(),
-                c.new_count.to_string(),
-                format!("{:.2}", c.old_share * 100.0),
-                format!("{:.2}", c.new_share * 100.0),
-                format!("{:+.2}", c.delta * 100.0),
-                if c.flagged {
-                    "FLAGGED".into()
-                } else {
-                    String::new()
-                },
-            ]
-        })
-        .collect();
-    println!(
-        "{}",
-        output::table(
-            &[
-                "class",
-                "old",
-                "new",
-                "old %",
-                "new %",
-                "shift (points)",
-                ""
-            ],
-            &rows
-        )
-    );
-    println!("{}", diff.summary());
 }
