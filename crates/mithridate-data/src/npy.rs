@@ -9,6 +9,11 @@
 //! shape, a payload longer or shorter than the file) is a one-line [`DataError::Format`]
 //! naming the file and the problem.
 //!
+//! [`read_any_header`] is the same parser for every dtype the `.npz` reader takes (floats,
+//! integers of either byte order, fixed-width strings); it checks the payload against the
+//! stream's length before anything is allocated, and [`read_values`] then reads numbers in
+//! one `read_exact`.
+//!
 //! ```
 //! use mithridate_data::npy;
 //! let dir = tempfile::tempdir()?;
@@ -98,6 +103,195 @@ fn format_err(path: &Path, message: impl Into<String>) -> DataError {
 /// Reads the header of an open `.npy` stream, leaving it positioned at the payload.
 /// `file_len` bounds the header and must hold the whole payload.
 pub fn read_header(reader: &mut impl Read, file_len: u64) -> std::result::Result<Header, String> {
+    let (dict, data_offset) = read_dict(reader, file_len)?;
+    let dtype = match dict.descr.as_str() {
+        "<f4" => Dtype::F32,
+        "<f8" => Dtype::F64,
+        ">f4" | ">f8" => return Err(format!("big-endian dtype {} is not supported", dict.descr)),
+        other => return Err(format!("dtype {other}, expected float32 or float64")),
+    };
+    let header = Header {
+        dtype,
+        fortran_order: dict.fortran_order,
+        shape: dict.shape,
+        data_offset,
+    };
+    let count = payload_len(&header.shape, header.dtype.item_bytes())?;
+    let expected = data_offset as u64 + count as u64;
+    if expected != file_len {
+        return Err(format!(
+            "shape {:?} of {} needs {} bytes of data, the file holds {}",
+            header.shape,
+            header.dtype.descr(),
+            count,
+            file_len - data_offset as u64
+        ));
+    }
+    Ok(header)
+}
+
+/// Element type of any array the `.npz` reader takes: NumPy's numeric codes (`f4` = float32,
+/// `i2` = int16, `u8` = uint64, ...) and fixed-width strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Element {
+    F4,
+    F8,
+    I1,
+    I2,
+    I4,
+    I8,
+    U1,
+    U2,
+    U4,
+    U8,
+    /// `U<n>`: `n` UTF-32 code units per item.
+    Unicode(usize),
+    /// `S<n>` (or `a<n>`): `n` bytes per item.
+    Bytes(usize),
+}
+
+/// A dtype as [`read_any_header`] accepts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnyDtype {
+    pub element: Element,
+    /// Byte order `>` (numbers and `U` strings; meaningless for one-byte items).
+    pub big_endian: bool,
+}
+
+impl AnyDtype {
+    /// Parses a NumPy type string (`<f4`, `|u1`, `>i8`, `<U12`, `|S5`, ...). Booleans,
+    /// complex, float16/128, dates, objects and raw bytes are refused, as are multi-byte
+    /// numbers without a byte order (`|i4`).
+    pub fn parse(descr: &str) -> std::result::Result<AnyDtype, String> {
+        let unsupported = || format!("unsupported dtype {descr}");
+        let bytes = descr.as_bytes();
+        let (Some(&order), Some(&code)) = (bytes.first(), bytes.get(1)) else {
+            return Err(unsupported());
+        };
+        let digits = descr.get(2..).unwrap_or_default();
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(unsupported());
+        }
+        let size: usize = digits.parse().map_err(|_| unsupported())?;
+        let element = match (code, size) {
+            (b'f', 4) => Element::F4,
+            (b'f', 8) => Element::F8,
+            (b'i', 1) => Element::I1,
+            (b'i', 2) => Element::I2,
+            (b'i', 4) => Element::I4,
+            (b'i', 8) => Element::I8,
+            (b'u', 1) => Element::U1,
+            (b'u', 2) => Element::U2,
+            (b'u', 4) => Element::U4,
+            (b'u', 8) => Element::U8,
+            (b'U', n) => Element::Unicode(n),
+            (b'S' | b'a', n) => Element::Bytes(n),
+            _ => return Err(unsupported()),
+        };
+        let multi_byte = !matches!(element, Element::I1 | Element::U1 | Element::Bytes(_));
+        match order {
+            b'<' | b'>' => {}
+            b'|' if !multi_byte => {}
+            b'|' => return Err(format!("dtype {descr} has no byte order")),
+            _ => return Err(unsupported()),
+        }
+        Ok(AnyDtype {
+            element,
+            big_endian: order == b'>' && multi_byte,
+        })
+    }
+
+    /// Bytes per item (`None` when a `U` width overflows).
+    pub fn item_bytes(self) -> Option<usize> {
+        Some(match self.element {
+            Element::I1 | Element::U1 => 1,
+            Element::I2 | Element::U2 => 2,
+            Element::F4 | Element::I4 | Element::U4 => 4,
+            Element::F8 | Element::I8 | Element::U8 => 8,
+            Element::Unicode(n) => return n.checked_mul(4),
+            Element::Bytes(n) => n,
+        })
+    }
+}
+
+/// A parsed `.npy` header of any dtype [`AnyDtype`] accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnyHeader {
+    /// The type string as written (for messages).
+    pub descr: String,
+    pub dtype: AnyDtype,
+    pub fortran_order: bool,
+    pub shape: Vec<usize>,
+    /// Bytes before the payload (magic, version, length field and header text).
+    pub data_offset: usize,
+    /// Payload size in bytes (elements x item size), checked to fit in the stream.
+    pub payload_bytes: usize,
+}
+
+impl AnyHeader {
+    /// Number of elements (1 for a scalar).
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Reads the header of a `.npy` stream of `stream_len` bytes (e.g. a zip entry's
+/// uncompressed size), leaving it positioned at the payload. Refuses, before anything is
+/// allocated, a shape whose payload overflows or does not fit in the bytes after the header
+/// (trailing bytes are allowed, as NumPy allows them).
+pub fn read_any_header(
+    reader: &mut impl Read,
+    stream_len: u64,
+) -> std::result::Result<AnyHeader, String> {
+    let (dict, data_offset) = read_dict(reader, stream_len)?;
+    let dtype = AnyDtype::parse(&dict.descr)?;
+    let item_bytes = dtype
+        .item_bytes()
+        .ok_or_else(|| format!("unsupported dtype {}", dict.descr))?;
+    let payload_bytes = payload_len(&dict.shape, item_bytes)?;
+    let available = stream_len - data_offset as u64;
+    if payload_bytes as u64 > available {
+        return Err(format!(
+            "truncated: shape {:?} of {} needs {payload_bytes} bytes of data, \
+             {available} follow the header",
+            dict.shape, dict.descr
+        ));
+    }
+    Ok(AnyHeader {
+        descr: dict.descr,
+        dtype,
+        fortran_order: dict.fortran_order,
+        shape: dict.shape,
+        data_offset,
+        payload_bytes,
+    })
+}
+
+/// Elements of `shape` times `item_bytes`, or an error when that overflows.
+fn payload_len(shape: &[usize], item_bytes: usize) -> std::result::Result<usize, String> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .and_then(|n| n.checked_mul(item_bytes))
+        .ok_or_else(|| format!("shape {shape:?} overflows"))
+}
+
+/// The header dictionary's three entries.
+struct Dict {
+    descr: String,
+    fortran_order: bool,
+    shape: Vec<usize>,
+}
+
+/// Reads the preamble and header dictionary; returns it with the payload's offset.
+fn read_dict(
+    reader: &mut impl Read,
+    stream_len: u64,
+) -> std::result::Result<(Dict, usize), String> {
     let mut preamble = [0u8; 8];
     reader
         .read_exact(&mut preamble)
@@ -117,44 +311,26 @@ pub fn read_header(reader: &mut impl Read, file_len: u64) -> std::result::Result
         .map_err(|_| "truncated .npy header".to_string())?;
     let header_len = u32::from_le_bytes(length) as usize;
     let data_offset = 8 + length_bytes + header_len;
-    if header_len > MAX_HEADER_LEN || data_offset as u64 > file_len {
+    if header_len > MAX_HEADER_LEN || data_offset as u64 > stream_len {
         return Err(format!(
-            "header length {header_len} is impossible for a {file_len}-byte file"
+            "header length {header_len} is impossible for a {stream_len}-byte file"
         ));
     }
     let mut text = vec![0u8; header_len];
     reader
         .read_exact(&mut text)
         .map_err(|_| "truncated .npy header".to_string())?;
-    // Versions 1 and 2 are latin-1 and 3 is UTF-8; every valid float header is ASCII.
+    // Versions 1 and 2 are latin-1 and 3 is UTF-8; every header this crate reads is ASCII.
     let text = std::str::from_utf8(&text)
         .ok()
         .filter(|t| t.is_ascii())
         .ok_or("the header is not ASCII text")?;
-    let mut header = parse_dict(text)?;
-    header.data_offset = data_offset;
-    let count = header
-        .shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .and_then(|n| n.checked_mul(header.dtype.item_bytes()))
-        .ok_or_else(|| format!("shape {:?} overflows", header.shape))?;
-    let expected = data_offset as u64 + count as u64;
-    if expected != file_len {
-        return Err(format!(
-            "shape {:?} of {} needs {} bytes of data, the file holds {}",
-            header.shape,
-            header.dtype.descr(),
-            count,
-            file_len - data_offset as u64
-        ));
-    }
-    Ok(header)
+    Ok((parse_dict(text)?, data_offset))
 }
 
 /// Parses `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }` (any key order,
 /// single or double quotes, optional trailing comma and padding).
-fn parse_dict(text: &str) -> std::result::Result<Header, String> {
+fn parse_dict(text: &str) -> std::result::Result<Dict, String> {
     let mut c = Cursor {
         s: text.trim_end().as_bytes(),
         i: 0,
@@ -169,7 +345,12 @@ fn parse_dict(text: &str) -> std::result::Result<Header, String> {
         let key = c.string()?;
         c.expect(b':')?;
         let duplicate = match key {
-            "descr" => descr.replace(c.string()?.to_string()).is_some(),
+            "descr" => {
+                if c.eat(b'[') {
+                    return Err("unsupported structured dtype (a list of fields)".into());
+                }
+                descr.replace(c.string()?.to_string()).is_some()
+            }
             "fortran_order" => fortran.replace(c.boolean()?).is_some(),
             "shape" => shape.replace(c.tuple()?).is_some(),
             other => return Err(format!("unknown header key '{other}'")),
@@ -187,18 +368,10 @@ fn parse_dict(text: &str) -> std::result::Result<Header, String> {
     if c.i != c.s.len() {
         return Err("text after the header dictionary".into());
     }
-    let descr = descr.ok_or("header has no 'descr'")?;
-    let dtype = match descr.as_str() {
-        "<f4" => Dtype::F32,
-        "<f8" => Dtype::F64,
-        ">f4" | ">f8" => return Err(format!("big-endian dtype {descr} is not supported")),
-        other => return Err(format!("dtype {other}, expected float32 or float64")),
-    };
-    Ok(Header {
-        dtype,
+    Ok(Dict {
+        descr: descr.ok_or("header has no 'descr'")?,
         fortran_order: fortran.ok_or("header has no 'fortran_order'")?,
         shape: shape.ok_or("header has no 'shape'")?,
-        data_offset: 0,
     })
 }
 
@@ -304,28 +477,45 @@ fn open(path: &Path) -> Result<(std::fs::File, Header)> {
 }
 
 /// Reads the payload of `header` (the file positioned after it) as `T` in one read.
-fn read_payload<T: bytemuck::Pod + Default>(
+fn read_payload<T: bytemuck::Pod>(
     path: &Path,
     file: &mut std::fs::File,
     header: &Header,
 ) -> Result<Vec<T>> {
     debug_assert_eq!(std::mem::size_of::<T>(), header.dtype.item_bytes());
+    read_values(file, header.len(), false)
+        .map_err(|e| format_err(path, format!("truncated or unreadable data ({e})")))
+}
+
+/// Reads `count` items stored as `T` (little-endian, or big-endian when `big_endian`) with
+/// one `read_exact` straight into the result, then converts them to native byte order.
+/// Callers bound `count` first (see [`read_any_header`]): this allocates it.
+pub fn read_values<T: bytemuck::Pod>(
+    reader: &mut impl Read,
+    count: usize,
+    big_endian: bool,
+) -> std::io::Result<Vec<T>> {
     // A zeroed allocation of this size comes straight from fresh pages (no memset), and the
     // one read fills it in place.
-    let mut data = vec![T::default(); header.len()];
-    file.read_exact(bytemuck::cast_slice_mut(&mut data))
-        .map_err(|e| format_err(path, format!("truncated or unreadable data ({e})")))?;
+    let mut data = vec![T::zeroed(); count];
+    reader.read_exact(bytemuck::cast_slice_mut(&mut data))?;
+    swap_bytes_if(&mut data, big_endian != cfg!(target_endian = "big"));
     Ok(data)
 }
 
-/// Little-endian bytes to native values (a no-op on little-endian hosts).
-fn from_le<T: bytemuck::Pod>(data: &mut [T]) {
-    if cfg!(target_endian = "big") {
-        let size = std::mem::size_of::<T>();
+/// Reverses the bytes of every item when `swap` (a no-op for one-byte items).
+fn swap_bytes_if<T: bytemuck::Pod>(data: &mut [T], swap: bool) {
+    let size = std::mem::size_of::<T>();
+    if swap && size > 1 {
         for chunk in bytemuck::cast_slice_mut::<T, u8>(data).chunks_exact_mut(size) {
             chunk.reverse();
         }
     }
+}
+
+/// Native values to little-endian bytes, in place (a no-op on little-endian hosts).
+fn to_le<T: bytemuck::Pod>(data: &mut [T]) {
+    swap_bytes_if(data, cfg!(target_endian = "big"));
 }
 
 /// Reorders a column-major array of `shape` into row-major order.
@@ -359,13 +549,12 @@ pub(crate) fn fortran_to_c<T: Clone>(values: &[T], shape: &[usize]) -> Vec<T> {
 }
 
 /// Reads an array stored as `T`, in C order.
-fn read_as<T: bytemuck::Pod + Default>(
+fn read_as<T: bytemuck::Pod>(
     path: &Path,
     file: &mut std::fs::File,
     header: Header,
 ) -> Result<Array<T>> {
     let mut data = read_payload::<T>(path, file, &header)?;
-    from_le(&mut data);
     if header.fortran_order && header.shape.len() > 1 {
         data = fortran_to_c(&data, &header.shape);
     }
@@ -462,7 +651,7 @@ fn write_as<T: bytemuck::Pod>(
                 .map_err(io_err(path))
         } else {
             let mut le = data.to_vec();
-            from_le(&mut le);
+            to_le(&mut le);
             w.write_all(bytemuck::cast_slice(&le)).map_err(io_err(path))
         }
     })

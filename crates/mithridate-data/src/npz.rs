@@ -22,11 +22,11 @@
 //! labels, non-finite features, image pixels outside `[0, 1]`, duplicate ids, and `N = 0`.
 
 use crate::fsutil::{io_err, write_atomic};
-use crate::npy::fortran_to_c;
+use crate::npy::{self, fortran_to_c, Element};
 use crate::{DataError, Dataset, Features, Modality, Result};
-use npyz::{DType, TypeChar, WriterBuilder};
+use npyz::{DType, WriterBuilder};
 use std::collections::HashMap;
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The sidecar path holding a text vocabulary for `path` (`FILE.npz.vocab.txt`).
@@ -106,60 +106,50 @@ impl<'p> Reader<'p> {
     }
 
     /// Reads array `name`, or `None` when the archive has no such array.
+    ///
+    /// The `.npy` header is parsed by [`npy::read_any_header`], which checks the shape and
+    /// dtype against the entry's uncompressed size before anything is allocated; numbers
+    /// are then read with one `read_exact` into a buffer of the final size. Strings (small:
+    /// class names, vocabularies) go through `npyz`.
     fn array(&mut self, name: &str) -> Result<Option<Array>> {
         let Some(&index) = self.entries.get(name) else {
             return Ok(None);
         };
         let path = self.path;
         let bad = |message: String| format_err(path, format!("array '{name}': {message}"));
-        let entry = self
+        let read_err = |e: std::io::Error| bad(format!("truncated or corrupt data ({e})"));
+        let mut entry = self
             .archive
             .by_index(index)
             .map_err(|e| bad(format!("unreadable zip entry ({e})")))?;
-        let stored_size = entry.size();
-        let npy =
-            npyz::NpyFile::new(entry).map_err(|e| bad(format!("not a valid .npy array ({e})")))?;
-        let shape: Vec<usize> = npy
-            .shape()
-            .iter()
-            .map(|&d| usize::try_from(d))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| bad("dimension does not fit in memory".into()))?;
-        let count = shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
-        let descr = npy.dtype().descr();
-        let DType::Plain(type_str) = npy.dtype() else {
-            return Err(bad(format!("unsupported structured dtype {descr}")));
-        };
-        // Refuse before allocating: a header may claim far more data than the entry holds.
-        let item_bytes = type_str.num_bytes().unwrap_or(0) as u64;
-        if (count as u64).saturating_mul(item_bytes) > stored_size {
-            return Err(bad(format!(
-                "truncated: shape {shape:?} of {descr} needs {} bytes, entry holds {stored_size}",
-                (count as u64).saturating_mul(item_bytes)
-            )));
-        }
-        let fortran = npy.order() == npyz::Order::Fortran;
-        let read_err = |e: std::io::Error| bad(format!("truncated or corrupt data ({e})"));
-        let size = type_str.size_field();
-        let values = match (type_str.type_char(), size) {
-            (TypeChar::Float, 4) => Values::Float32(npy.into_vec::<f32>().map_err(read_err)?),
-            (TypeChar::Float, 8) => Values::Float(npy.into_vec::<f64>().map_err(read_err)?),
-            (TypeChar::Int, 1) => Values::Int(widen(npy.into_vec::<i8>().map_err(read_err)?)),
-            (TypeChar::Int, 2) => Values::Int(widen(npy.into_vec::<i16>().map_err(read_err)?)),
-            (TypeChar::Int, 4) => Values::Int(widen(npy.into_vec::<i32>().map_err(read_err)?)),
-            (TypeChar::Int, 8) => Values::Int(npy.into_vec::<i64>().map_err(read_err)?),
-            (TypeChar::Uint, 1) => Values::Int(widen(npy.into_vec::<u8>().map_err(read_err)?)),
-            (TypeChar::Uint, 2) => Values::Int(widen(npy.into_vec::<u16>().map_err(read_err)?)),
-            (TypeChar::Uint, 4) => Values::Int(widen(npy.into_vec::<u32>().map_err(read_err)?)),
-            (TypeChar::Uint, 8) => Values::UInt64(npy.into_vec::<u64>().map_err(read_err)?),
-            (TypeChar::UnicodeStr | TypeChar::ByteStr, _) => {
+        let entry_size = entry.size();
+        let header = npy::read_any_header(&mut entry, entry_size).map_err(&bad)?;
+        let (count, big) = (header.len(), header.dtype.big_endian);
+        let e = &mut entry;
+        let values = match header.dtype.element {
+            Element::F4 => Values::Float32(bulk(e, count, big).map_err(read_err)?),
+            Element::F8 => Values::Float(bulk(e, count, big).map_err(read_err)?),
+            Element::I1 => Values::Int(widen(bulk::<i8>(e, count, big).map_err(read_err)?)),
+            Element::I2 => Values::Int(widen(bulk::<i16>(e, count, big).map_err(read_err)?)),
+            Element::I4 => Values::Int(widen(bulk::<i32>(e, count, big).map_err(read_err)?)),
+            Element::I8 => Values::Int(bulk(e, count, big).map_err(read_err)?),
+            Element::U1 => Values::Int(widen(bulk::<u8>(e, count, big).map_err(read_err)?)),
+            Element::U2 => Values::Int(widen(bulk::<u16>(e, count, big).map_err(read_err)?)),
+            Element::U4 => Values::Int(widen(bulk::<u32>(e, count, big).map_err(read_err)?)),
+            Element::U8 => Values::UInt64(bulk(e, count, big).map_err(read_err)?),
+            Element::Unicode(_) | Element::Bytes(_) => {
+                drop(entry);
+                // Reopened: npyz parses the header again (already checked above).
+                let entry = self
+                    .archive
+                    .by_index(index)
+                    .map_err(|e| bad(format!("unreadable zip entry ({e})")))?;
+                let npy = npyz::NpyFile::new(entry)
+                    .map_err(|e| bad(format!("not a valid .npy array ({e})")))?;
                 Values::Strings(npy.into_vec::<String>().map_err(read_err)?)
             }
-            _ => return Err(bad(format!("unsupported dtype {descr}"))),
         };
+        let (shape, descr, fortran) = (header.shape, header.descr, header.fortran_order);
         let values = if fortran && shape.len() > 1 {
             match values {
                 Values::Float(v) => Values::Float(fortran_to_c(&v, &shape)),
@@ -177,6 +167,18 @@ impl<'p> Reader<'p> {
             descr,
         }))
     }
+}
+
+/// `count` numbers of the entry's payload in one read, then the rest of the entry drained
+/// so the zip reader checks its CRC-32.
+fn bulk<T: bytemuck::Pod>(
+    entry: &mut impl Read,
+    count: usize,
+    big_endian: bool,
+) -> std::io::Result<Vec<T>> {
+    let values = npy::read_values(entry, count, big_endian)?;
+    std::io::copy(entry, &mut std::io::sink())?;
+    Ok(values)
 }
 
 fn widen<T: Into<i64>>(v: Vec<T>) -> Vec<i64> {

@@ -2,7 +2,7 @@
 //! Fortran order, format versions 1 and 2), hostile headers rejected with one-line errors
 //! naming the problem, and the written files' permissions.
 
-use mithridate_data::npy::{self, Dtype};
+use mithridate_data::npy::{self, AnyDtype, Dtype, Element};
 use std::path::Path;
 
 /// A `.npy` file written by hand (independently of the writer under test).
@@ -189,6 +189,14 @@ fn hostile_headers_are_one_line_errors_naming_the_problem() {
         ),
     ];
     cases.push((raw_npy(1, "{'descr': 'é'}", &two), "not ascii"));
+    cases.push((
+        raw_npy(
+            1,
+            "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }",
+            &two,
+        ),
+        "unsupported structured dtype",
+    ));
     for (bytes, needle) in cases {
         std::fs::write(&path, &bytes).unwrap();
         let e = error_of(&path);
@@ -247,4 +255,68 @@ fn written_npy_and_npz_files_are_0644() {
         2,
         "no temporary file left behind"
     );
+}
+
+#[test]
+fn any_header_takes_every_npz_dtype_and_bounds_the_payload_by_the_stream() {
+    for (descr, element, big_endian, item_bytes) in [
+        ("<f4", Element::F4, false, 4),
+        (">f8", Element::F8, true, 8),
+        ("|i1", Element::I1, false, 1),
+        (">i1", Element::I1, false, 1),
+        ("<i2", Element::I2, false, 2),
+        ("<i4", Element::I4, false, 4),
+        (">i8", Element::I8, true, 8),
+        ("|u1", Element::U1, false, 1),
+        ("<u2", Element::U2, false, 2),
+        (">u4", Element::U4, true, 4),
+        ("<u8", Element::U8, false, 8),
+        ("<U7", Element::Unicode(7), false, 28),
+        ("|S5", Element::Bytes(5), false, 5),
+        ("|a3", Element::Bytes(3), false, 3),
+    ] {
+        let dtype = AnyDtype::parse(descr).unwrap();
+        assert_eq!((dtype.element, dtype.big_endian), (element, big_endian));
+        assert_eq!(dtype.item_bytes(), Some(item_bytes), "{descr}");
+    }
+    for bad in [
+        "|b1", "<f2", "<f16", "<c16", "<i16", "<M8[s]", "|O", "|V4", "f4", "", "<é",
+    ] {
+        assert!(AnyDtype::parse(bad).is_err(), "{bad}");
+    }
+    assert!(AnyDtype::parse("|u2")
+        .unwrap_err()
+        .contains("no byte order"));
+
+    let payload: Vec<u8> = [1i16, -2, 3].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut bytes = raw_npy(
+        1,
+        "{'descr': '<i2', 'fortran_order': True, 'shape': (3,), }",
+        &payload,
+    );
+    let offset = bytes.len() - payload.len();
+    bytes.extend([0xAA; 3]); // trailing bytes are allowed
+    let mut reader = &bytes[..];
+    let header = npy::read_any_header(&mut reader, bytes.len() as u64).unwrap();
+    assert_eq!(
+        (header.descr.as_str(), header.fortran_order, header.len()),
+        ("<i2", true, 3)
+    );
+    assert_eq!((header.payload_bytes, header.data_offset), (6, offset));
+    let values: Vec<i16> = npy::read_values(&mut reader, header.len(), false).unwrap();
+    assert_eq!(values, vec![1, -2, 3]);
+    // Too short for its shape: refused by the header reader, before any payload read.
+    let short = &bytes[..offset + 4];
+    let e = npy::read_any_header(&mut &short[..], short.len() as u64).unwrap_err();
+    assert!(
+        e.contains("needs 6 bytes of data, 4 follow the header"),
+        "{e}"
+    );
+    // Big-endian values are converted.
+    let be: Vec<u8> = [7u32, 1 << 31]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
+    let back: Vec<u32> = npy::read_values(&mut &be[..], 2, true).unwrap();
+    assert_eq!(back, vec![7, 1 << 31]);
 }
