@@ -69,6 +69,9 @@ struct Reader<'p> {
     entries: HashMap<String, usize>,
 }
 
+/// Largest expansion DEFLATE can achieve (the format's limit is about 1032:1).
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
 fn format_err(path: &Path, message: impl Into<String>) -> DataError {
     DataError::Format {
         path: path.to_path_buf(),
@@ -123,6 +126,16 @@ impl<'p> Reader<'p> {
             .by_index(index)
             .map_err(|e| bad(format!("unreadable zip entry ({e})")))?;
         let entry_size = entry.size();
+        // The declared size bounds what is allocated below, so it must itself be plausible:
+        // DEFLATE cannot expand data more than ~1032:1, and a stored entry holds exactly
+        // its bytes. A directory that claims more is refused before any allocation.
+        let ceiling = entry.compressed_size().saturating_mul(MAX_DEFLATE_RATIO);
+        if entry_size > ceiling {
+            return Err(bad(format!(
+                "zip entry claims {entry_size} bytes from {} compressed bytes (more than DEFLATE can expand)",
+                entry.compressed_size()
+            )));
+        }
         let header = npy::read_any_header(&mut entry, entry_size).map_err(&bad)?;
         let (count, big) = (header.len(), header.dtype.big_endian);
         let e = &mut entry;
