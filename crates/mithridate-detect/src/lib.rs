@@ -135,6 +135,18 @@ pub trait Detector: Send + Sync {
     fn scan(&self, ctx: &ScanContext) -> Result<Detection>;
 }
 
+/// Checks the flagging budget of detectors that flag `removal_factor x expected_rate`: the
+/// expected poison share in `(0, 1]` and a positive, finite removal factor.
+pub(crate) fn check_flag_budget(expected_rate: f64, removal_factor: f64) -> Result<()> {
+    check_share("expected rate", expected_rate)?;
+    if !(removal_factor.is_finite() && removal_factor > 0.0) {
+        return Err(DetectError::param(format!(
+            "removal factor must be positive, got {removal_factor}"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a share in `(0, 1]` (poison rates, quantiles) once, with a named error.
 pub(crate) fn check_share(name: &str, value: f64) -> Result<f64> {
     if !(value.is_finite() && value > 0.0 && value <= 1.0) {

@@ -20,7 +20,7 @@
 //! ```
 
 use crate::detection::{flag_count, flag_top};
-use crate::{check_share, DetectError, Detection, Detector, Result, ScanContext};
+use crate::{check_flag_budget, DetectError, Detection, Detector, Result, ScanContext};
 use mithridate_core::ParamGuard;
 use mithridate_engine::Classifier;
 
@@ -66,13 +66,7 @@ impl ParamGuard for LossParams {
         if self.epochs == 0 {
             return Err(DetectError::param("the loss detector needs epochs >= 1"));
         }
-        check_share("expected rate", self.expected_rate)?;
-        if !(self.removal_factor.is_finite() && self.removal_factor > 0.0) {
-            return Err(DetectError::param(format!(
-                "removal factor must be positive, got {}",
-                self.removal_factor
-            )));
-        }
+        check_flag_budget(self.expected_rate, self.removal_factor)?;
         Ok(())
     }
 

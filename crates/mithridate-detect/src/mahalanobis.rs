@@ -38,7 +38,7 @@
 //! ```
 
 use crate::detection::{flag_count, flag_top, twice_median_verdict};
-use crate::{check_share, DetectError, Detection, Detector, Embeddings, Result};
+use crate::{check_flag_budget, DetectError, Detection, Detector, Embeddings, Result};
 use faer::{Mat, Side};
 use mithridate_core::ParamGuard;
 
@@ -69,13 +69,7 @@ impl ParamGuard for MahalanobisParams {
     type Error = DetectError;
 
     fn check_ref(&self) -> Result<()> {
-        check_share("expected rate", self.expected_rate)?;
-        if !(self.removal_factor.is_finite() && self.removal_factor > 0.0) {
-            return Err(DetectError::param(format!(
-                "removal factor must be positive, got {}",
-                self.removal_factor
-            )));
-        }
+        check_flag_budget(self.expected_rate, self.removal_factor)?;
         if !(self.ridge.is_finite() && self.ridge >= 0.0) {
             return Err(DetectError::param(format!(
                 "ridge must be finite and >= 0, got {}",

@@ -34,7 +34,7 @@
 
 use crate::detection::{flag_count, flag_top, twice_median_verdict};
 use crate::linalg::principal;
-use crate::{check_share, DetectError, Detection, Detector, Embeddings, Result};
+use crate::{check_flag_budget, DetectError, Detection, Detector, Embeddings, Result};
 use mithridate_core::ParamGuard;
 
 /// Unchecked parameters of [`SpectralSignatures`].
@@ -62,13 +62,7 @@ impl ParamGuard for SpectralParams {
     type Error = DetectError;
 
     fn check_ref(&self) -> Result<()> {
-        check_share("expected rate", self.expected_rate)?;
-        if !(self.removal_factor.is_finite() && self.removal_factor > 0.0) {
-            return Err(DetectError::param(format!(
-                "removal factor must be positive, got {}",
-                self.removal_factor
-            )));
-        }
+        check_flag_budget(self.expected_rate, self.removal_factor)?;
         Ok(())
     }
 
