@@ -13,7 +13,12 @@
 //!   `n_i` (largest remainder, as cleanlab's `round_preserving_row_totals`; rounding entries
 //!   one by one can prune one sample more or less than the row holds) and, for each `i != j`,
 //!   flags that many samples labelled `i` with the largest margin `p̂(j|x) - p̂(i|x)`;
-//!   [`Method::Both`] flags samples both rules flag.
+//!   [`Method::Both`] flags samples both rules flag;
+//!   [`Method::ClassPairs`] flags, for targeted flips, the samples labelled `i` whose
+//!   out-of-sample arg-max is `j` for the ordered pairs `(i -> j)` whose *confident*
+//!   disagreements (`C[i][j]`) fail the symmetric-confusion test of [`crate::class_pairs`]
+//!   (per-pair calibration from the data, so a clean set's ordinary mistakes, and clean
+//!   samples the flips pushed across a boundary, are not flagged).
 //!
 //! Score: `1 - p̂(y | x)` (one minus self-confidence, cleanlab's default label quality).
 //! Flagged samples get a suggested label: their confident class (or the arg-max when no class
@@ -34,6 +39,7 @@
 //! # Ok::<(), mithridate_detect::DetectError>(())
 //! ```
 
+use crate::class_pairs::{opinion_sizes, rows_in_pairs, suspicious_pairs, PairTest};
 use crate::context::class_rows;
 use crate::detection::Rows;
 use crate::{cross_val_probabilities, DetectError, Detection, Detector, Result, ScanContext};
@@ -46,6 +52,7 @@ pub enum Method {
     OffDiagonal,
     PruneByNoiseRate,
     Both,
+    ClassPairs,
 }
 
 /// The confident joint of a probability matrix.
@@ -147,13 +154,29 @@ pub struct ConfidentParams {
     /// Cross-validation folds, at least 2.
     pub folds: usize,
     pub method: Method,
+    /// [`Method::ClassPairs`]: family-wise false-alarm rate of the pair test, in `(0, 1)`.
+    pub pair_alpha: f64,
+    /// [`Method::ClassPairs`]: disagreements a pair needs before it is flagged, `>= 1`.
+    pub pair_min_count: usize,
 }
 
 impl Default for ConfidentParams {
     fn default() -> Self {
+        let pairs = PairTest::default();
         ConfidentParams {
             folds: 5,
             method: Method::PruneByNoiseRate,
+            pair_alpha: pairs.alpha,
+            pair_min_count: pairs.min_count,
+        }
+    }
+}
+
+impl ConfidentParams {
+    fn pair_test(&self) -> PairTest {
+        PairTest {
+            alpha: self.pair_alpha,
+            min_count: self.pair_min_count,
         }
     }
 }
@@ -169,7 +192,7 @@ impl ParamGuard for ConfidentParams {
                 self.folds
             )));
         }
-        Ok(())
+        self.pair_test().check()
     }
 
     fn build(self) -> ConfidentLearning {
@@ -231,13 +254,34 @@ impl ConfidentLearning {
                 }
             }
         }
-        let flags: Vec<bool> = (0..n)
-            .map(|r| match self.params.method {
-                Method::OffDiagonal => off_diagonal[r],
-                Method::PruneByNoiseRate => pruned[r],
-                Method::Both => off_diagonal[r] && pruned[r],
+        let arg_max: Vec<u32> = (0..n)
+            .map(|r| {
+                (0..k)
+                    .max_by(|&a, &b| p(r, a).total_cmp(&p(r, b)).then(b.cmp(&a)))
+                    .unwrap_or(0) as u32
             })
             .collect();
+        let mut pair_class = vec![false; k];
+        let flags: Vec<bool> = match self.params.method {
+            Method::OffDiagonal => off_diagonal,
+            Method::PruneByNoiseRate => pruned,
+            Method::Both => (0..n).map(|r| off_diagonal[r] && pruned[r]).collect(),
+            Method::ClassPairs => {
+                // Pairs are found from confident disagreements (a boundary that the flips
+                // pushed over clean samples is not confident), then every sample of a
+                // found pair whose arg-max is the pair's class is flagged (recall).
+                let confident: Vec<u32> = (0..n)
+                    .map(|r| cj.confident_class[r].unwrap_or(labels[r]))
+                    .collect();
+                let sizes = opinion_sizes(&arg_max, k);
+                let pairs =
+                    suspicious_pairs(labels, &confident, &sizes, &self.params.pair_test())?;
+                for pair in &pairs {
+                    pair_class[pair.labelled as usize] = true;
+                }
+                rows_in_pairs(labels, &arg_max, &pairs)
+            }
+        };
         let scores: Vec<f64> = (0..n).map(|r| 1.0 - p(r, labels[r] as usize)).collect();
         let mut detection = Detection::from_rows(
             self.name(),
@@ -249,16 +293,21 @@ impl ConfidentLearning {
             },
             &scores,
             &flags,
-            |c| (noise_rate[c as usize] >= 0.05, noise_rate[c as usize]),
+            |c| {
+                let rate = noise_rate[c as usize];
+                match self.params.method {
+                    Method::ClassPairs => (pair_class[c as usize], rate),
+                    _ => (rate >= 0.05, rate),
+                }
+            },
         );
         detection.relabel = (0..n)
             .filter(|&r| flags[r])
             .map(|r| {
-                let suggested = cj.confident_class[r].unwrap_or_else(|| {
-                    (0..k)
-                        .max_by(|&a, &b| p(r, a).total_cmp(&p(r, b)).then(b.cmp(&a)))
-                        .unwrap_or(0) as u32
-                });
+                let suggested = match self.params.method {
+                    Method::ClassPairs => arg_max[r],
+                    _ => cj.confident_class[r].unwrap_or(arg_max[r]),
+                };
                 (ids[r], suggested)
             })
             .collect();
@@ -296,7 +345,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "confident",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "k-fold out-of-sample probabilities, confident joint, label issues flagged with a suggested label; folds (5), method=prune-by-noise-rate|off-diagonal|both",
+    summary: "k-fold out-of-sample probabilities, confident joint, label issues flagged with a suggested label; folds (5), method=prune-by-noise-rate|off-diagonal|both|class-pairs (targeted flips: per-pair symmetric-confusion test), pair-alpha (0.01), pair-min-count (5)",
     paper: "Northcutt, Jiang & Chuang 2021",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Training],
@@ -345,7 +394,13 @@ mod tests {
         let (probs, labels) = example();
         let ids: Vec<u64> = (10..19).collect();
         for method in [Method::OffDiagonal, Method::PruneByNoiseRate, Method::Both] {
-            let cl = ConfidentParams { folds: 2, method }.check().unwrap();
+            let cl = ConfidentParams {
+                folds: 2,
+                method,
+                ..Default::default()
+            }
+            .check()
+            .unwrap();
             let d = cl.detect_probabilities(&probs, &labels, &ids, 3).unwrap();
             assert_eq!(d.flagged, vec![12, 15], "{method:?}");
             assert_eq!(d.relabel, vec![(12, 1), (15, 2)]);
@@ -372,7 +427,14 @@ mod tests {
         assert!(confident_joint(&[0.5, 0.5], &[2], 2).is_err());
         assert!(ConfidentParams {
             folds: 1,
-            method: Method::Both
+            method: Method::Both,
+            ..Default::default()
+        }
+        .check()
+        .is_err());
+        assert!(ConfidentParams {
+            pair_alpha: 0.0,
+            ..Default::default()
         }
         .check()
         .is_err());

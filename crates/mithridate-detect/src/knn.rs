@@ -4,7 +4,11 @@
 //! Each sample's `k` nearest neighbours (Euclidean distance in the model's penultimate feature
 //! space, the sample itself excluded, ties by row order) vote with their labels; the sample is
 //! flagged when its own label is not the plurality label, i.e. some other label has strictly
-//! more votes. Score: the share of neighbours whose label differs from the sample's.
+//! more votes ([`Vote::Plurality`]). Score: the share of neighbours whose label differs from
+//! the sample's. [`Vote::ClassPairs`] flags only the samples labelled `i` outvoted by `j`
+//! for ordered pairs `(i -> j)` that fail the symmetric-confusion test of
+//! [`crate::class_pairs`]: a targeted flip's signature, calibrated per pair on the data so
+//! that a clean set's boundary samples are left alone.
 //! Assumption: poisons sit among samples of another class in feature space (feature collision,
 //! label flips); a backdoor that forms its own dense cluster inside the target class is not
 //! caught (its neighbours are other poisons with the same label).
@@ -20,11 +24,12 @@
 //! let v = [0.0, 0.1, 0.2, 0.3, 0.4, 0.25, 10.0, 10.1, 10.2, 10.3, 10.4f32];
 //! let labels = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1];
 //! let ids: Vec<u64> = (0..11).collect();
-//! let d = KnnParams { k: 3 }.check()?.detect_embeddings(&Embeddings::new(&v, 1, &labels, &ids, 2)?)?;
+//! let d = KnnParams { k: 3, ..Default::default() }.check()?.detect_embeddings(&Embeddings::new(&v, 1, &labels, &ids, 2)?)?;
 //! assert_eq!(d.flagged, vec![5]);
 //! # Ok::<(), mithridate_detect::DetectError>(())
 //! ```
 
+use crate::class_pairs::{opinion_sizes, rows_in_pairs, suspicious_pairs, PairTest};
 use crate::{DetectError, Detection, Detector, Embeddings, Result};
 use faer::{Mat, MatRef};
 use mithridate_core::ParamGuard;
@@ -38,11 +43,33 @@ const BLOCK: usize = 256;
 pub struct KnnParams {
     /// Neighbours per sample, at least 1.
     pub k: usize,
+    /// Which disagreements are flagged.
+    pub vote: Vote,
+    /// [`Vote::ClassPairs`]: family-wise false-alarm rate of the pair test, in `(0, 1)`.
+    pub pair_alpha: f64,
+    /// [`Vote::ClassPairs`]: disagreements a pair needs before it is flagged, `>= 1`.
+    pub pair_min_count: usize,
+}
+
+/// Which outvoted samples [`KnnConsistency`] flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Vote {
+    /// Every sample whose label is not the plurality label (random flips, feature collision).
+    Plurality,
+    /// Only outvoted samples in class pairs with asymmetric disagreement (targeted flips).
+    ClassPairs,
 }
 
 impl Default for KnnParams {
     fn default() -> Self {
-        KnnParams { k: 10 }
+        let pairs = PairTest::default();
+        KnnParams {
+            k: 10,
+            vote: Vote::Plurality,
+            pair_alpha: pairs.alpha,
+            pair_min_count: pairs.min_count,
+        }
     }
 }
 
@@ -54,7 +81,11 @@ impl ParamGuard for KnnParams {
         if self.k == 0 {
             return Err(DetectError::param("k-NN needs k >= 1"));
         }
-        Ok(())
+        PairTest {
+            alpha: self.pair_alpha,
+            min_count: self.pair_min_count,
+        }
+        .check()
     }
 
     fn build(self) -> KnnConsistency {
@@ -77,12 +108,13 @@ impl KnnConsistency {
             nearest_neighbours(all.as_ref(), all.as_ref(), self.params.k, &|i, j| i == j);
         let labels = emb.labels();
         let nc = emb.num_classes();
-        let (scores, flags): (Vec<f64>, Vec<bool>) = neighbours
+        // Per sample: (score, outvoted, plurality label; ties keep the own label).
+        let (scores, (outvoted, plurality)): (Vec<f64>, (Vec<bool>, Vec<u32>)) = neighbours
             .iter()
             .enumerate()
             .map(|(i, nearest)| {
                 if nearest.is_empty() {
-                    return (0.0, false);
+                    return (0.0, (false, labels[i]));
                 }
                 let mut votes = vec![0usize; nc];
                 for &j in nearest {
@@ -90,15 +122,31 @@ impl KnnConsistency {
                 }
                 let own = votes[labels[i] as usize];
                 let disagree = (nearest.len() - own) as f64 / nearest.len() as f64;
-                (disagree, votes.iter().any(|&v| v > own))
+                let best = (0..nc)
+                    .filter(|&c| votes[c] > own)
+                    .max_by(|&a, &b| votes[a].cmp(&votes[b]).then(b.cmp(&a)))
+                    .map_or(labels[i], |c| c as u32);
+                (disagree, (best != labels[i], best))
             })
             .unzip();
+        let flags = match self.params.vote {
+            Vote::Plurality => outvoted,
+            Vote::ClassPairs => {
+                let test = PairTest {
+                    alpha: self.params.pair_alpha,
+                    min_count: self.params.pair_min_count,
+                };
+                let sizes = opinion_sizes(&plurality, nc);
+                let pairs = suspicious_pairs(labels, &plurality, &sizes, &test)?;
+                rows_in_pairs(labels, &plurality, &pairs)
+            }
+        };
         let mut class_flags = vec![(0usize, 0usize); nc];
         for (&y, &f) in labels.iter().zip(&flags) {
             class_flags[y as usize].0 += 1;
             class_flags[y as usize].1 += usize::from(f);
         }
-        Ok(Detection::from_rows(
+        let mut detection = Detection::from_rows(
             self.name(),
             self.parameters(),
             emb.rows(),
@@ -111,10 +159,22 @@ impl KnnConsistency {
                 } else {
                     flagged as f64 / total as f64
                 };
-                // Statistic: share of the class flagged; suspicious above 5%.
-                (share >= 0.05, share)
+                // Statistic: share of the class flagged; suspicious above 5% (plurality) or
+                // when a pair test flagged any of it.
+                let suspicious = match self.params.vote {
+                    Vote::Plurality => share >= 0.05,
+                    Vote::ClassPairs => flagged > 0,
+                };
+                (suspicious, share)
             },
-        ))
+        );
+        // The neighbours' label is the suggested one (sanitize --action relabel).
+        detection.relabel = (0..n)
+            .filter(|&r| flags[r])
+            .map(|r| (emb.ids()[r], plurality[r]))
+            .collect();
+        detection.relabel.sort_unstable();
+        Ok(detection)
     }
 }
 
@@ -166,7 +226,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "knn",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "label disagreement with the k nearest neighbours in embedding space, flagged with the majority label; k (10)",
+    summary: "label disagreement with the k nearest neighbours in embedding space, flagged with the majority label; k (10), vote=plurality|class-pairs (targeted flips: per-pair symmetric-confusion test), pair-alpha (0.01), pair-min-count (5)",
     paper: "Peri et al. 2020",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],

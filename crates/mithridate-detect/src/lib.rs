@@ -38,6 +38,7 @@
 //! # Ok::<(), mithridate_detect::DetectError>(())
 //! ```
 
+pub mod class_pairs;
 mod context;
 mod detection;
 pub mod kmeans;

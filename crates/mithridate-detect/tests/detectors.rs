@@ -227,11 +227,14 @@ fn clean_gaussian_classes_yield_few_flags() {
         .unwrap()
         .detect_embeddings(&emb, 0)
         .unwrap();
-    let knn = KnnParams { k: 10 }
-        .check()
-        .unwrap()
-        .detect_embeddings(&emb)
-        .unwrap();
+    let knn = KnnParams {
+        k: 10,
+        ..Default::default()
+    }
+    .check()
+    .unwrap()
+    .detect_embeddings(&emb)
+    .unwrap();
     let fp = |n: usize| n as f64 / emb.len() as f64;
     println!(
         "clean FP rate: activation clustering {:.4}, k-NN {:.4}",
@@ -254,11 +257,14 @@ fn knn_flags_flipped_labels_in_feature_space() {
         }
     }
     let emb = Embeddings::new(&v, DIM, &y, &ids, 3).unwrap();
-    let d = KnnParams { k: 10 }
-        .check()
-        .unwrap()
-        .detect_embeddings(&emb)
-        .unwrap();
+    let d = KnnParams {
+        k: 10,
+        ..Default::default()
+    }
+    .check()
+    .unwrap()
+    .detect_embeddings(&emb)
+    .unwrap();
     let m = score_detection(&d, &flipped).unwrap();
     assert!(m.recall > 0.95 && m.precision > 0.95, "{m:?}");
 }
@@ -302,6 +308,7 @@ fn confident_learning_finds_random_flips_with_cross_validation() {
     let cl = ConfidentParams {
         folds: 4,
         method: Method::PruneByNoiseRate,
+        ..Default::default()
     }
     .check()
     .unwrap();
@@ -340,11 +347,14 @@ fn degenerate_inputs_are_clear_errors_or_documented() {
         .detect_embeddings(&emb, 0)
         .unwrap();
     assert!(ac.flagged.is_empty());
-    assert!(KnnParams { k: 50 }
-        .check()
-        .unwrap()
-        .detect_embeddings(&emb)
-        .is_ok());
+    assert!(KnnParams {
+        k: 50,
+        ..Default::default()
+    }
+    .check()
+    .unwrap()
+    .detect_embeddings(&emb)
+    .is_ok());
     // Single-class data set: confident learning refuses with a clear message.
     let single = tabular(vec![0.0, 1.0, 2.0, 3.0], vec![1, 1, 1, 1], 1, 2);
     let ctx = ScanContext::new(&single, logreg_spec(1), 0).unwrap();

@@ -114,11 +114,15 @@ fn compare(case: &Value, method: Method, cleanlab_filter: &str) -> (usize, Vec<u
     let labels: Vec<u32> = indices(&case["labels"]);
     let ids: Vec<u64> = (0..labels.len() as u64).collect();
     let k = case["classes"].as_u64().unwrap() as usize;
-    let detection = ConfidentParams { folds: 2, method }
-        .check()
-        .unwrap()
-        .detect_probabilities(&probs, &labels, &ids, k)
-        .unwrap();
+    let detection = ConfidentParams {
+        folds: 2,
+        method,
+        ..Default::default()
+    }
+    .check()
+    .unwrap()
+    .detect_probabilities(&probs, &labels, &ids, k)
+    .unwrap();
     let ours: BTreeSet<u64> = detection.flagged.into_iter().collect();
     let theirs: BTreeSet<u64> = indices::<u64>(&case["cleanlab"][cleanlab_filter])
         .into_iter()
