@@ -13,6 +13,8 @@
 //! | confident learning | [`confident`] | k-fold out-of-sample probabilities | Northcutt, Jiang & Chuang 2021 |
 //! | k-NN label consistency | [`knn`] | embeddings | Peri et al. 2020 |
 //! | early-training loss | [`loss`] | one short training run | Arpit et al. 2017; Li et al. 2021 |
+//! | SPECTRE (robust whitening + QUE) | [`spectre`] | embeddings | Hayase, Kong, Somani & Oh 2021 |
+//! | SCAn (untangling, two-subgroup test) | [`scan_untangling`] | embeddings | Tang, Wang, Zhang & Wang 2021 |
 //! | STRIP (inference-time) | [`strip`] | model + clean inputs | Gao et al. 2019 |
 //!
 //! Embeddings are the model's penultimate activations ([`mithridate_engine::Classifier::embeddings`],
@@ -47,6 +49,7 @@ pub mod metrics;
 pub mod registry;
 pub mod sanitize;
 pub mod strip;
+mod symmetric;
 
 /// Implements [`Detector`] for a detector whose scan reads only the context's embeddings
 /// (`detect_embeddings`) and whose checked parameters are its `params` field.
@@ -79,7 +82,7 @@ macro_rules! detectors {
     };
 }
 
-detectors!(spectral, clustering, confident, knn, loss, mahalanobis);
+detectors!(spectral, clustering, confident, knn, loss, mahalanobis, spectre, scan_untangling);
 
 pub use context::{cross_val_probabilities, Embeddings, ScanContext, TrainSpec};
 pub use detection::{ClassVerdict, Detection};
