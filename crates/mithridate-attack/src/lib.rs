@@ -13,6 +13,8 @@
 //! | BadNets patch (Gu et al. 2017) | [`attacks::badnets`] | backdoor |
 //! | Blended (Chen et al. 2017) | [`attacks::blend`] | backdoor |
 //! | clean-label / label-consistent (Turner et al. 2019) | [`attacks::clean_label`] | backdoor |
+//! | SIG sinusoidal signal (Barni, Kallas & Tondi 2019) | [`attacks::sig`] | backdoor (clean or dirty label) |
+//! | WaNet warping (Nguyen & Tran 2021) | [`attacks::wanet`] | backdoor |
 //! | feature collision / Poison Frogs (Shafahi et al. 2018) | [`attacks::feature_collision`] | one test instance |
 //! | text trigger (Kurita et al. 2020; Chen et al. 2021, BadNL) | [`attacks::text_trigger`] | backdoor |
 //! | tabular trigger | [`attacks::tabular_trigger`] | backdoor |
@@ -60,6 +62,7 @@ pub mod surrogate;
 pub mod taxonomy;
 pub mod trigger;
 mod truth;
+mod warp;
 
 pub use assess::{assess, Assessment};
 pub use budget::Budget;

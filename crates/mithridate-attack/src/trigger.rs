@@ -54,6 +54,24 @@ pub enum Trigger {
         /// Id of the training image used as the pattern, when it is one.
         source_id: Option<u64>,
     },
+    /// `x' = clip(x + signal, 0, 1)` over the whole image (SIG). `signal` holds
+    /// `channels * height * width` values in `[-1, 1]`, channel-major.
+    Additive {
+        channels: usize,
+        height: usize,
+        width: usize,
+        signal: Vec<f32>,
+    },
+    /// Every channel resampled bilinearly through a fixed grid (WaNet): output pixel `p`
+    /// (row-major) takes the image's value at row `source_rows[p]`, column `source_cols[p]`,
+    /// fractional positions inside `[0, height - 1] x [0, width - 1]`.
+    Warp {
+        channels: usize,
+        height: usize,
+        width: usize,
+        source_rows: Vec<f32>,
+        source_cols: Vec<f32>,
+    },
     /// Token ids inserted into the sequence (text trigger); `words` are their strings when known.
     Tokens {
         tokens: Vec<u32>,
@@ -68,11 +86,13 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    /// Short name: `patch`, `blend`, `tokens` or `tabular`.
+    /// Short name: `patch`, `blend`, `additive`, `warp`, `tokens` or `tabular`.
     pub fn kind(&self) -> &'static str {
         match self {
             Trigger::Patch { .. } => "patch",
             Trigger::Blend { .. } => "blend",
+            Trigger::Additive { .. } => "additive",
+            Trigger::Warp { .. } => "warp",
             Trigger::Tokens { .. } => "tokens",
             Trigger::Tabular { .. } => "tabular",
         }
@@ -162,6 +182,52 @@ impl Trigger {
                 check_unit(pattern, "blend pattern")
             }
             (
+                Trigger::Additive {
+                    channels,
+                    height,
+                    width,
+                    signal,
+                },
+                Modality::Image {
+                    channels: c,
+                    height: h,
+                    width: w,
+                },
+            ) => {
+                check_shape(
+                    "additive signal",
+                    (*channels, *height, *width),
+                    (*c, *h, *w),
+                )?;
+                check_len("additive signal", signal.len(), channels * height * width)?;
+                match signal.iter().find(|v| !(-1.0..=1.0).contains(*v)) {
+                    Some(bad) => Err(AttackError::param(format!(
+                        "additive signal value {bad} is outside [-1, 1]"
+                    ))),
+                    None => Ok(()),
+                }
+            }
+            (
+                Trigger::Warp {
+                    channels,
+                    height,
+                    width,
+                    source_rows,
+                    source_cols,
+                },
+                Modality::Image {
+                    channels: c,
+                    height: h,
+                    width: w,
+                },
+            ) => {
+                check_shape("warp grid", (*channels, *height, *width), (*c, *h, *w))?;
+                check_len("warp grid rows", source_rows.len(), height * width)?;
+                check_len("warp grid columns", source_cols.len(), height * width)?;
+                check_inside(source_rows, *height, "row")?;
+                check_inside(source_cols, *width, "column")
+            }
+            (
                 Trigger::Tokens { tokens, .. },
                 Modality::Text {
                     max_len,
@@ -245,6 +311,22 @@ impl Trigger {
                     *x = (1.0 - alpha) * *x + alpha * p;
                 }
             }
+            Trigger::Additive { signal, .. } => {
+                for (x, v) in row.iter_mut().zip(signal) {
+                    *x = (*x + v).clamp(0.0, 1.0);
+                }
+            }
+            Trigger::Warp {
+                channels,
+                height,
+                width,
+                source_rows,
+                source_cols,
+            } => {
+                let source = row.to_vec();
+                let shape = (*channels, *height, *width);
+                crate::warp::resample(&source, row, shape, source_rows, source_cols);
+            }
             Trigger::Tabular { features, values } => {
                 for (&f, &v) in features.iter().zip(values) {
                     row[f] = v;
@@ -279,6 +361,38 @@ impl Trigger {
         out.extend_from_slice(&content[at..]);
         out.resize(max_len, 0);
         row.copy_from_slice(&out[..max_len]);
+    }
+}
+
+/// Errors unless a whole-image trigger of shape `have` (channels, height, width) fits images
+/// of shape `want`.
+fn check_shape(what: &str, have: (usize, usize, usize), want: (usize, usize, usize)) -> Result<()> {
+    if have != want {
+        return Err(AttackError::incompatible(format!(
+            "the {what} is {}x{}x{} but the images are {}x{}x{}",
+            have.0, have.1, have.2, want.0, want.1, want.2
+        )));
+    }
+    Ok(())
+}
+
+fn check_len(what: &str, len: usize, expected: usize) -> Result<()> {
+    if len != expected {
+        return Err(AttackError::param(format!(
+            "{what} has {len} values, expected {expected}"
+        )));
+    }
+    Ok(())
+}
+
+/// Errors unless every sampling position lies in `[0, size - 1]` (NaN included).
+fn check_inside(positions: &[f32], size: usize, axis: &str) -> Result<()> {
+    let last = size.saturating_sub(1) as f32;
+    match positions.iter().find(|p| !(0.0..=last).contains(*p)) {
+        Some(bad) => Err(AttackError::param(format!(
+            "warp grid {axis} position {bad} is outside [0, {last}]"
+        ))),
+        None => Ok(()),
     }
 }
 

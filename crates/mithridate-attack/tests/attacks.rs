@@ -162,6 +162,14 @@ fn cases() -> Vec<(&'static str, Value, Dataset)> {
             json!({"target": 2, "epsilon": 0.1, "steps": 3}),
             image(),
         ),
+        ("sig", json!({"target": 2}), image()),
+        (
+            "sig",
+            json!({"target": 1, "label": "dirty", "signal": "ramp", "delta": 0.2}),
+            image(),
+        ),
+        ("wanet", json!({"target": 0, "cross-ratio": 1}), image()),
+        ("wanet", json!({"mapping": "all-to-all", "k": 8}), image()),
         (
             "feature-collision",
             json!({"target": 1, "iterations": 5}),

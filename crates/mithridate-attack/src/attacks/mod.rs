@@ -8,8 +8,10 @@ pub mod feature_collision;
 pub mod label_flip_greedy;
 pub mod label_flip_random;
 pub mod label_flip_targeted;
+pub mod sig;
 pub mod tabular_trigger;
 pub mod text_trigger;
+pub mod wanet;
 
 use crate::edit::{Edits, Record};
 use crate::trigger::{Mapping, Trigger};
