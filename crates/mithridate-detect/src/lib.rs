@@ -13,6 +13,8 @@
 //! | confident learning | [`confident`] | k-fold out-of-sample probabilities | Northcutt, Jiang & Chuang 2021 |
 //! | k-NN label consistency | [`knn`] | embeddings | Peri et al. 2020 |
 //! | early-training loss | [`loss`] | one short training run | Arpit et al. 2017; Li et al. 2021 |
+//! | training dynamics (ABL over time) | [`dynamics`] | one short staged training run | Li et al. 2021 (ABL) |
+//! | SCALE-UP (scaled prediction consistency) | [`scale_up`] | model (`N` forward passes) | Guo, Li, Chen, Jia & Xie 2023 |
 //! | SPECTRE (robust whitening + QUE) | [`spectre`] | embeddings | Hayase, Kong, Somani & Oh 2021 |
 //! | SCAn (untangling, two-subgroup test) | [`scan_untangling`] | embeddings | Tang, Wang, Zhang & Wang 2021 |
 //! | STRIP (inference-time) | [`strip`] | model + clean inputs | Gao et al. 2019 |
@@ -50,6 +52,7 @@ pub mod registry;
 pub mod sanitize;
 pub mod strip;
 mod symmetric;
+mod tails;
 
 /// Implements [`Detector`] for a detector whose scan reads only the context's embeddings
 /// (`detect_embeddings`) and whose checked parameters are its `params` field.
@@ -82,7 +85,7 @@ macro_rules! detectors {
     };
 }
 
-detectors!(spectral, clustering, confident, knn, loss, mahalanobis, spectre, scan_untangling);
+detectors!(spectral, clustering, confident, knn, loss, mahalanobis, dynamics, scale_up, spectre, scan_untangling);
 
 pub use context::{cross_val_probabilities, Embeddings, ScanContext, TrainSpec};
 pub use detection::{ClassVerdict, Detection};
