@@ -117,6 +117,10 @@ impl ScaleUp {
             return Err(DetectError::input("SCALE-UP needs dense inputs"));
         };
         model.check_compatible(data)?;
+        if data.is_empty() {
+            // Also keeps the value range below well-formed (`clamp` needs min <= max).
+            return Err(DetectError::input("the dataset to scan is empty"));
+        }
         let (lo, hi) = values
             .iter()
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
@@ -333,5 +337,15 @@ mod tests {
             Classifier::new(mithridate_engine::Architecture::Text, text.modality(), 2, 0).unwrap();
         let err = detector.consistency(&m, &text).unwrap_err().to_string();
         assert!(err.contains("text"), "{err}");
+        let empty = Dataset::new(
+            Modality::Tabular { features: 2 },
+            Features::Dense(Vec::new()),
+            Vec::new(),
+            Vec::new(),
+            3,
+            Vec::new(),
+        )
+        .unwrap();
+        assert!(detector.consistency(&model(), &empty).is_err());
     }
 }
