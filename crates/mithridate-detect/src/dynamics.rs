@@ -87,7 +87,7 @@ impl Default for DynamicsParams {
             stages: 8,
             direction: Direction::Low,
             class_outlier: 3.0,
-            min_separation: 3.0,
+            min_separation: 3.5,
             max_class_share: 0.5,
         }
     }
@@ -285,7 +285,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "dynamics",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "loss curves over a short staged training run, normalised within each label; flags the 2-means fast (or slow) tail of classes whose tail stands out; epochs (2), stages (8), direction=low|high (low), class-outlier (3), min-separation (3), max-class-share (0.5)",
+    summary: "loss curves over a short staged training run, normalised within each label; flags the 2-means fast (or slow) tail of classes whose tail stands out; epochs (2), stages (8), direction=low|high (low), class-outlier (3), min-separation (3.5), max-class-share (0.5)",
     paper: "Li et al. 2021 (ABL)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Training],

@@ -70,7 +70,7 @@ impl Default for ScaleUpParams {
         ScaleUpParams {
             max_scale: 11,
             class_outlier: 3.0,
-            min_separation: 3.0,
+            min_separation: 3.5,
             max_class_share: 0.5,
         }
     }
@@ -248,7 +248,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "scale-up",
     role: mithridate_core::Role::Detector,
     modalities: &["image", "tabular"],
-    summary: "prediction consistency under input amplification x2..xN, robust z per predicted class; flags the 2-means high tail of classes that stand out; max-scale (11), class-outlier (3), min-separation (3), max-class-share (0.5)",
+    summary: "prediction consistency under input amplification x2..xN, robust z per predicted class; flags the 2-means high tail of classes that stand out; max-scale (11), class-outlier (3), min-separation (3.5), max-class-share (0.5)",
     paper: "Guo et al. 2023 (SCALE-UP)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],
