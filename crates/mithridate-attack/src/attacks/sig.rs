@@ -11,8 +11,8 @@
 //!
 //! Pixels are in `[0, 1]` (the data contract), so the paper's `delta = 20` on 8-bit images is
 //! `delta = 20/255` here (the default), and `f = 6` cycles across the width. On images
-//! narrower than `2 f` columns the sine aliases to a lower frequency; an `f` that is a
-//! multiple of `m` samples only zeros and is rejected.
+//! narrower than `2 f` columns the sine aliases to a lower frequency; an `f` with `2 f / m`
+//! an integer samples `sin(k pi j) = 0` on every column and is rejected.
 //!
 //! Poisoning, `label = clean` (default, the paper's form): pool = training samples of class
 //! `target`; `round(rate * |pool|)` of them get the signal and keep their label. The model
@@ -161,10 +161,10 @@ impl Sig {
                 v as f32
             })
             .collect();
-        // sin(2 pi j f / m) vanishes on every column when f is a multiple of m (up to rounding).
+        // sin(2 pi j f / m) vanishes on every column when 2 f / m is an integer (up to rounding).
         if column.iter().all(|v| v.abs() <= 1e-6 * delta) {
             return Err(AttackError::incompatible(format!(
-                "frequency {} samples a zero signal on {width}-wide images (use a frequency that is not a multiple of {width})",
+                "frequency {} samples a zero signal on {width}-wide images (2 * frequency / width must not be an integer)",
                 self.params.frequency
             )));
         }
