@@ -219,34 +219,41 @@ impl Spectre {
         let budget = flag_count(n, share.min(0.5)).min(n - k - 1);
         let robust = robust_estimate(&x, budget)?;
         let z = centred_times(&x, &robust.mean, &inverse_sqrt(&robust.cov, RIDGE)?);
-        let m = (z.transpose() * &z) * faer::Scale(1.0 / n as f64);
-        let eigen = sym_eigen(&m)?;
-        let spread = eigen.values[0];
-        // Q's eigenvalues: a softmax of α (λ_j - 1)/(‖M‖₂ - 1), shifted by its maximum (the
-        // trace normalisation cancels the shift, so nothing overflows).
-        let denominator = (spread - 1.0).max(1e-9);
-        let exponents: Vec<f64> = eigen
-            .values
-            .iter()
-            .map(|&l| self.params.alpha * (l - 1.0) / denominator)
-            .collect();
-        let max = exponents.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let weights: Vec<f64> = exponents.iter().map(|&a| (a - max).exp()).collect();
-        let total: f64 = weights.iter().sum();
-        let along = &z * &eigen.vectors;
-        let scores = (0..n)
-            .map(|i| {
-                (0..k)
-                    .map(|j| weights[j] * along[(i, j)].powi(2))
-                    .sum::<f64>()
-                    / total
-            })
-            .collect();
+        let (scores, spread) = que_scores(&z, self.params.alpha)?;
         Ok(Some(ClassScores {
             scores,
             statistic: spread / clean_bound(k, n, n - budget),
         }))
     }
+}
+
+/// QUE scores `τ_i = z_iᵀ Q z_i` of whitened rows `z` (step 4 of the module docs) and `‖M‖₂`.
+fn que_scores(z: &Mat<f64>, alpha: f64) -> Result<(Vec<f64>, f64)> {
+    let (n, k) = (z.nrows(), z.ncols());
+    let m = (z.transpose() * z) * faer::Scale(1.0 / n.max(1) as f64);
+    let eigen = sym_eigen(&m)?;
+    let spread = eigen.values[0];
+    // Q's eigenvalues: a softmax of α (λ_j - 1)/(‖M‖₂ - 1), shifted by its maximum (the
+    // trace normalisation cancels the shift, so nothing overflows).
+    let denominator = (spread - 1.0).max(1e-9);
+    let exponents: Vec<f64> = eigen
+        .values
+        .iter()
+        .map(|&l| alpha * (l - 1.0) / denominator)
+        .collect();
+    let max = exponents.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let weights: Vec<f64> = exponents.iter().map(|&a| (a - max).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let along = z * &eigen.vectors;
+    let scores = (0..n)
+        .map(|i| {
+            (0..k)
+                .map(|j| weights[j] * along[(i, j)].powi(2))
+                .sum::<f64>()
+                / total
+        })
+        .collect();
+    Ok((scores, spread))
 }
 
 /// A robust mean and covariance (steps 2 and 3 of the module docs).
@@ -350,3 +357,52 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     provides: &[],
     build: |p| crate::registry::checked::<SpectreParams>("spectre", p),
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn que_scores_match_a_hand_computed_case() {
+        // z = (±√3, 0), (0, ±1): M = diag(1.5, 0.5), ‖M‖₂ = 1.5, α (M - I)/(‖M‖₂ - 1) =
+        // diag(α, -α), so Q = diag(w, 1 - w) with w = e^α / (e^α + e^-α).
+        let r3 = 3f64.sqrt();
+        let rows = [[r3, 0.0], [-r3, 0.0], [0.0, 1.0], [0.0, -1.0]];
+        let z = Mat::from_fn(4, 2, |i, j| rows[i][j]);
+        let (scores, spread) = que_scores(&z, 4.0).unwrap();
+        let w = 4f64.exp() / (4f64.exp() + (-4f64).exp());
+        assert!((spread - 1.5).abs() < 1e-12);
+        assert!((scores[0] - 3.0 * w).abs() < 1e-9, "{scores:?}");
+        assert!((scores[3] - (1.0 - w)).abs() < 1e-9, "{scores:?}");
+        // A tiny α weighs all directions alike: τ_i -> ‖z_i‖² / k.
+        let (flat, _) = que_scores(&z, 1e-9).unwrap();
+        assert!(
+            (flat[0] - 1.5).abs() < 1e-6 && (flat[2] - 0.5).abs() < 1e-6,
+            "{flat:?}"
+        );
+    }
+
+    #[test]
+    fn robust_estimate_ignores_a_far_cluster_that_inflates_the_plain_covariance() {
+        // 180 points on a 2-D grid with unit-ish spread, 20 (10%) at (30, 30).
+        let mut rows: Vec<[f64; 2]> = (0..180)
+            .map(|i| [(i % 15) as f64 / 4.3 - 1.63, (i / 15) as f64 / 3.46 - 1.59])
+            .collect();
+        rows.extend((0..20).map(|i| [30.0 + 0.01 * i as f64, 30.0]));
+        let x = Mat::from_fn(rows.len(), 2, |i, j| rows[i][j]);
+        let (_, plain) = mean_cov(&x, &(0..rows.len()).collect::<Vec<_>>());
+        let clean: Vec<usize> = (0..180).collect();
+        let (clean_mean, clean_cov) = mean_cov(&x, &clean);
+        let robust = robust_estimate(&x, 30).unwrap();
+        assert!(plain[(0, 0)] > 50.0 * clean_cov[(0, 0)]);
+        for j in 0..2 {
+            assert!(
+                (robust.mean[j] - clean_mean[j]).abs() < 0.1,
+                "{:?}",
+                robust.mean
+            );
+            let ratio = robust.cov[(j, j)] / clean_cov[(j, j)];
+            assert!((0.5..2.0).contains(&ratio), "variance {j}: {ratio}");
+        }
+    }
+}
