@@ -230,12 +230,8 @@ mod tests {
         let mut labels = vec![0u32; 200];
         labels.extend([1; 100]);
         let mut opinion = labels.clone();
-        for r in 0..8 {
-            opinion[r] = 1;
-        }
-        for r in 200..204 {
-            opinion[r] = 0;
-        }
+        opinion[..8].fill(1);
+        opinion[200..204].fill(0);
         let sizes = [200, 100];
         assert!(
             suspicious_pairs(&labels, &opinion, &sizes, &PairTest::default())
@@ -243,9 +239,7 @@ mod tests {
                 .is_empty()
         );
         // Add 25 flipped samples labelled 1 that look like 0: caught, in that direction.
-        for r in 210..235 {
-            opinion[r] = 0;
-        }
+        opinion[210..235].fill(0);
         let pairs = suspicious_pairs(&labels, &opinion, &sizes, &PairTest::default()).unwrap();
         assert_eq!(pairs.len(), 1);
         assert_eq!((pairs[0].labelled, pairs[0].looks_like), (1, 0));

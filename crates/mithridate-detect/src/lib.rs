@@ -85,7 +85,19 @@ macro_rules! detectors {
     };
 }
 
-detectors!(spectral, clustering, confident, knn, loss, mahalanobis, dynamics, scale_up, spectre, scan_untangling);
+detectors!(
+    spectral,
+    clustering,
+    confident,
+    knn,
+    loss,
+    mahalanobis,
+    dynamics,
+    scale_up,
+    spectre,
+    auto,
+    scan_untangling
+);
 
 pub use context::{cross_val_probabilities, Embeddings, ScanContext, TrainSpec};
 pub use detection::{ClassVerdict, Detection};

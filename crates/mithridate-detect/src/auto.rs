@@ -1,0 +1,289 @@
+//! `auto`: the detectors that together cover every poisoning family, run on one shared scan
+//! context, their evidence combined per class so that a clean set gets no flags.
+//!
+//! Why a combination: no single detector covers every family. Per-class subpopulation
+//! tests (SCAn: Tang, Wang, Zhang & Wang 2021; SPECTRE: Hayase, Kong, Somani & Oh 2021;
+//! activation clustering: Chen et al. 2018) find backdoors, whatever the trigger looks like,
+//! as a second mode in the target class's representations; they cannot see a targeted label
+//! flip, whose samples sit with their true class. k-NN label consistency (Peri et al. 2020)
+//! with per-pair calibration ([`crate::class_pairs`]) finds targeted flips and misses
+//! backdoors (a poison's neighbours are other poisons with the same label).
+//!
+//! Rule, per class `c`:
+//! 1. *Backdoor vote*: `c` is backdoor-suspicious when at least `quorum` of the backdoor
+//!    members mark it suspicious (each member's own calibrated class verdict; see its docs).
+//!    One member's false alarm on a clean class is thus not enough.
+//! 2. *Which samples*: in a backdoor-suspicious class, every sample gets the combined score
+//!    `s_i` = mean over the backdoor members of its within-class score percentile (ranks make
+//!    the members' scales comparable); the class's samples are split in two by the threshold
+//!    that maximises the between-group variance of `s` (Otsu 1979, a 1-D 2-means), and the
+//!    high group is flagged when it is the smaller one (a poison is a minority of its class;
+//!    otherwise nothing is flagged and the class is reported as suspicious only).
+//! 3. *Flips*: samples that the class-pair k-NN vote flags are flagged too, with its
+//!    suggested labels.
+//!
+//! Scores: `s_i` (percentile mean; for classes with no backdoor vote, the same scale) plus the
+//! k-NN disagreement for pair-flagged samples, so AUROC is defined for every family.
+//! The detection's `parameters` list the members and the families covered and not covered
+//! (random label noise needs k-fold cross-validation: run `confident` for it; clean-label
+//! feature collision on one victim is not a per-class population effect).
+//! Cost: the sum of the members' costs on shared embeddings (one forward pass).
+//!
+//! ```
+//! use mithridate_detect::auto::otsu_split;
+//! // Scores with a clear high minority: the split lands between 0.3 and 0.9.
+//! let t = otsu_split(&[0.1, 0.2, 0.15, 0.3, 0.9, 0.95]).unwrap();
+//! assert!(t > 0.3 && t < 0.9);
+//! assert_eq!(otsu_split(&[0.5, 0.5, 0.5]), None);
+//! ```
+
+use crate::detection::Rows;
+use crate::{DetectError, Detection, Detector, Result, ScanContext};
+use mithridate_core::ParamGuard;
+
+/// Unchecked parameters of [`Auto`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
+pub struct AutoParams {
+    /// Per-class subpopulation detectors (registry names) that vote on backdoored classes.
+    pub backdoor: Vec<String>,
+    /// Votes a class needs, in `1..=backdoor.len()`.
+    pub quorum: usize,
+    /// Whether the class-pair k-NN vote for targeted label flips runs.
+    pub flips: bool,
+}
+
+impl Default for AutoParams {
+    fn default() -> Self {
+        AutoParams {
+            backdoor: ["scan", "spectre", "activation-clustering"]
+                .map(String::from)
+                .to_vec(),
+            quorum: 2,
+            flips: true,
+        }
+    }
+}
+
+impl ParamGuard for AutoParams {
+    type Checked = Auto;
+    type Error = DetectError;
+
+    fn check_ref(&self) -> Result<()> {
+        if self.backdoor.iter().any(|m| m == "auto") {
+            return Err(DetectError::param("auto cannot be its own member"));
+        }
+        for name in &self.backdoor {
+            crate::registry::detector(name)?;
+        }
+        if self.quorum == 0 || self.quorum > self.backdoor.len().max(1) {
+            return Err(DetectError::param(format!(
+                "auto quorum must be in 1..={}, got {}",
+                self.backdoor.len(),
+                self.quorum
+            )));
+        }
+        Ok(())
+    }
+
+    fn build(self) -> Auto {
+        Auto { params: self }
+    }
+}
+
+/// The combined detector with checked parameters (see the [module](self) docs).
+#[derive(Debug, Clone)]
+pub struct Auto {
+    params: AutoParams,
+}
+
+impl Auto {
+    fn members(&self) -> Result<Vec<Box<dyn Detector>>> {
+        self.params
+            .backdoor
+            .iter()
+            .map(|name| crate::registry::build(name, &serde_json::json!({})))
+            .collect()
+    }
+}
+
+/// Each row's percentile (0..1, ties averaged) among the rows of its class.
+fn class_percentiles(scores: &[f64], class_rows: &[Vec<usize>]) -> Vec<f64> {
+    let mut out = vec![0.0; scores.len()];
+    for rows in class_rows {
+        let mut order = rows.clone();
+        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+        let denom = (rows.len().max(2) - 1) as f64;
+        let mut i = 0;
+        while i < order.len() {
+            let mut j = i;
+            while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+                j += 1;
+            }
+            let rank = (i + j) as f64 / 2.0 / denom;
+            for &r in &order[i..=j] {
+                out[r] = rank;
+            }
+            i = j + 1;
+        }
+    }
+    out
+}
+
+/// The threshold `t` maximising the between-group variance of `{v <= t}` and `{v > t}`
+/// (Otsu 1979 on the sorted values; `t` is the midpoint of the best gap). `None` when all
+/// values are equal or there are fewer than two.
+pub fn otsu_split(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n < 2 || v[0] == v[n - 1] {
+        return None;
+    }
+    let total: f64 = v.iter().sum();
+    let mut left = 0.0;
+    let mut best = (f64::NEG_INFINITY, None);
+    for i in 0..n - 1 {
+        left += v[i];
+        if v[i] == v[i + 1] {
+            continue;
+        }
+        let (a, b) = ((i + 1) as f64, (n - i - 1) as f64);
+        let gap = left / a - (total - left) / b;
+        let between = a * b * gap * gap;
+        if between > best.0 {
+            best = (between, Some((v[i] + v[i + 1]) / 2.0));
+        }
+    }
+    best.1
+}
+
+impl Detector for Auto {
+    fn name(&self) -> &'static str {
+        "auto"
+    }
+
+    fn parameters(&self) -> serde_json::Value {
+        let mut p = serde_json::to_value(&self.params).unwrap_or_default();
+        p["covers"] = serde_json::json!(if self.params.flips {
+            vec!["backdoor (patch, blend, signal, warp, clean-label)", "targeted label flip"]
+        } else {
+            vec!["backdoor (patch, blend, signal, warp, clean-label)"]
+        });
+        p["does_not_cover"] = serde_json::json!([
+            "random label noise (run `confident`: k-fold cross-validation)",
+            "single-victim feature collision"
+        ]);
+        p
+    }
+
+    fn scan(&self, ctx: &ScanContext) -> Result<Detection> {
+        let data = ctx.data();
+        let (labels, ids, k) = (data.labels(), data.ids(), data.num_classes());
+        let class_rows = crate::context::class_rows(labels, k);
+        let mut votes = vec![0usize; k];
+        let mut combined = vec![0.0; labels.len()];
+        let members = self.members()?;
+        for member in &members {
+            let d = member.scan(ctx)?;
+            for v in d.classes.iter().filter(|v| v.suspicious) {
+                votes[v.class as usize] += 1;
+            }
+            let scores: Vec<f64> = d.scores.iter().map(|&(_, s)| s).collect();
+            for (c, p) in combined
+                .iter_mut()
+                .zip(class_percentiles(&scores, &class_rows))
+            {
+                *c += p / members.len() as f64;
+            }
+        }
+        let mut flags = vec![false; labels.len()];
+        let suspicious: Vec<bool> = votes.iter().map(|&v| v >= self.params.quorum).collect();
+        for (rows, _) in class_rows.iter().zip(&suspicious).filter(|(_, &s)| s) {
+            let class_scores: Vec<f64> = rows.iter().map(|&r| combined[r]).collect();
+            if let Some(t) = otsu_split(&class_scores) {
+                let high: Vec<usize> = rows.iter().copied().filter(|&r| combined[r] > t).collect();
+                if 2 * high.len() < rows.len() {
+                    high.iter().for_each(|&r| flags[r] = true);
+                }
+            }
+        }
+        let mut relabel = Vec::new();
+        if self.params.flips {
+            let knn = crate::registry::build("knn", &serde_json::json!({"vote": "class-pairs"}))?;
+            let d = knn.scan(ctx)?;
+            let flagged: std::collections::HashSet<u64> = d.flagged.iter().copied().collect();
+            for (r, &id) in ids.iter().enumerate() {
+                if flagged.contains(&id) {
+                    flags[r] = true;
+                    combined[r] += 1.0;
+                }
+            }
+            relabel = d.relabel;
+        }
+        let pair_classes: Vec<bool> = (0..k)
+            .map(|c| class_rows[c].iter().any(|&r| flags[r] && !suspicious[c]))
+            .collect();
+        let mut detection = Detection::from_rows(
+            self.name(),
+            self.parameters(),
+            Rows {
+                ids,
+                labels,
+                num_classes: k,
+            },
+            &combined,
+            &flags,
+            |c| {
+                let c = c as usize;
+                (suspicious[c] || pair_classes[c], votes[c] as f64)
+            },
+        );
+        detection.relabel = relabel;
+        Ok(detection)
+    }
+}
+
+/// The registry entry (see [`crate::registry::DETECTORS`]).
+pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry {
+    name: "auto",
+    role: mithridate_core::Role::Detector,
+    modalities: &[],
+    summary: "runs SCAn, SPECTRE and activation clustering (backdoors: a class needs quorum votes, then a 2-means split of their combined within-class ranks) and class-pair k-NN (targeted flips) on one shared scan; backdoor (scan,spectre,activation-clustering), quorum (2), flips (true)",
+    paper: "Tang et al. 2021; Hayase et al. 2021; Chen et al. 2018; Peri et al. 2020 (combined)",
+    taxonomy: crate::registry::SANITIZATION,
+    requires: &[mithridate_core::Requirement::Model],
+    provides: &[mithridate_core::Requirement::Relabel],
+    build: |p| crate::registry::checked::<AutoParams>("auto", p),
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_within_class_and_average_ties() {
+        let p = class_percentiles(&[1.0, 3.0, 2.0, 5.0, 5.0], &[vec![0, 1, 2], vec![3, 4]]);
+        assert_eq!(p, vec![0.0, 1.0, 0.5, 0.5, 0.5]);
+    }
+
+    #[test]
+    fn otsu_separates_a_minority_mode() {
+        let mut v: Vec<f64> = (0..90).map(|i| 0.3 + 0.002 * i as f64).collect();
+        v.extend((0..10).map(|i| 0.9 + 0.005 * i as f64));
+        let t = otsu_split(&v).unwrap();
+        assert!(v.iter().filter(|&&x| x > t).count() == 10, "{t}");
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let mut p = AutoParams {
+            quorum: 4,
+            ..Default::default()
+        };
+        assert!(p.clone().check().unwrap_err().to_string().contains("quorum"));
+        p.quorum = 1;
+        p.backdoor.push("auto".into());
+        assert!(p.check().is_err());
+    }
+}
