@@ -35,8 +35,6 @@ pub(crate) struct ConvWork {
     /// Forward buffers (padded input, patch matrix, convolution output; the latter doubles as
     /// the convolution's output gradient in the backward).
     pub fwd: ConvScratch,
-    /// Gradient of the patch matrix, same orientation as `fwd.patches`.
-    d_patches: Vec<f32>,
     /// Gradient of the zero-padded input.
     d_padded: Vec<f32>,
 }
@@ -96,25 +94,18 @@ fn window_offsets(layer: &ConvPool, p: usize) -> [usize; 4] {
     [at(0, 0), at(0, 1), at(1, 0), at(1, 1)]
 }
 
-/// Backward of [`conv_pool_relu_forward`] for the same image: adds the kernel gradient to
-/// `d_weight` (`(O, T)`, taps in `layout`'s order) and the bias gradient to `d_bias`, and,
-/// when `d_input` is given, overwrites it with the gradient of `input`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn conv_pool_relu_backward(
+/// Backward of [`conv_pool_relu_forward`] for the same image, kernel gradient only (the first
+/// layer, whose input needs no gradient): adds to `d_weight` (`(O, T)`, taps in `layout`'s
+/// order) and `d_bias`, with one GEMM `dW += dZ^T X` over the re-built patch matrix.
+pub(crate) fn conv_pool_relu_backward_gemm(
     layer: &ConvPool,
-    weight: &[f32],
     input: &[f32],
     layout: Patches,
     (out, argmax, d_out): (&[f32], &[u8], &[f32]),
     work: &mut ConvWork,
     (d_weight, d_bias): (&mut [f32], &mut [f32]),
-    d_input: Option<&mut [f32]>,
 ) {
-    let (pixels, o, taps) = (
-        4 * layer.out_h * layer.out_w,
-        layer.out_channels,
-        layer.fan_in(),
-    );
+    let (pixels, o) = (4 * layer.out_h * layer.out_w, layer.out_channels);
     // dZ: zero except at each window's maximum.
     let d_conv = &mut work.fwd.conv;
     d_conv.clear();
@@ -134,84 +125,172 @@ pub(crate) fn conv_pool_relu_backward(
         }
     }
     // The patch matrix is rebuilt rather than kept from the forward: a copy is cheaper than
-    // holding a task's worth of patch matrices (~300 KB per image) out of cache.
+    // holding a task's worth of patch matrices out of cache.
     im2col(layer, input, layout, &mut work.fwd);
-    let d_conv = MatRef::from_row_major_slice(&work.fwd.conv, pixels, o);
     matmul(
-        MatMut::from_row_major_slice_mut(d_weight, o, taps),
+        MatMut::from_row_major_slice_mut(d_weight, o, layer.fan_in()),
         Accum::Add,
-        d_conv.transpose(),
+        MatRef::from_row_major_slice(&work.fwd.conv, pixels, o).transpose(),
         patch_matrix(&work.fwd.patches, layer, layout),
         1.0f32,
         Par::Seq,
     );
-    let Some(d_input) = d_input else { return };
-    work.d_patches.resize(pixels * taps, 0.0);
-    let kernel = MatRef::from_row_major_slice(weight, o, taps);
-    let d_patches = match layout {
-        Patches::ChannelFirst => {
-            MatMut::from_row_major_slice_mut(&mut work.d_patches, taps, pixels).transpose_mut()
-        }
-        Patches::ChannelLast => MatMut::from_row_major_slice_mut(&mut work.d_patches, pixels, taps),
-    };
-    matmul(d_patches, Accum::Replace, d_conv, kernel, 1.0f32, Par::Seq);
-    col2im(layer, layout, work, d_input);
 }
 
-/// Adds every entry of `work.d_patches` back to the input pixel its patch entry was copied
-/// from (the adjoint of [`im2col`]), then crops the zero border into `d_input`.
-fn col2im(layer: &ConvPool, layout: Patches, work: &mut ConvWork, d_input: &mut [f32]) {
+/// Backward of [`conv_pool_relu_forward`] for one channel-last image (`weight` in `(O, i, j, in)`
+/// order): adds to `d_weight` (same order) and `d_bias`, and overwrites `d_input` with the
+/// gradient of `input` (`(in_h, in_w, in)`).
+///
+/// `dZ` has one non-zero per pooling window and channel (3/4 of it is zero), so instead of the
+/// two dense GEMMs `dZ^T X` and `dZ W` (whose multiply-adds are 3/4 wasted) each non-zero
+/// `g = dZ[q, o]` at convolution pixel `q = (cy, cx)` is applied directly: `dW[o] += g X[q]` and
+/// `dX[q] += g W[o]`, where the patch row `X[q]` is `k` contiguous runs of `k C` values of the
+/// zero-padded input, so col2im happens in the same pass. A quarter of the multiply-adds, in
+/// runs of `k C` contiguous floats (80 for the second layer) that vectorise.
+pub(crate) fn conv_pool_relu_backward_sparse(
+    layer: &ConvPool,
+    weight: &[f32],
+    input: &[f32],
+    (out, argmax, d_out): (&[f32], &[u8], &[f32]),
+    work: &mut ConvWork,
+    (d_weight, d_bias): (&mut [f32], &mut [f32]),
+    d_input: &mut [f32],
+) {
     let (k, pad, c_in) = (layer.kernel, layer.kernel / 2, layer.in_channels);
     let (in_h, in_w) = (layer.in_h, layer.in_w);
-    let (cw, pixels) = (2 * layer.out_w, 4 * layer.out_h * layer.out_w);
-    let (ph, pw) = (in_h + 2 * pad, in_w + 2 * pad);
-    let d_padded = &mut work.d_padded;
-    d_padded.clear();
-    d_padded.resize(c_in * ph * pw, 0.0);
-    match layout {
-        Patches::ChannelFirst => {
-            for (r, row) in work.d_patches.chunks_exact(pixels).enumerate() {
-                let (c, i, j) = (r / (k * k), r / k % k, r % k);
-                let plane = &mut d_padded[c * ph * pw..(c + 1) * ph * pw];
-                for (y, seg) in row.chunks_exact(cw).enumerate() {
-                    let start = (y + i) * pw + j;
-                    for (d, s) in plane[start..start + cw].iter_mut().zip(seg) {
-                        *d += s;
-                    }
-                }
-            }
-            for (plane, padded) in d_input
-                .chunks_exact_mut(in_h * in_w)
-                .zip(d_padded.chunks_exact(ph * pw))
-            {
-                for (dst, src) in plane
-                    .chunks_exact_mut(in_w)
-                    .zip(padded[pad * pw..].chunks_exact(pw))
-                {
-                    dst.copy_from_slice(&src[pad..pad + in_w]);
-                }
-            }
+    let pw = in_w + 2 * pad;
+    let padded_len = c_in * (in_h + 2 * pad) * pw;
+    // The padded input (its zero border is kept across calls, as in `im2col`).
+    work.fwd.padded.resize(padded_len, 0.0);
+    let row_len = in_w * c_in;
+    for (src, dst) in input
+        .chunks_exact(row_len)
+        .zip(work.fwd.padded[pad * pw * c_in..].chunks_exact_mut(pw * c_in))
+    {
+        dst[pad * c_in..pad * c_in + row_len].copy_from_slice(src);
+    }
+    work.d_padded.clear();
+    work.d_padded.resize(padded_len, 0.0);
+    let geometry = SparseGeometry {
+        kernel: k,
+        run: k * c_in,
+        padded_width: pw,
+        out_w: layer.out_w,
+        out_channels: layer.out_channels,
+    };
+    let pooled = (out, argmax, d_out);
+    let grads = (d_weight, d_bias);
+    let buffers = (&work.fwd.padded[..], &mut work.d_padded[..]);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F is available (checked).
+            unsafe { sparse_avx512(&geometry, weight, pooled, buffers, grads) };
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available (checked).
+            unsafe { sparse_avx2(&geometry, weight, pooled, buffers, grads) };
+        } else {
+            sparse_apply(&geometry, weight, pooled, buffers, grads);
         }
-        Patches::ChannelLast => {
-            let run = k * c_in;
-            for (p, row) in work.d_patches.chunks_exact(c_in * k * k).enumerate() {
-                let (y, x) = (p / cw, p % cw);
-                for (i, seg) in row.chunks_exact(run).enumerate() {
-                    let start = ((y + i) * pw + x) * c_in;
-                    for (d, s) in d_padded[start..start + run].iter_mut().zip(seg) {
-                        *d += s;
-                    }
-                }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    sparse_apply(&geometry, weight, pooled, buffers, grads);
+    for (dst, src) in d_input
+        .chunks_exact_mut(row_len)
+        .zip(work.d_padded[pad * pw * c_in..].chunks_exact(pw * c_in))
+    {
+        dst.copy_from_slice(&src[pad * c_in..pad * c_in + row_len]);
+    }
+}
+
+/// Sizes [`sparse_apply`] needs.
+struct SparseGeometry {
+    kernel: usize,
+    /// `k C`: contiguous values per kernel row.
+    run: usize,
+    padded_width: usize,
+    out_w: usize,
+    out_channels: usize,
+}
+
+type Pooled<'a> = (&'a [f32], &'a [u8], &'a [f32]);
+
+/// The loop of [`conv_pool_relu_backward_sparse`]; `padded` is the zero-padded input and
+/// `d_padded` (zeroed) receives its gradient. Inlined into feature-specific copies so its
+/// `k C`-long runs vectorise with the widest registers the CPU has.
+#[inline(always)]
+fn sparse_apply(
+    g: &SparseGeometry,
+    weight: &[f32],
+    (out, argmax, d_out): Pooled<'_>,
+    (padded, d_padded): (&[f32], &mut [f32]),
+    (d_weight, d_bias): (&mut [f32], &mut [f32]),
+) {
+    let (o_n, run) = (g.out_channels, g.run);
+    let taps = g.kernel * run;
+    let c_in = run / g.kernel;
+    // Channel by channel: one kernel row and its gradient (`k k C` values each) stay in L1
+    // while every pooled pixel visits them.
+    for (o, (w_row, dw_row)) in weight
+        .chunks_exact(taps)
+        .zip(d_weight.chunks_exact_mut(taps))
+        .enumerate()
+    {
+        for p in 0..out.len() / o_n {
+            let at = p * o_n + o;
+            if out[at] <= 0.0 {
+                continue;
             }
-            let row_len = in_w * c_in;
-            for (dst, src) in d_input
-                .chunks_exact_mut(row_len)
-                .zip(d_padded[pad * pw * c_in..].chunks_exact(pw * c_in))
-            {
-                dst.copy_from_slice(&src[pad * c_in..pad * c_in + row_len]);
+            let grad = d_out[at];
+            d_bias[o] += grad;
+            let m = argmax[at] as usize;
+            let (y, x) = (p / g.out_w, p % g.out_w);
+            let (cy, cx) = (2 * y + m / 2, 2 * x + m % 2);
+            for i in 0..g.kernel {
+                let start = ((cy + i) * g.padded_width + cx) * c_in;
+                let dst = &mut dw_row[i * run..(i + 1) * run];
+                for (d, s) in dst.iter_mut().zip(&padded[start..start + run]) {
+                    *d += grad * s;
+                }
+                let dst = &mut d_padded[start..start + run];
+                for (d, s) in dst.iter_mut().zip(&w_row[i * run..(i + 1) * run]) {
+                    *d += grad * s;
+                }
             }
         }
     }
+}
+
+/// [`sparse_apply`] compiled for AVX-512F.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn sparse_avx512(
+    g: &SparseGeometry,
+    weight: &[f32],
+    pooled: Pooled<'_>,
+    buffers: (&[f32], &mut [f32]),
+    grads: (&mut [f32], &mut [f32]),
+) {
+    sparse_apply(g, weight, pooled, buffers, grads);
+}
+
+/// [`sparse_apply`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sparse_avx2(
+    g: &SparseGeometry,
+    weight: &[f32],
+    pooled: Pooled<'_>,
+    buffers: (&[f32], &mut [f32]),
+    grads: (&mut [f32], &mut [f32]),
+) {
+    sparse_apply(g, weight, pooled, buffers, grads);
 }
 
 /// A PyTorch `(out, in, k, k)` kernel with its taps reordered to `(i, j, in)`, the column
@@ -342,36 +421,6 @@ mod tests {
         (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
     }
 
-    fn dot(a: &[f32], b: &[f32]) -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| f64::from(*x) * f64::from(*y))
-            .sum()
-    }
-
-    /// col2im is the adjoint of im2col: `<im2col(x), Y> = <x, col2im(Y)>` for any `x`, `Y`,
-    /// in both orientations and with odd sides (pixels no pooling window covers).
-    #[test]
-    fn col2im_is_the_adjoint_of_im2col() {
-        for layout in [Patches::ChannelFirst, Patches::ChannelLast] {
-            for (c, k, h, w) in [(2, 5, 7, 6), (3, 3, 5, 9), (1, 1, 4, 4)] {
-                let layer = ConvPool::new(c, 4, k, h, w);
-                let x = random(c * h * w, 1);
-                let mut work = ConvWork::default();
-                im2col(&layer, &x, layout, &mut work.fwd);
-                let y = random(work.fwd.patches.len(), 2);
-                work.d_patches = y.clone();
-                let mut back = vec![0f32; x.len()];
-                col2im(&layer, layout, &mut work, &mut back);
-                let (lhs, rhs) = (dot(&work.fwd.patches, &y), dot(&x, &back));
-                assert!(
-                    (lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0),
-                    "{layout:?} {c} {k} {h} {w}: {lhs} vs {rhs}"
-                );
-            }
-        }
-    }
-
     #[test]
     fn softmax_cross_entropy_by_hand() {
         // softmax([0, ln 3]) = [1/4, 3/4]: loss -ln(3/4) for label 1, -ln(1/4) for label 0.
@@ -386,60 +435,97 @@ mod tests {
 
     #[test]
     fn pooling_sends_the_gradient_to_the_first_maximum_only() {
-        // A 1x1 kernel of weight 1 on a 2x2 image: the convolution is the image, the pooled
-        // output its maximum (+ bias); the tie between pixels 1 and 3 goes to pixel 1.
+        // A 1x1 kernel of weight 1 on a 2x2 one-channel image (both layouts coincide): the
+        // convolution is the image, the pooled output its maximum plus the bias; the tie between
+        // pixels 1 and 3 goes to pixel 1.
         let layer = ConvPool::new(1, 1, 1, 2, 2);
-        let (weight, bias) = ([1.0f32], [0.5f32]);
+        let weight = [1.0f32];
         let image = [0.2f32, 0.9, -0.3, 0.9];
         let mut work = ConvWork::default();
-        let (mut out, mut arg) = ([0f32], [0u8]);
+        for (bias, live) in [(0.5f32, true), (-5.0, false)] {
+            let (mut out, mut arg) = ([0f32], [0u8]);
+            let layout = Patches::ChannelLast;
+            conv_pool_relu_forward(
+                &layer,
+                &weight,
+                &[bias],
+                &image,
+                layout,
+                &mut work,
+                &mut out,
+                &mut arg,
+            );
+            assert_eq!((out[0], arg[0]), (if live { 1.4 } else { 0.0 }, 1));
+            let pooled = (&out[..], &arg[..], &[2.0f32][..]);
+            let (mut dw, mut db, mut dx) = ([0f32], [0f32], [7f32; 4]);
+            conv_pool_relu_backward_sparse(
+                &layer,
+                &weight,
+                &image,
+                pooled,
+                &mut work,
+                (&mut dw, &mut db),
+                &mut dx,
+            );
+            let (mut dw_gemm, mut db_gemm) = ([0f32], [0f32]);
+            conv_pool_relu_backward_gemm(
+                &layer,
+                &image,
+                Patches::ChannelFirst,
+                pooled,
+                &mut work,
+                (&mut dw_gemm, &mut db_gemm),
+            );
+            if live {
+                assert_eq!(dx, [0.0, 2.0, 0.0, 0.0]);
+                assert_eq!((dw[0], db[0]), (2.0 * 0.9, 2.0));
+            } else {
+                // A negative pre-activation blocks everything (ReLU).
+                assert_eq!((dw[0], db[0], dx), (0.0, 0.0, [0.0; 4]));
+            }
+            assert_eq!((dw, db), (dw_gemm, db_gemm));
+        }
+    }
+
+    /// The sparse backward's kernel and bias gradients equal the dense GEMM formula
+    /// `dW = dZ^T X` on a layer with several channels, odd sides and a 3x3 kernel.
+    #[test]
+    fn sparse_kernel_gradient_equals_the_gemm() {
+        let layer = ConvPool::new(3, 4, 3, 7, 9);
+        let input = random(3 * 7 * 9, 1);
+        let weight = random(4 * 27, 2);
+        let bias = random(4, 3);
+        let pooled_len = layer.out_h * layer.out_w * 4;
+        let (mut out, mut arg) = (vec![0f32; pooled_len], vec![0u8; pooled_len]);
+        let mut work = ConvWork::default();
+        let layout = Patches::ChannelLast;
         conv_pool_relu_forward(
-            &layer,
-            &weight,
-            &bias,
-            &image,
-            Patches::ChannelFirst,
-            &mut work,
-            &mut out,
-            &mut arg,
+            &layer, &weight, &bias, &input, layout, &mut work, &mut out, &mut arg,
         );
-        assert_eq!((out[0], arg[0]), (1.4, 1));
-        let (mut dw, mut db, mut dx) = ([0f32], [0f32], [0f32; 4]);
-        conv_pool_relu_backward(
+        assert!(out.iter().any(|&v| v == 0.0) && out.iter().any(|&v| v > 0.0));
+        let d_out = random(pooled_len, 4);
+        let pooled = (&out[..], &arg[..], &d_out[..]);
+        let (mut dw, mut db, mut dx) = (vec![0f32; 108], vec![0f32; 4], vec![0f32; input.len()]);
+        conv_pool_relu_backward_sparse(
             &layer,
             &weight,
-            &image,
-            Patches::ChannelFirst,
-            (&out, &arg, &[2.0]),
+            &input,
+            pooled,
             &mut work,
             (&mut dw, &mut db),
-            Some(&mut dx),
+            &mut dx,
         );
-        assert_eq!(dx, [0.0, 2.0, 0.0, 0.0]);
-        assert_eq!((dw[0], db[0]), (2.0 * 0.9, 2.0));
-        // A negative pre-activation blocks everything (ReLU).
-        let bias = [-5.0f32];
-        conv_pool_relu_forward(
+        let (mut dw_gemm, mut db_gemm) = (vec![0f32; 108], vec![0f32; 4]);
+        conv_pool_relu_backward_gemm(
             &layer,
-            &weight,
-            &bias,
-            &image,
-            Patches::ChannelFirst,
+            &input,
+            layout,
+            pooled,
             &mut work,
-            &mut out,
-            &mut arg,
+            (&mut dw_gemm, &mut db_gemm),
         );
-        let (mut dw, mut db) = ([0f32], [0f32]);
-        conv_pool_relu_backward(
-            &layer,
-            &weight,
-            &image,
-            Patches::ChannelFirst,
-            (&out, &arg, &[2.0]),
-            &mut work,
-            (&mut dw, &mut db),
-            Some(&mut dx),
-        );
-        assert_eq!((dw[0], db[0], dx), (0.0, 0.0, [0.0; 4]));
+        for (a, b) in dw.iter().zip(&dw_gemm).chain(db.iter().zip(&db_gemm)) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
     }
 }

@@ -14,8 +14,9 @@
 use rayon::prelude::*;
 
 use crate::backprop::{
-    conv_pool_relu_backward, conv_pool_relu_forward, linear_backward, linear_forward, relu_mask,
-    reorder_kernel, softmax_cross_entropy_grad, ConvWork,
+    conv_pool_relu_backward_gemm, conv_pool_relu_backward_sparse, conv_pool_relu_forward,
+    linear_backward, linear_forward, relu_mask, reorder_kernel, softmax_cross_entropy_grad,
+    ConvWork,
 };
 use crate::conv::ConvPool;
 use crate::infer::Patches;
@@ -363,25 +364,22 @@ impl TaskWork {
                 let feat = &self.acts[0][s * feat_len..(s + 1) * feat_len];
                 let feat_arg = &self.feat_arg[s * feat_len..(s + 1) * feat_len];
                 let d_feat = &self.d_out[s * feat_len..(s + 1) * feat_len];
-                conv_pool_relu_backward(
+                conv_pool_relu_backward_sparse(
                     c2,
                     conv2_hwc,
                     mid,
-                    Patches::ChannelLast,
                     (feat, feat_arg, d_feat),
                     &mut self.conv[1],
                     (dw2, db2),
-                    Some(&mut self.d_mid),
+                    &mut self.d_mid,
                 );
-                conv_pool_relu_backward(
+                conv_pool_relu_backward_gemm(
                     c1,
-                    &params[0],
                     image,
                     Patches::ChannelFirst,
                     (mid, mid_arg, &self.d_mid),
                     &mut self.conv[0],
                     (dw1, db1),
-                    None,
                 );
             }
         }
