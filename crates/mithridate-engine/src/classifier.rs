@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::BackendContext;
 use crate::network::{cross_entropy, log_softmax, Network, ParamSpec};
 use crate::optim::OptimizerState;
+use crate::trainer::FastTrainer;
 use crate::{Architecture, EngineError, Result, TrainConfig};
 
 /// Samples per forward pass in inference and gradient queries (bounds peak memory).
@@ -276,6 +277,15 @@ impl Classifier {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut order: Vec<usize> = (0..n).collect();
         let mut epochs = Vec::with_capacity(cfg.epochs());
+        // Dense and image models train through the hand-written backward of `crate::trainer`
+        // on flat weights (stored back into the tensors after every step, so a diverging step
+        // leaves the last finite weights); the text model through candle autodiff.
+        let mut fast = match data.features() {
+            Features::Dense(values) => FastTrainer::new(&self.network, cfg.batch_size())
+                .map(|t| Ok::<_, EngineError>((t, values.as_slice(), self.weight_vectors()?)))
+                .transpose()?,
+            Features::Tokens(_) => None,
+        };
         let start = Instant::now();
         for epoch in 1..=cfg.epochs() {
             order.shuffle(&mut rng);
@@ -283,7 +293,20 @@ impl Classifier {
             let mut done = 0usize;
             for rows in order.chunks(cfg.batch_size()) {
                 let labels: Vec<u32> = rows.iter().map(|&r| data.labels()[r]).collect();
-                let loss = self.train_step(data, rows, &labels, &mut optimizer)?;
+                let loss = match &mut fast {
+                    Some((trainer, inputs, weights)) => {
+                        let loss = trainer.optimizer_step(
+                            weights,
+                            &mut optimizer,
+                            (inputs, rows, &labels),
+                        );
+                        if loss.is_finite() {
+                            self.store_weights(weights)?;
+                        }
+                        loss
+                    }
+                    None => self.train_step(data, rows, &labels, &mut optimizer)?,
+                };
                 if !loss.is_finite() {
                     return Err(EngineError::invalid_input(format!(
                         "training diverged in epoch {epoch} (non-finite loss or weights); lower the learning rate"
@@ -312,10 +335,25 @@ impl Classifier {
         })
     }
 
+    /// Every parameter tensor as a flat vector.
+    fn weight_vectors(&self) -> Result<Vec<Vec<f32>>> {
+        self.params.iter().map(|v| flatten(v.as_tensor())).collect()
+    }
+
+    /// Replaces every parameter tensor from flat vectors in storage order.
+    fn store_weights(&self, weights: &[Vec<f32>]) -> Result<()> {
+        for ((var, spec), w) in self.params.iter().zip(&self.specs).zip(weights) {
+            let t = Tensor::from_slice(w, spec.shape.as_slice(), &self.device)
+                .context("updating parameters")?;
+            var.set(&t).context("updating parameters")?;
+        }
+        Ok(())
+    }
+
     /// One optimizer step on the mean loss of `rows`; returns that loss, or NaN (leaving the
     /// weights unchanged) when the loss or the updated weights are not finite.
     fn train_step(
-        &mut self,
+        &self,
         data: &Dataset,
         rows: &[usize],
         labels: &[u32],

@@ -185,18 +185,18 @@ fn relu(x: &mut [f32]) {
 
 /// Buffers one layer reuses across the samples of a task.
 #[derive(Default)]
-struct ConvScratch {
+pub(crate) struct ConvScratch {
     /// The input with a zero border of `k/2`.
-    padded: Vec<f32>,
+    pub padded: Vec<f32>,
     /// The im2col matrix.
-    patches: Vec<f32>,
+    pub patches: Vec<f32>,
     /// The convolution at the pooled pixels, `(pixels, out_channels)`.
-    conv: Vec<f32>,
+    pub conv: Vec<f32>,
 }
 
 /// How a layer's input is laid out, which decides how its im2col matrix is built.
 #[derive(Debug, Clone, Copy)]
-enum Patches {
+pub(crate) enum Patches {
     /// Input `(C, H, W)`; im2col as `(C k k, P)` columns, each row a run of image rows (few
     /// channels, as in the first layer: a receptive-field row is only `k` values).
     ChannelFirst,
@@ -217,20 +217,61 @@ fn conv_pool_relu(
     scratch: &mut ConvScratch,
     out: &mut [f32],
 ) {
+    let (pixels, o) = (4 * layer.out_h * layer.out_w, layer.out_channels);
+    im2col(layer, input, layout, scratch);
+    scratch.conv.resize(pixels * o, 0.0);
+    let dst = MatMut::from_row_major_slice_mut(&mut scratch.conv, pixels, o);
+    let kernel = MatRef::from_row_major_slice(weight, o, layer.fan_in()).transpose();
+    matmul(
+        dst,
+        Accum::Replace,
+        patch_matrix(&scratch.patches, layer, layout),
+        kernel,
+        1.0f32,
+        Par::Seq,
+    );
+    let cw = 2 * layer.out_w;
+    // 2x2 max-pooling, then the bias (constant over a window) and ReLU, as the autodiff forward.
+    let ow = layer.out_w;
+    for (p, pooled) in out.chunks_exact_mut(o).enumerate() {
+        let (y, x) = (p / ow, p % ow);
+        let at = |dy: usize, dx: usize| {
+            let q = ((2 * y + dy) * cw + 2 * x + dx) * o;
+            &scratch.conv[q..q + o]
+        };
+        let (a, b, c, d) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
+        for (t, v) in pooled.iter_mut().enumerate() {
+            *v = (a[t].max(b[t]).max(c[t]).max(d[t]) + bias[t]).max(0.0);
+        }
+    }
+}
+
+/// The im2col matrix [`im2col`] left in a scratch's `patches`, as `(pixels, taps)`.
+pub(crate) fn patch_matrix<'a>(
+    patches: &'a [f32],
+    layer: &ConvPool,
+    layout: Patches,
+) -> MatRef<'a, f32> {
+    let (pixels, taps) = (4 * layer.out_h * layer.out_w, layer.fan_in());
+    match layout {
+        Patches::ChannelFirst => MatRef::from_row_major_slice(patches, taps, pixels).transpose(),
+        Patches::ChannelLast => MatRef::from_row_major_slice(patches, pixels, taps),
+    }
+}
+
+/// Fills `scratch.patches` with the im2col matrix of one image for the `2 out_h x 2 out_w`
+/// convolution pixels the pooling windows cover, in `layout`'s orientation.
+pub(crate) fn im2col(layer: &ConvPool, input: &[f32], layout: Patches, scratch: &mut ConvScratch) {
     let (k, pad, c_in) = (layer.kernel, layer.kernel / 2, layer.in_channels);
     let (in_h, in_w) = (layer.in_h, layer.in_w);
     let (ch, cw) = (2 * layer.out_h, 2 * layer.out_w);
     let (ph, pw) = (in_h + 2 * pad, in_w + 2 * pad);
     let pixels = ch * cw;
     let taps = c_in * k * k;
-    let o = layer.out_channels;
     // The zero border is the same on every call: only the interior is rewritten, so every
     // patch copy below is branch-free.
     scratch.padded.resize(c_in * ph * pw, 0.0);
     scratch.patches.resize(taps * pixels, 0.0);
-    scratch.conv.resize(pixels * o, 0.0);
-    let dst = MatMut::from_row_major_slice_mut(&mut scratch.conv, pixels, o);
-    let kernel = MatRef::from_row_major_slice(weight, o, taps).transpose();
     match layout {
         Patches::ChannelFirst => {
             for (plane, padded) in input
@@ -253,15 +294,6 @@ fn conv_pool_relu(
                     seg.copy_from_slice(&plane[start..start + cw]);
                 }
             }
-            let patches = MatRef::from_row_major_slice(&scratch.patches, taps, pixels);
-            matmul(
-                dst,
-                Accum::Replace,
-                patches.transpose(),
-                kernel,
-                1.0f32,
-                Par::Seq,
-            );
         }
         Patches::ChannelLast => {
             let row_len = in_w * c_in;
@@ -280,21 +312,6 @@ fn conv_pool_relu(
                     seg.copy_from_slice(&scratch.padded[start..start + run]);
                 }
             }
-            let patches = MatRef::from_row_major_slice(&scratch.patches, pixels, taps);
-            matmul(dst, Accum::Replace, patches, kernel, 1.0f32, Par::Seq);
-        }
-    }
-    // 2x2 max-pooling, then the bias (constant over a window) and ReLU, as the autodiff forward.
-    let ow = layer.out_w;
-    for (p, pooled) in out.chunks_exact_mut(o).enumerate() {
-        let (y, x) = (p / ow, p % ow);
-        let at = |dy: usize, dx: usize| {
-            let q = ((2 * y + dy) * cw + 2 * x + dx) * o;
-            &scratch.conv[q..q + o]
-        };
-        let (a, b, c, d) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
-        for (t, v) in pooled.iter_mut().enumerate() {
-            *v = (a[t].max(b[t]).max(c[t]).max(d[t]) + bias[t]).max(0.0);
         }
     }
 }

@@ -57,6 +57,7 @@
 //! ```
 
 mod arch;
+mod backprop;
 mod card;
 mod classifier;
 mod conv;
@@ -67,6 +68,7 @@ mod network;
 mod optim;
 mod params;
 mod persist;
+mod trainer;
 
 pub use arch::Architecture;
 pub use card::{ModelCard, ENGINE_VERSION};
