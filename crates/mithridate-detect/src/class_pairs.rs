@@ -18,7 +18,10 @@
 //! the symmetric-rate null `D[i][j] ~ Binomial(m, n_i / (n_i + n_j))`; the one-sided p-value
 //! `P(X >= D[i][j])` is compared with `alpha / (k (k - 1))` (Bonferroni over the ordered
 //! pairs), and the pair must also hold at least `min_count` disagreements (a share of a
-//! class so small that no retraining would notice it is not worth flagging).
+//! class so small that no retraining would notice it is not worth flagging) and at least
+//! `min_ratio` times the symmetric expectation `D[j][i] · n_i / n_j` (an effect size: with
+//! hundreds of natural confusions, as between Fashion-MNIST's shirts and T-shirts, a mild
+//! natural asymmetry is statistically significant but is not a flip).
 //!
 //! Assumptions and limits: a flip in both directions at once (a label *swap* of equal
 //! rates) is symmetric and passes; uniformly random flips spread over all pairs and are left
@@ -55,6 +58,8 @@ pub struct PairTest {
     pub alpha: f64,
     /// Disagreements a pair needs before it can be flagged, at least 1.
     pub min_count: usize,
+    /// How many times the symmetric expectation a pair's count must reach, `>= 1`.
+    pub min_ratio: f64,
 }
 
 impl Default for PairTest {
@@ -62,6 +67,7 @@ impl Default for PairTest {
         PairTest {
             alpha: 1e-2,
             min_count: 5,
+            min_ratio: 3.0,
         }
     }
 }
@@ -77,6 +83,12 @@ impl PairTest {
         }
         if self.min_count == 0 {
             return Err(DetectError::param("pair-test min-count must be at least 1"));
+        }
+        if !(self.min_ratio.is_finite() && self.min_ratio >= 1.0) {
+            return Err(DetectError::param(format!(
+                "pair-test min-ratio must be at least 1, got {}",
+                self.min_ratio
+            )));
         }
         Ok(())
     }
@@ -148,6 +160,10 @@ pub fn suspicious_pairs(
                 continue;
             }
             let share = size[i] as f64 / (size[i] + size[j]) as f64;
+            let expected = reverse as f64 * size[i] as f64 / size[j].max(1) as f64;
+            if (count as f64) < test.min_ratio * expected {
+                continue;
+            }
             let p_value = binomial_upper_tail(count + reverse, count, share);
             if p_value < level {
                 found.push(SuspiciousPair {
@@ -248,14 +264,45 @@ mod tests {
     }
 
     #[test]
+    fn a_significant_but_mild_asymmetry_is_not_a_flip() {
+        // Two classes of 1000; 300 vs 180 natural confusions: p ~ 1e-8, but a ratio of 1.7.
+        let mut labels = vec![0u32; 1000];
+        labels.extend([1; 1000]);
+        let mut opinion = labels.clone();
+        opinion[..300].fill(1);
+        opinion[1000..1180].fill(0);
+        let sizes = [1000, 1000];
+        assert!(
+            suspicious_pairs(&labels, &opinion, &sizes, &PairTest::default())
+                .unwrap()
+                .is_empty()
+        );
+        let no_ratio = PairTest {
+            min_ratio: 1.0,
+            ..PairTest::default()
+        };
+        assert_eq!(
+            suspicious_pairs(&labels, &opinion, &sizes, &no_ratio)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
     fn bad_inputs_are_named_errors() {
         let t = PairTest::default();
         assert!(suspicious_pairs(&[0, 1], &[0], &[1, 1], &t).is_err());
         assert!(suspicious_pairs(&[0, 2], &[0, 1], &[1, 1], &t).is_err());
         let bad = PairTest {
             alpha: 1.5,
-            min_count: 1,
+            ..PairTest::default()
         };
+        let ratio = PairTest {
+            min_ratio: 0.5,
+            ..PairTest::default()
+        };
+        assert!(ratio.check().unwrap_err().to_string().contains("min-ratio"));
         assert!(suspicious_pairs(&[0], &[0], &[1, 0], &bad)
             .unwrap_err()
             .to_string()

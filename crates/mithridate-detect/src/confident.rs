@@ -158,6 +158,8 @@ pub struct ConfidentParams {
     pub pair_alpha: f64,
     /// [`Method::ClassPairs`]: disagreements a pair needs before it is flagged, `>= 1`.
     pub pair_min_count: usize,
+    /// [`Method::ClassPairs`]: times the symmetric expectation a pair's count must reach, `>= 1`.
+    pub pair_min_ratio: f64,
 }
 
 impl Default for ConfidentParams {
@@ -168,6 +170,7 @@ impl Default for ConfidentParams {
             method: Method::PruneByNoiseRate,
             pair_alpha: pairs.alpha,
             pair_min_count: pairs.min_count,
+            pair_min_ratio: pairs.min_ratio,
         }
     }
 }
@@ -177,6 +180,7 @@ impl ConfidentParams {
         PairTest {
             alpha: self.pair_alpha,
             min_count: self.pair_min_count,
+            min_ratio: self.pair_min_ratio,
         }
     }
 }
@@ -345,7 +349,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "confident",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "k-fold out-of-sample probabilities, confident joint, label issues flagged with a suggested label; folds (5), method=prune-by-noise-rate|off-diagonal|both|class-pairs (targeted flips: per-pair symmetric-confusion test), pair-alpha (0.01), pair-min-count (5)",
+    summary: "k-fold out-of-sample probabilities, confident joint, label issues flagged with a suggested label; folds (5), method=prune-by-noise-rate|off-diagonal|both|class-pairs (targeted flips: per-pair symmetric-confusion test), pair-alpha (0.01), pair-min-count (5), pair-min-ratio (3)",
     paper: "Northcutt, Jiang & Chuang 2021",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Training],

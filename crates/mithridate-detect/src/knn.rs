@@ -49,6 +49,8 @@ pub struct KnnParams {
     pub pair_alpha: f64,
     /// [`Vote::ClassPairs`]: disagreements a pair needs before it is flagged, `>= 1`.
     pub pair_min_count: usize,
+    /// [`Vote::ClassPairs`]: times the symmetric expectation a pair's count must reach, `>= 1`.
+    pub pair_min_ratio: f64,
 }
 
 /// Which outvoted samples [`KnnConsistency`] flags.
@@ -69,6 +71,17 @@ impl Default for KnnParams {
             vote: Vote::Plurality,
             pair_alpha: pairs.alpha,
             pair_min_count: pairs.min_count,
+            pair_min_ratio: pairs.min_ratio,
+        }
+    }
+}
+
+impl KnnParams {
+    fn pair_test(&self) -> PairTest {
+        PairTest {
+            alpha: self.pair_alpha,
+            min_count: self.pair_min_count,
+            min_ratio: self.pair_min_ratio,
         }
     }
 }
@@ -81,11 +94,7 @@ impl ParamGuard for KnnParams {
         if self.k == 0 {
             return Err(DetectError::param("k-NN needs k >= 1"));
         }
-        PairTest {
-            alpha: self.pair_alpha,
-            min_count: self.pair_min_count,
-        }
-        .check()
+        self.pair_test().check()
     }
 
     fn build(self) -> KnnConsistency {
@@ -132,10 +141,7 @@ impl KnnConsistency {
         let flags = match self.params.vote {
             Vote::Plurality => outvoted,
             Vote::ClassPairs => {
-                let test = PairTest {
-                    alpha: self.params.pair_alpha,
-                    min_count: self.params.pair_min_count,
-                };
+                let test = self.params.pair_test();
                 let sizes = opinion_sizes(&plurality, nc);
                 let pairs = suspicious_pairs(labels, &plurality, &sizes, &test)?;
                 rows_in_pairs(labels, &plurality, &pairs)
@@ -226,7 +232,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "knn",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "label disagreement with the k nearest neighbours in embedding space, flagged with the majority label; k (10), vote=plurality|class-pairs (targeted flips: per-pair symmetric-confusion test), pair-alpha (0.01), pair-min-count (5)",
+    summary: "label disagreement with the k nearest neighbours in embedding space, flagged with the majority label; k (10), vote=plurality|class-pairs (targeted flips: per-pair symmetric-confusion test), pair-alpha (0.01), pair-min-count (5), pair-min-ratio (3)",
     paper: "Peri et al. 2020",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],
