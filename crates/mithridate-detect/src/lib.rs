@@ -96,7 +96,8 @@ detectors!(
     scale_up,
     spectre,
     auto,
-    scan_untangling
+    scan_untangling,
+    split_consistency
 );
 
 pub use context::{cross_val_probabilities, Embeddings, ScanContext, TrainSpec};
