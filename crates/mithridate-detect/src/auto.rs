@@ -324,6 +324,11 @@ mod tests {
             .contains("quorum"));
         p.quorum = 1;
         p.backdoor.push("auto".into());
-        assert!(p.check().is_err());
+        assert!(p.clone().check().is_err());
+        p.backdoor.pop();
+        p.decisive = vec!["auto".into()];
+        assert!(p.clone().check().unwrap_err().to_string().contains("own member"));
+        p.decisive = vec!["no-such-detector".into()];
+        assert!(p.check().unwrap_err().to_string().contains("no-such-detector"));
     }
 }

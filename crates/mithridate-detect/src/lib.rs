@@ -17,6 +17,7 @@
 //! | SCALE-UP (scaled prediction consistency) | [`scale_up`] | model (`N` forward passes) | Guo, Li, Chen, Jia & Xie 2023 |
 //! | SPECTRE (robust whitening + QUE) | [`spectre`] | embeddings | Hayase, Kong, Somani & Oh 2021 |
 //! | SCAn (untangling, two-subgroup test) | [`scan_untangling`] | embeddings | Tang, Wang, Zhang & Wang 2021 |
+//! | split consistency (leave-group-out label check of a whitened split) | [`split_consistency`] | embeddings + raw inputs | Tang et al. 2021 (`S_ε`); Otsu 1979 |
 //! | STRIP (inference-time) | [`strip`] | model + clean inputs | Gao et al. 2019 |
 //!
 //! Embeddings are the model's penultimate activations ([`mithridate_engine::Classifier::embeddings`],
