@@ -4,6 +4,8 @@
 //! added to the gradient; Adam's bias correction folded into the step size), so hyperparameters
 //! carry over between the two.
 
+use rayon::prelude::*;
+
 use crate::Optimizer;
 
 const ADAM_BETA1: f32 = 0.9;
@@ -42,38 +44,51 @@ impl OptimizerState {
         self.steps = self.steps.saturating_add(1);
     }
 
-    /// Updates parameter tensor `index` in place from its gradient.
+    /// Updates parameter tensor `index` in place from its gradient. Large tensors are updated
+    /// in parallel slices: the rule is element-wise, so the result is the same on any number
+    /// of threads.
     pub fn update(&mut self, index: usize, weights: &mut [f32], grad: &[f32]) {
+        /// Elements per parallel slice (smaller tensors are updated in one go).
+        const SLICE: usize = 1 << 14;
         let wd = self.weight_decay;
         match self.rule {
             Optimizer::Sgd { lr, momentum } => {
                 let (lr, mu) = (lr as f32, momentum as f32);
                 let velocity = &mut self.first[index];
-                for ((w, &g), v) in weights.iter_mut().zip(grad).zip(velocity.iter_mut()) {
-                    let g = g + wd * *w;
-                    // PyTorch's first step sets v = g (its buffer starts as a copy of the gradient),
-                    // which equals mu * 0 + g.
-                    *v = mu * *v + g;
-                    *w -= lr * *v;
-                }
+                let step = |(w, (g, v)): (&mut [f32], (&[f32], &mut [f32]))| {
+                    for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
+                        let g = g + wd * *w;
+                        // PyTorch's first step sets v = g (its buffer starts as a copy of the
+                        // gradient), which equals mu * 0 + g.
+                        *v = mu * *v + g;
+                        *w -= lr * *v;
+                    }
+                };
+                weights
+                    .par_chunks_mut(SLICE)
+                    .zip(grad.par_chunks(SLICE).zip(velocity.par_chunks_mut(SLICE)))
+                    .for_each(step);
             }
             Optimizer::Adam { lr } => {
                 let t = self.steps.max(1);
                 let bias1 = 1.0 - ADAM_BETA1.powi(t);
                 let bias2_sqrt = (1.0 - ADAM_BETA2.powi(t)).sqrt();
-                let step = lr as f32 / bias1;
+                let step_size = lr as f32 / bias1;
                 let (m, v) = (&mut self.first[index], &mut self.second[index]);
-                for (((w, &g), m), v) in weights
-                    .iter_mut()
-                    .zip(grad)
-                    .zip(m.iter_mut())
-                    .zip(v.iter_mut())
-                {
-                    let g = g + wd * *w;
-                    *m = ADAM_BETA1 * *m + (1.0 - ADAM_BETA1) * g;
-                    *v = ADAM_BETA2 * *v + (1.0 - ADAM_BETA2) * g * g;
-                    *w -= step * *m / (v.sqrt() / bias2_sqrt + ADAM_EPS);
-                }
+                let step = |((w, g), (m, v)): ((&mut [f32], &[f32]), (&mut [f32], &mut [f32]))| {
+                    for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
+                    {
+                        let g = g + wd * *w;
+                        *m = ADAM_BETA1 * *m + (1.0 - ADAM_BETA1) * g;
+                        *v = ADAM_BETA2 * *v + (1.0 - ADAM_BETA2) * g * g;
+                        *w -= step_size * *m / (v.sqrt() / bias2_sqrt + ADAM_EPS);
+                    }
+                };
+                weights
+                    .par_chunks_mut(SLICE)
+                    .zip(grad.par_chunks(SLICE))
+                    .zip(m.par_chunks_mut(SLICE).zip(v.par_chunks_mut(SLICE)))
+                    .for_each(step);
             }
         }
     }

@@ -14,14 +14,14 @@
 use rayon::prelude::*;
 
 use crate::backprop::{
-    conv_pool_relu_backward_gemm, conv_pool_relu_backward_sparse, conv_pool_relu_forward,
-    linear_backward, linear_forward, relu_mask, reorder_kernel, softmax_cross_entropy_grad,
-    ConvWork,
+    conv_pool_relu_backward_gemm, conv_pool_relu_forward, linear_backward, linear_forward,
+    relu_mask, reorder_kernel, softmax_cross_entropy_grad, ConvWork,
 };
 use crate::conv::ConvPool;
 use crate::infer::Patches;
 use crate::network::Network;
 use crate::optim::OptimizerState;
+use crate::sparse_conv::conv_pool_relu_backward_sparse;
 
 /// Samples per task. CNN tasks keep a few images' activations in cache; dense tasks are larger
 /// so each GEMM reuses its packed weights over more rows, yet a batch of 64 still splits in two.
@@ -264,7 +264,9 @@ impl TaskWork {
         let n = rows.len();
         let head = body.head_sizes();
         let first = body.head_first_param();
-        self.grad.fill(0.0);
+        // Only the convolutions accumulate (image by image); the dense layers' gradients are
+        // written whole by one GEMM per task.
+        self.grad[..offsets[first]].fill(0.0);
         // Forward.
         match body {
             Body::Dense { sizes } => {
