@@ -278,8 +278,8 @@ impl Classifier {
         let mut order: Vec<usize> = (0..n).collect();
         let mut epochs = Vec::with_capacity(cfg.epochs());
         // Dense and image models train through the hand-written backward of `crate::trainer`
-        // on flat weights (stored back into the tensors after every step, so a diverging step
-        // leaves the last finite weights); the text model through candle autodiff.
+        // on flat weights, stored back into the tensors at the end (or, on divergence, the last
+        // finite ones); the text model through candle autodiff.
         let mut fast = match data.features() {
             Features::Dense(values) => FastTrainer::new(&self.network, cfg.batch_size())
                 .map(|t| Ok::<_, EngineError>((t, values.as_slice(), self.weight_vectors()?)))
@@ -295,19 +295,14 @@ impl Classifier {
                 let labels: Vec<u32> = rows.iter().map(|&r| data.labels()[r]).collect();
                 let loss = match &mut fast {
                     Some((trainer, inputs, weights)) => {
-                        let loss = trainer.optimizer_step(
-                            weights,
-                            &mut optimizer,
-                            (inputs, rows, &labels),
-                        );
-                        if loss.is_finite() {
-                            self.store_weights(weights)?;
-                        }
-                        loss
+                        trainer.optimizer_step(weights, &mut optimizer, (inputs, rows, &labels))
                     }
                     None => self.train_step(data, rows, &labels, &mut optimizer)?,
                 };
                 if !loss.is_finite() {
+                    if let Some((_, _, weights)) = &fast {
+                        self.store_weights(weights)?;
+                    }
                     return Err(EngineError::invalid_input(format!(
                         "training diverged in epoch {epoch} (non-finite loss or weights); lower the learning rate"
                     )));
@@ -326,6 +321,9 @@ impl Classifier {
                 epoch,
                 mean_loss: loss_sum / n as f64,
             });
+        }
+        if let Some((_, _, weights)) = &fast {
+            self.store_weights(weights)?;
         }
         let seconds = start.elapsed().as_secs_f64();
         Ok(TrainReport {

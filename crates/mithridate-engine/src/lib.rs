@@ -68,6 +68,7 @@ mod network;
 mod optim;
 mod params;
 mod persist;
+mod simd;
 mod sparse_conv;
 mod trainer;
 

@@ -6,6 +6,7 @@
 
 use rayon::prelude::*;
 
+use crate::simd::widest;
 use crate::Optimizer;
 
 const ADAM_BETA1: f32 = 0.9;
@@ -44,52 +45,86 @@ impl OptimizerState {
         self.steps = self.steps.saturating_add(1);
     }
 
-    /// Updates parameter tensor `index` in place from its gradient. Large tensors are updated
-    /// in parallel slices: the rule is element-wise, so the result is the same on any number
-    /// of threads.
+    /// Updates parameter tensor `index` in place from its gradient.
     pub fn update(&mut self, index: usize, weights: &mut [f32], grad: &[f32]) {
+        let current = weights.to_vec();
+        self.update_into(index, &current, grad, weights);
+    }
+
+    /// Writes the update of parameter tensor `index` from `weights` and its gradient into
+    /// `updated` (so a caller can discard a step whose result is not finite) and returns whether
+    /// every updated value is finite. Slices of large tensors are updated in parallel, in loops
+    /// compiled for the CPU's widest registers; the rule is element-wise, so the result does not
+    /// depend on the thread count.
+    pub fn update_into(
+        &mut self,
+        index: usize,
+        weights: &[f32],
+        grad: &[f32],
+        updated: &mut [f32],
+    ) -> bool {
         /// Elements per parallel slice (smaller tensors are updated in one go).
         const SLICE: usize = 1 << 14;
         let wd = self.weight_decay;
-        match self.rule {
-            Optimizer::Sgd { lr, momentum } => {
-                let (lr, mu) = (lr as f32, momentum as f32);
-                let velocity = &mut self.first[index];
-                let step = |(w, (g, v)): (&mut [f32], (&[f32], &mut [f32]))| {
-                    for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
-                        let g = g + wd * *w;
+        let rule = self.rule;
+        let t = self.steps.max(1);
+        let (first, second) = (
+            &mut self.first[index],
+            self.second
+                .get_mut(index)
+                .map_or(&mut [][..], |v| &mut v[..]),
+        );
+        let second_chunks = second.par_chunks_mut(SLICE);
+        let slice = |c: usize, len: usize| c * SLICE..c * SLICE + len;
+        let step = |(c, (out, m)): (usize, (&mut [f32], &mut [f32])), v: &mut [f32]| {
+            let range = slice(c, out.len());
+            let (w, g) = (&weights[range.clone()], &grad[range]);
+            widest(|| match rule {
+                Optimizer::Sgd { lr, momentum } => {
+                    let (lr, mu) = (lr as f32, momentum as f32);
+                    for (((out, &w), &g), velocity) in
+                        out.iter_mut().zip(w).zip(g).zip(m.iter_mut())
+                    {
+                        let g = g + wd * w;
                         // PyTorch's first step sets v = g (its buffer starts as a copy of the
                         // gradient), which equals mu * 0 + g.
-                        *v = mu * *v + g;
-                        *w -= lr * *v;
+                        *velocity = mu * *velocity + g;
+                        *out = w - lr * *velocity;
                     }
-                };
-                weights
-                    .par_chunks_mut(SLICE)
-                    .zip(grad.par_chunks(SLICE).zip(velocity.par_chunks_mut(SLICE)))
-                    .for_each(step);
-            }
-            Optimizer::Adam { lr } => {
-                let t = self.steps.max(1);
-                let bias1 = 1.0 - ADAM_BETA1.powi(t);
-                let bias2_sqrt = (1.0 - ADAM_BETA2.powi(t)).sqrt();
-                let step_size = lr as f32 / bias1;
-                let (m, v) = (&mut self.first[index], &mut self.second[index]);
-                let step = |((w, g), (m, v)): ((&mut [f32], &[f32]), (&mut [f32], &mut [f32]))| {
-                    for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
+                    out.iter().all(|w| w.is_finite())
+                }
+                Optimizer::Adam { lr } => {
+                    let bias1 = 1.0 - ADAM_BETA1.powi(t);
+                    let bias2_sqrt = (1.0 - ADAM_BETA2.powi(t)).sqrt();
+                    let step = lr as f32 / bias1;
+                    for ((((out, &w), &g), m), v) in out
+                        .iter_mut()
+                        .zip(w)
+                        .zip(g)
+                        .zip(m.iter_mut())
+                        .zip(v.iter_mut())
                     {
-                        let g = g + wd * *w;
+                        let g = g + wd * w;
                         *m = ADAM_BETA1 * *m + (1.0 - ADAM_BETA1) * g;
                         *v = ADAM_BETA2 * *v + (1.0 - ADAM_BETA2) * g * g;
-                        *w -= step_size * *m / (v.sqrt() / bias2_sqrt + ADAM_EPS);
+                        *out = w - step * *m / (v.sqrt() / bias2_sqrt + ADAM_EPS);
                     }
-                };
-                weights
-                    .par_chunks_mut(SLICE)
-                    .zip(grad.par_chunks(SLICE))
-                    .zip(m.par_chunks_mut(SLICE).zip(v.par_chunks_mut(SLICE)))
-                    .for_each(step);
-            }
+                    out.iter().all(|w| w.is_finite())
+                }
+            })
+        };
+        let chunks = updated
+            .par_chunks_mut(SLICE)
+            .zip(first.par_chunks_mut(SLICE))
+            .enumerate();
+        match rule {
+            Optimizer::Adam { .. } => chunks
+                .zip(second_chunks)
+                .map(|(chunk, v)| step(chunk, v))
+                .reduce(|| true, |a, b| a && b),
+            Optimizer::Sgd { .. } => chunks
+                .map(|chunk| step(chunk, &mut []))
+                .reduce(|| true, |a, b| a && b),
         }
     }
 }

@@ -15,11 +15,12 @@
 //!
 //! Both sums accumulate a kernel row's `k C` values in registers over their terms and store
 //! once, so the loop is bound by loads rather than by read-modify-write of the destination;
-//! copies compiled for AVX-512 and AVX2 are picked at run time. The result equals the dense
+//! it runs compiled for AVX-512 or AVX2 where the CPU has them ([`crate::simd::widest`]). The result equals the dense
 //! formulas up to float rounding (a different summation order; tested against the GEMM).
 
 use crate::backprop::ConvWork;
 use crate::conv::ConvPool;
+use crate::simd::widest;
 
 /// Floats one register block accumulates: a whole kernel row of the engine's second
 /// convolution (`k C = 5 x 16`), i.e. five independent 16-float accumulators.
@@ -169,20 +170,7 @@ pub(crate) fn conv_pool_relu_backward_sparse(
         padded_row: pw * c_in,
     };
     let padded = &work.fwd.padded[..];
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F is available (checked).
-            unsafe { apply_avx512(&geometry, weight, padded, sparse, d_weight) };
-        } else if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 is available (checked).
-            unsafe { apply_avx2(&geometry, weight, padded, sparse, d_weight) };
-        } else {
-            apply(&geometry, weight, padded, sparse, d_weight);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    apply(&geometry, weight, padded, sparse, d_weight);
+    widest(|| apply(&geometry, weight, padded, sparse, d_weight));
     for (dst, src) in d_input
         .chunks_exact_mut(row_len)
         .zip(sparse.d_padded[pad * pw * c_in..].chunks_exact(pw * c_in))
@@ -201,7 +189,7 @@ struct Geometry {
 }
 
 /// The two sums of the module doc over the lists in `sparse`; `sparse.d_padded` (zeroed)
-/// receives the padded input's gradient. Inlined into feature-specific copies.
+/// receives the padded input's gradient. Run through [`widest`], so its blocks vectorise.
 #[inline(always)]
 fn apply(
     g: &Geometry,
@@ -270,40 +258,7 @@ fn add_weighted_sum<'a>(dst: &mut [f32], terms: &[(f32, u32)], source: impl Fn(u
         }
         c += LANES;
     }
-    for t in c..n {
-        let sum: f32 = terms.iter().map(|&(g, at)| g * source(at)[t]).sum();
-        dst[t] += sum;
+    for (t, d) in dst.iter_mut().enumerate().skip(c) {
+        *d += terms.iter().map(|&(g, at)| g * source(at)[t]).sum::<f32>();
     }
-}
-
-/// [`apply`] compiled for AVX-512F.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn apply_avx512(
-    g: &Geometry,
-    weight: &[f32],
-    padded: &[f32],
-    sparse: &mut SparseWork,
-    d_weight: &mut [f32],
-) {
-    apply(g, weight, padded, sparse, d_weight);
-}
-
-/// [`apply`] compiled for AVX2.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn apply_avx2(
-    g: &Geometry,
-    weight: &[f32],
-    padded: &[f32],
-    sparse: &mut SparseWork,
-    d_weight: &mut [f32],
-) {
-    apply(g, weight, padded, sparse, d_weight);
 }
