@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use crate::simd::widest;
+use crate::simd::widest_fn;
 use crate::Optimizer;
 
 const ADAM_BETA1: f32 = 0.9;
@@ -65,7 +65,6 @@ impl OptimizerState {
     ) -> bool {
         /// Elements per parallel slice (smaller tensors are updated in one go).
         const SLICE: usize = 1 << 14;
-        let wd = self.weight_decay;
         let rule = self.rule;
         let t = self.steps.max(1);
         let (first, second) = (
@@ -76,42 +75,15 @@ impl OptimizerState {
         );
         let second_chunks = second.par_chunks_mut(SLICE);
         let slice = |c: usize, len: usize| c * SLICE..c * SLICE + len;
+        let rates = Rates {
+            weight_decay: self.weight_decay,
+            rule,
+            bias1: 1.0 - ADAM_BETA1.powi(t),
+            bias2_sqrt: (1.0 - ADAM_BETA2.powi(t)).sqrt(),
+        };
         let step = |(c, (out, m)): (usize, (&mut [f32], &mut [f32])), v: &mut [f32]| {
             let range = slice(c, out.len());
-            let (w, g) = (&weights[range.clone()], &grad[range]);
-            widest(|| match rule {
-                Optimizer::Sgd { lr, momentum } => {
-                    let (lr, mu) = (lr as f32, momentum as f32);
-                    for (((out, &w), &g), velocity) in
-                        out.iter_mut().zip(w).zip(g).zip(m.iter_mut())
-                    {
-                        let g = g + wd * w;
-                        // PyTorch's first step sets v = g (its buffer starts as a copy of the
-                        // gradient), which equals mu * 0 + g.
-                        *velocity = mu * *velocity + g;
-                        *out = w - lr * *velocity;
-                    }
-                    out.iter().all(|w| w.is_finite())
-                }
-                Optimizer::Adam { lr } => {
-                    let bias1 = 1.0 - ADAM_BETA1.powi(t);
-                    let bias2_sqrt = (1.0 - ADAM_BETA2.powi(t)).sqrt();
-                    let step = lr as f32 / bias1;
-                    for ((((out, &w), &g), m), v) in out
-                        .iter_mut()
-                        .zip(w)
-                        .zip(g)
-                        .zip(m.iter_mut())
-                        .zip(v.iter_mut())
-                    {
-                        let g = g + wd * w;
-                        *m = ADAM_BETA1 * *m + (1.0 - ADAM_BETA1) * g;
-                        *v = ADAM_BETA2 * *v + (1.0 - ADAM_BETA2) * g * g;
-                        *out = w - step * *m / (v.sqrt() / bias2_sqrt + ADAM_EPS);
-                    }
-                    out.iter().all(|w| w.is_finite())
-                }
-            })
+            update_widest(&rates, (&weights[range.clone()], &grad[range]), (m, v), out)
         };
         let chunks = updated
             .par_chunks_mut(SLICE)
@@ -128,6 +100,61 @@ impl OptimizerState {
         }
     }
 }
+
+/// What one step's element-wise update needs.
+struct Rates {
+    weight_decay: f32,
+    rule: Optimizer,
+    /// Adam's bias corrections at this step: `1 - beta1^t` and `sqrt(1 - beta2^t)`.
+    bias1: f32,
+    bias2_sqrt: f32,
+}
+
+/// The update rule on one slice: `out` gets the new weights, `first` / `second` (SGD velocity,
+/// or Adam moments) are updated in place. Returns whether every new weight is finite.
+#[inline(always)]
+fn update_slice(
+    r: &Rates,
+    (weights, grad): (&[f32], &[f32]),
+    (first, second): (&mut [f32], &mut [f32]),
+    out: &mut [f32],
+) -> bool {
+    let wd = r.weight_decay;
+    match r.rule {
+        Optimizer::Sgd { lr, momentum } => {
+            let (lr, mu) = (lr as f32, momentum as f32);
+            for (((out, &w), &g), velocity) in out.iter_mut().zip(weights).zip(grad).zip(first) {
+                let g = g + wd * w;
+                // PyTorch's first step sets v = g (its buffer starts as a copy of the
+                // gradient), which equals mu * 0 + g.
+                *velocity = mu * *velocity + g;
+                *out = w - lr * *velocity;
+            }
+        }
+        Optimizer::Adam { lr } => {
+            let step = lr as f32 / r.bias1;
+            for ((((out, &w), &g), m), v) in
+                out.iter_mut().zip(weights).zip(grad).zip(first).zip(second)
+            {
+                let g = g + wd * w;
+                *m = ADAM_BETA1 * *m + (1.0 - ADAM_BETA1) * g;
+                *v = ADAM_BETA2 * *v + (1.0 - ADAM_BETA2) * g * g;
+                *out = w - step * *m / (v.sqrt() / r.bias2_sqrt + ADAM_EPS);
+            }
+        }
+    }
+    out.iter().all(|w| w.is_finite())
+}
+
+widest_fn!(
+    /// [`update_slice`] compiled for the CPU's widest registers.
+    fn update_widest(
+        r: &Rates,
+        params: (&[f32], &[f32]),
+        state: (&mut [f32], &mut [f32]),
+        out: &mut [f32],
+    ) -> bool = update_slice;
+);
 
 #[cfg(test)]
 mod tests {

@@ -15,12 +15,12 @@
 //!
 //! Both sums accumulate a kernel row's `k C` values in registers over their terms and store
 //! once, so the loop is bound by loads rather than by read-modify-write of the destination;
-//! it runs compiled for AVX-512 or AVX2 where the CPU has them ([`crate::simd::widest`]). The result equals the dense
+//! it runs compiled for AVX-512 or AVX2 where the CPU has them ([`crate::simd`]). The result equals the dense
 //! formulas up to float rounding (a different summation order; tested against the GEMM).
 
 use crate::backprop::ConvWork;
 use crate::conv::ConvPool;
-use crate::simd::widest;
+use crate::simd::widest_fn;
 
 /// Floats one register block accumulates: a whole kernel row of the engine's second
 /// convolution (`k C = 5 x 16`), i.e. five independent 16-float accumulators.
@@ -170,7 +170,7 @@ pub(crate) fn conv_pool_relu_backward_sparse(
         padded_row: pw * c_in,
     };
     let padded = &work.fwd.padded[..];
-    widest(|| apply(&geometry, weight, padded, sparse, d_weight));
+    apply_widest(&geometry, weight, padded, sparse, d_weight);
     for (dst, src) in d_input
         .chunks_exact_mut(row_len)
         .zip(sparse.d_padded[pad * pw * c_in..].chunks_exact(pw * c_in))
@@ -189,7 +189,7 @@ struct Geometry {
 }
 
 /// The two sums of the module doc over the lists in `sparse`; `sparse.d_padded` (zeroed)
-/// receives the padded input's gradient. Run through [`widest`], so its blocks vectorise.
+/// receives the padded input's gradient. Run through [`apply_widest`], so its blocks vectorise.
 #[inline(always)]
 fn apply(
     g: &Geometry,
@@ -262,3 +262,14 @@ fn add_weighted_sum<'a>(dst: &mut [f32], terms: &[(f32, u32)], source: impl Fn(u
         *d += terms.iter().map(|&(g, at)| g * source(at)[t]).sum::<f32>();
     }
 }
+
+widest_fn!(
+    /// [`apply`] compiled for the CPU's widest registers.
+    fn apply_widest(
+        g: &Geometry,
+        weight: &[f32],
+        padded: &[f32],
+        sparse: &mut SparseWork,
+        d_weight: &mut [f32],
+    ) = apply;
+);
