@@ -240,7 +240,7 @@ fn add_weighted_sum<'a>(dst: &mut [f32], terms: &[(f32, u32)], source: impl Fn(u
                 *a += g * s;
             }
         }
-        for (d, a) in dst[c..c + BLOCK].iter_mut().zip(acc) {
+        for (d, a) in dst[c..c + BLOCK].iter_mut().zip(&acc) {
             *d += a;
         }
         c += BLOCK;
@@ -253,7 +253,7 @@ fn add_weighted_sum<'a>(dst: &mut [f32], terms: &[(f32, u32)], source: impl Fn(u
                 *a += g * s;
             }
         }
-        for (d, a) in dst[c..c + LANES].iter_mut().zip(acc) {
+        for (d, a) in dst[c..c + LANES].iter_mut().zip(&acc) {
             *d += a;
         }
         c += LANES;
