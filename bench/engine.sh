@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Training and inference throughput of the Mithridate engine vs PyTorch (CPU) on the same MNIST
 # MLP and CNN (same layers, Adam 1e-3, batch 64, the first N training images for one epoch and
-# N test images for inference, best of 3), at 1 and 2 threads, side by side in one run, then a
-# table of samples/s and Mithridate/PyTorch ratios. Usage: bench/engine.sh [N] [--full]
+# N test images for inference), at 1 and 2 threads, side by side in one run: ROUNDS (default 3)
+# rounds alternating the engines, then a table of each one's best samples/s and the
+# Mithridate/PyTorch ratios. Usage: bench/engine.sh [N] [--full]
 #   N       images per measurement (default 10000)
 #   --full  also train on all of MNIST and report test accuracies (CNN 3 epochs, MLP 5)
 # THREAD_COUNTS="1 2" (default) chooses the thread counts. The machine is shared: the load
@@ -36,14 +37,20 @@ cargo bench -q -p mithridate-engine --bench throughput --no-run 2>/dev/null
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 echo "load before: $(uptime)"
-for threads in $thread_counts; do
-    echo "== $threads thread(s) =="
-    # Each library gets exactly `threads` compute threads (rayon; OpenMP/intra-op for torch).
-    RAYON_NUM_THREADS="$threads" MITHRIDATE_BENCH_SAMPLES="$samples" \
-        cargo bench -q -p mithridate-engine --bench throughput | sed "s/^/$threads /" | tee -a "$log"
-    OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" \
-        "$py" bench/pytorch_throughput.py --samples "$samples" --threads "$threads" \
-        | sed "s/^/$threads /" | tee -a "$log"
+# Rounds alternate the two engines, one measurement each per round, and the table keeps each
+# engine's best: the load of this shared machine changes from minute to minute, and
+# alternating gives both engines the same chances at its quiet moments.
+rounds="${ROUNDS:-3}"
+for round in $(seq "$rounds"); do
+    for threads in $thread_counts; do
+        echo "== round $round, $threads thread(s) =="
+        # Each library gets exactly `threads` compute threads (rayon; OpenMP/intra-op for torch).
+        RAYON_NUM_THREADS="$threads" MITHRIDATE_BENCH_SAMPLES="$samples" MITHRIDATE_BENCH_REPEATS=1 \
+            cargo bench -q -p mithridate-engine --bench throughput | sed "s/^/$threads /" | tee -a "$log"
+        OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" \
+            "$py" bench/pytorch_throughput.py --samples "$samples" --threads "$threads" --repeats 1 \
+            | sed "s/^/$threads /" | tee -a "$log"
+    done
 done
 echo "load after: $(uptime)"
 
@@ -54,7 +61,7 @@ awk '
     $2 ~ /^(mithridate|pytorch)$/ && $4 ~ /^(train|infer):$/ {
         key = $1 " | " $3 " | " substr($4, 1, length($4) - 1)
         if (!(key in seen)) { seen[key] = 1; order[n++] = key }
-        rate[key, $2] = $5
+        if ($5 > rate[key, $2]) rate[key, $2] = $5
     }
     END {
         for (i = 0; i < n; i++) {

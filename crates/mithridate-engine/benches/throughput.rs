@@ -1,7 +1,7 @@
 //! Training and inference throughput of the MNIST MLP and CNN: training samples/s over one
 //! epoch of the first `MITHRIDATE_BENCH_SAMPLES` (default 10,000) training images (Adam,
 //! batch 64), inference samples/s of [`Classifier::predict`] over as many test images; best of
-//! 3 each, on `RAYON_NUM_THREADS` threads. `bench/engine.sh` runs this next to the PyTorch twin
+//! `MITHRIDATE_BENCH_REPEATS` (default 3) each, on `RAYON_NUM_THREADS` threads. `bench/engine.sh` runs this next to the PyTorch twin
 //! (`bench/pytorch_throughput.py`) at 1 and 2 threads and prints the ratios; both print
 //! `<impl> <model> <train|infer>: <n> samples/s (...)` lines that it parses.
 //!
@@ -20,7 +20,14 @@ use candle_core::{Device, Tensor, Var};
 use mithridate_data::{load, DataHome, Dataset, Features, Split};
 use mithridate_engine::{Architecture, Classifier, TrainParams};
 
-const REPEATS: usize = 3;
+/// Measurements per number reported (best of), `MITHRIDATE_BENCH_REPEATS` (default 3).
+fn repeats() -> usize {
+    std::env::var("MITHRIDATE_BENCH_REPEATS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(3)
+}
 
 fn engine_samples_per_sec(
     arch: Architecture,
@@ -30,7 +37,7 @@ fn engine_samples_per_sec(
     params.epochs = 1;
     let cfg = params.check()?;
     let mut best = 0f64;
-    for rep in 0..REPEATS {
+    for rep in 0..repeats() {
         let mut model = Classifier::new(arch, data.modality(), data.num_classes(), rep as u64)?;
         let report = model.fit(data, &cfg, rep as u64, &mut |_| {})?;
         best = best.max(report.samples_per_sec);
@@ -50,7 +57,7 @@ fn candle_conv2d_samples_per_sec(data: &Dataset, batch: usize) -> candle_core::R
     let x = Tensor::from_vec(xs[..n * 784].to_vec(), (n, 1, 28, 28), &dev)?;
     let y = Tensor::from_slice(&data.labels()[..n], n, &dev)?;
     let mut best = 0f64;
-    for _ in 0..REPEATS {
+    for _ in 0..repeats() {
         let params = [
             Var::randn(0f32, 0.2, (16, 1, 5, 5), &dev)?,
             Var::zeros(16, candle_core::DType::F32, &dev)?,
@@ -94,7 +101,7 @@ fn candle_conv2d_samples_per_sec(data: &Dataset, batch: usize) -> candle_core::R
     Ok(best)
 }
 
-/// Best samples/s of `REPEATS` calls of `predict` on `data` (an untrained model: inference cost
+/// Best samples/s of [`repeats`] calls of `predict` on `data` (an untrained model: inference cost
 /// does not depend on the weights' values).
 fn inference_samples_per_sec(
     arch: Architecture,
@@ -102,7 +109,7 @@ fn inference_samples_per_sec(
 ) -> Result<f64, Box<dyn std::error::Error>> {
     let model = Classifier::new(arch, data.modality(), data.num_classes(), 0)?;
     let mut best = 0f64;
-    for _ in 0..REPEATS {
+    for _ in 0..repeats() {
         let start = Instant::now();
         std::hint::black_box(model.predict(data)?);
         best = best.max(data.len() as f64 / start.elapsed().as_secs_f64());
@@ -125,13 +132,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for arch in [Architecture::Mlp, Architecture::Cnn] {
         let sps = engine_samples_per_sec(arch, &train)?;
         println!(
-            "mithridate {arch} train: {sps:.0} samples/s (1 epoch of {}, batch 64, Adam, {threads} threads, best of {REPEATS})",
-            train.len()
+            "mithridate {arch} train: {sps:.0} samples/s (1 epoch of {}, batch 64, Adam, {threads} threads, best of {})",
+            train.len(),
+            repeats()
         );
         let sps = inference_samples_per_sec(arch, &test)?;
         println!(
-            "mithridate {arch} infer: {sps:.0} samples/s (predict on {} test images, {threads} threads, best of {REPEATS})",
-            test.len()
+            "mithridate {arch} infer: {sps:.0} samples/s (predict on {} test images, {threads} threads, best of {})",
+            test.len(),
+            repeats()
         );
     }
     if std::env::var_os("MITHRIDATE_BENCH_CANDLE_CONV2D").is_some() {
@@ -140,8 +149,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let quarter = train.select(&rows)?;
         let sps = candle_conv2d_samples_per_sec(&quarter, 64)?;
         println!(
-            "candle conv2d cnn (same layers, plain SGD): {sps:.0} samples/s (1 epoch of {}, best of {REPEATS})",
-            quarter.len()
+            "candle conv2d cnn (same layers, plain SGD): {sps:.0} samples/s (1 epoch of {}, best of {})",
+            quarter.len(),
+            repeats()
         );
     }
     Ok(())
