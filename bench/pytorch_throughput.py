@@ -2,9 +2,11 @@
 """PyTorch twin of `crates/mithridate-engine/benches/throughput.rs`.
 
 Trains the *same* MLP and CNN as the Mithridate engine (see `Classifier` docs) with the same
-optimizer (Adam, lr 1e-3), batch size (64), input scaling (pixels / 255) and thread count (2),
-on the first N MNIST training images, and prints samples/s (best of R epochs), one line per
-model in the format the Rust bench uses. With --full, also trains on all 60,000 images and
+optimizer (Adam, lr 1e-3), batch size (64), input scaling (pixels / 255) and thread count,
+on the first N MNIST training images, and prints training samples/s (best of R epochs), then
+inference samples/s (forward + arg-max under `torch.no_grad()` in chunks of 1,024, the engine's
+inference chunk, over the first N test images, best of R), one line per model and phase in
+the format the Rust bench uses: `pytorch <model> <train|infer>: <n> samples/s (...)`. With --full, also trains on all 60,000 images and
 reports test accuracy (the engine's accuracy bars: CNN >= 98.5% after 3 epochs, MLP >= 97.5%).
 
 MNIST is read from the IDX files Mithridate caches: $MITHRIDATE_HOME/mnist or
@@ -97,6 +99,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     x, y = load("train")
+    xt_all, _ = load("test")
     builders = {"mlp": (mlp, 5), "cnn": (cnn, 3)}
     for name in args.models.split(","):
         build, full_epochs = builders[name]
@@ -109,8 +112,21 @@ def main():
             t = time.perf_counter()
             train_epoch(model, opt, xs, ys, args.batch, gen)
             best = min(best, time.perf_counter() - t)
-        print(f"pytorch {torch.__version__} {name}: {len(xs) / best:.0f} samples/s "
-              f"(1 epoch of {len(xs)}, batch {args.batch}, {args.threads} threads, best of {args.repeats})",
+        print(f"pytorch {name} train: {len(xs) / best:.0f} samples/s (torch {torch.__version__}, "
+              f"1 epoch of {len(xs)}, batch {args.batch}, Adam, {args.threads} threads, best of {args.repeats})",
+              flush=True)
+        model = build()
+        model.eval()
+        best = float("inf")
+        xi = xt_all[: args.samples]
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            with torch.no_grad():
+                for start in range(0, len(xi), 1024):
+                    model(xi[start : start + 1024]).argmax(1)
+            best = min(best, time.perf_counter() - t)
+        print(f"pytorch {name} infer: {len(xi) / best:.0f} samples/s (torch {torch.__version__}, "
+              f"predict on {len(xi)} test images, {args.threads} threads, best of {args.repeats})",
               flush=True)
         if args.full:
             xt, yt = load("test")

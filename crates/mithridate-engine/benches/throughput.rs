@@ -1,8 +1,12 @@
-//! Training throughput of the MNIST MLP and CNN (samples/s, one epoch of the first
-//! `MITHRIDATE_BENCH_SAMPLES` (default 10,000) training images, best of 3), plus the same CNN
-//! built on candle's own `conv2d`/`max_pool2d` for comparison with the engine's im2col
-//! formulation. `bench/engine.sh` runs this next to the PyTorch twin
-//! (`bench/pytorch_throughput.py`).
+//! Training and inference throughput of the MNIST MLP and CNN: training samples/s over one
+//! epoch of the first `MITHRIDATE_BENCH_SAMPLES` (default 10,000) training images (Adam,
+//! batch 64), inference samples/s of [`Classifier::predict`] over as many test images; best of
+//! `MITHRIDATE_BENCH_REPEATS` (default 3) each, on `RAYON_NUM_THREADS` threads. `bench/engine.sh` runs this next to the PyTorch twin
+//! (`bench/pytorch_throughput.py`) at 1 and 2 threads and prints the ratios; both print
+//! `<impl> <model> <train|infer>: <n> samples/s (...)` lines that it parses.
+//!
+//! `MITHRIDATE_BENCH_CANDLE_CONV2D=1` also times the same CNN written with candle's own
+//! `conv2d`/`max_pool2d` and plain SGD (the formulation the engine replaced; several times slower).
 //!
 //! `cargo bench -p mithridate-engine --bench throughput`
 
@@ -16,7 +20,14 @@ use candle_core::{Device, Tensor, Var};
 use mithridate_data::{load, DataHome, Dataset, Features, Split};
 use mithridate_engine::{Architecture, Classifier, TrainParams};
 
-const REPEATS: usize = 3;
+/// Measurements per number reported (best of), `MITHRIDATE_BENCH_REPEATS` (default 3).
+fn repeats() -> usize {
+    std::env::var("MITHRIDATE_BENCH_REPEATS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(3)
+}
 
 fn engine_samples_per_sec(
     arch: Architecture,
@@ -26,7 +37,7 @@ fn engine_samples_per_sec(
     params.epochs = 1;
     let cfg = params.check()?;
     let mut best = 0f64;
-    for rep in 0..REPEATS {
+    for rep in 0..repeats() {
         let mut model = Classifier::new(arch, data.modality(), data.num_classes(), rep as u64)?;
         let report = model.fit(data, &cfg, rep as u64, &mut |_| {})?;
         best = best.max(report.samples_per_sec);
@@ -46,7 +57,7 @@ fn candle_conv2d_samples_per_sec(data: &Dataset, batch: usize) -> candle_core::R
     let x = Tensor::from_vec(xs[..n * 784].to_vec(), (n, 1, 28, 28), &dev)?;
     let y = Tensor::from_slice(&data.labels()[..n], n, &dev)?;
     let mut best = 0f64;
-    for _ in 0..REPEATS {
+    for _ in 0..repeats() {
         let params = [
             Var::randn(0f32, 0.2, (16, 1, 5, 5), &dev)?,
             Var::zeros(16, candle_core::DType::F32, &dev)?,
@@ -90,27 +101,58 @@ fn candle_conv2d_samples_per_sec(data: &Dataset, batch: usize) -> candle_core::R
     Ok(best)
 }
 
+/// Best samples/s of [`repeats`] calls of `predict` on `data` (an untrained model: inference cost
+/// does not depend on the weights' values).
+fn inference_samples_per_sec(
+    arch: Architecture,
+    data: &Dataset,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let model = Classifier::new(arch, data.modality(), data.num_classes(), 0)?;
+    let mut best = 0f64;
+    for _ in 0..repeats() {
+        let start = Instant::now();
+        std::hint::black_box(model.predict(data)?);
+        best = best.max(data.len() as f64 / start.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let samples: usize = std::env::var("MITHRIDATE_BENCH_SAMPLES")
         .ok()
         .map_or(Ok(10_000), |s| s.parse())?;
-    let full = load(&DataHome::from_env()?, "mnist", Split::Train)?;
-    let rows: Vec<usize> = (0..samples.min(full.len())).collect();
-    let data = full.select(&rows)?;
-    let threads = candle_core::utils::get_num_threads();
+    let home = DataHome::from_env()?;
+    let first = |split| -> Result<Dataset, Box<dyn std::error::Error>> {
+        let full = load(&home, "mnist", split)?;
+        let rows: Vec<usize> = (0..samples.min(full.len())).collect();
+        Ok(full.select(&rows)?)
+    };
+    let (train, test) = (first(Split::Train)?, first(Split::Test)?);
+    let threads = rayon::current_num_threads();
     for arch in [Architecture::Mlp, Architecture::Cnn] {
-        let sps = engine_samples_per_sec(arch, &data)?;
+        let sps = engine_samples_per_sec(arch, &train)?;
         println!(
-            "mithridate {arch}: {sps:.0} samples/s (1 epoch of {}, batch 64, {threads} threads, best of {REPEATS})",
-            data.len()
+            "mithridate {arch} train: {sps:.0} samples/s (1 epoch of {}, batch 64, Adam, {threads} threads, best of {})",
+            train.len(),
+            repeats()
+        );
+        let sps = inference_samples_per_sec(arch, &test)?;
+        println!(
+            "mithridate {arch} infer: {sps:.0} samples/s (predict on {} test images, {threads} threads, best of {})",
+            test.len(),
+            repeats()
         );
     }
-    // candle's conv2d is several times slower: a quarter of the samples keeps the bench short.
-    let quarter = data.select(&rows[..rows.len() / 4])?;
-    let sps = candle_conv2d_samples_per_sec(&quarter, 64)?;
-    println!(
-        "candle conv2d cnn (same layers, plain SGD): {sps:.0} samples/s (1 epoch of {}, best of {REPEATS})",
-        quarter.len()
-    );
+    if std::env::var_os("MITHRIDATE_BENCH_CANDLE_CONV2D").is_some() {
+        // candle's conv2d is several times slower: a quarter of the samples keeps it short.
+        let rows: Vec<usize> = (0..train.len() / 4).collect();
+        let quarter = train.select(&rows)?;
+        let sps = candle_conv2d_samples_per_sec(&quarter, 64)?;
+        println!(
+            "candle conv2d cnn (same layers, plain SGD): {sps:.0} samples/s (1 epoch of {}, best of {})",
+            quarter.len(),
+            repeats()
+        );
+    }
     Ok(())
 }

@@ -35,8 +35,8 @@ pub(crate) struct ConvWork {
     /// Forward buffers (padded input, patch matrix, convolution output; the latter doubles as
     /// the convolution's output gradient in the backward).
     pub fwd: ConvScratch,
-    /// Gradient of the zero-padded input.
-    d_padded: Vec<f32>,
+    /// The sparse backward's buffers.
+    pub sparse: crate::sparse_conv::SparseWork,
 }
 
 /// `out (out_h out_w, O) = relu(bias + maxpool2(conv(input)))` for one image, channel-last,
@@ -87,7 +87,7 @@ pub(crate) fn conv_pool_relu_forward(
 
 /// Offsets into the `(P, O)` convolution output of the four members of pooled pixel `p`'s
 /// window, row-major.
-fn window_offsets(layer: &ConvPool, p: usize) -> [usize; 4] {
+pub(crate) fn window_offsets(layer: &ConvPool, p: usize) -> [usize; 4] {
     let (cw, o) = (2 * layer.out_w, layer.out_channels);
     let (y, x) = (p / layer.out_w, p % layer.out_w);
     let at = |dy: usize, dx: usize| ((2 * y + dy) * cw + 2 * x + dx) * o;
@@ -137,162 +137,6 @@ pub(crate) fn conv_pool_relu_backward_gemm(
     );
 }
 
-/// Backward of [`conv_pool_relu_forward`] for one channel-last image (`weight` in `(O, i, j, in)`
-/// order): adds to `d_weight` (same order) and `d_bias`, and overwrites `d_input` with the
-/// gradient of `input` (`(in_h, in_w, in)`).
-///
-/// `dZ` has one non-zero per pooling window and channel (3/4 of it is zero), so instead of the
-/// two dense GEMMs `dZ^T X` and `dZ W` (whose multiply-adds are 3/4 wasted) each non-zero
-/// `g = dZ[q, o]` at convolution pixel `q = (cy, cx)` is applied directly: `dW[o] += g X[q]` and
-/// `dX[q] += g W[o]`, where the patch row `X[q]` is `k` contiguous runs of `k C` values of the
-/// zero-padded input, so col2im happens in the same pass. A quarter of the multiply-adds, in
-/// runs of `k C` contiguous floats (80 for the second layer) that vectorise.
-pub(crate) fn conv_pool_relu_backward_sparse(
-    layer: &ConvPool,
-    weight: &[f32],
-    input: &[f32],
-    (out, argmax, d_out): (&[f32], &[u8], &[f32]),
-    work: &mut ConvWork,
-    (d_weight, d_bias): (&mut [f32], &mut [f32]),
-    d_input: &mut [f32],
-) {
-    let (k, pad, c_in) = (layer.kernel, layer.kernel / 2, layer.in_channels);
-    let (in_h, in_w) = (layer.in_h, layer.in_w);
-    let pw = in_w + 2 * pad;
-    let padded_len = c_in * (in_h + 2 * pad) * pw;
-    // The padded input (its zero border is kept across calls, as in `im2col`).
-    work.fwd.padded.resize(padded_len, 0.0);
-    let row_len = in_w * c_in;
-    for (src, dst) in input
-        .chunks_exact(row_len)
-        .zip(work.fwd.padded[pad * pw * c_in..].chunks_exact_mut(pw * c_in))
-    {
-        dst[pad * c_in..pad * c_in + row_len].copy_from_slice(src);
-    }
-    work.d_padded.clear();
-    work.d_padded.resize(padded_len, 0.0);
-    let geometry = SparseGeometry {
-        kernel: k,
-        run: k * c_in,
-        padded_width: pw,
-        out_w: layer.out_w,
-        out_channels: layer.out_channels,
-    };
-    let pooled = (out, argmax, d_out);
-    let grads = (d_weight, d_bias);
-    let buffers = (&work.fwd.padded[..], &mut work.d_padded[..]);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F is available (checked).
-            unsafe { sparse_avx512(&geometry, weight, pooled, buffers, grads) };
-        } else if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 is available (checked).
-            unsafe { sparse_avx2(&geometry, weight, pooled, buffers, grads) };
-        } else {
-            sparse_apply(&geometry, weight, pooled, buffers, grads);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    sparse_apply(&geometry, weight, pooled, buffers, grads);
-    for (dst, src) in d_input
-        .chunks_exact_mut(row_len)
-        .zip(work.d_padded[pad * pw * c_in..].chunks_exact(pw * c_in))
-    {
-        dst.copy_from_slice(&src[pad * c_in..pad * c_in + row_len]);
-    }
-}
-
-/// Sizes [`sparse_apply`] needs.
-struct SparseGeometry {
-    kernel: usize,
-    /// `k C`: contiguous values per kernel row.
-    run: usize,
-    padded_width: usize,
-    out_w: usize,
-    out_channels: usize,
-}
-
-type Pooled<'a> = (&'a [f32], &'a [u8], &'a [f32]);
-
-/// The loop of [`conv_pool_relu_backward_sparse`]; `padded` is the zero-padded input and
-/// `d_padded` (zeroed) receives its gradient. Inlined into feature-specific copies so its
-/// `k C`-long runs vectorise with the widest registers the CPU has.
-#[inline(always)]
-fn sparse_apply(
-    g: &SparseGeometry,
-    weight: &[f32],
-    (out, argmax, d_out): Pooled<'_>,
-    (padded, d_padded): (&[f32], &mut [f32]),
-    (d_weight, d_bias): (&mut [f32], &mut [f32]),
-) {
-    let (o_n, run) = (g.out_channels, g.run);
-    let taps = g.kernel * run;
-    let c_in = run / g.kernel;
-    // Channel by channel: one kernel row and its gradient (`k k C` values each) stay in L1
-    // while every pooled pixel visits them.
-    for (o, (w_row, dw_row)) in weight
-        .chunks_exact(taps)
-        .zip(d_weight.chunks_exact_mut(taps))
-        .enumerate()
-    {
-        for p in 0..out.len() / o_n {
-            let at = p * o_n + o;
-            if out[at] <= 0.0 {
-                continue;
-            }
-            let grad = d_out[at];
-            d_bias[o] += grad;
-            let m = argmax[at] as usize;
-            let (y, x) = (p / g.out_w, p % g.out_w);
-            let (cy, cx) = (2 * y + m / 2, 2 * x + m % 2);
-            for i in 0..g.kernel {
-                let start = ((cy + i) * g.padded_width + cx) * c_in;
-                let dst = &mut dw_row[i * run..(i + 1) * run];
-                for (d, s) in dst.iter_mut().zip(&padded[start..start + run]) {
-                    *d += grad * s;
-                }
-                let dst = &mut d_padded[start..start + run];
-                for (d, s) in dst.iter_mut().zip(&w_row[i * run..(i + 1) * run]) {
-                    *d += grad * s;
-                }
-            }
-        }
-    }
-}
-
-/// [`sparse_apply`] compiled for AVX-512F.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn sparse_avx512(
-    g: &SparseGeometry,
-    weight: &[f32],
-    pooled: Pooled<'_>,
-    buffers: (&[f32], &mut [f32]),
-    grads: (&mut [f32], &mut [f32]),
-) {
-    sparse_apply(g, weight, pooled, buffers, grads);
-}
-
-/// [`sparse_apply`] compiled for AVX2.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn sparse_avx2(
-    g: &SparseGeometry,
-    weight: &[f32],
-    pooled: Pooled<'_>,
-    buffers: (&[f32], &mut [f32]),
-    grads: (&mut [f32], &mut [f32]),
-) {
-    sparse_apply(g, weight, pooled, buffers, grads);
-}
-
 /// A PyTorch `(out, in, k, k)` kernel with its taps reordered to `(i, j, in)`, the column
 /// order of channel-last patches (`to_hwc = true`), or back (`to_hwc = false`).
 pub(crate) fn reorder_kernel(layer: &ConvPool, from: &[f32], to: &mut [f32], to_hwc: bool) {
@@ -340,7 +184,8 @@ pub(crate) fn linear_forward(
 }
 
 /// Backward of [`linear_forward`] given the output gradient `d_out (rows, o)` (already masked
-/// by the ReLU, if any): adds to `d_weight (o, i)` and `d_bias`, and overwrites `d_x` when given.
+/// by the ReLU, if any): overwrites `d_weight (o, i)` and `d_bias` with this batch's gradients
+/// (no zeroing pass over the weight gradient needed), and `d_x` when given.
 pub(crate) fn linear_backward(
     x: &[f32],
     weight: &[f32],
@@ -354,12 +199,13 @@ pub(crate) fn linear_backward(
     let d_out_m = MatRef::from_row_major_slice(d_out, rows, o);
     matmul(
         MatMut::from_row_major_slice_mut(d_weight, o, i),
-        Accum::Add,
+        Accum::Replace,
         d_out_m.transpose(),
         MatRef::from_row_major_slice(x, rows, i),
         1.0f32,
         Par::Seq,
     );
+    d_bias.fill(0.0);
     for row in d_out.chunks_exact(o) {
         for (b, d) in d_bias.iter_mut().zip(row) {
             *b += d;
@@ -415,6 +261,7 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     use super::*;
+    use crate::sparse_conv::conv_pool_relu_backward_sparse;
 
     fn random(n: usize, seed: u64) -> Vec<f32> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -487,45 +334,74 @@ mod tests {
         }
     }
 
-    /// The sparse backward's kernel and bias gradients equal the dense GEMM formula
-    /// `dW = dZ^T X` on a layer with several channels, odd sides and a 3x3 kernel.
+    /// The sparse backward against the dense formulas: kernel and bias gradients against the
+    /// GEMM `dW = dZ^T X`, the input gradient against `dX[y, x, c] = sum dZ[q, o] W[o, i, j, c]`
+    /// over the convolution pixels `q` and taps `(i, j)` that read `(y, x)`, evaluated directly.
+    /// Kernel rows of 9, 24 and 80 values exercise every block width; odd sides leave pixels
+    /// no pooling window covers.
     #[test]
-    fn sparse_kernel_gradient_equals_the_gemm() {
-        let layer = ConvPool::new(3, 4, 3, 7, 9);
-        let input = random(3 * 7 * 9, 1);
-        let weight = random(4 * 27, 2);
-        let bias = random(4, 3);
-        let pooled_len = layer.out_h * layer.out_w * 4;
-        let (mut out, mut arg) = (vec![0f32; pooled_len], vec![0u8; pooled_len]);
-        let mut work = ConvWork::default();
-        let layout = Patches::ChannelLast;
-        conv_pool_relu_forward(
-            &layer, &weight, &bias, &input, layout, &mut work, &mut out, &mut arg,
-        );
-        assert!(out.iter().any(|&v| v == 0.0) && out.iter().any(|&v| v > 0.0));
-        let d_out = random(pooled_len, 4);
-        let pooled = (&out[..], &arg[..], &d_out[..]);
-        let (mut dw, mut db, mut dx) = (vec![0f32; 108], vec![0f32; 4], vec![0f32; input.len()]);
-        conv_pool_relu_backward_sparse(
-            &layer,
-            &weight,
-            &input,
-            pooled,
-            &mut work,
-            (&mut dw, &mut db),
-            &mut dx,
-        );
-        let (mut dw_gemm, mut db_gemm) = (vec![0f32; 108], vec![0f32; 4]);
-        conv_pool_relu_backward_gemm(
-            &layer,
-            &input,
-            layout,
-            pooled,
-            &mut work,
-            (&mut dw_gemm, &mut db_gemm),
-        );
-        for (a, b) in dw.iter().zip(&dw_gemm).chain(db.iter().zip(&db_gemm)) {
-            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    fn sparse_backward_equals_the_dense_formulas() {
+        for (seed, (c_in, c_out, k, h, w)) in [(3, 4, 3, 7, 9), (8, 5, 3, 5, 7), (16, 6, 5, 6, 6)]
+            .into_iter()
+            .enumerate()
+        {
+            let seed = seed as u64 * 10;
+            let layer = ConvPool::new(c_in, c_out, k, h, w);
+            let taps = c_in * k * k;
+            let input = random(c_in * h * w, seed + 1);
+            let weight = random(c_out * taps, seed + 2);
+            let bias = random(c_out, seed + 3);
+            let pooled_len = layer.out_h * layer.out_w * c_out;
+            let (mut out, mut arg) = (vec![0f32; pooled_len], vec![0u8; pooled_len]);
+            let mut work = ConvWork::default();
+            let layout = Patches::ChannelLast;
+            conv_pool_relu_forward(
+                &layer, &weight, &bias, &input, layout, &mut work, &mut out, &mut arg,
+            );
+            assert!(out.contains(&0.0) && out.iter().any(|&v| v > 0.0));
+            let d_out = random(pooled_len, seed + 4);
+            let pooled = (&out[..], &arg[..], &d_out[..]);
+            let mut dw = vec![0f32; c_out * taps];
+            let (mut db, mut dx) = (vec![0f32; c_out], vec![0f32; input.len()]);
+            let grads = (&mut dw[..], &mut db[..]);
+            conv_pool_relu_backward_sparse(
+                &layer, &weight, &input, pooled, &mut work, grads, &mut dx,
+            );
+            let (mut dw_gemm, mut db_gemm) = (vec![0f32; c_out * taps], vec![0f32; c_out]);
+            let grads = (&mut dw_gemm[..], &mut db_gemm[..]);
+            conv_pool_relu_backward_gemm(&layer, &input, layout, pooled, &mut work, grads);
+            for (a, b) in dw.iter().zip(&dw_gemm).chain(db.iter().zip(&db_gemm)) {
+                assert!((a - b).abs() < 1e-5, "{c_in}x{k}: {a} vs {b}");
+            }
+            // dZ from the pooling choices, then the input gradient tap by tap.
+            let cw = 2 * layer.out_w;
+            let mut d_conv = vec![0f32; 4 * pooled_len];
+            for (at, ((&o_val, &m), &g)) in out.iter().zip(&arg).zip(&d_out).enumerate() {
+                if o_val > 0.0 {
+                    let (p, o) = (at / c_out, at % c_out);
+                    d_conv[window_offsets(&layer, p)[usize::from(m)] + o] = g;
+                }
+            }
+            let pad = k / 2;
+            let mut want = vec![0f32; input.len()];
+            for (q, row) in d_conv.chunks_exact(c_out).enumerate() {
+                let (cy, cx) = (q / cw, q % cw);
+                for (o, &g) in row.iter().enumerate() {
+                    for (t, &wv) in weight[o * taps..(o + 1) * taps].iter().enumerate() {
+                        let (i, j, c) = (t / (k * c_in), t / c_in % k, t % c_in);
+                        let (y, x) = ((cy + i).checked_sub(pad), (cx + j).checked_sub(pad));
+                        if let (Some(y), Some(x)) = (y.filter(|&y| y < h), x.filter(|&x| x < w)) {
+                            want[(y * w + x) * c_in + c] += g * wv;
+                        }
+                    }
+                }
+            }
+            for (a, b) in dx.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "{c_in}x{k} input gradient: {a} vs {b}"
+                );
+            }
         }
     }
 }

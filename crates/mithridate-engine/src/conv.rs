@@ -12,8 +12,9 @@
 //! rows. Zero padding costs nothing: out-of-image taps use the index `u32::MAX`, which candle's
 //! `index_select` reads as zero and its `index_add` (the backward) skips.
 //!
-//! This module is the training (autodiff) path; inference runs the same layers without candle
-//! in `crate::infer`.
+//! This module is the autodiff path (input and parameter gradients for attacks and detectors;
+//! the reference the hand-written training backward of `crate::backprop` is tested against);
+//! training (`crate::trainer`) and inference (`crate::infer`) run the same layers without candle.
 
 use std::sync::Mutex;
 

@@ -4,6 +4,9 @@
 //! added to the gradient; Adam's bias correction folded into the step size), so hyperparameters
 //! carry over between the two.
 
+use rayon::prelude::*;
+
+use crate::simd::widest_fn;
 use crate::Optimizer;
 
 const ADAM_BETA1: f32 = 0.9;
@@ -44,40 +47,114 @@ impl OptimizerState {
 
     /// Updates parameter tensor `index` in place from its gradient.
     pub fn update(&mut self, index: usize, weights: &mut [f32], grad: &[f32]) {
-        let wd = self.weight_decay;
-        match self.rule {
-            Optimizer::Sgd { lr, momentum } => {
-                let (lr, mu) = (lr as f32, momentum as f32);
-                let velocity = &mut self.first[index];
-                for ((w, &g), v) in weights.iter_mut().zip(grad).zip(velocity.iter_mut()) {
-                    let g = g + wd * *w;
-                    // PyTorch's first step sets v = g (its buffer starts as a copy of the gradient),
-                    // which equals mu * 0 + g.
-                    *v = mu * *v + g;
-                    *w -= lr * *v;
-                }
-            }
-            Optimizer::Adam { lr } => {
-                let t = self.steps.max(1);
-                let bias1 = 1.0 - ADAM_BETA1.powi(t);
-                let bias2_sqrt = (1.0 - ADAM_BETA2.powi(t)).sqrt();
-                let step = lr as f32 / bias1;
-                let (m, v) = (&mut self.first[index], &mut self.second[index]);
-                for (((w, &g), m), v) in weights
-                    .iter_mut()
-                    .zip(grad)
-                    .zip(m.iter_mut())
-                    .zip(v.iter_mut())
-                {
-                    let g = g + wd * *w;
-                    *m = ADAM_BETA1 * *m + (1.0 - ADAM_BETA1) * g;
-                    *v = ADAM_BETA2 * *v + (1.0 - ADAM_BETA2) * g * g;
-                    *w -= step * *m / (v.sqrt() / bias2_sqrt + ADAM_EPS);
-                }
-            }
+        let current = weights.to_vec();
+        self.update_into(index, &current, grad, weights);
+    }
+
+    /// Writes the update of parameter tensor `index` from `weights` and its gradient into
+    /// `updated` (so a caller can discard a step whose result is not finite) and returns whether
+    /// every updated value is finite. Slices of large tensors are updated in parallel, in loops
+    /// compiled for the CPU's widest registers; the rule is element-wise, so the result does not
+    /// depend on the thread count.
+    pub fn update_into(
+        &mut self,
+        index: usize,
+        weights: &[f32],
+        grad: &[f32],
+        updated: &mut [f32],
+    ) -> bool {
+        /// Elements per parallel slice (smaller tensors are updated in one go).
+        const SLICE: usize = 1 << 14;
+        let rule = self.rule;
+        let t = self.steps.max(1);
+        let (first, second) = (
+            &mut self.first[index],
+            self.second
+                .get_mut(index)
+                .map_or(&mut [][..], |v| &mut v[..]),
+        );
+        let second_chunks = second.par_chunks_mut(SLICE);
+        let slice = |c: usize, len: usize| c * SLICE..c * SLICE + len;
+        let rates = Rates {
+            weight_decay: self.weight_decay,
+            rule,
+            bias1: 1.0 - ADAM_BETA1.powi(t),
+            bias2_sqrt: (1.0 - ADAM_BETA2.powi(t)).sqrt(),
+        };
+        let step = |(c, (out, m)): (usize, (&mut [f32], &mut [f32])), v: &mut [f32]| {
+            let range = slice(c, out.len());
+            update_widest(&rates, (&weights[range.clone()], &grad[range]), (m, v), out)
+        };
+        let chunks = updated
+            .par_chunks_mut(SLICE)
+            .zip(first.par_chunks_mut(SLICE))
+            .enumerate();
+        match rule {
+            Optimizer::Adam { .. } => chunks
+                .zip(second_chunks)
+                .map(|(chunk, v)| step(chunk, v))
+                .reduce(|| true, |a, b| a && b),
+            Optimizer::Sgd { .. } => chunks
+                .map(|chunk| step(chunk, &mut []))
+                .reduce(|| true, |a, b| a && b),
         }
     }
 }
+
+/// What one step's element-wise update needs.
+struct Rates {
+    weight_decay: f32,
+    rule: Optimizer,
+    /// Adam's bias corrections at this step: `1 - beta1^t` and `sqrt(1 - beta2^t)`.
+    bias1: f32,
+    bias2_sqrt: f32,
+}
+
+/// The update rule on one slice: `out` gets the new weights, `first` / `second` (SGD velocity,
+/// or Adam moments) are updated in place. Returns whether every new weight is finite.
+#[inline(always)]
+fn update_slice(
+    r: &Rates,
+    (weights, grad): (&[f32], &[f32]),
+    (first, second): (&mut [f32], &mut [f32]),
+    out: &mut [f32],
+) -> bool {
+    let wd = r.weight_decay;
+    match r.rule {
+        Optimizer::Sgd { lr, momentum } => {
+            let (lr, mu) = (lr as f32, momentum as f32);
+            for (((out, &w), &g), velocity) in out.iter_mut().zip(weights).zip(grad).zip(first) {
+                let g = g + wd * w;
+                // PyTorch's first step sets v = g (its buffer starts as a copy of the
+                // gradient), which equals mu * 0 + g.
+                *velocity = mu * *velocity + g;
+                *out = w - lr * *velocity;
+            }
+        }
+        Optimizer::Adam { lr } => {
+            let step = lr as f32 / r.bias1;
+            for ((((out, &w), &g), m), v) in
+                out.iter_mut().zip(weights).zip(grad).zip(first).zip(second)
+            {
+                let g = g + wd * w;
+                *m = ADAM_BETA1 * *m + (1.0 - ADAM_BETA1) * g;
+                *v = ADAM_BETA2 * *v + (1.0 - ADAM_BETA2) * g * g;
+                *out = w - step * *m / (v.sqrt() / r.bias2_sqrt + ADAM_EPS);
+            }
+        }
+    }
+    out.iter().all(|w| w.is_finite())
+}
+
+widest_fn!(
+    /// [`update_slice`] compiled for the CPU's widest registers.
+    fn update_widest(
+        r: &Rates,
+        params: (&[f32], &[f32]),
+        state: (&mut [f32], &mut [f32]),
+        out: &mut [f32],
+    ) -> bool = update_slice;
+);
 
 #[cfg(test)]
 mod tests {

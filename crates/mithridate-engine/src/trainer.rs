@@ -14,14 +14,14 @@
 use rayon::prelude::*;
 
 use crate::backprop::{
-    conv_pool_relu_backward_gemm, conv_pool_relu_backward_sparse, conv_pool_relu_forward,
-    linear_backward, linear_forward, relu_mask, reorder_kernel, softmax_cross_entropy_grad,
-    ConvWork,
+    conv_pool_relu_backward_gemm, conv_pool_relu_forward, linear_backward, linear_forward,
+    relu_mask, reorder_kernel, softmax_cross_entropy_grad, ConvWork,
 };
 use crate::conv::ConvPool;
 use crate::infer::Patches;
 use crate::network::Network;
 use crate::optim::OptimizerState;
+use crate::sparse_conv::conv_pool_relu_backward_sparse;
 
 /// Samples per task. CNN tasks keep a few images' activations in cache; dense tasks are larger
 /// so each GEMM reuses its packed weights over more rows, yet a batch of 64 still splits in two.
@@ -90,6 +90,8 @@ pub(crate) struct FastTrainer<'a> {
     grad: Vec<f32>,
     /// The second kernel reordered to channel-last taps.
     conv2_hwc: Vec<f32>,
+    /// Where [`FastTrainer::optimizer_step`] writes the updated weights.
+    updated: Vec<Vec<f32>>,
 }
 
 impl<'a> FastTrainer<'a> {
@@ -139,6 +141,7 @@ impl<'a> FastTrainer<'a> {
             tasks,
             grad: vec![0.0; total],
             conv2_hwc,
+            updated: Vec::new(),
         })
     }
 
@@ -205,7 +208,8 @@ impl<'a> FastTrainer<'a> {
 
     /// One optimizer step on `weights` (flat, in [`Network::specs`] order) from the mean loss
     /// of `rows`; returns that loss, or NaN when the loss or the updated weights are not
-    /// finite (the weights are then partly updated: the caller discards them).
+    /// finite, leaving `weights` as they were (the update goes to a second set of buffers that
+    /// is swapped in only when finite).
     pub fn optimizer_step(
         &mut self,
         weights: &mut [Vec<f32>],
@@ -217,16 +221,24 @@ impl<'a> FastTrainer<'a> {
             return loss;
         }
         optimizer.begin_step();
-        for (i, w) in weights.iter_mut().enumerate() {
-            optimizer.update(i, w, self.gradient(i));
-            if w.iter().any(|v| !v.is_finite()) {
-                return f64::NAN;
-            }
+        self.updated.resize_with(weights.len(), Vec::new);
+        let mut finite = true;
+        for (i, (w, updated)) in weights.iter().zip(&mut self.updated).enumerate() {
+            updated.resize(w.len(), 0.0);
+            let grad = &self.grad[self.offsets[i]..self.offsets[i] + self.sizes[i]];
+            finite &= optimizer.update_into(i, w, grad, updated);
+        }
+        if !finite {
+            return f64::NAN;
+        }
+        for (w, updated) in weights.iter_mut().zip(&mut self.updated) {
+            std::mem::swap(w, updated);
         }
         loss
     }
 
     /// Gradient of parameter tensor `index` from the last [`FastTrainer::step`].
+    #[cfg(test)]
     pub fn gradient(&self, index: usize) -> &[f32] {
         &self.grad[self.offsets[index]..self.offsets[index] + self.sizes[index]]
     }
@@ -264,7 +276,9 @@ impl TaskWork {
         let n = rows.len();
         let head = body.head_sizes();
         let first = body.head_first_param();
-        self.grad.fill(0.0);
+        // Only the convolutions accumulate (image by image); the dense layers' gradients are
+        // written whole by one GEMM per task.
+        self.grad[..offsets[first]].fill(0.0);
         // Forward.
         match body {
             Body::Dense { sizes } => {
