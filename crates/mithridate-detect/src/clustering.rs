@@ -457,7 +457,8 @@ fn agreement_gap(fit: &KMeansFit, sampled: &[usize], agreement: &[f64]) -> Optio
     Some((means[1 - lower] - means[lower], lower))
 }
 
-fn dense_matrix(data: &Dataset, rows: &[usize], dim: usize) -> Option<Mat<f32>> {
+/// The raw inputs of `rows` as a `rows x dim` matrix; `None` for token inputs.
+pub(crate) fn dense_matrix(data: &Dataset, rows: &[usize], dim: usize) -> Option<Mat<f32>> {
     let inputs: Vec<&[f32]> = rows
         .iter()
         .map(|&r| data.dense_row(r))

@@ -51,6 +51,7 @@
 //! ```
 
 use crate::auto::otsu_split;
+use crate::clustering::dense_matrix;
 use crate::knn::nearest_neighbours;
 use crate::symmetric::{inverse_sqrt, sym_eigen};
 use crate::tails::median;
@@ -299,7 +300,11 @@ impl SplitConsistency {
                 .into_iter()
                 .map(|i| rows[group[i]])
                 .collect();
-            let (queries, refs) = (dense(data, &queried)?, dense(data, &reference)?);
+            let dim = data.modality().sample_len();
+            let (queries, refs) = (
+                dense_matrix(data, &queried, dim)?,
+                dense_matrix(data, &reference, dim)?,
+            );
             let neighbours =
                 nearest_neighbours(queries.as_ref(), refs.as_ref(), p.k, &|_, _| false);
             let (agree, total) = neighbours
@@ -337,15 +342,6 @@ fn std_dev(values: &[f64]) -> f64 {
     let m = values.iter().sum::<f64>() / values.len().max(1) as f64;
     let var = values.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / values.len().max(1) as f64;
     var.sqrt().max(f64::MIN_POSITIVE)
-}
-
-fn dense(data: &Dataset, rows: &[usize]) -> Option<Mat<f32>> {
-    let inputs: Vec<&[f32]> = rows
-        .iter()
-        .map(|&r| data.dense_row(r))
-        .collect::<Option<_>>()?;
-    let dim = inputs.first()?.len();
-    Some(Mat::from_fn(rows.len(), dim, |i, j| inputs[i][j]))
 }
 
 impl Detector for SplitConsistency {
