@@ -91,17 +91,7 @@ impl PatchSpec {
 
     /// The trigger for images of `modality` (errors for other modalities or a patch too big).
     pub(crate) fn trigger(&self, modality: &Modality, seed: u64) -> Result<Trigger> {
-        let Modality::Image {
-            channels,
-            height,
-            width,
-        } = *modality
-        else {
-            return Err(AttackError::incompatible(format!(
-                "a patch trigger needs image data, not {} data",
-                modality.name()
-            )));
-        };
+        let (channels, height, width) = super::image_shape(modality, "a patch trigger")?;
         let s = self.size;
         let reach = s + if self.position == Position::Random {
             0

@@ -29,7 +29,6 @@ use super::{mapping, DirtyLabel, MappingKind};
 use crate::trigger::Trigger;
 use crate::{rng, Attack, AttackError, AttackInput, Poisoned, Result, Taxonomy};
 use mithridate_core::ParamGuard;
-use mithridate_data::Modality;
 use rand::Rng;
 
 /// The key pattern.
@@ -110,17 +109,7 @@ impl Attack for Blend {
     }
     fn poison(&self, input: &AttackInput) -> Result<Poisoned> {
         let data = input.train;
-        let Modality::Image {
-            channels,
-            height,
-            width,
-        } = *data.modality()
-        else {
-            return Err(AttackError::incompatible(format!(
-                "a blended trigger needs image data, not {} data",
-                data.modality().name()
-            )));
-        };
+        let (channels, height, width) = super::image_shape(data.modality(), "a blended trigger")?;
         let mut r = rng::stream(input.seed, rng::PATTERN);
         let (pattern, source_id) = match self.params.pattern {
             BlendPattern::Noise => (

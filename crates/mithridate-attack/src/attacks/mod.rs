@@ -30,6 +30,25 @@ pub(crate) fn choose(pool: &[usize], count: usize, seed: u64) -> Vec<usize> {
     rows
 }
 
+/// `(channels, height, width)` of image data, or an incompatibility error naming `what`
+/// (e.g. "a patch trigger") and the modality it got.
+pub(crate) fn image_shape(
+    modality: &mithridate_data::Modality,
+    what: &str,
+) -> Result<(usize, usize, usize)> {
+    match *modality {
+        mithridate_data::Modality::Image {
+            channels,
+            height,
+            width,
+        } => Ok((channels, height, width)),
+        _ => Err(AttackError::incompatible(format!(
+            "{what} needs image data, not {} data",
+            modality.name()
+        ))),
+    }
+}
+
 /// Rows of `data` whose label satisfies `keep`.
 pub(crate) fn rows_where(data: &Dataset, keep: impl Fn(u32) -> bool) -> Vec<usize> {
     (0..data.len())

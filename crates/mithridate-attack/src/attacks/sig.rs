@@ -46,7 +46,6 @@ use crate::trigger::{Mapping, Trigger};
 use crate::truth::{BudgetRecord, Goal};
 use crate::{check_class, Attack, AttackError, AttackInput, Poisoned, Result, Taxonomy};
 use mithridate_core::ParamGuard;
-use mithridate_data::Modality;
 
 /// Whether poisoned samples keep their label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -196,17 +195,7 @@ impl Attack for Sig {
     fn poison(&self, input: &AttackInput) -> Result<Poisoned> {
         let data = input.train;
         let p = &self.params;
-        let Modality::Image {
-            channels,
-            height,
-            width,
-        } = *data.modality()
-        else {
-            return Err(AttackError::incompatible(format!(
-                "a SIG signal needs image data, not {} data",
-                data.modality().name()
-            )));
-        };
+        let (channels, height, width) = super::image_shape(data.modality(), "a SIG signal")?;
         check_class(data, p.target, "target")?;
         if data.num_classes() < 2 {
             return Err(AttackError::incompatible(

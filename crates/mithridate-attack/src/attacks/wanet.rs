@@ -56,7 +56,6 @@ use crate::trigger::Trigger;
 use crate::truth::{BudgetRecord, Goal};
 use crate::{rng, warp, Attack, AttackError, AttackInput, Poisoned, Result, Taxonomy};
 use mithridate_core::ParamGuard;
-use mithridate_data::Modality;
 use rand::Rng;
 
 /// Parameters of [`Wanet`].
@@ -212,17 +211,7 @@ impl Attack for Wanet {
     fn poison(&self, input: &AttackInput) -> Result<Poisoned> {
         let data = input.train;
         let p = &self.params;
-        let Modality::Image {
-            channels,
-            height,
-            width,
-        } = *data.modality()
-        else {
-            return Err(AttackError::incompatible(format!(
-                "a WaNet warp needs image data, not {} data",
-                data.modality().name()
-            )));
-        };
+        let (channels, height, width) = super::image_shape(data.modality(), "a WaNet warp")?;
         if p.k > height || p.k > width {
             return Err(AttackError::incompatible(format!(
                 "a {k}x{k} control grid is finer than the {height}x{width} images (k must be at most the image side)",
