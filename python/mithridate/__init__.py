@@ -1,0 +1,52 @@
+"""Mithridate: attack and defend ML training pipelines against data and model poisoning.
+
+The Python package is a thin shell over the Rust library (the compiled module
+``mithridate._native``), as the ``mithridate`` command line is: the same registries, the same
+checked parameters, the same bytes for the same inputs and seed.
+
+Modules
+-------
+``mithridate.aggregate``
+    Byzantine-robust aggregation rules as callable classes (``Krum(f=20)(updates)``),
+    pre-aggregators, per-client update anomaly scores and a reputation across rounds.
+``mithridate.flower``
+    A Flower strategy (Message API, ``flwr >= 1.22``) running any rule, scoring every update
+    and keeping client reputations.
+
+Bad input (NaN/Inf, wrong dtype or rank, empty or non-contiguous arrays, impossible
+parameters) raises ``ValueError`` naming the problem; nothing is written on failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from . import _native
+
+__version__: str = _native.__version__
+
+ROLES = (
+    "aggregation-rule",
+    "pre-aggregator",
+    "data-attack",
+    "update-attack",
+    "detector",
+    "input-detector",
+)
+
+
+def available(role: str) -> List[Dict[str, Any]]:
+    """Every registered algorithm of ``role`` (one of :data:`ROLES`) as a list of dicts.
+
+    Each dict has ``name``, ``summary``, ``paper``, ``modalities``, ``requires``,
+    ``provides`` and ``taxonomy`` (MITRE ATLAS, OWASP, NIST AI 100-2), read from the same
+    registry the command line's ``--help`` is built from.
+
+    >>> import mithridate
+    >>> "krum" in [e["name"] for e in mithridate.available("aggregation-rule")]
+    True
+    """
+    return _native.registry(role)
+
+
+__all__ = ["ROLES", "available", "__version__"]
