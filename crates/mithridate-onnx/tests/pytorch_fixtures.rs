@@ -1,0 +1,220 @@
+//! The ONNX importer against PyTorch itself: models exported by `tests/fixtures/make_fixtures.py`
+//! (TorchScript and dynamo exporters) must give PyTorch's logits and input gradients, and bad
+//! models must fail with one clear error. PyTorch is not needed: its outputs are in
+//! `expected.json`, and `SHA256SUMS` pins the files they belong to.
+
+use std::path::PathBuf;
+
+use mithridate_data::{Dataset, Features, Modality};
+use mithridate_onnx::{InputLayout, InputOptions, OnnxClassifier, OnnxError};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const MNIST: Modality = Modality::Image {
+    channels: 1,
+    height: 28,
+    width: 28,
+};
+const MODELS: [&str; 4] = [
+    "mlp_torchscript.onnx",
+    "mlp_dynamo.onnx",
+    "cnn_torchscript.onnx",
+    "cnn_dynamo.onnx",
+];
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn expected() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// The fixed batch of MNIST test images PyTorch was run on, labelled with its targets.
+fn batch(e: &Value) -> Dataset {
+    let images: Vec<f32> = e["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(floats)
+        .collect();
+    let targets: Vec<u32> = e["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_u64().unwrap() as u32)
+        .collect();
+    let n = targets.len();
+    Dataset::new(
+        MNIST,
+        Features::Dense(images),
+        targets,
+        (0..n as u64).collect(),
+        10,
+        vec![],
+    )
+    .unwrap()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn fixtures_are_the_files_expected_json_was_computed_from() {
+    let sums = std::fs::read_to_string(fixture("SHA256SUMS")).unwrap();
+    let mut checked = 0;
+    for line in sums.lines() {
+        let (hash, name) = line.split_once("  ").unwrap();
+        let digest = hex::encode(Sha256::digest(std::fs::read(fixture(name)).unwrap()));
+        assert_eq!(
+            digest, hash,
+            "{name} changed since make_fixtures.py wrote it"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 7);
+}
+
+#[test]
+fn logits_and_input_gradients_match_pytorch_for_both_exporters() {
+    let e = expected();
+    let data = batch(&e);
+    for name in MODELS {
+        let model = OnnxClassifier::load(&fixture(name), InputOptions::default()).unwrap();
+        let want = &e["models"][name];
+        let (logits, k) = model.logits(&data).unwrap();
+        assert_eq!(k, 10);
+        let d = max_abs_diff(&logits, &floats(&want["logits"]));
+        assert!(d < 1e-4, "{name}: logits differ from PyTorch by {d}");
+        let grad = model.input_gradients(&data, data.labels()).unwrap();
+        let want_grad = floats(&want["input_gradient"]);
+        let scale = want_grad.iter().fold(0f32, |m, g| m.max(g.abs()));
+        let d = max_abs_diff(&grad, &want_grad);
+        eprintln!(
+            "{name}: max |logit diff| {:.2e}, max |gradient diff| {d:.2e}",
+            max_abs_diff(&logits, &floats(&want["logits"]))
+        );
+        assert!(
+            scale > 1e-3 && d < 1e-4 * scale.max(1.0),
+            "{name}: gradient differs by {d} (scale {scale})"
+        );
+    }
+}
+
+#[test]
+fn value_scaling_is_applied_before_the_graph() {
+    // Halved data with scale 2 is the original input: same logits; gradients double (chain rule).
+    let e = expected();
+    let data = batch(&e);
+    let halved: Vec<f32> = match data.features() {
+        Features::Dense(v) => v.iter().map(|x| x / 2.0).collect(),
+        _ => unreachable!(),
+    };
+    let half = Dataset::new(
+        MNIST,
+        Features::Dense(halved),
+        data.labels().to_vec(),
+        (0..4).collect(),
+        10,
+        vec![],
+    )
+    .unwrap();
+    let plain = OnnxClassifier::load(&fixture("cnn_dynamo.onnx"), InputOptions::default()).unwrap();
+    let opts = InputOptions {
+        scale: 2.0,
+        ..InputOptions::default()
+    };
+    let scaled = OnnxClassifier::load(&fixture("cnn_dynamo.onnx"), opts).unwrap();
+    assert!(
+        max_abs_diff(
+            &plain.logits(&data).unwrap().0,
+            &scaled.logits(&half).unwrap().0
+        ) < 1e-5
+    );
+    let g1 = plain.input_gradients(&data, data.labels()).unwrap();
+    let g2: Vec<f32> = scaled
+        .input_gradients(&half, data.labels())
+        .unwrap()
+        .iter()
+        .map(|g| g / 2.0)
+        .collect();
+    assert!(max_abs_diff(&g1, &g2) < 1e-5);
+}
+
+#[test]
+fn intermediate_values_are_readable_by_name() {
+    let e = expected();
+    let model = OnnxClassifier::load(&fixture("mlp_dynamo.onnx"), InputOptions::default()).unwrap();
+    let (hidden, width) = model.layer_output(&batch(&e), "relu").unwrap();
+    assert_eq!((hidden.len(), width), (4 * 32, 32));
+    assert!(
+        hidden.iter().all(|&h| h >= 0.0),
+        "a ReLU output is non-negative"
+    );
+    let err = model
+        .layer_output(&batch(&e), "nope")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no value named 'nope'"), "{err}");
+}
+
+#[test]
+fn a_three_channel_model_given_mnist_is_one_clear_error() {
+    let model = OnnxClassifier::load(&fixture("cnn_rgb.onnx"), InputOptions::default()).unwrap();
+    let err = model.check_compatible(&batch(&expected())).unwrap_err();
+    assert!(matches!(err, OnnxError::Incompatible(_)));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("[?, 3, 32, 32]") && msg.contains("1x28x28"),
+        "{msg}"
+    );
+    // A forced layout that the graph contradicts is refused the same way.
+    let opts = InputOptions {
+        layout: Some(InputLayout::Nhwc),
+        ..InputOptions::default()
+    };
+    let model = OnnxClassifier::load(&fixture("cnn_dynamo.onnx"), opts).unwrap();
+    assert!(matches!(
+        model.check_compatible(&batch(&expected())),
+        Err(OnnxError::Incompatible(_))
+    ));
+}
+
+#[test]
+fn an_unsupported_operator_is_named_at_load_time() {
+    let err =
+        OnnxClassifier::load(&fixture("unsupported_op.onnx"), InputOptions::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, OnnxError::Unsupported(_)), "{msg}");
+    assert!(
+        msg.contains("operator 'CumSum'") && !msg.contains('\n'),
+        "{msg}"
+    );
+}
+
+#[test]
+fn truncated_and_non_onnx_files_are_format_errors() {
+    let bytes = std::fs::read(fixture("cnn_dynamo.onnx")).unwrap();
+    for cut in [0, 1, 7, 100, bytes.len() / 2, bytes.len() - 1] {
+        let err = OnnxClassifier::from_bytes(&bytes[..cut], InputOptions::default()).unwrap_err();
+        assert!(matches!(err, OnnxError::Format(_)), "cut at {cut}: {err}");
+    }
+    let text = b"label,pixel0,pixel1\n3,0,255\n";
+    let err = OnnxClassifier::from_bytes(text, InputOptions::default()).unwrap_err();
+    assert!(matches!(err, OnnxError::Format(_)), "{err}");
+}
