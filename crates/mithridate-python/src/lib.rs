@@ -9,6 +9,9 @@
 //! their public shape (callable rule classes, keyword arguments, docstrings, type stubs).
 
 mod aggregate;
+mod attack;
+mod data;
+mod detect;
 pub mod arrays;
 pub mod errors;
 mod registry;
@@ -20,5 +23,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     registry::register(m)?;
     aggregate::register(m)?;
+    attack::register(m)?;
+    data::register(m)?;
+    detect::register(m)?;
     Ok(())
 }
