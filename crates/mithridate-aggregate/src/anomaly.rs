@@ -118,12 +118,18 @@ pub fn score_round(u: &Updates, byzantine: usize) -> Vec<ClientScore> {
             k_smallest(&row, neighbours).iter().map(|&j| row[j]).sum()
         })
         .collect();
-    let z_norm: Vec<f64> = robust_z(&norms).iter().map(|z| z.abs()).collect();
+    // Floors on the scale (see `robust_z_floored`): norms and Krum scores are ratio-scale,
+    // so their floor is relative to the median; cosines live in [-1, 1], so theirs is absolute.
+    let relative = |v: &[f64]| MIN_RELATIVE_SCALE * crate::kernels::median_f64(v).abs();
+    let z_norm: Vec<f64> = robust_z_floored(&norms, relative(&norms))
+        .iter()
+        .map(|z| z.abs())
+        .collect();
     let neg = |v: &[f64]| v.iter().map(|x| -x).collect::<Vec<f64>>();
-    let z_agg = robust_z(&neg(&to_aggregate));
-    let z_mean = robust_z(&neg(&mean_cos));
-    let z_max = robust_z(&max_cos);
-    let z_krum = robust_z(&krum);
+    let z_agg = robust_z_floored(&neg(&to_aggregate), MIN_COSINE_SCALE);
+    let z_mean = robust_z_floored(&neg(&mean_cos), MIN_COSINE_SCALE);
+    let z_max = robust_z_floored(&max_cos, MIN_COSINE_SCALE);
+    let z_krum = robust_z_floored(&krum, relative(&krum));
     (0..n)
         .map(|i| {
             let suspicion = [z_norm[i], z_agg[i], z_mean[i], z_max[i], z_krum[i]]
@@ -144,6 +150,41 @@ pub fn score_round(u: &Updates, byzantine: usize) -> Vec<ClientScore> {
             }
         })
         .collect()
+}
+
+/// The smallest scale of a ratio-scale signal (norms, Krum scores), as a fraction of its
+/// median: a norm 10% off the median is not an anomaly, however tightly the others agree.
+pub const MIN_RELATIVE_SCALE: f64 = 0.05;
+/// The smallest scale of a cosine signal (values in [-1, 1]).
+pub const MIN_COSINE_SCALE: f64 = 0.05;
+
+/// Modified z-scores with the scale floored at `min_scale`: `(x - median) / max(1.4826 MAD,
+/// min_scale)`.
+///
+/// Why a floor: when honest clients agree closely (same data distribution, late rounds) the
+/// MAD shrinks toward zero and a client whose norm is 9% below the median scores z = 8, so an
+/// honest client would be flagged and, over rounds, excluded. With the floor a signal must
+/// deviate by more than `3.5 x min_scale` (17.5% of the median norm, or 0.175 in cosine, at
+/// the defaults) before it can cross the conventional threshold; boosted, flipped or
+/// replaced updates deviate by orders of magnitude more.
+///
+/// ```
+/// use mithridate_aggregate::anomaly::robust_z_floored;
+/// // Tight honest norms around 1.0, one 9% low: unremarkable with the floor.
+/// let z = robust_z_floored(&[1.0, 1.001, 0.999, 1.0005, 0.91], 0.05);
+/// assert!(z[4].abs() < 3.5);
+/// // A boosted client is still far out.
+/// assert!(robust_z_floored(&[1.0, 1.001, 0.999, 1.0005, 20.0], 0.05)[4] > 100.0);
+/// ```
+pub fn robust_z_floored(values: &[f64], min_scale: f64) -> Vec<f64> {
+    let median = crate::kernels::median_f64(values);
+    let deviations: Vec<f64> = values.iter().map(|x| (x - median).abs()).collect();
+    let scale = (1.4826 * crate::kernels::median_f64(&deviations)).max(min_scale);
+    if scale > 0.0 {
+        values.iter().map(|x| (x - median) / scale).collect()
+    } else {
+        robust_z(values)
+    }
 }
 
 /// Modified z-scores `(x - median) / (1.4826 MAD)`.

@@ -241,3 +241,27 @@ fn fltrust_requires_a_root_set() {
         .requires(Requirement::RootSet));
     assert!(RULES.markdown_table().contains("| `fltrust` |"));
 }
+
+/// `uses_weights` says exactly which rules accept client weights: the others refuse them.
+#[test]
+fn uses_weights_matches_what_each_rule_accepts() {
+    use mithridate_aggregate::{AggregateError, Round, RoundState, Updates};
+    let (n, d) = (12, 4);
+    let rows: Vec<f32> = (0..n * d).map(|i| ((i * 37 % 11) as f32) * 0.1).collect();
+    let weights = vec![1.0; n];
+    let root = vec![0.1f32; d];
+    for entry in mithridate_aggregate::RULES.entries() {
+        let params = serde_json::json!({});
+        let rule = (entry.build)(1, &params)
+            .or_else(|_| (entry.build)(0, &params))
+            .unwrap();
+        let round = Round::new(Updates::new(&rows, n, d).unwrap())
+            .with_weights(&weights)
+            .unwrap()
+            .with_root(&root)
+            .unwrap();
+        let out = rule.aggregate(&round, &mut RoundState::default());
+        let refused = matches!(out, Err(AggregateError::Unused { what: "client weights", .. }));
+        assert_eq!(rule.uses_weights(), !refused, "{}: {out:?}", entry.name);
+    }
+}

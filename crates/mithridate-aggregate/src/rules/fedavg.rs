@@ -67,6 +67,9 @@ impl Aggregator for FedAvg {
     fn max_byzantine(&self, _n: usize) -> usize {
         0
     }
+    fn uses_weights(&self) -> bool {
+        true
+    }
     fn tolerance(&self) -> &'static str {
         "no Byzantine client: f = 0"
     }

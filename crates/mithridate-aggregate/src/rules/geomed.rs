@@ -157,6 +157,9 @@ impl Aggregator for GeometricMedian {
     fn max_byzantine(&self, n: usize) -> usize {
         honest_majority(n)
     }
+    fn uses_weights(&self) -> bool {
+        true
+    }
     fn tolerance(&self) -> &'static str {
         "n > 2f"
     }

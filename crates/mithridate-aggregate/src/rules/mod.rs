@@ -41,6 +41,12 @@ pub trait Aggregator: Send + Sync + std::fmt::Debug {
     fn max_byzantine(&self, n: usize) -> usize;
     /// The tolerance condition in words, e.g. `"n >= 2f + 3"`.
     fn tolerance(&self) -> &'static str;
+    /// Whether the rule weighs clients by [`Round::with_weights`] (FedAvg, the geometric
+    /// median, norm bounding); the others treat clients uniformly and refuse weights rather
+    /// than ignore them. Callers with sample counts (a Flower strategy) pass them only here.
+    fn uses_weights(&self) -> bool {
+        false
+    }
     /// Aggregates one round; stateful rules read and update `state`.
     fn aggregate(&self, round: &Round<'_>, state: &mut RoundState) -> Result<Aggregation>;
 

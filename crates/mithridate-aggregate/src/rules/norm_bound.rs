@@ -106,6 +106,9 @@ impl Aggregator for NormBound {
     fn max_byzantine(&self, n: usize) -> usize {
         honest_majority(n)
     }
+    fn uses_weights(&self) -> bool {
+        true
+    }
     fn tolerance(&self) -> &'static str {
         "n > 2f"
     }
