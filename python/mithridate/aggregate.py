@@ -120,6 +120,12 @@ class Rule:
         """The condition on ``n`` and ``f`` the rule needs (``"n >= 2f + 3"``)."""
         return self._native.tolerance
 
+    @property
+    def uses_weights(self) -> bool:
+        """Whether the rule weighs clients by ``weights`` (FedAvg, geometric median, norm
+        bounding); the other rules treat clients uniformly and refuse weights."""
+        return self._native.uses_weights
+
     def max_byzantine(self, n: int) -> int:
         """The largest ``f`` the rule tolerates among ``n`` clients."""
         return self._native.max_byzantine(n)

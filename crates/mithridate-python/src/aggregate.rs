@@ -69,6 +69,13 @@ impl PyRule {
         self.rule.tolerance()
     }
 
+    /// Whether the rule weighs clients by the weights it is given (FedAvg, geomed,
+    /// norm-bound); the others refuse weights.
+    #[getter]
+    fn uses_weights(&self) -> bool {
+        self.rule.uses_weights()
+    }
+
     /// The largest `f` the rule tolerates among `n` clients.
     fn max_byzantine(&self, n: usize) -> usize {
         self.rule.max_byzantine(n)

@@ -1,0 +1,1 @@
+"""A Flower federation on MNIST with malicious clients and Mithridate's strategy."""
