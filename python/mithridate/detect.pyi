@@ -1,0 +1,82 @@
+from typing import Any, Dict, Iterator, List, Optional
+
+import numpy as np
+
+class Detection:
+    detector: str
+    parameters: Dict[str, Any]
+    scores: np.ndarray
+    flags: np.ndarray
+    ids: np.ndarray
+    suggested_labels: np.ndarray
+    classes: List[Dict[str, Any]]
+    @property
+    def ranked(self) -> np.ndarray: ...
+    @property
+    def is_clean(self) -> np.ndarray: ...
+    @property
+    def flagged_ids(self) -> np.ndarray: ...
+    @property
+    def suspicious_classes(self) -> List[int]: ...
+
+class Sanitized:
+    x: np.ndarray
+    y: np.ndarray
+    ids: np.ndarray
+    report: Dict[str, Any]
+    def __iter__(self) -> Iterator[np.ndarray]: ...
+
+def _embedding(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    ids: Optional[np.ndarray] = ...,
+    *,
+    num_classes: Optional[int] = ...,
+    seed: int = ...,
+    x: Optional[np.ndarray] = ...,
+    **params: Any,
+) -> Detection: ...
+
+spectral_signatures = _embedding
+activation_clustering = _embedding
+knn = _embedding
+mahalanobis = _embedding
+spectre = _embedding
+scan = _embedding
+split_consistency = _embedding
+
+def confident_learning(
+    labels: np.ndarray, pred_probs: np.ndarray, ids: Optional[np.ndarray] = ..., **params: Any
+) -> Detection: ...
+def find_label_issues(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    *,
+    filter_by: str = ...,
+    return_indices_ranked_by: Optional[str] = ...,
+) -> np.ndarray: ...
+def loss(
+    losses: np.ndarray,
+    labels: np.ndarray,
+    ids: Optional[np.ndarray] = ...,
+    *,
+    num_classes: Optional[int] = ...,
+    **params: Any,
+) -> Detection: ...
+def dynamics(
+    curves: np.ndarray,
+    labels: np.ndarray,
+    ids: Optional[np.ndarray] = ...,
+    *,
+    num_classes: Optional[int] = ...,
+    **params: Any,
+) -> Detection: ...
+def sanitize(
+    x: np.ndarray,
+    y: np.ndarray,
+    ids: Optional[np.ndarray],
+    flags: Any,
+    *,
+    action: str = ...,
+    num_classes: Optional[int] = ...,
+) -> Sanitized: ...

@@ -1,0 +1,171 @@
+"""mithridate.detect: planted outliers found, NumPy and cleanlab references, sanitize, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mithridate import _native, detect
+
+from conftest import require
+
+
+def planted(n: int = 300, d: int = 16, group: int = 12, seed: int = 0):
+    """Three Gaussian classes; the first `group` rows of class 0 shifted far along one axis."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    emb = (rng.normal(size=(n, d)) + 3.0 * np.eye(d)[y]).astype(np.float32)
+    rows = np.flatnonzero(y == 0)[:group]
+    emb[rows, 5] += np.float32(8.0)
+    return emb, y, rows
+
+
+@pytest.mark.parametrize("detector", ["spectral_signatures", "activation_clustering", "scan"])
+def test_a_planted_outlier_group_is_ranked_first_and_flagged(detector):
+    emb, y, rows = planted()
+    d = getattr(detect, detector)(emb, y)
+    assert set(d.ranked[: len(rows)].tolist()) == set(rows.tolist())
+    assert set(rows.tolist()) <= set(np.flatnonzero(d.flags).tolist())
+    assert d.suspicious_classes == [0]
+    assert np.array_equal(d.is_clean, 1 - d.flags.astype(np.int64))  # ART: 1 = clean
+    assert detector.replace("_", " ").split()[0] in (type(d).__name__ + d.detector + detector)
+
+
+def test_activation_clustering_flags_exactly_the_planted_group():
+    emb, y, rows = planted()
+    d = detect.activation_clustering(emb, y, ids=np.arange(1000, 1300))
+    assert d.flagged_ids.tolist() == (rows + 1000).tolist()
+
+
+def test_spectral_scores_match_a_numpy_reference():
+    """Tran, Li & Madry 2018: per class, the squared projection of the centred rows on the
+    top right singular vector; flags the top removal_factor * expected_rate of each class."""
+    emb, y, _ = planted(seed=3)
+    d = detect.spectral_signatures(emb, y, expected_rate=0.05, removal_factor=2.0)
+    expected = np.zeros(len(y))
+    flags = np.zeros(len(y), dtype=bool)
+    for c in range(3):
+        rows = np.flatnonzero(y == c)
+        centred = emb[rows].astype(np.float64) - emb[rows].astype(np.float64).mean(axis=0)
+        v = np.linalg.svd(centred, full_matrices=False)[2][0]
+        expected[rows] = (centred @ v) ** 2
+        top = rows[np.argsort(-expected[rows], kind="stable")[: round(0.1 * len(rows))]]
+        flags[top] = True
+    np.testing.assert_allclose(d.scores, expected, rtol=1e-5, atol=1e-9)
+    assert np.array_equal(d.flags, flags)
+
+
+def noisy_probs(seed: int, n: int = 300, k: int = 4):
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), true] += 2.5
+    p = np.exp(logits)
+    p = (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+    y = true.copy()
+    flip = rng.random(n) < 0.15
+    y[flip] = (y[flip] + 1 + rng.integers(0, k - 1, flip.sum())) % k
+    return y, p, flip
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("filter_by", ["prune_by_noise_rate", "confident_learning"])
+def test_find_label_issues_equals_cleanlab(seed, filter_by):
+    try:
+        from cleanlab.filter import find_label_issues as cleanlab_issues
+    except ImportError:
+        require("cleanlab")
+    y, p, flip = noisy_probs(seed)
+    ours = detect.find_label_issues(y, p, filter_by=filter_by)
+    theirs = cleanlab_issues(y, p.astype(np.float64), filter_by=filter_by)
+    assert ours.dtype == np.bool_ and np.array_equal(ours, theirs)
+    assert (ours & flip).sum() > 0.5 * flip.sum()  # it finds most flips
+    ranked = detect.find_label_issues(y, p, return_indices_ranked_by="self_confidence")
+    assert np.array_equal(ranked, cleanlab_issues(y, p, return_indices_ranked_by="self_confidence"))
+
+
+def test_confident_learning_scores_and_suggestions():
+    y, p, _ = noisy_probs(5)
+    d = detect.confident_learning(y, p)
+    np.testing.assert_allclose(d.scores, 1.0 - p[np.arange(len(y)), y].astype(np.float64))
+    assert (d.suggested_labels[d.flags] >= 0).all() and (d.suggested_labels[~d.flags] == -1).all()
+    assert (d.suggested_labels[d.flags] != y[d.flags]).mean() > 0.9
+    # float64 probabilities are refused by the detector (the cleanlab-shaped function converts)
+    with pytest.raises(ValueError, match="pred_probs: dtype float64, expected float32"):
+        detect.confident_learning(y, p.astype(np.float64))
+    with pytest.raises(ValueError, match="method|unknown variant"):
+        detect.confident_learning(y, p, method="nope")
+
+
+def test_loss_detector_flags_the_high_loss_rows():
+    rng = np.random.default_rng(1)
+    losses = rng.random(200).astype(np.float32)
+    losses[[3, 50, 120]] += 10
+    y = np.arange(200) % 2
+    d = detect.loss(losses, y, expected_rate=0.015, removal_factor=1.0)
+    assert np.flatnonzero(d.flags).tolist() == [3, 50, 120]
+    low = detect.loss(losses, y, direction="low", expected_rate=0.015, removal_factor=1.0)
+    assert not low.flags[[3, 50, 120]].any()
+
+
+def test_sanitize_drops_or_relabels_what_was_flagged():
+    y, p, _ = noisy_probs(7, n=120)
+    x = np.random.default_rng(0).random((120, 3)).astype(np.float32)
+    ids = np.arange(500, 620, dtype=np.uint64)
+    d = detect.confident_learning(y, p, ids=ids)
+    clean = detect.sanitize(x, y, ids, d.flags)
+    assert clean.ids.tolist() == ids[~d.flags].tolist()
+    assert clean.x.tobytes() == x[~d.flags].tobytes()
+    assert clean.report["dropped"] == d.flagged_ids.tolist()
+    same = detect.sanitize(x, y, ids, d.flagged_ids)
+    assert same.ids.tolist() == clean.ids.tolist()
+    relabelled = detect.sanitize(x, y, ids, d, action="relabel")
+    assert len(relabelled.ids) == 120
+    assert np.array_equal(relabelled.y[d.flags], d.suggested_labels[d.flags])
+    with pytest.raises(ValueError, match="mask of shape"):
+        detect.sanitize(x, y, ids, d.flags[:-1])
+    with pytest.raises(ValueError, match="not in the dataset"):
+        detect.sanitize(x, y, ids, np.array([7], dtype=np.uint64))
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda e: np.where(np.arange(len(e))[:, None] == 7, np.inf, e).astype(np.float32), "row 7 has a non-finite"),
+        (lambda e: e.astype(np.float64), "dtype float64, expected float32"),
+        (lambda e: e[:, :, None], "expected a 2-D"),
+        (lambda e: e[:, :0], "empty array"),
+        (lambda e: e[:, ::2], "not C-contiguous"),
+    ],
+    ids=["inf-row", "dtype", "rank", "empty", "non-contiguous"],
+)
+def test_bad_embeddings_raise_value_error(mutate, message):
+    emb, y, _ = planted()
+    with pytest.raises(ValueError, match=message):
+        detect.spectral_signatures(mutate(emb), y)
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda e, y: detect.spectral_signatures(e, y, expected_rate=0.0), "expected rate"),
+        (lambda e, y: detect.knn(e, y, k=0), "k"),
+        (lambda e, y: detect.mahalanobis(e, y, no_such=1), "no-such"),
+        (lambda e, y: detect.spectral_signatures(e, y[:-1]), "rows"),
+        (lambda e, y: detect.spectral_signatures(e, y, num_classes=2), "num_classes"),
+        (lambda e, y: detect.spectral_signatures(e, y.astype(np.float32)), "integer"),
+        (lambda e, y: detect.split_consistency(e, y), "needs the raw inputs"),
+        (lambda e, y: _native.detect_embeddings("strip", e, y), "not an embedding detector"),
+    ],
+    ids=["rate", "knn-k", "unknown-key", "length", "classes", "label-dtype", "split-x", "name"],
+)
+def test_bad_parameters_raise_value_error(call, message):
+    emb, y, _ = planted()
+    with pytest.raises(ValueError, match=message):
+        call(emb, y)
+
+
+def test_docstrings_name_the_papers():
+    assert "Tran, Li & Madry 2018" in detect.spectral_signatures.__doc__
+    assert "Northcutt, Jiang & Chuang 2021" in detect.confident_learning.__doc__
+    assert "Hayase" in detect.spectre.__doc__ and "Chen et al. 2018" in detect.activation_clustering.__doc__
