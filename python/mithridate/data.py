@@ -47,10 +47,11 @@ def load(
     """Loads ``split`` (``"train"`` or ``"test"``) of the built-in dataset ``name`` or an
     ``.npz`` file, as ``(x, y, ids)``.
 
-    ``max_samples`` keeps a seeded stratified subset of at most that many rows (the CLI's
-    ``--max-train`` / ``--max-test`` with ``--seed seed``: the same rows). Raises
-    ``ValueError`` for an unknown dataset or split, ``OSError`` when the data cannot be
-    fetched or read.
+    ``max_samples`` keeps a seeded stratified subset of about that many rows (the CLI's
+    ``--max-train`` / ``--max-test`` with ``--seed seed``: the same rows; the per-class
+    rounding of the stratified split can keep a row or two more). Raises
+    ``ValueError`` for an unknown dataset or split or a missing or malformed ``.npz``,
+    ``OSError`` when a built-in dataset cannot be fetched or its cache read.
 
     >>> x, y, ids = load("mnist", "test", max_samples=100)   # doctest: +SKIP
     >>> x.shape, x.dtype, y.dtype, ids.dtype                   # doctest: +SKIP

@@ -1,0 +1,89 @@
+"""mithridate.data: built-in datasets as arrays, the same rows as the CLI, and bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+HOME = ROOT / "target" / "mithridate-home"
+if "MITHRIDATE_HOME" not in os.environ and HOME.is_dir():
+    os.environ["MITHRIDATE_HOME"] = str(HOME)
+
+from mithridate import data  # noqa: E402
+
+
+def needs(name: str) -> None:
+    if not data.info(name)["cached"]:
+        pytest.skip(f"{name} is not cached under MITHRIDATE_HOME (mithridate data fetch {name})")
+
+
+def test_available_and_info_list_the_builtins():
+    names = data.available()
+    assert {"mnist", "fashion-mnist", "breast-cancer"} <= set(names)
+    info = data.info("mnist")
+    assert (info["train_samples"], info["test_samples"], info["classes"]) == (60000, 10000, 10)
+    with pytest.raises(ValueError, match="unknown dataset 'nope'"):
+        data.info("nope")
+
+
+def test_mnist_subset_is_the_cli_subset(cli, tmp_path):
+    """`--max-train 300 --seed 5` through a zero-budget attack writes the CLI's subset."""
+    needs("mnist")
+    out = tmp_path / "subset.npz"
+    subprocess.run(
+        [str(cli), "--seed", "5", "poison", "--data", "mnist", "--max-train", "300",
+         "--attack", "label-flip", "--count", "0", "-o", str(out)],
+        check=True, capture_output=True, env={**os.environ},
+    )
+    x, y, ids = data.load("mnist", "train", max_samples=300, seed=5)
+    with np.load(out) as z:
+        # About 300: the stratified split's per-class rounding keeps 301 here, in both.
+        assert x.tobytes() == z["x"].tobytes() and x.shape[1:] == (1, 28, 28)
+        assert 300 <= x.shape[0] <= 302
+        assert np.array_equal(y, z["y"]) and np.array_equal(ids, z["ids"])
+    assert x.dtype == np.float32 and y.dtype == np.int64 and ids.dtype == np.uint64
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert np.bincount(y, minlength=10).min() >= 25  # stratified: every digit present
+
+
+def test_test_split_ids_follow_the_train_split():
+    needs("mnist")
+    _, _, ids = data.load("mnist", "test", max_samples=100, seed=1)
+    assert ids.min() >= 60000 and ids.max() < 70000 and len(set(ids.tolist())) == len(ids)
+
+
+def test_tabular_rows_are_standardised_on_the_train_split():
+    needs("breast-cancer")
+    x, y, _ = data.load("breast-cancer", "train")
+    assert x.ndim == 2 and x.shape[1] == 30 and x.dtype == np.float32
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(x.std(axis=0), 1.0, atol=1e-3)
+    assert set(np.unique(y).tolist()) == {0, 1}
+
+
+def test_an_npz_file_loads_as_written(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((12, 3, 4, 4), dtype=np.float32)
+    y = np.arange(12) % 3
+    ids = np.arange(40, 52, dtype=np.uint64)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x=x, y=y, ids=ids)
+    got = data.load(str(path))
+    assert got.x.tobytes() == x.tobytes() and got.x.shape == x.shape
+    assert np.array_equal(got.y, y) and np.array_equal(got.ids, ids)
+
+
+def test_bad_requests_raise_value_error():
+    with pytest.raises(ValueError, match="unknown split 'valid'"):
+        data.load("mnist", "valid")
+    with pytest.raises(ValueError, match="max_samples must be at least 1"):
+        data.load("mnist", max_samples=0)
+    with pytest.raises(ValueError, match="nope"):
+        data.load("nope")
+    with pytest.raises(ValueError, match="no such .npz file"):
+        data.load("/no/such/file.npz")
