@@ -1,19 +1,20 @@
 //! `mithridate evaluate`: accuracy and a per-class table for a saved model.
 
+use super::model_arg::{OnnxInputArgs, RunModel};
 use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::Args;
 use mithridate_attack::GroundTruth;
 use mithridate_data::Dataset;
 use mithridate_data::{DataHome, Split};
-use mithridate_engine::{metrics, Classifier};
-use mithridate_pipeline::attack::assess_model;
+use mithridate_engine::metrics;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct EvaluateArgs {
-    /// A model written by `mithridate train` (safetensors with its `.json` sidecar).
+    /// A model written by `mithridate train` (safetensors with its `.json` sidecar), or an
+    /// `.onnx` classifier exported from PyTorch (see the --input-* flags).
     #[arg(long)]
     pub model: PathBuf,
     /// Built-in dataset name or an .npz file in the interchange format.
@@ -29,11 +30,13 @@ pub struct EvaluateArgs {
     /// A model trained on the clean data, to report the accuracy drop (with --trigger).
     #[arg(long, requires = "trigger")]
     pub clean_model: Option<PathBuf>,
+    #[command(flatten)]
+    pub onnx: OnnxInputArgs,
 }
 
 pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
-    let (model, card) = Classifier::load(&args.model)
-        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let model = RunModel::load(&args.model, &args.onnx)?;
+    let (architecture, trained_on) = model.describe();
     let home = DataHome::from_env()?;
     let data = mithridate_data::load(&home, &args.data, args.split)
         .with_context(|| format!("loading '{}'", args.data))?;
@@ -48,6 +51,7 @@ pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
             truth,
             &model,
             args.clean_model.as_deref(),
+            &args.onnx,
             &data,
         )?),
         None => None,
@@ -68,8 +72,8 @@ pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
             .collect();
         ctx.print_json(&json!({
             "model": args.model,
-            "architecture": card.architecture.to_string(),
-            "trained_on": card.dataset,
+            "architecture": architecture,
+            "trained_on": trained_on,
             "data": args.data,
             "samples": data.len(),
             "accuracy": evaluation.accuracy,
@@ -100,8 +104,8 @@ pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
             100.0 * evaluation.accuracy,
             data.len(),
             args.data,
-            card.architecture,
-            card.dataset
+            architecture,
+            trained_on
         );
         for line in attack.iter().flat_map(|(_, lines)| lines) {
             println!("{line}");
@@ -114,15 +118,20 @@ pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
 /// drop against `clean_model` when given. Returns `(json, text lines)`.
 fn trigger_report(
     truth_file: &Path,
-    model: &Classifier,
+    model: &RunModel,
     clean_model: Option<&Path>,
+    onnx: &OnnxInputArgs,
     test: &Dataset,
 ) -> Result<(Value, Vec<String>)> {
     let truth = GroundTruth::read(truth_file)?;
-    let a = assess_model(&truth, model, test)?;
+    let a = mithridate_attack::assess(&truth, test, |d| {
+        model
+            .predict(d)
+            .map_err(|e| mithridate_attack::AttackError::Model(e.to_string()))
+    })?;
     let clean_accuracy = match clean_model {
         Some(path) => {
-            let (clean, _) = Classifier::load(path)
+            let clean = RunModel::load(path, onnx)
                 .with_context(|| format!("loading clean model {}", path.display()))?;
             clean.check_compatible(test)?;
             let p = clean.predict(test)?;

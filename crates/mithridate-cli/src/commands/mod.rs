@@ -8,6 +8,7 @@ pub mod defend;
 pub mod evaluate;
 pub mod fl;
 pub mod gate;
+pub mod model_arg;
 pub mod poison;
 pub mod provenance;
 pub mod report;
