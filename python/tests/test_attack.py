@@ -35,11 +35,15 @@ def tokens(n: int = 30, length: int = 12, seed: int = 0):
     return x, np.arange(n) % 2, np.arange(n, dtype=np.uint64)
 
 
-def run_cli(cli: Path, tmp: Path, x, y, ids, name: str, params: dict, rate: float, seed: int):
+def run_cli(cli: Path, tmp: Path, x, y, ids, name: str, params: dict, rate: float, seed: int,
+            victims=None):
     src, out = tmp / f"{name}-in.npz", tmp / f"{name}-out.npz"
     np.savez(src, x=x, y=y, ids=ids)
     cmd = [str(cli), "--seed", str(seed), "poison", "--data", str(src), "--attack", name,
            "--rate", str(rate), "-o", str(out)]
+    if victims is not None:
+        np.savez(tmp / "victims.npz", x=victims[0], y=victims[1], ids=victims[2])
+        cmd += ["--victims", str(tmp / "victims.npz")]
     for k, v in params.items():
         cmd += ["-p", f"{k}={json.dumps(v) if not isinstance(v, str) else v}"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -79,6 +83,30 @@ def test_poison_is_bit_identical_to_the_cli(cli, tmp_path, name, make, params, r
     assert np.array_equal(got.y, expected["y"].astype(np.int64))
     assert np.array_equal(got.ids, expected["ids"].astype(np.uint64))
     assert got.truth == truth
+    assert len(got.truth["changes"]) > 0
+
+
+@pytest.mark.parametrize(
+    "name,make,params",
+    [
+        ("feature-collision", tabular, {"target": 1, "iterations": 20}),
+        ("clean-label", lambda: images(n=24), {"target": 2, "steps": 3}),
+    ],
+)
+def test_surrogate_attacks_with_victims_are_bit_identical_to_the_cli(cli, tmp_path, name, make, params):
+    """Both train their surrogate as the CLI does; feature collision picks its victim from
+    the victim set (the CLI's --victims file)."""
+    x, y, ids = make()
+    vx, vy, _ = make()
+    victims = (vx[:6].copy(), vy[:6].copy(), np.arange(900, 906, dtype=np.uint64))
+    needs = victims if name == "feature-collision" else None
+    try:
+        expected, truth = run_cli(cli, tmp_path, x, y, ids, name, params, 0.2, 3, victims=needs)
+    except subprocess.CalledProcessError as e:
+        pytest.fail(f"CLI failed: {e.stderr}")
+    got = poison(name, x, y, ids, rate=0.2, seed=3, victims=needs, **params)
+    assert got.x.tobytes() == expected["x"].tobytes()
+    assert np.array_equal(got.ids, expected["ids"]) and got.truth == truth
     assert len(got.truth["changes"]) > 0
 
 
@@ -174,6 +202,8 @@ def test_labels_and_ids_are_checked():
         poison("label-flip", x, y[:-1], ids[:-1], rate=0.1)
     with pytest.raises(ValueError, match="integer"):
         poison("label-flip", x, y.astype(np.float32), ids, rate=0.1)
+    with pytest.raises(ValueError, match="token ids uint32"):
+        poison("text-trigger", tokens()[0].astype(np.int64), *tokens()[1:], rate=0.1)
     with pytest.raises(ValueError, match="unknown|nope"):
         poison("nope", x, y, ids, rate=0.1)
     with pytest.raises(ValueError, match="does not apply to tabular"):

@@ -41,7 +41,14 @@ pub fn dataset_from_arrays(
         Some(i) => ids(i, &format!("{what}ids"))?,
         None => (0..n as u64).collect(),
     };
-    let (modality, features) = if dtype_kind(x).as_deref() == Some("u") {
+    let kind = dtype_kind(x);
+    if kind.as_deref() == Some("i") {
+        return Err(invalid(format!(
+            "{x_name}: signed integers; features must be float32 and text token ids uint32 \
+             (convert with .astype(np.float32) or .astype(np.uint32))"
+        )));
+    }
+    let (modality, features) = if kind.as_deref() == Some("u") {
         let tokens = borrow::<u32>(x, &x_name, "uint32", Some(2))?;
         let max_len = tokens.shape()[1];
         let values = tokens.as_slice().to_vec();
