@@ -14,6 +14,10 @@ mod data;
 mod detect;
 pub mod arrays;
 pub mod errors;
+mod assess;
+mod failure;
+mod gate;
+mod provenance;
 mod registry;
 
 use pyo3::prelude::*;
@@ -26,5 +30,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     attack::register(m)?;
     data::register(m)?;
     detect::register(m)?;
+    provenance::register(m)?;
+    gate::register(m)?;
+    assess::register(m)?;
     Ok(())
 }
