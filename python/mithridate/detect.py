@@ -8,7 +8,9 @@ Each detector is a function over what it needs, with no Mithridate model:
   two also read the raw inputs ``x``);
 - out-of-sample predicted probabilities ``pred_probs`` (``n x k``) and labels:
   :func:`confident_learning`, and cleanlab's :func:`find_label_issues`;
-- per-sample training losses: :func:`loss`; loss curves over training: :func:`dynamics`.
+- per-sample training losses: :func:`loss`; loss curves over training: :func:`dynamics`;
+- a Mithridate model (a saved file, or one trained here): :func:`scan_data` runs any
+  registry detector, as ``mithridate scan data`` does.
 
 Every detector returns a :class:`Detection`: ``scores`` (higher = more suspicious),
 ``flags`` (bool), ``ranked`` (row indices, most suspicious first), ``is_clean`` (ART's
@@ -33,7 +35,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -295,6 +297,39 @@ dynamics.__doc__ = _entry_doc(
 )
 
 
+def scan_data(
+    x: np.ndarray,
+    y: np.ndarray,
+    ids: Optional[np.ndarray] = None,
+    detectors: Sequence[Union[str, Tuple[str, Dict[str, Any]]]] = ("spectral",),
+    *,
+    model: Optional[str] = None,
+    arch: Optional[str] = None,
+    epochs: Optional[int] = None,
+    expected_rate: Optional[float] = None,
+    seed: int = 0,
+    num_classes: Optional[int] = None,
+) -> List[Detection]:
+    """Full scans of a training set with a Mithridate model, as ``mithridate scan data``: the
+    same detections as ``mithridate --seed SEED scan data --data set.npz --detector ...``.
+
+    ``detectors``: registry names (``"spectral"``, ``"auto"``, ``"scale-up"``, ... every
+    training-set detector, including those that need the model's embeddings or predictions)
+    or ``(name, params)`` pairs. ``model``: a model file saved by ``mithridate train``; without
+    one, a model of family ``arch`` (default: the modality's) is trained on ``x, y`` for
+    ``epochs`` with ``seed``, as the CLI does. ``expected_rate`` fills the detectors'
+    ``expected-rate`` unless their params set it. Returns one :class:`Detection` per detector.
+    """
+    pairs = [
+        (d, None) if isinstance(d, str) else (d[0], _kebab(dict(d[1]))) for d in detectors
+    ]
+    outs = _native.scan_data(
+        x, y, ids, pairs, model, arch, epochs, expected_rate, seed, num_classes
+    )
+    row_ids = _ids_or_rows(ids, _rows(x))
+    return [_detection(out, row_ids) for out in outs]
+
+
 @dataclass(frozen=True)
 class Sanitized:
     """The set after sanitization: ``x``, ``y``, ``ids`` and ``report`` (``samples_before``,
@@ -361,6 +396,7 @@ __all__ = [
     "mahalanobis",
     "sanitize",
     "scan",
+    "scan_data",
     "spectral_signatures",
     "spectre",
     "split_consistency",

@@ -1,4 +1,4 @@
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -80,3 +80,16 @@ def sanitize(
     action: str = ...,
     num_classes: Optional[int] = ...,
 ) -> Sanitized: ...
+def scan_data(
+    x: np.ndarray,
+    y: np.ndarray,
+    ids: Optional[np.ndarray] = ...,
+    detectors: Sequence[Union[str, Tuple[str, Dict[str, Any]]]] = ...,
+    *,
+    model: Optional[str] = ...,
+    arch: Optional[str] = ...,
+    epochs: Optional[int] = ...,
+    expected_rate: Optional[float] = ...,
+    seed: int = ...,
+    num_classes: Optional[int] = ...,
+) -> List[Detection]: ...

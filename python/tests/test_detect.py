@@ -169,3 +169,32 @@ def test_docstrings_name_the_papers():
     assert "Tran, Li & Madry 2018" in detect.spectral_signatures.__doc__
     assert "Northcutt, Jiang & Chuang 2021" in detect.confident_learning.__doc__
     assert "Hayase" in detect.spectre.__doc__ and "Chen et al. 2018" in detect.activation_clustering.__doc__
+
+
+def test_full_scan_with_a_trained_model_equals_the_cli(cli, tmp_path):
+    """`scan_data` trains the model and scans as `mithridate scan data` does: same flags.json."""
+    import json
+    import subprocess
+
+    rng = np.random.default_rng(4)
+    y = np.arange(240) % 3
+    x = (rng.normal(size=(240, 6)) + 2.0 * np.eye(6)[y]).astype(np.float32)
+    ids = np.arange(10, 250, dtype=np.uint64)
+    np.savez(tmp_path / "set.npz", x=x, y=y, ids=ids)
+    out = tmp_path / "flags.json"
+    subprocess.run(
+        [str(cli), "--seed", "2", "scan", "data", "--data", str(tmp_path / "set.npz"),
+         "--detector", "spectral,knn", "-P", "knn.k=7", "--epochs", "2", "-o", str(out)],
+        check=True, capture_output=True,
+    )
+    expected = json.loads(out.read_text())
+    got = detect.scan_data(x, y, ids, ["spectral", ("knn", {"k": 7})], epochs=2, seed=2)
+    assert [d.detector for d in got] == [e["detector"] for e in expected] == ["spectral", "knn"]
+    for d, e in zip(got, expected):
+        assert d.flagged_ids.tolist() == e["flagged"]
+        assert d.scores.tolist() == [s for _, s in e["scores"]]
+        assert d.parameters == e["parameters"]
+    with pytest.raises(ValueError, match="unknown architecture"):
+        detect.scan_data(x, y, ids, ["spectral"], arch="nope")
+    with pytest.raises(ValueError, match="nope"):
+        detect.scan_data(x, y, ids, ["nope"])

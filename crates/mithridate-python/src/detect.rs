@@ -15,6 +15,11 @@ use mithridate_detect::{
     clustering, confident, dynamics, knn, loss, mahalanobis, scan_untangling, spectral, spectre,
     split_consistency, Detection, Embeddings,
 };
+use mithridate_engine::{Architecture, Classifier};
+use mithridate_pipeline::defence::DetectorSpec;
+use mithridate_pipeline::defend::scan;
+use mithridate_pipeline::train::ModelParams;
+use mithridate_pipeline::PipelineError;
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -290,7 +295,69 @@ fn sanitize<'py>(
     Ok(dict)
 }
 
+/// Full scans, as `mithridate scan data`: the registry detectors `detectors` (a list of
+/// names or `(name, params)` pairs) over the training set `x, y, ids` with a Mithridate model
+/// (the file `model`, as `--model`; else one trained on the set with `arch` / `epochs`, seed
+/// `seed`, as the CLI trains it). Detectors that train (confident learning's folds, the loss
+/// run) use the scanned model's family. Returns one detection dict per detector.
+#[pyfunction]
+#[pyo3(signature = (x, y, ids, detectors, model=None, arch=None, epochs=None,
+                    expected_rate=None, seed=0, num_classes=None))]
+#[allow(clippy::too_many_arguments)]
+fn scan_data<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+    ids: Option<&Bound<'py, PyAny>>,
+    detectors: Vec<(String, Option<Bound<'py, PyAny>>)>,
+    model: Option<std::path::PathBuf>,
+    arch: Option<&str>,
+    epochs: Option<usize>,
+    expected_rate: Option<f64>,
+    seed: u64,
+    num_classes: Option<usize>,
+) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    if detectors.is_empty() {
+        return Err(invalid("detectors: give at least one detector name"));
+    }
+    let specs = detectors
+        .iter()
+        .map(|(name, params)| {
+            let params = params_of(params.as_ref())?;
+            DetectorSpec::new(name, &params, expected_rate).map_err(|e| invalid(e.to_string()))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let arch: Option<Architecture> = arch
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: mithridate_engine::EngineError| invalid(e.to_string()))?;
+    let model_spec = ModelParams {
+        architecture: arch,
+        epochs,
+    }
+    .check()
+    .map_err(|e| invalid(e.to_string()))?;
+    let data = dataset_from_arrays(x, y, ids, num_classes, "")?;
+    let runs = detached(py, || -> Result<_, PipelineError> {
+        let model = match &model {
+            Some(path) => {
+                let (m, _) = Classifier::load(path)?;
+                m.check_compatible(&data)?;
+                m
+            }
+            None => model_spec.train(&data, seed, &mut |_| {})?,
+        };
+        let arch = arch.unwrap_or(model.architecture());
+        let recipe = model_spec.scan_recipe(arch, data.len())?;
+        scan(&specs, &data, &model, recipe, seed, None)
+    })?;
+    runs.iter()
+        .map(|run| detection_to_py(py, &run.detection))
+        .collect()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(scan_data, m)?)?;
     m.add_function(wrap_pyfunction!(detect_embeddings, m)?)?;
     m.add_function(wrap_pyfunction!(detect_probabilities, m)?)?;
     m.add_function(wrap_pyfunction!(detect_losses, m)?)?;
