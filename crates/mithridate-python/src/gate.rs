@@ -13,7 +13,7 @@ use mithridate_attack::GroundTruth;
 use mithridate_data::{Dataset, Split};
 use mithridate_engine::Classifier;
 use mithridate_gate::{junit, CheckedPolicy, GatePolicy, GateReport, ParamGuard};
-use mithridate_provenance::{keys, AuditLog, RecordKind};
+use mithridate_provenance::{keys, AuditLog, RecordKind, SigningKey};
 use pyo3::prelude::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -70,6 +70,14 @@ fn run_gate(
     outputs: &Outputs,
 ) -> Result<Value, Failure> {
     let policy = policy.checked()?;
+    // The signing key is read before any work, so a missing key writes nothing (the CLI
+    // reads it just before appending, after the JUnit file).
+    let key = outputs
+        .key
+        .as_deref()
+        .map(keys::read_signing_key)
+        .transpose()
+        .failed()?;
     let baseline = load_model("baseline", baseline_path)?;
     let candidate = load_model("candidate", candidate_path)?;
     let comparison = mithridate_gate::compare_models(&baseline, &candidate, holdout).failed()?;
@@ -108,7 +116,7 @@ fn run_gate(
     let audit_record = match &outputs.audit {
         Some(log) => Some(append_decision(
             log,
-            outputs.key.as_deref(),
+            key.as_ref(),
             &report,
             (&baseline_hash, &candidate_hash),
             holdout_name,
@@ -131,18 +139,15 @@ fn run_gate(
 /// Appends the decision as a `gate_decision` record, as `mithridate gate --audit` does.
 fn append_decision(
     log_path: &Path,
-    key: Option<&Path>,
+    key: Option<&SigningKey>,
     report: &GateReport,
     (baseline_hash, candidate_hash): (&str, &str),
     holdout: &str,
 ) -> Result<Value, Failure> {
     let value =
         mithridate_gate::audit::decision_payload(report, baseline_hash, candidate_hash, holdout);
-    let key = key.map(keys::read_signing_key).transpose().failed()?;
     let log = AuditLog::open(log_path).failed()?;
-    let record = log
-        .append(RecordKind::GateDecision, value, key.as_ref())
-        .failed()?;
+    let record = log.append(RecordKind::GateDecision, value, key).failed()?;
     Ok(json!({"log": log_path, "seq": record.seq, "hash": record.hash}))
 }
 
