@@ -1,27 +1,25 @@
+from dataclasses import dataclass
 from typing import Any, ClassVar, Dict, Iterator, Optional, Tuple, Type, Union
 
 import numpy as np
 
+@dataclass(frozen=True)
 class Poisoned:
     x: np.ndarray
     y: np.ndarray
     ids: np.ndarray
     num_classes: int
     truth: Dict[str, Any]
-    def __init__(
-        self, x: np.ndarray, y: np.ndarray, ids: np.ndarray, num_classes: int,
-        truth: Dict[str, Any],
-    ) -> None: ...
     @property
     def poisoned_ids(self) -> np.ndarray: ...
     @property
     def is_poisoned(self) -> np.ndarray: ...
     def __iter__(self) -> Iterator[np.ndarray]: ...
 
+@dataclass(frozen=True)
 class Triggered:
     x: np.ndarray
     target: np.ndarray
-    def __init__(self, x: np.ndarray, target: np.ndarray) -> None: ...
 
 def poison(
     name: str,
@@ -75,3 +73,23 @@ class WaNet(Attack): ...
 class FeatureCollision(Attack): ...
 class TextTrigger(Attack): ...
 class TabularTrigger(Attack): ...
+
+__all__ = [
+    "ATTACKS",
+    "Attack",
+    "Poisoned",
+    "Triggered",
+    "apply_trigger",
+    "poison",
+    "LabelFlip",
+    "LabelFlipTargeted",
+    "LabelFlipGreedy",
+    "BadNets",
+    "Blend",
+    "CleanLabel",
+    "SIG",
+    "WaNet",
+    "FeatureCollision",
+    "TextTrigger",
+    "TabularTrigger",
+]

@@ -1,7 +1,9 @@
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+@dataclass(frozen=True)
 class Detection:
     detector: str
     parameters: Dict[str, Any]
@@ -19,6 +21,7 @@ class Detection:
     @property
     def suspicious_classes(self) -> List[int]: ...
 
+@dataclass(frozen=True)
 class Sanitized:
     x: np.ndarray
     y: np.ndarray
@@ -93,3 +96,21 @@ def scan_data(
     seed: int = ...,
     num_classes: Optional[int] = ...,
 ) -> List[Detection]: ...
+
+__all__ = [
+    "Detection",
+    "Sanitized",
+    "activation_clustering",
+    "confident_learning",
+    "dynamics",
+    "find_label_issues",
+    "knn",
+    "loss",
+    "mahalanobis",
+    "sanitize",
+    "scan",
+    "scan_data",
+    "spectral_signatures",
+    "spectre",
+    "split_consistency",
+]
