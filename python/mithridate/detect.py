@@ -238,7 +238,10 @@ def find_label_issues(
             f"return_indices_ranked_by '{return_indices_ranked_by}' is not supported "
             "(supported: None, 'self_confidence')"
         )
-    if isinstance(pred_probs, np.ndarray) and pred_probs.dtype == np.float64:
+    # cleanlab takes lists and float64 too: convert here (the detector itself refuses them).
+    labels = np.asarray(labels)
+    pred_probs = np.asarray(pred_probs)
+    if pred_probs.dtype == np.float64:
         pred_probs = pred_probs.astype(np.float32)
     d = confident_learning(labels, pred_probs, method=_FILTER_BY[filter_by])
     # cleanlab's last step (``_reduce_issues``): a row whose given label is the arg-max, with

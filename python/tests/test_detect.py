@@ -80,6 +80,8 @@ def test_find_label_issues_equals_cleanlab(seed, filter_by):
     theirs = cleanlab_issues(y, p.astype(np.float64), filter_by=filter_by)
     assert ours.dtype == np.bool_ and np.array_equal(ours, theirs)
     assert (ours & flip).sum() > 0.5 * flip.sum()  # it finds most flips
+    as_lists = detect.find_label_issues(y.tolist(), p.astype(np.float64).tolist(), filter_by=filter_by)
+    assert np.array_equal(as_lists, ours)
     ranked = detect.find_label_issues(y, p, return_indices_ranked_by="self_confidence")
     assert np.array_equal(ranked, cleanlab_issues(y, p, return_indices_ranked_by="self_confidence"))
 
