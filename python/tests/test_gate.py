@@ -108,6 +108,24 @@ def test_same_report_as_the_cli(cli: Path, models, tmp_path: Path) -> None:
             from_cli["passed"], from_cli["baseline_hash"], from_cli["candidate_hash"])
 
 
+def test_probe_and_reverse_trigger_same_as_the_cli(cli: Path, models) -> None:
+    d, _ = models
+    truth = d / "backdoor.npz.truth.json"
+    r = subprocess.run([str(cli), "poison", "--data", str(d / "train.npz"), "--attack", "tabular-trigger",
+                        "--target", "0", "--rate", "0.1", "-o", str(d / "backdoor.npz")], capture_output=True, text=True)
+    assert r.returncode == 0 and truth.is_file(), r.stderr
+    args = ["--baseline", str(d / "base.safetensors"), "--candidate", str(d / "flipped.safetensors"),
+            "--holdout", str(d / "holdout.npz"), "--probe", str(truth), "--reverse-trigger"]
+    r = subprocess.run([str(cli), "--json", "gate", *args], capture_output=True, text=True)
+    from_cli = json.loads(r.stdout)
+    ours = gate.run_gate(d / "base.safetensors", d / "flipped.safetensors", d / "holdout.npz",
+                         probes=[truth], reverse_trigger=True)
+    assert ours.raw["report"] == from_cli["report"]
+    assert [p["name"] for p in ours.probes] == [truth.name]
+    assert ours.check(f"probe:{truth.name}").status in ("passed", "failed")
+    assert ours.triggers is not None and ours.check("trigger_shrink").threshold == 2.0
+
+
 def test_junit_and_audit_record(models, tmp_path: Path) -> None:
     d, (xh, yh) = models
     provenance.keygen(tmp_path / "k")
