@@ -3,8 +3,9 @@
 //! `pred_probs` with labels, per-sample losses or loss curves. Each call builds the registry
 //! detector from its checked parameters (same names, same defaults, same errors as
 //! `mithridate scan`) and returns its detection: scores in row order, flagged ids, per-class
-//! verdicts and relabel suggestions. `sanitize` applies flags to `x, y, ids` as the CLI's
-//! `sanitize` applies a `flags.json`.
+//! verdicts and relabel suggestions. `scan_data` runs full scans with a Mithridate model
+//! (any registry detector, as `mithridate scan data`), and `sanitize` applies flags to
+//! `x, y, ids` as the CLI's `sanitize` applies a `flags.json`.
 
 use crate::arrays::{finite_f32, ids, labels};
 use crate::data::{dataset_from_arrays, dataset_to_py};
