@@ -49,6 +49,9 @@ def run(grid: Grid, cfg: Dict[str, Any], strategy: FedAvg) -> Dict[str, Any]:
         grid=grid,
         initial_arrays=ArrayRecord(task.init_model(int(cfg["seed"]))),
         num_rounds=int(cfg["num-server-rounds"]),
+        # A node that dies (e.g. its process crashed) fails the round after this many seconds
+        # instead of Flower's default hour.
+        timeout=float(cfg["round-timeout"]),
         train_config=ConfigRecord({k: cfg[k] for k in task.CLIENT_KEYS}),
         evaluate_fn=central_evaluation,
     )

@@ -41,6 +41,7 @@ DEFAULTS: Dict[str, object] = {
     "lr": 0.1,
     "samples-per-client": 600,
     "seed": 0,
+    "round-timeout": 120.0,
 }
 
 # What the server sends the clients each round (in the train ConfigRecord).
