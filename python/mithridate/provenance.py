@@ -418,6 +418,16 @@ class AuditLog:
             )
         return report
 
+    def trace(self, model_hash: str, share_threshold: float = DEFAULT_SHARE_THRESHOLD) -> Dict[str, Any]:
+        """Walks back from a model hash (or a unique prefix of 8+ characters) to the training
+        runs, dataset versions and their ancestors, scans, gate decisions and incidents behind
+        it (``mithridate audit trace``). Returns ``{"trace": ..., "version_diffs": [...]}``:
+        each dataset version with a parent is diffed against it (manifest paths relative to the
+        log's directory), naming the samples added or changed on the way to the model.
+        ``trace["training_runs"]`` is empty for a model the log does not know, and
+        ``trace["integrity_problems"]`` non-empty when the log fails verification."""
+        return _native.audit_trace(self.path, model_hash, share_threshold)
+
     def __repr__(self) -> str:
         return f"AuditLog({self.path!r})"
 

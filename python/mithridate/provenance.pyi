@@ -117,6 +117,7 @@ class AuditLog:
         expect_head: Optional[str] = ...,
         strict: bool = ...,
     ) -> Dict[str, Any]: ...
+    def trace(self, model_hash: str, share_threshold: float = ...) -> Dict[str, Any]: ...
 
 __all__ = [
     "AuditLog",

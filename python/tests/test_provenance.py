@@ -184,6 +184,34 @@ def test_audit_log_chain_and_tampering(cli: Path, tmp_path: Path) -> None:
     assert Path(log.path).read_bytes() == before
 
 
+def test_audit_trace_names_the_samples_added_before_training(cli: Path, tmp_path: Path) -> None:
+    x, y, ids = images()
+    v1 = prov.build_manifest(x, y, ids)
+    v1.save(tmp_path / "v1.json")
+    x2 = np.concatenate([x, x[:2]])
+    y2 = np.concatenate([y, [0, 0]])
+    ids2 = np.concatenate([ids, [500, 501]]).astype(np.uint64)
+    v2 = prov.build_manifest(x2, y2, ids2)
+    v2.save(tmp_path / "v2.json")
+    log = prov.AuditLog(tmp_path / "audit.jsonl")
+    log.append("dataset_version", {"root": v1.root, "name": "v1", "manifest_path": "v1.json"})
+    log.append("dataset_version", {"root": v2.root, "name": "v2", "manifest_path": "v2.json", "parent_root": v1.root})
+    model = "ab" * 32
+    log.append("training_run", {"model_hash": model, "dataset_roots": [v2.root], "config": {}, "seed": 0, "code_version": "t"})
+    traced = log.trace(model[:12])
+    assert traced["trace"]["model_hash"] == model
+    assert [r["payload"]["seed"] for r in traced["trace"]["training_runs"]] == [0]
+    (version_diff,) = traced["version_diffs"]
+    assert version_diff["diff"]["added"] == [500, 501] and version_diff["diff"]["removed"] == []
+    r = run_cli(cli, "--json", "audit", "trace", "--log", str(log.path), model[:12])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == traced
+    # An unknown model has no history (the CLI exits 1 on it): nothing traced.
+    assert log.trace("cd" * 32)["trace"]["training_runs"] == []
+    with pytest.raises(ValueError, match="share threshold"):
+        log.trace(model, share_threshold=0)
+
+
 @pytest.mark.parametrize(
     "x, y, match",
     [

@@ -200,10 +200,14 @@ impl PyManifest {
         let params = diff_params(share_threshold)?;
         let key = detached(py, || keys::read_verifying_key(&pubkey))?;
         let signature = self.inner.verify_signature(&key);
-        let diff = data.map(|d| {
-            let dataset: &Dataset = &d.inner;
-            py.detach(|| self.inner.verify_data(dataset, &params))
-        });
+        let diff = data
+            .map(|d| {
+                let dataset: &Dataset = &d.inner;
+                detached(py, || {
+                    Ok::<_, std::convert::Infallible>(self.inner.verify_data(dataset, &params))
+                })
+            })
+            .transpose()?;
         let out = PyDict::new(py);
         out.set_item("root", self.inner.root().to_hex())?;
         out.set_item("signature_valid", signature.is_ok())?;
@@ -287,7 +291,9 @@ fn manifest_diff<'py>(
 ) -> PyResult<Py<PyAny>> {
     let params = diff_params(share_threshold)?;
     let (old, new): (&Manifest, &Manifest) = (&old.inner, &new.inner);
-    let diff = py.detach(|| ManifestDiff::between(old, new, &params));
+    let diff = detached(py, || {
+        Ok::<_, std::convert::Infallible>(ManifestDiff::between(old, new, &params))
+    })?;
     let mut value = to_json_value!(&diff)?;
     value["summary"] = diff.summary().into();
     value["is_clean"] = diff.is_clean().into();
@@ -378,6 +384,34 @@ fn audit_verify(
     json_to_py(py, &value)
 }
 
+/// Walks back from a model hash (or a unique prefix of 8+ characters) to the training runs,
+/// dataset versions (and ancestors), scans, gate decisions and incidents behind it, and diffs
+/// each dataset version against its parent (manifest paths relative to the log's directory),
+/// as `mithridate audit trace --json`: a dict with `trace` and `version_diffs`.
+#[pyfunction]
+#[pyo3(signature = (log, model_hash, share_threshold=0.01))]
+fn audit_trace(
+    py: Python<'_>,
+    log: PathBuf,
+    model_hash: String,
+    share_threshold: f64,
+) -> PyResult<Py<PyAny>> {
+    let params = diff_params(share_threshold)?;
+    let value = detached(py, || {
+        let audit = AuditLog::open(&log)?;
+        let trace = audit.trace(&model_hash)?;
+        let base = log
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let diffs = trace.version_diffs(base, &params);
+        Ok::<_, mithridate_provenance::ProvenanceError>(
+            serde_json::json!({ "trace": trace, "version_diffs": diffs }),
+        )
+    })?;
+    json_to_py(py, &value)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyManifest>()?;
     m.add_class::<PyDataset>()?;
@@ -390,5 +424,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(audit_append, m)?)?;
     m.add_function(wrap_pyfunction!(audit_records, m)?)?;
     m.add_function(wrap_pyfunction!(audit_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(audit_trace, m)?)?;
     Ok(())
 }
