@@ -125,11 +125,18 @@ def run(
     Raises ``ValueError`` for a configuration mistake, naming its line (for a dict, quoting
     the offending TOML line), before anything is written.
     """
+    args = _config_args(config)
+    made = out is None
     if out is None:
         out = tempfile.mkdtemp(prefix="mithridate-assess-")
-    raw = _native.assess_run(
-        os.fspath(out), seeds=seeds, seed=seed, shard=shard, workers=workers, **_config_args(config)
-    )
+    try:
+        raw = _native.assess_run(
+            os.fspath(out), seeds=seeds, seed=seed, shard=shard, workers=workers, **args
+        )
+    except BaseException:
+        if made and not os.listdir(out):
+            os.rmdir(out)  # nothing written on failure, not even the temporary directory
+        raise
     return AssessmentResult(
         records=raw["records"],
         out=raw["out"],

@@ -126,6 +126,16 @@ def test_bad_config_names_the_line_and_writes_nothing(config, match, tmp_path: P
     assert not (tmp_path / "out").exists()
 
 
+def test_default_out_is_removed_on_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    with pytest.raises(ValueError, match="config:11"):
+        assess.run(TINY.replace("rates = [0.2]", "rates = [1.5]"))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_impossible_parameters(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="seeds must be at least 1"):
         assess.run(TINY, tmp_path / "out", seeds=0)
