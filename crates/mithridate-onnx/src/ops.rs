@@ -565,3 +565,7 @@ pub(crate) fn is_int_type(code: i64) -> bool {
         dtype::INT64 | dtype::INT32 | dtype::INT8 | dtype::UINT8 | dtype::BOOL
     ) || matches!(code, 4 | 5 | 12 | 13) // uint16, int16, uint32, uint64
 }
+
+#[cfg(test)]
+#[path = "ops_tests.rs"]
+mod tests;

@@ -200,7 +200,7 @@ pub struct Node {
 }
 
 /// `AttributeProto` (the kinds a classifier's operators use).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Attribute {
     pub name: String,
     pub f: Option<f32>,
@@ -212,7 +212,7 @@ pub struct Attribute {
 }
 
 /// `TensorProto`: a constant, with its values decoded to f64 or i64 by element type.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TensorData {
     pub name: String,
     pub dims: Vec<i64>,
