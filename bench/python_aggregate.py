@@ -22,11 +22,14 @@ import numpy as np
 RULES = ("median", "trimmed-mean", "krum", "multi-krum", "bulyan", "geomed", "centered-clipping")
 
 
-def best(fn: Callable[[], np.ndarray], repeats: int):
+def best(fn: Callable[..., np.ndarray], repeats: int, setup: Callable[[], object] = lambda: None):
+    """Best wall time of ``fn(setup())`` over ``repeats`` runs; ``setup`` is not timed
+    (Flower's strategies pop the arrays out of the replies, so each run needs fresh ones)."""
     times, out = [], None
     for _ in range(repeats):
+        arg = setup()
         t = time.perf_counter()
-        out = fn()
+        out = fn(arg)
         times.append(time.perf_counter() - t)
     return min(times), np.asarray(out, dtype=np.float64)
 
@@ -72,16 +75,16 @@ def run(engine: str, u: np.ndarray, f: int, repeats: int) -> Dict[str, tuple]:
             "centered-clipping": agg.CenteredClipping(f=f),
         }
         for name, r in rules.items():
-            def call(r=r):
+            def call(_, r=r):
                 r.reset()
                 return r(u)
+
             results[name] = best(call, repeats)
     elif engine in ("mithridate-flower", "flower"):
         from flwr.supercore.task_identity import TaskIdentity
 
         for attr in ("_run_id", "_node_id", "_task_id"):
             setattr(TaskIdentity, attr, 1)
-        replies = messages(u)
         if engine == "flower":
             from flwr.serverapp import strategy as fs
 
@@ -97,7 +100,19 @@ def run(engine: str, u: np.ndarray, f: int, repeats: int) -> Dict[str, tuple]:
 
             strategies = {name: MithridateStrategy(name, f=f) for name in RULES}
         for name, s in strategies.items():
-            results[name] = best(lambda s=s: flat(s.aggregate_train(1, replies)[0]), repeats)
+            if engine == "mithridate-flower":
+                # As in a run: configure_train records the global model (here zero) the
+                # updates are measured from.
+                from flwr.app import ArrayRecord, ConfigRecord
+
+                zero = messages(np.zeros((1, u.shape[1]), np.float32))[0].content["arrays"]
+                grid = type("Grid", (), {"get_node_ids": lambda self: list(range(u.shape[0]))})()
+                s.configure_train(1, zero, ConfigRecord({}), grid)
+            results[name] = best(
+                lambda replies, s=s: flat(s.aggregate_train(1, replies)[0]),
+                repeats,
+                setup=lambda: messages(u),
+            )
     elif engine == "byzfl":
         import torch
         from byzfl import CenteredClipping, GeometricMedian, Krum, MultiKrum, Median, TrMean
@@ -112,7 +127,7 @@ def run(engine: str, u: np.ndarray, f: int, repeats: int) -> Dict[str, tuple]:
             "centered-clipping": CenteredClipping(),
         }
         for name, r in rules.items():
-            results[name] = best(lambda r=r: r(t).numpy(), repeats)
+            results[name] = best(lambda _, r=r: r(t).numpy(), repeats)
     else:
         raise SystemExit(f"unknown engine {engine}")
     return results

@@ -11,7 +11,22 @@ Modules
     pre-aggregators, per-client update anomaly scores and a reputation across rounds.
 ``mithridate.flower``
     A Flower strategy (Message API, ``flwr >= 1.22``) running any rule, scoring every update
-    and keeping client reputations.
+    and keeping client reputations (needs ``flwr``; imported on demand).
+``mithridate.attack``
+    Every data-poisoning attack of the registry on arrays: poisoned ``x, y, ids`` and the
+    ground-truth record; triggers applied to test inputs.
+``mithridate.detect``
+    Poisoned-data detectors over what the user has (features or embeddings and labels,
+    ``pred_probs``, per-sample losses), cleanlab-shaped ``find_label_issues``, full scans
+    given a Mithridate model, ``sanitize``.
+``mithridate.data``
+    The built-in datasets as NumPy arrays (same cache and checksums as the CLI).
+``mithridate.provenance``
+    Manifests, signatures (naming tampered ids), diffs and the hash-chained audit log.
+``mithridate.gate``
+    The retraining gate on two models and a holdout: the decision and every check.
+``mithridate.assess``
+    Assessments from TOML or a dict: records back (pandas when installed), the HTML report.
 
 Bad input (NaN/Inf, wrong dtype or rank, empty or non-contiguous arrays, impossible
 parameters) raises ``ValueError`` naming the problem; nothing is written on failure.

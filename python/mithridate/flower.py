@@ -43,12 +43,40 @@ from flwr.serverapp.strategy import FedAvg
 from .aggregate import DEFAULT_SUSPICION_THRESHOLD, Reputation, Rule, rule as make_rule, score_updates
 
 
+def _view(array: Array) -> np.ndarray:
+    """A read-only view of a Flower Array's values without copying them.
+
+    ``Array.numpy()`` runs ``np.load`` over the serialized bytes, which copies every value
+    (400 MB per round for 100 clients of a 1M-parameter model); parsing the .npy header
+    ourselves and viewing the payload with ``np.frombuffer`` copies nothing. Anything but a
+    plain C-ordered NumPy payload falls back to ``Array.numpy()``.
+    """
+    data = array.data
+    if array.stype != "numpy.ndarray" or not isinstance(data, (bytes, bytearray, memoryview)):
+        return array.numpy()
+    import io
+
+    header = io.BytesIO(memoryview(data)[:4096])
+    try:
+        version = np.lib.format.read_magic(header)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(header)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(header)
+    except ValueError:
+        return array.numpy()
+    if fortran or dtype.hasobject:
+        return array.numpy()
+    count = int(np.prod(shape, dtype=np.int64))
+    return np.frombuffer(data, dtype=dtype, count=count, offset=header.tell()).reshape(shape)
+
+
 class _Layout:
     """Names, shapes and dtypes of an ArrayRecord's arrays, and which are aggregated."""
 
     def __init__(self, record: ArrayRecord) -> None:
         self.keys: List[str] = list(record.keys())
-        arrays = [record[k].numpy() for k in self.keys]
+        arrays = [_view(record[k]) for k in self.keys]
         self.shapes = [a.shape for a in arrays]
         self.dtypes = [a.dtype for a in arrays]
         self.floating = [np.issubdtype(a.dtype, np.floating) for a in arrays]
@@ -66,7 +94,7 @@ class _Layout:
         for k, shape, fl, size in zip(self.keys, self.shapes, self.floating, self.sizes):
             if not fl:
                 continue
-            a = record[k].numpy()
+            a = _view(record[k])
             if a.shape != shape:
                 raise ValueError(f"reply array '{k}' has shape {a.shape}, expected {shape}")
             row[off : off + size] = a.reshape(-1)
