@@ -261,7 +261,13 @@ fn uses_weights_matches_what_each_rule_accepts() {
             .with_root(&root)
             .unwrap();
         let out = rule.aggregate(&round, &mut RoundState::default());
-        let refused = matches!(out, Err(AggregateError::Unused { what: "client weights", .. }));
+        let refused = matches!(
+            out,
+            Err(AggregateError::Unused {
+                what: "client weights",
+                ..
+            })
+        );
         assert_eq!(rule.uses_weights(), !refused, "{}: {out:?}", entry.name);
     }
 }

@@ -188,7 +188,11 @@ impl PyReputation {
     }
 
     /// Folds in one round's suspicion scores for the given client ids.
-    fn update(&mut self, client_ids: &Bound<'_, PyAny>, suspicion: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn update(
+        &mut self,
+        client_ids: &Bound<'_, PyAny>,
+        suspicion: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let c = ids(client_ids, "client_ids")?;
         let s = finite_f64(suspicion, "suspicion")?;
         self.inner.update(&c, s.as_slice()).map_err(|e| to_py(&e))

@@ -28,7 +28,12 @@ fn dtype_name(obj: &Bound<'_, PyAny>) -> String {
     obj.getattr("dtype")
         .and_then(|d| d.str())
         .map(|s| s.to_string())
-        .unwrap_or_else(|_| obj.get_type().name().map(|n| n.to_string()).unwrap_or_default())
+        .unwrap_or_else(|_| {
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        })
 }
 
 /// Borrows `obj` as a C-contiguous array of `T` with rank `rank` (`None`: any) and no empty
@@ -48,7 +53,10 @@ pub fn borrow<'py, T: Element>(
         }
         return Err(invalid(format!(
             "{what}: expected a NumPy array of {dtype}, got {}",
-            obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         )));
     };
     let shape = array.shape().to_vec();
@@ -108,7 +116,10 @@ fn check_finite<T: Copy + Into<f64>>(values: &[T], shape: &[usize], what: &str) 
 pub fn labels(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u32>> {
     integers(obj, what)?
         .into_iter()
-        .map(|v| u32::try_from(v).map_err(|_| invalid(format!("{what}: label {v} is negative or too large"))))
+        .map(|v| {
+            u32::try_from(v)
+                .map_err(|_| invalid(format!("{what}: label {v} is negative or too large")))
+        })
         .collect()
 }
 
@@ -137,13 +148,18 @@ fn integers(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<i128>> {
         None => {
             return Err(invalid(format!(
                 "{what}: expected a 1-D NumPy integer array, got {}",
-                obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                obj.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
             )))
         }
     }
     let ndim: usize = obj.getattr("ndim")?.extract()?;
     if ndim != 1 {
-        return Err(invalid(format!("{what}: expected a 1-D array, got {ndim}-D")));
+        return Err(invalid(format!(
+            "{what}: expected a 1-D array, got {ndim}-D"
+        )));
     }
     // tolist() yields Python ints whatever the integer dtype (and copes with any strides).
     let values: Vec<i128> = obj.call_method0("tolist")?.extract()?;

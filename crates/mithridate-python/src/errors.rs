@@ -30,8 +30,9 @@ fn is_environment(err: &(dyn std::error::Error + 'static)) -> bool {
                 return true;
             }
         }
-        if let Some(mithridate_data::DataError::Fetch { .. } | mithridate_data::DataError::Io { .. }) =
-            e.downcast_ref::<mithridate_data::DataError>()
+        if let Some(
+            mithridate_data::DataError::Fetch { .. } | mithridate_data::DataError::Io { .. },
+        ) = e.downcast_ref::<mithridate_data::DataError>()
         {
             return true;
         }
@@ -68,7 +69,9 @@ pub fn panic_error(panic: Box<dyn std::any::Any + Send>) -> PyErr {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string());
-    PyRuntimeError::new_err(format!("internal error in mithridate (please report): {what}"))
+    PyRuntimeError::new_err(format!(
+        "internal error in mithridate (please report): {what}"
+    ))
 }
 
 /// A JSON value into a Python object (dicts, lists, floats, ints, strings, None).
@@ -87,7 +90,9 @@ pub fn py_to_json(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<serde_json::Va
     let json = py.import("json")?;
     // NumPy scalars (np.float32(0.1), np.int64(3)) are not JSON types: `.item()` unwraps them.
     let kwargs = pyo3::types::PyDict::new(py);
-    let item = py.import("operator")?.call_method1("methodcaller", ("item",))?;
+    let item = py
+        .import("operator")?
+        .call_method1("methodcaller", ("item",))?;
     kwargs.set_item("default", item)?;
     kwargs.set_item("allow_nan", false)?;
     let text: String = json
