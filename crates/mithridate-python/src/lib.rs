@@ -9,12 +9,12 @@
 //! their public shape (callable rule classes, keyword arguments, docstrings, type stubs).
 
 mod aggregate;
+pub mod arrays;
+mod assess;
 mod attack;
 mod data;
 mod detect;
-pub mod arrays;
 pub mod errors;
-mod assess;
 mod failure;
 mod gate;
 mod provenance;
