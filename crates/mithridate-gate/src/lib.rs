@@ -41,6 +41,7 @@
 pub mod audit;
 mod compare;
 pub mod junit;
+pub mod model_scan;
 mod policy;
 pub mod probe;
 mod report;
@@ -48,6 +49,7 @@ pub mod reverse;
 
 pub use compare::{ClassRecall, Comparison, Flips};
 pub use mithridate_core::ParamGuard;
+pub use model_scan::{scan_model, GradientModel, ModelScan};
 pub use policy::{CheckedPolicy, GatePolicy};
 pub use probe::{run_probe, ProbeOutcome};
 pub use report::{evaluate, evaluate_with_triggers, Check, CheckStatus, GateReport, Verdict};

@@ -3,6 +3,7 @@
 //! baseline, and flag a class the candidate reaches with a far smaller "trigger" than the
 //! baseline needs.
 
+use crate::model_scan::GradientModel;
 use crate::{GateError, Result};
 use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features, Modality};
@@ -188,7 +189,7 @@ impl Adam {
 /// `∂L/∂p_cj = (1/B) Σ_i g_icj m_j`, then times `σ'` of the logits. Also returns the
 /// share of the batch the current trigger sends to `target`.
 fn objective_gradient(
-    model: &Classifier,
+    model: &dyn GradientModel,
     template: &Dataset,
     x: &[f32],
     target: u32,
@@ -248,8 +249,8 @@ fn rebuild(template: &Dataset, features: Vec<f32>, n: usize) -> Result<Dataset> 
 /// Reverse-engineers the smallest trigger sending `inputs` (dense rows) to `target` under
 /// `model`: Adam on the mask and pattern logits from `a = b = 0` (a half-blended grey image),
 /// mini-batches taken in order, cyclically, so the result is deterministic.
-fn reverse_one(
-    model: &Classifier,
+pub(crate) fn reverse_one(
+    model: &dyn GradientModel,
     inputs: &Dataset,
     target: u32,
     cfg: &ReverseParams,

@@ -92,6 +92,14 @@ impl RunModel {
         }
     }
 
+    /// The model as trigger reverse-engineering sees it.
+    pub fn gradient_model(&self) -> &dyn mithridate_gate::GradientModel {
+        match self {
+            RunModel::Native(m) => &m.0,
+            RunModel::Onnx(m) => m.as_ref(),
+        }
+    }
+
     /// `(architecture, dataset it was trained on)` as the card says; for ONNX, the opset and
     /// the input, and "unknown" (an imported model carries no training record).
     pub fn describe(&self) -> (String, String) {

@@ -7,6 +7,7 @@
 //! (`--detector all` or a comma list).
 
 mod input;
+mod model;
 
 use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
@@ -32,6 +33,8 @@ pub enum ScanCommand {
     Data(ScanDataArgs),
     /// Flag triggered inputs at inference time (STRIP); FAR/FRR with --truth.
     Input(input::ScanInputArgs),
+    /// Is a model backdoored, toward which class? (Neural Cleanse over a trusted set.)
+    Model(model::ScanModelArgs),
 }
 
 /// `--detector` values: every registered training-set detector, and `all`.
@@ -309,5 +312,6 @@ pub fn run(cmd: ScanCommand, ctx: &Context) -> Result<()> {
     match cmd {
         ScanCommand::Data(args) => scan_data(args, ctx),
         ScanCommand::Input(args) => input::run(args, ctx),
+        ScanCommand::Model(args) => model::run(args, ctx),
     }
 }

@@ -1,0 +1,103 @@
+//! `mithridate scan model`: Neural Cleanse names BadNets' target class on an MNIST MLP trained
+//! here, calls the same architecture trained on clean data clean, and scans ONNX models
+//! (the settings are the smallest that separated the two here: fewer steps left class 7's
+//! trigger unconverged, anomaly index 1.65).
+
+mod common;
+
+use common::{arg, assert_one_line_error, json, mithridate};
+use std::path::PathBuf;
+
+const SCAN: [&str; 8] = [
+    "--max-samples",
+    "600",
+    "--steps",
+    "120",
+    "--samples",
+    "192",
+    "--batch-size",
+    "64",
+];
+
+fn scan(model: &str) -> serde_json::Value {
+    let mut args = vec![
+        "--json", "scan", "model", "--model", model, "--data", "mnist",
+    ];
+    args.extend_from_slice(&SCAN);
+    json(&mithridate(&args))
+}
+
+#[test]
+fn badnets_target_is_named_and_a_clean_model_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let (poisoned, bad, clean) = (
+        p("badnets.npz"),
+        p("bad.safetensors"),
+        p("clean.safetensors"),
+    );
+    json(&mithridate(&[
+        "--json",
+        "poison",
+        "--data",
+        "mnist",
+        "--attack",
+        "badnets",
+        "--target",
+        "7",
+        "--rate",
+        "0.05",
+        "--max-train",
+        "20000",
+        "-o",
+        arg(&poisoned),
+    ]));
+    for (data, out) in [(arg(&poisoned), &bad), ("mnist", &clean)] {
+        json(&mithridate(&[
+            "--json",
+            "train",
+            "--data",
+            data,
+            "--test",
+            "mnist",
+            "--model",
+            "mlp",
+            "--max-train",
+            "20000",
+            "-o",
+            arg(out),
+        ]));
+    }
+    let trojaned = scan(arg(&bad));
+    assert_eq!(trojaned["verdict"], "trojaned", "{trojaned}");
+    assert_eq!(
+        trojaned["target_classes"],
+        serde_json::json!([7]),
+        "{trojaned}"
+    );
+    let nc = &trojaned["detectors"]["neural-cleanse"];
+    assert_eq!(nc["classes"].as_array().unwrap().len(), 10);
+    let clean = scan(arg(&clean));
+    assert_eq!(clean["verdict"], "clean", "{clean}");
+    assert_eq!(clean["target_classes"], serde_json::json!([]));
+}
+
+#[test]
+fn onnx_models_are_scanned_and_data_they_cannot_take_refused() {
+    let onnx = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../mithridate-onnx/tests/fixtures/mlp_dynamo.onnx");
+    let out = scan(arg(&onnx));
+    assert_eq!(out["verdict"], "clean", "{out}");
+    assert_one_line_error(
+        &mithridate(&[
+            "scan",
+            "model",
+            "--model",
+            arg(&onnx),
+            "--data",
+            "breast-cancer",
+        ]),
+        2,
+        "[?, 784] does not take rows of 30 features",
+    );
+}
