@@ -217,7 +217,7 @@ def test_audit_trace_names_the_samples_added_before_training(cli: Path, tmp_path
     [
         (np.full((3, 2), np.nan, dtype=np.float32), np.array([0, 1, 0]), "x: row 0 has a non-finite value"),
         (np.zeros((3, 2), dtype=np.float64), np.array([0, 1, 0]), r"x: dtype float64, expected float32"),
-        (np.zeros((3, 2), dtype=np.float32), np.array([0, 1]), "x has 3 samples but y has 2 labels"),
+        (np.zeros((3, 2), dtype=np.float32), np.array([0, 1]), "x has 3 rows but y has 2 labels"),
         (np.full((2, 3, 3), 2.0, dtype=np.float32), np.array([0, 1]), r"outside \[0, 1\]"),
         (np.zeros((2, 1, 1, 1, 1), dtype=np.float32), np.array([0, 1]), "got shape"),
         (np.zeros((0, 2), dtype=np.float32), np.zeros(0, dtype=np.int64), "empty"),

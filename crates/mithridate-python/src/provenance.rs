@@ -6,11 +6,10 @@
 //! tabular, `[N, H, W]` / `[N, C, H, W]` images in `[0, 1]`, integer `[N, L]` token ids).
 //! Files are written atomically by the library's writers; nothing is written on failure.
 
-use crate::arrays::{borrow, finite_f32, ids, labels};
 use crate::errors::{detached, invalid, json_to_py, py_to_json, to_py};
 use crate::failure::{Failure, OrFailure};
 use mithridate_core::ParamGuard;
-use mithridate_data::{DataHome, Dataset, Features, Modality, Split};
+use mithridate_data::{DataHome, Dataset, Split};
 use mithridate_provenance::{
     keys, AuditLog, CheckedDiffParams, DiffParams, Digest, Manifest, ManifestDiff, RecordKind,
     VerifyOptions,
@@ -19,10 +18,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::path::{Path, PathBuf};
 
-/// A dataset built from NumPy arrays with the `.npz` reader's modality rules, so a manifest
-/// of the arrays equals the CLI's manifest of the same arrays saved as `.npz`. `x` is float32
-/// (`[N, D]`, `[N, H, W]` or `[N, C, H, W]`, images in `[0, 1]`) or uint32 token ids `[N, L]`;
-/// `ids` default to `0..N`; `num_classes` to `max(y) + 1`.
+/// A dataset built from NumPy arrays by [`crate::data::dataset_from_arrays`] (the `.npz`
+/// reader's modality rules, so a manifest of the arrays equals the CLI's manifest of the same
+/// arrays saved as `.npz`), with optional class names.
 pub(crate) fn dataset_from_arrays(
     x: &Bound<'_, PyAny>,
     y: &Bound<'_, PyAny>,
@@ -30,70 +28,12 @@ pub(crate) fn dataset_from_arrays(
     num_classes: Option<usize>,
     class_names: Vec<String>,
 ) -> PyResult<Dataset> {
-    let y = labels(y, "y")?;
-    let n = y.len();
-    let sample_ids = match sample_ids {
-        Some(i) => ids(i, "ids")?,
-        None => (0..n as u64).collect(),
-    };
-    let is_tokens = x
-        .getattr("dtype")
-        .and_then(|d| d.getattr("kind"))
-        .and_then(|k| k.extract::<String>())
-        .is_ok_and(|k| k == "u" || k == "i");
-    let (modality, features, count) = if is_tokens {
-        let tokens = borrow::<u32>(x, "x", "uint32", Some(2))?;
-        let max_len = tokens.shape()[1];
-        let values = tokens.as_slice().to_vec();
-        let vocab_size = values.iter().copied().max().unwrap_or(0) as usize + 1;
-        let modality = Modality::Text {
-            max_len,
-            vocab_size,
-        };
-        let count = values.len() / max_len;
-        (modality, Features::Tokens(values), count)
-    } else {
-        let dense = finite_f32(x, "x", None)?;
-        let modality = match *dense.shape() {
-            [_, features] => Modality::Tabular { features },
-            [_, height, width] => Modality::Image {
-                channels: 1,
-                height,
-                width,
-            },
-            [_, channels, height, width] => Modality::Image {
-                channels,
-                height,
-                width,
-            },
-            ref shape => {
-                return Err(invalid(format!(
-                    "x: float x must be [N, D], [N, H, W] or [N, C, H, W], got shape {shape:?}"
-                )))
-            }
-        };
-        let values = dense.as_slice();
-        if matches!(modality, Modality::Image { .. }) {
-            if let Some(pos) = values.iter().position(|v| !(0.0..=1.0).contains(v)) {
-                return Err(invalid(format!(
-                    "x: image pixel value {} outside [0, 1] in sample {} (scale pixels to \
-                     [0, 1], or reshape to [N, D] for tabular data)",
-                    values[pos],
-                    pos / modality.sample_len()
-                )));
-            }
-        }
-        let count = values.len() / modality.sample_len();
-        (modality, Features::Dense(values.to_vec()), count)
-    };
-    if count != n {
-        return Err(invalid(format!(
-            "x has {count} samples but y has {n} labels"
-        )));
+    let data = crate::data::dataset_from_arrays(x, y, sample_ids, num_classes, "")?;
+    if class_names.is_empty() {
+        return Ok(data);
     }
-    let max_label = y.iter().copied().max().unwrap_or(0) as usize;
-    let num_classes = num_classes.unwrap_or(max_label + 1);
-    Dataset::new(modality, features, y, sample_ids, num_classes, class_names).map_err(|e| to_py(&e))
+    let (modality, features, labels, ids, k, _) = data.into_parts();
+    Dataset::new(modality, features, labels, ids, k, class_names).map_err(|e| to_py(&e))
 }
 
 /// A built-in dataset (by name) or an `.npz` file, as the CLI's `--data` loads it.
