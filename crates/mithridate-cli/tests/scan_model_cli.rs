@@ -83,11 +83,16 @@ fn badnets_target_is_named_and_a_clean_model_passes() {
 }
 
 #[test]
-fn onnx_models_are_scanned_and_data_they_cannot_take_refused() {
+fn pytorch_onnx_models_are_scanned_and_data_they_cannot_take_refused() {
     let onnx = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../mithridate-onnx/tests/fixtures/mlp_dynamo.onnx");
     let out = scan(arg(&onnx));
     assert_eq!(out["verdict"], "clean", "{out}");
+    // The same MLP trained by PyTorch on BadNets-poisoned MNIST (5%, 3x3 patch -> 7).
+    let trojaned = onnx.with_file_name("mlp_badnets_dynamo.onnx");
+    let out = scan(arg(&trojaned));
+    assert_eq!(out["verdict"], "trojaned", "{out}");
+    assert_eq!(out["target_classes"], serde_json::json!([7]), "{out}");
     assert_one_line_error(
         &mithridate(&[
             "scan",

@@ -89,7 +89,7 @@ fn fixtures_are_the_files_expected_json_was_computed_from() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 9);
+    assert_eq!(checked, 10);
 }
 
 #[test]
