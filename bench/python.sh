@@ -21,7 +21,7 @@ np.save(sys.argv[1], u)
 PY
 echo "load before: $(uptime)"
 log="$work/log.jsonl"
-for engine in mithridate mithridate-flower flower; do
+for engine in mithridate mithridate-flower mithridate-flower-noscore flower; do
     python3 bench/python_aggregate.py "$engine" "$work/u.npy" "$f" "$repeats" >> "$log"
 done
 byzfl_py=""
@@ -40,12 +40,13 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 t = {(r["engine"], r["rule"]): r["seconds"] for r in rows}
 rules = ["median", "trimmed-mean", "krum", "multi-krum", "bulyan", "geomed", "centered-clipping"]
 print(f"\nn = {sys.argv[2]}, d = {sys.argv[3]}, f = {sys.argv[4]}; best wall seconds")
-print("| rule | Mithridate (array) | Mithridate strategy (Messages) | Flower strategy (Messages) | ByzFL | Flower / Mithridate strategy | ByzFL / Mithridate |")
-print("|---|---|---|---|---|---|---|")
+print("| rule | Mithridate, array | Mithridate strategy, Messages | same, score=False | Flower strategy, Messages | ByzFL | Flower / Mithridate strategy | Flower / score=False | ByzFL / Mithridate array |")
+print("|---|---|---|---|---|---|---|---|---|")
 fmt = lambda x: "-" if x is None else f"{x:.3f}"
 for r in rules:
-    m, ms, fl, bz = (t.get((e, r)) for e in ("mithridate", "mithridate-flower", "flower", "byzfl"))
-    ratio_fl = f"{fl / ms:.1f}x" if fl and ms else "-"
-    ratio_bz = f"{bz / m:.1f}x" if bz and m else "-"
-    print(f"| {r} | {fmt(m)} | {fmt(ms)} | {fmt(fl)} | {fmt(bz)} | {ratio_fl} | {ratio_bz} |")
+    m, ms, mn, fl, bz = (
+        t.get((e, r)) for e in ("mithridate", "mithridate-flower", "mithridate-flower-noscore", "flower", "byzfl")
+    )
+    ratio = lambda a, b: f"{a / b:.1f}x" if a and b else "-"
+    print(f"| {r} | {fmt(m)} | {fmt(ms)} | {fmt(mn)} | {fmt(fl)} | {fmt(bz)} | {ratio(fl, ms)} | {ratio(fl, mn)} | {ratio(bz, m)} |")
 PY

@@ -3,7 +3,8 @@
     python bench/python_aggregate.py ENGINE UPDATES.npy F REPEATS
 
 ENGINE: ``mithridate`` (the Python package on the bare matrix), ``mithridate-flower``
-(MithridateStrategy.aggregate_train on Flower Messages: unpacking the ArrayRecords included),
+(MithridateStrategy.aggregate_train on Flower Messages: unpacking the ArrayRecords included;
+``mithridate-flower-noscore`` the same with ``score=False``),
 ``flower`` (Flower's own Message-API strategies on the same Messages) or ``byzfl`` (ByzFL's
 rules on a torch tensor of the same array). Prints one JSON line per rule: the best of
 REPEATS wall times in seconds, and a checksum of the aggregate so the table can show that
@@ -80,7 +81,7 @@ def run(engine: str, u: np.ndarray, f: int, repeats: int) -> Dict[str, tuple]:
                 return r(u)
 
             results[name] = best(call, repeats)
-    elif engine in ("mithridate-flower", "flower"):
+    elif engine in ("mithridate-flower", "mithridate-flower-noscore", "flower"):
         from flwr.supercore.task_identity import TaskIdentity
 
         for attr in ("_run_id", "_node_id", "_task_id"):
@@ -98,9 +99,10 @@ def run(engine: str, u: np.ndarray, f: int, repeats: int) -> Dict[str, tuple]:
         else:
             from mithridate.flower import MithridateStrategy
 
-            strategies = {name: MithridateStrategy(name, f=f) for name in RULES}
+            score = engine == "mithridate-flower"
+            strategies = {name: MithridateStrategy(name, f=f, score=score) for name in RULES}
         for name, s in strategies.items():
-            if engine == "mithridate-flower":
+            if engine != "flower":
                 # As in a run: configure_train records the global model (here zero) the
                 # updates are measured from.
                 from flwr.app import ArrayRecord, ConfigRecord

@@ -13,6 +13,7 @@ class MithridateStrategy(FedAvg):
     suspicion_threshold: float
     exclude_below: Optional[float]
     seed: int
+    score: bool
     history: List[Dict[str, Any]]
     def __init__(
         self,
@@ -23,6 +24,7 @@ class MithridateStrategy(FedAvg):
         suspicion_threshold: float = ...,
         exclude_below: Optional[float] = ...,
         seed: int = ...,
+        score: bool = ...,
         **kwargs: Any,
     ) -> None: ...
     def node_reputation(self, node_id: int) -> float: ...

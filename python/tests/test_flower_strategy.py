@@ -132,3 +132,19 @@ def test_bad_parameters_are_value_errors() -> None:
         MithridateStrategy("nope")
     with pytest.raises(ValueError, match="decay"):
         MithridateStrategy("median", decay=2.0)
+    with pytest.raises(ValueError, match="score=True"):
+        MithridateStrategy("median", score=False, exclude_below=0.5)
+
+
+def test_without_scores_the_aggregate_is_the_same() -> None:
+    g = model(0)
+    clients = [honest(g, i + 1) for i in range(7)]
+    nodes = [201 + i for i in range(7)]
+    out = []
+    for score in (True, False):
+        s = MithridateStrategy("median", f=2, min_available_nodes=1, score=score)
+        start_round(s, g, nodes)
+        arrays, metrics = s.aggregate_train(1, [reply(n, c, 5) for n, c in zip(nodes, clients)])
+        out.append(flat(arrays.to_numpy_ndarrays()))
+        assert ("mithridate-flagged" in metrics) == score
+    np.testing.assert_array_equal(out[0], out[1])

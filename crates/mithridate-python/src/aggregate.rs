@@ -6,7 +6,7 @@
 //! their state in the object across calls, as a Flower strategy needs across rounds.
 
 use crate::arrays::{finite_f32, finite_f64, ids};
-use crate::errors::{detached, invalid, py_to_json, to_py};
+use crate::errors::{detached, guarded, invalid, py_to_json};
 use mithridate_aggregate::anomaly::{self, Reputation};
 use mithridate_aggregate::{Aggregator, Round, RoundState, RuleSpec, Updates};
 use numpy::IntoPyArray;
@@ -38,7 +38,7 @@ impl PyRule {
     fn new(spec: &Bound<'_, PyAny>, f: usize) -> PyResult<Self> {
         let json = py_to_json(spec, "rule")?;
         let spec: RuleSpec = serde_json::from_value(json).map_err(|e| invalid(e.to_string()))?;
-        let rule = spec.build(f).map_err(|e| to_py(&e))?;
+        let rule = guarded(|| spec.build(f))?;
         Ok(PyRule {
             spec,
             rule,
@@ -183,7 +183,7 @@ impl PyReputation {
     #[pyo3(signature = (decay=0.5))]
     fn new(decay: f64) -> PyResult<Self> {
         Ok(PyReputation {
-            inner: Reputation::new(decay).map_err(|e| to_py(&e))?,
+            inner: guarded(|| Reputation::new(decay))?,
         })
     }
 
@@ -195,7 +195,7 @@ impl PyReputation {
     ) -> PyResult<()> {
         let c = ids(client_ids, "client_ids")?;
         let s = finite_f64(suspicion, "suspicion")?;
-        self.inner.update(&c, s.as_slice()).map_err(|e| to_py(&e))
+        guarded(|| self.inner.update(&c, s.as_slice()))
     }
 
     /// A client's reputation (smoothed suspicion), or None if never seen.

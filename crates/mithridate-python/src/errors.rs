@@ -62,6 +62,20 @@ where
     }
 }
 
+/// Runs light `work` holding the GIL (constructors, small updates); a library error becomes a
+/// Python exception and a panic a `RuntimeError`, as in [`detached`].
+pub fn guarded<T, E, F>(work: F) -> PyResult<T>
+where
+    E: std::error::Error + 'static,
+    F: FnOnce() -> Result<T, E>,
+{
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(to_py(&err)),
+        Err(panic) => Err(panic_error(panic)),
+    }
+}
+
 /// A panic payload as a `RuntimeError`.
 pub fn panic_error(panic: Box<dyn std::any::Any + Send>) -> PyErr {
     let what = panic
