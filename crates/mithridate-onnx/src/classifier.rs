@@ -253,8 +253,8 @@ impl OnnxClassifier {
         Ok(())
     }
 
-    /// The model input for rows `range` of `data`, built by differentiable ops from `x`
-    /// (`(rows, sample_len)` dataset values).
+    /// The model input for `x` (`(rows, sample_len)` dataset values), built by differentiable
+    /// ops (scale, per-channel normalisation, NHWC permutation, reshape to the graph's shape).
     fn model_input(&self, plan: &Plan, x: &Tensor) -> Result<Tensor> {
         let n = x.dim(0).map_err(backend)?;
         let c = plan.channels;
