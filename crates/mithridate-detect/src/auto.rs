@@ -166,26 +166,8 @@ fn class_percentiles(scores: &[f64], class_rows: &[Vec<usize>]) -> Vec<f64> {
 pub fn otsu_split(values: &[f64]) -> Option<f64> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
     v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n < 2 || v[0] == v[n - 1] {
-        return None;
-    }
-    let total: f64 = v.iter().sum();
-    let mut left = 0.0;
-    let mut best = (f64::NEG_INFINITY, None);
-    for i in 0..n - 1 {
-        left += v[i];
-        if v[i] == v[i + 1] {
-            continue;
-        }
-        let (a, b) = ((i + 1) as f64, (n - i - 1) as f64);
-        let gap = left / a - (total - left) / b;
-        let between = a * b * gap * gap;
-        if between > best.0 {
-            best = (between, Some((v[i] + v[i + 1]) / 2.0));
-        }
-    }
-    best.1
+    let cut = crate::tails::best_two_means_cut(&v)?;
+    Some((v[cut - 1] + v[cut]) / 2.0)
 }
 
 impl Detector for Auto {

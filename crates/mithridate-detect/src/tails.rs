@@ -65,6 +65,33 @@ pub(crate) fn robust_z(values: &[f64], rows: &[usize], mad_floor: f64, out: &mut
 /// of the split; no rows and 0 with fewer than 2 distinct values or when the upper cluster's
 /// mean is not positive (scores are centred on the class median, so that split isolates a low
 /// tail, not a high one).
+/// The optimal two-cluster split of ascending `sorted` values (1-D k-means with k = 2, i.e.
+/// Otsu's threshold, Otsu 1979): the cut `c` (clusters `sorted[..c]` and `sorted[c..]`)
+/// maximising the between-cluster scatter `a b (mean_lo - mean_hi)^2`, which is the same as
+/// minimising the within-cluster sum of squares. Cuts fall only between distinct values, so
+/// equal values share a cluster; `None` when all values are equal (or fewer than two).
+///
+/// Exact in O(m) after sorting: one prefix sum.
+pub(crate) fn best_two_means_cut(sorted: &[f64]) -> Option<usize> {
+    let m = sorted.len();
+    let total: f64 = sorted.iter().sum();
+    let mut left = 0.0;
+    let mut best: Option<(f64, usize)> = None;
+    for cut in 1..m {
+        left += sorted[cut - 1];
+        if sorted[cut] == sorted[cut - 1] {
+            continue;
+        }
+        let (a, b) = (cut as f64, (m - cut) as f64);
+        let gap = left / a - (total - left) / b;
+        let between = a * b * gap * gap;
+        if best.is_none_or(|(score, _)| between > score) {
+            best = Some((between, cut));
+        }
+    }
+    best.map(|(_, cut)| cut)
+}
+
 pub(crate) fn two_means_split(scores: &[f64], rows: &[usize]) -> (Vec<usize>, f64) {
     let mut order = rows.to_vec();
     order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)));
@@ -85,18 +112,8 @@ pub(crate) fn two_means_split(scores: &[f64], rows: &[usize]) -> (Vec<usize>, f6
         );
         (q - s * s / k).max(0.0)
     };
-    let mut best: Option<(f64, usize)> = None;
-    for cut in 1..m {
-        // Only cut between distinct values, so equal scores share a cluster.
-        if sorted[cut] == sorted[cut - 1] {
-            continue;
-        }
-        let cost = sse(0, cut) + sse(cut, m);
-        if best.is_none_or(|(c, _)| cost < c) {
-            best = Some((cost, cut));
-        }
-    }
-    let Some((_, cut)) = best else {
+    let best = best_two_means_cut(&sorted);
+    let Some(cut) = best else {
         return (Vec::new(), 0.0);
     };
     let stats = |a: usize, b: usize| {
