@@ -73,6 +73,9 @@ enum Command {
     FlSweep(commands::fl::FlSweepArgs),
     /// Retraining gate: candidate vs deployed model on a trusted holdout; JUnit XML, audit log.
     Gate(commands::gate::GateArgs),
+    /// Differential privacy: epsilon spent by DP-SGD / DP-FedAvg (RDP accountant).
+    #[command(subcommand)]
+    Privacy(commands::privacy::PrivacyCommand),
 }
 
 fn main() -> ExitCode {
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
         Command::Fl(args) => commands::fl::run(args, &ctx),
         Command::FlSweep(args) => commands::fl::run_sweep(args, &ctx),
         Command::Gate(args) => commands::gate::run(args, &ctx),
+        Command::Privacy(cmd) => commands::privacy::run(cmd, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

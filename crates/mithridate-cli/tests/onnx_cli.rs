@@ -70,3 +70,67 @@ fn bad_onnx_inputs_are_one_line_errors_with_exit_2() {
         assert_one_line_error(&mithridate(&args), 2, needle);
     }
 }
+
+#[test]
+fn strip_and_the_attack_report_run_on_a_pytorch_badnets_model() {
+    // make_fixtures.py's patch (3x3 white, bottom-right, 1 pixel from the edges) is
+    // Mithridate's BadNets trigger with pattern=white.
+    let dir = tempfile::tempdir().unwrap();
+    let poisoned = dir.path().join("white.npz");
+    json(&mithridate(&[
+        "--json",
+        "poison",
+        "--data",
+        "mnist",
+        "--attack",
+        "badnets",
+        "--target",
+        "7",
+        "-p",
+        "pattern=white",
+        "--rate",
+        "0.05",
+        "--max-train",
+        "2000",
+        "-o",
+        arg(&poisoned),
+    ]));
+    let truth = dir.path().join("white.npz.truth.json");
+    let model = fixture("mlp_badnets_dynamo.onnx");
+    let eval = json(&mithridate(&[
+        "--json",
+        "evaluate",
+        "--model",
+        arg(&model),
+        "--data",
+        "mnist",
+        "--trigger",
+        arg(&truth),
+    ]));
+    let asr = eval["attack"]["assessment"]["attack_success_rate"]
+        .as_f64()
+        .unwrap();
+    assert!(asr > 0.95, "PyTorch measured 99.2%: {eval}");
+    let strip = json(&mithridate(&[
+        "--json",
+        "scan",
+        "input",
+        "--model",
+        arg(&model),
+        "--data",
+        "mnist",
+        "--clean",
+        "mnist",
+        "--max-clean",
+        "1000",
+        "--max-inputs",
+        "1000",
+        "--truth",
+        arg(&truth),
+    ]));
+    let (far, frr) = (
+        strip["evaluation"]["far"].as_f64().unwrap(),
+        strip["evaluation"]["frr"].as_f64().unwrap(),
+    );
+    assert!(far < 0.05 && frr < 0.1, "{strip}");
+}

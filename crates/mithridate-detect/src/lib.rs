@@ -49,6 +49,7 @@ mod detection;
 pub mod kmeans;
 mod linalg;
 pub mod metrics;
+pub mod proba_model;
 pub mod registry;
 pub mod sanitize;
 pub mod strip;

@@ -22,10 +22,10 @@
 //! assert!(StripParams { overlays: 0, frr: 0.05 }.check().is_err());
 //! ```
 
+use crate::proba_model::ProbabilityModel;
 use crate::{check_share, DetectError, Result};
 use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features, Modality};
-use mithridate_engine::Classifier;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -108,7 +108,12 @@ impl StripVerdict {
 impl Strip {
     /// Splits `clean` (at least 2 samples) into overlay pool and calibration halves, and sets the
     /// threshold at the `frr`-quantile of the calibration entropies.
-    pub fn calibrate(&self, model: &Classifier, clean: &Dataset, seed: u64) -> Result<StripFilter> {
+    pub fn calibrate(
+        &self,
+        model: &dyn ProbabilityModel,
+        clean: &Dataset,
+        seed: u64,
+    ) -> Result<StripFilter> {
         if clean.len() < 2 {
             return Err(DetectError::input(
                 "STRIP needs at least 2 clean samples (overlay pool and calibration)",
@@ -144,7 +149,7 @@ impl Strip {
 
 impl StripFilter {
     /// Mean prediction entropy (bits) of every input under `N` clean overlays.
-    pub fn entropies(&self, model: &Classifier, inputs: &Dataset) -> Result<Vec<f64>> {
+    pub fn entropies(&self, model: &dyn ProbabilityModel, inputs: &Dataset) -> Result<Vec<f64>> {
         model.check_compatible(inputs)?;
         let (Features::Dense(x), Features::Dense(pool)) = (inputs.features(), self.pool.features())
         else {
@@ -155,7 +160,7 @@ impl StripFilter {
         let per = inputs.modality().sample_len();
         let clip = matches!(inputs.modality(), Modality::Image { .. });
         let n_overlays = self.params.overlays;
-        let k = model.num_classes();
+        let k = inputs.num_classes();
         let mut out = Vec::with_capacity(inputs.len());
         for start in (0..inputs.len()).step_by(INPUTS_PER_CHUNK) {
             let end = (start + INPUTS_PER_CHUNK).min(inputs.len());
@@ -206,7 +211,7 @@ impl StripFilter {
     }
 
     /// Flags every input whose mean entropy is below the threshold.
-    pub fn apply(&self, model: &Classifier, inputs: &Dataset) -> Result<StripVerdict> {
+    pub fn apply(&self, model: &dyn ProbabilityModel, inputs: &Dataset) -> Result<StripVerdict> {
         let entropies = self.entropies(model, inputs)?;
         Ok(StripVerdict {
             threshold: self.threshold,

@@ -323,6 +323,20 @@ impl OnnxClassifier {
         self.layer_output(data, &self.graph.output.name.clone())
     }
 
+    /// Softmax class probabilities, `n * classes` values row-major (computed in f64 from the
+    /// max-shifted logits, so large logits do not overflow).
+    pub fn predict_proba(&self, data: &Dataset) -> Result<Vec<f32>> {
+        let (logits, k) = self.logits(data)?;
+        let mut out = Vec::with_capacity(logits.len());
+        for row in logits.chunks_exact(k) {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let exp: Vec<f64> = row.iter().map(|&v| f64::from(v - max).exp()).collect();
+            let total: f64 = exp.iter().sum();
+            out.extend(exp.iter().map(|e| (e / total) as f32));
+        }
+        Ok(out)
+    }
+
     /// Arg-max class of every sample.
     pub fn predict(&self, data: &Dataset) -> Result<Vec<u32>> {
         let (logits, k) = self.logits(data)?;

@@ -240,3 +240,25 @@ fn truncated_and_non_onnx_files_are_format_errors() {
     let err = OnnxClassifier::from_bytes(text, InputOptions::default()).unwrap_err();
     assert!(matches!(err, OnnxError::Format(_)), "{err}");
 }
+
+#[test]
+fn probabilities_are_the_softmax_of_the_logits() {
+    let e = expected();
+    let data = batch(&e);
+    let model = OnnxClassifier::load(&fixture("cnn_dynamo.onnx"), InputOptions::default()).unwrap();
+    let probs = model.predict_proba(&data).unwrap();
+    let (logits, k) = model.logits(&data).unwrap();
+    let predicted = model.predict(&data).unwrap();
+    for (i, (p, z)) in probs.chunks(k).zip(logits.chunks(k)).enumerate() {
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        // Ratios of probabilities are exponentials of logit differences.
+        let ratio = (p[0] / p[1]).ln();
+        assert!(
+            (ratio - (z[0] - z[1])).abs() < 1e-3,
+            "{ratio} vs {}",
+            z[0] - z[1]
+        );
+        let best = (0..k).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+        assert_eq!(best as u32, predicted[i]);
+    }
+}

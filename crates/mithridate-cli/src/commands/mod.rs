@@ -10,6 +10,7 @@ pub mod fl;
 pub mod gate;
 pub mod model_arg;
 pub mod poison;
+pub mod privacy;
 pub mod provenance;
 pub mod report;
 pub mod sanitize;

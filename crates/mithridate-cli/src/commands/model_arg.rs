@@ -92,6 +92,14 @@ impl RunModel {
         }
     }
 
+    /// The model as inference-time detectors (STRIP) see it.
+    pub fn proba_model(&self) -> &dyn mithridate_detect::proba_model::ProbabilityModel {
+        match self {
+            RunModel::Native(m) => &m.0,
+            RunModel::Onnx(m) => m.as_ref(),
+        }
+    }
+
     /// The model as trigger reverse-engineering sees it.
     pub fn gradient_model(&self) -> &dyn mithridate_gate::GradientModel {
         match self {

@@ -1,6 +1,7 @@
 //! `mithridate scan input`: STRIP (Gao et al. 2019) in front of a deployed model, flagging
 //! triggered inputs; FAR/FRR when a backdoor's ground truth is given.
 
+use crate::commands::model_arg::{OnnxInputArgs, RunModel};
 use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -9,7 +10,6 @@ use mithridate_core::ParamGuard;
 use mithridate_data::{DataHome, Split};
 use mithridate_detect::registry::INPUT_DETECTORS;
 use mithridate_detect::strip::StripParams;
-use mithridate_engine::Classifier;
 use mithridate_pipeline::data::subsample;
 use serde_json::json;
 use std::collections::HashSet;
@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct ScanInputArgs {
-    /// The deployed model.
+    /// The deployed model (a Mithridate model or an `.onnx` classifier).
     #[arg(long)]
     pub model: PathBuf,
     /// Inputs to check: a built-in dataset name (its test split) or an .npz file.
@@ -48,6 +48,8 @@ pub struct ScanInputArgs {
     /// Write per-input verdicts (`{"threshold", "inputs": [[id, entropy, flagged]...]}`).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub onnx: OnnxInputArgs,
 }
 
 pub fn run(args: ScanInputArgs, ctx: &Context) -> Result<()> {
@@ -58,8 +60,8 @@ pub fn run(args: ScanInputArgs, ctx: &Context) -> Result<()> {
         frr: args.frr,
     }
     .check()?;
-    let (model, _) = Classifier::load(&args.model)
-        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let loaded = RunModel::load(&args.model, &args.onnx)?;
+    let model = loaded.proba_model();
     let home = DataHome::from_env()?;
     let clean = mithridate_data::load(&home, &args.clean, Split::Test)
         .with_context(|| format!("loading '{}'", args.clean))?;
@@ -74,8 +76,8 @@ pub fn run(args: ScanInputArgs, ctx: &Context) -> Result<()> {
     if inputs.is_empty() {
         anyhow::bail!("no inputs left to check (are --data and --clean the same samples?)");
     }
-    let filter = strip.calibrate(&model, &clean, ctx.seed)?;
-    let verdict = filter.apply(&model, &inputs)?;
+    let filter = strip.calibrate(model, &clean, ctx.seed)?;
+    let verdict = filter.apply(model, &inputs)?;
     let mut evaluation = None;
     if let Some(path) = &args.truth {
         let truth = GroundTruth::read(path)?;
@@ -87,7 +89,7 @@ pub fn run(args: ScanInputArgs, ctx: &Context) -> Result<()> {
             .filter(|&r| mapping.target_for(inputs.labels()[r], k).is_some())
             .collect();
         let triggered = apply_trigger(trigger, &inputs.select(&rows)?)?;
-        let on_triggered = filter.apply(&model, &triggered)?;
+        let on_triggered = filter.apply(model, &triggered)?;
         let frr = verdict.flagged_share();
         let far = 1.0 - on_triggered.flagged_share();
         evaluation = Some(json!({
