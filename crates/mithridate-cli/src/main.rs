@@ -31,6 +31,8 @@ struct Cli {
     /// Print one JSON object on stdout instead of tables; no progress bars.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    readers: commands::reader_flags::ReaderFlags,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,6 +85,10 @@ fn main() -> ExitCode {
     sigpipe::reset();
     let cli = Cli::parse();
     let ctx = output::Context::new(cli.seed, cli.json);
+    if let Err(err) = cli.readers.apply() {
+        eprintln!("error: {}", output::one_line(&err));
+        return ExitCode::from(output::exit_code(&err));
+    }
     let result = match cli.command {
         Command::Assess(args) => commands::assess::run(args, &ctx),
         Command::Report(args) => commands::report::run(args, &ctx),

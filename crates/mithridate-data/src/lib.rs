@@ -15,6 +15,7 @@ pub mod npy;
 pub mod npz;
 pub mod partition;
 pub mod rdata;
+pub mod readers;
 pub mod registry;
 pub mod spamassassin;
 mod split;
@@ -97,8 +98,9 @@ impl std::str::FromStr for Split {
 }
 
 /// Loads `split` of a built-in dataset (fetching and verifying it if it is not cached, and
-/// re-fetching a corrupted cache), or the whole of a `.npz` file when `source` is a path
-/// (`split` is then ignored).
+/// re-fetching a corrupted cache), or the whole of a file when `source` is a path (`split`
+/// is then ignored): `.npz`, `.csv`, `.jsonl`, `.parquet` or a class-per-folder image tree
+/// (see [`readers`]).
 ///
 /// Sample ids of built-in datasets are positions in the canonical full ordering: train rows
 /// are `0..n_train` and test rows `n_train..n_train + n_test`, so ids never collide across
@@ -119,15 +121,25 @@ pub fn load_raw(home: &DataHome, source: &str, split: Split) -> Result<Dataset> 
     }
 }
 
+/// A file or image folder: the reader its extension selects ([`readers::read_path`]), with
+/// the process's reader options ([`readers::set_process_options`]).
 fn load_path(source: &str) -> Result<Dataset> {
     let path = Path::new(source);
-    let looks_like_path = source.ends_with(".npz") || source.contains(std::path::MAIN_SEPARATOR);
-    if path.is_file() {
-        npz::read(path)
+    let kind = readers::FileKind::of(path);
+    let looks_like_path = kind.is_some() || source.contains(std::path::MAIN_SEPARATOR);
+    if path.exists() {
+        readers::read_path(path, &readers::process_options())
     } else if looks_like_path {
+        let what = match kind {
+            Some(readers::FileKind::Csv) => "no such .csv file",
+            Some(readers::FileKind::Jsonl) => "no such .jsonl file",
+            Some(readers::FileKind::Parquet) => "no such .parquet file",
+            Some(readers::FileKind::Npz) | None => "no such .npz file",
+            Some(readers::FileKind::ImageFolder) => "no such image folder",
+        };
         Err(DataError::Format {
             path: path.to_path_buf(),
-            message: "no such .npz file".into(),
+            message: what.into(),
         })
     } else {
         Err(DataError::UnknownDataset(source.to_string()))

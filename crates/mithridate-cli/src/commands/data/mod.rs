@@ -208,12 +208,25 @@ fn export(
     uncompressed: bool,
     ctx: &Context,
 ) -> Result<()> {
-    let data = if raw {
-        mithridate_data::load_raw(home, source, split)
+    use mithridate_data::readers::{self, FileKind};
+    let table = matches!(
+        FileKind::of(Path::new(source)),
+        Some(FileKind::Csv | FileKind::Parquet)
+    ) && Path::new(source).is_file();
+    let (data, encoding) = if table {
+        // Tables keep their recorded encoding next to the export (--table-encoding reuses it).
+        readers::read_with_process_options(Path::new(source))
+    } else if raw {
+        mithridate_data::load_raw(home, source, split).map(|d| (d, None))
     } else {
-        mithridate_data::load(home, source, split)
+        mithridate_data::load(home, source, split).map(|d| (d, None))
     }
     .with_context(|| format!("loading '{source}'"))?;
+    if let Some(encoding) = &encoding {
+        let sidecar = readers::encoding_sidecar_path(output);
+        std::fs::write(&sidecar, serde_json::to_string_pretty(encoding)? + "\n")
+            .with_context(|| format!("writing {}", sidecar.display()))?;
+    }
     if uncompressed {
         mithridate_data::npz::write_uncompressed(output, &data)?;
     } else {

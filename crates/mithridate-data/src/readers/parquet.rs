@@ -1,0 +1,202 @@
+//! Parquet tables (feature `parquet`): the Apache Arrow project's `parquet` crate, row API
+//! only (no Arrow arrays; uncompressed and Snappy pages, what pandas/pyarrow write by
+//! default), streamed twice by [`super::table`] like a CSV. Columns are the schema's
+//! top-level fields; pandas' stored index (`__index_level_N__`) is skipped. Integers,
+//! floats and booleans are numbers, strings (and UTF-8 byte arrays) are text, nulls are
+//! missing values; dates, decimals and nested types are refused. Errors name the 1-based row.
+//!
+//! Sizes are checked before reading rows: the file size, the row count and every column
+//! chunk's declared uncompressed size (a decompression bomb is refused up front).
+
+use super::table::{read_table, Cell, RowSource, TableEncoding};
+use super::{check_file_size, format_err, ReadOptions};
+use crate::{Dataset, Result};
+use bytes::Bytes;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::Field;
+use std::path::{Path, PathBuf};
+
+/// Reads a Parquet file (see [`super::table`] for typing, encoding and ids).
+pub fn read(path: &Path, options: &ReadOptions) -> Result<(Dataset, TableEncoding)> {
+    check_file_size(path, &options.limits)?;
+    let bytes = std::fs::read(path).map_err(crate::fsutil::io_err(path))?;
+    read_bytes(path, bytes, options)
+}
+
+/// Reads Parquet held in memory (`path` only names it in errors).
+pub fn read_bytes(
+    path: &Path,
+    bytes: Vec<u8>,
+    options: &ReadOptions,
+) -> Result<(Dataset, TableEncoding)> {
+    let mut source = ParquetSource::open(path, Bytes::from(bytes), options)?;
+    read_table(&mut source, options)
+}
+
+fn pq_err(path: &Path, e: parquet::errors::ParquetError) -> crate::DataError {
+    format_err(
+        path,
+        format!("unreadable Parquet ({})", e.to_string().replace('\n', " ")),
+    )
+}
+
+struct ParquetSource {
+    path: PathBuf,
+    reader: SerializedFileReader<Bytes>,
+    header: Vec<String>,
+    /// Which top-level fields are features/labels/ids (false: a pandas index).
+    kept: Vec<bool>,
+}
+
+impl ParquetSource {
+    fn open(path: &Path, bytes: Bytes, options: &ReadOptions) -> Result<ParquetSource> {
+        let limits = &options.limits;
+        let reader = SerializedFileReader::new(bytes).map_err(|e| pq_err(path, e))?;
+        let meta = reader.metadata();
+        let rows = meta.file_metadata().num_rows();
+        if rows < 0 || rows as u64 > limits.max_samples as u64 {
+            return Err(format_err(
+                path,
+                format!("declares {rows} rows, outside 0..={}", limits.max_samples),
+            ));
+        }
+        let mut declared: u64 = 0;
+        for group in meta.row_groups() {
+            for chunk in group.columns() {
+                let size = chunk.uncompressed_size();
+                if size < 0 {
+                    return Err(format_err(path, "a column chunk declares a negative size"));
+                }
+                declared = declared.saturating_add(size as u64);
+            }
+        }
+        if declared > limits.max_file_bytes {
+            return Err(format_err(
+                path,
+                format!(
+                    "declares {declared} uncompressed bytes, over the {}-byte limit",
+                    limits.max_file_bytes
+                ),
+            ));
+        }
+        let fields = meta
+            .file_metadata()
+            .schema_descr()
+            .root_schema()
+            .get_fields();
+        if fields.len() > limits.max_columns {
+            return Err(format_err(
+                path,
+                format!(
+                    "{} columns, over the {}-column limit",
+                    fields.len(),
+                    limits.max_columns
+                ),
+            ));
+        }
+        let kept: Vec<bool> = fields
+            .iter()
+            .map(|f| !f.name().starts_with("__index_level_"))
+            .collect();
+        let header: Vec<String> = fields
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| **k)
+            .map(|(f, _)| f.name().to_string())
+            .collect();
+        if let Some((i, name)) = header
+            .iter()
+            .enumerate()
+            .find(|(i, n)| header[..*i].contains(n))
+        {
+            return Err(format_err(
+                path,
+                format!("column {} repeats the name '{name}'", i + 1),
+            ));
+        }
+        Ok(ParquetSource {
+            path: path.to_path_buf(),
+            reader,
+            header,
+            kept,
+        })
+    }
+}
+
+impl RowSource for ParquetSource {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    fn unit(&self) -> &'static str {
+        "row"
+    }
+
+    fn for_each_row(&mut self, visit: &mut dyn FnMut(u64, &[Cell]) -> Result<()>) -> Result<()> {
+        let rows = self
+            .reader
+            .get_row_iter(None)
+            .map_err(|e| pq_err(&self.path, e))?;
+        for (i, row) in rows.enumerate() {
+            let number = i as u64 + 1;
+            let row = row.map_err(|e| {
+                format_err(
+                    &self.path,
+                    format!(
+                        "row {number}: unreadable ({})",
+                        e.to_string().replace('\n', " ")
+                    ),
+                )
+            })?;
+            let mut cells: Vec<Cell> = Vec::with_capacity(self.header.len());
+            let mut width = 0;
+            for (k, (name, field)) in row.get_column_iter().enumerate() {
+                width += 1;
+                if !self.kept.get(k).copied().unwrap_or(true) {
+                    continue;
+                }
+                let cell = match field {
+                    Field::Null => Cell::Missing,
+                    Field::Bool(b) => Cell::Num(f64::from(u8::from(*b))),
+                    Field::Byte(x) => Cell::Num(f64::from(*x)),
+                    Field::Short(x) => Cell::Num(f64::from(*x)),
+                    Field::Int(x) => Cell::Num(f64::from(*x)),
+                    Field::Long(x) => Cell::Num(*x as f64),
+                    Field::UByte(x) => Cell::Num(f64::from(*x)),
+                    Field::UShort(x) => Cell::Num(f64::from(*x)),
+                    Field::UInt(x) => Cell::Num(f64::from(*x)),
+                    Field::ULong(x) => Cell::Num(*x as f64),
+                    Field::Float16(x) => Cell::Num(f64::from(*x)),
+                    Field::Float(x) => Cell::Num(f64::from(*x)),
+                    Field::Double(x) => Cell::Num(*x),
+                    Field::Str(s) => Cell::Text(s),
+                    Field::Bytes(b) => match std::str::from_utf8(b.data()) {
+                        Ok(s) => Cell::Text(s),
+                        Err(_) => {
+                            return Err(format_err(&self.path, format!("row {number}: column '{name}' holds non-UTF-8 bytes")))
+                        }
+                    },
+                    _ => {
+                        return Err(format_err(
+                            &self.path,
+                            format!("row {number}: column '{name}' has an unsupported type (dates, decimals, nested values)"),
+                        ))
+                    }
+                };
+                cells.push(cell);
+            }
+            if width != self.kept.len() || cells.len() != self.header.len() {
+                return Err(format_err(
+                    &self.path,
+                    format!("row {number}: {width} fields, expected {}", self.kept.len()),
+                ));
+            }
+            visit(number, &cells)?;
+        }
+        Ok(())
+    }
+}
