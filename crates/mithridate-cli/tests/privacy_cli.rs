@@ -78,3 +78,42 @@ fn impossible_parameters_are_one_line_errors() {
     assert_one_line_error(&run("1", "1.5", "100", "1e-5"), 2, "sampling rate");
     assert_one_line_error(&run("1", "0.01", "-3", "1e-5"), 2, "steps");
 }
+
+#[test]
+fn noise_for_a_budget_round_trips_through_epsilon() {
+    let q = (256.0f64 / 60_000.0).to_string();
+    let out = mithridate(&[
+        "privacy",
+        "noise",
+        "--epsilon",
+        "2.5965558697943036",
+        "--sampling-rate",
+        &q,
+        "--steps",
+        "14062",
+        "--delta",
+        "1e-5",
+        "--json",
+    ]);
+    let value = json(&out);
+    let noise = value["noise_multiplier"].as_f64().unwrap();
+    assert!((noise - 1.1).abs() < 2e-6, "{value}");
+    assert!(value["epsilon"].as_f64().unwrap() <= 2.596_555_869_794_303_6);
+    let run = |eps: &str, steps: &str| {
+        mithridate(&[
+            "privacy",
+            "noise",
+            "--epsilon",
+            eps,
+            "--sampling-rate",
+            "0.01",
+            "--steps",
+            steps,
+            "--delta",
+            "1e-5",
+        ])
+    };
+    assert_one_line_error(&run("0", "100"), 2, "epsilon");
+    assert_one_line_error(&run("-1", "100"), 2, "epsilon");
+    assert_one_line_error(&run("1", "0"), 2, "steps");
+}

@@ -27,9 +27,12 @@
 //! assert!(epsilon_for_poisson_gaussian(0.0, q, steps, 1e-5).is_err());
 //! ```
 
+pub mod calibrate;
 pub mod conversion;
 mod logmath;
 pub mod rdp;
+
+pub use calibrate::noise_multiplier_for_epsilon;
 
 /// A parameter outside its domain, with a message naming it and its value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! `mithridate privacy epsilon`: the (epsilon, delta) that DP-SGD or DP-FedAvg spends, from the
-//! RDP accountant of the Poisson-subsampled Gaussian mechanism (mithridate-privacy).
+//! RDP accountant of the Poisson-subsampled Gaussian mechanism (mithridate-privacy);
+//! `mithridate privacy noise`: the noise multiplier for a target budget.
 
 use crate::output::Context;
 use anyhow::Result;
@@ -12,6 +13,9 @@ pub enum PrivacyCommand {
     /// Epsilon at a given delta after T steps of the Poisson-subsampled Gaussian mechanism
     /// (RDP accountant; orders and conversion as Google's dp-accounting RdpAccountant).
     Epsilon(EpsilonArgs),
+    /// The smallest noise multiplier whose T steps at sampling rate Q spend at most the target
+    /// epsilon at delta (bisection on the same accountant; rounded up, so within budget).
+    Noise(NoiseArgs),
 }
 
 #[derive(Args)]
@@ -30,15 +34,69 @@ pub struct EpsilonArgs {
     pub delta: f64,
 }
 
+#[derive(Args)]
+pub struct NoiseArgs {
+    /// Target epsilon, > 0.
+    #[arg(long, allow_hyphen_values = true)]
+    pub epsilon: f64,
+    /// Probability that each record (or client) takes part in a step (Poisson sampling), in (0, 1].
+    #[arg(long, allow_hyphen_values = true)]
+    pub sampling_rate: f64,
+    /// Number of steps (training iterations or federated rounds), >= 1.
+    #[arg(long, allow_hyphen_values = true)]
+    pub steps: i64,
+    /// Target delta, in (0, 1).
+    #[arg(long, allow_hyphen_values = true)]
+    pub delta: f64,
+}
+
 pub fn run(cmd: PrivacyCommand, ctx: &Context) -> Result<()> {
     match cmd {
         PrivacyCommand::Epsilon(args) => epsilon(args, ctx),
+        PrivacyCommand::Noise(args) => noise(args, ctx),
     }
 }
 
+fn checked_steps(steps: i64) -> Result<u64, PrivacyError> {
+    u64::try_from(steps).map_err(|_| PrivacyError(format!("steps must be >= 0, got {steps}")))
+}
+
+fn noise(args: NoiseArgs, ctx: &Context) -> Result<()> {
+    let steps = checked_steps(args.steps)?;
+    let noise = mithridate_privacy::noise_multiplier_for_epsilon(
+        args.epsilon,
+        args.sampling_rate,
+        steps,
+        args.delta,
+    )?;
+    let spent = mithridate_privacy::epsilon_for_poisson_gaussian(
+        noise,
+        args.sampling_rate,
+        steps,
+        args.delta,
+    )?;
+    if ctx.json {
+        ctx.print_json(&json!({
+            "noise_multiplier": noise,
+            "epsilon": spent.epsilon,
+            "target_epsilon": args.epsilon,
+            "delta": args.delta,
+            "order": spent.order,
+            "sampling_rate": args.sampling_rate,
+            "steps": steps,
+            "accountant": "rdp",
+        }))?;
+    } else {
+        println!(
+            "noise multiplier = {noise:.6}: epsilon = {:.6} (target {}) at delta = {} (RDP order {}; sampling rate {}, {} steps)",
+            spent.epsilon, args.epsilon, args.delta, spent.order, args.sampling_rate, steps
+        );
+    }
+    Ok(())
+}
+
 fn epsilon(args: EpsilonArgs, ctx: &Context) -> Result<()> {
-    let steps = u64::try_from(args.steps)
-        .map_err(|_| PrivacyError(format!("steps must be >= 0, got {}", args.steps)))?;
+    let steps = checked_steps(args.steps)?;
     let mut accountant = RdpAccountant::new();
     accountant.compose_poisson_gaussian(args.noise_multiplier, args.sampling_rate, steps)?;
     let bound = accountant.epsilon(args.delta)?;
