@@ -72,6 +72,7 @@ mod backprop;
 mod card;
 mod classifier;
 mod conv;
+pub mod dp_sgd;
 mod error;
 mod infer;
 pub mod metrics;
