@@ -513,3 +513,43 @@ fn unknown_extensions_and_parquet_without_the_feature_are_refused() {
         assert!(e.contains("this build reads no Parquet"), "{e}");
     }
 }
+
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_tables_read_like_csv() {
+    use mithridate_data::readers::parquet;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "t.parquet", &parquet::example_file());
+    let (d, enc) = parquet::read(&path, &ReadOptions::default()).unwrap();
+    assert_eq!(d.ids(), &[7, 8, 9]);
+    assert_eq!(d.labels(), &[1, 0, 1]);
+    // `a` numeric, `b` one-hot over [x, y].
+    assert_eq!(
+        d.features(),
+        &Features::Dense(vec![0.5, 1.0, 0.0, -2.0, 0.0, 1.0, 4.0, 1.0, 0.0])
+    );
+    assert_eq!(enc.id_column.as_deref(), Some("id"));
+    // The same table as CSV gives the same dataset.
+    let csv_path = write(
+        dir.path(),
+        "t.csv",
+        b"id,a,b,label\n7,0.5,x,1\n8,-2,y,0\n9,4,x,1\n",
+    );
+    assert_eq!(csv::read(&csv_path, &ReadOptions::default()).unwrap().0, d);
+    assert_eq!(
+        readers::read_path(&path, &ReadOptions::default()).unwrap(),
+        d
+    );
+    let bytes = parquet::example_file();
+    for bad in [
+        &bytes[..bytes.len() / 2],
+        b"PAR1PAR1".as_slice(),
+        b"".as_slice(),
+    ] {
+        let e = parquet::read_bytes(&path, bad.to_vec(), &ReadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(&path.display().to_string()), "{e}");
+        assert!(e.contains("unreadable Parquet"), "{e}");
+    }
+}

@@ -6,28 +6,46 @@ use super::{check_file_size, format_err, ReadOptions};
 use crate::fsutil::io_err;
 use crate::{Dataset, Result};
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// Reads a CSV file (see [`super::table`] for typing, encoding and ids).
 pub fn read(path: &Path, options: &ReadOptions) -> Result<(Dataset, TableEncoding)> {
     check_file_size(path, &options.limits)?;
-    let mut source = CsvSource::open(path, options.limits.max_columns)?;
+    let mut source = CsvSource::open(path, None, options.limits.max_columns)?;
     read_table(&mut source, options)
 }
 
-struct CsvSource {
+/// Reads CSV held in memory (`path` only names it in errors), e.g. for fuzzing.
+pub fn read_bytes(
+    path: &Path,
+    bytes: &[u8],
+    options: &ReadOptions,
+) -> Result<(Dataset, TableEncoding)> {
+    if bytes.len() as u64 > options.limits.max_file_bytes {
+        return Err(format_err(path, "input is over the file-size limit"));
+    }
+    let mut source = CsvSource::open(path, Some(bytes), options.limits.max_columns)?;
+    read_table(&mut source, options)
+}
+
+struct CsvSource<'a> {
     path: PathBuf,
+    /// The CSV itself when held in memory; else it is streamed from `path`.
+    bytes: Option<&'a [u8]>,
     header: Vec<String>,
 }
 
-fn reader(path: &Path) -> Result<csv::Reader<BufReader<File>>> {
-    let file = File::open(path).map_err(io_err(path))?;
+fn reader<'a>(path: &Path, bytes: Option<&'a [u8]>) -> Result<csv::Reader<Box<dyn Read + 'a>>> {
+    let input: Box<dyn Read + 'a> = match bytes {
+        Some(b) => Box::new(b),
+        None => Box::new(BufReader::new(File::open(path).map_err(io_err(path))?)),
+    };
     Ok(csv::ReaderBuilder::new()
         .has_headers(true)
         // Ragged rows are checked here, to word the error.
         .flexible(true)
-        .from_reader(BufReader::new(file)))
+        .from_reader(input))
 }
 
 fn csv_err(path: &Path, e: &csv::Error) -> crate::DataError {
@@ -53,9 +71,9 @@ impl KindName for csv::Error {
     }
 }
 
-impl CsvSource {
-    fn open(path: &Path, max_columns: usize) -> Result<CsvSource> {
-        let mut r = reader(path)?;
+impl<'a> CsvSource<'a> {
+    fn open(path: &Path, bytes: Option<&'a [u8]>, max_columns: usize) -> Result<CsvSource<'a>> {
+        let mut r = reader(path, bytes)?;
         let header = r.byte_headers().map_err(|e| csv_err(path, &e))?;
         if header.len() > max_columns {
             return Err(format_err(
@@ -96,12 +114,13 @@ impl CsvSource {
         }
         Ok(CsvSource {
             path: path.to_path_buf(),
+            bytes,
             header: names,
         })
     }
 }
 
-impl RowSource for CsvSource {
+impl RowSource for CsvSource<'_> {
     fn path(&self) -> &Path {
         &self.path
     }
@@ -115,7 +134,7 @@ impl RowSource for CsvSource {
     }
 
     fn for_each_row(&mut self, visit: &mut dyn FnMut(u64, &[Cell]) -> Result<()>) -> Result<()> {
-        let mut r = reader(&self.path)?;
+        let mut r = reader(&self.path, self.bytes)?;
         let width = self.header.len();
         let mut record = csv::ByteRecord::new();
         loop {

@@ -209,12 +209,9 @@ fn image_err(file: &Path, e: image::ImageError) -> crate::DataError {
     format_err(file, format!("unreadable image ({message})"))
 }
 
-/// `(width, height, colour type)` from the header only.
-pub(crate) fn header(
-    file: &Path,
-    bytes: &[u8],
-    options: &ReadOptions,
-) -> Result<(u32, u32, ColorType)> {
+/// `(width, height, colour type)` of one image file's `bytes` from its header only
+/// (`file` names it in errors).
+pub fn header(file: &Path, bytes: &[u8], options: &ReadOptions) -> Result<(u32, u32, ColorType)> {
     let decoder = reader(file, bytes, options)?
         .into_decoder()
         .map_err(|e| image_err(file, e))?;
@@ -229,12 +226,8 @@ pub(crate) fn header(
     Ok((w, h, decoder.color_type()))
 }
 
-/// Decodes one image under the allocation limits.
-pub(crate) fn decode(
-    file: &Path,
-    bytes: &[u8],
-    options: &ReadOptions,
-) -> Result<image::DynamicImage> {
+/// Decodes one image file's `bytes` under the allocation limits.
+pub fn decode(file: &Path, bytes: &[u8], options: &ReadOptions) -> Result<image::DynamicImage> {
     reader(file, bytes, options)?
         .decode()
         .map_err(|e| image_err(file, e))

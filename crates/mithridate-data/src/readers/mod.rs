@@ -15,6 +15,7 @@
 //! of a content always gets the same id, and copies are indistinguishable anyway).
 
 pub mod csv;
+pub mod fuzz;
 pub mod image_folder;
 pub mod jsonl;
 #[cfg(feature = "parquet")]

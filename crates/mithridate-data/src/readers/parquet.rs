@@ -29,8 +29,28 @@ pub fn read_bytes(
     bytes: Vec<u8>,
     options: &ReadOptions,
 ) -> Result<(Dataset, TableEncoding)> {
-    let mut source = ParquetSource::open(path, Bytes::from(bytes), options)?;
-    read_table(&mut source, options)
+    // The `parquet` crate can panic on corrupt pages (found by `examples/fuzz_readers.rs`,
+    // e.g. "Decoder for dict should have been set", an out-of-range slice in bit_util): a
+    // panic there is contained and reported as a corrupt file, never unwound to the caller.
+    let bytes = Bytes::from(bytes);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut source = ParquetSource::open(path, bytes, options)?;
+        read_table(&mut source, options)
+    }))
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(format_err(
+            path,
+            format!(
+                "corrupt Parquet (the decoder failed: {})",
+                what.replace('\n', " ")
+            ),
+        ))
+    })
 }
 
 fn pq_err(path: &Path, e: parquet::errors::ParquetError) -> crate::DataError {
@@ -51,6 +71,7 @@ struct ParquetSource {
 impl ParquetSource {
     fn open(path: &Path, bytes: Bytes, options: &ReadOptions) -> Result<ParquetSource> {
         let limits = &options.limits;
+        let file_len = bytes.len() as i64;
         let reader = SerializedFileReader::new(bytes).map_err(|e| pq_err(path, e))?;
         let meta = reader.metadata();
         let rows = meta.file_metadata().num_rows();
@@ -64,8 +85,16 @@ impl ParquetSource {
         for group in meta.row_groups() {
             for chunk in group.columns() {
                 let size = chunk.uncompressed_size();
-                if size < 0 {
-                    return Err(format_err(path, "a column chunk declares a negative size"));
+                let start = chunk
+                    .dictionary_page_offset()
+                    .unwrap_or(chunk.data_page_offset());
+                let stored = chunk.compressed_size();
+                // `byte_range()` asserts these; check them here so a lie is an error.
+                if size < 0 || start < 0 || stored < 0 || start.saturating_add(stored) > file_len {
+                    return Err(format_err(
+                        path,
+                        "a column chunk declares a negative size or lies outside the file",
+                    ));
                 }
                 declared = declared.saturating_add(size as u64);
             }
@@ -199,4 +228,57 @@ impl RowSource for ParquetSource {
         }
         Ok(())
     }
+}
+
+/// A small valid Snappy-compressed Parquet table (`id` int64, `a` double, `b` UTF-8,
+/// `label` int32; 3 rows), written with the `parquet` crate's own writer: the fuzzer's
+/// seed and the tests' fixture.
+pub fn example_file() -> Vec<u8> {
+    use parquet::basic::Compression;
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    use std::sync::Arc;
+    let schema = "message t { required int64 id; required double a; required binary b (UTF8); required int32 label; }";
+    let write = || -> parquet::errors::Result<Vec<u8>> {
+        let schema = Arc::new(parse_message_type(schema)?);
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .build(),
+        );
+        let mut out = Vec::new();
+        let mut writer = SerializedFileWriter::new(&mut out, schema, props)?;
+        let mut group = writer.next_row_group()?;
+        let mut index = 0;
+        while let Some(mut column) = group.next_column()? {
+            match index {
+                0 => column
+                    .typed::<Int64Type>()
+                    .write_batch(&[7, 8, 9], None, None)?,
+                1 => column
+                    .typed::<DoubleType>()
+                    .write_batch(&[0.5, -2.0, 4.0], None, None)?,
+                2 => column.typed::<ByteArrayType>().write_batch(
+                    &[
+                        ByteArray::from("x"),
+                        ByteArray::from("y"),
+                        ByteArray::from("x"),
+                    ],
+                    None,
+                    None,
+                )?,
+                _ => column
+                    .typed::<Int32Type>()
+                    .write_batch(&[1, 0, 1], None, None)?,
+            };
+            column.close()?;
+            index += 1;
+        }
+        group.close()?;
+        writer.close()?;
+        Ok(out)
+    };
+    write().expect("writing a fixed valid table cannot fail")
 }
