@@ -222,15 +222,15 @@ fn export(
         mithridate_data::load(home, source, split).map(|d| (d, None))
     }
     .with_context(|| format!("loading '{source}'"))?;
-    if let Some(encoding) = &encoding {
-        let sidecar = readers::encoding_sidecar_path(output);
-        std::fs::write(&sidecar, serde_json::to_string_pretty(encoding)? + "\n")
-            .with_context(|| format!("writing {}", sidecar.display()))?;
-    }
     if uncompressed {
         mithridate_data::npz::write_uncompressed(output, &data)?;
     } else {
         mithridate_data::npz::write(output, &data)?;
+    }
+    if let Some(encoding) = &encoding {
+        let sidecar = readers::encoding_sidecar_path(output);
+        std::fs::write(&sidecar, serde_json::to_string_pretty(encoding)? + "\n")
+            .with_context(|| format!("writing {}", sidecar.display()))?;
     }
     let vocab = data
         .vocabulary()
