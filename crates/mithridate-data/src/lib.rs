@@ -172,7 +172,7 @@ pub enum DataError {
         source: std::io::Error,
     },
     /// No built-in dataset has this name and no such file exists.
-    #[error("unknown dataset '{0}' (run `mithridate data list`, or pass a .npz file)")]
+    #[error("unknown dataset '{0}' (run `mithridate data list`, or pass a .npz, .csv, .jsonl or .parquet file or an image folder)")]
     UnknownDataset(String),
     /// A package client failed or the registry was unreachable.
     #[error("fetching dataset '{dataset}' failed: {message}")]

@@ -25,13 +25,14 @@ pub enum DataCommand {
     /// Shape, classes, class counts and id range of a built-in dataset (both splits; fetched
     /// if needed) or of an .npz file.
     Info {
-        /// Built-in dataset name or path to an .npz file.
+        /// Built-in dataset name, or a .npz, .csv, .jsonl or .parquet file or image folder.
         source: String,
     },
     /// Write one split of a dataset as .npz in the interchange format (`x`, `y`, `ids`,
     /// `num_classes`, `class_names`; text datasets also get `FILE.npz.vocab.txt`).
     Export {
-        /// Built-in dataset name or path to an .npz file (re-written whole).
+        /// Built-in dataset name, or a .npz, .csv, .jsonl or .parquet file or image folder
+        /// (written whole; tables also get OUT.npz.encoding.json).
         source: String,
         /// Which split of a built-in dataset to export.
         #[arg(long, default_value_t = Split::Train)]
