@@ -230,7 +230,8 @@ fn export(
     }
     if let Some(encoding) = &encoding {
         let sidecar = readers::encoding_sidecar_path(output);
-        std::fs::write(&sidecar, serde_json::to_string_pretty(encoding)? + "\n")
+        let text = serde_json::to_string_pretty(encoding)? + "\n";
+        mithridate_core::write_atomic(&sidecar, text.as_bytes(), mithridate_core::FileMode::Shared)
             .with_context(|| format!("writing {}", sidecar.display()))?;
     }
     let vocab = data
