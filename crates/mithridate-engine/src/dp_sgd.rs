@@ -108,6 +108,19 @@ fn backward(
     }
 }
 
+/// Logits `(rows, classes)` of the dense network `sizes` at `params` for `inputs` (row-major).
+pub fn dense_logits(sizes: &[usize], params: &[Vec<f32>], inputs: &[f32]) -> Vec<f32> {
+    let layers = sizes.len() - 1;
+    let mut x = inputs.to_vec();
+    for l in 0..layers {
+        let mut y = vec![0.0; x.len() / sizes[l] * sizes[l + 1]];
+        let p = (&params[2 * l][..], &params[2 * l + 1][..]);
+        linear_forward(&x, p, &mut y, l + 1 < layers);
+        x = y;
+    }
+    x
+}
+
 /// A Poisson lot: each of `n` samples independently with probability `rate`, in index order.
 pub fn poisson_lot(n: usize, rate: f64, rng: &mut impl Rng) -> Vec<usize> {
     (0..n).filter(|_| rng.random::<f64>() < rate).collect()
