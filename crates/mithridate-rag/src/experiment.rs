@@ -1,0 +1,326 @@
+//! One retrieval-poisoning run: corpus -> targets -> attack -> signed publication -> index
+//! (with defences) -> retrieval -> metrics.
+//!
+//! 1. Load the corpus; build the target questions (known-item: held-out sentences are removed
+//!    from their passages) or read them.
+//! 2. The attack crafts its passages. The corpus is *published* (manifest signed) with the
+//!    added passages in it; passages an attack replaces change only afterwards (split view).
+//! 3. Embeddings (when the retriever is `minilm` or a defence needs them): the clean corpus
+//!    from the cache, every changed or added passage freshly.
+//! 4. Defences admit passages at index time, then filter each query's candidates (the best
+//!    `3 x max(k)`); the retriever returns the best `max(k)` of what remains.
+//! 5. Metrics against the ground truth ([`crate::metrics`]).
+
+use crate::attacks::AttackInput;
+use crate::bm25::Bm25;
+use crate::corpus::{self, Passage};
+use crate::defences::manifest::SignedCorpus;
+use crate::defences::{IndexView, Query, RetrievalDefence};
+use crate::encoder::{Encoder, DIM, MAX_TOKENS};
+use crate::index::{corpus_embeddings, CacheStatus, DenseIndex};
+use crate::metrics::RetrievalMetrics;
+use crate::registry::{build_attack, build_defence, DEFENCES};
+use crate::targets::{self, Target};
+use crate::{RagError, Result};
+use mithridate_core::registry::Requirement;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Which retriever ranks passages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Retriever {
+    /// all-MiniLM-L6-v2, exact cosine top-k.
+    Minilm,
+    /// Okapi BM25.
+    Bm25,
+}
+
+impl std::str::FromStr for Retriever {
+    type Err = RagError;
+    fn from_str(s: &str) -> Result<Retriever> {
+        match s {
+            "minilm" => Ok(Retriever::Minilm),
+            "bm25" => Ok(Retriever::Bm25),
+            other => Err(RagError::invalid(format!(
+                "unknown retriever '{other}' (known: minilm, bm25)"
+            ))),
+        }
+    }
+}
+
+/// Where the target questions come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSource {
+    /// `n` built-in known-item targets.
+    KnownItems(usize),
+    /// A JSONL file of `{"question", "target_answer"[, ...]}`.
+    File(PathBuf),
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RagSpec {
+    pub corpus: String,
+    pub retriever: Retriever,
+    pub attack: String,
+    pub attack_params: serde_json::Value,
+    pub targets: TargetSource,
+    pub poisons_per_target: usize,
+    /// `(name, parameters)`, applied in order.
+    pub defences: Vec<(String, serde_json::Value)>,
+    pub seed: u64,
+    pub cutoffs: Vec<usize>,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RagReport {
+    pub corpus: String,
+    pub passages: usize,
+    pub retriever: Retriever,
+    pub attack: String,
+    pub attack_parameters: serde_json::Value,
+    pub defences: Vec<serde_json::Value>,
+    pub targets: usize,
+    pub poisons_per_target: usize,
+    pub injected: usize,
+    /// Passages refused at index time by the defences: all of them, and the poisoned ones.
+    pub refused_at_index: usize,
+    pub refused_poisons: usize,
+    /// Passages longer than the encoder's limit (truncated to 256 tokens).
+    pub truncated_passages: usize,
+    pub embedding_cache: Option<CacheStatus>,
+    #[serde(flatten)]
+    pub metrics: RetrievalMetrics,
+    pub seed: u64,
+    pub seconds: f64,
+}
+
+/// Progress messages (`stage`, done, total).
+pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize);
+
+/// Runs `spec` (the encoder is loaded when needed; `home` caches packages and embeddings).
+pub fn run(
+    home: &mithridate_data::DataHome,
+    spec: &RagSpec,
+    progress: Progress,
+) -> Result<RagReport> {
+    let start = Instant::now();
+    let max_k = *spec.cutoffs.iter().max().unwrap_or(&0);
+    if spec.cutoffs.is_empty() || spec.cutoffs.contains(&0) {
+        return Err(RagError::invalid("cut-offs k must be at least 1"));
+    }
+    if !(1..=1000).contains(&spec.poisons_per_target) {
+        return Err(RagError::invalid(format!(
+            "--poisons-per-target must lie in 1..=1000, got {}",
+            spec.poisons_per_target
+        )));
+    }
+    let attack = build_attack(&spec.attack, &spec.attack_params)?;
+    let mut defences: Vec<Box<dyn RetrievalDefence>> = spec
+        .defences
+        .iter()
+        .map(|(name, params)| build_defence(name, params))
+        .collect::<Result<_>>()?;
+    let clean = corpus::load(home, &spec.corpus)?;
+    let (targets, indexed) = match &spec.targets {
+        TargetSource::KnownItems(n) => targets::known_items(&clean, *n, spec.seed)?,
+        TargetSource::File(path) => (targets::read_targets(path)?, clean.clone()),
+    };
+    check_gold(&targets, &indexed)?;
+    let poisoning = attack.poison(&AttackInput {
+        corpus: &indexed,
+        targets: &targets,
+        per_target: spec.poisons_per_target,
+        seed: spec.seed,
+    })?;
+    // Published = indexed + added; offered = published with the replacements swapped in.
+    let mut published = indexed.passages.clone();
+    published.extend(poisoning.added.iter().cloned());
+    let signed = SignedCorpus::sign(&published, spec.seed)?;
+    let mut offered = published;
+    let row_of: HashMap<String, usize> = offered
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.clone(), i))
+        .collect();
+    if row_of.len() != offered.len() {
+        return Err(RagError::invalid(
+            "the attack added a passage id the corpus already has",
+        ));
+    }
+    for p in &poisoning.replaced {
+        let row = row_of.get(&p.id).ok_or_else(|| {
+            RagError::invalid(format!("the attack replaced unknown passage '{}'", p.id))
+        })?;
+        offered[*row].text = p.text.clone();
+    }
+
+    let needs_model = spec.retriever == Retriever::Minilm
+        || spec.defences.iter().any(|(name, _)| {
+            DEFENCES
+                .get(name)
+                .is_ok_and(|e| e.requires(Requirement::Model))
+        });
+    let mut truncated_passages = 0;
+    let mut embedding_cache = None;
+    let mut query_vectors = None;
+    let embeddings = if needs_model {
+        let encoder = Encoder::minilm(home)?;
+        truncated_passages = offered
+            .iter()
+            .filter(|p| encoder.tokenizer().encode(&p.text, MAX_TOKENS).truncated)
+            .count();
+        let (clean_vectors, status) = corpus_embeddings(home, &encoder, &clean, &mut |d, t| {
+            progress("embedding corpus", d, t)
+        })?;
+        embedding_cache = Some(status);
+        let vectors = embed_offered(&encoder, &clean.passages, &clean_vectors, &offered)?;
+        let questions: Vec<&str> = targets.iter().map(|t| t.question.as_str()).collect();
+        query_vectors = Some(encoder.encode(&questions)?.vectors);
+        Some(vectors)
+    } else {
+        None
+    };
+
+    let view = IndexView {
+        passages: &offered,
+        embeddings: embeddings.as_deref(),
+        dim: DIM,
+        manifest: &signed,
+        seed: spec.seed,
+    };
+    let mut admitted = vec![true; offered.len()];
+    for d in defences.iter_mut() {
+        for (a, keep) in admitted.iter_mut().zip(d.prepare(&view)?) {
+            *a &= keep;
+        }
+    }
+    let rows: Vec<usize> = (0..offered.len()).filter(|&i| admitted[i]).collect();
+    if rows.is_empty() {
+        return Err(RagError::invalid(
+            "the defences refused every passage: nothing to index",
+        ));
+    }
+    let depth = 3 * max_k;
+    progress("retrieving", 0, targets.len());
+    let candidates: Vec<Vec<usize>> = match spec.retriever {
+        Retriever::Minilm => {
+            let vectors = embeddings.as_deref().unwrap_or_default();
+            let mut matrix = Vec::with_capacity(rows.len() * DIM);
+            for &r in &rows {
+                matrix.extend_from_slice(&vectors[r * DIM..(r + 1) * DIM]);
+            }
+            let index = DenseIndex::new(matrix, DIM)?;
+            index
+                .search(query_vectors.as_deref().unwrap_or_default(), depth)?
+                .into_iter()
+                .map(|hits| hits.into_iter().map(|(i, _)| rows[i]).collect())
+                .collect()
+        }
+        Retriever::Bm25 => {
+            let texts: Vec<&str> = rows.iter().map(|&r| offered[r].text.as_str()).collect();
+            let bm25 = Bm25::new(&texts);
+            targets
+                .iter()
+                .map(|t| {
+                    bm25.search(&t.question, depth)
+                        .into_iter()
+                        .map(|(i, _)| rows[i])
+                        .collect()
+                })
+                .collect()
+        }
+    };
+    let mut retrieved = Vec::with_capacity(targets.len());
+    for (t, target) in targets.iter().enumerate() {
+        let query = Query {
+            text: &target.question,
+            embedding: query_vectors.as_deref().map(|q| &q[t * DIM..(t + 1) * DIM]),
+        };
+        let mut kept = candidates[t].clone();
+        for d in &defences {
+            kept = d.filter(&query, &kept, &view);
+        }
+        kept.truncate(max_k);
+        retrieved.push(
+            kept.into_iter()
+                .map(|r| offered[r].id.clone())
+                .collect::<Vec<_>>(),
+        );
+    }
+    progress("retrieving", targets.len(), targets.len());
+    let gold: Vec<Option<String>> = targets.iter().map(|t| t.passage_id.clone()).collect();
+    let metrics = RetrievalMetrics::compute(&retrieved, &poisoning.injected, &gold, &spec.cutoffs);
+    let poison_rows: Vec<usize> = poisoning
+        .injected
+        .iter()
+        .flatten()
+        .filter_map(|id| row_of.get(id).copied())
+        .collect();
+    Ok(RagReport {
+        corpus: clean.name.clone(),
+        passages: offered.len(),
+        retriever: spec.retriever,
+        attack: attack.name().to_string(),
+        attack_parameters: attack.parameters(),
+        defences: defences
+            .iter()
+            .map(|d| serde_json::json!({"name": d.name(), "parameters": d.parameters()}))
+            .collect(),
+        targets: targets.len(),
+        poisons_per_target: spec.poisons_per_target,
+        injected: poison_rows.len(),
+        refused_at_index: admitted.iter().filter(|a| !**a).count(),
+        refused_poisons: poison_rows.iter().filter(|&&r| !admitted[r]).count(),
+        truncated_passages,
+        embedding_cache,
+        metrics,
+        seed: spec.seed,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// A gold passage id a targets file names must exist.
+fn check_gold(targets: &[Target], corpus: &corpus::Corpus) -> Result<()> {
+    for (i, t) in targets.iter().enumerate() {
+        if let Some(id) = &t.passage_id {
+            if !corpus.passages.iter().any(|p| &p.id == id) {
+                return Err(RagError::invalid(format!(
+                    "target {} names passage_id '{id}', which the corpus does not have",
+                    i + 1
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Embeddings of `offered`: rows of the clean corpus whose text is unchanged are reused, the
+/// rest are encoded.
+fn embed_offered(
+    encoder: &Encoder,
+    clean: &[Passage],
+    clean_vectors: &[f32],
+    offered: &[Passage],
+) -> Result<Vec<f32>> {
+    let mut vectors = vec![0f32; offered.len() * DIM];
+    let mut fresh = Vec::new();
+    for (i, p) in offered.iter().enumerate() {
+        match clean.get(i) {
+            Some(c) if c.id == p.id && c.text == p.text => {
+                vectors[i * DIM..(i + 1) * DIM]
+                    .copy_from_slice(&clean_vectors[i * DIM..(i + 1) * DIM]);
+            }
+            _ => fresh.push(i),
+        }
+    }
+    let texts: Vec<&str> = fresh.iter().map(|&i| offered[i].text.as_str()).collect();
+    let encoded = encoder.encode(&texts)?;
+    for (j, &i) in fresh.iter().enumerate() {
+        vectors[i * DIM..(i + 1) * DIM].copy_from_slice(&encoded.vectors[j * DIM..(j + 1) * DIM]);
+    }
+    Ok(vectors)
+}
