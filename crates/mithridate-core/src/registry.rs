@@ -48,6 +48,8 @@ pub enum Role {
     Repair,
     RetrievalAttack,
     RetrievalDefence,
+    /// A poisoning campaign over time (what a feed attacker does at each retraining step).
+    Campaign,
 }
 
 impl Role {
@@ -63,6 +65,7 @@ impl Role {
             Role::Repair => "model repair",
             Role::RetrievalAttack => "retrieval attack",
             Role::RetrievalDefence => "retrieval defence",
+            Role::Campaign => "poisoning campaign",
         }
     }
 }

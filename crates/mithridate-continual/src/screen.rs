@@ -1,0 +1,149 @@
+//! The ingestion screen: does a new batch carry labels the deployed model confidently
+//! contradicts, piled onto one class?
+//!
+//! A sample is *contradicted* when the deployed model (trained on data already accepted)
+//! gives a class other than its label probability at least `confidence`; the idea of
+//! checking given labels against a trusted model's confident predictions is confident
+//! learning's (Northcutt, Jiang & Chuang, 2021, JAIR). Natural label noise and model errors
+//! contradict a few samples of every class; dirty-label poisons (BadNets, targeted flips) and
+//! PGD-hardened clean-label poisons are contradicted and all carry the attacker's label.
+//!
+//! Test, per labelled class `c` with `n_c` samples of which `k_c` are contradicted: the null
+//! rate is the rest of the batch's, `p_c = (k_rest + 1) / (n_rest + 2)` (Laplace-smoothed), and
+//! the class alarms when the one-sided binomial tail `P(Bin(n_c, p_c) >= k_c) < alpha / K`
+//! (Bonferroni over the `K` classes, so a clean batch alarms with probability at most about
+//! `alpha`). Comparing with the same batch's other classes makes the test indifferent to how
+//! noisy the feed is this week. The screen names, in every alarmed class, each sample the
+//! deployed model predicts as another class (contradicted or not): the suspects.
+//!
+//! ```
+//! use mithridate_continual::screen::{screen, ScreenParams};
+//! // 10 classes x 100 samples; the model is sure of every label except 12 samples labelled 0
+//! // that it places in class 5 (a dirty-label poison) and one noisy label per class.
+//! let (k, per) = (10usize, 100usize);
+//! let mut labels = Vec::new();
+//! let mut probs = Vec::new();
+//! for c in 0..k {
+//!     for i in 0..per {
+//!         labels.push(c as u32);
+//!         let predicted = if (c == 0 && i < 12) || i == 50 { (c + 5) % k } else { c };
+//!         let mut row = vec![0.0f32; k];
+//!         row[predicted] = 0.99;
+//!         row[(predicted + 1) % k] = 0.01;
+//!         probs.extend(row);
+//!     }
+//! }
+//! let ids: Vec<u64> = (0..labels.len() as u64).collect();
+//! let params = ScreenParams { alpha: 1e-3, confidence: 0.9 };
+//! let result = screen(&probs, &labels, &ids, k, &params);
+//! assert!(result.alarm);
+//! assert_eq!(result.alarmed_classes(), vec![0]);
+//! assert_eq!(result.named.len(), 13); // the 12 poisons and class 0's noisy label
+//! ```
+
+use crate::stats::{binomial_upper_tail, round9};
+use serde::{Deserialize, Serialize};
+
+/// The screen's thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScreenParams {
+    /// Family-wise false-alarm rate per batch.
+    pub alpha: f64,
+    /// Probability of another class at which a label counts as contradicted.
+    pub confidence: f64,
+}
+
+/// One class's test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassScreen {
+    pub class: u32,
+    pub samples: usize,
+    pub contradicted: usize,
+    /// The null contradiction rate (the rest of the batch's).
+    pub null_rate: f64,
+    pub p_value: f64,
+    pub alarm: bool,
+}
+
+/// The screen's verdict on one batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScreenResult {
+    pub classes: Vec<ClassScreen>,
+    pub alarm: bool,
+    /// Suspects in alarmed classes, ascending ids.
+    pub named: Vec<u64>,
+    /// Every contradicted sample (ascending ids), for the audit log.
+    pub contradicted: Vec<u64>,
+}
+
+impl ScreenResult {
+    pub fn alarmed_classes(&self) -> Vec<u32> {
+        self.classes
+            .iter()
+            .filter(|c| c.alarm)
+            .map(|c| c.class)
+            .collect()
+    }
+}
+
+/// Screens one batch given the deployed model's probabilities (`n * k`, row-major).
+pub fn screen(
+    probs: &[f32],
+    labels: &[u32],
+    ids: &[u64],
+    k: usize,
+    params: &ScreenParams,
+) -> ScreenResult {
+    let n = labels.len();
+    let mut samples = vec![0usize; k];
+    let mut contradicted_in = vec![0usize; k];
+    let mut predicted = Vec::with_capacity(n);
+    let mut contradicted = Vec::new();
+    for (row, &y) in labels.iter().enumerate() {
+        let p = &probs[row * k..(row + 1) * k];
+        let (best, &best_p) = p
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+            .unwrap_or((0, &0.0));
+        predicted.push(best as u32);
+        samples[y as usize] += 1;
+        if best as u32 != y && f64::from(best_p) >= params.confidence {
+            contradicted_in[y as usize] += 1;
+            contradicted.push(ids[row]);
+        }
+    }
+    let total_k: usize = contradicted_in.iter().sum();
+    let limit = params.alpha / k as f64;
+    let classes: Vec<ClassScreen> = (0..k)
+        .map(|c| {
+            let (n_c, k_c) = (samples[c], contradicted_in[c]);
+            let null_rate = (total_k - k_c) as f64 + 1.0;
+            let null_rate = null_rate / ((n - n_c) as f64 + 2.0);
+            let p_value = binomial_upper_tail(k_c, n_c, null_rate);
+            ClassScreen {
+                class: c as u32,
+                samples: n_c,
+                contradicted: k_c,
+                null_rate: round9(null_rate),
+                p_value: round9(p_value),
+                alarm: k_c > 0 && p_value < limit,
+            }
+        })
+        .collect();
+    let alarmed: Vec<bool> = classes.iter().map(|c| c.alarm).collect();
+    let mut named: Vec<u64> = labels
+        .iter()
+        .enumerate()
+        .filter(|&(row, &y)| alarmed[y as usize] && predicted[row] != y)
+        .map(|(row, _)| ids[row])
+        .collect();
+    named.sort_unstable();
+    contradicted.sort_unstable();
+    ScreenResult {
+        alarm: alarmed.iter().any(|&a| a),
+        classes,
+        named,
+        contradicted,
+    }
+}
