@@ -75,6 +75,9 @@ enum Command {
     FlSweep(commands::fl::FlSweepArgs),
     /// Retraining gate: candidate vs deployed model on a trusted holdout; JUnit XML, audit log.
     Gate(commands::gate::GateArgs),
+    /// Continual retraining under poisoning: ingest, screen, retrain, gate, deploy or block,
+    /// monitor and audit over time-ordered batches; `continual trace DIR`, `continual clean DIR`.
+    Continual(commands::continual::ContinualArgs),
     /// Differential privacy: epsilon spent by DP-SGD / DP-FedAvg (RDP accountant).
     #[command(subcommand)]
     Privacy(commands::privacy::PrivacyCommand),
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Command::Fl(args) => commands::fl::run(args, &ctx),
         Command::FlSweep(args) => commands::fl::run_sweep(args, &ctx),
         Command::Gate(args) => commands::gate::run(args, &ctx),
+        Command::Continual(args) => commands::continual::run(args, &ctx),
         Command::Privacy(cmd) => commands::privacy::run(cmd, &ctx),
     };
     match result {

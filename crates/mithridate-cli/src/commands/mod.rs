@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod assess;
 pub mod audit;
+pub mod continual;
 pub mod data;
 pub mod defend;
 pub mod evaluate;
