@@ -81,6 +81,9 @@ enum Command {
     /// Differential privacy: epsilon spent by DP-SGD / DP-FedAvg (RDP accountant).
     #[command(subcommand)]
     Privacy(commands::privacy::PrivacyCommand),
+    /// Retrieval-corpus (RAG) poisoning: attack success and clean recall at k, with defences.
+    #[command(subcommand)]
+    Rag(commands::rag::RagCommand),
 }
 
 fn main() -> ExitCode {
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
         Command::Gate(args) => commands::gate::run(args, &ctx),
         Command::Continual(args) => commands::continual::run(args, &ctx),
         Command::Privacy(cmd) => commands::privacy::run(cmd, &ctx),
+        Command::Rag(cmd) => commands::rag::run(cmd, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,7 +22,7 @@
 //! assert_eq!(e.vectors.len(), 2 * 384);
 //! let cos: f32 = e.vectors[..384].iter().zip(&e.vectors[384..]).map(|(a, b)| a * b).sum();
 //! assert!(cos > 0.0 && cos < 1.0);
-//! # Ok::<(), mithridate_rag::RagError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use crate::tokenizer::WordPiece;

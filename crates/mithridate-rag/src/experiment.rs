@@ -92,8 +92,12 @@ pub struct RagReport {
     /// Passages longer than the encoder's limit (truncated to 256 tokens).
     pub truncated_passages: usize,
     pub embedding_cache: Option<CacheStatus>,
+    /// `clean_recall_at_k` is measured on the corpus *without* the attack (same retriever and
+    /// defences): the cost of the defences on clean retrieval.
     #[serde(flatten)]
     pub metrics: RetrievalMetrics,
+    /// Recall of the gold passages in the attacked corpus.
+    pub recall_under_attack_at_k: Option<std::collections::BTreeMap<String, f64>>,
     pub seed: u64,
     pub seconds: f64,
 }
@@ -167,19 +171,21 @@ pub fn run(
     let mut truncated_passages = 0;
     let mut embedding_cache = None;
     let mut query_vectors = None;
+    let mut clean_vectors = None;
     let embeddings = if needs_model {
         let encoder = Encoder::minilm(home)?;
         truncated_passages = offered
             .iter()
             .filter(|p| encoder.tokenizer().encode(&p.text, MAX_TOKENS).truncated)
             .count();
-        let (clean_vectors, status) = corpus_embeddings(home, &encoder, &clean, &mut |d, t| {
+        let (vectors_of_clean, status) = corpus_embeddings(home, &encoder, &clean, &mut |d, t| {
             progress("embedding corpus", d, t)
         })?;
         embedding_cache = Some(status);
-        let vectors = embed_offered(&encoder, &clean.passages, &clean_vectors, &offered)?;
+        let vectors = embed_offered(&encoder, &clean.passages, &vectors_of_clean, &offered)?;
         let questions: Vec<&str> = targets.iter().map(|t| t.question.as_str()).collect();
         query_vectors = Some(encoder.encode(&questions)?.vectors);
+        clean_vectors = Some(vectors_of_clean);
         Some(vectors)
     } else {
         None
@@ -192,68 +198,41 @@ pub fn run(
         manifest: &signed,
         seed: spec.seed,
     };
-    let mut admitted = vec![true; offered.len()];
-    for d in defences.iter_mut() {
-        for (a, keep) in admitted.iter_mut().zip(d.prepare(&view)?) {
-            *a &= keep;
-        }
-    }
-    let rows: Vec<usize> = (0..offered.len()).filter(|&i| admitted[i]).collect();
-    if rows.is_empty() {
-        return Err(RagError::invalid(
-            "the defences refused every passage: nothing to index",
-        ));
-    }
-    let depth = 3 * max_k;
     progress("retrieving", 0, targets.len());
-    let candidates: Vec<Vec<usize>> = match spec.retriever {
-        Retriever::Minilm => {
-            let vectors = embeddings.as_deref().unwrap_or_default();
-            let mut matrix = Vec::with_capacity(rows.len() * DIM);
-            for &r in &rows {
-                matrix.extend_from_slice(&vectors[r * DIM..(r + 1) * DIM]);
+    let queries = query_vectors.as_deref();
+    let (retrieved, admitted) = retrieve(spec, &view, &mut defences, &targets, queries, max_k)?;
+    // The same retriever and defences over the corpus without the attack: clean recall.
+    let clean_signed = SignedCorpus::sign(&indexed.passages, spec.seed)?;
+    let clean_embeddings = embeddings.as_ref().map(|e| {
+        let mut v = e[..indexed.len() * DIM].to_vec();
+        for p in &poisoning.replaced {
+            // A replaced row's text is unchanged in the indexed corpus: its clean vector.
+            if let (Some(&r), Some(cv)) = (row_of.get(&p.id), clean_vectors.as_ref()) {
+                v[r * DIM..(r + 1) * DIM].copy_from_slice(&cv[r * DIM..(r + 1) * DIM]);
             }
-            let index = DenseIndex::new(matrix, DIM)?;
-            index
-                .search(query_vectors.as_deref().unwrap_or_default(), depth)?
-                .into_iter()
-                .map(|hits| hits.into_iter().map(|(i, _)| rows[i]).collect())
-                .collect()
         }
-        Retriever::Bm25 => {
-            let texts: Vec<&str> = rows.iter().map(|&r| offered[r].text.as_str()).collect();
-            let bm25 = Bm25::new(&texts);
-            targets
-                .iter()
-                .map(|t| {
-                    bm25.search(&t.question, depth)
-                        .into_iter()
-                        .map(|(i, _)| rows[i])
-                        .collect()
-                })
-                .collect()
-        }
+        v
+    });
+    let clean_view = IndexView {
+        passages: &indexed.passages,
+        embeddings: clean_embeddings.as_deref(),
+        dim: DIM,
+        manifest: &clean_signed,
+        seed: spec.seed,
     };
-    let mut retrieved = Vec::with_capacity(targets.len());
-    for (t, target) in targets.iter().enumerate() {
-        let query = Query {
-            text: &target.question,
-            embedding: query_vectors.as_deref().map(|q| &q[t * DIM..(t + 1) * DIM]),
-        };
-        let mut kept = candidates[t].clone();
-        for d in &defences {
-            kept = d.filter(&query, &kept, &view);
-        }
-        kept.truncate(max_k);
-        retrieved.push(
-            kept.into_iter()
-                .map(|r| offered[r].id.clone())
-                .collect::<Vec<_>>(),
-        );
-    }
+    let mut fresh: Vec<Box<dyn RetrievalDefence>> = spec
+        .defences
+        .iter()
+        .map(|(name, params)| build_defence(name, params))
+        .collect::<Result<_>>()?;
+    let (clean_retrieved, _) = retrieve(spec, &clean_view, &mut fresh, &targets, queries, max_k)?;
     progress("retrieving", targets.len(), targets.len());
     let gold: Vec<Option<String>> = targets.iter().map(|t| t.passage_id.clone()).collect();
-    let metrics = RetrievalMetrics::compute(&retrieved, &poisoning.injected, &gold, &spec.cutoffs);
+    let mut metrics =
+        RetrievalMetrics::compute(&retrieved, &poisoning.injected, &gold, &spec.cutoffs);
+    let recall_under_attack_at_k = metrics.clean_recall_at_k.take();
+    metrics.clean_recall_at_k =
+        RetrievalMetrics::compute(&clean_retrieved, &[], &gold, &spec.cutoffs).clean_recall_at_k;
     let poison_rows: Vec<usize> = poisoning
         .injected
         .iter()
@@ -278,9 +257,77 @@ pub fn run(
         truncated_passages,
         embedding_cache,
         metrics,
+        recall_under_attack_at_k,
         seed: spec.seed,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Index-time admission by every defence, retrieval of `3 x max_k` candidates, query-time
+/// filters in order, the best `max_k` kept: the ids per target and the admission mask.
+fn retrieve(
+    spec: &RagSpec,
+    view: &IndexView,
+    defences: &mut [Box<dyn RetrievalDefence>],
+    targets: &[Target],
+    query_vectors: Option<&[f32]>,
+    max_k: usize,
+) -> Result<(Vec<Vec<String>>, Vec<bool>)> {
+    let passages = view.passages;
+    let mut admitted = vec![true; passages.len()];
+    for d in defences.iter_mut() {
+        for (a, keep) in admitted.iter_mut().zip(d.prepare(view)?) {
+            *a &= keep;
+        }
+    }
+    let rows: Vec<usize> = (0..passages.len()).filter(|&i| admitted[i]).collect();
+    if rows.is_empty() {
+        return Err(RagError::invalid(
+            "the defences refused every passage: nothing to index",
+        ));
+    }
+    let depth = 3 * max_k;
+    let candidates: Vec<Vec<usize>> = match spec.retriever {
+        Retriever::Minilm => {
+            let vectors = view.embeddings.unwrap_or_default();
+            let mut matrix = Vec::with_capacity(rows.len() * DIM);
+            for &r in &rows {
+                matrix.extend_from_slice(&vectors[r * DIM..(r + 1) * DIM]);
+            }
+            DenseIndex::new(matrix, DIM)?
+                .search(query_vectors.unwrap_or_default(), depth)?
+                .into_iter()
+                .map(|hits| hits.into_iter().map(|(i, _)| rows[i]).collect())
+                .collect()
+        }
+        Retriever::Bm25 => {
+            let texts: Vec<&str> = rows.iter().map(|&r| passages[r].text.as_str()).collect();
+            let bm25 = Bm25::new(&texts);
+            targets
+                .iter()
+                .map(|t| {
+                    bm25.search(&t.question, depth)
+                        .into_iter()
+                        .map(|(i, _)| rows[i])
+                        .collect()
+                })
+                .collect()
+        }
+    };
+    let mut retrieved = Vec::with_capacity(targets.len());
+    for (t, target) in targets.iter().enumerate() {
+        let query = Query {
+            text: &target.question,
+            embedding: query_vectors.map(|q| &q[t * DIM..(t + 1) * DIM]),
+        };
+        let mut kept = candidates[t].clone();
+        for d in defences.iter() {
+            kept = d.filter(&query, &kept, view);
+        }
+        kept.truncate(max_k);
+        retrieved.push(kept.into_iter().map(|r| passages[r].id.clone()).collect());
+    }
+    Ok((retrieved, admitted))
 }
 
 /// A gold passage id a targets file names must exist.

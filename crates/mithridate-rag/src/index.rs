@@ -90,19 +90,24 @@ impl DenseIndex {
 }
 
 /// The `k` largest scores with their positions, best first (ties: lower position first).
+/// One pass keeping the best `k` so far: most scores fail the one comparison with the worst
+/// kept, so this is `O(n)` for small `k`.
 pub fn top_k(scores: &[f32], k: usize) -> Hits {
-    let better = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    let mut all: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
-    let k = k.min(all.len());
+    use std::cmp::Ordering;
+    let k = k.min(scores.len());
+    let mut best: Hits = Vec::with_capacity(k + 1);
     if k == 0 {
-        return Vec::new();
+        return best;
     }
-    if k < all.len() {
-        all.select_nth_unstable_by(k - 1, better);
-        all.truncate(k);
+    for (i, &s) in scores.iter().enumerate() {
+        if best.len() == k && s.total_cmp(&best[k - 1].1) != Ordering::Greater {
+            continue;
+        }
+        let pos = best.partition_point(|b| b.1.total_cmp(&s) != Ordering::Less);
+        best.insert(pos, (i, s));
+        best.truncate(k);
     }
-    all.sort_by(better);
-    all
+    best
 }
 
 /// Where the cache of `key` lives.

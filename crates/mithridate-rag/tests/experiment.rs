@@ -72,7 +72,17 @@ fn poisoned_rag_succeeds_and_query_echo_stops_it_without_hurting_clean_recall() 
     // The defence removes what restates the question, not the gold passages.
     let recall = defended.metrics.clean_recall_at_k.clone().unwrap();
     assert!(recall["5"] >= 0.9, "{recall:?}");
-    assert!(attacked.metrics.clean_recall_at_k.clone().unwrap()["5"] < recall["5"]);
+    // Under attack the poisons push the gold passages out of the top 5; defended, they return.
+    let under = |r: &mithridate_rag::experiment::RagReport| {
+        r.recall_under_attack_at_k.clone().unwrap()["5"]
+    };
+    assert!(
+        under(&attacked) < under(&defended),
+        "{} vs {}",
+        under(&attacked),
+        under(&defended)
+    );
+    assert_eq!(under(&defended), recall["5"]);
     // Same seed, same results.
     let again = run(
         &home(),

@@ -13,6 +13,7 @@ pub mod model_arg;
 pub mod poison;
 pub mod privacy;
 pub mod provenance;
+pub mod rag;
 pub mod reader_flags;
 pub mod report;
 pub mod sanitize;

@@ -14,8 +14,8 @@
 //! use mithridate_rag::defences::manifest::SignedCorpus;
 //! use mithridate_rag::corpus::Passage;
 //! let passages: Vec<Passage> = (0..5).map(|i| Passage { id: format!("p{i}"), text: format!("t{i}") }).collect();
-//! // Rows 0, 2, 4 nearly identical (poisons); rows 1, 3 spread out.
-//! let e = vec![1.0, 0.0, 0.0,  0.0, 1.0, 0.0,  0.99, 0.141, 0.0,  0.0, 0.0, 1.0,  0.99, 0.0, 0.141];
+//! // Rows 0, 2, 4 nearly identical (poisons, pairwise cosine ~0.99); rows 1, 3 at cosine 0.6.
+//! let e = vec![1.0, 0.0, 0.0,  0.0, 1.0, 0.0,  0.99, 0.141, 0.0,  0.0, 0.6, 0.8,  0.99, 0.0, 0.141];
 //! let signed = SignedCorpus::sign(&passages, 0)?;
 //! let view = IndexView { passages: &passages, embeddings: Some(&e), dim: 3, manifest: &signed, seed: 0 };
 //! let d = mithridate_rag::registry::build_defence("two-means", &serde_json::Value::Null)?;
