@@ -43,6 +43,7 @@ pub static RULES: Registry<RuleBuilder> = Registry::new(
         rules::foolsgold::ENTRY,
         rules::norm_bound::ENTRY,
         rules::flame::ENTRY,
+        rules::dp_fedavg::ENTRY,
     ],
 );
 

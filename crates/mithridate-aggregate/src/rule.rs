@@ -34,11 +34,12 @@ pub enum Rule {
     FoolsGold,
     NormBound,
     Flame,
+    DpFedAvg,
     /// Nearest-neighbour mixing, then the inner rule.
     Nnm(Box<Rule>),
 }
 
-const BASE: [(&str, Rule); 12] = [
+const BASE: [(&str, Rule); 13] = [
     ("fedavg", Rule::FedAvg),
     ("median", Rule::Median),
     ("trimmed-mean", Rule::TrimmedMean),
@@ -51,6 +52,7 @@ const BASE: [(&str, Rule); 12] = [
     ("foolsgold", Rule::FoolsGold),
     ("norm-bound", Rule::NormBound),
     ("flame", Rule::Flame),
+    ("dp-fedavg", Rule::DpFedAvg),
 ];
 
 impl Rule {

@@ -3,6 +3,7 @@
 use crate::error::{AggregateError, Result};
 use crate::kernels::weighted_row_sum;
 use crate::registry::{params, NoParams, RuleBuilder};
+use crate::rules::sum_form::SumForm;
 use crate::rules::{Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
 use mithridate_core::registry::{Entry, Role};
@@ -73,9 +74,34 @@ impl Aggregator for FedAvg {
     fn tolerance(&self) -> &'static str {
         "no Byzantine client: f = 0"
     }
+    /// Under secure aggregation: unweighted (uniform) averaging of the contributors' sum.
+    fn sum_form(&self) -> Option<&dyn SumForm> {
+        Some(self)
+    }
     fn aggregate(&self, round: &Round<'_>, _state: &mut RoundState) -> Result<Aggregation> {
         let w = round.normalized_weights();
         let aggregate = weighted_row_sum(round.updates(), &w, None);
         Ok(Aggregation::from_weights(aggregate, w, None))
+    }
+}
+
+impl SumForm for FedAvg {
+    fn client_clip(&self, _state: &RoundState) -> Option<f64> {
+        None
+    }
+    /// `sum / contributors` (the clients that survived the round).
+    fn finish(
+        &self,
+        sum: &[f64],
+        _within_clip: f64,
+        contributors: usize,
+        _planned: usize,
+        _seed: u64,
+        _state: &mut RoundState,
+    ) -> Result<Vec<f32>> {
+        if contributors == 0 {
+            return Err(AggregateError::NoClients);
+        }
+        Ok(sum.iter().map(|s| (s / contributors as f64) as f32).collect())
     }
 }

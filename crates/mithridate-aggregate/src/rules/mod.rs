@@ -2,6 +2,7 @@
 
 pub mod bulyan;
 pub mod centered_clipping;
+pub mod dp_fedavg;
 pub mod fedavg;
 pub mod flame;
 pub mod fltrust;
@@ -10,9 +11,11 @@ pub mod geomed;
 pub mod krum;
 pub mod norm_bound;
 pub mod order_stats;
+pub mod sum_form;
 
 use crate::error::{check_tolerance, Result};
 use crate::rules::foolsgold::FoolsGoldHistory;
+use crate::rules::sum_form::SumForm;
 use crate::updates::{Aggregation, Round};
 
 /// State a stateful rule carries from one round to the next, owned by the caller so every
@@ -23,6 +26,8 @@ pub struct RoundState {
     pub centre: Option<Vec<f32>>,
     /// FoolsGold's per-client running sums of updates.
     pub history: FoolsGoldHistory,
+    /// DP-FedAvg's adaptive clip norm for the next round (`None`: the configured initial one).
+    pub clip_norm: Option<f64>,
 }
 
 /// A Byzantine-robust (or plain) aggregation rule.
@@ -46,6 +51,16 @@ pub trait Aggregator: Send + Sync + std::fmt::Debug {
     /// than ignore them. Callers with sample counts (a Flower strategy) pass them only here.
     fn uses_weights(&self) -> bool {
         false
+    }
+    /// The noise multiplier `z` of a differentially private rule (noise std / clip norm on the
+    /// sum of clipped updates), for user-level accounting; `None` for the others.
+    fn noise_multiplier(&self) -> Option<f64> {
+        None
+    }
+    /// The rule's client/server split when the server may see only the sum of the clients'
+    /// vectors (secure aggregation); `None` when it needs individual updates.
+    fn sum_form(&self) -> Option<&dyn SumForm> {
+        None
     }
     /// Aggregates one round; stateful rules read and update `state`.
     fn aggregate(&self, round: &Round<'_>, state: &mut RoundState) -> Result<Aggregation>;

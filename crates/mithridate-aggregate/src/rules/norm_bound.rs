@@ -4,6 +4,7 @@ use crate::error::AggregateError;
 use crate::error::{check_finite_at_least_zero, Result};
 use crate::kernels::{median_f64, row_sq_norms, weighted_row_sum};
 use crate::registry::{params, RuleBuilder, MITIGATES_MODEL_POISONING};
+use crate::rules::sum_form::SumForm;
 use crate::rules::{add_gaussian_noise, honest_majority, Aggregator, RoundState};
 use crate::updates::{Aggregation, Round};
 use mithridate_core::registry::{Entry, Role};
@@ -112,6 +113,10 @@ impl Aggregator for NormBound {
     fn tolerance(&self) -> &'static str {
         "n > 2f"
     }
+    /// Only with a fixed `bound` (the default median bound needs every client's norm).
+    fn sum_form(&self) -> Option<&dyn SumForm> {
+        self.params.bound.map(|_| self as &dyn SumForm)
+    }
     fn aggregate(&self, round: &Round<'_>, _state: &mut RoundState) -> Result<Aggregation> {
         let u = round.updates();
         self.check_clients(u.n())?;
@@ -131,5 +136,31 @@ impl Aggregator for NormBound {
             "noise_std",
         )?;
         Ok(Aggregation::from_weights(aggregate, weights, Some(norms)))
+    }
+}
+
+impl SumForm for NormBound {
+    fn client_clip(&self, _state: &RoundState) -> Option<f64> {
+        self.params.bound
+    }
+    /// `sum / contributors + N(0, sigma^2)`, as the clear-text rule with uniform weights.
+    fn finish(
+        &self,
+        sum: &[f64],
+        _within_clip: f64,
+        contributors: usize,
+        _planned: usize,
+        seed: u64,
+        _state: &mut RoundState,
+    ) -> Result<Vec<f32>> {
+        if contributors == 0 {
+            return Err(AggregateError::NoClients);
+        }
+        let mut aggregate: Vec<f32> = sum
+            .iter()
+            .map(|s| (s / contributors as f64) as f32)
+            .collect();
+        add_gaussian_noise(&mut aggregate, self.params.noise_std, seed, "noise_std")?;
+        Ok(aggregate)
     }
 }
