@@ -2,7 +2,7 @@
 //! pair of the command line, over poisons per target; one Markdown row per run.
 //!
 //! ```sh
-//! cargo run --release -p mithridate-rag --example rag_sweep -- \
+//! cargo run -p mithridate-rag --example rag_sweep -- \
 //!     --corpus sotu --retriever minilm --targets 50 --poisons 1,3,5,10 \
 //!     --attacks poisoned-rag --defences none,query-echo,perplexity,two-means,manifest [--seed 0]
 //! ```

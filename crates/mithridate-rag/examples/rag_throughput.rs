@@ -1,7 +1,7 @@
 //! Throughput benchmarks of the encoder and the dense index (figures in the crate README).
 //!
 //! ```sh
-//! cargo run --release -p mithridate-rag --example rag_throughput -- [PASSAGES] [INDEX_ROWS] [QUERIES]
+//! cargo run -p mithridate-rag --example rag_throughput -- [PASSAGES] [INDEX_ROWS] [QUERIES]
 //! ```
 //! Embeds the first PASSAGES (default 10,000) sentences of the State of the Union corpus
 //! that fit in 64 tokens, then searches QUERIES (1,000) random unit queries over INDEX_ROWS
