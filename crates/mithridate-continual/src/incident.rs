@@ -20,7 +20,9 @@ use crate::stream::concat;
 use crate::{ContinualError, Result};
 use mithridate_core::ParamGuard;
 use mithridate_data::Dataset;
-use mithridate_provenance::{AuditLog, IncidentPayload, NotePayload, Payload, RecordKind, VerifyOptions};
+use mithridate_provenance::{
+    AuditLog, IncidentPayload, NotePayload, Payload, RecordKind, VerifyOptions,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -80,7 +82,12 @@ fn continual_field(payload: &serde_json::Value) -> Option<&serde_json::Value> {
 
 fn usize_list(v: Option<&serde_json::Value>) -> Vec<usize> {
     v.and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as usize).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_u64())
+                .map(|x| x as usize)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -91,12 +98,20 @@ pub fn trace(dir: &Path) -> Result<RunTrace> {
     let records = log.records()?;
     let mut deployments = Vec::new();
     for r in records.iter().filter(|r| r.kind == RecordKind::Note) {
-        let Some(c) = continual_field(&r.payload) else { continue };
+        let Some(c) = continual_field(&r.payload) else {
+            continue;
+        };
         if c.get("decision").and_then(|d| d.as_str()) != Some("deploy") {
             continue;
         }
-        let hash = c.get("deployed_model_hash").and_then(|h| h.as_str()).unwrap_or_default();
-        if deployments.last().is_some_and(|d: &LoggedDeployment| d.model_hash == hash) {
+        let hash = c
+            .get("deployed_model_hash")
+            .and_then(|h| h.as_str())
+            .unwrap_or_default();
+        if deployments
+            .last()
+            .is_some_and(|d: &LoggedDeployment| d.model_hash == hash)
+        {
             continue;
         }
         deployments.push(LoggedDeployment {
@@ -110,16 +125,23 @@ pub fn trace(dir: &Path) -> Result<RunTrace> {
         .first()
         .map(|d| d.model_hash.clone())
         .ok_or_else(|| ContinualError::invalid("the audit log records no deployment"))?;
-    let deployed_at = |seq: u64| -> Option<&LoggedDeployment> {
-        deployments.iter().filter(|d| d.seq < seq).next_back()
-    };
+    let deployed_at =
+        |seq: u64| -> Option<&LoggedDeployment> { deployments.iter().rfind(|d| d.seq < seq) };
     let mut alerted: BTreeSet<String> = BTreeSet::new();
     let mut incidents = Vec::new();
     for r in records.iter().filter(|r| r.kind == RecordKind::Incident) {
-        let Some(payload) = r.payload_as::<IncidentPayload>() else { continue };
-        let Some(c) = continual_field(&r.payload) else { continue };
+        let Some(payload) = r.payload_as::<IncidentPayload>() else {
+            continue;
+        };
+        let Some(c) = continual_field(&r.payload) else {
+            continue;
+        };
         let step = c.get("step").and_then(|s| s.as_u64()).unwrap_or(0) as usize;
-        let kind = c.get("kind").and_then(|k| k.as_str()).unwrap_or("blocked").to_string();
+        let kind = c
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("blocked")
+            .to_string();
         let (batches, rollback) = if kind == "alert" {
             let current = deployed_at(r.seq);
             if let Some(m) = current {
@@ -127,20 +149,29 @@ pub fn trace(dir: &Path) -> Result<RunTrace> {
             }
             let clean = deployments
                 .iter()
-                .filter(|d| d.seq < r.seq && !alerted.contains(&d.model_hash))
-                .next_back();
-            let base: BTreeSet<usize> = clean.map(|d| d.batches.iter().copied().collect()).unwrap_or_default();
-            let batches: Vec<usize> = current
-                .map(|m| m.batches.iter().copied().filter(|b| !base.contains(b)).collect())
+                .rfind(|d| d.seq < r.seq && !alerted.contains(&d.model_hash));
+            let base: BTreeSet<usize> = clean
+                .map(|d| d.batches.iter().copied().collect())
                 .unwrap_or_default();
-            (batches, clean.map_or(bootstrap.clone(), |d| d.model_hash.clone()))
+            let batches: Vec<usize> = current
+                .map(|m| {
+                    m.batches
+                        .iter()
+                        .copied()
+                        .filter(|b| !base.contains(b))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (
+                batches,
+                clean.map_or(bootstrap.clone(), |d| d.model_hash.clone()),
+            )
         } else {
             let batches = usize_list(c.get("batches"));
             let first = batches.iter().copied().min().unwrap_or(step);
             let before = deployments
                 .iter()
-                .filter(|d| d.step.is_none_or(|s| s < first))
-                .next_back()
+                .rfind(|d| d.step.is_none_or(|s| s < first))
                 .map_or(bootstrap.clone(), |d| d.model_hash.clone());
             (batches, before)
         };
@@ -185,8 +216,9 @@ pub struct Cleaned {
 /// from scratch under the run's configuration, stores the model under `models/` and records
 /// the clean-up in the audit log.
 pub fn clean_and_retrain(dir: &Path, out: &Path) -> Result<Cleaned> {
-    let state = crate::state::RunState::load(dir)?
-        .ok_or_else(|| ContinualError::invalid(format!("{}: no checkpoint (state.json)", dir.display())))?;
+    let state = crate::state::RunState::load(dir)?.ok_or_else(|| {
+        ContinualError::invalid(format!("{}: no checkpoint (state.json)", dir.display()))
+    })?;
     let params: ContinualParams = serde_json::from_value(state.identity.config.clone())
         .map_err(|e| ContinualError::invalid(format!("state.json: configuration: {e}")))?;
     let spec = params.check()?;
@@ -204,7 +236,9 @@ pub fn clean_and_retrain(dir: &Path, out: &Path) -> Result<Cleaned> {
         if incident.kind == "alert" {
             let rollback = models::load(dir, &incident.rollback_target, &spec, &bootstrap)?;
             for &b in &incident.batches {
-                let stored = mithridate_data::npz::read(&dir.join("store").join(format!("{}.npz", batch_name(b))))?;
+                let stored = mithridate_data::npz::read(
+                    &dir.join("store").join(format!("{}.npz", batch_name(b))),
+                )?;
                 let probs = rollback.predict_proba(&stored)?;
                 let result = screen(
                     &probs,
@@ -222,16 +256,23 @@ pub fn clean_and_retrain(dir: &Path, out: &Path) -> Result<Cleaned> {
     }
     let mut parts: Vec<Dataset> = vec![bootstrap];
     for &b in &state.accepted {
-        parts.push(mithridate_data::npz::read(&dir.join("store").join(format!("{}.npz", batch_name(b))))?);
+        parts.push(mithridate_data::npz::read(
+            &dir.join("store").join(format!("{}.npz", batch_name(b))),
+        )?);
     }
     let refs: Vec<&Dataset> = parts.iter().collect();
     let all = concat(&refs)?;
-    let keep: Vec<usize> = (0..all.len()).filter(|&r| !removed.contains(&all.ids()[r])).collect();
+    let keep: Vec<usize> = (0..all.len())
+        .filter(|&r| !removed.contains(&all.ids()[r]))
+        .collect();
     let cleaned = all.select(&keep)?;
     mithridate_data::npz::write(out, &cleaned)?;
     let model = models::train_scratch(&spec, &cleaned, state.identity.seed, u64::MAX - 1)?;
     let hash = models::save(dir, &model)?;
-    let removed: Vec<u64> = removed.into_iter().filter(|id| all.ids().contains(id)).collect();
+    let removed: Vec<u64> = removed
+        .into_iter()
+        .filter(|id| all.ids().contains(id))
+        .collect();
     let log = log_of(dir)?;
     let mut note = serde_json::to_value(NotePayload {
         text: format!(
@@ -242,7 +283,8 @@ pub fn clean_and_retrain(dir: &Path, out: &Path) -> Result<Cleaned> {
         ),
     })
     .unwrap_or_default();
-    note["continual"] = serde_json::json!({"clean_and_retrain": {"removed": removed.len(), "model_hash": hash}});
+    note["continual"] =
+        serde_json::json!({"clean_and_retrain": {"removed": removed.len(), "model_hash": hash}});
     log.append(NotePayload::KIND, note, None)?;
     Ok(Cleaned {
         removed,

@@ -32,7 +32,11 @@ pub fn overlapping_ids(ingested: &[u64], batch: &[u64]) -> Vec<u64> {
 pub fn id_list(ids: &[u64]) -> String {
     let shown: Vec<String> = ids.iter().take(IDS_IN_REASON).map(u64::to_string).collect();
     if ids.len() > IDS_IN_REASON {
-        format!("{} and {} more", shown.join(", "), ids.len() - IDS_IN_REASON)
+        format!(
+            "{} and {} more",
+            shown.join(", "),
+            ids.len() - IDS_IN_REASON
+        )
     } else {
         shown.join(", ")
     }

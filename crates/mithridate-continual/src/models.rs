@@ -5,11 +5,11 @@ use crate::config::{ContinualSpec, Retrain};
 use crate::error::io_err;
 use crate::stream::derive_seed;
 use crate::Result;
+use mithridate_core::ParamGuard;
 use mithridate_core::{write_atomic, FileMode};
 use mithridate_data::Dataset;
 use mithridate_engine::Classifier;
 use mithridate_pipeline::train::ModelParams;
-use mithridate_core::ParamGuard;
 use std::path::{Path, PathBuf};
 
 /// The hex BLAKE3 hash of a model's parameters (little-endian `f32`): its identity in the
@@ -63,7 +63,12 @@ pub fn load(dir: &Path, hash: &str, spec: &ContinualSpec, like: &Dataset) -> Res
 
 /// A model trained from scratch on `data` under the engine's default policy (the same
 /// initialisation seed at every step, so clean retrains differ by their data).
-pub fn train_scratch(spec: &ContinualSpec, data: &Dataset, seed: u64, step: u64) -> Result<Classifier> {
+pub fn train_scratch(
+    spec: &ContinualSpec,
+    data: &Dataset,
+    seed: u64,
+    step: u64,
+) -> Result<Classifier> {
     let arch = spec.architecture();
     let model_spec = ModelParams {
         architecture: Some(arch),
@@ -77,7 +82,12 @@ pub fn train_scratch(spec: &ContinualSpec, data: &Dataset, seed: u64, step: u64)
         data.num_classes(),
         derive_seed(seed, "init", 0),
     )?;
-    model.fit(data, &config, derive_seed(seed, "shuffle", step), &mut |_| {})?;
+    model.fit(
+        data,
+        &config,
+        derive_seed(seed, "shuffle", step),
+        &mut |_| {},
+    )?;
     Ok(model)
 }
 
@@ -99,7 +109,12 @@ pub fn candidate(
             params.epochs = spec.params().finetune_epochs;
             let config = params.check()?;
             let mut model = deployed.try_clone()?;
-            model.fit(batch, &config, derive_seed(seed, "shuffle", step), &mut |_| {})?;
+            model.fit(
+                batch,
+                &config,
+                derive_seed(seed, "shuffle", step),
+                &mut |_| {},
+            )?;
             Ok(model)
         }
     }

@@ -154,7 +154,12 @@ impl Monitors {
 
     /// Reads one window of `traffic` (every request for the distribution monitors, a seeded
     /// sample of [`STRIP_SAMPLE`] for STRIP).
-    pub fn read(&self, model: &Classifier, traffic: &Dataset, step: usize) -> Result<MonitorReading> {
+    pub fn read(
+        &self,
+        model: &Classifier,
+        traffic: &Dataset,
+        step: usize,
+    ) -> Result<MonitorReading> {
         let k = traffic.num_classes();
         let t = &self.thresholds;
         let probs = model.predict_proba(traffic)?;

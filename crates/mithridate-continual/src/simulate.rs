@@ -17,8 +17,7 @@ use crate::summary::Outcome;
 use crate::{ContinualError, Result};
 use mithridate_data::Dataset;
 use mithridate_provenance::{
-    AuditLog, DatasetVersionPayload, Manifest, NotePayload, Payload, SigningKey,
-    TrainingRunPayload,
+    AuditLog, DatasetVersionPayload, Manifest, NotePayload, Payload, SigningKey, TrainingRunPayload,
 };
 use std::path::{Path, PathBuf};
 
@@ -110,7 +109,11 @@ pub fn run(request: RunRequest, train: &Dataset, test: &Dataset) -> Result<Outco
         state.save(&dir)?;
         done += 1;
     }
-    Ok(Outcome::of(&state, stream.len(), campaign.first_poisoned_batch(stream.len())))
+    Ok(Outcome::of(
+        &state,
+        stream.len(),
+        campaign.first_poisoned_batch(stream.len()),
+    ))
 }
 
 /// Monitors of the deployed model (calibration seeded by the step that deployed it, so a
@@ -152,7 +155,11 @@ fn bootstrap(
         )));
     }
     let feed_key = simulated_key(seed, "feed");
-    let mut manifest = Manifest::build(&stream.bootstrap, Some(format!("{} bootstrap", identity.data)), None);
+    let mut manifest = Manifest::build(
+        &stream.bootstrap,
+        Some(format!("{} bootstrap", identity.data)),
+        None,
+    );
     manifest.sign(&feed_key);
     let manifest_rel = "manifests/bootstrap.json";
     manifest.save(&dir.join(manifest_rel))?;

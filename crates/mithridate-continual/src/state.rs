@@ -131,7 +131,10 @@ impl RunState {
         }
         let bytes = std::fs::read(&path).map_err(io_err(&path))?;
         let state: RunState = serde_json::from_slice(&bytes).map_err(|e| {
-            ContinualError::invalid(format!("{}: not a continual checkpoint: {e}", path.display()))
+            ContinualError::invalid(format!(
+                "{}: not a continual checkpoint: {e}",
+                path.display()
+            ))
         })?;
         if state.format != FORMAT {
             return Err(ContinualError::invalid(format!(

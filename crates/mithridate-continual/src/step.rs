@@ -18,7 +18,7 @@ use mithridate_core::ParamGuard;
 use mithridate_data::Dataset;
 use mithridate_engine::Classifier;
 use mithridate_provenance::{
-    DatasetVersionPayload, Digest, DiffParams, IncidentPayload, Manifest, NotePayload, Payload,
+    DatasetVersionPayload, DiffParams, Digest, IncidentPayload, Manifest, NotePayload, Payload,
     ScanPayload, SigningKey, TrainingRunPayload,
 };
 use serde_json::json;
@@ -51,7 +51,9 @@ fn value<P: serde::Serialize>(payload: &P) -> serde_json::Value {
 
 impl StepContext<'_> {
     fn store_path(&self, t: usize) -> std::path::PathBuf {
-        self.dir.join("store").join(format!("{}.npz", batch_name(t)))
+        self.dir
+            .join("store")
+            .join(format!("{}.npz", batch_name(t)))
     }
 
     fn manifest_rel(t: usize) -> String {
@@ -141,7 +143,11 @@ impl StepContext<'_> {
         }
 
         // Ingest: manifest signed by whoever delivered the batch, verified against the feed key.
-        let mut manifest = Manifest::build(&batch, Some(format!("{} {}", self.data, batch_name(t))), None);
+        let mut manifest = Manifest::build(
+            &batch,
+            Some(format!("{} {}", self.data, batch_name(t))),
+            None,
+        );
         match self.campaign.signer(t) {
             Signer::Feed => manifest.sign(&self.feed_key),
             Signer::Attacker => manifest.sign(&self.attacker_key),
@@ -155,7 +161,10 @@ impl StepContext<'_> {
         let signature = delivered.verify_signature(&self.feed_key.verifying_key());
         let signature_problem = signature.as_ref().err().map(|e| e.to_string());
         if let Some(problem) = &signature_problem {
-            block_reasons.push(format!("manifest signature of {}: {problem}", batch_name(t)));
+            block_reasons.push(format!(
+                "manifest signature of {}: {problem}",
+                batch_name(t)
+            ));
             named.extend(batch.ids().iter().copied());
         }
         let diff_params = DiffParams::default().check()?;
@@ -181,7 +190,9 @@ impl StepContext<'_> {
                 id_list(&changed_in_storage)
             ));
             named.extend(changed_in_storage.iter().copied());
-            state.excluded_ids.extend(changed_in_storage.iter().copied());
+            state
+                .excluded_ids
+                .extend(changed_in_storage.iter().copied());
             state.excluded_ids.sort_unstable();
         }
 
@@ -212,8 +223,16 @@ impl StepContext<'_> {
                 crate::config::Retrain::Scratch => self.accumulated(state, &batch)?,
                 crate::config::Retrain::Finetune => batch.clone(),
             };
-            let model = models::candidate(self.spec, deployed, &accumulated, &batch, self.seed, t as u64)?;
-            let comparison = mithridate_gate::compare_models(deployed, &model, &self.stream.holdout)?;
+            let model = models::candidate(
+                self.spec,
+                deployed,
+                &accumulated,
+                &batch,
+                self.seed,
+                t as u64,
+            )?;
+            let comparison =
+                mithridate_gate::compare_models(deployed, &model, &self.stream.holdout)?;
             let report = mithridate_gate::evaluate(self.spec.gate(), &comparison, &[]);
             if !report.passed() {
                 block_reasons.push(format!("gate: {}", report.reasons().join("; ")));
@@ -249,7 +268,10 @@ impl StepContext<'_> {
                 state.deployments.push(deployment);
             }
         } else {
-            let path = self.dir.join("quarantine").join(format!("{}.npz", batch_name(t)));
+            let path = self
+                .dir
+                .join("quarantine")
+                .join(format!("{}.npz", batch_name(t)));
             mithridate_data::npz::write(&path, &batch)?;
         }
 
@@ -329,14 +351,25 @@ impl StepContext<'_> {
             )?;
             ledger.append(
                 mithridate_provenance::RecordKind::GateDecision,
-                mithridate_gate::audit::decision_payload(report, &prev_hash, hash, "continual holdout"),
+                mithridate_gate::audit::decision_payload(
+                    report,
+                    &prev_hash,
+                    hash,
+                    "continual holdout",
+                ),
             )?;
         }
         let named: Vec<u64> = named.into_iter().collect();
         let mut note = value(&NotePayload {
             text: match decision {
-                Decision::Deploy => format!("{}: deploy {}", batch_name(t), &state.deployed.model_hash[..12]),
-                Decision::Block => format!("{}: blocked: {}", batch_name(t), block_reasons.join(" | ")),
+                Decision::Deploy => format!(
+                    "{}: deploy {}",
+                    batch_name(t),
+                    &state.deployed.model_hash[..12]
+                ),
+                Decision::Block => {
+                    format!("{}: blocked: {}", batch_name(t), block_reasons.join(" | "))
+                }
             },
         });
         note["continual"] = json!({
@@ -353,7 +386,9 @@ impl StepContext<'_> {
             let mut incident = value(&IncidentPayload {
                 summary: format!("{} blocked: {}", batch_name(t), block_reasons.join(" | ")),
                 model_hash: candidate_hash.clone(),
-                dataset_roots: std::iter::once(batch_root).chain(changed_roots.iter().copied()).collect(),
+                dataset_roots: std::iter::once(batch_root)
+                    .chain(changed_roots.iter().copied())
+                    .collect(),
                 sample_ids: named.clone(),
             });
             incident["continual"] = json!({"step": t, "batches": [t], "kind": "blocked"});
@@ -363,7 +398,13 @@ impl StepContext<'_> {
         // Serve: the attacker sends triggered requests once its campaign has started.
         let traffic = self.traffic(t, state)?;
         let thresholds = if redeployed {
-            crate::simulate::calibrate(self.spec, self.stream, deployed, &state.deployed, self.seed)?
+            crate::simulate::calibrate(
+                self.spec,
+                self.stream,
+                deployed,
+                &state.deployed,
+                self.seed,
+            )?
         } else {
             monitors.clone()
         };
@@ -380,15 +421,18 @@ impl StepContext<'_> {
                 dataset_roots: vec![batch_root],
                 sample_ids: Vec::new(),
             });
-            incident["continual"] = json!({"step": t, "batches": state.deployed.batches, "kind": "alert"});
+            incident["continual"] =
+                json!({"step": t, "batches": state.deployed.batches, "kind": "alert"});
             ledger.append(IncidentPayload::KIND, incident)?;
         }
 
         // Evaluation only: the deployed model's accuracy and the campaign's success.
         let accuracy = mithridate_pipeline::attack::accuracy(deployed, &self.stream.serving)?;
         let asr = match &state.campaign_truth {
-            Some(truth) => mithridate_pipeline::attack::assess_model(truth, deployed, &self.stream.serving)?
-                .success_rate(),
+            Some(truth) => {
+                mithridate_pipeline::attack::assess_model(truth, deployed, &self.stream.serving)?
+                    .success_rate()
+            }
             None => None,
         };
         poisoned_ids.sort_unstable();
@@ -421,7 +465,12 @@ impl StepContext<'_> {
         Ok(redeployed)
     }
 
-    fn run_detectors(&self, batch: &Dataset, deployed: &Classifier, t: usize) -> Result<Vec<DetectorFlags>> {
+    fn run_detectors(
+        &self,
+        batch: &Dataset,
+        deployed: &Classifier,
+        t: usize,
+    ) -> Result<Vec<DetectorFlags>> {
         let names = &self.spec.params().detectors;
         if names.is_empty() {
             return Ok(Vec::new());
@@ -471,7 +520,8 @@ impl StepContext<'_> {
         let eligible: Vec<usize> = (0..clean.len())
             .filter(|&r| mapping.target_for(clean.labels()[r], k).is_some())
             .collect();
-        let count = ((p.triggered_traffic * clean.len() as f64).round() as usize).min(eligible.len());
+        let count =
+            ((p.triggered_traffic * clean.len() as f64).round() as usize).min(eligible.len());
         if count == 0 {
             return Ok(clean);
         }
@@ -488,7 +538,12 @@ fn screen_reason(result: &ScreenResult) -> String {
         .classes
         .iter()
         .filter(|c| c.alarm)
-        .map(|c| format!("class {} ({} of {}, p={:.2e})", c.class, c.contradicted, c.samples, c.p_value))
+        .map(|c| {
+            format!(
+                "class {} ({} of {}, p={:.2e})",
+                c.class, c.contradicted, c.samples, c.p_value
+            )
+        })
         .collect();
     format!(
         "screen: labels the deployed model contradicts pile onto {}; {} suspects",

@@ -35,7 +35,13 @@ pub(crate) fn derive_seed(seed: u64, purpose: &str, step: u64) -> u64 {
 /// assert_eq!(c.iter().sum::<usize>(), 1000);
 /// assert!(c.iter().max().unwrap() > &140 && c.iter().min().unwrap() < &60);
 /// ```
-pub fn drift_counts(size: usize, classes: usize, amplitude: f64, period: usize, step: usize) -> Vec<usize> {
+pub fn drift_counts(
+    size: usize,
+    classes: usize,
+    amplitude: f64,
+    period: usize,
+    step: usize,
+) -> Vec<usize> {
     let weights: Vec<f64> = (0..classes)
         .map(|c| {
             let phase = step as f64 / period as f64 + c as f64 / classes as f64;
@@ -81,7 +87,9 @@ pub fn concat(parts: &[&Dataset]) -> Result<Dataset> {
         match p.features() {
             Features::Dense(v) => values.extend_from_slice(v),
             Features::Tokens(_) => {
-                return Err(ContinualError::invalid("the continual loop runs on image data"))
+                return Err(ContinualError::invalid(
+                    "the continual loop runs on image data",
+                ))
             }
         }
         labels.extend_from_slice(p.labels());
@@ -154,7 +162,10 @@ impl Stream {
             rows.sort_unstable();
             Ok(rows)
         };
-        let bootstrap_rows = take(&drift_counts(p.bootstrap, k, 0.0, 1, 0), "the bootstrap set")?;
+        let bootstrap_rows = take(
+            &drift_counts(p.bootstrap, k, 0.0, 1, 0),
+            "the bootstrap set",
+        )?;
         let mut batches = Vec::with_capacity(p.batches);
         for t in 0..p.batches {
             let counts = drift_counts(p.batch_size, k, p.drift_amplitude, p.drift_period, t);

@@ -49,10 +49,7 @@ impl Outcome {
             .iter()
             .find(|s| s.decision == Decision::Block)
             .map(|s| s.step);
-        let max_deployed_asr = steps
-            .iter()
-            .filter_map(|s| s.deployed_asr)
-            .reduce(f64::max);
+        let max_deployed_asr = steps.iter().filter_map(|s| s.deployed_asr).reduce(f64::max);
         let false_blocks = steps
             .iter()
             .filter(|s| s.decision == Decision::Block && !poisoned_step(s))
@@ -62,7 +59,11 @@ impl Outcome {
             .flat_map(|s| s.poisoned_ids.iter().chain(&s.tampered_ids))
             .copied()
             .collect();
-        let named: BTreeSet<u64> = steps.iter().flat_map(|s| s.named_ids.iter()).copied().collect();
+        let named: BTreeSet<u64> = steps
+            .iter()
+            .flat_map(|s| s.named_ids.iter())
+            .copied()
+            .collect();
         let recall = (!poison.is_empty())
             .then(|| poison.intersection(&named).count() as f64 / poison.len() as f64);
         // A deployed model has seen poison once a poisoned batch was deployed (tampered
@@ -123,7 +124,8 @@ impl Outcome {
                     Decision::Block => "BLOCK",
                 },
                 100.0 * s.deployed_accuracy,
-                s.deployed_asr.map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
+                s.deployed_asr
+                    .map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
                 if s.monitors.alerts.is_empty() {
                     "-".to_string()
                 } else {

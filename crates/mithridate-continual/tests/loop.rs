@@ -32,7 +32,12 @@ fn small_spec() -> ContinualSpec {
     .unwrap()
 }
 
-fn run(dir: &Path, name: &str, params: serde_json::Value, max_steps: Option<usize>) -> mithridate_continual::Outcome {
+fn run(
+    dir: &Path,
+    name: &str,
+    params: serde_json::Value,
+    max_steps: Option<usize>,
+) -> mithridate_continual::Outcome {
     let (train, test) = mnist();
     mithridate_continual::run(
         RunRequest {
@@ -89,7 +94,10 @@ fn a_killed_run_resumes_to_identical_results_and_a_verifying_log() {
     );
     let a = RunState::load(whole.path()).unwrap().unwrap();
     let b = RunState::load(parts.path()).unwrap().unwrap();
-    assert_eq!(serde_json::to_vec(&a).unwrap(), serde_json::to_vec(&b).unwrap());
+    assert_eq!(
+        serde_json::to_vec(&a).unwrap(),
+        serde_json::to_vec(&b).unwrap()
+    );
     assert!(verifies(whole.path()) && verifies(parts.path()));
     assert_eq!(payloads(whole.path()), payloads(parts.path()));
 }
@@ -97,27 +105,48 @@ fn a_killed_run_resumes_to_identical_results_and_a_verifying_log() {
 #[test]
 fn slow_burn_is_blocked_at_its_first_batch_and_every_poison_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), "slow-burn", serde_json::json!({"rate": 0.03}), None);
+    let out = run(
+        dir.path(),
+        "slow-burn",
+        serde_json::json!({"rate": 0.03}),
+        None,
+    );
     assert_eq!(out.first_poisoned_batch, Some(2));
     assert_eq!(out.blocked_at, Some(2), "{}", out.table());
     assert_eq!(out.false_blocks, 0, "{}", out.table());
     assert_eq!(out.named_poison_ids_recall, Some(1.0), "{}", out.table());
     let trace = incident::trace(dir.path()).unwrap();
     assert!(trace.log_verified);
-    let blocked: Vec<_> = trace.incidents.iter().filter(|i| i.kind == "blocked").collect();
+    let blocked: Vec<_> = trace
+        .incidents
+        .iter()
+        .filter(|i| i.kind == "blocked")
+        .collect();
     assert_eq!(blocked.first().map(|i| i.batches.clone()), Some(vec![2]));
     assert!(blocked[0].deployed_since.is_empty());
-    assert_eq!(blocked[0].rollback_target, trace.deployments.last().unwrap().model_hash);
+    assert_eq!(
+        blocked[0].rollback_target,
+        trace.deployments.last().unwrap().model_hash
+    );
 }
 
 #[test]
 fn a_forged_manifest_is_blocked_and_its_batch_named() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), "forged-manifest", serde_json::json!({"start": 1}), Some(2));
+    let out = run(
+        dir.path(),
+        "forged-manifest",
+        serde_json::json!({"start": 1}),
+        Some(2),
+    );
     let step = &out.timeline[1];
     assert_eq!(step.decision, Decision::Block);
     assert!(!step.signature_ok);
-    assert!(step.block_reasons[0].contains("manifest signature of batch-0001"), "{:?}", step.block_reasons);
+    assert!(
+        step.block_reasons[0].contains("manifest signature of batch-0001"),
+        "{:?}",
+        step.block_reasons
+    );
     assert_eq!(step.named_ids.len(), step.batch_samples);
     assert_eq!(out.named_poison_ids_recall, Some(1.0));
 }
@@ -125,12 +154,20 @@ fn a_forged_manifest_is_blocked_and_its_batch_named() {
 #[test]
 fn a_split_view_change_of_stored_samples_is_caught_by_manifest_verification() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), "split-view", serde_json::json!({"start": 2, "count": 15}), Some(3));
+    let out = run(
+        dir.path(),
+        "split-view",
+        serde_json::json!({"start": 2, "count": 15}),
+        Some(3),
+    );
     let step = &out.timeline[2];
     assert_eq!(step.decision, Decision::Block);
     assert_eq!(step.tampered_ids.len(), 15);
     assert_eq!(step.changed_in_storage, step.tampered_ids);
-    assert!(step.block_reasons.iter().any(|r| r.starts_with("storage changed after signing")));
+    assert!(step
+        .block_reasons
+        .iter()
+        .any(|r| r.starts_with("storage changed after signing")));
     assert!(verifies(dir.path()));
 }
 

@@ -2,7 +2,9 @@
 //! samples poisoned by a trigger attack (default BadNets); every other batch is clean.
 
 use super::slow_burn::{default_attack, default_start};
-use super::{check_attack, check_rate, run_attack, with_target, Campaign, CampaignInput, Injection};
+use super::{
+    check_attack, check_rate, run_attack, with_target, Campaign, CampaignInput, Injection,
+};
 use crate::Result;
 use mithridate_attack::Budget;
 

@@ -4,7 +4,9 @@
 //! "Label-Consistent Backdoor Attacks").
 
 use super::slow_burn::default_start;
-use super::{check_attack, check_rate, run_attack, with_target, Campaign, CampaignInput, Injection};
+use super::{
+    check_attack, check_rate, run_attack, with_target, Campaign, CampaignInput, Injection,
+};
 use crate::Result;
 use mithridate_attack::Budget;
 

@@ -125,13 +125,7 @@ pub(crate) fn run_attack(
     input: &CampaignInput,
 ) -> Result<Injection> {
     let spec = AttackSpec::new(attack, params)?;
-    let poisoned = spec.run(
-        input.batch,
-        budget,
-        input.seed,
-        Some(input.deployed),
-        None,
-    )?;
+    let poisoned = spec.run(input.batch, budget, input.seed, Some(input.deployed), None)?;
     Ok(Injection {
         data: poisoned.data,
         truth: Some(poisoned.truth),

@@ -3,7 +3,9 @@
 //! (default BadNets: Gu, Dolan-Gavitt & Garg, 2017), so no single batch looks much
 //! different while the poison accumulates in the retraining set.
 
-use super::{check_attack, check_rate, run_attack, with_target, Campaign, CampaignInput, Injection};
+use super::{
+    check_attack, check_rate, run_attack, with_target, Campaign, CampaignInput, Injection,
+};
 use crate::Result;
 use mithridate_attack::Budget;
 

@@ -54,9 +54,18 @@ impl Campaign for SplitView {
         if step != self.params.start {
             return Ok(None);
         }
-        let spec = AttackSpec::new("badnets", &with_target(&serde_json::Value::Null, self.params.target)?)?;
+        let spec = AttackSpec::new(
+            "badnets",
+            &with_target(&serde_json::Value::Null, self.params.target)?,
+        )?;
         let count = self.params.count.min(stored.len());
-        Ok(Some(spec.run(stored, Budget::Count(count), seed, None, None)?))
+        Ok(Some(spec.run(
+            stored,
+            Budget::Count(count),
+            seed,
+            None,
+            None,
+        )?))
     }
 }
 

@@ -48,7 +48,8 @@ impl Campaign for TargetedFlip {
         if input.step < self.params.start {
             return Ok(Injection::clean(input.batch));
         }
-        let params = serde_json::json!({"source": self.params.source, "target": self.params.target});
+        let params =
+            serde_json::json!({"source": self.params.source, "target": self.params.target});
         run_attack(
             "label-flip-targeted",
             &params,
