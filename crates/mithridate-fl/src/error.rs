@@ -23,6 +23,9 @@ pub enum FlError {
     /// The dataset or its partition is unusable.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// Secure aggregation failed (too many dropouts in a round) or is misconfigured.
+    #[error(transparent)]
+    SecAgg(#[from] mithridate_secagg::SecAggError),
     /// A data-poisoning client's attack failed.
     #[error(transparent)]
     Attack(#[from] AttackError),

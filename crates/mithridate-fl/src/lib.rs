@@ -33,6 +33,7 @@
 pub mod attacks;
 mod error;
 mod run;
+mod secure;
 mod sim;
 
 pub use attacks::alie::Alie;
@@ -48,4 +49,6 @@ pub use attacks::{
 };
 pub use error::{FlError, Result};
 pub use mithridate_core::ParamGuard;
-pub use sim::{derive_seed, FlConfig, FlParams, FlReport, RoundMetrics};
+pub use mithridate_secagg as secagg;
+pub use mithridate_secagg::{Cost as SecAggCost, SecAggParams};
+pub use sim::{derive_seed, FlConfig, FlParams, FlReport, RoundMetrics, UserPrivacy};

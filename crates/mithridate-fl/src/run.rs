@@ -6,8 +6,8 @@
 use crate::attacks::{norm, AttackView, BACKDOOR_TARGET};
 use crate::error::{FlError, Result};
 use crate::sim::{
-    derive_seed, FlConfig, FlReport, RoundMetrics, AGGREGATE, BYZANTINE, CRAFT, INIT, LOCAL,
-    PARTITION, POISON, ROOT, SAMPLE,
+    derive_seed, FlConfig, FlReport, RoundMetrics, UserPrivacy, AGGREGATE, BYZANTINE, CRAFT, INIT,
+    LOCAL, PARTITION, POISON, ROOT, SAMPLE,
 };
 use mithridate_aggregate::anomaly::{self, Reputation};
 use mithridate_aggregate::{Aggregation, Round, RoundState, Updates};
@@ -89,24 +89,43 @@ impl FlConfig {
             let aggregate_start = Instant::now();
             let n = participants.len();
             let d = before.len();
-            let updates = Updates::new(&sent.rows, n, d)?;
-            let mut agg_round = Round::new(updates)
-                .with_client_ids(&participants)?
-                .with_seed(derive_seed(p.seed, &[AGGREGATE, r]));
-            if let Some(g0) = &root_update {
-                agg_round = agg_round.with_root(g0)?;
-            }
-            let out = self.aggregator.aggregate(&agg_round, &mut state)?;
+            let (aggregate, down_weighted, flagged, dropped, cost) = match &self.secagg {
+                Some(secagg) => {
+                    // The server sees only the sum: no per-client weights or anomaly scores.
+                    let out = self.secure_round(
+                        secagg,
+                        &sent.rows,
+                        &participants,
+                        &sent.attackers,
+                        &mut state,
+                        round,
+                    )?;
+                    (
+                        out.aggregate,
+                        Vec::new(),
+                        Vec::new(),
+                        out.dropped,
+                        Some(out.cost),
+                    )
+                }
+                None => {
+                    let updates = Updates::new(&sent.rows, n, d)?;
+                    let mut agg_round = Round::new(updates)
+                        .with_client_ids(&participants)?
+                        .with_seed(derive_seed(p.seed, &[AGGREGATE, r]));
+                    if let Some(g0) = &root_update {
+                        agg_round = agg_round.with_root(g0)?;
+                    }
+                    let out = self.aggregator.aggregate(&agg_round, &mut state)?;
+                    let (down_weighted, flagged) =
+                        self.detect(&updates, &out, &participants, &mut reputation)?;
+                    (out.aggregate, down_weighted, flagged, Vec::new(), None)
+                }
+            };
             let aggregate_seconds = aggregate_start.elapsed().as_secs_f64();
-            let next: Vec<f32> = before
-                .iter()
-                .zip(&out.aggregate)
-                .map(|(w, a)| w + a)
-                .collect();
+            let next: Vec<f32> = before.iter().zip(&aggregate).map(|(w, a)| w + a).collect();
             setup.global.set_flat_parameters(&next)?;
 
-            let (down_weighted, flagged) =
-                self.detect(&updates, &out, &participants, &mut reputation)?;
             let (accuracy, asr) = evaluate(&setup.global, test, setup.probe.as_ref())?;
             let metrics = RoundMetrics {
                 round,
@@ -118,7 +137,9 @@ impl FlConfig {
                 attackers: sent.attackers,
                 down_weighted,
                 flagged,
-                aggregate_norm: norm(&out.aggregate),
+                dropped,
+                secure_aggregation: cost,
+                aggregate_norm: norm(&aggregate),
                 train_seconds: sent.train_seconds,
                 aggregate_seconds,
                 seconds: round_start.elapsed().as_secs_f64(),
@@ -144,8 +165,36 @@ impl FlConfig {
             reputation_flagged,
             byzantine_ids: byzantine,
             rounds,
+            privacy: self.user_privacy(),
+            secure_aggregation: self.secagg.as_ref().map(|s| match s.neighbours() {
+                Some(k) => format!("secagg+:k={k}"),
+                None => "secagg".to_string(),
+            }),
             seconds: start.elapsed().as_secs_f64(),
             final_parameters: setup.global.flat_parameters()?,
+        })
+    }
+
+    /// User-level `(epsilon, delta)` of a DP rule over the run: noise multiplier `z`, sampling
+    /// rate `n / N`, one composition per round.
+    fn user_privacy(&self) -> Option<UserPrivacy> {
+        let z = self.aggregator.noise_multiplier()?;
+        let p = &self.params;
+        let q = self.participants as f64 / p.clients as f64;
+        let epsilon = if z > 0.0 {
+            mithridate_privacy::epsilon_for_poisson_gaussian(z, q, p.rounds as u64, p.dp_delta)
+                .ok()
+                .map(|b| b.epsilon)
+                .filter(|e| e.is_finite())
+        } else {
+            None
+        };
+        Some(UserPrivacy {
+            noise_multiplier: z,
+            sampling_rate: q,
+            rounds: p.rounds,
+            delta: p.dp_delta,
+            epsilon,
         })
     }
 

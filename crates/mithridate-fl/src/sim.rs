@@ -8,6 +8,7 @@ use mithridate_core::registry::Requirement;
 use mithridate_core::ParamGuard;
 use mithridate_data::partition::Partition;
 use mithridate_engine::{Architecture, Optimizer, TrainConfig, TrainParams};
+use mithridate_secagg::{Cost, SecAgg, SecAggParams};
 
 /// Unchecked simulation hyperparameters; [`FlParams::check`] validates them into an
 /// [`FlConfig`].
@@ -42,6 +43,16 @@ pub struct FlParams {
     /// FLTrust only: size of the server's clean root dataset, drawn (seeded) from the training
     /// rows before they are partitioned, so no client holds them (Cao et al. use 100).
     pub root_size: usize,
+    /// Secure aggregation (SecAgg / SecAgg+, `mithridate-secagg`): the server sees only the
+    /// sum of the survivors' quantised updates; needs a rule with a sum form (fedavg,
+    /// norm-bound with a fixed bound, dp-fedavg).
+    pub secure_aggregation: Option<SecAggParams>,
+    /// Under secure aggregation: the fraction of each round's participants, in `[0, 1)`, that
+    /// drop out after sharing their keys and before sending their masked update (seeded).
+    pub dropout: f64,
+    /// `delta` of the user-level `(epsilon, delta)` reported for a differentially private
+    /// rule (dp-fedavg), in `(0, 1)`.
+    pub dp_delta: f64,
 }
 
 impl FlParams {
@@ -72,6 +83,9 @@ impl FlParams {
             threshold: DEFAULT_THRESHOLD,
             reputation_decay: 0.3,
             root_size: 100,
+            secure_aggregation: None,
+            dropout: 0.0,
+            dp_delta: 1e-5,
         }
     }
 
@@ -181,6 +195,13 @@ impl FlParams {
         let aggregator = self.rule.build(assumed)?;
         aggregator.check_clients(participants)?;
         Reputation::new(self.reputation_decay)?;
+        if !(self.dp_delta > 0.0 && self.dp_delta < 1.0) {
+            return bad(
+                "dp-delta",
+                format!("must be in (0, 1), got {}", self.dp_delta),
+            );
+        }
+        let secagg = crate::secure::check(self, aggregator.as_ref(), participants)?;
         Ok(FlConfig {
             params: self.clone(),
             train,
@@ -189,6 +210,7 @@ impl FlParams {
             byzantine_total,
             attack,
             aggregator,
+            secagg,
         })
     }
 }
@@ -218,6 +240,7 @@ pub struct FlConfig {
     pub(crate) byzantine_total: usize,
     pub(crate) attack: Option<Box<dyn UpdateAttack>>,
     pub(crate) aggregator: Box<dyn Aggregator>,
+    pub(crate) secagg: Option<SecAgg>,
 }
 
 /// One round's measurements.
@@ -241,6 +264,10 @@ pub struct RoundMetrics {
     pub flagged: Vec<u64>,
     /// `flagged` against `attackers`.
     pub anomaly_detection: Detection,
+    /// Under secure aggregation: the participants that dropped out (their updates are not in
+    /// the sum), ascending, and the protocol's communication and compute.
+    pub dropped: Vec<u64>,
+    pub secure_aggregation: Option<Cost>,
     /// L2 norm of the aggregate (the global model's step).
     pub aggregate_norm: f64,
     pub train_seconds: f64,
@@ -266,9 +293,28 @@ pub struct FlReport {
     pub reputation_flagged: Vec<u64>,
     pub reputation_detection: Detection,
     pub seconds: f64,
+    /// User-level differential privacy of a DP rule (dp-fedavg).
+    pub privacy: Option<UserPrivacy>,
+    /// The secure-aggregation protocol, when one ran (`"secagg"` or `"secagg+:k=K"`).
+    pub secure_aggregation: Option<String>,
     /// The global model's parameters after the last round.
     #[serde(skip)]
     pub final_parameters: Vec<f32>,
+}
+
+/// The user-level guarantee of a run with a differentially private rule: the RDP accountant of
+/// the sampled Gaussian mechanism (`mithridate-privacy`) with noise multiplier `z`, sampling
+/// rate `q = n / N` and `T` rounds. The accountant assumes Poisson sampling of clients; the
+/// simulation samples exactly `n` per round (and exactly the malicious share), so the figure
+/// is the standard approximation used for DP-FedAvg, not a proof for this sampler.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserPrivacy {
+    pub noise_multiplier: f64,
+    pub sampling_rate: f64,
+    pub rounds: usize,
+    pub delta: f64,
+    /// `None` when unbounded (noise multiplier 0).
+    pub epsilon: Option<f64>,
 }
 
 /// Mixes `parts` into `seed` (SplitMix64 finaliser per part), so every (round, client, stream)
@@ -294,6 +340,8 @@ pub(crate) const CRAFT: u64 = 6;
 pub(crate) const POISON: u64 = 7;
 pub(crate) const AGGREGATE: u64 = 8;
 pub(crate) const ROOT: u64 = 9;
+pub(crate) const DROPOUT: u64 = 10;
+pub(crate) const SECAGG: u64 = 11;
 
 impl FlConfig {
     pub fn params(&self) -> &FlParams {

@@ -35,6 +35,12 @@ pub struct FlSetup {
     pub batch_size: Option<usize>,
     pub lr: Option<f64>,
     pub root_size: Option<usize>,
+    /// Secure aggregation (SecAgg / SecAgg+) of every run; `None`: the server sees updates.
+    pub secure_aggregation: Option<mithridate_fl::SecAggParams>,
+    /// Under secure aggregation: the fraction of participants dropping out each round.
+    pub dropout: f64,
+    /// `delta` of the user-level epsilon reported for dp-fedavg.
+    pub dp_delta: f64,
 }
 
 impl FlSetup {
@@ -67,6 +73,9 @@ impl FlSetup {
         if let Some(r) = self.root_size {
             p.root_size = r;
         }
+        p.secure_aggregation = self.secure_aggregation;
+        p.dropout = self.dropout;
+        p.dp_delta = self.dp_delta;
         p.seed = seed;
         p
     }

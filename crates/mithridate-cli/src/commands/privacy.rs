@@ -2,6 +2,8 @@
 //! RDP accountant of the Poisson-subsampled Gaussian mechanism (mithridate-privacy);
 //! `mithridate privacy noise`: the noise multiplier for a target budget.
 
+mod secagg_bench;
+
 use crate::output::Context;
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -16,6 +18,10 @@ pub enum PrivacyCommand {
     /// The smallest noise multiplier whose T steps at sampling rate Q spend at most the target
     /// epsilon at delta (bisection on the same accountant; rounded up, so within budget).
     Noise(NoiseArgs),
+    /// Secure aggregation's cost against the number of clients n: bytes and compute per
+    /// client and for the server, SecAgg (complete graph) or SecAgg+ (K neighbours), with
+    /// dropouts; checks every sum against the plain one.
+    SecaggBench(secagg_bench::SecAggBenchArgs),
 }
 
 #[derive(Args)]
@@ -54,6 +60,7 @@ pub fn run(cmd: PrivacyCommand, ctx: &Context) -> Result<()> {
     match cmd {
         PrivacyCommand::Epsilon(args) => epsilon(args, ctx),
         PrivacyCommand::Noise(args) => noise(args, ctx),
+        PrivacyCommand::SecaggBench(args) => secagg_bench::run(args, ctx),
     }
 }
 

@@ -159,6 +159,9 @@ fn federated(config: &Config, fed: &Federated, data: &DataCache, seed: u64) -> R
         batch_size: None,
         lr: None,
         root_size: None,
+        secure_aggregation: None,
+        dropout: 0.0,
+        dp_delta: 1e-5,
     };
     for attack in &fed.attacks {
         let spec: mithridate_fl::AttackSpec = attack

@@ -12,7 +12,7 @@ use mithridate_aggregate::RuleSpec;
 use mithridate_data::partition::Partition;
 use mithridate_data::{DataHome, Dataset};
 use mithridate_engine::Architecture;
-use mithridate_fl::{AttackSpec, FlParams, FlReport};
+use mithridate_fl::{AttackSpec, FlParams, FlReport, SecAggParams};
 use mithridate_pipeline::federated::{self, one_engine_thread_per_worker, FlSetup};
 use serde_json::json;
 use std::path::PathBuf;
@@ -60,6 +60,26 @@ pub struct FlOptions {
     /// FLTrust: rows of the server's clean root dataset, held out of every client's data.
     #[arg(long, default_value_t = 100)]
     pub root_size: usize,
+    /// Secure aggregation (SecAgg, Bonawitz et al. 2017): the server sees only the sum of the
+    /// updates; only sum rules run (fedavg, norm-bound:bound=M, dp-fedavg:clip=C).
+    #[arg(long)]
+    pub secagg: bool,
+    /// SecAgg+ (Bell et al. 2020): share secrets with K neighbours on a random K-regular
+    /// graph (even K) instead of all; implies --secagg.
+    #[arg(long, value_name = "K")]
+    pub secagg_neighbours: Option<usize>,
+    /// Shamir threshold t = floor(T x neighbours) + 1, T in [0.5, 1).
+    #[arg(long, default_value_t = 0.5, value_name = "T")]
+    pub secagg_threshold: f64,
+    /// Fixed-point fraction bits of the secure-aggregation encoding (1..=24).
+    #[arg(long, default_value_t = 16)]
+    pub secagg_bits: u32,
+    /// Fraction of each round's participants that drop out mid-protocol (with --secagg).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+    /// delta of the user-level (epsilon, delta) reported for dp-fedavg.
+    #[arg(long, default_value_t = 1e-5)]
+    pub dp_delta: f64,
 }
 
 #[derive(Args, Debug)]
@@ -91,6 +111,15 @@ impl FlOptions {
             batch_size: Some(self.batch_size),
             lr: Some(self.lr),
             root_size: Some(self.root_size),
+            secure_aggregation: (self.secagg || self.secagg_neighbours.is_some()).then_some(
+                SecAggParams {
+                    neighbours: self.secagg_neighbours,
+                    threshold: self.secagg_threshold,
+                    fraction_bits: self.secagg_bits,
+                },
+            ),
+            dropout: self.dropout,
+            dp_delta: self.dp_delta,
         })
     }
 
@@ -203,6 +232,37 @@ pub fn run(args: FlArgs, ctx: &Context) -> Result<()> {
         d.false_positives,
         report.seconds,
     );
+    if let Some(pr) = &report.privacy {
+        println!(
+            "user-level privacy: epsilon = {} at delta = {} (noise multiplier {}, sampling rate {}, {} rounds; RDP accountant, Poisson sampling assumed)",
+            pr.epsilon.map_or("unbounded".into(), |e| format!("{e:.4}")),
+            pr.delta,
+            pr.noise_multiplier,
+            pr.sampling_rate,
+            pr.rounds
+        );
+    }
+    if let Some(protocol) = &report.secure_aggregation {
+        let costs: Vec<_> = report
+            .rounds
+            .iter()
+            .filter_map(|r| r.secure_aggregation.as_ref())
+            .collect();
+        let dropped: usize = report.rounds.iter().map(|r| r.dropped.len()).sum();
+        if let Some(c) = costs.last() {
+            println!(
+                "{protocol}: server saw only sums; {dropped} dropouts over {} rounds; per round: {} neighbours, t = {}, client sent {:.1} KiB / received {:.1} KiB, server received {:.1} KiB; client {:.3} s, server {:.3} s (last round)",
+                report.rounds.len(),
+                c.degree,
+                c.threshold,
+                c.client_sent_bytes / 1024.0,
+                c.client_received_bytes / 1024.0,
+                c.server_received_bytes as f64 / 1024.0,
+                c.client_seconds,
+                c.server_seconds
+            );
+        }
+    }
     Ok(())
 }
 
@@ -220,5 +280,7 @@ fn summary_json(report: &FlReport) -> serde_json::Value {
         "reputation_flagged": report.reputation_flagged,
         "reputation_detection": report.reputation_detection,
         "seconds": report.seconds,
+        "privacy": report.privacy,
+        "secure_aggregation": report.secure_aggregation,
     })
 }

@@ -37,6 +37,22 @@ pub struct FlSweepArgs {
     pub seeds: u64,
 }
 
+/// Rejoins a rule's parameters that the comma delimiter split off: a piece with `=` but no
+/// `:` (`noise-multiplier=0.1` after `dp-fedavg:clip=1`) continues the previous rule.
+fn merge_parameters(pieces: &[String]) -> Vec<String> {
+    let mut rules: Vec<String> = Vec::new();
+    for piece in pieces {
+        match rules.last_mut() {
+            Some(last) if piece.contains('=') && !piece.contains(':') && last.contains(':') => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => rules.push(piece.clone()),
+        }
+    }
+    rules
+}
+
 pub fn run_sweep(args: FlSweepArgs, ctx: &Context) -> Result<()> {
     one_engine_thread_per_worker();
     if args.seeds == 0 {
@@ -44,8 +60,7 @@ pub fn run_sweep(args: FlSweepArgs, ctx: &Context) -> Result<()> {
     }
     // Validate every name before loading data or training.
     let setup = args.options.setup()?;
-    let rules = args
-        .rules
+    let rules = merge_parameters(&args.rules)
         .iter()
         .map(|r| r.parse::<RuleSpec>())
         .collect::<Result<Vec<_>, _>>()?;
