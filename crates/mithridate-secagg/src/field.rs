@@ -52,7 +52,7 @@ pub fn pow(mut a: u64, mut e: u64) -> u64 {
 
 /// `a^-1 mod p` (Fermat: `a^(p-2)`); `a` must be nonzero.
 pub fn inv(a: u64) -> u64 {
-    debug_assert!(a % P != 0, "zero has no inverse");
+    debug_assert_ne!(a % P, 0, "zero has no inverse");
     pow(a, P - 2)
 }
 

@@ -162,11 +162,11 @@ impl SecAgg {
                     .enumerate()
                     .map(|(i, &v)| {
                         let mut bytes = Vec::with_capacity(SHARE_PAYLOAD);
-                        for c in 0..CHUNKS {
-                            bytes.extend(per_chunk_mask[c][i].to_le_bytes());
+                        for chunk in &per_chunk_mask {
+                            bytes.extend(chunk[i].to_le_bytes());
                         }
-                        for c in 0..CHUNKS {
-                            bytes.extend(per_chunk_seed[c][i].to_le_bytes());
+                        for chunk in &per_chunk_seed {
+                            bytes.extend(chunk[i].to_le_bytes());
                         }
                         let key = agree(&keys[u].share_keys, &keys[v].share_keys.public, b"share")
                             .ok_or_else(|| {

@@ -175,9 +175,11 @@ impl DpFedAvg {
 
     /// The count noise `sigma_b` for a round of `m` clients.
     fn count_noise(&self, m: usize) -> f64 {
-        self.params
-            .count_noise
-            .unwrap_or((m as f64 / 20.0).max(self.params.noise_multiplier).max(1e-3))
+        self.params.count_noise.unwrap_or(
+            (m as f64 / 20.0)
+                .max(self.params.noise_multiplier)
+                .max(1e-3),
+        )
     }
 }
 

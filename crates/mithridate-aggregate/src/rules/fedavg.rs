@@ -102,6 +102,9 @@ impl SumForm for FedAvg {
         if contributors == 0 {
             return Err(AggregateError::NoClients);
         }
-        Ok(sum.iter().map(|s| (s / contributors as f64) as f32).collect())
+        Ok(sum
+            .iter()
+            .map(|s| (s / contributors as f64) as f32)
+            .collect())
     }
 }
