@@ -73,6 +73,8 @@ enum Command {
     Fl(commands::fl::FlArgs),
     /// Federated learning over rules x attacks x Byzantine fractions; final accuracy / ASR table.
     FlSweep(commands::fl::FlSweepArgs),
+    /// Repair a backdoored model with trusted clean data (fine-pruning, Neural Cleanse unlearning, fine-tuning).
+    Repair(commands::repair::RepairArgs),
     /// Retraining gate: candidate vs deployed model on a trusted holdout; JUnit XML, audit log.
     Gate(commands::gate::GateArgs),
     /// Continual retraining under poisoning: ingest, screen, retrain, gate, deploy or block,
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
         Command::DefendSweep(args) => commands::defend::run(args, &ctx),
         Command::Fl(args) => commands::fl::run(args, &ctx),
         Command::FlSweep(args) => commands::fl::run_sweep(args, &ctx),
+        Command::Repair(args) => commands::repair::run(args, &ctx),
         Command::Gate(args) => commands::gate::run(args, &ctx),
         Command::Continual(args) => commands::continual::run(args, &ctx),
         Command::Privacy(cmd) => commands::privacy::run(cmd, &ctx),

@@ -4,7 +4,7 @@
 
 use crate::reverse::{reverse_one, CheckedReverse, ReversedTrigger};
 use crate::{GateError, Result};
-use mithridate_data::Dataset;
+use mithridate_data::{Dataset, Modality};
 use mithridate_engine::Classifier;
 use mithridate_onnx::OnnxClassifier;
 use rayon::prelude::*;
@@ -168,6 +168,66 @@ pub fn scan_model(
         mad,
         params: cfg.to_json(),
     })
+}
+
+/// The reversed trigger of an image model as a PNG picture: the stamped contribution
+/// `m ⊙ p` (black where the mask is 0), grey for one channel, RGB for three, upscaled by an
+/// integer factor so the longer side is at least 112 pixels (nearest neighbour: each input
+/// pixel stays a visible square). Errors for tabular data (no picture) or other channel counts.
+///
+/// ```
+/// use mithridate_data::Modality;
+/// use mithridate_gate::model_scan::trigger_png;
+/// use mithridate_gate::reverse::ReversedTrigger;
+/// let t = ReversedTrigger { mask_norm: 1.0, success: 1.0, mask: vec![1.0, 0.0, 0.0, 0.0],
+///     pattern: vec![1.0; 4] };
+/// let png = trigger_png(&t, &Modality::Image { channels: 1, height: 2, width: 2 }).unwrap();
+/// assert_eq!(&png[1..4], b"PNG");
+/// ```
+pub fn trigger_png(trigger: &ReversedTrigger, modality: &Modality) -> Result<Vec<u8>> {
+    let Modality::Image {
+        channels,
+        height,
+        width,
+    } = *modality
+    else {
+        return Err(GateError::Input(format!(
+            "a trigger picture needs image data, not {}",
+            modality.name()
+        )));
+    };
+    let positions = height * width;
+    if !(channels == 1 || channels == 3)
+        || trigger.mask.len() != positions
+        || trigger.pattern.len() != channels * positions
+    {
+        return Err(GateError::Input(format!(
+            "a {} trigger of {} mask values cannot be drawn as a {channels}x{height}x{width} picture",
+            channels,
+            trigger.mask.len()
+        )));
+    }
+    let scale = 112usize.div_ceil(height.max(width)).max(1);
+    let (w, h) = ((width * scale) as u32, (height * scale) as u32);
+    let pixel = |c: usize, y: usize, x: usize| -> u8 {
+        let j = (y / scale) * width + x / scale;
+        let v = trigger.mask[j] * trigger.pattern[c * positions + j];
+        (v.clamp(0.0, 1.0) * 255.0).round() as u8
+    };
+    let mut out = Vec::new();
+    let mut cursor = std::io::Cursor::new(&mut out);
+    let result = if channels == 1 {
+        image::GrayImage::from_fn(w, h, |x, y| image::Luma([pixel(0, y as usize, x as usize)]))
+            .write_to(&mut cursor, image::ImageFormat::Png)
+    } else {
+        image::RgbImage::from_fn(w, h, |x, y| {
+            let (y, x) = (y as usize, x as usize);
+            image::Rgb([pixel(0, y, x), pixel(1, y, x), pixel(2, y, x)])
+        })
+        .write_to(&mut cursor, image::ImageFormat::Png)
+    };
+    result.map_err(|e| GateError::Input(format!("encoding the trigger picture: {e}")))?;
+    Ok(out)
 }
 
 #[cfg(test)]

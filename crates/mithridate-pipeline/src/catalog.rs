@@ -28,6 +28,10 @@ pub fn markdown() -> String {
             "Federated update attacks",
             mithridate_fl::UPDATE_ATTACKS.markdown_table(),
         ),
+        (
+            "Model repairs (`mithridate repair`)",
+            mithridate_repair::REPAIRS.markdown_table(),
+        ),
     ];
     let mut out = String::from(
         "# Registry\n\nGenerated from the registries (`cargo test -p mithridate-pipeline --test catalog` \

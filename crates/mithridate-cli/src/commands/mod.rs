@@ -15,6 +15,7 @@ pub mod privacy;
 pub mod provenance;
 pub mod rag;
 pub mod reader_flags;
+pub mod repair;
 pub mod report;
 pub mod sanitize;
 pub mod scan;

@@ -5,9 +5,10 @@ use crate::commands::model_arg::{OnnxInputArgs, RunModel};
 use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::Args;
+use mithridate_core::fsutil::{write_atomic, FileMode};
 use mithridate_core::ParamGuard;
 use mithridate_data::{DataHome, Split};
-use mithridate_gate::model_scan::ANOMALY_THRESHOLD;
+use mithridate_gate::model_scan::{trigger_png, ANOMALY_THRESHOLD};
 use mithridate_gate::{scan_model, ReverseParams};
 use mithridate_pipeline::data::subsample;
 use serde_json::json;
@@ -39,6 +40,10 @@ pub struct ScanModelArgs {
     /// Initial weight of the mask's L1 norm.
     #[arg(long, default_value_t = ReverseParams::default().l1_weight)]
     pub l1_weight: f64,
+    /// Write each flagged class's reverse-engineered trigger (`m * p`) as a PNG picture,
+    /// `class-K.png`, into this directory (image data only).
+    #[arg(long, value_name = "DIR")]
+    pub triggers: Option<PathBuf>,
     /// Write the full scan (per-class triggers and anomaly indices) as JSON here.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -67,6 +72,17 @@ pub fn run(args: ScanModelArgs, ctx: &Context) -> Result<()> {
     let started = std::time::Instant::now();
     let scan = scan_model(model.gradient_model(), &data, &params)?;
     let seconds = started.elapsed().as_secs_f64();
+    let mut pictures = Vec::new();
+    if let Some(dir) = &args.triggers {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for class in scan.classes.iter().filter(|c| c.flagged) {
+            let png = trigger_png(&class.trigger, data.modality())?;
+            let path = dir.join(format!("class-{}.png", class.class));
+            write_atomic(&path, &png, FileMode::Shared)
+                .with_context(|| format!("writing {}", path.display()))?;
+            pictures.push(path);
+        }
+    }
     let detectors = json!({ "neural-cleanse": {
         "classes": scan.classes,
         "median_mask_norm": scan.median_norm,
@@ -82,6 +98,7 @@ pub fn run(args: ScanModelArgs, ctx: &Context) -> Result<()> {
         "verdict": scan.verdict,
         "target_classes": scan.target_classes,
         "detectors": detectors,
+        "trigger_pictures": pictures,
     });
     if let Some(out) = &args.output {
         output::write_json(out, &report)?;
@@ -115,5 +132,8 @@ pub fn run(args: ScanModelArgs, ctx: &Context) -> Result<()> {
         scan.target_classes,
         data.len()
     );
+    for p in &pictures {
+        println!("trigger picture: {}", p.display());
+    }
     Ok(())
 }
