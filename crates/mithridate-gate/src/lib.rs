@@ -46,6 +46,7 @@ mod policy;
 pub mod probe;
 mod report;
 pub mod reverse;
+mod trigger_stamp;
 
 pub use compare::{ClassRecall, Comparison, Flips};
 pub use mithridate_core::ParamGuard;
