@@ -14,6 +14,7 @@ from . import _native
 # Spellings the field uses (ByzFL, Flower, the papers) where CamelCase would not.
 _SPELLINGS = {
     "fedavg": "FedAvg",
+    "dp": "DP",
     "nnm": "NNM",
     "fltrust": "FLTrust",
     "foolsgold": "FoolsGold",
