@@ -68,7 +68,31 @@ fn badnets_target_is_named_and_a_clean_model_passes() {
             arg(out),
         ]));
     }
-    let trojaned = scan(arg(&bad));
+    let pictures = dir.path().join("triggers");
+    let mut args = vec![
+        "--json",
+        "scan",
+        "model",
+        "--model",
+        arg(&bad),
+        "--data",
+        "mnist",
+    ];
+    args.extend_from_slice(&SCAN);
+    args.extend_from_slice(&["--triggers", arg(&pictures)]);
+    let trojaned = json(&mithridate(&args));
+    // The flagged class's reversed trigger as a square picture (PNG signature, IHDR size).
+    let png = pictures.join("class-7.png");
+    let bytes = std::fs::read(&png).expect("class-7.png written");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let side = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert!(
+        side(16) >= 28 && side(16) == side(20),
+        "{}x{}",
+        side(16),
+        side(20)
+    );
+    assert_eq!(trojaned["trigger_pictures"], serde_json::json!([png]));
     assert_eq!(trojaned["verdict"], "trojaned", "{trojaned}");
     assert_eq!(
         trojaned["target_classes"],

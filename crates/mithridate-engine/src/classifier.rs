@@ -455,37 +455,6 @@ impl Classifier {
         Ok(out)
     }
 
-    /// Gradient of each sample's cross-entropy against `targets[i]` with respect to its own
-    /// input features: `n * sample_len` values (dense modalities only; tokens are discrete).
-    pub fn input_gradients(&self, data: &Dataset, targets: &[u32]) -> Result<Vec<f32>> {
-        self.check_compatible(data)?;
-        if self.network.takes_tokens() {
-            return Err(EngineError::invalid_input(
-                "input gradients need dense features; text token ids are discrete",
-            ));
-        }
-        self.check_targets(data, targets)?;
-        let params = self.tensors();
-        let mut out = Vec::with_capacity(data.len() * self.modality.sample_len());
-        for start in (0..data.len()).step_by(INFERENCE_CHUNK) {
-            let end = (start + INFERENCE_CHUNK).min(data.len());
-            let rows: Vec<usize> = (start..end).collect();
-            let x = Var::from_tensor(&self.input(data, &rows)?).context("input gradients")?;
-            let y = self.targets(&targets[start..end])?;
-            // Summing (not averaging) keeps each sample's gradient unscaled.
-            let grads = self
-                .network
-                .forward(&params, x.as_tensor())
-                .and_then(|(_, logits)| cross_entropy(&logits, &y)?.sum_all()?.backward())
-                .context("input gradients")?;
-            match grads.get(&x) {
-                Some(g) => out.extend(flatten(g)?),
-                None => out.extend(std::iter::repeat_n(0.0, x.elem_count())),
-            }
-        }
-        Ok(out)
-    }
-
     fn check_targets(&self, data: &Dataset, targets: &[u32]) -> Result<()> {
         if targets.len() != data.len() {
             return Err(EngineError::invalid_input(format!(
@@ -601,5 +570,6 @@ pub(crate) fn describe(m: &Modality) -> String {
     }
 }
 
+mod gradients;
 #[cfg(test)]
 mod tests;

@@ -70,6 +70,10 @@ struct TaskWork {
     feat_arg: Vec<u8>,
     /// Gradient of one image's first stage output.
     d_mid: Vec<f32>,
+    /// One image channel-last and its gradient (input gradients only: the first stage's
+    /// input backward is the channel-last sparse one).
+    image_hwc: Vec<f32>,
+    d_image_hwc: Vec<f32>,
     /// Dense head activations: `acts[0]` its input (rows of the task), `acts[l + 1]` layer
     /// `l`'s output (after ReLU except for the logits).
     acts: Vec<Vec<f32>>,
@@ -90,6 +94,8 @@ pub(crate) struct FastTrainer<'a> {
     grad: Vec<f32>,
     /// The second kernel reordered to channel-last taps.
     conv2_hwc: Vec<f32>,
+    /// The first kernel reordered likewise (input gradients only).
+    conv1_hwc: Vec<f32>,
     /// Where [`FastTrainer::optimizer_step`] writes the updated weights.
     updated: Vec<Vec<f32>>,
 }
@@ -141,6 +147,7 @@ impl<'a> FastTrainer<'a> {
             tasks,
             grad: vec![0.0; total],
             conv2_hwc,
+            conv1_hwc: Vec::new(),
             updated: Vec::new(),
         })
     }
@@ -174,13 +181,15 @@ impl<'a> FastTrainer<'a> {
             .zip(rows.par_chunks(self.task_samples))
             .zip(labels.par_chunks(self.task_samples))
             .for_each(|((work, rows), labels)| {
+                let kernels = (conv2_hwc.as_slice(), &[][..]);
                 work.run(
                     body,
                     params,
-                    conv2_hwc,
+                    kernels,
                     offsets,
                     (inputs, rows, labels),
                     scale,
+                    None,
                 );
             });
         // Element-wise sums in task order: independent of which thread ran which task.
@@ -264,14 +273,20 @@ impl TaskWork {
 
     /// Forward and backward of one task's samples into `self.grad` (overwritten) and
     /// `self.loss`, the loss gradient scaled by `scale` (one over the batch size).
+    /// `kernels` are the second and (where `d_inputs` is wanted) the first convolution
+    /// kernels in channel-last tap order. With `d_inputs` (`rows.len() * sample_len`), the
+    /// gradient with respect to each input is written there, and the first kernel's gradient
+    /// in `self.grad` is left meaningless.
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
         body: &Body<'_>,
         params: &[Vec<f32>],
-        conv2_hwc: &[f32],
+        (conv2_hwc, conv1_hwc): (&[f32], &[f32]),
         offsets: &[usize],
         (inputs, rows, labels): (&[f32], &[usize], &[u32]),
         scale: f32,
+        mut d_inputs: Option<&mut [f32]>,
     ) {
         let n = rows.len();
         let head = body.head_sizes();
@@ -343,7 +358,7 @@ impl TaskWork {
             let (before, after) = self.grad.split_at_mut(offsets[bi]);
             let d_weight = &mut before[offsets[wi]..];
             let d_bias = &mut after[..head[l + 1]];
-            let need_dx = l > 0 || has_convs;
+            let need_dx = l > 0 || has_convs || d_inputs.is_some();
             self.d_in.resize(n * head[l], 0.0);
             let d_x = need_dx.then_some(&mut self.d_in[..]);
             linear_backward(
@@ -359,6 +374,9 @@ impl TaskWork {
                 }
                 std::mem::swap(&mut self.d_out, &mut self.d_in);
             }
+        }
+        if let (Body::Dense { sizes }, Some(d_inputs)) = (body, d_inputs.as_deref_mut()) {
+            d_inputs.copy_from_slice(&self.d_out[..n * sizes[0]]);
         }
         // Backward through the convolutions, image by image (`d_out` is the flattened
         // pooled map's gradient; the stage's ReLU mask is applied inside).
@@ -387,190 +405,48 @@ impl TaskWork {
                     (dw2, db2),
                     &mut self.d_mid,
                 );
-                conv_pool_relu_backward_gemm(
+                let stage = (mid, mid_arg, &self.d_mid[..]);
+                let Some(d_inputs) = d_inputs.as_deref_mut() else {
+                    let layout = Patches::ChannelFirst;
+                    conv_pool_relu_backward_gemm(
+                        c1,
+                        image,
+                        layout,
+                        stage,
+                        &mut self.conv[0],
+                        (dw1, db1),
+                    );
+                    continue;
+                };
+                // The input's gradient: the sparse backward on the channel-last image.
+                let (c, plane) = (c1.in_channels, c1.in_h * c1.in_w);
+                self.image_hwc.resize(per, 0.0);
+                self.d_image_hwc.resize(per, 0.0);
+                for (p, px) in self.image_hwc.chunks_exact_mut(c).enumerate() {
+                    for (ch, v) in px.iter_mut().enumerate() {
+                        *v = image[ch * plane + p];
+                    }
+                }
+                conv_pool_relu_backward_sparse(
                     c1,
-                    image,
-                    Patches::ChannelFirst,
-                    (mid, mid_arg, &self.d_mid),
+                    conv1_hwc,
+                    &self.image_hwc,
+                    stage,
                     &mut self.conv[0],
                     (dw1, db1),
+                    &mut self.d_image_hwc,
                 );
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use candle_core::{Device, Tensor, Var};
-    use mithridate_data::Modality;
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
-
-    use super::*;
-    use crate::network::cross_entropy;
-    use crate::Architecture;
-
-    /// A network with random weights (4x the initialisation's scale, so every layer's output
-    /// varies a lot), `batch` random inputs in [-1, 1] (no tied pooling maxima) and labels.
-    fn problem(
-        arch: Architecture,
-        modality: &Modality,
-        batch: usize,
-    ) -> (Network, Vec<Vec<f32>>, Vec<f32>, Vec<u32>) {
-        let classes = 10;
-        let network = Network::new(arch, modality, classes);
-        let mut rng = ChaCha8Rng::seed_from_u64(batch as u64);
-        let params = network
-            .init(7)
-            .into_iter()
-            .map(|p| p.into_iter().map(|v| 4.0 * v).collect())
-            .collect();
-        let inputs = (0..batch * modality.sample_len())
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
-        let labels = (0..batch)
-            .map(|_| rng.random_range(0..classes as u32))
-            .collect();
-        (network, params, inputs, labels)
-    }
-
-    /// Mean loss and per-tensor gradients from candle autodiff of the network's forward.
-    fn autodiff(
-        network: &Network,
-        params: &[Vec<f32>],
-        inputs: &[f32],
-        labels: &[u32],
-    ) -> (f64, Vec<Vec<f32>>) {
-        let dev = Device::Cpu;
-        let vars: Vec<Var> = params
-            .iter()
-            .zip(network.specs())
-            .map(|(v, s)| Var::from_slice(v, s.shape.as_slice(), &dev).unwrap())
-            .collect();
-        let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
-        let x =
-            Tensor::from_slice(inputs, (labels.len(), inputs.len() / labels.len()), &dev).unwrap();
-        let y = Tensor::from_slice(labels, labels.len(), &dev).unwrap();
-        let (_, logits) = network.forward(&tensors, &x).unwrap();
-        let loss = cross_entropy(&logits, &y).unwrap().mean_all().unwrap();
-        let grads = loss.backward().unwrap();
-        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let g = vars.iter().map(|v| flat(grads.get(v).unwrap())).collect();
-        (f64::from(loss.to_scalar::<f32>().unwrap()), g)
-    }
-
-    fn fast(
-        network: &Network,
-        params: &[Vec<f32>],
-        inputs: &[f32],
-        labels: &[u32],
-    ) -> (f64, Vec<Vec<f32>>) {
-        let mut trainer = FastTrainer::new(network, labels.len()).expect("fast path");
-        let rows: Vec<usize> = (0..labels.len()).collect();
-        let loss = trainer.step(params, inputs, &rows, labels);
-        (
-            loss,
-            (0..params.len())
-                .map(|i| trainer.gradient(i).to_vec())
-                .collect(),
-        )
-    }
-
-    fn image(channels: usize, height: usize, width: usize) -> Modality {
-        Modality::Image {
-            channels,
-            height,
-            width,
-        }
-    }
-
-    #[test]
-    fn gradients_equal_candle_autodiff() {
-        let cases = [
-            (Architecture::Cnn, image(1, 28, 28), 37),
-            (Architecture::Cnn, image(3, 7, 9), 20),
-            (Architecture::Cnn, image(2, 4, 5), 3),
-            (Architecture::Mlp, Modality::Tabular { features: 13 }, 70),
-            (Architecture::LogReg, Modality::Tabular { features: 6 }, 5),
-        ];
-        for (arch, modality, batch) in cases {
-            let (network, params, inputs, labels) = problem(arch, &modality, batch);
-            let (want_loss, want) = autodiff(&network, &params, &inputs, &labels);
-            let (got_loss, got) = fast(&network, &params, &inputs, &labels);
-            assert!(
-                (got_loss - want_loss).abs() < 1e-5 * want_loss.max(1.0),
-                "{arch} loss {got_loss} vs {want_loss}"
-            );
-            for (t, (g, w)) in got.iter().zip(&want).enumerate() {
-                // Relative to each tensor's largest gradient: sums of up to ~1,600 products per
-                // image and 70 images, in a different order.
-                let scale = w.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-                for (i, (a, b)) in g.iter().zip(w).enumerate() {
-                    assert!((a - b).abs() <= 1e-4 * scale, "{arch} {modality:?} tensor {t}[{i}]: fast {a} vs autodiff {b} (scale {scale})");
+                let d_image = &mut d_inputs[s * per..(s + 1) * per];
+                for (p, px) in self.d_image_hwc.chunks_exact(c).enumerate() {
+                    for (ch, v) in px.iter().enumerate() {
+                        d_image[ch * plane + p] = *v;
+                    }
                 }
             }
         }
     }
-
-    #[test]
-    fn cnn_gradients_match_finite_differences() {
-        let (network, params, inputs, labels) = problem(Architecture::Cnn, &image(2, 8, 6), 5);
-        let (_, grad) = fast(&network, &params, &inputs, &labels);
-        let loss_at = |t: usize, i: usize, delta: f32| {
-            let mut p = params.clone();
-            p[t][i] += delta;
-            fast(&network, &p, &inputs, &labels).0
-        };
-        let eps = 1e-3f32;
-        let mut checked = 0;
-        for (t, g) in grad.iter().enumerate() {
-            // The three largest-magnitude entries of every tensor and its first one.
-            let mut order: Vec<usize> = (0..g.len()).collect();
-            order.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
-            for &i in order.iter().take(3).chain([&0]) {
-                let want = (loss_at(t, i, eps) - loss_at(t, i, -eps)) / (2.0 * f64::from(eps));
-                let got = f64::from(g[i]);
-                assert!(
-                    (got - want).abs() < 2e-3 + 0.02 * want.abs(),
-                    "tensor {t}[{i}]: {got} vs finite difference {want}"
-                );
-                checked += 1;
-            }
-        }
-        assert_eq!(checked, 32);
-    }
-
-    #[test]
-    fn gradients_do_not_depend_on_the_thread_count() {
-        let (network, params, inputs, labels) = problem(Architecture::Cnn, &image(1, 12, 12), 64);
-        let on = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| fast(&network, &params, &inputs, &labels))
-        };
-        let one = on(1);
-        assert!(one.1.iter().flatten().any(|g| *g != 0.0));
-        for threads in [2, 3] {
-            let other = on(threads);
-            assert_eq!(
-                one.0.to_bits(),
-                other.0.to_bits(),
-                "loss on {threads} threads"
-            );
-            assert_eq!(one.1, other.1, "gradients on {threads} threads");
-        }
-    }
-
-    #[test]
-    fn text_model_has_no_fast_path() {
-        let text = Modality::Text {
-            max_len: 4,
-            vocab_size: 10,
-        };
-        let network = Network::new(Architecture::Text, &text, 2);
-        assert!(FastTrainer::new(&network, 8).is_none());
-    }
 }
+
+mod input_grad;
+#[cfg(test)]
+mod tests;

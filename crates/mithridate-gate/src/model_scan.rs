@@ -20,6 +20,15 @@ pub const ANOMALY_THRESHOLD: f64 = 2.0;
 pub trait GradientModel: Sync {
     fn predict(&self, data: &Dataset) -> Result<Vec<u32>>;
     fn input_gradients(&self, data: &Dataset, targets: &[u32]) -> Result<Vec<f32>>;
+    /// Both at once; models whose backward pass has the logits override this to save a
+    /// forward pass.
+    fn input_gradients_and_predictions(
+        &self,
+        data: &Dataset,
+        targets: &[u32],
+    ) -> Result<(Vec<f32>, Vec<u32>)> {
+        Ok((self.input_gradients(data, targets)?, self.predict(data)?))
+    }
 }
 
 impl GradientModel for Classifier {
@@ -28,6 +37,15 @@ impl GradientModel for Classifier {
     }
     fn input_gradients(&self, data: &Dataset, targets: &[u32]) -> Result<Vec<f32>> {
         Ok(Classifier::input_gradients(self, data, targets)?)
+    }
+    fn input_gradients_and_predictions(
+        &self,
+        data: &Dataset,
+        targets: &[u32],
+    ) -> Result<(Vec<f32>, Vec<u32>)> {
+        Ok(Classifier::input_gradients_and_predictions(
+            self, data, targets,
+        )?)
     }
 }
 

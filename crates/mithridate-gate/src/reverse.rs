@@ -211,12 +211,8 @@ fn objective_gradient(
     let per = channels * positions;
     let n = x.len() / per;
     let stamped = rebuild(template, stamp(x, &mask, &pattern, channels), n)?;
-    let g = model.input_gradients(&stamped, &vec![target; n])?;
-    let hits = model
-        .predict(&stamped)?
-        .iter()
-        .filter(|&&p| p == target)
-        .count();
+    let (g, predicted) = model.input_gradients_and_predictions(&stamped, &vec![target; n])?;
+    let hits = predicted.iter().filter(|&&p| p == target).count();
     let mut grad_m = vec![0.0f64; positions];
     let mut grad_p = vec![0.0f64; per];
     for (row, grow) in x.chunks(per).zip(g.chunks(per)) {

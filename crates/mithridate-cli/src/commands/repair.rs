@@ -8,6 +8,7 @@ use clap::Args;
 use mithridate_attack::GroundTruth;
 use mithridate_data::{DataHome, Dataset, Split};
 use mithridate_engine::Classifier;
+use mithridate_pipeline::attack::{accuracy, assess_model};
 use mithridate_pipeline::data::subsample;
 use mithridate_repair::REPAIRS;
 use serde_json::{json, Value};
@@ -55,28 +56,40 @@ pub struct RepairArgs {
 
 /// Clean accuracy and, with a trigger, the attack success rate of `model` on `test`.
 fn measure(model: &Classifier, test: &Dataset, truth: Option<&GroundTruth>) -> Result<Value> {
-    let predict = |d: &Dataset| {
-        model
-            .predict(d)
-            .map_err(|e| mithridate_attack::AttackError::Model(e.to_string()))
-    };
     Ok(match truth {
         Some(t) => {
-            let a = mithridate_attack::assess(t, test, predict)?;
+            let a = assess_model(t, model, test)?;
             json!({"clean_accuracy": a.clean_accuracy, "attack_success_rate": a.attack_success_rate})
         }
-        None => {
-            let p = predict(test)?;
-            let correct = p.iter().zip(test.labels()).filter(|(a, b)| a == b).count();
-            json!({"clean_accuracy": correct as f64 / test.len() as f64, "attack_success_rate": null})
-        }
+        None => json!({"clean_accuracy": accuracy(model, test)?, "attack_success_rate": null}),
     })
+}
+
+/// The registry's repairs, as text or (with `--json`) as objects.
+fn list(ctx: &Context) -> Result<()> {
+    if ctx.json {
+        let repairs: Vec<Value> = REPAIRS
+            .entries()
+            .iter()
+            .map(|e| {
+                json!({
+                    "name": e.name,
+                    "summary": e.summary,
+                    "paper": e.paper,
+                    "mitre_atlas": e.taxonomy.mitre_atlas,
+                    "nist_ai_100_2": e.taxonomy.nist_ai_100_2,
+                })
+            })
+            .collect();
+        return ctx.print_json(&json!({ "repairs": repairs }));
+    }
+    println!("{}", REPAIRS.listing());
+    Ok(())
 }
 
 pub fn run(args: RepairArgs, ctx: &Context) -> Result<()> {
     if args.list {
-        println!("{}", REPAIRS.listing());
-        return Ok(());
+        return list(ctx);
     }
     let (Some(model_path), Some(data_name), Some(out)) = (&args.model, &args.data, &args.output)
     else {
