@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# A zoo of MNIST models, half trojaned and half clean, scanned by `mithridate scan model`
+# (Neural Cleanse) without their training data: AUROC of the largest anomaly index, detection
+# and false-positive rates at Neural Cleanse's threshold (2), how often the flagged class is the
+# attacker's, and seconds per scan by architecture.
+#
+# Model i (0-based) is fully determined by i: architecture MLP for even i, CNN for odd i;
+# trojaned when i % 4 < 2, else clean (so each architecture has both). A trojaned model gets
+# attack (i / 4) % 6 of: BadNets white 3x3 bottom-right, BadNets checkerboard 4x4 top-left,
+# BadNets random-pattern 5x5 top-right, Blended noise (alpha 0.1), SIG sine, WaNet; target
+# class (3 i + 1) % 10; poison rate 5% or 10% alternately; every model trains on its own
+# 20,000-image subset (seed i). Patch triggers are what Neural Cleanse assumes; the three
+# full-image ones are the triggers it is known to miss, kept to show where it stops working.
+#
+# Usage: bench/model_zoo.sh [N (default 40)] [OUT_DIR (default target/model-zoo)]
+# Writes OUT_DIR/zoo.jsonl (one line per model) and prints the summary table. Rerunning skips
+# models already in zoo.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n="${1:-40}"; out="${2:-target/model-zoo}"
+bin="${MITHRIDATE_BIN:-target/release/mithridate}"
+[[ -x "$bin" ]] || cargo build --release -p mithridate-cli
+mkdir -p "$out"
+log="$out/zoo.jsonl"; touch "$log"
+
+attacks=(
+  "badnets -p pattern=white -p size=3 -p position=bottom-right"
+  "badnets -p pattern=checkerboard -p size=4 -p position=top-left"
+  "badnets -p pattern=random -p size=5 -p position=top-right"
+  "blend -p pattern=noise -p alpha=0.1"
+  "sig"
+  "wanet"
+)
+for ((i = 0; i < n; i++)); do
+  if grep -q "\"index\":$i," "$log"; then continue; fi
+  arch=$([[ $((i % 2)) -eq 0 ]] && echo mlp || echo cnn)
+  model="$out/model-$i.safetensors"
+  if [[ $((i % 4)) -lt 2 ]]; then
+    spec="${attacks[$(((i / 4) % 6))]}"; target=$(((3 * i + 1) % 10))
+    rate=$([[ $(((i / 4) % 2)) -eq 0 ]] && echo 0.05 || echo 0.1)
+    # shellcheck disable=SC2086 # the attack spec is words on purpose
+    "$bin" --seed "$i" --json poison --data mnist --max-train 20000 --attack $spec \
+      --target "$target" --rate "$rate" -o "$out/data-$i.npz" > /dev/null
+    data="$out/data-$i.npz"; attack="${spec// -p /,}"
+  else
+    data="mnist"; target=-1; rate=0; attack="none"
+  fi
+  "$bin" --seed "$i" --json train --data "$data" --max-train 20000 --test mnist --model "$arch" \
+    -o "$model" > "$out/train-$i.json"
+  asr=null
+  if [[ "$target" -ge 0 ]]; then
+    asr=$("$bin" --json evaluate --model "$model" --data mnist --trigger "$data.truth.json" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["attack"]["assessment"]["attack_success_rate"])')
+  fi
+  start=$(date +%s.%N)
+  "$bin" --seed "$i" --json scan model --model "$model" --data mnist > "$out/scan-$i.json"
+  seconds=$(python3 -c "import time; print(round(time.time() - $start, 2))")
+  python3 - "$i" "$arch" "$attack" "$target" "$rate" "$asr" "$seconds" "$out/scan-$i.json" \
+    "$out/train-$i.json" >> "$log" <<'PY'
+import json, sys
+i, arch, attack, target, rate, asr, seconds, scan, train = sys.argv[1:]
+s = json.load(open(scan))
+t = json.load(open(train))
+classes = s["detectors"]["neural-cleanse"]["classes"]
+print(json.dumps({
+    "index": int(i), "arch": arch, "attack": attack, "target": int(target),
+    "rate": float(rate), "asr": None if asr in ("null", "None") else float(asr),
+    "clean_accuracy": t["test_accuracy"], "train_seconds": t["seconds"],
+    "max_anomaly_index": max(c["anomaly_index"] for c in classes),
+    "most_anomalous": max(classes, key=lambda c: c["anomaly_index"])["class"],
+    "flagged": s["target_classes"], "scan_seconds": float(seconds),
+}, separators=(",", ":")))
+PY
+  echo "model $i ($arch, $attack): $(tail -1 "$log")" >&2
+done
+
+python3 - "$log" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def auroc(scores, labels):
+    pos = [s for s, y in zip(scores, labels) if y]
+    neg = [s for s, y in zip(scores, labels) if not y]
+    if not pos or not neg:
+        return float("nan")
+    wins = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg)
+    return wins / (len(pos) * len(neg))
+def summary(name, rs):
+    troj = [r for r in rs if r["target"] >= 0]
+    clean = [r for r in rs if r["target"] < 0]
+    detected = [r for r in troj if r["flagged"]]
+    right = [r for r in detected if r["target"] in r["flagged"]]
+    fp = [r for r in clean if r["flagged"]]
+    a = auroc([r["max_anomaly_index"] for r in rs], [r["target"] >= 0 for r in rs])
+    secs = sum(r["scan_seconds"] for r in rs) / max(len(rs), 1)
+    print(f"| {name} | {len(troj)} / {len(clean)} | {a:.3f} | {len(detected)}/{len(troj)} | "
+          f"{len(right)}/{max(len(detected), 0)} | {len(fp)}/{len(clean)} | {secs:.1f} |")
+print("| models | trojaned / clean | AUROC | detected | right class | false positives | s / scan |")
+print("|---|---|---|---|---|---|---|")
+summary("all", rows)
+for arch in ("mlp", "cnn"):
+    summary(arch, [r for r in rows if r["arch"] == arch])
+patch = [r for r in rows if r["target"] < 0 or r["attack"].startswith("badnets")]
+summary("patch triggers + clean", patch)
+full = [r for r in rows if r["target"] < 0 or not r["attack"].startswith("badnets")]
+summary("full-image triggers + clean", full)
+weak = [r for r in rows if r["target"] >= 0 and (r["asr"] or 0) < 0.5]
+if weak:
+    print(f"\n{len(weak)} trojaned models whose backdoor did not take (ASR < 50%): "
+          + ", ".join(f'{r["index"]} ({r["attack"]}, {r["asr"]:.2f})' for r in weak))
+PY
