@@ -86,6 +86,9 @@ enum Command {
     /// Retrieval-corpus (RAG) poisoning: attack success and clean recall at k, with defences.
     #[command(subcommand)]
     Rag(commands::rag::RagCommand),
+    /// Backdoors in a text classifier on a frozen MiniLM encoder: CA / ASR, with defences.
+    #[command(subcommand)]
+    Text(commands::text::TextCommand),
 }
 
 fn main() -> ExitCode {
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
         Command::Continual(args) => commands::continual::run(args, &ctx),
         Command::Privacy(cmd) => commands::privacy::run(cmd, &ctx),
         Command::Rag(cmd) => commands::rag::run(cmd, &ctx),
+        Command::Text(cmd) => commands::text::run(cmd, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -55,6 +55,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(r) = cause.downcast_ref::<mithridate_rag::RagError>() {
             return if r.is_environment() { 3 } else { 2 };
         }
+        if let Some(t) = cause.downcast_ref::<mithridate_text::TextError>() {
+            return if t.is_environment() { 3 } else { 2 };
+        }
         if let Some(data) = cause.downcast_ref::<mithridate_data::DataError>() {
             return match data {
                 mithridate_data::DataError::Fetch { .. }

@@ -163,6 +163,15 @@ pub fn package_files(home: &DataHome, asset: &registry::BuiltinDataset) -> Resul
     fetch::cached_files(home, asset)
 }
 
+/// The verified SpamAssassin e-mails (raw bytes, canonical order: group, then file name),
+/// fetched when the cache is missing or corrupt; for models that read raw text (the built-in
+/// `spamassassin` dataset is the tokenised form).
+pub fn spam_assassin_documents(home: &DataHome) -> Result<Vec<spamassassin::Document>> {
+    let dataset = registry::find("spamassassin")
+        .ok_or_else(|| DataError::UnknownDataset("spamassassin".to_string()))?;
+    fetch::cached_corpus(home, dataset)
+}
+
 /// Everything that can go wrong while obtaining, reading or validating data.
 /// Messages are one line and name the file, dataset or value at fault.
 #[derive(Debug, thiserror::Error)]

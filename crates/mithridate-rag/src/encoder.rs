@@ -161,20 +161,49 @@ impl Encoder {
         texts: &[S],
         progress: &mut dyn FnMut(usize),
     ) -> Result<Embeddings> {
+        self.encode_truncated(texts, MAX_TOKENS, progress)
+    }
+
+    /// Like [`encode_with_progress`](Encoder::encode_with_progress) with texts truncated to
+    /// `max_tokens` (including `[CLS]` and `[SEP]`; clamped to `3..=MAX_TOKENS`): a shorter
+    /// limit is quadratically cheaper in attention and linearly in everything else, which is
+    /// what classifiers of long e-mails want. Embeddings still do not depend on the batch.
+    pub fn encode_truncated<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        max_tokens: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Embeddings> {
+        self.encode_pooled(texts, max_tokens, Pooling::Mean, progress)
+    }
+
+    /// Like [`encode_truncated`](Encoder::encode_truncated) with a choice of pooling: rows are
+    /// [`Pooling::width`] wide (`MeanMax`: the unit mean embedding followed by the
+    /// per-dimension maximum of the last hidden states over the text's tokens).
+    pub fn encode_pooled<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        max_tokens: usize,
+        pooling: Pooling,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Embeddings> {
+        let max_tokens = max_tokens.clamp(3, MAX_TOKENS);
         let encoded: Vec<_> = texts
             .iter()
-            .map(|t| self.tokenizer.encode(t.as_ref(), MAX_TOKENS))
+            .map(|t| self.tokenizer.encode(t.as_ref(), max_tokens))
             .collect();
         let truncated = (0..texts.len()).filter(|&i| encoded[i].truncated).collect();
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| (encoded[i].ids.len(), i));
-        let mut vectors = vec![0f32; texts.len() * DIM];
+        let width = pooling.width();
+        let mut vectors = vec![0f32; texts.len() * width];
         let mut done = 0;
         for batch in order.chunks(BATCH) {
             let ids: Vec<&[u32]> = batch.iter().map(|&i| &encoded[i].ids[..]).collect();
-            let out = self.forward(&ids).map_err(model_err)?;
+            let out = self.forward(&ids, pooling).map_err(model_err)?;
             for (row, &i) in batch.iter().enumerate() {
-                vectors[i * DIM..(i + 1) * DIM].copy_from_slice(&out[row * DIM..(row + 1) * DIM]);
+                vectors[i * width..(i + 1) * width]
+                    .copy_from_slice(&out[row * width..(row + 1) * width]);
             }
             done += batch.len();
             progress(done);
@@ -182,8 +211,8 @@ impl Encoder {
         Ok(Embeddings { vectors, truncated })
     }
 
-    /// One padded batch -> `[batch, DIM]` unit vectors.
-    fn forward(&self, batch: &[&[u32]]) -> candle_core::Result<Vec<f32>> {
+    /// One padded batch -> `[batch, pooling.width()]` rows (the mean part unit length).
+    fn forward(&self, batch: &[&[u32]], pooling: Pooling) -> candle_core::Result<Vec<f32>> {
         let n = batch.len();
         let len = batch.iter().map(|t| t.len()).max().unwrap_or(0);
         let mut ids = vec![0u32; n * len];
@@ -228,6 +257,34 @@ impl Encoder {
         let m = mask.unsqueeze(2)?;
         let pooled = h.broadcast_mul(&m)?.sum(1)?.broadcast_div(&m.sum(1)?)?;
         let norm = pooled.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?;
-        pooled.broadcast_div(&norm)?.flatten_all()?.to_vec1::<f32>()
+        let mean = pooled.broadcast_div(&norm)?;
+        match pooling {
+            Pooling::Mean => mean.flatten_all()?.to_vec1::<f32>(),
+            Pooling::MeanMax => {
+                // Padding positions get -1e9 so they never win the maximum.
+                let max = h.broadcast_add(&((m - 1.0)? * 1e9)?)?.max(1)?;
+                Tensor::cat(&[&mean, &max], 1)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()
+            }
+        }
+    }
+}
+
+/// How token states become one row per text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    /// Sentence-transformers' normalised mean ([`DIM`] wide).
+    Mean,
+    /// The normalised mean, then the per-dimension maximum over tokens (`2 * DIM` wide).
+    MeanMax,
+}
+
+impl Pooling {
+    pub fn width(self) -> usize {
+        match self {
+            Pooling::Mean => DIM,
+            Pooling::MeanMax => 2 * DIM,
+        }
     }
 }

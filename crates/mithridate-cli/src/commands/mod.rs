@@ -20,4 +20,5 @@ pub mod report;
 pub mod sanitize;
 pub mod scan;
 pub mod sweep;
+pub mod text;
 pub mod train;

@@ -1,0 +1,190 @@
+//! Defences against text backdoors, of two kinds:
+//!
+//! - **training-set** defences ([`DefenceKind::Training`]: activation clustering, spectral
+//!   signatures, BKI) score every training text; the flagged texts are removed and the head is
+//!   retrained on the rest ([`retrain_without`]); scored against the poisoned ids;
+//! - **inference-time** defences ([`DefenceKind::Inference`]: ONION, STRIP) act on each test
+//!   input (ONION deletes suspicious words, STRIP rejects low-entropy inputs); scored as a
+//!   detector of triggered inputs among clean and triggered test texts.
+//!
+//! Both report CA and ASR after the defence ([`DefenceOutcome`]).
+
+pub mod bki;
+pub mod embedding;
+pub mod onion;
+pub mod strip;
+
+use crate::data::Sample;
+use crate::embed::Embedder;
+use crate::embed::FEATURES as DIM;
+use crate::head::{Head, HeadConfig};
+use crate::{Result, TextError};
+use mithridate_detect::metrics::{score_detection, DetectionMetrics};
+use mithridate_detect::Detection;
+
+/// Where a defence acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DefenceKind {
+    Training,
+    Inference,
+}
+
+/// Everything a defence may read: the poisoned training set, the clean and triggered test
+/// sets, their embeddings, the head trained on the poisoned set, and the encoder.
+pub struct DefenceContext<'a> {
+    pub home: &'a mithridate_data::DataHome,
+    /// The encoder (`None`: defences that encode texts refuse to run).
+    pub embedder: Option<&'a mut Embedder>,
+    pub train: &'a [Sample],
+    pub train_emb: &'a [f32],
+    pub test: &'a [Sample],
+    pub test_emb: &'a [f32],
+    pub triggered: &'a [Sample],
+    pub triggered_emb: &'a [f32],
+    pub head: &'a Head,
+    pub head_config: &'a HeadConfig,
+    pub num_classes: usize,
+    pub target: u32,
+    pub seed: u64,
+    /// Called with (done, total) while a defence encodes texts.
+    pub progress: &'a mut dyn FnMut(usize, usize),
+}
+
+impl DefenceContext<'_> {
+    /// Embeds `texts` with the shared encoder and cache, reporting progress.
+    pub fn embed(&mut self, texts: &[String]) -> Result<Vec<f32>> {
+        let embedder = self
+            .embedder
+            .as_deref_mut()
+            .ok_or_else(|| TextError::invalid("this defence needs the encoder"))?;
+        let total = embedder.missing(texts);
+        let progress = &mut *self.progress;
+        embedder.embed(texts, &mut |done| progress(done, total))
+    }
+}
+
+/// What a defence achieved.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DefenceOutcome {
+    pub defence: String,
+    pub kind: DefenceKind,
+    pub parameters: serde_json::Value,
+    /// Precision / recall / AUROC of the flags against the ground truth (poisoned training
+    /// texts, or triggered test inputs).
+    pub detection: DetectionMetrics,
+    /// Clean accuracy after the defence (inference-time: a rejected clean input counts as
+    /// an error).
+    pub ca_after: f64,
+    /// Attack success after the defence (a rejected triggered input counts as a failure).
+    pub asr_after: f64,
+    /// Training texts removed (training-set defences) or inputs rejected / changed.
+    pub acted_on: usize,
+    /// Defence-specific findings (e.g. BKI's keywords, STRIP's threshold).
+    pub details: serde_json::Value,
+}
+
+/// A checked defence.
+pub trait TextDefence: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn kind(&self) -> DefenceKind;
+    fn parameters(&self) -> serde_json::Value;
+    fn run(&self, ctx: &mut DefenceContext, poisoned_ids: &[u64]) -> Result<DefenceOutcome>;
+}
+
+/// Accuracy of `head` on rows `emb` against `samples`' labels.
+pub fn accuracy(head: &Head, emb: &[f32], samples: &[Sample]) -> f64 {
+    let pred = head.predict(emb);
+    share(
+        pred.iter()
+            .zip(samples)
+            .filter(|(p, s)| **p == s.label)
+            .count(),
+        samples.len(),
+    )
+}
+
+/// Share of rows `emb` predicted `target`.
+pub fn success(head: &Head, emb: &[f32], target: u32) -> f64 {
+    let pred = head.predict(emb);
+    share(pred.iter().filter(|&&p| p == target).count(), pred.len())
+}
+
+pub(crate) fn share(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Trains the head on the rows of `ctx.train` not in `flagged` (sorted ids), and scores it.
+pub fn retrain_without(
+    ctx: &DefenceContext,
+    name: &str,
+    parameters: serde_json::Value,
+    detection: &Detection,
+    poisoned_ids: &[u64],
+    details: serde_json::Value,
+) -> Result<DefenceOutcome> {
+    let metrics = score_detection(detection, poisoned_ids).map_err(TextError::Detect)?;
+    let keep: Vec<usize> = (0..ctx.train.len())
+        .filter(|&i| detection.flagged.binary_search(&ctx.train[i].id).is_err())
+        .collect();
+    if keep.is_empty() {
+        return Err(TextError::invalid(format!(
+            "{name} flagged every training text"
+        )));
+    }
+    let x: Vec<f32> = keep
+        .iter()
+        .flat_map(|&i| ctx.train_emb[i * DIM..(i + 1) * DIM].iter().copied())
+        .collect();
+    let y: Vec<u32> = keep.iter().map(|&i| ctx.train[i].label).collect();
+    let head = Head::train(&x, DIM, &y, ctx.num_classes, ctx.head_config, ctx.seed);
+    Ok(DefenceOutcome {
+        defence: name.to_string(),
+        kind: DefenceKind::Training,
+        parameters,
+        detection: metrics,
+        ca_after: accuracy(&head, ctx.test_emb, ctx.test),
+        asr_after: success(&head, ctx.triggered_emb, ctx.target),
+        acted_on: ctx.train.len() - keep.len(),
+        details,
+    })
+}
+
+/// Ids that tell clean and triggered test inputs apart in an inference-time [`Detection`].
+pub(crate) const TRIGGERED_ID: u64 = 1 << 48;
+
+/// A detection over `clean` and `triggered` inputs from per-input scores and flags.
+pub(crate) fn input_detection(
+    name: &str,
+    clean: &[(u64, f64, bool)],
+    triggered: &[(u64, f64, bool)],
+) -> (Detection, Vec<u64>) {
+    let mut scores = Vec::new();
+    let mut flagged = Vec::new();
+    let mut positives = Vec::new();
+    for (offset, rows) in [(0, clean), (TRIGGERED_ID, triggered)] {
+        for &(id, score, flag) in rows {
+            scores.push((id + offset, score));
+            if flag {
+                flagged.push(id + offset);
+            }
+            if offset > 0 {
+                positives.push(id + offset);
+            }
+        }
+    }
+    flagged.sort_unstable();
+    let detection = Detection {
+        detector: name.to_string(),
+        parameters: serde_json::Value::Null,
+        flagged,
+        scores,
+        classes: vec![],
+        relabel: vec![],
+    };
+    (detection, positives)
+}

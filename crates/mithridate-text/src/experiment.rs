@@ -1,0 +1,210 @@
+//! One experiment: a text set, one attack at one rate, a clean and a poisoned head, and the
+//! defences, with CA / ASR before and after and detection metrics.
+//!
+//! - **CA**: accuracy on the clean test texts;
+//! - **ASR**: share of the non-target test texts predicted as the target once triggered;
+//! - `clean_*`: the same head trained on the unpoisoned training set (its ASR is the rate at
+//!   which the trigger alone moves clean predictions to the target: the floor of any ASR).
+//!
+//! Everything random is seeded by `seed` (poison choice, trigger positions, head training,
+//! defences' draws); the data subsets do not depend on it. Same spec, same result bytes.
+
+use crate::attacks::{poison, triggered_test};
+use crate::data::{self, Sample};
+use crate::defences::{accuracy, success, DefenceContext, DefenceOutcome};
+use crate::embed::Embedder;
+use crate::embed::FEATURES as DIM;
+use crate::head::{Head, HeadConfig};
+use crate::registry::{build_attack, build_defence};
+use crate::{Result, TextError};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ExperimentSpec {
+    /// `spamassassin`, `20news` or a `.jsonl` file.
+    pub data: String,
+    pub train_size: usize,
+    pub test_size: usize,
+    pub attack: String,
+    pub attack_params: serde_json::Value,
+    pub rate: f64,
+    pub target: u32,
+    pub clean_label: bool,
+    /// Defences by name with parameters, run in order, each on the same poisoned model.
+    pub defences: Vec<(String, serde_json::Value)>,
+    pub head: HeadConfig,
+    pub seed: u64,
+}
+
+impl ExperimentSpec {
+    /// Defaults: 2,000 train and 500 test texts, target class 0, dirty label, MLP head.
+    pub fn new(data: &str, attack: &str, rate: f64) -> ExperimentSpec {
+        ExperimentSpec {
+            data: data.to_string(),
+            train_size: 2000,
+            test_size: 500,
+            attack: attack.to_string(),
+            attack_params: serde_json::Value::Null,
+            rate,
+            target: 0,
+            clean_label: false,
+            defences: vec![],
+            head: HeadConfig::default(),
+            seed: 0,
+        }
+    }
+}
+
+/// The measured outcome (JSON for `--json`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExperimentResult {
+    pub data: String,
+    pub classes: usize,
+    pub train: usize,
+    pub test: usize,
+    pub attack: String,
+    pub attack_parameters: serde_json::Value,
+    pub rate: f64,
+    pub target: u32,
+    pub target_name: String,
+    pub clean_label: bool,
+    pub poisoned: usize,
+    pub seed: u64,
+    pub head: HeadConfig,
+    pub clean_ca: f64,
+    pub clean_asr: f64,
+    pub ca: f64,
+    pub asr: f64,
+    pub defences: Vec<DefenceOutcome>,
+    /// Example poisoned training text (the first poisoned id), for inspection.
+    pub example: Option<String>,
+}
+
+/// Which stage is running (for progress bars).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Encode,
+    Defence,
+}
+
+fn rows(
+    emb: &mut Embedder,
+    samples: &[Sample],
+    progress: &mut dyn FnMut(Stage, usize, usize),
+) -> Result<Vec<f32>> {
+    let texts: Vec<&str> = samples.iter().map(|s| s.text.as_str()).collect();
+    let total = emb.missing(&texts);
+    emb.embed(&texts, &mut |done| progress(Stage::Encode, done, total))
+}
+
+/// Runs `spec` with `embedder` (the data home is for fetching data and ONION's corpus).
+pub fn run(
+    home: &mithridate_data::DataHome,
+    embedder: &mut Embedder,
+    spec: &ExperimentSpec,
+    progress: &mut dyn FnMut(Stage, usize, usize),
+) -> Result<ExperimentResult> {
+    // Everything that can be refused is checked before any heavy work.
+    let attack = build_attack(&spec.attack, &spec.attack_params)?;
+    let defences = spec
+        .defences
+        .iter()
+        .map(|(name, p)| build_defence(name, p))
+        .collect::<Result<Vec<_>>>()?;
+    if spec.head.epochs == 0 || spec.head.batch == 0 {
+        return Err(TextError::invalid("the head needs epochs and batch >= 1"));
+    }
+    let set = data::load(home, &spec.data)?.subset(spec.train_size, spec.test_size)?;
+    if spec.target as usize >= set.num_classes() {
+        return Err(TextError::invalid(format!(
+            "target class {} is not a class of {} (classes 0..{})",
+            spec.target,
+            set.name,
+            set.num_classes()
+        )));
+    }
+    let poisoned = poison(
+        &set.train,
+        attack.as_ref(),
+        spec.rate,
+        spec.target,
+        spec.clean_label,
+        spec.seed,
+    )?;
+    let triggered = triggered_test(&set.test, attack.as_ref(), spec.target, spec.seed);
+    if triggered.is_empty() {
+        return Err(TextError::invalid(
+            "no test text outside the target class to trigger",
+        ));
+    }
+    let clean_train_emb = rows(embedder, &set.train, progress)?;
+    let test_emb = rows(embedder, &set.test, progress)?;
+    let train_emb = rows(embedder, &poisoned.train, progress)?;
+    let triggered_emb = rows(embedder, &triggered, progress)?;
+    let labels = |s: &[Sample]| s.iter().map(|x| x.label).collect::<Vec<_>>();
+    let k = set.num_classes();
+    let clean_head = Head::train(
+        &clean_train_emb,
+        DIM,
+        &labels(&set.train),
+        k,
+        &spec.head,
+        spec.seed,
+    );
+    let head = Head::train(
+        &train_emb,
+        DIM,
+        &labels(&poisoned.train),
+        k,
+        &spec.head,
+        spec.seed,
+    );
+    let mut outcomes = Vec::with_capacity(defences.len());
+    for (i, d) in defences.iter().enumerate() {
+        let mut defence_progress =
+            |done: usize, total: usize| progress(Stage::Defence, done, total);
+        let mut ctx = DefenceContext {
+            home,
+            embedder: Some(&mut *embedder),
+            train: &poisoned.train,
+            train_emb: &train_emb,
+            test: &set.test,
+            test_emb: &test_emb,
+            triggered: &triggered,
+            triggered_emb: &triggered_emb,
+            head: &head,
+            head_config: &spec.head,
+            num_classes: k,
+            target: spec.target,
+            seed: spec.seed.wrapping_add(i as u64),
+            progress: &mut defence_progress,
+        };
+        outcomes.push(d.run(&mut ctx, &poisoned.poisoned_ids)?);
+    }
+    let example = poisoned
+        .poisoned_ids
+        .first()
+        .and_then(|id| poisoned.train.iter().find(|s| s.id == *id))
+        .map(|s| s.text.clone());
+    Ok(ExperimentResult {
+        data: set.name.clone(),
+        classes: k,
+        train: set.train.len(),
+        test: set.test.len(),
+        attack: attack.name().into(),
+        attack_parameters: attack.parameters(),
+        rate: spec.rate,
+        target: spec.target,
+        target_name: set.class_names[spec.target as usize].clone(),
+        clean_label: spec.clean_label,
+        poisoned: poisoned.poisoned_ids.len(),
+        seed: spec.seed,
+        head: spec.head,
+        clean_ca: accuracy(&clean_head, &test_emb, &set.test),
+        clean_asr: success(&clean_head, &triggered_emb, spec.target),
+        ca: accuracy(&head, &test_emb, &set.test),
+        asr: success(&head, &triggered_emb, spec.target),
+        defences: outcomes,
+        example,
+    })
+}
