@@ -101,6 +101,24 @@ fn badnets_target_is_named_and_a_clean_model_passes() {
     );
     let nc = &trojaned["detectors"]["neural-cleanse"];
     assert_eq!(nc["classes"].as_array().unwrap().len(), 10);
+    // MM-BD alone: one maximum margin per class, a p-value, its own verdict fields.
+    let mut args = vec![
+        "--json",
+        "scan",
+        "model",
+        "--model",
+        arg(&bad),
+        "--data",
+        "mnist",
+    ];
+    args.extend_from_slice(&["--detector", "max-margin", "--margin-steps", "50"]);
+    let mm = json(&mithridate(&args));
+    let d = &mm["detectors"]["max-margin"];
+    assert!(mm["detectors"].get("neural-cleanse").is_none(), "{mm}");
+    assert_eq!(d["classes"].as_array().unwrap().len(), 10, "{mm}");
+    let p = d["p_value"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p), "{mm}");
+    assert_eq!(mm["verdict"] == "trojaned", p < 0.05, "{mm}");
     let clean = scan(arg(&clean));
     assert_eq!(clean["verdict"], "clean", "{clean}");
     assert_eq!(clean["target_classes"], serde_json::json!([]));
@@ -128,5 +146,20 @@ fn pytorch_onnx_models_are_scanned_and_data_they_cannot_take_refused() {
         ]),
         2,
         "[?, 784] does not take rows of 30 features",
+    );
+    // MM-BD needs logit-margin gradients, which the ONNX loader does not give.
+    assert_one_line_error(
+        &mithridate(&[
+            "scan",
+            "model",
+            "--model",
+            arg(&onnx),
+            "--data",
+            "mnist",
+            "--detector",
+            "max-margin",
+        ]),
+        2,
+        "logit-margin gradients",
     );
 }

@@ -255,6 +255,28 @@ pub(crate) fn softmax_cross_entropy_grad(logits: &mut [f32], labels: &[u32], sca
     total
 }
 
+/// Overwrites `logits (rows, k)` with the gradient of `sum_rows margin`, where a row's margin
+/// is `logit_c - max_{j != c} logit_j` for its class `c` (`+1` at `c`, `-1` at the runner-up,
+/// the first on ties), and returns that sum of margins.
+pub(crate) fn margin_grad(logits: &mut [f32], classes: &[u32]) -> f64 {
+    let k = logits.len() / classes.len();
+    let mut total = 0f64;
+    for (row, &c) in logits.chunks_exact_mut(k).zip(classes) {
+        let c = c as usize;
+        let mut other = if c == 0 { 1 } else { 0 };
+        for j in 0..k {
+            if j != c && row[j] > row[other] {
+                other = j;
+            }
+        }
+        total += f64::from(row[c] - row[other]);
+        row.fill(0.0);
+        row[c] = 1.0;
+        row[other] = -1.0;
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use rand::{Rng, SeedableRng};

@@ -570,6 +570,6 @@ pub(crate) fn describe(m: &Modality) -> String {
     }
 }
 
-mod gradients;
+pub(crate) mod gradients;
 #[cfg(test)]
 mod tests;

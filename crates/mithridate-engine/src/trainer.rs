@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::backprop::{
     conv_pool_relu_backward_gemm, conv_pool_relu_forward, linear_backward, linear_forward,
-    relu_mask, reorder_kernel, softmax_cross_entropy_grad, ConvWork,
+    margin_grad, relu_mask, reorder_kernel, softmax_cross_entropy_grad, ConvWork,
 };
 use crate::conv::ConvPool;
 use crate::infer::Patches;
@@ -27,6 +27,15 @@ use crate::sparse_conv::conv_pool_relu_backward_sparse;
 /// so each GEMM reuses its packed weights over more rows, yet a batch of 64 still splits in two.
 const CNN_TASK_SAMPLES: usize = 16;
 const DENSE_TASK_SAMPLES: usize = 32;
+
+/// What a backward pass differentiates, per sample against its label.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Objective {
+    /// The cross-entropy, times this scale (one over the batch size in training).
+    CrossEntropy(f32),
+    /// The logit margin `logit_y - max_{j != y} logit_j` (unscaled).
+    Margin,
+}
 
 /// The layers the fast path trains (borrowed from the [`Network`]).
 enum Body<'a> {
@@ -188,7 +197,7 @@ impl<'a> FastTrainer<'a> {
                     kernels,
                     offsets,
                     (inputs, rows, labels),
-                    scale,
+                    Objective::CrossEntropy(scale),
                     None,
                 );
             });
@@ -272,7 +281,7 @@ impl TaskWork {
     }
 
     /// Forward and backward of one task's samples into `self.grad` (overwritten) and
-    /// `self.loss`, the loss gradient scaled by `scale` (one over the batch size).
+    /// `self.loss`, the sum of `objective` over the samples.
     /// `kernels` are the second and (where `d_inputs` is wanted) the first convolution
     /// kernels in channel-last tap order. With `d_inputs` (`rows.len() * sample_len`), the
     /// gradient with respect to each input is written there, and the first kernel's gradient
@@ -285,7 +294,7 @@ impl TaskWork {
         (conv2_hwc, conv1_hwc): (&[f32], &[f32]),
         offsets: &[usize],
         (inputs, rows, labels): (&[f32], &[usize], &[u32]),
-        scale: f32,
+        objective: Objective,
         mut d_inputs: Option<&mut [f32]>,
     ) {
         let n = rows.len();
@@ -351,7 +360,12 @@ impl TaskWork {
         self.d_out.clear();
         self.d_out
             .extend_from_slice(&self.acts[layers][..n * head[layers]]);
-        self.loss = softmax_cross_entropy_grad(&mut self.d_out, labels, scale);
+        self.loss = match objective {
+            Objective::CrossEntropy(scale) => {
+                softmax_cross_entropy_grad(&mut self.d_out, labels, scale)
+            }
+            Objective::Margin => margin_grad(&mut self.d_out, labels),
+        };
         let has_convs = matches!(body, Body::Cnn { .. });
         for l in (0..layers).rev() {
             let (wi, bi) = (first + 2 * l, first + 2 * l + 1);

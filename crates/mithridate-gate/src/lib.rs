@@ -41,6 +41,7 @@
 pub mod audit;
 mod compare;
 pub mod junit;
+pub mod max_margin;
 pub mod model_scan;
 mod policy;
 pub mod probe;

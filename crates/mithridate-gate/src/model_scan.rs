@@ -29,6 +29,13 @@ pub trait GradientModel: Sync {
     ) -> Result<(Vec<f32>, Vec<u32>)> {
         Ok((self.input_gradients(data, targets)?, self.predict(data)?))
     }
+    /// Gradient of each sample's logit margin `z_c - max_{j != c} z_j` for `classes[i]` with
+    /// respect to its input, and the margins (for MM-BD, [`crate::max_margin`]).
+    fn margin_gradients(&self, _data: &Dataset, _classes: &[u32]) -> Result<(Vec<f32>, Vec<f32>)> {
+        Err(GateError::Incompatible(
+            "this model does not give logit-margin gradients".into(),
+        ))
+    }
 }
 
 impl GradientModel for Classifier {
@@ -46,6 +53,9 @@ impl GradientModel for Classifier {
         Ok(Classifier::input_gradients_and_predictions(
             self, data, targets,
         )?)
+    }
+    fn margin_gradients(&self, data: &Dataset, classes: &[u32]) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok(Classifier::margin_gradients(self, data, classes)?)
     }
 }
 

@@ -159,7 +159,7 @@ pub(crate) fn stamp(rows: &[f32], mask: &[f64], pattern: &[f64], channels: usize
 }
 
 /// One parameter vector under Adam (Kingma & Ba, 2015).
-struct Adam {
+pub(crate) struct Adam {
     m: Vec<f64>,
     v: Vec<f64>,
     t: i32,
@@ -167,7 +167,7 @@ struct Adam {
 }
 
 impl Adam {
-    fn new(len: usize, lr: f64) -> Self {
+    pub(crate) fn new(len: usize, lr: f64) -> Self {
         Adam {
             m: vec![0.0; len],
             v: vec![0.0; len],
@@ -176,7 +176,7 @@ impl Adam {
         }
     }
 
-    fn step(&mut self, params: &mut [f64], grad: &[f64]) {
+    pub(crate) fn step(&mut self, params: &mut [f64], grad: &[f64]) {
         const B1: f64 = 0.9;
         const B2: f64 = 0.999;
         self.t += 1;

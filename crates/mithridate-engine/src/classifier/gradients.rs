@@ -7,7 +7,7 @@ use mithridate_data::{Dataset, Features};
 use super::{flatten, Classifier, INFERENCE_CHUNK};
 use crate::error::BackendContext;
 use crate::network::cross_entropy;
-use crate::trainer::FastTrainer;
+use crate::trainer::{FastTrainer, Objective};
 use crate::{EngineError, Result};
 
 impl Classifier {
@@ -35,13 +35,81 @@ impl Classifier {
         data: &Dataset,
         targets: &[u32],
     ) -> Result<(Vec<f32>, Vec<u32>)> {
+        self.check_gradient_query(data, targets)?;
+        match self.fast_input_pass(data, targets, Objective::CrossEntropy(1.0))? {
+            Some((grads, logits)) => Ok((grads, argmax_rows(&logits, self.num_classes))),
+            None => {
+                let grads = self.input_gradients_by_autodiff(data, targets)?;
+                Ok((grads, self.predict(data)?))
+            }
+        }
+    }
+
+    /// Gradient of each sample's logit margin `z_c - max_{j != c} z_j` for class
+    /// `classes[i]` with respect to its input, and the margins (`n * sample_len` and `n`
+    /// values): what a search for inputs a class wins by far (MM-BD) ascends. Dense and image
+    /// models (the engine's fast path); the text model's inputs are discrete.
+    ///
+    /// ```
+    /// use mithridate_data::{Dataset, Features, Modality};
+    /// use mithridate_engine::{Architecture, Classifier};
+    /// let modality = Modality::Tabular { features: 3 };
+    /// let data = Dataset::new(modality.clone(), Features::Dense(vec![0.1, 0.7, 0.3]), vec![0],
+    ///     vec![0], 4, vec![]).unwrap();
+    /// let model = Classifier::new(Architecture::LogReg, &modality, 4, 0).unwrap();
+    /// let (grads, margins) = model.margin_gradients(&data, &[2]).unwrap();
+    /// assert_eq!((grads.len(), margins.len()), (3, 1));
+    /// ```
+    pub fn margin_gradients(
+        &self,
+        data: &Dataset,
+        classes: &[u32],
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        self.check_gradient_query(data, classes)?;
+        if self.num_classes < 2 {
+            return Err(EngineError::invalid_input(
+                "a margin needs at least two classes",
+            ));
+        }
+        let (grads, logits) = self
+            .fast_input_pass(data, classes, Objective::Margin)?
+            .ok_or_else(|| {
+                EngineError::invalid_input("margin gradients need a dense or image model")
+            })?;
+        let k = self.num_classes;
+        let margins = logits
+            .chunks_exact(k)
+            .zip(classes)
+            .map(|(row, &c)| {
+                let c = c as usize;
+                let other = (0..k)
+                    .filter(|&j| j != c)
+                    .map(|j| row[j])
+                    .fold(f32::NEG_INFINITY, f32::max);
+                row[c] - other
+            })
+            .collect();
+        Ok((grads, margins))
+    }
+
+    fn check_gradient_query(&self, data: &Dataset, targets: &[u32]) -> Result<()> {
         self.check_compatible(data)?;
         if self.network.takes_tokens() {
             return Err(EngineError::invalid_input(
                 "input gradients need dense features; text token ids are discrete",
             ));
         }
-        self.check_targets(data, targets)?;
+        self.check_targets(data, targets)
+    }
+
+    /// Input gradients of `objective` and the logits through the fast path, chunk by chunk;
+    /// `None` where the network has none (the text model).
+    fn fast_input_pass(
+        &self,
+        data: &Dataset,
+        targets: &[u32],
+        objective: Objective,
+    ) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
         let Features::Dense(x) = data.features() else {
             return Err(EngineError::invalid_input(
                 "input gradients need dense features",
@@ -49,24 +117,26 @@ impl Classifier {
         };
         let chunk = INFERENCE_CHUNK.min(data.len()).max(1);
         let Some(mut fast) = FastTrainer::new(&self.network, chunk) else {
-            let grads = self.input_gradients_by_autodiff(data, targets)?;
-            return Ok((grads, self.predict(data)?));
+            return Ok(None);
         };
         let weights = self.weight_vectors()?;
-        let per = fast.sample_len();
+        let (per, k) = (fast.sample_len(), self.num_classes);
         let mut grads = vec![0.0f32; data.len() * per];
-        let mut predicted = vec![0u32; data.len()];
+        let mut logits = vec![0.0f32; data.len() * k];
         for start in (0..data.len()).step_by(chunk) {
             let end = (start + chunk).min(data.len());
             let rows: Vec<usize> = (start..end).collect();
             fast.input_gradients(
                 &weights,
                 (x, &rows, &targets[start..end]),
-                &mut grads[start * per..end * per],
-                &mut predicted[start..end],
+                objective,
+                (
+                    &mut grads[start * per..end * per],
+                    &mut logits[start * k..end * k],
+                ),
             );
         }
-        Ok((grads, predicted))
+        Ok(Some((grads, logits)))
     }
 
     /// The reference path: candle autodiff of the network's forward.
@@ -95,4 +165,20 @@ impl Classifier {
         }
         Ok(out)
     }
+}
+
+/// The arg-max of every row of `k` values (the first on ties).
+pub(crate) fn argmax_rows(values: &[f32], k: usize) -> Vec<u32> {
+    values
+        .chunks_exact(k)
+        .map(|row| {
+            let mut best = 0;
+            for (c, &v) in row.iter().enumerate() {
+                if v > row[best] {
+                    best = c;
+                }
+            }
+            best as u32
+        })
+        .collect()
 }

@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use super::{Body, FastTrainer};
+use super::{Body, FastTrainer, Objective};
 use crate::backprop::reorder_kernel;
 
 impl FastTrainer<'_> {
@@ -22,17 +22,18 @@ impl FastTrainer<'_> {
         }
     }
 
-    /// For each of `rows` of `inputs`: the gradient of its own cross-entropy against
-    /// `targets[i]` with respect to its input (unscaled), written to `d_inputs`
-    /// (`rows.len() * sample_len` values), and its arg-max class (the first on ties), written
-    /// to `predicted`. Tasks split the rows as in [`FastTrainer::step`]; every sample's result
-    /// depends on that sample only, so it is the same on any number of threads.
+    /// For each of `rows` of `inputs`: the gradient of its own `objective` (the unscaled
+    /// cross-entropy, or the logit margin) against `targets[i]` with respect to its input,
+    /// written to `d_inputs` (`rows.len() * sample_len` values), and its logits, written to
+    /// `logits` (`rows.len() * classes`). Tasks split the rows as in [`FastTrainer::step`];
+    /// every sample's result depends on that sample only, so it is the same on any number of
+    /// threads.
     pub fn input_gradients(
         &mut self,
         params: &[Vec<f32>],
         (inputs, rows, targets): (&[f32], &[usize], &[u32]),
-        d_inputs: &mut [f32],
-        predicted: &mut [u32],
+        objective: Objective,
+        (d_inputs, logits): (&mut [f32], &mut [f32]),
     ) {
         let per = self.sample_len();
         debug_assert_eq!(d_inputs.len(), rows.len() * per);
@@ -59,20 +60,15 @@ impl FastTrainer<'_> {
             .zip(d_inputs.par_chunks_mut(task * per))
             .for_each(|(((work, rows), targets), d)| {
                 let batch = (inputs, rows, targets);
-                work.run(body, params, kernels, offsets, batch, 1.0, Some(d));
+                work.run(body, params, kernels, offsets, batch, objective, Some(d));
             });
         let head = self.body.head_sizes();
         let (layers, classes) = (head.len() - 1, head[head.len() - 1]);
-        for (work, out) in self.tasks[..used].iter().zip(predicted.chunks_mut(task)) {
-            for (p, logits) in out.iter_mut().zip(work.acts[layers].chunks_exact(classes)) {
-                let mut best = 0;
-                for (c, &v) in logits.iter().enumerate() {
-                    if v > logits[best] {
-                        best = c;
-                    }
-                }
-                *p = best as u32;
-            }
+        for (work, out) in self.tasks[..used]
+            .iter()
+            .zip(logits.chunks_mut(task * classes))
+        {
+            out.copy_from_slice(&work.acts[layers][..out.len()]);
         }
     }
 }

@@ -5,6 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
+use crate::classifier::gradients::argmax_rows;
 use crate::network::cross_entropy;
 use crate::Architecture;
 
@@ -210,9 +211,12 @@ fn fast_input(
     let mut trainer = FastTrainer::new(network, targets.len()).expect("fast path");
     let rows: Vec<usize> = (0..targets.len()).collect();
     let mut grads = vec![0.0; inputs.len()];
-    let mut predicted = vec![0; targets.len()];
-    trainer.input_gradients(params, (inputs, &rows, targets), &mut grads, &mut predicted);
-    (grads, predicted)
+    let classes = network.specs().last().unwrap().numel();
+    let mut logits = vec![0.0; targets.len() * classes];
+    let objective = Objective::CrossEntropy(1.0);
+    let batch = (inputs, &rows[..], targets);
+    trainer.input_gradients(params, batch, objective, (&mut grads, &mut logits));
+    (grads, argmax_rows(&logits, classes))
 }
 
 #[test]
@@ -262,5 +266,61 @@ fn cnn_input_gradients_match_finite_differences() {
             (got - want).abs() < 2e-3 + 0.02 * want.abs(),
             "input {i}: {got} vs finite difference {want}"
         );
+    }
+}
+
+#[test]
+fn margin_gradients_equal_candle_autodiff() {
+    for (arch, modality, batch) in [
+        (Architecture::Cnn, image(1, 12, 12), 9),
+        (Architecture::Mlp, Modality::Tabular { features: 7 }, 11),
+    ] {
+        let (network, params, inputs, classes) = problem(arch, &modality, batch);
+        let k = network.specs().last().unwrap().numel();
+        let mut trainer = FastTrainer::new(&network, batch).unwrap();
+        let rows: Vec<usize> = (0..batch).collect();
+        let (mut got, mut logits) = (vec![0.0; inputs.len()], vec![0.0; batch * k]);
+        let batch_in = (&inputs[..], &rows[..], &classes[..]);
+        trainer.input_gradients(
+            &params,
+            batch_in,
+            Objective::Margin,
+            (&mut got, &mut logits),
+        );
+        // Autodiff of sum_rows (logits . w_row), w = +1 at the class, -1 at the runner-up.
+        let dev = Device::Cpu;
+        let mut w = vec![0.0f32; batch * k];
+        for (r, row) in logits.chunks_exact(k).enumerate() {
+            let c = classes[r] as usize;
+            let other = (0..k)
+                .filter(|&j| j != c)
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
+                .unwrap();
+            w[r * k + c] = 1.0;
+            w[r * k + other] = -1.0;
+        }
+        let tensors: Vec<Tensor> = params
+            .iter()
+            .zip(network.specs())
+            .map(|(v, s)| Tensor::from_slice(v, s.shape.as_slice(), &dev).unwrap())
+            .collect();
+        let x = Var::from_slice(&inputs, (batch, inputs.len() / batch), &dev).unwrap();
+        let (_, z) = network.forward(&tensors, x.as_tensor()).unwrap();
+        let w = Tensor::from_slice(&w, (batch, k), &dev).unwrap();
+        let grads = (z * w).unwrap().sum_all().unwrap().backward().unwrap();
+        let want = grads
+            .get(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let scale = want.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * scale,
+                "{arch} input {i}: {a} vs {b}"
+            );
+        }
     }
 }
