@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A zoo of MNIST models, half trojaned and half clean, scanned by `mithridate scan model`
-# (Neural Cleanse) without their training data: AUROC of the largest anomaly index, detection
-# and false-positive rates at Neural Cleanse's threshold (2), how often the flagged class is the
-# attacker's, and seconds per scan by architecture.
+# A zoo of MNIST models, half trojaned and half clean, scanned by `mithridate scan model
+# --detector all` (Neural Cleanse with a trusted set, MM-BD without data): per detector, the
+# AUROC of its score (NC: the largest anomaly index; MM-BD: 1 - p), detection and
+# false-positive rates at its own threshold (NC: index > 2; MM-BD: p < 0.05), how often the
+# flagged class is the attacker's, and seconds per scan.
 #
 # Model i (0-based) is fully determined by i: architecture MLP for even i, CNN for odd i;
 # trojaned when i % 4 < 2, else clean (so each architecture has both). A trojaned model gets
@@ -14,7 +15,7 @@
 #
 # Usage: bench/model_zoo.sh [N (default 40)] [OUT_DIR (default target/model-zoo)]
 # Writes OUT_DIR/zoo.jsonl (one line per model) and prints the summary table. Rerunning skips
-# models already in zoo.jsonl.
+# models already in zoo.jsonl, and reuses trained models (delete OUT_DIR to rebuild).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-40}"; out="${2:-target/model-zoo}"
@@ -36,39 +37,46 @@ for ((i = 0; i < n; i++)); do
   arch=$([[ $((i % 2)) -eq 0 ]] && echo mlp || echo cnn)
   model="$out/model-$i.safetensors"
   if [[ $((i % 4)) -lt 2 ]]; then
+    trojaned=1
+  else
+    trojaned=0
+  fi
+  if [[ $trojaned -eq 1 ]]; then
     spec="${attacks[$(((i / 4) % 6))]}"; target=$(((3 * i + 1) % 10))
     rate=$([[ $(((i / 4) % 2)) -eq 0 ]] && echo 0.05 || echo 0.1)
     # shellcheck disable=SC2086 # the attack spec is words on purpose
-    "$bin" --seed "$i" --json poison --data mnist --max-train 20000 --attack $spec \
+    [[ -f "$out/data-$i.npz" ]] || "$bin" --seed "$i" --json poison --data mnist --max-train 20000 --attack $spec \
       --target "$target" --rate "$rate" -o "$out/data-$i.npz" > /dev/null
     data="$out/data-$i.npz"; attack="${spec// -p /,}"
   else
     data="mnist"; target=-1; rate=0; attack="none"
   fi
-  "$bin" --seed "$i" --json train --data "$data" --max-train 20000 --test mnist --model "$arch" \
-    -o "$model" > "$out/train-$i.json"
+  [[ -f "$model" && -s "$out/train-$i.json" ]] ||
+    "$bin" --seed "$i" --json train --data "$data" --max-train 20000 --test mnist --model "$arch" \
+      -o "$model" > "$out/train-$i.json"
   asr=null
   if [[ "$target" -ge 0 ]]; then
     asr=$("$bin" --json evaluate --model "$model" --data mnist --trigger "$data.truth.json" |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["attack"]["assessment"]["attack_success_rate"])')
   fi
-  start=$(date +%s.%N)
-  "$bin" --seed "$i" --json scan model --model "$model" --data mnist > "$out/scan-$i.json"
-  seconds=$(python3 -c "import time; print(round(time.time() - $start, 2))")
-  python3 - "$i" "$arch" "$attack" "$target" "$rate" "$asr" "$seconds" "$out/scan-$i.json" \
+  "$bin" --seed "$i" --json scan model --model "$model" --data mnist --detector all \
+    > "$out/scan-$i.json"
+  python3 - "$i" "$arch" "$attack" "$target" "$rate" "$asr" "$out/scan-$i.json" \
     "$out/train-$i.json" >> "$log" <<'PY'
 import json, sys
-i, arch, attack, target, rate, asr, seconds, scan, train = sys.argv[1:]
+i, arch, attack, target, rate, asr, scan, train = sys.argv[1:]
 s = json.load(open(scan))
 t = json.load(open(train))
-classes = s["detectors"]["neural-cleanse"]["classes"]
+nc = s["detectors"]["neural-cleanse"]
+mm = s["detectors"]["max-margin"]
 print(json.dumps({
     "index": int(i), "arch": arch, "attack": attack, "target": int(target),
     "rate": float(rate), "asr": None if asr in ("null", "None") else float(asr),
     "clean_accuracy": t["test_accuracy"], "train_seconds": t["seconds"],
-    "max_anomaly_index": max(c["anomaly_index"] for c in classes),
-    "most_anomalous": max(classes, key=lambda c: c["anomaly_index"])["class"],
-    "flagged": s["target_classes"], "scan_seconds": float(seconds),
+    "nc": {"score": max(c["anomaly_index"] for c in nc["classes"]),
+           "flagged": nc["target_classes"], "seconds": nc["seconds"]},
+    "mm": {"score": 1.0 - mm["p_value"], "flagged": mm["target_classes"],
+           "seconds": mm["seconds"]},
 }, separators=(",", ":")))
 PY
   echo "model $i ($arch, $attack): $(tail -1 "$log")" >&2
@@ -87,15 +95,17 @@ def auroc(scores, labels):
 def summary(name, rs):
     troj = [r for r in rs if r["target"] >= 0]
     clean = [r for r in rs if r["target"] < 0]
-    detected = [r for r in troj if r["flagged"]]
-    right = [r for r in detected if r["target"] in r["flagged"]]
-    fp = [r for r in clean if r["flagged"]]
-    a = auroc([r["max_anomaly_index"] for r in rs], [r["target"] >= 0 for r in rs])
-    secs = sum(r["scan_seconds"] for r in rs) / max(len(rs), 1)
-    print(f"| {name} | {len(troj)} / {len(clean)} | {a:.3f} | {len(detected)}/{len(troj)} | "
-          f"{len(right)}/{max(len(detected), 0)} | {len(fp)}/{len(clean)} | {secs:.1f} |")
-print("| models | trojaned / clean | AUROC | detected | right class | false positives | s / scan |")
-print("|---|---|---|---|---|---|---|")
+    for d, label in (("nc", "Neural Cleanse"), ("mm", "MM-BD")):
+        detected = [r for r in troj if r[d]["flagged"]]
+        right = [r for r in detected if r["target"] in r[d]["flagged"]]
+        fp = [r for r in clean if r[d]["flagged"]]
+        a = auroc([r[d]["score"] for r in rs], [r["target"] >= 0 for r in rs])
+        secs = sum(r[d]["seconds"] for r in rs) / max(len(rs), 1)
+        print(f"| {name} | {label} | {len(troj)} / {len(clean)} | {a:.3f} | "
+              f"{len(detected)}/{len(troj)} | {len(right)}/{len(detected)} | "
+              f"{len(fp)}/{len(clean)} | {secs:.1f} |")
+print("| models | detector | trojaned / clean | AUROC | detected | right class | false positives | s / scan |")
+print("|---|---|---|---|---|---|---|---|")
 summary("all", rows)
 for arch in ("mlp", "cnn"):
     summary(arch, [r for r in rows if r["arch"] == arch])
