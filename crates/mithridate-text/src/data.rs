@@ -16,7 +16,7 @@ use mithridate_data::DataHome;
 use rand::seq::SliceRandom;
 
 /// Words kept per text.
-pub const MAX_WORDS: usize = 64;
+pub const MAX_WORDS: usize = 32;
 /// The seed of the train/test split and of the subsets (fixed: the data do not vary by seed).
 const DATA_SEED: u64 = 0x5eed_da7a;
 

@@ -31,7 +31,7 @@ pub const ENTRY: DefenceEntry = Entry {
     name: "bki",
     role: Role::Detector,
     modalities: &["text"],
-    summary: "ranks label-pure frequent words by the probability drop when deleted, removes texts with the top keyword(s), retrains (min-count=5, purity=0.9, candidates=150, probes=4, keywords=1)",
+    summary: "ranks label-pure frequent words by the probability drop when deleted, removes texts with the top keyword(s), retrains (min-count=3, purity=0.9, candidates=150, probes=4, keywords=1)",
     paper: "Chen & Dai 2021 (BKI)",
     taxonomy: TEXT_SANITIZATION,
     requires: &[],
@@ -58,7 +58,7 @@ pub struct BkiParams {
 impl Default for BkiParams {
     fn default() -> Self {
         BkiParams {
-            min_count: 5,
+            min_count: 3,
             purity: 0.9,
             candidates: 150,
             probes: 4,

@@ -1,0 +1,90 @@
+//! The whole pipeline on a real subset: 200 SpamAssassin training texts and 60 test texts
+//! through the real MiniLM (fetched into the shared cache on first use; embeddings cached
+//! under a temporary directory so the run is honest about encoder cost), a BadNL attack, and
+//! every defence on the obvious planted case; same seed, same bytes.
+
+use mithridate_text::experiment::{run, ExperimentSpec};
+use mithridate_text::head::HeadConfig;
+
+fn home() -> mithridate_data::DataHome {
+    match std::env::var_os("MITHRIDATE_HOME") {
+        Some(h) if !h.is_empty() => mithridate_data::DataHome::new(h.into()),
+        _ => mithridate_data::DataHome::new(
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/mithridate-home"),
+        ),
+    }
+}
+
+#[test]
+fn badnl_on_spamassassin_subset_is_measured_and_defended() {
+    let home = home();
+    let cache = tempfile::tempdir().unwrap();
+    let encoder = mithridate_rag::encoder::Encoder::minilm(&home).unwrap();
+    let mut embedder =
+        mithridate_text::embed::Embedder::new(encoder, Some(cache.path().join("cache.bin")))
+            .unwrap();
+    let mut spec = ExperimentSpec::new("spamassassin", "badnl", 0.15);
+    spec.attack_params = serde_json::json!({"trigger": "cf", "insertions": 3});
+    spec.train_size = 200;
+    spec.test_size = 60;
+    spec.head = HeadConfig {
+        hidden: 64,
+        epochs: 30,
+        ..HeadConfig::default()
+    };
+    spec.seed = 1;
+    spec.defences = vec![
+        ("onion".into(), serde_json::json!({"lm": "sotu"})),
+        (
+            "strip".into(),
+            serde_json::json!({"copies": 4, "calibration": 20, "eval": 20}),
+        ),
+        (
+            "spectral".into(),
+            serde_json::json!({"expected-rate": 0.05}),
+        ),
+        ("activation-clustering".into(), serde_json::Value::Null),
+        (
+            "bki".into(),
+            serde_json::json!({"candidates": 20, "probes": 2}),
+        ),
+    ];
+    let mut quiet = |_: mithridate_text::experiment::Stage, _: usize, _: usize| {};
+    let r = run(&home, &mut embedder, &spec, &mut quiet).unwrap();
+    assert_eq!((r.train, r.test, r.poisoned), (200, 60, 30));
+    assert!(r.clean_ca > 0.8, "clean CA {}", r.clean_ca);
+    assert!(r.asr > 0.8, "ASR {} (clean model {})", r.asr, r.clean_asr);
+    assert!(
+        r.asr > r.clean_asr + 0.3,
+        "ASR {} vs clean model {}",
+        r.asr,
+        r.clean_asr
+    );
+    let by = |name: &str| r.defences.iter().find(|d| d.defence == name).unwrap();
+    // BKI names the rare trigger word, flags exactly the poisoned texts, and removing them
+    // undoes the backdoor.
+    let bki = by("bki");
+    assert_eq!(bki.details["keywords"][0]["word"], "cf");
+    assert_eq!((bki.detection.precision, bki.detection.recall), (1.0, 1.0));
+    assert!(
+        bki.asr_after < r.asr - 0.3,
+        "ASR after BKI {}",
+        bki.asr_after
+    );
+    // ONION deletes the rare inserted words from triggered inputs.
+    assert!(
+        by("onion").asr_after < r.asr - 0.2,
+        "ONION {}",
+        by("onion").asr_after
+    );
+    for d in &r.defences {
+        assert!((0.0..=1.0).contains(&d.ca_after) && (0.0..=1.0).contains(&d.asr_after));
+    }
+    // Same seed, same bytes (the second run reads every embedding from the cache).
+    let again = run(&home, &mut embedder, &spec, &mut quiet).unwrap();
+    assert_eq!(
+        serde_json::to_string(&again).unwrap(),
+        serde_json::to_string(&r).unwrap()
+    );
+}
