@@ -67,6 +67,10 @@ impl GradientModel for OnnxClassifier {
         OnnxClassifier::input_gradients(self, data, targets)
             .map_err(|e| GateError::Incompatible(e.to_string()))
     }
+    fn margin_gradients(&self, data: &Dataset, classes: &[u32]) -> Result<(Vec<f32>, Vec<f32>)> {
+        OnnxClassifier::margin_gradients(self, data, classes)
+            .map_err(|e| GateError::Incompatible(e.to_string()))
+    }
 }
 
 /// One class's reversed trigger and how much of an outlier its size is.

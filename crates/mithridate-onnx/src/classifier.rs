@@ -376,6 +376,58 @@ impl OnnxClassifier {
     /// dataset values (before scaling/normalisation): `n * sample_len` values. Computed by
     /// candle's reverse-mode autodiff through the graph (one backward pass per chunk).
     pub fn input_gradients(&self, data: &Dataset, targets: &[u32]) -> Result<Vec<f32>> {
+        let k = data.num_classes();
+        self.gradients_of(data, targets, |logits, targets| {
+            let onehot: Vec<f32> = targets
+                .iter()
+                .flat_map(|&t| (0..k).map(move |j| if j == t as usize { 1.0 } else { 0.0 }))
+                .collect();
+            let onehot = Tensor::from_vec(onehot, (targets.len(), k), &Device::Cpu)?;
+            summed_cross_entropy(logits, &onehot)
+        })
+    }
+
+    /// Gradient of each sample's logit margin `z_c - max_{j != c} z_j` for `classes[i]`
+    /// with respect to its dataset values, and the margins (for MM-BD).
+    pub fn margin_gradients(
+        &self,
+        data: &Dataset,
+        classes: &[u32],
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let k = data.num_classes();
+        let mut margins = Vec::with_capacity(data.len());
+        let grads = self.gradients_of(data, classes, |logits, classes| {
+            let logits = logits.reshape((classes.len(), ()))?;
+            let values = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            // +1 at the class, -1 at the runner-up (the first on ties).
+            let mut weights = vec![0f32; classes.len() * k];
+            for (r, (row, &c)) in values.iter().zip(classes).enumerate() {
+                let c = c as usize;
+                let other = (0..k)
+                    .filter(|&j| j != c)
+                    .fold(None, |best: Option<usize>, j| match best {
+                        Some(b) if row[b] >= row[j] => Some(b),
+                        _ => Some(j),
+                    })
+                    .unwrap_or(c);
+                margins.push(row[c] - row[other]);
+                weights[r * k + c] = 1.0;
+                weights[r * k + other] = -1.0;
+            }
+            let weights = Tensor::from_vec(weights, (classes.len(), k), &Device::Cpu)?;
+            (logits * weights)?.sum_all()
+        })?;
+        Ok((grads, margins))
+    }
+
+    /// The input gradient of `objective(logits, targets)` (a scalar), chunk by chunk, checking
+    /// the data and targets first.
+    fn gradients_of(
+        &self,
+        data: &Dataset,
+        targets: &[u32],
+        mut objective: impl FnMut(&Tensor, &[u32]) -> candle_core::Result<Tensor>,
+    ) -> Result<Vec<f32>> {
         self.check_compatible(data)?;
         if targets.len() != data.len() {
             return Err(OnnxError::InvalidInput(format!(
@@ -400,13 +452,7 @@ impl OnnxClassifier {
                 .graph
                 .run(&input, &[self.graph.output.name.as_str()])?
                 .remove(0);
-            let onehot: Vec<f32> = targets[start..end]
-                .iter()
-                .flat_map(|&t| (0..k).map(move |j| if j == t as usize { 1.0 } else { 0.0 }))
-                .collect();
-            let onehot =
-                Tensor::from_vec(onehot, (end - start, k), &Device::Cpu).map_err(backend)?;
-            let grads = summed_cross_entropy(&logits, &onehot)
+            let grads = objective(&logits, &targets[start..end])
                 .and_then(|l| l.backward())
                 .map_err(backend)?;
             match grads.get(&x) {

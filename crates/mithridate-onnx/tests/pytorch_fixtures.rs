@@ -262,3 +262,56 @@ fn probabilities_are_the_softmax_of_the_logits() {
         assert_eq!(best as u32, predicted[i]);
     }
 }
+
+#[test]
+fn margin_gradients_are_the_margins_derivative() {
+    // The margin z_c - max_{j != c} z_j from the logits, and its gradient checked by a central
+    // finite difference along the gradient's own direction (piecewise linear in x for a ReLU
+    // MLP, so the difference is exact away from kinks).
+    let e = expected();
+    let data = batch(&e);
+    let model = OnnxClassifier::load(&fixture("mlp_dynamo.onnx"), InputOptions::default()).unwrap();
+    let classes: Vec<u32> = (0..data.len() as u32).map(|i| (i * 3 + 1) % 10).collect();
+    let (grads, margins) = model.margin_gradients(&data, &classes).unwrap();
+    let (logits, k) = model.logits(&data).unwrap();
+    let x = match data.features() {
+        Features::Dense(v) => v.clone(),
+        _ => unreachable!(),
+    };
+    let per = x.len() / data.len();
+    for (r, &c) in classes.iter().enumerate() {
+        let row = &logits[r * k..(r + 1) * k];
+        let other = (0..k)
+            .filter(|&j| j != c as usize)
+            .map(|j| row[j])
+            .fold(f32::MIN, f32::max);
+        assert!((margins[r] - (row[c as usize] - other)).abs() < 1e-4);
+        let g = &grads[r * per..(r + 1) * per];
+        let norm = g.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!(norm > 0.0);
+        let eps = 1e-3 / norm;
+        let moved = |sign: f32| {
+            let mut y = x.clone();
+            for (v, d) in y[r * per..(r + 1) * per].iter_mut().zip(g) {
+                *v += sign * eps * d;
+            }
+            let shifted = Dataset::new(
+                data.modality().clone(),
+                Features::Dense(y),
+                data.labels().to_vec(),
+                data.ids().to_vec(),
+                10,
+                vec![],
+            )
+            .unwrap();
+            model.margin_gradients(&shifted, &classes).unwrap().1[r]
+        };
+        let slope = (moved(1.0) - moved(-1.0)) / (2.0 * eps);
+        // Along g the margin grows at |g|^2.
+        assert!(
+            (slope - norm * norm).abs() < 0.02 * norm * norm,
+            "row {r}: {slope} vs {}",
+            norm * norm
+        );
+    }
+}
