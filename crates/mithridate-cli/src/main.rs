@@ -89,6 +89,10 @@ enum Command {
     /// Backdoors in a text classifier on a frozen MiniLM encoder: CA / ASR, with defences.
     #[command(subcommand)]
     Text(commands::text::TextCommand),
+    /// Poisoning a small generative model's training data: backdoor success and perplexity,
+    /// with defences.
+    #[command(subcommand)]
+    Lm(commands::lm::LmCommand),
 }
 
 fn main() -> ExitCode {
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
         Command::Privacy(cmd) => commands::privacy::run(cmd, &ctx),
         Command::Rag(cmd) => commands::rag::run(cmd, &ctx),
         Command::Text(cmd) => commands::text::run(cmd, &ctx),
+        Command::Lm(cmd) => commands::lm::run(cmd, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -52,6 +52,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(p) = cause.downcast_ref::<mithridate_pipeline::PipelineError>() {
             return if p.is_environment() { 3 } else { 2 };
         }
+        if let Some(r) = cause.downcast_ref::<mithridate_lm::LmError>() {
+            return if r.is_environment() { 3 } else { 2 };
+        }
         if let Some(r) = cause.downcast_ref::<mithridate_rag::RagError>() {
             return if r.is_environment() { 3 } else { 2 };
         }

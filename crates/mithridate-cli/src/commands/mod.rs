@@ -9,6 +9,7 @@ pub mod defend;
 pub mod evaluate;
 pub mod fl;
 pub mod gate;
+pub mod lm;
 pub mod model_arg;
 pub mod poison;
 pub mod privacy;
