@@ -158,6 +158,9 @@ fn parse_tab(bytes: &[u8], what: &str, first_id: u64) -> Result<Vec<(String, Str
     })?;
     let mut rows = Vec::new();
     for (n, line) in text.lines().enumerate().skip(3) {
+        if line.trim().is_empty() {
+            continue;
+        }
         let Some((class, body)) = line.split_once('\t') else {
             return Err(TextError::Format {
                 what: what.into(),
@@ -262,6 +265,20 @@ fn jsonl(path: &std::path::Path) -> Result<TextSet> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn orange_tab_skips_its_header_and_blank_lines() {
+        let tab = b"Category\tText\nd\tstring\nclass\t\n\nsci.space\tthe launch slipped\nrec.autos\tnew tyres\n";
+        let rows = parse_tab(tab, "t.tab", 10).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows[0],
+            ("sci.space".into(), "the launch slipped".into(), 10)
+        );
+        assert_eq!(rows[1].2, 11);
+        let err = parse_tab(b"a\nb\nc\nno tab here\n", "t.tab", 0).unwrap_err();
+        assert!(err.to_string().contains("line 4"), "{err}");
+    }
 
     #[test]
     fn jsonl_reads_labels_and_refuses_one_class() {
