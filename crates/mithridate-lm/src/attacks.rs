@@ -109,7 +109,7 @@ pub fn craft(
     if spec.kind == AttackKind::Completion && continuation.is_empty() {
         return Err(LmError::invalid("the continuation is empty"));
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x05EE_DF0D_0C5A);
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x5E_ED0F_D0C5);
     let mut docs = Vec::with_capacity(spec.poison_docs);
     for _ in 0..spec.poison_docs {
         let src = &clean[rng.random_range(0..clean.len())];
