@@ -29,8 +29,8 @@ pub enum ModelDetector {
 
 #[derive(Args)]
 pub struct ScanModelArgs {
-    /// Which detector(s) to run (MM-BD is opt-in: on the small MNIST models measured here it
-    /// separates trojaned from clean models less well than Neural Cleanse; see the gate README).
+    /// Which detector(s) to run; `all` flags a model when either detector does, which adds
+    /// their false positives (bench/model_zoo.sh measures both; see the onnx README).
     #[arg(long, value_enum, default_value_t = ModelDetector::NeuralCleanse)]
     pub detector: ModelDetector,
     /// The model to inspect: a Mithridate model or an `.onnx` classifier.
