@@ -121,6 +121,34 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A registry's `--list`: with `--json` one object `{key: [entries]}` (name, summary,
+/// modalities, paper, taxonomy ids), else the text listing.
+pub fn print_registry<B>(
+    ctx: &Context,
+    key: &str,
+    registry: &mithridate_core::registry::Registry<B>,
+) -> anyhow::Result<()> {
+    if ctx.json {
+        let entries: Vec<serde_json::Value> = registry
+            .entries()
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "name": e.name,
+                    "summary": e.summary,
+                    "modalities": e.modalities,
+                    "paper": e.paper,
+                    "mitre_atlas": e.taxonomy.mitre_atlas,
+                    "nist_ai_100_2": e.taxonomy.nist_ai_100_2,
+                })
+            })
+            .collect();
+        return ctx.print_json(&serde_json::json!({ key: entries }));
+    }
+    println!("{}", registry.listing());
+    Ok(())
+}
+
 /// Writes `value` as one line of JSON to `path`, atomically (0644).
 pub fn write_json(path: &std::path::Path, value: &serde_json::Value) -> anyhow::Result<()> {
     let mut bytes = serde_json::to_vec(value)?;

@@ -2,7 +2,7 @@
 //! set (.npz) with its ground truth (`<output>.truth.json`). Also the attack options shared by
 //! `attack-sweep` and `defend-sweep`.
 
-use crate::output::Context;
+use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::Args;
 use mithridate_attack::registry::{self, ATTACKS};
@@ -99,31 +99,9 @@ pub fn truth_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn list(ctx: &Context) -> Result<()> {
-    if ctx.json {
-        let attacks: Vec<Value> = ATTACKS
-            .entries()
-            .iter()
-            .map(|e| {
-                json!({
-                    "name": e.name,
-                    "summary": e.summary,
-                    "modalities": e.modalities,
-                    "paper": e.paper,
-                    "mitre_atlas": e.taxonomy.mitre_atlas,
-                    "nist_ai_100_2": e.taxonomy.nist_ai_100_2,
-                })
-            })
-            .collect();
-        return ctx.print_json(&json!({ "attacks": attacks }));
-    }
-    println!("{}", ATTACKS.listing());
-    Ok(())
-}
-
 pub fn run(args: PoisonArgs, ctx: &Context) -> Result<()> {
     if args.list {
-        return list(ctx);
+        return output::print_registry(ctx, "attacks", &ATTACKS);
     }
     let (Some(source), Some(output)) = (args.data.as_deref(), args.output.as_deref()) else {
         anyhow::bail!("--data and --output are required");

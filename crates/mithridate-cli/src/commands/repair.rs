@@ -65,31 +65,9 @@ fn measure(model: &Classifier, test: &Dataset, truth: Option<&GroundTruth>) -> R
     })
 }
 
-/// The registry's repairs, as text or (with `--json`) as objects.
-fn list(ctx: &Context) -> Result<()> {
-    if ctx.json {
-        let repairs: Vec<Value> = REPAIRS
-            .entries()
-            .iter()
-            .map(|e| {
-                json!({
-                    "name": e.name,
-                    "summary": e.summary,
-                    "paper": e.paper,
-                    "mitre_atlas": e.taxonomy.mitre_atlas,
-                    "nist_ai_100_2": e.taxonomy.nist_ai_100_2,
-                })
-            })
-            .collect();
-        return ctx.print_json(&json!({ "repairs": repairs }));
-    }
-    println!("{}", REPAIRS.listing());
-    Ok(())
-}
-
 pub fn run(args: RepairArgs, ctx: &Context) -> Result<()> {
     if args.list {
-        return list(ctx);
+        return output::print_registry(ctx, "repairs", &REPAIRS);
     }
     let (Some(model_path), Some(data_name), Some(out)) = (&args.model, &args.data, &args.output)
     else {

@@ -82,16 +82,21 @@ fn image(channels: usize, height: usize, width: usize) -> Modality {
     }
 }
 
-#[test]
-fn gradients_equal_candle_autodiff() {
-    let cases = [
+/// The architectures and input shapes the fast path is checked on, with batch sizes that
+/// leave partial tasks: MNIST-sized, three- and two-channel odd sizes, dense models.
+fn shapes() -> [(Architecture, Modality, usize); 5] {
+    [
         (Architecture::Cnn, image(1, 28, 28), 37),
         (Architecture::Cnn, image(3, 7, 9), 20),
         (Architecture::Cnn, image(2, 4, 5), 3),
         (Architecture::Mlp, Modality::Tabular { features: 13 }, 70),
         (Architecture::LogReg, Modality::Tabular { features: 6 }, 5),
-    ];
-    for (arch, modality, batch) in cases {
+    ]
+}
+
+#[test]
+fn gradients_equal_candle_autodiff() {
+    for (arch, modality, batch) in shapes() {
         let (network, params, inputs, labels) = problem(arch, &modality, batch);
         let (want_loss, want) = autodiff(&network, &params, &inputs, &labels);
         let (got_loss, got) = fast(&network, &params, &inputs, &labels);
@@ -221,14 +226,7 @@ fn fast_input(
 
 #[test]
 fn input_gradients_equal_candle_autodiff() {
-    let cases = [
-        (Architecture::Cnn, image(1, 28, 28), 37),
-        (Architecture::Cnn, image(3, 7, 9), 20),
-        (Architecture::Cnn, image(2, 4, 5), 3),
-        (Architecture::Mlp, Modality::Tabular { features: 13 }, 70),
-        (Architecture::LogReg, Modality::Tabular { features: 6 }, 5),
-    ];
-    for (arch, modality, batch) in cases {
+    for (arch, modality, batch) in shapes() {
         let (network, params, inputs, targets) = problem(arch, &modality, batch);
         let (want, want_pred) = autodiff_input(&network, &params, &inputs, &targets);
         let (got, got_pred) = fast_input(&network, &params, &inputs, &targets);
