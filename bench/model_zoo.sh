@@ -92,6 +92,15 @@ def auroc(scores, labels):
         return float("nan")
     wins = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg)
     return wins / (len(pos) * len(neg))
+def tpr_at_5_fpr(scores, labels):
+    # The largest threshold whose false-positive rate is at most 5%, and the TPR there.
+    neg = sorted((s for s, y in zip(scores, labels) if not y), reverse=True)
+    pos = [s for s, y in zip(scores, labels) if y]
+    if not neg or not pos:
+        return float("nan")
+    allowed = int(0.05 * len(neg))
+    t = neg[allowed] if allowed < len(neg) else float("-inf")
+    return sum(p > t for p in pos) / len(pos)
 def summary(name, rs):
     troj = [r for r in rs if r["target"] >= 0]
     clean = [r for r in rs if r["target"] < 0]
@@ -99,13 +108,14 @@ def summary(name, rs):
         detected = [r for r in troj if r[d]["flagged"]]
         right = [r for r in detected if r["target"] in r[d]["flagged"]]
         fp = [r for r in clean if r[d]["flagged"]]
-        a = auroc([r[d]["score"] for r in rs], [r["target"] >= 0 for r in rs])
+        scores, labels = [r[d]["score"] for r in rs], [r["target"] >= 0 for r in rs]
+        a, tpr = auroc(scores, labels), tpr_at_5_fpr(scores, labels)
         secs = sum(r[d]["seconds"] for r in rs) / max(len(rs), 1)
-        print(f"| {name} | {label} | {len(troj)} / {len(clean)} | {a:.3f} | "
+        print(f"| {name} | {label} | {len(troj)} / {len(clean)} | {a:.3f} | {tpr:.2f} | "
               f"{len(detected)}/{len(troj)} | {len(right)}/{len(detected)} | "
               f"{len(fp)}/{len(clean)} | {secs:.1f} |")
-print("| models | detector | trojaned / clean | AUROC | detected | right class | false positives | s / scan |")
-print("|---|---|---|---|---|---|---|---|")
+print("| models | detector | trojaned / clean | AUROC | TPR at 5% FPR | detected | right class | false positives | s / scan |")
+print("|---|---|---|---|---|---|---|---|---|")
 summary("all", rows)
 for arch in ("mlp", "cnn"):
     summary(arch, [r for r in rows if r["arch"] == arch])
@@ -113,6 +123,8 @@ patch = [r for r in rows if r["target"] < 0 or r["attack"].startswith("badnets")
 summary("patch triggers + clean", patch)
 full = [r for r in rows if r["target"] < 0 or not r["attack"].startswith("badnets")]
 summary("full-image triggers + clean", full)
+took = [r for r in rows if r["target"] < 0 or (r["asr"] or 0) >= 0.5]
+summary("backdoors that took (ASR >= 50%) + clean", took)
 weak = [r for r in rows if r["target"] >= 0 and (r["asr"] or 0) < 0.5]
 if weak:
     print(f"\n{len(weak)} trojaned models whose backdoor did not take (ASR < 50%): "
