@@ -484,7 +484,7 @@ impl StepContext<'_> {
         let runs = mithridate_pipeline::defend::scan(
             &specs,
             batch,
-            deployed,
+            Some(deployed),
             recipe,
             derive_seed(self.seed, "detectors", t as u64),
             None,

@@ -19,7 +19,11 @@
 //!    It exists because an all-to-one backdoor at 10% is about half of its target class and
 //!    comes from 9 source classes: on MNIST-10k blend (image, alpha 0.2, target 5, CNN) SCAn,
 //!    SPECTRE and activation clustering all vote no, split consistency flags 1,014 samples
-//!    at precision 0.981, recall 0.995.
+//!    at precision 0.981, recall 0.995. The second decisive member,
+//!    [`crate::input_consistency`], needs no model at all: it catches dirty-label backdoors
+//!    whose trigger the model learned only partly or that form no separate mode (a patch at
+//!    a random position, warps, full-image signals), from the many source classes whose
+//!    inputs the target class's poisons still look like.
 //! 2. *Which samples*: in a backdoor-suspicious class, every sample gets the combined score
 //!    `s_i` = mean over the backdoor members of its within-class score percentile (ranks make
 //!    the members' scales comparable); the class's samples are split in two by the threshold
@@ -64,17 +68,19 @@ pub struct AutoParams {
     pub decisive: Vec<String>,
     /// Whether the class-pair k-NN vote for targeted label flips runs.
     pub flips: bool,
+    /// Whether model-based class verdicts (the quorum's and the decisive members') need the
+    /// input check's corroboration: at least one asymmetric source pair into the class.
+    pub corroborate: bool,
 }
 
 impl Default for AutoParams {
     fn default() -> Self {
         AutoParams {
-            backdoor: ["scan", "spectre", "activation-clustering"]
-                .map(String::from)
-                .to_vec(),
-            quorum: 2,
+            backdoor: Vec::new(),
+            quorum: 1,
             decisive: vec!["split-consistency".into()],
             flips: true,
+            corroborate: true,
         }
     }
 }
@@ -88,9 +94,11 @@ impl ParamGuard for AutoParams {
             .backdoor
             .iter()
             .chain(&self.decisive)
-            .any(|m| m == "auto")
+            .any(|m| m == "auto" || m == INPUT_CHECK)
         {
-            return Err(DetectError::param("auto cannot be its own member"));
+            return Err(DetectError::param(
+                "auto cannot be its own member, and runs input-consistency itself",
+            ));
         }
         for name in self.backdoor.iter().chain(&self.decisive) {
             crate::registry::detector(name)?;
@@ -124,6 +132,17 @@ impl Auto {
             .collect()
     }
 }
+
+/// Effect-size floor of the flips vote: a flipped pair must hold 10 times the symmetric
+/// expectation. Natural asymmetries of a clean set's confusions reach ~6x (clean
+/// Fashion-MNIST 10k, embedding space: trousers -> dresses, 22 samples, flagged at the
+/// class-pairs default of 3); flips of 5-10% of a class measure far above 10x (their
+/// reverse count is near 0), while a flip between classes that are already confused both
+/// ways (T-shirt -> shirt) is missed at any floor.
+const FLIP_MIN_RATIO: f64 = 10.0;
+
+/// The model-free detector auto always runs (see [`crate::input_consistency`]).
+const INPUT_CHECK: &str = "input-consistency";
 
 /// Largest share of a class a decisive member may flag: an all-to-one backdoor at rate `r`
 /// of a set with `K` balanced classes is `r K / (1 + r K - r)` of its target class, 53% at
@@ -177,15 +196,15 @@ impl Detector for Auto {
 
     fn parameters(&self) -> serde_json::Value {
         let mut p = serde_json::to_value(&self.params).unwrap_or_default();
+        let backdoor = "dirty-label backdoor drawn from several source classes (patch at any position, blend, additive signal, warp)";
         p["covers"] = serde_json::json!(if self.params.flips {
-            vec![
-                "backdoor (patch, blend, signal, warp, clean-label)",
-                "targeted label flip",
-            ]
+            vec![backdoor, "targeted label flip"]
         } else {
-            vec!["backdoor (patch, blend, signal, warp, clean-label)"]
+            vec![backdoor]
         });
         p["does_not_cover"] = serde_json::json!([
+            "clean-label backdoors (labels agree with the inputs: no class is corroborated)",
+            "all-to-all and single-source backdoors below min-sources (run `knn -P vote=class-pairs`)",
             "random label noise (run `confident`: k-fold cross-validation)",
             "single-victim feature collision"
         ]);
@@ -196,8 +215,15 @@ impl Detector for Auto {
         let data = ctx.data();
         let (labels, ids, k) = (data.labels(), data.ids(), data.num_classes());
         let class_rows = crate::context::class_rows(labels, k);
+        // The model-free input check: its classes are marked, its flags kept, and its
+        // asymmetric source pairs corroborate the model-based verdicts.
+        let input = crate::registry::build(INPUT_CHECK, &serde_json::json!({}))?.scan(ctx)?;
+        let input_flags: std::collections::HashSet<u64> = input.flagged.iter().copied().collect();
+        let corroborated: Vec<bool> = (0..k)
+            .map(|c| !self.params.corroborate || input.classes[c].statistic >= 1.0)
+            .collect();
+        let mut combined: Vec<f64> = input.scores.iter().map(|&(_, s)| s).collect();
         let mut votes = vec![0usize; k];
-        let mut combined = vec![0.0; labels.len()];
         let members = Self::build_all(&self.params.backdoor)?;
         for member in &members {
             let d = member.scan(ctx)?;
@@ -213,19 +239,34 @@ impl Detector for Auto {
             }
         }
         let mut flags = vec![false; labels.len()];
-        let mut suspicious: Vec<bool> = votes.iter().map(|&v| v >= self.params.quorum).collect();
+        let mut suspicious: Vec<bool> = (0..k)
+            .map(|c| !members.is_empty() && votes[c] >= self.params.quorum && corroborated[c])
+            .collect();
         let mut decided = vec![false; k];
         for member in Self::build_all(&self.params.decisive)? {
             let d = member.scan(ctx)?;
             let flagged: std::collections::HashSet<u64> = d.flagged.iter().copied().collect();
             for v in d.classes.iter().filter(|v| v.suspicious) {
                 let c = v.class as usize;
-                if !decisive_share_is_plausible(v.flagged, class_rows[c].len()) {
+                if !corroborated[c] || !decisive_share_is_plausible(v.flagged, class_rows[c].len())
+                {
                     continue;
                 }
                 (decided[c], suspicious[c]) = (true, true);
                 votes[c] += 1;
                 for &r in class_rows[c].iter().filter(|&&r| flagged.contains(&ids[r])) {
+                    flags[r] = true;
+                    combined[r] += 1.0;
+                }
+            }
+        }
+        // Classes the input check marked and no model-based member decided: its flags.
+        for v in input.classes.iter().filter(|v| v.suspicious) {
+            let c = v.class as usize;
+            votes[c] += 1;
+            if !decided[c] && decisive_share_is_plausible(v.flagged, class_rows[c].len()) {
+                (decided[c], suspicious[c]) = (true, true);
+                for &r in class_rows[c].iter().filter(|&&r| input_flags.contains(&ids[r])) {
                     flags[r] = true;
                     combined[r] += 1.0;
                 }
@@ -241,9 +282,21 @@ impl Detector for Auto {
                 }
             }
         }
-        let mut relabel = Vec::new();
+        // Samples the input check flagged in the classes it decided look like another class.
+        let mut relabel: Vec<(u64, u32)> = input
+            .relabel
+            .iter()
+            .copied()
+            .filter(|&(id, _)| {
+                let r = ids.iter().position(|&i| i == id);
+                r.is_some_and(|r| flags[r])
+            })
+            .collect();
         if self.params.flips {
-            let knn = crate::registry::build("knn", &serde_json::json!({"vote": "class-pairs"}))?;
+            let knn = crate::registry::build(
+                "knn",
+                &serde_json::json!({"vote": "class-pairs", "pair-min-ratio": FLIP_MIN_RATIO}),
+            )?;
             let d = knn.scan(ctx)?;
             let flagged: std::collections::HashSet<u64> = d.flagged.iter().copied().collect();
             for (r, &id) in ids.iter().enumerate() {
@@ -252,7 +305,9 @@ impl Detector for Auto {
                     combined[r] += 1.0;
                 }
             }
-            relabel = d.relabel;
+            relabel.extend(d.relabel);
+            relabel.sort_unstable();
+            relabel.dedup_by_key(|&mut (id, _)| id);
         }
         let pair_classes: Vec<bool> = (0..k)
             .map(|c| class_rows[c].iter().any(|&r| flags[r] && !suspicious[c]))
@@ -282,8 +337,8 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "auto",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "runs SCAn, SPECTRE and activation clustering (backdoors: a class needs quorum votes, then a 2-means split of their combined within-class ranks), split consistency (decisive: marks a class alone, its flags kept) and class-pair k-NN (targeted flips) on one shared scan; backdoor (scan,spectre,activation-clustering), quorum (2), decisive (split-consistency), flips (true)",
-    paper: "Tang et al. 2021; Hayase et al. 2021; Chen et al. 2018; Peri et al. 2020; split consistency (combined)",
+    summary: "runs SCAn, SPECTRE and activation clustering (backdoors: a class needs quorum votes, then a 2-means split of their combined within-class ranks), split consistency and input consistency (decisive: each marks a class alone, its flags kept) and class-pair k-NN (targeted flips) on one shared scan; backdoor (scan,spectre,activation-clustering), quorum (2), decisive (split-consistency,input-consistency), flips (true)",
+    paper: "Tang et al. 2021; Hayase et al. 2021; Chen et al. 2018; Peri et al. 2020; split and input consistency (combined)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],
     provides: &[mithridate_core::Requirement::Relabel],

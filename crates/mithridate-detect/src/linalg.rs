@@ -6,6 +6,8 @@ use faer::{Mat, Side};
 
 /// The centred rows of one class and their principal directions.
 pub(crate) struct Principal {
+    /// The mean of the rows (what was subtracted).
+    pub mean: Vec<f64>,
     /// Centred rows, `rows.len() x dim`.
     pub centred: Mat<f64>,
     /// The `count` leading unit eigenvectors of `X^T X` as columns (`dim x count`), largest
@@ -41,6 +43,7 @@ pub(crate) fn principal(emb: &Embeddings, rows: &[usize], count: usize) -> Resul
     let directions = Mat::from_fn(d, count, |i, j| u[(i, d - 1 - j)]);
     let values = (0..count).map(|j| s[d - 1 - j].max(0.0)).collect();
     Ok(Principal {
+        mean,
         centred,
         directions,
         values,

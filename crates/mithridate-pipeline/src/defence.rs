@@ -37,6 +37,12 @@ impl std::fmt::Debug for DetectorSpec {
 const EXPECTED_RATE: &str = "expected-rate";
 
 impl DetectorSpec {
+    /// Whether the detector reads a model trained on the scanned data (embeddings,
+    /// predictions); a scan of only model-free detectors needs none.
+    pub fn needs_model(&self) -> bool {
+        self.entry.requires.contains(&Requirement::Model)
+    }
+
     /// Builds `name` from `params`; `expected_rate` (the defender's assumed poison share,
     /// set once for a whole assessment block) fills the `expected-rate` parameter of the
     /// detectors that have one, unless `params` sets it.

@@ -26,15 +26,24 @@ pub struct DetectorRun {
 
 /// Runs every detector on `data` with `model` (embeddings computed once and shared), scoring
 /// against the `poisoned` ids when given. `recipe` is how detectors that train, train.
+/// `model` may be `None` when no detector [needs one](DetectorSpec::needs_model).
 pub fn scan(
     detectors: &[DetectorSpec],
     data: &Dataset,
-    model: &Classifier,
+    model: Option<&Classifier>,
     recipe: TrainSpec,
     seed: u64,
     poisoned: Option<&[u64]>,
 ) -> Result<Vec<DetectorRun>> {
-    let ctx = ScanContext::new(data, recipe, seed)?.with_model(model)?;
+    let mut ctx = ScanContext::new(data, recipe, seed)?;
+    if let Some(model) = model {
+        ctx = ctx.with_model(model)?;
+    } else if let Some(d) = detectors.iter().find(|d| d.needs_model()) {
+        return Err(PipelineError::invalid(format!(
+            "detector {} needs a model trained on the data",
+            d.name()
+        )));
+    }
     detectors
         .iter()
         .map(|d| {
@@ -79,7 +88,14 @@ pub fn scan_sanitize_retrain(
 ) -> Result<Defended> {
     let ids = poisoned.truth.poisoned_ids();
     let recipe = model.scan_recipe(victim.architecture(), poisoned.data.len())?;
-    let runs = scan(detectors, &poisoned.data, victim, recipe, seed, Some(&ids))?;
+    let runs = scan(
+        detectors,
+        &poisoned.data,
+        Some(victim),
+        recipe,
+        seed,
+        Some(&ids),
+    )?;
     let detections: Vec<Detection> = runs.iter().map(|r| r.detection.clone()).collect();
     let (sanitized, report) = sanitize(&poisoned.data, &detections, action)?;
     let retrained = model.train(&sanitized, seed, &mut |_| {})?;

@@ -344,13 +344,19 @@ fn scan_data<'py>(
             Some(path) => {
                 let (m, _) = Classifier::load(path)?;
                 m.check_compatible(&data)?;
-                m
+                Some(m)
             }
-            None => model_spec.train(&data, seed, &mut |_| {})?,
+            None if specs.iter().any(DetectorSpec::needs_model) => {
+                Some(model_spec.train(&data, seed, &mut |_| {})?)
+            }
+            None => None,
         };
-        let arch = arch.unwrap_or(model.architecture());
+        let arch = arch.unwrap_or_else(|| match &model {
+            Some(m) => m.architecture(),
+            None => model_spec.architecture_for(&data),
+        });
         let recipe = model_spec.scan_recipe(arch, data.len())?;
-        scan(&specs, &data, &model, recipe, seed, None)
+        scan(&specs, &data, model.as_ref(), recipe, seed, None)
     })?;
     runs.iter()
         .map(|run| detection_to_py(py, &run.detection))

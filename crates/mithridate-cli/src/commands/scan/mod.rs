@@ -182,26 +182,31 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
         Some(p) => Some(GroundTruth::read(p)?),
         None => None,
     };
+    // Model-free detectors (input consistency) scan without training one.
     let model = match &args.model {
         Some(path) => {
             let (m, _) = Classifier::load(path)
                 .with_context(|| format!("loading model {}", path.display()))?;
             m.check_compatible(&data)?;
-            m
+            Some(m)
         }
-        None => {
+        None if detectors.iter().any(DetectorSpec::needs_model) => {
             let bar = ctx.progress(model_spec.work(&data), "training");
             let m = model_spec.train(&data, ctx.seed, &mut |done| bar.set_position(done))?;
             bar.finish_and_clear();
-            m
+            Some(m)
         }
+        None => None,
     };
-    let arch = args.arch.unwrap_or(model.architecture());
+    let arch = args.arch.unwrap_or_else(|| match &model {
+        Some(m) => m.architecture(),
+        None => model_spec.architecture_for(&data),
+    });
     let poisoned = truth.as_ref().map(GroundTruth::poisoned_ids);
     let runs = scan(
         &detectors,
         &data,
-        &model,
+        model.as_ref(),
         model_spec.scan_recipe(arch, data.len())?,
         ctx.seed,
         poisoned.as_deref(),
