@@ -204,7 +204,7 @@ impl Detector for Auto {
         });
         p["does_not_cover"] = serde_json::json!([
             "clean-label backdoors (labels agree with the inputs: no class is corroborated)",
-            "all-to-all and single-source backdoors below min-sources (run `knn -P vote=class-pairs`)",
+            "all-to-all and source-specific backdoors drawing from fewer than half the other classes (run `knn -P vote=class-pairs`)",
             "random label noise (run `confident`: k-fold cross-validation)",
             "single-victim feature collision"
         ]);
