@@ -10,38 +10,33 @@
 //! backdoors (a poison's neighbours are other poisons with the same label).
 //!
 //! Rule, per class `c`:
-//! 1. *Backdoor vote*: `c` is backdoor-suspicious when at least `quorum` of the backdoor
-//!    members mark it suspicious (each member's own calibrated class verdict; see its docs).
-//!    One member's false alarm on a clean class is thus not enough. A *decisive* member
-//!    (default: [`crate::split_consistency`]) marks a class on its own: its verdict already
-//!    needs two independent pieces of evidence (an outlying mode in the embeddings whitened
-//!    by the other classes' variation, and one group's inputs disagreeing with the label).
-//!    It exists because an all-to-one backdoor at 10% is about half of its target class and
-//!    comes from 9 source classes: on MNIST-10k blend (image, alpha 0.2, target 5, CNN) SCAn,
-//!    SPECTRE and activation clustering all vote no, split consistency flags 1,014 samples
-//!    at precision 0.981, recall 0.995. The second decisive member,
-//!    [`crate::input_consistency`], needs no model at all: it catches dirty-label backdoors
-//!    whose trigger the model learned only partly or that form no separate mode (a patch at
-//!    a random position, warps, full-image signals), from the many source classes whose
-//!    inputs the target class's poisons still look like.
-//! 2. *Which samples*: in a backdoor-suspicious class, every sample gets the combined score
-//!    `s_i` = mean over the backdoor members of its within-class score percentile (ranks make
-//!    the members' scales comparable); the class's samples are split in two by the threshold
-//!    that maximises the between-group variance of `s` (Otsu 1979, a 1-D 2-means), and the
-//!    high group is flagged when it is the smaller one (a poison is a minority of its class;
-//!    otherwise nothing is flagged and the class is reported as suspicious only). In a class
-//!    a decisive member marked, that member's own flags are used instead (it picks the group
-//!    whose labels disagree with the inputs, whatever its size, up to [`DECISIVE_MAX_SHARE`]
-//!    of the class; a verdict flagging more is ignored for that class).
-//! 3. *Flips*: samples that the class-pair k-NN vote flags are flagged too, with its
-//!    suggested labels.
+//! 1. *Input check* ([`crate::input_consistency`], no model): it marks `c` when the class's
+//!    labels disagree with its raw inputs asymmetrically, from most other classes, by an
+//!    excess that is an outlier among the classes: the signature of an all-to-one
+//!    dirty-label backdoor whatever the trigger, even one the model learned only partly.
+//! 2. *Corroboration* (`corroborate`, default on): model-based verdicts count only in classes
+//!    the input check marked. Measured without it: split consistency flagged 526 clean
+//!    shirts (clean Fashion-MNIST 10k, seed 1) and the wrong class under a Fashion SIG
+//!    poison; the SCAn/SPECTRE/activation-clustering quorum flagged 21-22 clean trousers.
+//! 3. *Which samples*: in a marked class, a corroborated *decisive* member's flags (default:
+//!    [`crate::split_consistency`], up to [`DECISIVE_MAX_SHARE`] of the class) replace the
+//!    input check's (a clean mode separation: MNIST SIG 3%, precision 0.997 against 0.830);
+//!    otherwise the input check's outvoted samples are flagged. A quorum of `backdoor`
+//!    members (empty by default) marks a corroborated class too, flagging the high group of
+//!    an Otsu split (Otsu 1979) of their combined within-class percentile ranks when it is
+//!    the smaller one.
+//! 4. *Flips*: samples that the class-pair k-NN vote (Peri et al. 2020, embedding space,
+//!    effect size 10x, at least half a percent of an average class) flags are flagged too,
+//!    with its suggested labels.
 //!
-//! Scores: `s_i` (percentile mean; for classes with no backdoor vote, the same scale) plus the
-//! k-NN disagreement for pair-flagged samples, so AUROC is defined for every family.
+//! Scores: the input check's score (neighbour disagreement, +1 in its marked classes), plus
+//! the quorum members' mean percentile when enabled, plus 1 for each path that flagged the
+//! sample, so AUROC is defined for every family.
 //! The detection's `parameters` list the members and the families covered and not covered
 //! (random label noise needs k-fold cross-validation: run `confident` for it; clean-label
 //! feature collision on one victim is not a per-class population effect).
-//! Cost: the sum of the members' costs on shared embeddings (one forward pass).
+//! Cost: the sum of the members' costs on shared embeddings (one forward pass) plus the input
+//! check's k-NN search over the raw inputs.
 //!
 //! ```
 //! use mithridate_detect::auto::otsu_split;
@@ -69,7 +64,8 @@ pub struct AutoParams {
     /// Whether the class-pair k-NN vote for targeted label flips runs.
     pub flips: bool,
     /// Whether model-based class verdicts (the quorum's and the decisive members') need the
-    /// input check's corroboration: at least one asymmetric source pair into the class.
+    /// input check's corroboration: they count only in classes it marked (where their flags,
+    /// when cleaner, replace its own).
     pub corroborate: bool,
 }
 
@@ -140,6 +136,16 @@ impl Auto {
 /// reverse count is near 0), while a flip between classes that are already confused both
 /// ways (T-shirt -> shirt) is missed at any floor.
 const FLIP_MIN_RATIO: f64 = 10.0;
+
+/// Smallest flip the flips vote reports, as a share of an average class: `max(5, ceil(0.005 n
+/// / K))`. The pair test gains power with `n`, and on all 60,000 clean MNIST images a natural
+/// asymmetry of 21 samples (0.4% of class 5) passed it at the 10x floor; a flip that small is
+/// below what a retrained model shows (sanitizing the 10% flips above moved clean accuracy by
+/// less than a point).
+fn flip_min_count(samples: usize, classes: usize) -> usize {
+    let per_class = samples as f64 / classes.max(1) as f64;
+    ((0.005 * per_class).ceil() as usize).max(5)
+}
 
 /// The model-free detector auto always runs (see [`crate::input_consistency`]).
 const INPUT_CHECK: &str = "input-consistency";
@@ -216,11 +222,11 @@ impl Detector for Auto {
         let (labels, ids, k) = (data.labels(), data.ids(), data.num_classes());
         let class_rows = crate::context::class_rows(labels, k);
         // The model-free input check: its classes are marked, its flags kept, and its
-        // asymmetric source pairs corroborate the model-based verdicts.
+        // verdicts corroborate the model-based ones.
         let input = crate::registry::build(INPUT_CHECK, &serde_json::json!({}))?.scan(ctx)?;
         let input_flags: std::collections::HashSet<u64> = input.flagged.iter().copied().collect();
         let corroborated: Vec<bool> = (0..k)
-            .map(|c| !self.params.corroborate || input.classes[c].statistic >= 1.0)
+            .map(|c| !self.params.corroborate || input.classes[c].suspicious)
             .collect();
         let mut combined: Vec<f64> = input.scores.iter().map(|&(_, s)| s).collect();
         let mut votes = vec![0usize; k];
@@ -293,9 +299,14 @@ impl Detector for Auto {
             })
             .collect();
         if self.params.flips {
+            let min_count = flip_min_count(labels.len(), k);
             let knn = crate::registry::build(
                 "knn",
-                &serde_json::json!({"vote": "class-pairs", "pair-min-ratio": FLIP_MIN_RATIO}),
+                &serde_json::json!({
+                    "vote": "class-pairs",
+                    "pair-min-ratio": FLIP_MIN_RATIO,
+                    "pair-min-count": min_count,
+                }),
             )?;
             let d = knn.scan(ctx)?;
             let flagged: std::collections::HashSet<u64> = d.flagged.iter().copied().collect();
@@ -357,6 +368,13 @@ mod tests {
         assert!(!decisive_share_is_plausible(0, 100));
         assert!(decisive_share_is_plausible(2, 3));
         assert!(!decisive_share_is_plausible(3, 4));
+    }
+
+    #[test]
+    fn the_flip_floor_is_half_a_percent_of_an_average_class_and_at_least_five() {
+        assert_eq!(flip_min_count(60_000, 10), 30);
+        assert_eq!(flip_min_count(10_000, 10), 5);
+        assert_eq!(flip_min_count(100, 0), 5);
     }
 
     #[test]

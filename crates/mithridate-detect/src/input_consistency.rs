@@ -13,16 +13,21 @@
 //!    among a seeded reference sample of `reference-size` rows vote with their labels; `ŷ_i` is
 //!    the plurality label when it has strictly more votes than `y_i`, else `y_i`
 //!    (*outvoted* when `ŷ_i != y_i`). Score `s_i` = share of neighbours labelled `!= y_i`.
-//! 3. *Pairs.* `D[t][s] = #{i : y_i = t, ŷ_i = s}`; ordered pairs failing the symmetric-rate
-//!    binomial test with its effect-size floors ([`crate::class_pairs`], Bonferroni over the
-//!    `K(K-1)` pairs) are *asymmetric*.
-//! 4. *Classes.* Class `t` is suspicious when at least `ceil(min-source-share (K - 1))`
-//!    distinct classes `s` (5 of 9 others by default) have an asymmetric pair `(t -> s)`. An all-to-one dirty-label backdoor draws its poisons from
-//!    every other class, so its target gets one asymmetric pair per source; a clean set's
-//!    asymmetries (hub classes in pixel space, e.g. MNIST's thin 1s, Fashion-MNIST's
-//!    sandals/sneakers) touch one or two pairs per class at 10,000 samples, up to four of
-//!    nine on all 60,000 MNIST images (the test gains power with `n`: class 8 -> 1, 4, 5, 9),
-//!    hence a majority of the other classes by default. Every outvoted sample of a
+//! 3. *Class evidence.* `D[t][s] = #{i : y_i = t, ŷ_i = s}`, `n_c` = how many samples the
+//!    opinion assigns to `c`. Natural confusion is symmetric in rate (see
+//!    [`crate::class_pairs`]), so the expected count is `E[t][s] = D[s][t] n_t / n_s` and the
+//!    excess `x_ts = D[t][s] - E[t][s]`. Per class: the *sources* (classes `s` with
+//!    `x_ts > 0`), the *excess share* `e_t = Σ_s max(x_ts, 0) / #{y_i = t}`, and a pooled
+//!    one-sided test of `X = Σ_s D[t][s]` against the pair nulls
+//!    `D[t][s] ~ Binomial(D[t][s] + D[s][t], n_t / (n_t + n_s))` (normal approximation;
+//!    level `alpha / K`).
+//! 4. *Classes.* Class `t` is suspicious when (a) at least `ceil(min-source-share (K - 1))`
+//!    classes are sources (7 of 9 others by default: an all-to-one backdoor draws from every
+//!    class), (b) the pooled test rejects, and (c) with 5 or more classes, `e_t` is an outlier
+//!    among the classes' excess shares (robust z `>= class-outlier`, 3). (a) alone is met
+//!    by natural *sink* classes whose samples resemble many others (MNIST 8 and 2: 7-8
+//!    sources, excess share 5-7.5% on clean 10k subsets); (c) separates them from a poisoned
+//!    target (13% at a 1% all-to-one poison, 25-42% at 5%). Every outvoted sample of a
 //!    suspicious class is flagged, with `ŷ_i` as its suggested label.
 //!
 //! Scores: `s_i`, plus 1 in suspicious classes (so the flagged samples rank first).
@@ -32,7 +37,8 @@
 //! labels are dirty (clean-label attacks keep labels consistent with the inputs and pass);
 //! triggers shared by every poison pull poisons towards each other, so blended *images* are
 //! found only partly (MNIST blend image α 0.2 at 5%: recall 0.69); a backdoor drawing from
-//! fewer than half the other classes (source-specific, all-to-all) looks like a targeted flip
+//! fewer than `min-source-share` of the other classes (source-specific, all-to-all) looks like
+//! a targeted flip
 //! (run `knn -P vote=class-pairs`); the natural confusions of the target class are flagged
 //! with the poisons (precision falls when the poison count is small next to them). Token
 //! inputs are not scanned (nothing flagged).
@@ -68,7 +74,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::class_pairs::{opinion_sizes, suspicious_pairs, PairTest};
+use crate::class_pairs::opinion_sizes;
+use crate::tails::robust_z;
 use crate::detection::Rows;
 use crate::knn::nearest_neighbours;
 use crate::linalg::principal;
@@ -76,6 +83,7 @@ use crate::{DetectError, Detection, Detector, Embeddings, Result, ScanContext};
 use faer::Mat;
 use mithridate_core::ParamGuard;
 use mithridate_data::{seeded_sample, Dataset, Features};
+use statrs::distribution::{ContinuousCDF, Normal};
 
 /// Unchecked parameters of [`InputConsistency`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -89,39 +97,25 @@ pub struct InputConsistencyParams {
     pub pca_sample: usize,
     /// Rows the neighbours are searched among (a seeded sample), at least 1.
     pub reference_size: usize,
-    /// Share of the other `K - 1` classes that must have an asymmetric pair into a class to
-    /// mark it (at least one class), in `(0, 1]`.
+    /// Share of the other `K - 1` classes that must be sources of a class's excess
+    /// disagreement to mark it (at least one class), in `(0, 1]`.
     pub min_source_share: f64,
-    /// Pair test: family-wise false-alarm rate, in `(0, 1)`.
-    pub pair_alpha: f64,
-    /// Pair test: disagreements a pair needs, `>= 1`.
-    pub pair_min_count: usize,
-    /// Pair test: times the symmetric expectation a pair's count must reach, `>= 1`.
-    pub pair_min_ratio: f64,
+    /// Family-wise false-alarm rate of the pooled per-class test, in `(0, 1)`.
+    pub alpha: f64,
+    /// Robust z a class's excess share needs among the classes' (5 or more classes), `> 0`.
+    pub class_outlier: f64,
 }
 
 impl Default for InputConsistencyParams {
     fn default() -> Self {
-        let pairs = PairTest::default();
         InputConsistencyParams {
             k: 10,
             components: 64,
             pca_sample: 5000,
             reference_size: 20_000,
-            min_source_share: 0.5,
-            pair_alpha: pairs.alpha,
-            pair_min_count: pairs.min_count,
-            pair_min_ratio: pairs.min_ratio,
-        }
-    }
-}
-
-impl InputConsistencyParams {
-    fn pair_test(&self) -> PairTest {
-        PairTest {
-            alpha: self.pair_alpha,
-            min_count: self.pair_min_count,
-            min_ratio: self.pair_min_ratio,
+            min_source_share: 0.75,
+            alpha: 0.01,
+            class_outlier: 3.0,
         }
     }
 }
@@ -147,7 +141,19 @@ impl ParamGuard for InputConsistencyParams {
                 self.pca_sample
             )));
         }
-        self.pair_test().check()
+        if !(self.alpha > 0.0 && self.alpha < 1.0) {
+            return Err(DetectError::param(format!(
+                "input-consistency alpha must be in (0, 1), got {}",
+                self.alpha
+            )));
+        }
+        if !(self.class_outlier.is_finite() && self.class_outlier > 0.0) {
+            return Err(DetectError::param(format!(
+                "input-consistency class-outlier must be positive, got {}",
+                self.class_outlier
+            )));
+        }
+        Ok(())
     }
 
     fn build(self) -> InputConsistency {
@@ -159,6 +165,69 @@ impl ParamGuard for InputConsistencyParams {
 #[derive(Debug, Clone)]
 pub struct InputConsistency {
     params: InputConsistencyParams,
+}
+
+/// Fewest classes for which the excess shares are compared across classes.
+const MIN_CLASSES_FOR_OUTLIER: usize = 5;
+
+/// Smallest cross-class spread of the excess shares: differences below about one point of a
+/// class are sampling noise (and a set whose clean classes all have zero excess must not
+/// make any positive share an infinite outlier).
+const SHARE_SPREAD_FLOOR: f64 = 0.01;
+
+/// Step 3's per-class evidence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ClassEvidence {
+    /// Classes `s` with a positive excess `x_ts`.
+    sources: usize,
+    /// `Σ_s max(x_ts, 0)` over the samples labelled `t`.
+    excess_share: f64,
+    /// One-sided p-value of the pooled test (before the `K` factor).
+    p_value: f64,
+}
+
+/// Step 3 for every class, from the labels and the opinions (`< k`).
+fn class_evidence(labels: &[u32], opinion: &[u32], k: usize) -> Vec<ClassEvidence> {
+    let sizes = opinion_sizes(opinion, k);
+    let mut d = vec![vec![0usize; k]; k];
+    let mut labelled = vec![0usize; k];
+    for (&y, &o) in labels.iter().zip(opinion) {
+        labelled[y as usize] += 1;
+        if y != o {
+            d[y as usize][o as usize] += 1;
+        }
+    }
+    let standard = Normal::new(0.0, 1.0).expect("the standard normal is valid");
+    (0..k)
+        .map(|t| {
+            let (mut sources, mut excess, mut count, mut mean, mut var) = (0, 0.0, 0.0, 0.0, 0.0);
+            for s in (0..k).filter(|&s| s != t) {
+                let (forward, reverse) = (d[t][s] as f64, d[s][t] as f64);
+                let expected = reverse * sizes[t] as f64 / sizes[s].max(1) as f64;
+                if forward > expected {
+                    sources += 1;
+                    excess += forward - expected;
+                }
+                let share = sizes[t] as f64 / (sizes[t] + sizes[s]).max(1) as f64;
+                let m = forward + reverse;
+                (count, mean, var) = (
+                    count + forward,
+                    mean + m * share,
+                    var + m * share * (1.0 - share),
+                );
+            }
+            let p_value = match (count > mean, var > 0.0) {
+                (false, _) => 1.0,
+                (true, false) => 0.0,
+                (true, true) => standard.sf((count - mean) / var.sqrt()),
+            };
+            ClassEvidence {
+                sources,
+                excess_share: excess / labelled[t].max(1) as f64,
+                p_value,
+            }
+        })
+        .collect()
 }
 
 /// Rows projected per block (bounds the temporary `BLOCK x d` copy).
@@ -209,18 +278,8 @@ impl InputConsistency {
                 opinion[i] = best as u32;
             }
         }
-        let pairs = suspicious_pairs(
-            labels,
-            &opinion,
-            &opinion_sizes(&opinion, k),
-            &self.params.pair_test(),
-        )?;
-        let mut sources = vec![0usize; k];
-        for pair in &pairs {
-            sources[pair.labelled as usize] += 1;
-        }
-        let needed = self.min_sources(k);
-        let suspicious: Vec<bool> = sources.iter().map(|&s| s >= needed).collect();
+        let evidence = class_evidence(labels, &opinion, k);
+        let suspicious = self.verdicts(&evidence);
         let flags: Vec<bool> = (0..n)
             .map(|i| suspicious[labels[i] as usize] && opinion[i] != labels[i])
             .collect();
@@ -229,7 +288,7 @@ impl InputConsistency {
         }
         let mut detection =
             Detection::from_rows(self.name(), self.parameters(), rows, &scores, &flags, |c| {
-                (suspicious[c as usize], sources[c as usize] as f64)
+                (suspicious[c as usize], evidence[c as usize].excess_share)
             });
         detection.relabel = (0..n)
             .filter(|&i| flags[i])
@@ -239,10 +298,24 @@ impl InputConsistency {
         Ok(detection)
     }
 
-    /// Source classes a marked class needs: `ceil(min-source-share (K - 1))`, at least 1.
-    fn min_sources(&self, classes: usize) -> usize {
-        let others = classes.saturating_sub(1) as f64;
-        ((self.params.min_source_share * others).ceil() as usize).max(1)
+    /// Step 4: which classes are suspicious.
+    fn verdicts(&self, evidence: &[ClassEvidence]) -> Vec<bool> {
+        let k = evidence.len();
+        let others = k.saturating_sub(1) as f64;
+        let needed = ((self.params.min_source_share * others).ceil() as usize).max(1);
+        let shares: Vec<f64> = evidence.iter().map(|e| e.excess_share).collect();
+        let mut z = vec![f64::INFINITY; k];
+        if k >= MIN_CLASSES_FOR_OUTLIER {
+            robust_z(&shares, &(0..k).collect::<Vec<_>>(), SHARE_SPREAD_FLOOR, &mut z);
+        }
+        let level = self.params.alpha / k.max(1) as f64;
+        evidence
+            .iter()
+            .zip(&z)
+            .map(|(e, &z)| {
+                e.sources >= needed && e.p_value <= level && z >= self.params.class_outlier
+            })
+            .collect()
     }
 
     /// Step 1: the inputs in the space searched, `n x c` (`c = min(components, d)`, or `d`).
@@ -287,7 +360,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "input-consistency",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "no model needed: k-NN label vote among the raw inputs (PCA), per-pair asymmetry test; a class with asymmetric pairs from at least min-source-share of the other classes has its outvoted samples flagged (dirty-label backdoors of any trigger shape); k (10), components (64), pca-sample (5000), reference-size (20000), min-source-share (0.5 of the other classes), pair-alpha (0.01), pair-min-count (5), pair-min-ratio (3)",
+    summary: "no model needed: k-NN label vote among the raw inputs (PCA), per-pair asymmetry test; a class whose excess disagreement comes from most other classes, passes a pooled test and is an outlier among the classes has its outvoted samples flagged (dirty-label backdoors of any trigger shape); k (10), components (64), pca-sample (5000), reference-size (20000), min-source-share (0.75 of the other classes), alpha (0.01), class-outlier (3)",
     paper: "Peri et al. 2020 (k-NN label consistency), in input space; class-pair calibration (this project)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[],
@@ -361,7 +434,8 @@ mod tests {
             let d = p.check().unwrap().detect(&data, 0).unwrap();
             assert_eq!(flagged_rows(&d), poisoned_rows(&poisoned), "{components}");
             assert_eq!(d.suspicious_classes(), vec![0]);
-            assert_eq!(d.classes[0].statistic, 5.0);
+            // Excess share: the 100 outvoted poisons among the 250 samples labelled 0.
+            assert!((d.classes[0].statistic - 0.4).abs() < 1e-9);
             // Each flagged sample is relabelled as the class its inputs come from.
             for &(id, to) in &d.relabel {
                 let r = id as usize;
@@ -412,7 +486,8 @@ mod tests {
             (InputConsistencyParams { min_source_share: 0.0, ..Default::default() }, "min-source-share"),
             (InputConsistencyParams { pca_sample: 1, ..Default::default() }, "pca-sample"),
             (InputConsistencyParams { reference_size: 0, ..Default::default() }, "reference-size"),
-            (InputConsistencyParams { pair_alpha: 1.5, ..Default::default() }, "alpha"),
+            (InputConsistencyParams { alpha: 1.5, ..Default::default() }, "alpha"),
+            (InputConsistencyParams { class_outlier: 0.0, ..Default::default() }, "class-outlier"),
         ] {
             let err = p.check().unwrap_err().to_string();
             assert!(err.contains(name), "{err}");
