@@ -348,7 +348,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "auto",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "runs SCAn, SPECTRE and activation clustering (backdoors: a class needs quorum votes, then a 2-means split of their combined within-class ranks), split consistency and input consistency (decisive: each marks a class alone, its flags kept) and class-pair k-NN (targeted flips) on one shared scan; backdoor (scan,spectre,activation-clustering), quorum (2), decisive (split-consistency,input-consistency), flips (true)",
+    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), flips (true), corroborate (true)",
     paper: "Tang et al. 2021; Hayase et al. 2021; Chen et al. 2018; Peri et al. 2020; split and input consistency (combined)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],

@@ -18,7 +18,7 @@
 //! | SPECTRE (robust whitening + QUE) | [`spectre`] | embeddings | Hayase, Kong, Somani & Oh 2021 |
 //! | SCAn (untangling, two-subgroup test) | [`scan_untangling`] | embeddings | Tang, Wang, Zhang & Wang 2021 |
 //! | split consistency (leave-group-out label check of a whitened split) | [`split_consistency`] | embeddings + raw inputs | Tang et al. 2021 (`S_ε`); Otsu 1979 |
-//! | input consistency (k-NN label vote among raw inputs, many-source pair test) | [`input_consistency`] | raw inputs only | Peri et al. 2020 (in input space) |
+//! | input consistency (k-NN label vote among raw inputs, per-class pooled excess over symmetric confusion) | [`input_consistency`] | raw inputs only | Peri et al. 2020 (in input space) |
 //! | STRIP (inference-time) | [`strip`] | model + clean inputs | Gao et al. 2019 |
 //!
 //! Embeddings are the model's penultimate activations ([`mithridate_engine::Classifier::embeddings`],
