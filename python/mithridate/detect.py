@@ -321,7 +321,9 @@ def scan_data(
     or ``(name, params)`` pairs. ``model``: a model file saved by ``mithridate train``; without
     one, a model of family ``arch`` (default: the modality's) is trained on ``x, y`` for
     ``epochs`` with ``seed``, as the CLI does. ``expected_rate`` fills the detectors'
-    ``expected-rate`` unless their params set it. Returns one :class:`Detection` per detector.
+    ``expected-rate`` unless their params set it. When every detector is model-free
+    (``"input-consistency"``: a k-NN label vote among the raw inputs, Peri et al. 2020 moved
+    to input space), no model is trained. Returns one :class:`Detection` per detector.
     """
     pairs = [
         (d, None) if isinstance(d, str) else (d[0], _kebab(dict(d[1]))) for d in detectors

@@ -200,3 +200,22 @@ def test_full_scan_with_a_trained_model_equals_the_cli(cli, tmp_path):
         detect.scan_data(x, y, ids, ["spectral"], arch="nope")
     with pytest.raises(ValueError, match="nope"):
         detect.scan_data(x, y, ids, ["nope"])
+
+
+def test_model_free_input_consistency_flags_a_many_source_poison_without_training():
+    """Class 0 holds 15 samples taken from each of the 5 other classes, each with a bump at a
+    random coordinate (a patch anywhere): exactly those are flagged, and nothing on the clean
+    set, and no model is trained for it."""
+    rng = np.random.default_rng(9)
+    d, clean = 30, 120
+    y_clean = np.repeat(np.arange(6), clean)
+    sources = np.repeat(np.arange(1, 6), 15)
+    x = 10.0 * np.eye(d)[np.concatenate([y_clean, sources])] + 0.5 * rng.normal(size=(6 * clean + 75, d))
+    x[6 * clean + np.arange(75), rng.integers(10, d, size=75)] += 3.0
+    x = x.astype(np.float32)
+    y = np.concatenate([y_clean, np.zeros(75, dtype=np.int64)])
+    ids = np.arange(len(y), dtype=np.uint64)
+    (found,) = detect.scan_data(x, y, ids, ["input-consistency"], seed=1)
+    assert found.flagged_ids.tolist() == list(range(6 * clean, 6 * clean + 75))
+    (none,) = detect.scan_data(x[: 6 * clean], y_clean, ids[: 6 * clean], ["input-consistency"])
+    assert none.flagged_ids.size == 0
