@@ -210,7 +210,7 @@ impl Detector for Auto {
         });
         p["does_not_cover"] = serde_json::json!([
             "clean-label backdoors (labels agree with the inputs: no class is corroborated)",
-            "all-to-all and source-specific backdoors drawing from fewer than half the other classes (run `knn -P vote=class-pairs`)",
+            "all-to-all and source-specific backdoors drawing from fewer than 3/4 of the other classes (input-consistency's min-source-share) (run `knn -P vote=class-pairs`)",
             "random label noise (run `confident`: k-fold cross-validation)",
             "single-victim feature collision"
         ]);
@@ -289,14 +289,13 @@ impl Detector for Auto {
             }
         }
         // Samples the input check flagged in the classes it decided look like another class.
+        let flagged_ids: std::collections::HashSet<u64> =
+            (0..ids.len()).filter(|&r| flags[r]).map(|r| ids[r]).collect();
         let mut relabel: Vec<(u64, u32)> = input
             .relabel
             .iter()
             .copied()
-            .filter(|&(id, _)| {
-                let r = ids.iter().position(|&i| i == id);
-                r.is_some_and(|r| flags[r])
-            })
+            .filter(|(id, _)| flagged_ids.contains(id))
             .collect();
         if self.params.flips {
             let min_count = flip_min_count(labels.len(), k);

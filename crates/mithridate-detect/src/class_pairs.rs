@@ -144,12 +144,7 @@ pub fn suspicious_pairs(
         )));
     }
     let size = true_sizes;
-    let mut d = vec![vec![0usize; k]; k];
-    for (&y, &o) in labels.iter().zip(opinion) {
-        if y != o {
-            d[y as usize][o as usize] += 1;
-        }
-    }
+    let d = disagreement_counts(labels, opinion, k);
     let ordered_pairs = (k * k.saturating_sub(1)).max(1) as f64;
     let level = test.alpha / ordered_pairs;
     let mut found = Vec::new();
@@ -183,6 +178,18 @@ pub fn suspicious_pairs(
             .then(a.looks_like.cmp(&b.looks_like))
     });
     Ok(found)
+}
+
+/// `D[i][j]`: how many rows labelled `i` the opinion assigns to `j != i` (`k x k`, zero
+/// diagonal). Labels and opinions must be `< k`.
+pub(crate) fn disagreement_counts(labels: &[u32], opinion: &[u32], k: usize) -> Vec<Vec<usize>> {
+    let mut d = vec![vec![0usize; k]; k];
+    for (&y, &o) in labels.iter().zip(opinion) {
+        if y != o {
+            d[y as usize][o as usize] += 1;
+        }
+    }
+    d
 }
 
 /// Rows whose `(label, opinion)` is one of `pairs`.

@@ -74,10 +74,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::class_pairs::opinion_sizes;
-use crate::tails::robust_z;
+use crate::class_pairs::{disagreement_counts, opinion_sizes};
+use crate::tails::{robust_z, MIN_CLASSES_FOR_OUTLIER};
 use crate::detection::Rows;
-use crate::knn::nearest_neighbours;
+use crate::knn::{nearest_neighbours, neighbour_vote};
 use crate::linalg::principal;
 use crate::{DetectError, Detection, Detector, Embeddings, Result, ScanContext};
 use faer::Mat;
@@ -167,9 +167,6 @@ pub struct InputConsistency {
     params: InputConsistencyParams,
 }
 
-/// Fewest classes for which the excess shares are compared across classes.
-const MIN_CLASSES_FOR_OUTLIER: usize = 5;
-
 /// Smallest cross-class spread of the excess shares: differences below about one point of a
 /// class are sampling noise (and a set whose clean classes all have zero excess must not
 /// make any positive share an infinite outlier).
@@ -189,14 +186,8 @@ struct ClassEvidence {
 /// Step 3 for every class, from the labels and the opinions (`< k`).
 fn class_evidence(labels: &[u32], opinion: &[u32], k: usize) -> Vec<ClassEvidence> {
     let sizes = opinion_sizes(opinion, k);
-    let mut d = vec![vec![0usize; k]; k];
-    let mut labelled = vec![0usize; k];
-    for (&y, &o) in labels.iter().zip(opinion) {
-        labelled[y as usize] += 1;
-        if y != o {
-            d[y as usize][o as usize] += 1;
-        }
-    }
+    let labelled = opinion_sizes(labels, k);
+    let d = disagreement_counts(labels, opinion, k);
     let standard = Normal::new(0.0, 1.0).expect("the standard normal is valid");
     (0..k)
         .map(|t| {
@@ -263,20 +254,10 @@ impl InputConsistency {
             reference[j] == i
         });
         let mut scores = vec![0f64; n];
-        let mut opinion = labels.to_vec();
+        let mut opinion = vec![0u32; n];
         for (i, nearest) in neighbours.iter().enumerate() {
-            let mut votes = vec![0usize; k];
-            for &j in nearest {
-                votes[labels[reference[j]] as usize] += 1;
-            }
-            let own = votes[labels[i] as usize];
-            scores[i] = (nearest.len() - own) as f64 / nearest.len().max(1) as f64;
-            if let Some(best) = (0..k)
-                .filter(|&c| votes[c] > own)
-                .max_by(|&a, &b| votes[a].cmp(&votes[b]).then(b.cmp(&a)))
-            {
-                opinion[i] = best as u32;
-            }
+            let votes = nearest.iter().map(|&j| labels[reference[j]]);
+            (scores[i], opinion[i]) = neighbour_vote(votes, labels[i], k);
         }
         let evidence = class_evidence(labels, &opinion, k);
         let suspicious = self.verdicts(&evidence);
@@ -284,7 +265,9 @@ impl InputConsistency {
             .map(|i| suspicious[labels[i] as usize] && opinion[i] != labels[i])
             .collect();
         for (score, &y) in scores.iter_mut().zip(labels) {
-            *score += f64::from(u8::from(suspicious[y as usize]));
+            if suspicious[y as usize] {
+                *score += 1.0;
+            }
         }
         let mut detection =
             Detection::from_rows(self.name(), self.parameters(), rows, &scores, &flags, |c| {

@@ -122,19 +122,8 @@ impl KnnConsistency {
             .iter()
             .enumerate()
             .map(|(i, nearest)| {
-                if nearest.is_empty() {
-                    return (0.0, (false, labels[i]));
-                }
-                let mut votes = vec![0usize; nc];
-                for &j in nearest {
-                    votes[labels[j] as usize] += 1;
-                }
-                let own = votes[labels[i] as usize];
-                let disagree = (nearest.len() - own) as f64 / nearest.len() as f64;
-                let best = (0..nc)
-                    .filter(|&c| votes[c] > own)
-                    .max_by(|&a, &b| votes[a].cmp(&votes[b]).then(b.cmp(&a)))
-                    .map_or(labels[i], |c| c as u32);
+                let (disagree, best) =
+                    neighbour_vote(nearest.iter().map(|&j| labels[j]), labels[i], nc);
                 (disagree, (best != labels[i], best))
             })
             .unzip();
@@ -182,6 +171,31 @@ impl KnnConsistency {
         detection.relabel.sort_unstable();
         Ok(detection)
     }
+}
+
+/// The labels of a sample's neighbours vote: returns the share of them that differ from
+/// `own` and the plurality label, which replaces `own` only with strictly more votes (ties
+/// between other labels go to the smaller one). No neighbours: `(0, own)`.
+pub(crate) fn neighbour_vote(
+    neighbour_labels: impl Iterator<Item = u32>,
+    own: u32,
+    classes: usize,
+) -> (f64, u32) {
+    let mut votes = vec![0usize; classes];
+    let mut total = 0usize;
+    for y in neighbour_labels {
+        votes[y as usize] += 1;
+        total += 1;
+    }
+    if total == 0 {
+        return (0.0, own);
+    }
+    let mine = votes[own as usize];
+    let best = (0..classes)
+        .filter(|&c| votes[c] > mine)
+        .max_by(|&a, &b| votes[a].cmp(&votes[b]).then(b.cmp(&a)))
+        .map_or(own, |c| c as u32);
+    ((total - mine) as f64 / total as f64, best)
 }
 
 /// The `k` nearest rows of `references` to each row of `queries` (squared Euclidean distance

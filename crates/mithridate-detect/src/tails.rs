@@ -32,7 +32,7 @@ const MAD_TO_SD: f64 = 1.4826;
 const RELATIVE_SPREAD_FLOOR: f64 = 0.1;
 
 /// Fewest classes for which a cross-class median and MAD are used (as activation clustering).
-const MIN_CLASSES_FOR_OUTLIER: usize = 5;
+pub(crate) const MIN_CLASSES_FOR_OUTLIER: usize = 5;
 
 /// Median of a non-empty slice (mean of the two middle values for an even length).
 pub(crate) fn median(values: &[f64]) -> f64 {
