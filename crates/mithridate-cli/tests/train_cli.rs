@@ -204,3 +204,71 @@ fn labels_beyond_the_models_classes_are_refused() {
         "class",
     );
 }
+
+/// Issue 20, item 4: a test set whose labels cover only some classes (here digits 0-6, so
+/// the file says 7 classes) is read with the model's class count wherever a model is given,
+/// and a set claiming more classes than the model is still refused.
+#[test]
+fn test_sets_with_fewer_classes_than_the_model_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    let trained = mithridate(&[
+        "train",
+        "--data",
+        "digits",
+        "--model",
+        "logreg",
+        "--epochs",
+        "2",
+        "-o",
+        path(&model),
+    ]);
+    assert!(trained.status.success(), "{trained:?}");
+    let home = mithridate_data::DataHome::new(home());
+    let test = mithridate_data::load(&home, "digits", mithridate_data::Split::Test).unwrap();
+    let rows: Vec<usize> = (0..test.len()).filter(|&i| test.labels()[i] < 7).collect();
+    let part = test.select(&rows).unwrap();
+    let (modality, features, labels, ids, _, _) = part.into_parts();
+    let seven = Dataset::new(
+        modality.clone(),
+        features.clone(),
+        labels.clone(),
+        ids.clone(),
+        7,
+        vec![],
+    )
+    .unwrap();
+    let file = dir.path().join("seven.npz");
+    npz::write(&file, &seven).unwrap();
+
+    let evaluated = json(&mithridate(&[
+        "--json",
+        "evaluate",
+        "--model",
+        path(&model),
+        "--data",
+        path(&file),
+    ]));
+    assert_eq!(evaluated["per_class"].as_array().unwrap().len(), 10);
+    assert!(evaluated["accuracy"].as_f64().unwrap() > 0.8, "{evaluated}");
+    let gated = mithridate(&[
+        "gate",
+        "--baseline",
+        path(&model),
+        "--candidate",
+        path(&model),
+        "--holdout",
+        path(&file),
+    ]);
+    assert!(gated.status.success(), "{gated:?}");
+
+    // More classes than the model knows: still one clear error.
+    let eleven = Dataset::new(modality, features, labels, ids, 11, vec![]).unwrap();
+    let wide = dir.path().join("eleven.npz");
+    npz::write(&wide, &eleven).unwrap();
+    assert_fails(
+        &mithridate(&["evaluate", "--model", path(&model), "--data", path(&wide)]),
+        2,
+        "11 classes",
+    );
+}

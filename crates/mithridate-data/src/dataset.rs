@@ -213,6 +213,33 @@ impl Dataset {
         }
     }
 
+    /// Declares `num_classes` classes where the dataset declared fewer: a triggered test set
+    /// labelled with the target, or a single-class holdout, read against a model that knows
+    /// more classes (every label is below the old count, so below the new one). Class names,
+    /// if any, are extended with the class index. A dataset that already declares
+    /// `num_classes` or more is returned unchanged: a model's compatibility check is what
+    /// refuses a dataset with more classes than the model.
+    ///
+    /// ```
+    /// use mithridate_data::{Dataset, Features, Modality};
+    /// let d = Dataset::new(Modality::Tabular { features: 1 }, Features::Dense(vec![0.5]),
+    ///     vec![7], vec![1], 8, vec![]).unwrap();
+    /// assert_eq!(d.clone().widen_classes(10).num_classes(), 10);
+    /// assert_eq!(d.widen_classes(3).num_classes(), 8);
+    /// ```
+    pub fn widen_classes(mut self, num_classes: usize) -> Self {
+        if num_classes <= self.num_classes {
+            return self;
+        }
+        if !self.class_names.is_empty() {
+            let known = self.class_names.len();
+            self.class_names
+                .extend((known..num_classes).map(|c| c.to_string()));
+        }
+        self.num_classes = num_classes;
+        self
+    }
+
     /// The token strings of a text dataset, when known (`vocabulary()[id]` is token `id`).
     pub fn vocabulary(&self) -> Option<&[String]> {
         self.vocabulary.as_deref()

@@ -225,6 +225,20 @@ impl OnnxClassifier {
     /// Checks that `data` fits the model's input and that it has as many classes as the model
     /// outputs (read from the graph, [`InputOptions::num_classes`], or one probe sample).
     pub fn check_compatible(&self, data: &Dataset) -> Result<()> {
+        let classes = self.output_classes(data)?;
+        if classes != data.num_classes() {
+            return Err(OnnxError::Incompatible(format!(
+                "the model outputs {classes} classes, the dataset has {}",
+                data.num_classes()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The number of classes the model outputs: from the graph's output shape, else
+    /// [`InputOptions::num_classes`], else by running one sample of `data` (which must fit
+    /// the model's input).
+    pub fn output_classes(&self, data: &Dataset) -> Result<usize> {
         self.plan(data.modality())?;
         if data.is_empty() {
             return Err(OnnxError::InvalidInput("the dataset has no samples".into()));
@@ -244,13 +258,7 @@ impl OnnxClassifier {
             (Some(k), _) | (None, Some(k)) => k,
             (None, None) => self.logits_of_rows(data, 0..1)?.1,
         };
-        if classes != data.num_classes() {
-            return Err(OnnxError::Incompatible(format!(
-                "the model outputs {classes} classes, the dataset has {}",
-                data.num_classes()
-            )));
-        }
-        Ok(())
+        Ok(classes)
     }
 
     /// The model input for `x` (`(rows, sample_len)` dataset values), built by differentiable

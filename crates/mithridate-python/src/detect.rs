@@ -339,10 +339,18 @@ fn scan_data<'py>(
     .check()
     .map_err(|e| invalid(e.to_string()))?;
     let data = dataset_from_arrays(x, y, ids, num_classes, "")?;
-    let runs = detached(py, || -> Result<_, PipelineError> {
-        let model = match &model {
-            Some(path) => {
-                let (m, _) = Classifier::load(path)?;
+    let runs = detached(py, move || -> Result<_, PipelineError> {
+        let given = match &model {
+            Some(path) => Some(Classifier::load(path)?.0),
+            None => None,
+        };
+        // Labels covering fewer classes than the given model knows are read as its classes.
+        let data = match &given {
+            Some(m) => data.widen_classes(m.num_classes()),
+            None => data,
+        };
+        let model = match given {
+            Some(m) => {
                 m.check_compatible(&data)?;
                 Some(m)
             }

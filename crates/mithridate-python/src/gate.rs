@@ -80,6 +80,14 @@ fn run_gate(
         .failed()?;
     let baseline = load_model("baseline", baseline_path)?;
     let candidate = load_model("candidate", candidate_path)?;
+    // A holdout whose labels cover fewer classes than the models know is read as theirs.
+    let widened;
+    let holdout = if holdout.num_classes() < baseline.num_classes() {
+        widened = holdout.clone().widen_classes(baseline.num_classes());
+        &widened
+    } else {
+        holdout
+    };
     let comparison = mithridate_gate::compare_models(&baseline, &candidate, holdout).failed()?;
     let probes = probe_paths
         .iter()

@@ -43,6 +43,7 @@ pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
     if data.is_empty() {
         anyhow::bail!("the evaluation set '{}' is empty", args.data);
     }
+    let data = model.adopt_classes(data)?;
     model.check_compatible(&data)?;
     let evaluation = metrics::evaluate(&model.predict(&data)?, data.labels(), data.num_classes())?;
     let names = data.class_names();

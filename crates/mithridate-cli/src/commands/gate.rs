@@ -64,7 +64,8 @@ pub fn run(args: GateArgs, ctx: &Context) -> Result<()> {
     let (candidate, _) = load("candidate", &args.candidate)?;
     let home = DataHome::from_env()?;
     let holdout = mithridate_data::load(&home, &args.holdout, Split::Test)
-        .with_context(|| format!("loading holdout '{}'", args.holdout))?;
+        .with_context(|| format!("loading holdout '{}'", args.holdout))?
+        .widen_classes(baseline.num_classes());
     let comparison = mithridate_gate::compare_models(&baseline, &candidate, &holdout)?;
     let probes = args
         .probe

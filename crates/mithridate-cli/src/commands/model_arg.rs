@@ -78,6 +78,17 @@ impl RunModel {
         Ok(RunModel::Native(Box::new((model, card))))
     }
 
+    /// `data` declaring the model's class count where its labels showed fewer (a triggered
+    /// test set labelled with the target, a single-class holdout); unchanged otherwise, so
+    /// [`RunModel::check_compatible`] still refuses a dataset with more classes than the model.
+    pub fn adopt_classes(&self, data: Dataset) -> Result<Dataset> {
+        let classes = match self {
+            RunModel::Native(m) => m.0.num_classes(),
+            RunModel::Onnx(m) => m.output_classes(&data)?,
+        };
+        Ok(data.widen_classes(classes))
+    }
+
     pub fn check_compatible(&self, data: &Dataset) -> Result<()> {
         match self {
             RunModel::Native(m) => Ok(m.0.check_compatible(data)?),

@@ -87,7 +87,8 @@ pub fn run(args: RepairArgs, ctx: &Context) -> Result<()> {
     let home = DataHome::from_env()?;
     let trusted = mithridate_data::load(&home, data_name, args.split)
         .with_context(|| format!("loading '{data_name}'"))?;
-    let trusted = subsample(trusted, Some(args.max_samples), ctx.seed)?;
+    let trusted =
+        subsample(trusted, Some(args.max_samples), ctx.seed)?.widen_classes(model.num_classes());
     let test_name = args
         .test
         .clone()
@@ -95,7 +96,8 @@ pub fn run(args: RepairArgs, ctx: &Context) -> Result<()> {
     let test = match &test_name {
         Some(name) => {
             let t = mithridate_data::load(&home, name, Split::Test)
-                .with_context(|| format!("loading test data '{name}'"))?;
+                .with_context(|| format!("loading test data '{name}'"))?
+                .widen_classes(model.num_classes());
             if t.is_empty() {
                 anyhow::bail!("the test set '{name}' is empty");
             }

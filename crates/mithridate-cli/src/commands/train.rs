@@ -92,6 +92,7 @@ pub fn run(args: TrainArgs, ctx: &Context) -> Result<()> {
     };
     let config = params.check()?;
     let mut model = Classifier::new(arch, train.modality(), train.num_classes(), ctx.seed)?;
+    let test = test.widen_classes(train.num_classes());
     model.check_compatible(&test)?;
 
     let bar = ctx.progress((train.len() * config.epochs()) as u64, "training");

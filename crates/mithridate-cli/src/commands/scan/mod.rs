@@ -183,10 +183,20 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
         None => None,
     };
     // Model-free detectors (input consistency) scan without training one.
-    let model = match &args.model {
-        Some(path) => {
-            let (m, _) = Classifier::load(path)
-                .with_context(|| format!("loading model {}", path.display()))?;
+    let given = match &args.model {
+        Some(path) => Some(
+            Classifier::load(path)
+                .with_context(|| format!("loading model {}", path.display()))?
+                .0,
+        ),
+        None => None,
+    };
+    let data = match &given {
+        Some(m) => data.widen_classes(m.num_classes()),
+        None => data,
+    };
+    let model = match given {
+        Some(m) => {
             m.check_compatible(&data)?;
             Some(m)
         }

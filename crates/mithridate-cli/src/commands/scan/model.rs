@@ -102,6 +102,7 @@ pub fn run(args: ScanModelArgs, ctx: &Context) -> Result<()> {
     if data.is_empty() {
         anyhow::bail!("the trusted set '{}' is empty", args.data);
     }
+    let data = model.adopt_classes(data)?;
     model.check_compatible(&data)?;
     let (run_nc, run_mm) = match args.detector {
         ModelDetector::NeuralCleanse => (true, false),
