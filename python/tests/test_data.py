@@ -87,3 +87,21 @@ def test_bad_requests_raise_value_error():
         data.load("nope")
     with pytest.raises(ValueError, match="no such .npz file"):
         data.load("/no/such/file.npz")
+
+
+@pytest.mark.parametrize("name", ["mnist", "spambase"])
+def test_a_pandas_csv_export_reads_back_to_the_same_arrays_and_ids(name, tmp_path):
+    """Issue 20: a CSV written by pandas (id column, one column per feature, label column)
+    reads back through Mithridate's CSV reader to exactly the arrays and ids it came from."""
+    pd = pytest.importorskip("pandas")
+    x, y, ids = data.load(name, "test", max_samples=400, seed=3)
+    flat = x.reshape(len(x), -1)
+    frame = pd.DataFrame(flat, columns=[f"f{i}" for i in range(flat.shape[1])])
+    frame.insert(0, "id", ids)
+    frame["label"] = y
+    path = tmp_path / f"{name}.csv"
+    frame.to_csv(path, index=False)
+    back = data.load(str(path))
+    np.testing.assert_array_equal(back.ids, ids)
+    np.testing.assert_array_equal(back.y, y)
+    np.testing.assert_array_equal(back.x, flat)
