@@ -6,6 +6,7 @@
 //! the `.npz` interchange format users bring their own data in; stable sample ids; and
 //! seeded partitioners for federated learning.
 
+pub mod arff;
 mod builtin;
 mod dataset;
 mod fetch;
