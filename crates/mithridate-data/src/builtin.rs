@@ -124,6 +124,8 @@ pub(crate) fn load(
         "digits" => canonical(dataset, digits(home, dataset)?)?,
         "breast-cancer" => canonical(dataset, breast_cancer(home, dataset)?)?,
         "spambase" => canonical(dataset, spambase(home, dataset)?)?,
+        "german-credit" => canonical(dataset, german_credit(home, dataset)?)?,
+        "phishing" => canonical(dataset, phishing(home, dataset)?)?,
         "spamassassin" => {
             let docs = cached_corpus(home, dataset)?;
             return crate::spamassassin::dataset(&docs, dataset.class_names, split);
@@ -380,6 +382,59 @@ fn spambase(home: &DataHome, dataset: &'static BuiltinDataset) -> Result<Dataset
     }
     Dataset::new(
         Modality::Tabular { features: d },
+        Features::Dense(features),
+        labels,
+        (0..n as u64).collect(),
+        2,
+        names(dataset),
+    )
+}
+
+/// Weka's `credit-g.arff` through the ARFF reader: the header's declared order gives the
+/// columns (numeric attributes as they are, nominal ones one-hot in declared order) and the
+/// classes (`good` = 0, `bad` = 1), so nothing depends on which values the rows contain.
+fn german_credit(home: &DataHome, dataset: &'static BuiltinDataset) -> Result<Dataset> {
+    const FILE: &str = "credit-g.arff";
+    let files = cached_files(home, dataset)?;
+    let (data, encoding) = crate::arff::parse(FILE, &files[0])?;
+    let bad = |message: String| DataError::Format {
+        path: FILE.into(),
+        message,
+    };
+    if encoding.classes != dataset.class_names {
+        return Err(bad(format!(
+            "classes {:?}, expected good/bad",
+            encoding.classes
+        )));
+    }
+    if encoding.width() != dataset.features || encoding.columns.len() != 20 {
+        return Err(bad(format!(
+            "{} attributes -> {} features, expected 20 -> {}",
+            encoding.columns.len(),
+            encoding.width(),
+            dataset.features
+        )));
+    }
+    Ok(data)
+}
+
+/// river's `phishing.csv`: a header naming 9 features (seven in {0, 0.5, 1}, two 0/1
+/// flags) and `is_phishing` (1 = phishing) last.
+fn phishing(home: &DataHome, dataset: &'static BuiltinDataset) -> Result<Dataset> {
+    const FILE: &str = "phishing.csv";
+    const HEADER: &str = "empty_server_form_handler,popup_window,https,request_from_other_domain,\
+                          anchor_from_other_domain,is_popular,long_url,age_of_domain,ip_in_url,\
+                          is_phishing";
+    let files = cached_files(home, dataset)?;
+    let text = text_of(FILE, &files[0])?;
+    let header = text.lines().next().unwrap_or_default().trim();
+    if header != HEADER {
+        return Err(csv_err(FILE, 1, format!("unexpected header '{header}'")));
+    }
+    let (features, labels) = parse_numeric_csv(FILE, text, 1, 10, 2)?;
+    let n = labels.len();
+    Dataset::new(
+        Modality::Tabular { features: 9 },
         Features::Dense(features),
         labels,
         (0..n as u64).collect(),

@@ -275,6 +275,55 @@ static BUILTINS: &[BuiltinDataset] = &[
         },
     },
     BuiltinDataset {
+        name: "german-credit",
+        task: "classification",
+        modality: "tabular",
+        train_samples: 800,
+        test_samples: 200,
+        // 7 numeric attributes and 13 nominal ones one-hot encoded (56 columns).
+        features: 63,
+        classes: 2,
+        class_names: &["good", "bad"],
+        source: PackageSource::Apt { package: "weka" },
+        source_description:
+            "Debian weka, usr/share/doc/weka/examples/credit-g.arff (UCI Statlog German Credit)",
+        licence: "GPL-2+ (weka); data CC BY 4.0 (UCI Statlog German Credit, H. Hofmann)",
+        split: "stratified 80/20",
+        layout: CacheLayout::Files {
+            files: &[CachedFile {
+                name: "credit-g.arff",
+                inside: "usr/share/doc/weka/examples/credit-g.arff",
+                gzip: false,
+                sha256: "bd94085134e4eb845c96b34c93ed65a223f89d089bacb273ef96f57509ce0bed",
+            }],
+        },
+    },
+    BuiltinDataset {
+        name: "phishing",
+        task: "classification",
+        modality: "tabular",
+        train_samples: 1_000,
+        test_samples: 250,
+        features: 9,
+        classes: 2,
+        class_names: &["legitimate", "phishing"],
+        source: PackageSource::PipWheel {
+            requirement: "river==0.26.1",
+        },
+        source_description:
+            "PyPI river==0.26.1 wheel, river/datasets/phishing.csv.gz (UCI Website Phishing)",
+        licence: "BSD-3-Clause (river); data CC BY 4.0 (UCI Website Phishing, Abdelhamid et al.)",
+        split: "stratified 80/20",
+        layout: CacheLayout::Files {
+            files: &[CachedFile {
+                name: "phishing.csv",
+                inside: "river/datasets/phishing.csv.gz",
+                gzip: true,
+                sha256: "cfe77f0b77dd706ac5491842d7ad787c80b5805eb315a47a4b89d0172c760fca",
+            }],
+        },
+    },
+    BuiltinDataset {
         name: "spamassassin",
         task: "classification",
         modality: "text",

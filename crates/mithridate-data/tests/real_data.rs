@@ -249,3 +249,68 @@ fn unknown_names_and_npz_paths() {
         "a path loads the whole file; split is ignored"
     );
 }
+
+/// Train and test rows of the raw (unstandardised) split, concatenated.
+fn raw_rows(name: &str) -> (Vec<Vec<f32>>, Vec<u32>) {
+    let mut rows = Vec::new();
+    let mut labels = Vec::new();
+    for split in [Split::Train, Split::Test] {
+        let d = mithridate_data::load_raw(&home(), name, split).unwrap();
+        for r in 0..d.len() {
+            rows.push(d.dense_row(r).unwrap().to_vec());
+        }
+        labels.extend_from_slice(d.labels());
+    }
+    (rows, labels)
+}
+
+#[test]
+#[ignore = "downloads ~7 MB with apt-get; run with --ignored"]
+fn german_credit_reads_weka_arff_with_one_hot_nominals() {
+    let (train, test) = check_builtin("german-credit");
+    assert_eq!(train.modality(), &Modality::Tabular { features: 63 });
+    // UCI Statlog German Credit: 700 good, 300 bad; 20% of each class to test.
+    assert_eq!(train.class_counts(), vec![560, 240]);
+    assert_eq!(test.class_counts(), vec![140, 60]);
+    let (rows, labels) = raw_rows("german-credit");
+    // Column layout: checking_status x4, duration (4), credit_history x5, purpose x11,
+    // credit_amount (21), ..., age (46), ..., foreign_worker x2 (61, 62).
+    let column_sum = |c: usize| rows.iter().map(|r| r[c] as f64).sum::<f64>();
+    assert_eq!(
+        column_sum(21),
+        3_271_258.0,
+        "total credit amount (UCI mean 3271.258)"
+    );
+    assert_eq!(
+        column_sum(4),
+        20_903.0,
+        "total duration in months (UCI mean 20.903)"
+    );
+    assert_eq!(column_sum(46), 35_546.0, "total age (UCI mean 35.546)");
+    // Every one-hot group has exactly one 1 per row, e.g. checking_status.
+    assert!(rows.iter().all(|r| r[..4].iter().sum::<f32>() == 1.0));
+    // The file's first row: '<0', 6 months, 1169 DM, aged 67, good.
+    let first = rows
+        .iter()
+        .position(|r| r[4] == 6.0 && r[21] == 1169.0 && r[46] == 67.0)
+        .unwrap();
+    assert_eq!(&rows[first][..4], &[1.0, 0.0, 0.0, 0.0]);
+    assert_eq!(labels[first], 0);
+}
+
+#[test]
+fn phishing_reads_rivers_csv() {
+    let (train, test) = check_builtin("phishing");
+    assert_eq!(train.modality(), &Modality::Tabular { features: 9 });
+    // river's Phishing: 1,250 pages, 548 phishing.
+    assert_eq!(train.class_counts(), vec![562, 438]);
+    assert_eq!(test.class_counts(), vec![140, 110]);
+    let (rows, labels) = raw_rows("phishing");
+    assert!(rows
+        .iter()
+        .all(|r| r.iter().all(|&v| [0.0, 0.5, 1.0].contains(&v))));
+    // The file's first row (label 1, phishing) is present.
+    let first = [0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0];
+    let at = rows.iter().position(|r| r[..] == first).unwrap();
+    assert_eq!(labels[at], 1);
+}
