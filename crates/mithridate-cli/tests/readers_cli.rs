@@ -93,3 +93,57 @@ fn malformed_files_exit_2_with_one_line_naming_the_place() {
         "{stderr}"
     );
 }
+
+/// Issue 20, item 5: inputs too large to hold are refused before memory is spent, with one
+/// line naming the file and the limit: a 10 GB sparse file, a compressed array that expands
+/// past the configured `--max-input-bytes`, and a CSV with a million columns.
+#[test]
+fn oversized_inputs_are_refused_before_memory_is_spent() {
+    use common::assert_one_line_error;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.npz");
+    for name in ["sparse.csv", "sparse.jsonl", "sparse.npz"] {
+        let sparse = dir.path().join(name);
+        let file = std::fs::File::create(&sparse).unwrap();
+        file.set_len(10 << 30).unwrap(); // a hole: no disk space used
+        drop(file);
+        let run = mithridate(&["data", "export", arg(&sparse), "-o", arg(&out)]);
+        assert_one_line_error(&run, 2, "over the 4294967296-byte limit");
+        assert!(!out.exists());
+    }
+
+    // 2,000 x 1,000 zeros: 8 MB of float32 that deflate to a few KB.
+    let zeros = mithridate_data::Dataset::new(
+        mithridate_data::Modality::Tabular { features: 1000 },
+        mithridate_data::Features::Dense(vec![0.0; 2_000_000]),
+        vec![0; 2000],
+        (0..2000).collect(),
+        1,
+        vec![],
+    )
+    .unwrap();
+    let small = dir.path().join("zeros.npz");
+    mithridate_data::npz::write(&small, &zeros).unwrap();
+    assert!(std::fs::metadata(&small).unwrap().len() < 1 << 20);
+    let limited = |limit: &str| {
+        mithridate(&[
+            "--max-input-bytes",
+            limit,
+            "data",
+            "export",
+            arg(&small),
+            "-o",
+            arg(&out),
+        ])
+    };
+    assert_one_line_error(&limited("1M"), 2, "over the 1048576-byte input limit");
+    assert!(!out.exists());
+    assert!(limited("64M").status.success());
+    assert_one_line_error(&limited("lots"), 2, "--max-input-bytes");
+
+    let wide = dir.path().join("wide.csv");
+    let header: Vec<String> = (0..1_000_000).map(|i| format!("c{i}")).collect();
+    std::fs::write(&wide, format!("{},label\n", header.join(","))).unwrap();
+    let run = mithridate(&["data", "export", arg(&wide), "-o", arg(&out)]);
+    assert_one_line_error(&run, 2, "over the 100000-column limit");
+}

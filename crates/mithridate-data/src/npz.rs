@@ -23,10 +23,11 @@
 
 use crate::fsutil::{io_err, write_atomic};
 use crate::npy::{self, fortran_to_c, Element};
+use crate::readers::ReadLimits;
 use crate::{DataError, Dataset, Features, Modality, Result};
 use npyz::{DType, WriterBuilder};
 use std::collections::HashMap;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// The sidecar path holding a text vocabulary for `path` (`FILE.npz.vocab.txt`).
@@ -62,11 +63,13 @@ struct Array {
     descr: String,
 }
 
-struct Reader<'p> {
+struct Reader<'p, R> {
     path: &'p Path,
-    archive: zip::ZipArchive<BufReader<std::fs::File>>,
+    archive: zip::ZipArchive<R>,
     /// Array name -> index of its entry in the zip.
     entries: HashMap<String, usize>,
+    /// Most bytes one array may decompress to ([`ReadLimits::max_file_bytes`]).
+    max_bytes: u64,
 }
 
 /// Largest expansion DEFLATE can achieve (the format's limit is about 1032:1).
@@ -79,10 +82,10 @@ fn format_err(path: &Path, message: impl Into<String>) -> DataError {
     }
 }
 
-impl<'p> Reader<'p> {
-    fn open(path: &'p Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(io_err(path))?;
-        let archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
+impl<'p, R: Read + Seek> Reader<'p, R> {
+    /// `path` names the archive in errors and locates the vocabulary sidecar.
+    fn new(path: &'p Path, source: R, limits: &ReadLimits) -> Result<Self> {
+        let archive = zip::ZipArchive::new(source).map_err(|e| {
             format_err(
                 path,
                 format!("not a valid .npz file (not a readable zip archive: {e})"),
@@ -101,6 +104,7 @@ impl<'p> Reader<'p> {
             path,
             archive,
             entries,
+            max_bytes: limits.max_file_bytes,
         })
     }
 
@@ -134,6 +138,14 @@ impl<'p> Reader<'p> {
             return Err(bad(format!(
                 "zip entry claims {entry_size} bytes from {} compressed bytes (more than DEFLATE can expand)",
                 entry.compressed_size()
+            )));
+        }
+        // A plausible size can still be too large to hold (a few MB of zeros deflate from
+        // gigabytes): the configured limit refuses it before anything is decompressed.
+        if entry_size > self.max_bytes {
+            return Err(bad(format!(
+                "decompresses to {entry_size} bytes, over the {}-byte input limit (--max-input-bytes)",
+                self.max_bytes
             )));
         }
         let header = npy::read_any_header(&mut entry, entry_size).map_err(&bad)?;
@@ -199,7 +211,7 @@ fn widen<T: Into<i64>>(v: Vec<T>) -> Vec<i64> {
 }
 
 /// Non-negative integers of `array` as `u64`, or an error naming the array and the row.
-fn non_negative(r: &Reader, name: &str, array: Array) -> Result<Vec<u64>> {
+fn non_negative<R: Read + Seek>(r: &Reader<R>, name: &str, array: Array) -> Result<Vec<u64>> {
     match array.values {
         Values::Int(v) => {
             if let Some(row) = v.iter().position(|&x| x < 0) {
@@ -219,9 +231,28 @@ fn non_negative(r: &Reader, name: &str, array: Array) -> Result<Vec<u64>> {
     }
 }
 
-/// Reads a `.npz` file into a [`Dataset`] (see the module docs for the layout and checks).
+/// Reads a `.npz` file into a [`Dataset`] (see the module docs for the layout and checks),
+/// under the default [`ReadLimits`].
 pub fn read(path: &Path) -> Result<Dataset> {
-    let mut r = Reader::open(path)?;
+    read_limited(path, &ReadLimits::default())
+}
+
+/// [`read`] under `limits`: the file and every array's decompressed size must fit
+/// `limits.max_file_bytes`, checked before reading or allocating.
+pub fn read_limited(path: &Path, limits: &ReadLimits) -> Result<Dataset> {
+    crate::readers::check_file_size(path, limits)?;
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    read_from(path, BufReader::new(file), limits)
+}
+
+/// [`read`] on an archive held in memory (fuzzing, archives inside other containers); `path`
+/// only names it in errors and locates a `FILE.npz.vocab.txt` sidecar.
+pub fn read_bytes(path: &Path, bytes: &[u8]) -> Result<Dataset> {
+    read_from(path, std::io::Cursor::new(bytes), &ReadLimits::default())
+}
+
+fn read_from<R: Read + Seek>(path: &Path, source: R, limits: &ReadLimits) -> Result<Dataset> {
+    let mut r = Reader::new(path, source, limits)?;
     let x = r
         .array("x")?
         .ok_or_else(|| r.err("missing array 'x' (features)"))?;
@@ -413,7 +444,7 @@ pub fn read(path: &Path) -> Result<Dataset> {
 }
 
 /// The vocabulary from a `vocab` array or, failing that, the `FILE.npz.vocab.txt` sidecar.
-fn read_vocabulary(r: &mut Reader) -> Result<Option<Vec<String>>> {
+fn read_vocabulary<R: Read + Seek>(r: &mut Reader<R>) -> Result<Option<Vec<String>>> {
     if let Some(a) = r.array("vocab")? {
         return match a.values {
             Values::Strings(v) => Ok(Some(v)),

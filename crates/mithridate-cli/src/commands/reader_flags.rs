@@ -28,6 +28,31 @@ pub struct ReaderFlags {
     /// `.npz.vocab.txt` of the exported train file) instead of building one.
     #[arg(long, global = true, value_name = "FILE")]
     pub vocab: Option<PathBuf>,
+    /// The largest input any reader accepts, in bytes (suffixes K, M, G: powers of 1024): a
+    /// file on disk, an image, or one `.npz` array once decompressed. Larger inputs are
+    /// refused before memory is spent (default 4G).
+    #[arg(
+        long,
+        global = true,
+        value_name = "SIZE",
+        env = "MITHRIDATE_MAX_INPUT_BYTES"
+    )]
+    pub max_input_bytes: Option<String>,
+}
+
+/// Parses a byte count with an optional K/M/G suffix (powers of 1024), at least 1.
+fn parse_bytes(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    match digits.trim().parse::<u64>() {
+        Ok(n) if n >= 1 && n.leading_zeros() >= shift => Ok(n << shift),
+        _ => bail!("--max-input-bytes '{text}' is not a positive byte count (e.g. 500M, 4G)"),
+    }
 }
 
 /// Parses `HxW` (both 1..=16384).
@@ -49,6 +74,9 @@ impl ReaderFlags {
             id_column: self.id_column.clone(),
             ..ReadOptions::default()
         };
+        if let Some(size) = &self.max_input_bytes {
+            options.limits.max_file_bytes = parse_bytes(size)?;
+        }
         if let Some(size) = &self.image_size {
             options.image_size = Some(parse_size(size)?);
         }
@@ -82,6 +110,17 @@ mod tests {
         assert_eq!(parse_size("8X8").unwrap(), (8, 8));
         for bad in ["28", "0x5", "5x", "x5", "99999x2", "-1x3"] {
             assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn byte_counts_parse_or_are_refused() {
+        assert_eq!(parse_bytes("100").unwrap(), 100);
+        assert_eq!(parse_bytes("3K").unwrap(), 3 << 10);
+        assert_eq!(parse_bytes("500m").unwrap(), 500 << 20);
+        assert_eq!(parse_bytes(" 4G ").unwrap(), 4 << 30);
+        for bad in ["", "0", "-1", "G", "1.5G", "4T", "99999999999999999G"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
         }
     }
 }

@@ -34,7 +34,8 @@ pub use table::{ColumnEncoding, TableEncoding};
 /// (and much larger) sets while refusing absurd declared sizes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadLimits {
-    /// Largest input file (or image) in bytes.
+    /// Largest input in bytes: a file on disk, an image, or one `.npz` array once
+    /// decompressed (`--max-input-bytes`).
     pub max_file_bytes: u64,
     /// Most columns in a table (after one-hot encoding too).
     pub max_columns: usize,
@@ -131,7 +132,7 @@ impl FileKind {
 /// Reads `path` with the reader its extension selects (see [`FileKind`]).
 pub fn read_path(path: &Path, options: &ReadOptions) -> Result<Dataset> {
     match FileKind::of(path) {
-        Some(FileKind::Npz) => crate::npz::read(path),
+        Some(FileKind::Npz) => crate::npz::read_limited(path, &options.limits),
         Some(FileKind::Csv) => csv::read(path, options).map(|(data, _)| data),
         Some(FileKind::Jsonl) => jsonl::read(path, options),
         Some(FileKind::ImageFolder) => image_folder::read(path, options),
