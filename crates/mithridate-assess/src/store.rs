@@ -53,7 +53,8 @@ pub fn read_file(path: &Path) -> Result<Vec<CellRecord>, StoreError> {
     }
 }
 
-fn parse(path: &Path, text: &str) -> Result<Vec<CellRecord>, StoreError> {
+/// Parses the text of a results file (one JSON record per line); `path` names it in errors.
+pub fn parse(path: &Path, text: &str) -> Result<Vec<CellRecord>, StoreError> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

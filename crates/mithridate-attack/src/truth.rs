@@ -119,8 +119,17 @@ impl GroundTruth {
             path: path.to_path_buf(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        let truth: GroundTruth = serde_json::from_str(&text)
+        let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        Self::from_slice(&bytes, path)
+    }
+
+    /// [`GroundTruth::read`] on a record held in memory; `path` names it in errors.
+    pub fn from_slice(bytes: &[u8], path: &Path) -> Result<Self> {
+        let fail = |message: String| AttackError::File {
+            path: path.to_path_buf(),
+            message,
+        };
+        let truth: GroundTruth = serde_json::from_slice(bytes)
             .map_err(|e| fail(format!("not a ground-truth record: {e}")))?;
         if truth.format != FORMAT {
             return Err(fail(format!(

@@ -469,17 +469,17 @@ impl<'a> Cursor<'a> {
 }
 
 /// Opens `path` and reads its header (see [`read_header`]).
-fn open(path: &Path) -> Result<(std::fs::File, Header)> {
-    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+/// The open file and its length.
+fn open(path: &Path) -> Result<(std::fs::File, u64)> {
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
     let file_len = file.metadata().map_err(io_err(path))?.len();
-    let header = read_header(&mut file, file_len).map_err(|m| format_err(path, m))?;
-    Ok((file, header))
+    Ok((file, file_len))
 }
 
 /// Reads the payload of `header` (the file positioned after it) as `T` in one read.
 fn read_payload<T: bytemuck::Pod>(
     path: &Path,
-    file: &mut std::fs::File,
+    file: &mut impl Read,
     header: &Header,
 ) -> Result<Vec<T>> {
     debug_assert_eq!(std::mem::size_of::<T>(), header.dtype.item_bytes());
@@ -551,7 +551,7 @@ pub(crate) fn fortran_to_c<T: Clone>(values: &[T], shape: &[usize]) -> Vec<T> {
 /// Reads an array stored as `T`, in C order.
 fn read_as<T: bytemuck::Pod>(
     path: &Path,
-    file: &mut std::fs::File,
+    file: &mut impl Read,
     header: Header,
 ) -> Result<Array<T>> {
     let mut data = read_payload::<T>(path, file, &header)?;
@@ -566,11 +566,21 @@ fn read_as<T: bytemuck::Pod>(
 
 /// Reads a float32 or float64 `.npy` as float32 (float64 values are rounded), in C order.
 pub fn read_f32(path: &Path) -> Result<Array<f32>> {
-    let (mut file, header) = open(path)?;
+    let (mut file, file_len) = open(path)?;
+    read_f32_from(path, &mut file, file_len)
+}
+
+/// [`read_f32`] on a `.npy` held in memory; `path` only names it in errors.
+pub fn read_f32_bytes(path: &Path, bytes: &[u8]) -> Result<Array<f32>> {
+    read_f32_from(path, &mut &bytes[..], bytes.len() as u64)
+}
+
+fn read_f32_from(path: &Path, file: &mut impl Read, file_len: u64) -> Result<Array<f32>> {
+    let header = read_header(file, file_len).map_err(|m| format_err(path, m))?;
     match header.dtype {
-        Dtype::F32 => read_as::<f32>(path, &mut file, header),
+        Dtype::F32 => read_as::<f32>(path, file, header),
         Dtype::F64 => {
-            let wide = read_as::<f64>(path, &mut file, header)?;
+            let wide = read_as::<f64>(path, file, header)?;
             Ok(Array {
                 shape: wide.shape,
                 data: wide.data.iter().map(|&x| x as f32).collect(),
@@ -581,7 +591,8 @@ pub fn read_f32(path: &Path) -> Result<Array<f32>> {
 
 /// Reads a float32 or float64 `.npy` as float64 (float32 values are widened exactly).
 pub fn read_f64(path: &Path) -> Result<Array<f64>> {
-    let (mut file, header) = open(path)?;
+    let (mut file, file_len) = open(path)?;
+    let header = read_header(&mut file, file_len).map_err(|m| format_err(path, m))?;
     match header.dtype {
         Dtype::F64 => read_as::<f64>(path, &mut file, header),
         Dtype::F32 => {

@@ -623,6 +623,28 @@ pub(crate) mod tests {
         assert_eq!(read_data_frame("t", &bz, "spam").unwrap().rows, 2);
     }
 
+    /// Writes the `.rda` seeds of the fuzz corpus (`fuzz/corpus/rda/`, see
+    /// `crates/mithridate-fuzz/examples/write_seeds.rs`) into `$MITHRIDATE_FUZZ_SEEDS/rda/`.
+    #[test]
+    #[ignore = "writes the fuzz seed corpus; run by hand"]
+    fn write_fuzz_seeds() {
+        let dir = std::path::PathBuf::from(
+            std::env::var_os("MITHRIDATE_FUZZ_SEEDS").expect("MITHRIDATE_FUZZ_SEEDS"),
+        )
+        .join("rda");
+        std::fs::create_dir_all(&dir).unwrap();
+        for version in [2, 3] {
+            std::fs::write(
+                dir.join(format!("frame-v{version}.rda")),
+                tiny_frame(version),
+            )
+            .unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tiny_frame(2)).unwrap();
+        std::fs::write(dir.join("frame-v2.rda.gz"), gz.finish().unwrap()).unwrap();
+    }
+
     #[test]
     fn rejects_bad_input_without_panicking() {
         let good = tiny_frame(2);

@@ -123,9 +123,18 @@ impl Detection {
             path: path.to_path_buf(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        Self::from_slice(&bytes, path)
+    }
+
+    /// [`Detection::read_all`] on a flags file held in memory; `path` names it in errors.
+    pub fn from_slice(bytes: &[u8], path: &Path) -> Result<Vec<Detection>> {
+        let fail = |message: String| DetectError::File {
+            path: path.to_path_buf(),
+            message,
+        };
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| fail(format!("not JSON: {e}")))?;
+            serde_json::from_slice(bytes).map_err(|e| fail(format!("not JSON: {e}")))?;
         let parse = |v: serde_json::Value| {
             serde_json::from_value::<Detection>(v)
                 .map_err(|e| fail(format!("not a detection object: {e}")))

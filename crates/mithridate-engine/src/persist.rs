@@ -8,7 +8,8 @@ use mithridate_core::FileMode;
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 
 use crate::classifier::describe;
-use crate::{Classifier, EngineError, ModelCard, Result};
+use crate::{Architecture, Classifier, EngineError, ModelCard, Result};
+use mithridate_data::Modality;
 
 /// The only safetensors metadata key the engine writes (a single key keeps the header's byte
 /// order, and so the file, deterministic).
@@ -70,14 +71,27 @@ impl Classifier {
     pub fn load(path: &Path) -> Result<(Classifier, ModelCard)> {
         let card_path = sidecar_path(path);
         let card_bytes = std::fs::read(&card_path).map_err(|e| EngineError::io(&card_path, e))?;
-        let card: ModelCard = serde_json::from_slice(&card_bytes)
+        let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
+        Classifier::load_bytes(path, &card_bytes, &bytes)
+    }
+
+    /// [`Classifier::load`] on a card and weights held in memory; `path` names the weights
+    /// (and `<path>.json` the card) in errors.
+    pub fn load_bytes(
+        path: &Path,
+        card_bytes: &[u8],
+        bytes: &[u8],
+    ) -> Result<(Classifier, ModelCard)> {
+        let card_path = sidecar_path(path);
+        let card: ModelCard = serde_json::from_slice(card_bytes)
+            .map_err(|e| EngineError::format(&card_path, format!("invalid model card: {e}")))?;
+        check_card_fits(&card, bytes.len())
             .map_err(|e| EngineError::format(&card_path, format!("invalid model card: {e}")))?;
         let mut model = Classifier::new(card.architecture, &card.modality, card.num_classes, 0)
             .map_err(|e| EngineError::format(&card_path, format!("invalid model card: {e}")))?;
-        let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
-        let file = SafeTensors::deserialize(&bytes)
+        let file = SafeTensors::deserialize(bytes)
             .map_err(|e| EngineError::format(path, format!("not a valid safetensors file: {e}")))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes)
+        let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| EngineError::format(path, format!("not a valid safetensors file: {e}")))?;
         if let Some(stored) = header
             .metadata()
@@ -149,6 +163,52 @@ impl Classifier {
             .map_err(|e| EngineError::format(path, e.to_string()))?;
         Ok((model, card))
     }
+}
+
+/// Refuses a card whose model cannot be stored in `weight_bytes` bytes, before the model is
+/// built (building allocates and initialises every parameter). The class count and each
+/// input size below sizes a parameter tensor of at least that many `f32`s, all of which the
+/// file must hold, so a forged or corrupt card claiming more than the file has floats is
+/// caught here instead of making `load` allocate without bound or overflow computing shapes.
+fn check_card_fits(card: &ModelCard, weight_bytes: usize) -> std::result::Result<(), String> {
+    let floats = weight_bytes / 4;
+    let input = match (card.architecture, &card.modality) {
+        // conv1's kernel has `channels` input planes; fc1 reads every pooled pixel.
+        (
+            Architecture::Cnn,
+            &Modality::Image {
+                channels,
+                height,
+                width,
+            },
+        ) => (height / 4)
+            .checked_mul(width / 4)
+            .map(|pooled| pooled.max(channels)),
+        // The embedding table has a row per token; the sequence length sizes no tensor.
+        (_, &Modality::Text { vocab_size, .. }) => Some(vocab_size),
+        // Dense models: fc1 has a weight per input scalar.
+        (
+            _,
+            &Modality::Image {
+                channels,
+                height,
+                width,
+            },
+        ) => channels
+            .checked_mul(height)
+            .and_then(|n| n.checked_mul(width)),
+        (_, &Modality::Tabular { features }) => Some(features),
+    };
+    let fits = |n: Option<usize>| n.is_some_and(|n| n <= floats);
+    if !fits(input) || !fits(Some(card.num_classes)) {
+        return Err(format!(
+            "a {} model for {} with {} classes needs more weights than the {weight_bytes}-byte weights file holds",
+            card.architecture,
+            describe(&card.modality),
+            card.num_classes
+        ));
+    }
+    Ok(())
 }
 
 /// Where [`Classifier::save`] writes the model card: the model path with `.json` appended.

@@ -90,7 +90,13 @@ pub fn write_keypair(secret_path: &Path, key: &SigningKey, overwrite: bool) -> R
 pub fn read_signing_key(path: &Path) -> Result<SigningKey> {
     check_private_permissions(path)?;
     let bytes = Zeroizing::new(fsutil::read(path)?);
-    let text = std::str::from_utf8(&bytes)
+    signing_key_from_pem(&bytes, path)
+}
+
+/// Parses a PKCS#8 PEM secret key held in memory (the file checks of [`read_signing_key`]
+/// are the caller's); `path` names it in errors, the bytes never appear there.
+pub fn signing_key_from_pem(bytes: &[u8], path: &Path) -> Result<SigningKey> {
+    let text = std::str::from_utf8(bytes)
         .map_err(|_| ProvenanceError::malformed(path, "not a PEM key file (not UTF-8 text)"))?;
     if text.contains("BEGIN PUBLIC KEY") {
         return Err(ProvenanceError::malformed(
@@ -105,8 +111,12 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey> {
 
 /// Reads an SPKI PEM public key.
 pub fn read_verifying_key(path: &Path) -> Result<VerifyingKey> {
-    let bytes = fsutil::read(path)?;
-    let text = std::str::from_utf8(&bytes)
+    verifying_key_from_pem(&fsutil::read(path)?, path)
+}
+
+/// Parses an SPKI PEM public key held in memory; `path` names it in errors.
+pub fn verifying_key_from_pem(bytes: &[u8], path: &Path) -> Result<VerifyingKey> {
+    let text = std::str::from_utf8(bytes)
         .map_err(|_| ProvenanceError::malformed(path, "not a PEM key file (not UTF-8 text)"))?;
     if text.contains("PRIVATE KEY") {
         return Err(ProvenanceError::malformed(

@@ -74,8 +74,9 @@ static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new(
 /// Panics seen by that hook.
 static PANICS_SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Limits small enough that the fuzzer cannot make a reader allocate much.
-fn fuzz_options() -> ReadOptions {
+/// Limits small enough that the fuzzer cannot make a reader allocate much (also used by
+/// the cargo-fuzz harnesses in `mithridate-fuzz`).
+pub fn fuzz_options() -> ReadOptions {
     ReadOptions {
         limits: ReadLimits {
             max_file_bytes: 1 << 20,

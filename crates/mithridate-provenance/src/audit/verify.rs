@@ -1,6 +1,6 @@
 //! [`AuditLog::verify`]: the chain, a torn tail and the head file, as one report.
 
-use super::chain::{chain_problems, Problem, ProblemKind, VerifyOptions};
+use super::chain::{chain_problems, Parsed, Problem, ProblemKind, VerifyOptions};
 use super::log::AuditLog;
 use crate::merkle::Digest;
 use crate::Result;
@@ -37,21 +37,10 @@ impl AuditLog {
     /// `options.expect_head` vouches for is missing. Every problem names its line.
     pub fn verify(&self, options: &VerifyOptions) -> Result<VerifyReport> {
         let parsed = self.read_parsed()?;
-        let (mut problems, signed) = chain_problems(&parsed, Some(options));
-        if let Some((_, len)) = parsed.torn {
-            problems.push(Problem {
-                line: parsed.lines.len() + 1,
-                seq: None,
-                kind: ProblemKind::TornTail,
-                message: format!(
-                    "incomplete last line ({len} bytes, no newline): an interrupted write or a \
-                     cut file; the next append removes it"
-                ),
-            });
-        }
+        let mut head_problems = Vec::new();
         let mut notes = Vec::new();
         if self.head_path().exists() {
-            problems.extend(self.head_problems(&parsed)?);
+            head_problems = self.head_problems(&parsed)?;
         } else {
             notes.push(format!(
                 "no head file {}: whole records cut off the end cannot be detected; keep the \
@@ -59,28 +48,58 @@ impl AuditLog {
                 self.head_path().display()
             ));
         }
-        if let Some(anchor) = options.expect_head {
-            if !parsed.records().any(|(_, r)| r.hash == anchor) {
-                problems.push(Problem {
-                    line: parsed.lines.len() + 1,
-                    seq: None,
-                    kind: ProblemKind::Truncated,
-                    message: format!(
-                        "no record has the expected hash {anchor}: the log was cut before it or rewritten"
-                    ),
-                });
-            }
+        Ok(report(&parsed, options, head_problems, notes))
+    }
+
+    /// [`AuditLog::verify`] on log content held in memory (fuzzing, logs read elsewhere):
+    /// the same checks less the head file's, which the caller does not have.
+    pub fn verify_bytes(bytes: &[u8], options: &VerifyOptions) -> VerifyReport {
+        report(&Parsed::from_bytes(bytes), options, Vec::new(), Vec::new())
+    }
+}
+
+/// The report on `parsed`: its chain, a torn tail, `head_problems` (from the head file) and
+/// `options.expect_head`, every problem in file order.
+fn report(
+    parsed: &Parsed,
+    options: &VerifyOptions,
+    head_problems: Vec<Problem>,
+    notes: Vec<String>,
+) -> VerifyReport {
+    let (mut problems, signed) = chain_problems(parsed, Some(options));
+    if let Some((_, len)) = parsed.torn {
+        problems.push(Problem {
+            line: parsed.lines.len() + 1,
+            seq: None,
+            kind: ProblemKind::TornTail,
+            message: format!(
+                "incomplete last line ({len} bytes, no newline): an interrupted write or a \
+                 cut file; the next append removes it"
+            ),
+        });
+    }
+    problems.extend(head_problems);
+    if let Some(anchor) = options.expect_head {
+        if !parsed.records().any(|(_, r)| r.hash == anchor) {
+            problems.push(Problem {
+                line: parsed.lines.len() + 1,
+                seq: None,
+                kind: ProblemKind::Truncated,
+                message: format!(
+                    "no record has the expected hash {anchor}: the log was cut before it or rewritten"
+                ),
+            });
         }
-        problems.sort_by_key(|p| p.line);
-        let last = parsed.last_record();
-        Ok(VerifyReport {
-            lines: parsed.lines.len(),
-            records: parsed.records().count(),
-            signed,
-            last_seq: last.map(|r| r.seq),
-            head: last.map(|r| r.hash),
-            problems,
-            notes,
-        })
+    }
+    problems.sort_by_key(|p| p.line);
+    let last = parsed.last_record();
+    VerifyReport {
+        lines: parsed.lines.len(),
+        records: parsed.records().count(),
+        signed,
+        last_seq: last.map(|r| r.seq),
+        head: last.map(|r| r.hash),
+        problems,
+        notes,
     }
 }
