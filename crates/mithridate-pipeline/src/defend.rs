@@ -24,6 +24,58 @@ pub struct DetectorRun {
     pub metrics: Option<DetectionMetrics>,
 }
 
+/// What a data scan runs on, prepared once for the CLI and the Python package alike.
+pub struct ScanSetup {
+    /// The scanned data, declaring the given model's class count where its labels showed
+    /// fewer (see [`Dataset::widen_classes`]).
+    pub data: Dataset,
+    /// The given model, else one trained on `data` when a detector
+    /// [needs one](DetectorSpec::needs_model); `None` when every detector is model-free.
+    pub model: Option<Classifier>,
+    /// How detectors that train (cross-validation folds, early-loss runs) do so: the scanned
+    /// model's family, else the chosen or default one.
+    pub recipe: TrainSpec,
+}
+
+impl ScanSetup {
+    /// Checks `given` against `data`, or trains a seeded model under `spec` when a detector
+    /// needs one, reporting `progress(samples done, samples in the fit)` while it trains.
+    pub fn new(
+        data: Dataset,
+        given: Option<Classifier>,
+        detectors: &[DetectorSpec],
+        spec: &ModelSpec,
+        seed: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Self> {
+        let data = match &given {
+            Some(m) => data.widen_classes(m.num_classes()),
+            None => data,
+        };
+        let model = match given {
+            Some(m) => {
+                m.check_compatible(&data)?;
+                Some(m)
+            }
+            None if detectors.iter().any(DetectorSpec::needs_model) => {
+                let total = spec.work(&data);
+                Some(spec.train(&data, seed, &mut |done| progress(done, total))?)
+            }
+            None => None,
+        };
+        let arch = spec.architecture().unwrap_or_else(|| match &model {
+            Some(m) => m.architecture(),
+            None => spec.architecture_for(&data),
+        });
+        let recipe = spec.scan_recipe(arch, data.len())?;
+        Ok(ScanSetup {
+            data,
+            model,
+            recipe,
+        })
+    }
+}
+
 /// Runs every detector on `data` with `model` (embeddings computed once and shared), scoring
 /// against the `poisoned` ids when given. `recipe` is how detectors that train, train.
 /// `model` may be `None` when no detector [needs one](DetectorSpec::needs_model).

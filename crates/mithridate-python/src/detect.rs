@@ -18,7 +18,7 @@ use mithridate_detect::{
 };
 use mithridate_engine::{Architecture, Classifier};
 use mithridate_pipeline::defence::DetectorSpec;
-use mithridate_pipeline::defend::scan;
+use mithridate_pipeline::defend::{scan, ScanSetup};
 use mithridate_pipeline::train::ModelParams;
 use mithridate_pipeline::PipelineError;
 use numpy::IntoPyArray;
@@ -344,27 +344,15 @@ fn scan_data<'py>(
             Some(path) => Some(Classifier::load(path)?.0),
             None => None,
         };
-        // Labels covering fewer classes than the given model knows are read as its classes.
-        let data = match &given {
-            Some(m) => data.widen_classes(m.num_classes()),
-            None => data,
-        };
-        let model = match given {
-            Some(m) => {
-                m.check_compatible(&data)?;
-                Some(m)
-            }
-            None if specs.iter().any(DetectorSpec::needs_model) => {
-                Some(model_spec.train(&data, seed, &mut |_| {})?)
-            }
-            None => None,
-        };
-        let arch = arch.unwrap_or_else(|| match &model {
-            Some(m) => m.architecture(),
-            None => model_spec.architecture_for(&data),
-        });
-        let recipe = model_spec.scan_recipe(arch, data.len())?;
-        scan(&specs, &data, model.as_ref(), recipe, seed, None)
+        let setup = ScanSetup::new(data, given, &specs, &model_spec, seed, &mut |_, _| {})?;
+        scan(
+            &specs,
+            &setup.data,
+            setup.model.as_ref(),
+            setup.recipe,
+            seed,
+            None,
+        )
     })?;
     runs.iter()
         .map(|run| detection_to_py(py, &run.detection))

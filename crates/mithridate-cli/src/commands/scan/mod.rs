@@ -21,7 +21,7 @@ use mithridate_detect::Detection;
 use mithridate_engine::{Architecture, Classifier};
 use mithridate_pipeline::data::{non_empty, subsample};
 use mithridate_pipeline::defence::DetectorSpec;
-use mithridate_pipeline::defend::scan;
+use mithridate_pipeline::defend::{scan, ScanSetup};
 use mithridate_pipeline::train::ModelParams;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -182,7 +182,6 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
         Some(p) => Some(GroundTruth::read(p)?),
         None => None,
     };
-    // Model-free detectors (input consistency) scan without training one.
     let given = match &args.model {
         Some(path) => Some(
             Classifier::load(path)
@@ -191,33 +190,28 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
         ),
         None => None,
     };
-    let data = match &given {
-        Some(m) => data.widen_classes(m.num_classes()),
-        None => data,
-    };
-    let model = match given {
-        Some(m) => {
-            m.check_compatible(&data)?;
-            Some(m)
-        }
-        None if detectors.iter().any(DetectorSpec::needs_model) => {
-            let bar = ctx.progress(model_spec.work(&data), "training");
-            let m = model_spec.train(&data, ctx.seed, &mut |done| bar.set_position(done))?;
-            bar.finish_and_clear();
-            Some(m)
-        }
-        None => None,
-    };
-    let arch = args.arch.unwrap_or_else(|| match &model {
-        Some(m) => m.architecture(),
-        None => model_spec.architecture_for(&data),
-    });
+    // Model-free detectors (input consistency) scan without training one.
+    let mut bar = None;
+    let setup = ScanSetup::new(
+        data,
+        given,
+        &detectors,
+        &model_spec,
+        ctx.seed,
+        &mut |done, total| {
+            bar.get_or_insert_with(|| ctx.progress(total, "training"))
+                .set_position(done)
+        },
+    )?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let poisoned = truth.as_ref().map(GroundTruth::poisoned_ids);
     let runs = scan(
         &detectors,
-        &data,
-        model.as_ref(),
-        model_spec.scan_recipe(arch, data.len())?,
+        &setup.data,
+        setup.model.as_ref(),
+        setup.recipe,
         ctx.seed,
         poisoned.as_deref(),
     )?;
@@ -241,7 +235,7 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
             .collect();
         ctx.print_json(&json!({
             "data": source,
-            "samples": data.len(),
+            "samples": setup.data.len(),
             "model": args.model,
             "output": args.output,
             "detectors": items,
@@ -271,7 +265,7 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
             "{}: {} of {} flagged in {:.2} s",
             r.detection.detector,
             r.detection.flagged.len(),
-            data.len(),
+            setup.data.len(),
             r.seconds
         );
         println!(
