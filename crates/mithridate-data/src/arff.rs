@@ -90,18 +90,35 @@ fn read_source(
     bytes: Option<&[u8]>,
     options: &ReadOptions,
 ) -> Result<(Dataset, TableEncoding)> {
-    let header = read_header(path, &mut open(path, bytes)?, &options.limits)?;
-    let mut with_encoding = options.clone();
-    if with_encoding.encoding.is_none() {
-        with_encoding.encoding = Some(declared_encoding(path, &header, options)?);
-    }
-    let mut source = ArffSource {
-        path: path.to_path_buf(),
-        bytes,
-        names: header.attributes.iter().map(|a| a.name.clone()).collect(),
-        data_line: header.data_line,
+    let read = || {
+        let header = read_header(path, &mut open(path, bytes)?, &options.limits)?;
+        let mut with_encoding = options.clone();
+        if with_encoding.encoding.is_none() {
+            with_encoding.encoding = Some(declared_encoding(path, &header, options)?);
+        }
+        let mut source = ArffSource {
+            path: path.to_path_buf(),
+            bytes,
+            names: header.attributes.iter().map(|a| a.name.clone()).collect(),
+            data_line: header.data_line,
+        };
+        read_table(&mut source, &with_encoding)
     };
-    read_table(&mut source, &with_encoding)
+    read().map_err(one_line)
+}
+
+/// Quoted names and values may hold `\n` escapes, which error messages quote: escape line
+/// breaks so every error stays one line.
+fn one_line(e: DataError) -> DataError {
+    match e {
+        DataError::Format { path, message } if message.contains(['\n', '\r']) => {
+            DataError::Format {
+                path,
+                message: message.replace('\n', "\\n").replace('\r', "\\r"),
+            }
+        }
+        other => other,
+    }
 }
 
 /// The encoding the header declares: class attribute (last, or `--label-column`), id

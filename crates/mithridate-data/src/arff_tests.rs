@@ -187,6 +187,13 @@ fn malformed_inputs_name_file_and_line() {
 }
 
 #[test]
+fn escaped_line_breaks_stay_out_of_errors() {
+    let e = err("@relation r\n@attribute x numeric\n@attribute y {a}\n@data\n1,'b\\nc'\n");
+    assert!(e.contains("line 5") && e.contains("b\\nc"), "{e}");
+    assert!(!e.contains('\n'), "one line: {e}");
+}
+
+#[test]
 fn limits_refuse_before_allocating() {
     let limits = ReadLimits {
         max_columns: 2,
