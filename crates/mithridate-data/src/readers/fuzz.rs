@@ -1,5 +1,6 @@
-//! A deterministic mutation fuzzer for the readers (no coverage guidance: `cargo fuzz`
-//! needs the `cargo-fuzz` tool, which is not installed here). Each input is a valid seed
+//! A deterministic mutation fuzzer for the readers (no coverage guidance; the
+//! coverage-guided runs are the cargo-fuzz project `fuzz/`, whose smoke test in
+//! `crates/mithridate-fuzz` reuses [`mutate`]). Each input is a valid seed
 //! with 1-8 stacked mutations drawn from a seeded ChaCha RNG: bit flips, "interesting"
 //! bytes (delimiters, quotes, brackets, 0x00/0xff), random insertions and deletions,
 //! truncation, duplicated ranges, splices of two seeds, huge or non-finite numbers,
