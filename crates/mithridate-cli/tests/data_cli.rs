@@ -25,6 +25,8 @@ fn list_describes_every_builtin() {
             "digits",
             "breast-cancer",
             "spambase",
+            "german-credit",
+            "phishing",
             "spamassassin"
         ]
     );

@@ -133,6 +133,7 @@ fn load_path(source: &str) -> Result<Dataset> {
     } else if looks_like_path {
         let what = match kind {
             Some(readers::FileKind::Csv) => "no such .csv file",
+            Some(readers::FileKind::Arff) => "no such .arff file",
             Some(readers::FileKind::Jsonl) => "no such .jsonl file",
             Some(readers::FileKind::Parquet) => "no such .parquet file",
             Some(readers::FileKind::Npz) | None => "no such .npz file",

@@ -1,6 +1,7 @@
 //! Bring your own data: readers for CSV tables, JSONL text, class-per-folder image trees
-//! (and Parquet tables with the `parquet` feature), selected by file extension, each
-//! producing the same [`Dataset`] as the built-in sets and `.npz` files.
+//! (and Parquet tables with the `parquet` feature; Weka ARFF tables in [`crate::arff`]),
+//! selected by file extension, each producing the same [`Dataset`] as the built-in sets and
+//! `.npz` files.
 //!
 //! Every reader treats its input as untrusted: sizes are checked against [`ReadLimits`]
 //! *before* memory is allocated for them, and malformed input gives a one-line
@@ -107,6 +108,7 @@ pub(crate) fn process_options() -> ReadOptions {
 pub enum FileKind {
     Npz,
     Csv,
+    Arff,
     Jsonl,
     Parquet,
     ImageFolder,
@@ -122,6 +124,7 @@ impl FileKind {
         match ext.as_str() {
             "npz" => Some(FileKind::Npz),
             "csv" => Some(FileKind::Csv),
+            "arff" => Some(FileKind::Arff),
             "jsonl" => Some(FileKind::Jsonl),
             "parquet" => Some(FileKind::Parquet),
             _ => None,
@@ -134,24 +137,26 @@ pub fn read_path(path: &Path, options: &ReadOptions) -> Result<Dataset> {
     match FileKind::of(path) {
         Some(FileKind::Npz) => crate::npz::read_limited(path, &options.limits),
         Some(FileKind::Csv) => csv::read(path, options).map(|(data, _)| data),
+        Some(FileKind::Arff) => crate::arff::read(path, options).map(|(data, _)| data),
         Some(FileKind::Jsonl) => jsonl::read(path, options),
         Some(FileKind::ImageFolder) => image_folder::read(path, options),
         Some(FileKind::Parquet) => read_parquet(path, options),
         None => Err(format_err(
             path,
-            "unknown file type (expected .npz, .csv, .jsonl, .parquet or a folder of class folders)",
+            "unknown file type (expected .npz, .csv, .arff, .jsonl, .parquet or a folder of class folders)",
         )),
     }
 }
 
-/// Like [`read_path`], also returning the encoding a table (`.csv`, `.parquet`) was read
-/// with (`None` for other kinds), e.g. to record it next to an export.
+/// Like [`read_path`], also returning the encoding a table (`.csv`, `.arff`, `.parquet`) was
+/// read with (`None` for other kinds), e.g. to record it next to an export.
 pub fn read_path_with_encoding(
     path: &Path,
     options: &ReadOptions,
 ) -> Result<(Dataset, Option<TableEncoding>)> {
     match FileKind::of(path) {
         Some(FileKind::Csv) => csv::read(path, options).map(|(d, e)| (d, Some(e))),
+        Some(FileKind::Arff) => crate::arff::read(path, options).map(|(d, e)| (d, Some(e))),
         #[cfg(feature = "parquet")]
         Some(FileKind::Parquet) => parquet::read(path, options).map(|(d, e)| (d, Some(e))),
         _ => read_path(path, options).map(|d| (d, None)),
@@ -347,6 +352,7 @@ mod tests {
             Some(FileKind::Parquet)
         );
         assert_eq!(FileKind::of(Path::new("b.npz")), Some(FileKind::Npz));
+        assert_eq!(FileKind::of(Path::new("c.ARFF")), Some(FileKind::Arff));
         assert_eq!(FileKind::of(Path::new("b.txt")), None);
         assert_eq!(FileKind::of(Path::new("/")), Some(FileKind::ImageFolder));
     }

@@ -212,7 +212,7 @@ fn export(
     use mithridate_data::readers::{self, FileKind};
     let table = matches!(
         FileKind::of(Path::new(source)),
-        Some(FileKind::Csv | FileKind::Parquet)
+        Some(FileKind::Csv | FileKind::Arff | FileKind::Parquet)
     ) && Path::new(source).is_file();
     let (data, encoding) = if table {
         // Tables keep their recorded encoding next to the export (--table-encoding reuses it).
