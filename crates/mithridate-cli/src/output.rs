@@ -75,11 +75,12 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     2
 }
 
-/// The error and its causes on one line.
+/// The error and its causes on one line (control characters quoted from hostile input, such
+/// as a newline or carriage return inside a CSV field, become spaces).
 pub fn one_line(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
-        let text = cause.to_string().replace('\n', " ");
+        let text = cause.to_string().replace(|c: char| c.is_control(), " ");
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
