@@ -79,7 +79,17 @@ impl Value {
                 })
             })
             .collect::<Result<Vec<usize>>>()?;
-        let count: usize = shape.iter().product();
+        // Checked: the dims come from the file, and their product can overflow (found by
+        // fuzzing, target `onnx`).
+        let count = shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .ok_or_else(|| {
+                OnnxError::Format(format!(
+                    "tensor '{}' has dimensions {:?}, whose product overflows",
+                    t.name, t.dims
+                ))
+            })?;
         let raw = &t.raw;
         let from_raw = !raw.is_empty();
         let value = match t.data_type {
