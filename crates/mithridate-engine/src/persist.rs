@@ -85,12 +85,13 @@ impl Classifier {
         let card_path = sidecar_path(path);
         let card: ModelCard = serde_json::from_slice(card_bytes)
             .map_err(|e| EngineError::format(&card_path, format!("invalid model card: {e}")))?;
+        // Parsing the safetensors header allocates nothing per tensor; building the model does.
+        let file = SafeTensors::deserialize(bytes)
+            .map_err(|e| EngineError::format(path, format!("not a valid safetensors file: {e}")))?;
         check_card_fits(&card, bytes.len())
             .map_err(|e| EngineError::format(&card_path, format!("invalid model card: {e}")))?;
         let mut model = Classifier::new(card.architecture, &card.modality, card.num_classes, 0)
             .map_err(|e| EngineError::format(&card_path, format!("invalid model card: {e}")))?;
-        let file = SafeTensors::deserialize(bytes)
-            .map_err(|e| EngineError::format(path, format!("not a valid safetensors file: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| EngineError::format(path, format!("not a valid safetensors file: {e}")))?;
         if let Some(stored) = header

@@ -21,7 +21,9 @@ fn card(architecture: &str, modality: &str, num_classes: u64) -> String {
 
 #[test]
 fn a_card_larger_than_its_weights_is_refused_before_building_the_model() {
-    let tiny = [0u8; 64];
+    // A valid, empty 64-byte safetensors file: the header `{}` padded with spaces.
+    let mut tiny = 56u64.to_le_bytes().to_vec();
+    tiny.extend(format!("{:<56}", "{}").bytes());
     // A trillion features: building the model would allocate 4 TB.
     let e = load_err(
         &card(
