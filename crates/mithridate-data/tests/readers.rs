@@ -553,3 +553,20 @@ fn parquet_tables_read_like_csv() {
         assert!(e.contains("unreadable Parquet"), "{e}");
     }
 }
+
+/// Found by cargo-fuzz: a 759-byte file whose page header declares a Thrift list of 2^31
+/// doubles made `parquet` 60.1 skip 2^31 times past the end of the file (~25 s). The reader
+/// now fails the first read past the end, so the file is refused at once.
+#[cfg(feature = "parquet")]
+#[test]
+fn a_page_header_skipping_past_the_end_is_refused_at_once() {
+    use mithridate_data::readers::parquet;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/parquet_thrift_skip_loop.parquet");
+    let bytes = std::fs::read(&path).unwrap();
+    let e = parquet::read_bytes(&path, bytes, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    // The skip stopped at the strict reader, not after 2^31 empty reads.
+    assert!(e.contains("read past the end of the Parquet file"), "{e}");
+}

@@ -12,9 +12,51 @@ use super::table::{read_table, Cell, RowSource, TableEncoding};
 use super::{check_file_size, format_err, ReadOptions};
 use crate::{Dataset, Result};
 use bytes::Bytes;
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::reader::{ChunkReader, FileReader, Length, SerializedFileReader};
 use parquet::record::Field;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// The file's bytes as `parquet` reads them, except that a read at the end of the file is an
+/// error instead of 0 bytes. `parquet` 60.1 skips unknown Thrift fields of a page header with
+/// `io::copy` of a `take(n)`, which stops quietly at the end of its input, so a 759-byte page
+/// header declaring a list of 2^31 doubles looped 2^31 times over an exhausted reader (~25 s
+/// per file; found by cargo-fuzz, `fuzz/findings/`). The failing read ends that skip at
+/// once; a valid file is never read past its end (page headers are read with `read_exact`,
+/// page data through `get_bytes`).
+struct StrictBytes(Bytes);
+
+impl Length for StrictBytes {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
+impl ChunkReader for StrictBytes {
+    type T = StrictRead;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<StrictRead> {
+        Ok(StrictRead(self.0.get_read(start)?))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.0.get_bytes(start, length)
+    }
+}
+
+struct StrictRead(<Bytes as ChunkReader>::T);
+
+impl Read for StrictRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.read(buf)? {
+            0 if !buf.is_empty() => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "read past the end of the Parquet file",
+            )),
+            n => Ok(n),
+        }
+    }
+}
 
 /// Reads a Parquet file (see [`super::table`] for typing, encoding and ids).
 pub fn read(path: &Path, options: &ReadOptions) -> Result<(Dataset, TableEncoding)> {
@@ -62,7 +104,7 @@ fn pq_err(path: &Path, e: parquet::errors::ParquetError) -> crate::DataError {
 
 struct ParquetSource {
     path: PathBuf,
-    reader: SerializedFileReader<Bytes>,
+    reader: SerializedFileReader<StrictBytes>,
     header: Vec<String>,
     /// Which top-level fields are features/labels/ids (false: a pandas index).
     kept: Vec<bool>,
@@ -72,7 +114,7 @@ impl ParquetSource {
     fn open(path: &Path, bytes: Bytes, options: &ReadOptions) -> Result<ParquetSource> {
         let limits = &options.limits;
         let file_len = bytes.len() as i64;
-        let reader = SerializedFileReader::new(bytes).map_err(|e| pq_err(path, e))?;
+        let reader = SerializedFileReader::new(StrictBytes(bytes)).map_err(|e| pq_err(path, e))?;
         let meta = reader.metadata();
         let rows = meta.file_metadata().num_rows();
         if rows < 0 || rows as u64 > limits.max_samples as u64 {
