@@ -570,3 +570,18 @@ fn a_page_header_skipping_past_the_end_is_refused_at_once() {
     // The skip stopped at the strict reader, not after 2^31 empty reads.
     assert!(e.contains("read past the end of the Parquet file"), "{e}");
 }
+
+/// Found by cargo-fuzz: an 824-byte file that made the reader hold more than 4 GB.
+#[cfg(feature = "parquet")]
+#[test]
+fn a_hostile_824_byte_parquet_file_is_refused_within_bounded_memory() {
+    use mithridate_data::readers::parquet;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/parquet_oom_824b.parquet");
+    let bytes = std::fs::read(&path).unwrap();
+    let options = mithridate_data::readers::fuzz::fuzz_options();
+    let e = parquet::read_bytes(&path, bytes, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("dictionary page declares"), "{e}");
+}

@@ -185,6 +185,7 @@ impl ParquetSource {
                 format!("column {} repeats the name '{name}'", i + 1),
             ));
         }
+        check_dictionaries(path, &reader)?;
         Ok(ParquetSource {
             path: path.to_path_buf(),
             reader,
@@ -192,6 +193,54 @@ impl ParquetSource {
             kept,
         })
     }
+}
+
+/// Refuses a dictionary page that declares more values than its bytes can hold. `parquet`
+/// 60.1 reserves room for the declared count before decoding (`DictDecoder::set_dict`), so
+/// an 824-byte file declaring ~400 million values asked for 13 GB (found by cargo-fuzz).
+/// Each value takes at least its physical type's width in a PLAIN dictionary (1 bit for
+/// booleans, 4 bytes for a byte array's length prefix), so a valid count is at most
+/// `8 x bytes / width` and what `parquet` then allocates is a small multiple of the page.
+/// Costs one extra decompression of every page.
+fn check_dictionaries(path: &Path, reader: &SerializedFileReader<StrictBytes>) -> Result<()> {
+    use parquet::basic::Type as Physical;
+    use parquet::column::page::Page;
+    let schema = reader.metadata().file_metadata().schema_descr();
+    for g in 0..reader.num_row_groups() {
+        let group = reader.get_row_group(g).map_err(|e| pq_err(path, e))?;
+        for c in 0..group.num_columns() {
+            let column = schema.column(c);
+            let bits_per_value: u64 = match column.physical_type() {
+                Physical::BOOLEAN => 1,
+                Physical::INT32 | Physical::FLOAT | Physical::BYTE_ARRAY => 32,
+                Physical::INT64 | Physical::DOUBLE => 64,
+                Physical::INT96 => 96,
+                Physical::FIXED_LEN_BYTE_ARRAY => 8 * column.type_length().max(1) as u64,
+            };
+            let pages = group
+                .get_column_page_reader(c)
+                .map_err(|e| pq_err(path, e))?;
+            for page in pages {
+                if let Page::DictionaryPage {
+                    buf, num_values, ..
+                } = page.map_err(|e| pq_err(path, e))?
+                {
+                    let room = 8 * buf.len() as u64 / bits_per_value;
+                    if u64::from(num_values) > room {
+                        return Err(format_err(
+                            path,
+                            format!(
+                                "column '{}': a dictionary page declares {num_values} values in {} bytes",
+                                column.name(),
+                                buf.len()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl RowSource for ParquetSource {
