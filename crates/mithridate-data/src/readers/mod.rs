@@ -22,6 +22,8 @@ pub mod jsonl;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 pub mod table;
+#[cfg(feature = "parquet")]
+mod thrift_guard;
 
 use crate::{DataError, Dataset, Result};
 use sha2::{Digest, Sha256};

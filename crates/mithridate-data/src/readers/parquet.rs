@@ -9,7 +9,7 @@
 //! chunk's declared uncompressed size (a decompression bomb is refused up front).
 
 use super::table::{read_table, Cell, RowSource, TableEncoding};
-use super::{check_file_size, format_err, ReadOptions};
+use super::{check_file_size, format_err, thrift_guard, ReadOptions};
 use crate::{Dataset, Result};
 use bytes::Bytes;
 use parquet::file::reader::{ChunkReader, FileReader, Length, SerializedFileReader};
@@ -114,7 +114,9 @@ impl ParquetSource {
     fn open(path: &Path, bytes: Bytes, options: &ReadOptions) -> Result<ParquetSource> {
         let limits = &options.limits;
         let file_len = bytes.len() as i64;
-        let reader = SerializedFileReader::new(StrictBytes(bytes)).map_err(|e| pq_err(path, e))?;
+        check_footer(&bytes).map_err(|e| format_err(path, format!("unreadable Parquet ({e})")))?;
+        let reader =
+            SerializedFileReader::new(StrictBytes(bytes.clone())).map_err(|e| pq_err(path, e))?;
         let meta = reader.metadata();
         let rows = meta.file_metadata().num_rows();
         if rows < 0 || rows as u64 > limits.max_samples as u64 {
@@ -139,6 +141,13 @@ impl ParquetSource {
                     ));
                 }
                 declared = declared.saturating_add(size as u64);
+                let chunk_bytes = &bytes[start as usize..(start + stored) as usize];
+                thrift_guard::check_page_headers(chunk_bytes).map_err(|e| {
+                    format_err(
+                        path,
+                        format!("unreadable Parquet (column chunk at byte {start}: {e})"),
+                    )
+                })?;
             }
         }
         if declared > limits.max_file_bytes {
@@ -193,6 +202,23 @@ impl ParquetSource {
             kept,
         })
     }
+}
+
+/// Walks the footer's Thrift metadata with [`thrift_guard`] before `parquet` does. A file
+/// too short for a footer, or without the `PAR1` magic, is left to `parquet`'s own
+/// (immediate) error.
+fn check_footer(bytes: &[u8]) -> std::result::Result<(), String> {
+    let n = bytes.len();
+    if n < 12 || &bytes[n - 4..] != b"PAR1" {
+        return Ok(());
+    }
+    let meta_len = u32::from_le_bytes([bytes[n - 8], bytes[n - 7], bytes[n - 6], bytes[n - 5]]);
+    let Some(start) = (n - 8).checked_sub(meta_len as usize) else {
+        return Ok(());
+    };
+    thrift_guard::check_struct(&bytes[start..n - 8])
+        .map(drop)
+        .map_err(|e| format!("footer metadata: {e}"))
 }
 
 /// Refuses a dictionary page that declares more values than its bytes can hold. `parquet`
