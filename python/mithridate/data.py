@@ -23,7 +23,8 @@ True
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, NamedTuple, Optional
+import os
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -63,6 +64,48 @@ def load(
     return Arrays(out["x"], out["y"], out["ids"])
 
 
+def read(
+    path: Union[str, "os.PathLike[str]"],
+    *,
+    label_column: Optional[str] = None,
+    id_column: Optional[str] = None,
+    image_size: Optional[Tuple[int, int]] = None,
+    max_input_bytes: Optional[int] = None,
+    return_encoding: bool = False,
+) -> Union[Arrays, Tuple[Arrays, Optional[Dict[str, Any]]]]:
+    """Reads your own data file into ``(x, y, ids)``, with the readers of ``--data``.
+
+    The extension picks the reader: ``.npz``, ``.csv``, ``.arff`` (Weka), ``.jsonl``
+    (``{"id", "text", "label"}`` records) or a directory of class folders of PNG/JPEG
+    images (``.parquet`` needs a build with the ``parquet`` feature). Tables take the
+    label from ``label_column`` (default ``label``; ARFF: the last attribute) and ids from
+    ``id_column`` (default ``id`` when present, else a hash of the row's content, never the
+    row order alone); categorical columns are one-hot encoded. ``image_size=(h, w)``
+    resizes every image (without it, mixed sizes are refused). ``max_input_bytes``
+    (the CLI's ``--max-input-bytes``, default 4 GiB) bounds the file and, for ``.npz``,
+    each array's decompressed size, checked before memory is spent.
+
+    With ``return_encoding=True`` returns ``(arrays, encoding)``: for a table, a dict with
+    the label column, the class names (label ``i`` is ``classes[i]``), the id column and
+    each feature column's encoding; ``None`` for other files.
+
+    Raises ``ValueError`` naming the file and the row or entry for malformed input
+    (ragged rows, a missing label column, non-numeric values, duplicate ids, mixed image
+    sizes, a file over the limit) and ``OSError`` when the file cannot be read.
+
+    >>> x, y, ids = read("credit.csv", label_column="default")      # doctest: +SKIP
+    """
+    if image_size is not None:
+        if len(image_size) != 2 or any(int(side) < 1 for side in image_size):
+            raise ValueError(f"image_size must be two positive sides (height, width), got {image_size}")
+        image_size = (int(image_size[0]), int(image_size[1]))
+    if max_input_bytes is not None and max_input_bytes < 1:
+        raise ValueError(f"max_input_bytes must be at least 1, got {max_input_bytes}")
+    out = _native.read_file(os.fspath(path), label_column, id_column, image_size, max_input_bytes)
+    arrays = Arrays(out["x"], out["y"], out["ids"])
+    return (arrays, out["encoding"]) if return_encoding else arrays
+
+
 def info(name: str) -> Dict[str, Any]:
     """What ``mithridate data list`` shows about built-in dataset ``name``: modality, train
     and test sizes, features, classes and class names, source package, licence, split, and
@@ -78,4 +121,4 @@ def available() -> List[str]:
     return [entry["name"] for entry in _native.builtin_datasets()]
 
 
-__all__ = ["Arrays", "available", "info", "load"]
+__all__ = ["Arrays", "available", "info", "load", "read"]

@@ -105,3 +105,61 @@ def test_a_pandas_csv_export_reads_back_to_the_same_arrays_and_ids(name, tmp_pat
     np.testing.assert_array_equal(back.ids, ids)
     np.testing.assert_array_equal(back.y, y)
     np.testing.assert_array_equal(back.x, flat)
+
+
+def test_read_takes_a_csv_with_named_columns_and_reports_its_encoding(tmp_path):
+    """data.read: label and id columns chosen by name, a categorical column one-hot encoded
+    (categories sorted), the encoding returned; values checked by hand."""
+    path = tmp_path / "credit.csv"
+    path.write_text(
+        "account,amount,purpose,outcome\n"
+        "17,1.5,car,bad\n"
+        "4,-2.0,radio,good\n"
+        "9,0.25,car,good\n"
+    )
+    (x, y, ids), encoding = data.read(
+        path, label_column="outcome", id_column="account", return_encoding=True
+    )
+    np.testing.assert_array_equal(ids, np.array([17, 4, 9], dtype=np.uint64))
+    np.testing.assert_array_equal(y, np.array([0, 1, 1]))  # classes sorted: bad, good
+    np.testing.assert_array_equal(
+        x, np.array([[1.5, 1, 0], [-2.0, 0, 1], [0.25, 1, 0]], dtype=np.float32)
+    )
+    assert encoding["classes"] == ["bad", "good"]
+    assert encoding["id_column"] == "account"
+    kinds = [(c["name"], c["kind"]) for c in encoding["columns"]]
+    assert kinds == [("amount", "numeric"), ("purpose", "one_hot")]
+    # Without return_encoding the arrays alone, the same ones.
+    again = data.read(str(path), label_column="outcome", id_column="account")
+    np.testing.assert_array_equal(again.x, x)
+
+
+def test_read_takes_weka_arff_with_the_last_attribute_as_label(tmp_path):
+    path = tmp_path / "tiny.arff"
+    path.write_text(
+        "% a comment\n@relation tiny\n@attribute a numeric\n@attribute colour {red,blue}\n"
+        "@attribute class {yes,no}\n@data\n1.0,red,yes\n2.5,blue,no\n-1,red,no\n"
+    )
+    (x, y, ids), encoding = data.read(path, return_encoding=True)
+    assert x.shape[0] == 3 and len(set(ids.tolist())) == 3
+    assert [encoding["classes"][k] for k in y] == ["yes", "no", "no"]
+    np.testing.assert_array_equal(x[:, 0], np.array([1.0, 2.5, -1.0], dtype=np.float32))
+
+
+def test_read_refuses_bad_files_and_parameters_with_value_error(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,label\n1,0\n2,1\n")
+    with pytest.raises(ValueError, match="limit"):
+        data.read(path, max_input_bytes=8)
+    with pytest.raises(ValueError, match="max_input_bytes must be at least 1"):
+        data.read(path, max_input_bytes=0)
+    with pytest.raises(ValueError, match="image_size"):
+        data.read(path, image_size=(0, 28))
+    with pytest.raises(ValueError, match="nope"):
+        data.read(path, label_column="nope")
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b,label\n1,2,0\n3,1\n")
+    with pytest.raises(ValueError, match="ragged.csv"):
+        data.read(ragged)
+    with pytest.raises(ValueError, match="unknown file type"):
+        data.read(tmp_path / "x.xlsx")

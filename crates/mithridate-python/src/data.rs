@@ -183,6 +183,46 @@ fn load_dataset<'py>(
     dataset_to_py(py, &data)
 }
 
+/// Reads a bring-your-own-data file (`.npz`, `.csv`, `.arff`, `.jsonl`, a class-per-folder
+/// image tree; `.parquet` only in builds with the `parquet` feature) with explicit reader
+/// options, as the CLI's `--label-column`, `--id-column`, `--image-size` and
+/// `--max-input-bytes` do. Returns `x`, `y`, `ids` and, for tables, the `encoding`.
+#[pyfunction]
+#[pyo3(signature = (path, label_column=None, id_column=None, image_size=None, max_input_bytes=None))]
+fn read_file<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+    label_column: Option<String>,
+    id_column: Option<String>,
+    image_size: Option<(u32, u32)>,
+    max_input_bytes: Option<u64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    if matches!(image_size, Some((h, w)) if h == 0 || w == 0) {
+        return Err(invalid(
+            "image_size must be two positive sides (height, width)",
+        ));
+    }
+    if max_input_bytes == Some(0) {
+        return Err(invalid("max_input_bytes must be at least 1"));
+    }
+    let mut options = mithridate_data::readers::ReadOptions {
+        label_column,
+        id_column,
+        image_size,
+        ..Default::default()
+    };
+    if let Some(bytes) = max_input_bytes {
+        options.limits.max_file_bytes = bytes;
+    }
+    let (data, encoding) = detached(py, move || {
+        mithridate_data::readers::read_path_with_encoding(&path, &options)
+    })?;
+    let dict = dataset_to_py(py, &data)?;
+    let encoding = serde_json::to_value(&encoding).unwrap_or_default();
+    dict.set_item("encoding", json_to_py(py, &encoding)?)?;
+    Ok(dict)
+}
+
 /// The built-in datasets as a list of dicts (name, modality, sizes, classes, source, licence,
 /// split, and whether it is cached).
 #[pyfunction]
@@ -208,5 +248,6 @@ fn builtin_datasets(py: Python<'_>) -> PyResult<Py<PyAny>> {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
     m.add_function(wrap_pyfunction!(builtin_datasets, m)?)?;
+    m.add_function(wrap_pyfunction!(read_file, m)?)?;
     Ok(())
 }
