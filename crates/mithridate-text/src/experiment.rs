@@ -21,7 +21,7 @@ use crate::{Result, TextError};
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct ExperimentSpec {
-    /// `spamassassin`, `20news` or a `.jsonl` file.
+    /// `spamassassin`, `20news`, `reuters` or a `.jsonl` file.
     pub data: String,
     pub train_size: usize,
     pub test_size: usize,

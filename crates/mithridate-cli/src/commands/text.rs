@@ -18,7 +18,7 @@ pub enum TextCommand {
 
 #[derive(Args)]
 pub struct TextAttackArgs {
-    /// spamassassin, 20news, or a .jsonl file of {"text","label"}.
+    /// spamassassin, 20news, reuters (R8), or a .jsonl file of {"text","label"}.
     #[arg(long, default_value = "spamassassin")]
     pub data: String,
     /// The attack (--list shows attacks and defences).
