@@ -15,19 +15,26 @@
 //!    excess that is an outlier among the classes: the signature of an all-to-one
 //!    dirty-label backdoor whatever the trigger, even one the model learned only partly.
 //! 2. *Corroboration* (`corroborate`, default on): model-based verdicts count only in classes
-//!    the input check marked. Measured without it: split consistency flagged 526 clean
-//!    shirts (clean Fashion-MNIST 10k, seed 1) and the wrong class under a Fashion SIG
-//!    poison; the SCAn/SPECTRE/activation-clustering quorum flagged 21-22 clean trousers.
-//! 3. *Which samples*: in a marked class, a corroborated *decisive* member's flags (default:
-//!    [`crate::split_consistency`], up to [`DECISIVE_MAX_SHARE`] of the class) replace the
-//!    input check's (a clean mode separation: MNIST SIG 3%, precision 0.997 against 0.830);
+//!    the input check marked or holds as *candidates* (the same evidence with a weaker
+//!    outlier z, 2 instead of 3: a 1% backdoor). Measured without it: split consistency
+//!    flagged 526 clean shirts (clean Fashion-MNIST 10k, seed 1) and the wrong class under a
+//!    Fashion SIG poison; the SCAn/SPECTRE/activation-clustering quorum flagged 21-22 clean
+//!    trousers. A candidate class needs a decisive member's verdict (two independent pieces
+//!    of evidence); the input check's own flags are used only in the classes it marked.
+//! 3. *Which samples*: in a corroborated class, a *decisive* member's flags (default:
+//!    [`crate::split_consistency`]) replace the input check's (a clean mode separation: MNIST
+//!    SIG 3%, precision 0.997 against 0.830) when they are at most [`DECISIVE_MAX_SHARE`] of
+//!    the class; when they are more, the other side of its split is taken if its samples
+//!    disagree with their input-space neighbours at least twice as often (`plausible_side`);
 //!    otherwise the input check's outvoted samples are flagged. A quorum of `backdoor`
 //!    members (empty by default) marks a corroborated class too, flagging the high group of
 //!    an Otsu split (Otsu 1979) of their combined within-class percentile ranks when it is
 //!    the smaller one.
 //! 4. *Flips*: samples that the class-pair k-NN vote (Peri et al. 2020, embedding space,
 //!    effect size 10x, at least half a percent of an average class) flags are flagged too,
-//!    with its suggested labels.
+//!    with its suggested labels, when the input check's opinions show the same ordered pair
+//!    in excess (class-pair test at 3x: `input_space_pairs`), since a flip leaves the
+//!    features as they were.
 //!
 //! Scores: the input check's score (neighbour disagreement, +1 in its marked classes), plus
 //! the quorum members' mean percentile when enabled, plus 1 for each path that flagged the
@@ -47,6 +54,7 @@
 //! ```
 
 use crate::detection::Rows;
+use crate::input_consistency::InputConsistencyParams;
 use crate::{DetectError, Detection, Detector, Result, ScanContext};
 use mithridate_core::ParamGuard;
 
@@ -67,6 +75,14 @@ pub struct AutoParams {
     /// input check's corroboration: they count only in classes it marked (where their flags,
     /// when cleaner, replace its own).
     pub corroborate: bool,
+    /// Whether the input check's flags in a class it marked are refined by a 2-means in the
+    /// model's representation started from them ([`refine_in_representation`]). Off by
+    /// default: on `bench/detect-unseen-2.toml` (seed 11) it took Fashion-MNIST checkerboard
+    /// 2% from P 0.59 / R 0.95 (ASR after 12.1%) to 1.00 / 0.98 (1.5%), but MNIST checkerboard
+    /// 2% from 0.74 / 0.95 (18.0%) to 0.20 / 0.62 (85.8%) and Fashion blend 3% from precision
+    /// 0.85 to 0.37: plain Euclidean 2-means follows the representation's largest variation,
+    /// which is not always the trigger.
+    pub refine: bool,
 }
 
 impl Default for AutoParams {
@@ -77,6 +93,7 @@ impl Default for AutoParams {
             decisive: vec!["split-consistency".into()],
             flips: true,
             corroborate: true,
+            refine: false,
         }
     }
 }
@@ -162,6 +179,122 @@ fn decisive_share_is_plausible(flagged: usize, size: usize) -> bool {
     flagged > 0 && (flagged as f64) <= DECISIVE_MAX_SHARE * size as f64
 }
 
+/// A decisive member's class split: the side it flagged (`group`) when that is a plausible
+/// share of the class, else the other side (`rest`) when that is plausible and its samples
+/// disagree with their input-space neighbours at least [`SIDE_DISAGREEMENT_RATIO`] times as
+/// often (dirty-label poisons look like their source classes), else none. Why: split
+/// consistency's leave-group-out agreement picks the side whose neighbours outside itself
+/// carry other labels; when the poisons are a small minority, the clean majority's only
+/// same-label references are the poisons, so it can pick the clean side (20,000 MNIST images,
+/// BadNets 1%: 1,974 of the 2,174 class-0 images flagged, the 200 poisons not).
+fn plausible_side(
+    group: Vec<usize>,
+    rest: Vec<usize>,
+    disagreement: &[f64],
+    size: usize,
+) -> Option<Vec<usize>> {
+    if decisive_share_is_plausible(group.len(), size) {
+        return Some(group);
+    }
+    let mean = |rows: &[usize]| rows.iter().map(|&r| disagreement[r]).sum::<f64>() / rows.len().max(1) as f64;
+    let outvoted_more = mean(&rest) >= SIDE_DISAGREEMENT_RATIO * mean(&group) + 1e-12;
+    (decisive_share_is_plausible(rest.len(), size) && outvoted_more).then_some(rest)
+}
+
+/// Lloyd iterations of [`refine_in_representation`] at most.
+const REFINE_ITERATIONS: usize = 20;
+
+/// Refines a marked class's flags (`seeds`, row-aligned with `rows`) in the model's
+/// representation: a 2-means (Lloyd 1982) on the class's embeddings, started from the
+/// seeds' partition, then each row joins the nearer centroid (Euclidean). Why: the input
+/// check's outvoted samples are the poisons plus the class's natural confusions, and it
+/// misses poisons whose source resembles the target; in a backdoored model every poison
+/// carries the trigger feature, so the poisons gather around the seeds' centroid while the
+/// natural confusions sit with the class. Kept as the seeds when either side would be
+/// empty or the flagged side an implausible share ([`DECISIVE_MAX_SHARE`]).
+///
+/// ```text
+/// rows 0..6 at 0.0, 0.1, 0.2, 0.3 (clean) and 5.0, 5.1 (poisons); seeds flag 3, 4
+/// -> centroids 0.1 and 2.65 -> rows 4, 5 flagged -> centroids 0.15, 5.05 -> stable
+/// ```
+fn refine_in_representation(
+    rows: &[usize],
+    seeds: &[bool],
+    embeddings: &crate::Embeddings,
+) -> Vec<bool> {
+    let dim = embeddings.dim();
+    let centroid = |side: bool, flags: &[bool]| -> Option<Vec<f64>> {
+        let mut sum = vec![0f64; dim];
+        let mut count = 0usize;
+        for (&r, _) in rows.iter().zip(flags).filter(|(_, &f)| f == side) {
+            for (s, &v) in sum.iter_mut().zip(embeddings.row(r)) {
+                *s += f64::from(v);
+            }
+            count += 1;
+        }
+        (count > 0).then(|| sum.into_iter().map(|s| s / count as f64).collect())
+    };
+    let distance = |r: usize, m: &[f64]| -> f64 {
+        embeddings
+            .row(r)
+            .iter()
+            .zip(m)
+            .map(|(&v, &c)| (f64::from(v) - c).powi(2))
+            .sum()
+    };
+    let mut flags = seeds.to_vec();
+    for _ in 0..REFINE_ITERATIONS {
+        let (Some(poison), Some(clean)) = (centroid(true, &flags), centroid(false, &flags)) else {
+            return seeds.to_vec();
+        };
+        let next: Vec<bool> = rows
+            .iter()
+            .map(|&r| distance(r, &poison) < distance(r, &clean))
+            .collect();
+        if next == flags {
+            break;
+        }
+        flags = next;
+    }
+    let flagged = flags.iter().filter(|&&f| f).count();
+    if flagged == 0 || !decisive_share_is_plausible(flagged, rows.len()) {
+        return seeds.to_vec();
+    }
+    flags
+}
+
+/// How much more often the unflagged side of an implausible split must disagree with its
+/// input-space neighbours to be taken instead (see [`plausible_side`]).
+const SIDE_DISAGREEMENT_RATIO: f64 = 2.0;
+
+/// The ordered pairs `(labelled, looks like)` whose disagreements in the *input* space (the
+/// input check's neighbour opinions) exceed natural confusion: [`crate::class_pairs`] at
+/// [`FLIP_INPUT_MIN_RATIO`] and its default level. A targeted flip leaves the features as
+/// they were, so its samples look like their source class to both opinions; the model's
+/// embedding alone also shows natural asymmetries of its own (clean Fashion-MNIST 10k,
+/// seed 2: 22 trousers flagged at the 10x floor). `None` (no confirmation) for token inputs.
+fn input_space_pairs(
+    labels: &[u32],
+    opinion: Option<&[u32]>,
+    k: usize,
+) -> Result<Option<std::collections::HashSet<(u32, u32)>>> {
+    let Some(opinion) = opinion else {
+        return Ok(None);
+    };
+    let sizes = crate::class_pairs::opinion_sizes(opinion, k);
+    let test = crate::class_pairs::PairTest {
+        min_ratio: FLIP_INPUT_MIN_RATIO,
+        ..Default::default()
+    };
+    let pairs = crate::class_pairs::suspicious_pairs(labels, opinion, &sizes, &test)?;
+    Ok(Some(pairs.iter().map(|p| (p.labelled, p.looks_like)).collect()))
+}
+
+/// Effect size a flip needs in the input space (the class-pair default, 3x): the input
+/// check's opinion is less accurate than the model's, so its natural confusions are larger
+/// and a flip's ratio there is lower.
+const FLIP_INPUT_MIN_RATIO: f64 = 3.0;
+
 /// Each row's percentile (0..1, ties averaged) among the rows of its class.
 fn class_percentiles(scores: &[f64], class_rows: &[Vec<usize>]) -> Vec<f64> {
     let mut out = vec![0.0; scores.len()];
@@ -223,11 +356,17 @@ impl Detector for Auto {
         let class_rows = crate::context::class_rows(labels, k);
         // The model-free input check: its classes are marked, its flags kept, and its
         // verdicts corroborate the model-based ones.
-        let input = crate::registry::build(INPUT_CHECK, &serde_json::json!({}))?.scan(ctx)?;
+        let check = InputConsistencyParams::default()
+            .check()?
+            .detect_with_candidates(data, ctx.seed())?;
+        let (input, candidate) = (check.detection, check.candidate);
         let input_flags: std::collections::HashSet<u64> = input.flagged.iter().copied().collect();
         let corroborated: Vec<bool> = (0..k)
-            .map(|c| !self.params.corroborate || input.classes[c].suspicious)
+            .map(|c| !self.params.corroborate || input.classes[c].suspicious || candidate[c])
             .collect();
+        // Each row's share of input-space neighbours labelled otherwise (the same +1 in a
+        // marked class, so comparisons within a class are unaffected).
+        let disagreement: Vec<f64> = input.scores.iter().map(|&(_, s)| s).collect();
         let mut combined: Vec<f64> = input.scores.iter().map(|&(_, s)| s).collect();
         let mut votes = vec![0usize; k];
         let members = Self::build_all(&self.params.backdoor)?;
@@ -254,25 +393,43 @@ impl Detector for Auto {
             let flagged: std::collections::HashSet<u64> = d.flagged.iter().copied().collect();
             for v in d.classes.iter().filter(|v| v.suspicious) {
                 let c = v.class as usize;
-                if !corroborated[c] || !decisive_share_is_plausible(v.flagged, class_rows[c].len())
-                {
+                if !corroborated[c] {
                     continue;
                 }
+                let (group, rest): (Vec<usize>, Vec<usize>) = class_rows[c]
+                    .iter()
+                    .partition(|&&r| flagged.contains(&ids[r]));
+                let Some(group) = plausible_side(group, rest, &disagreement, class_rows[c].len())
+                else {
+                    continue;
+                };
                 (decided[c], suspicious[c]) = (true, true);
                 votes[c] += 1;
-                for &r in class_rows[c].iter().filter(|&&r| flagged.contains(&ids[r])) {
+                for r in group {
                     flags[r] = true;
                     combined[r] += 1.0;
                 }
             }
         }
-        // Classes the input check marked and no model-based member decided: its flags.
+        // Classes the input check marked and no model-based member decided: its flags, refined
+        // in the model's representation when `refine` is on.
+        let embeddings = if self.params.refine {
+            Some(ctx.embeddings()?)
+        } else {
+            None
+        };
         for v in input.classes.iter().filter(|v| v.suspicious) {
             let c = v.class as usize;
             votes[c] += 1;
             if !decided[c] && decisive_share_is_plausible(v.flagged, class_rows[c].len()) {
                 (decided[c], suspicious[c]) = (true, true);
-                for &r in class_rows[c].iter().filter(|&&r| input_flags.contains(&ids[r])) {
+                let rows = &class_rows[c];
+                let seeds: Vec<bool> = rows.iter().map(|&r| input_flags.contains(&ids[r])).collect();
+                let chosen = match &embeddings {
+                    Some(e) => refine_in_representation(rows, &seeds, e),
+                    None => seeds,
+                };
+                for (&r, _) in rows.iter().zip(&chosen).filter(|(_, &f)| f) {
                     flags[r] = true;
                     combined[r] += 1.0;
                 }
@@ -308,14 +465,21 @@ impl Detector for Auto {
                 }),
             )?;
             let d = knn.scan(ctx)?;
-            let flagged: std::collections::HashSet<u64> = d.flagged.iter().copied().collect();
+            let confirmed = input_space_pairs(labels, check.opinion.as_deref(), k)?;
+            let suggested: std::collections::HashMap<u64, u32> =
+                d.relabel.iter().copied().collect();
+            let mut kept = Vec::new();
             for (r, &id) in ids.iter().enumerate() {
-                if flagged.contains(&id) {
+                let Some(&looks_like) = suggested.get(&id) else {
+                    continue;
+                };
+                if confirmed.as_ref().is_none_or(|c| c.contains(&(labels[r], looks_like))) {
                     flags[r] = true;
                     combined[r] += 1.0;
+                    kept.push((id, looks_like));
                 }
             }
-            relabel.extend(d.relabel);
+            relabel.extend(kept);
             relabel.sort_unstable();
             relabel.dedup_by_key(|&mut (id, _)| id);
         }
@@ -347,7 +511,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "auto",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), flips (true), corroborate (true)",
+    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), flips (true; confirmed in input space), corroborate (true; candidates need a decisive member), refine (false: 2-means in the model representation from the input check's flags)",
     paper: "Tang et al. 2021; Hayase et al. 2021; Chen et al. 2018; Peri et al. 2020; split and input consistency (combined)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],
@@ -367,6 +531,41 @@ mod tests {
         assert!(!decisive_share_is_plausible(0, 100));
         assert!(decisive_share_is_plausible(2, 3));
         assert!(!decisive_share_is_plausible(3, 4));
+    }
+
+    #[test]
+    fn an_implausible_split_is_turned_to_the_side_that_looks_like_other_classes() {
+        // 10 rows: the member flagged rows 0..8 (80%), rows 8, 9 disagree with their
+        // neighbours far more often: they are taken instead.
+        let mut dis = vec![0.1; 10];
+        dis[8] = 0.9;
+        dis[9] = 0.8;
+        let (group, rest) = ((0..8).collect(), vec![8, 9]);
+        assert_eq!(plausible_side(group, rest, &dis, 10), Some(vec![8, 9]));
+        // Not when the other side is no more outvoted than the flagged one.
+        let flat = vec![0.3; 10];
+        assert_eq!(plausible_side((0..8).collect(), vec![8, 9], &flat, 10), None);
+        // A plausible flagged side is kept as it is.
+        assert_eq!(plausible_side(vec![8, 9], (0..8).collect(), &dis, 10), Some(vec![8, 9]));
+    }
+
+    #[test]
+    fn refinement_moves_the_flags_to_the_seeds_mode() {
+        // The doc comment's case: 1-D embeddings, seeds {3, 4} -> flags {4, 5}.
+        let values = [0.0f32, 0.1, 0.2, 0.3, 5.0, 5.1];
+        let (labels, ids) = ([0u32; 6], [0u64, 1, 2, 3, 4, 5]);
+        let e = crate::Embeddings::new(&values, 1, &labels, &ids, 1).unwrap();
+        let rows: Vec<usize> = (0..6).collect();
+        let seeds = [false, false, false, true, true, false];
+        assert_eq!(
+            refine_in_representation(&rows, &seeds, &e),
+            vec![false, false, false, false, true, true]
+        );
+        // Seeds that would grow to most of the class are kept as they are.
+        let spread = [0.0f32, 4.9, 5.0, 5.1, 5.2, 5.3];
+        let e = crate::Embeddings::new(&spread, 1, &labels, &ids, 1).unwrap();
+        let seeds = [false, true, false, false, false, false];
+        assert_eq!(refine_in_representation(&rows, &seeds, &e), seeds.to_vec());
     }
 
     #[test]

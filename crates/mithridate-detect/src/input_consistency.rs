@@ -172,6 +172,23 @@ pub struct InputConsistency {
 /// make any positive share an infinite outlier).
 const SHARE_SPREAD_FLOOR: f64 = 0.01;
 
+/// A candidate class's excess share needs this share of `class-outlier`'s robust z (2 at the
+/// default 3). An all-to-one backdoor of 1% (200 poisons among 20,000 MNIST images) gave
+/// z = 2.5: a real poisoned class, too weak for the input check alone.
+pub(crate) const CANDIDATE_Z_SHARE: f64 = 2.0 / 3.0;
+
+/// The input check's result as `auto` uses it.
+pub(crate) struct InputCheck {
+    pub detection: Detection,
+    /// Per class: (a) and (b) of step 4 hold and the excess share's robust z is at least
+    /// [`CANDIDATE_Z_SHARE`] of `class-outlier` (a superset of the suspicious classes). A
+    /// candidate is not flagged here; `auto` marks it only when a model-based member finds
+    /// a poison mode in it too.
+    pub candidate: Vec<bool>,
+    /// Each row's neighbour opinion `ŷ_i` (step 2); `None` for token inputs.
+    pub opinion: Option<Vec<u32>>,
+}
+
 /// Step 3's per-class evidence.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct ClassEvidence {
@@ -227,6 +244,11 @@ const BLOCK: usize = 4096;
 impl InputConsistency {
     /// Scores and flags `data`'s rows from their raw inputs; `seed` drives the samples.
     pub fn detect(&self, data: &Dataset, seed: u64) -> Result<Detection> {
+        self.detect_with_candidates(data, seed).map(|check| check.detection)
+    }
+
+    /// [`Self::detect`], plus what `auto` combines with its model-based members.
+    pub(crate) fn detect_with_candidates(&self, data: &Dataset, seed: u64) -> Result<InputCheck> {
         let (labels, k) = (data.labels(), data.num_classes());
         let rows = Rows {
             ids: data.ids(),
@@ -236,14 +258,19 @@ impl InputConsistency {
         let n = data.len();
         let Features::Dense(values) = data.features() else {
             // Token inputs have no Euclidean geometry to vote in.
-            return Ok(Detection::from_rows(
+            let detection = Detection::from_rows(
                 self.name(),
                 self.parameters(),
                 rows,
                 &vec![0.0; n],
                 &vec![false; n],
                 |_| (false, 0.0),
-            ));
+            );
+            return Ok(InputCheck {
+                detection,
+                candidate: vec![false; k],
+                opinion: None,
+            });
         };
         let space = self.project(values, data, seed)?;
         let reference = seeded_sample(n, self.params.reference_size, seed.wrapping_add(1));
@@ -260,7 +287,7 @@ impl InputConsistency {
             (scores[i], opinion[i]) = neighbour_vote(votes, labels[i], k);
         }
         let evidence = class_evidence(labels, &opinion, k);
-        let suspicious = self.verdicts(&evidence);
+        let (suspicious, candidate) = self.verdicts(&evidence);
         let flags: Vec<bool> = (0..n)
             .map(|i| suspicious[labels[i] as usize] && opinion[i] != labels[i])
             .collect();
@@ -278,11 +305,16 @@ impl InputConsistency {
             .map(|i| (data.ids()[i], opinion[i]))
             .collect();
         detection.relabel.sort_unstable();
-        Ok(detection)
+        Ok(InputCheck {
+            detection,
+            candidate,
+            opinion: Some(opinion),
+        })
     }
 
-    /// Step 4: which classes are suspicious.
-    fn verdicts(&self, evidence: &[ClassEvidence]) -> Vec<bool> {
+    /// Step 4: which classes are suspicious, and which are candidates (see
+    /// [`Self::detect_with_candidates`]).
+    fn verdicts(&self, evidence: &[ClassEvidence]) -> (Vec<bool>, Vec<bool>) {
         let k = evidence.len();
         let others = k.saturating_sub(1) as f64;
         let needed = ((self.params.min_source_share * others).ceil() as usize).max(1);
@@ -292,13 +324,17 @@ impl InputConsistency {
             robust_z(&shares, &(0..k).collect::<Vec<_>>(), SHARE_SPREAD_FLOOR, &mut z);
         }
         let level = self.params.alpha / k.max(1) as f64;
-        evidence
-            .iter()
-            .zip(&z)
-            .map(|(e, &z)| {
-                e.sources >= needed && e.p_value <= level && z >= self.params.class_outlier
-            })
-            .collect()
+        let verdict = |min_z: f64| -> Vec<bool> {
+            evidence
+                .iter()
+                .zip(&z)
+                .map(|(e, &z)| e.sources >= needed && e.p_value <= level && z >= min_z)
+                .collect()
+        };
+        (
+            verdict(self.params.class_outlier),
+            verdict(CANDIDATE_Z_SHARE * self.params.class_outlier),
+        )
     }
 
     /// Step 1: the inputs in the space searched, `n x c` (`c = min(components, d)`, or `d`).
