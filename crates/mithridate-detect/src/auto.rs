@@ -26,7 +26,10 @@
 //!    SIG 3%, precision 0.997 against 0.830) when they are at most [`DECISIVE_MAX_SHARE`] of
 //!    the class; when they are more, the other side of its split is taken if its samples
 //!    disagree with their input-space neighbours at least twice as often (`plausible_side`);
-//!    otherwise the input check's outvoted samples are flagged. A quorum of `backdoor`
+//!    otherwise the input check's outvoted samples are flagged, refined (`refine`, default
+//!    on) by a whitened discriminant in the model's representation trained on them when that
+//!    splits the class clearly ([`crate::refine`]: the poisons share the trigger's offset,
+//!    the natural confusions do not). A quorum of `backdoor`
 //!    members (empty by default) marks a corroborated class too, flagging the high group of
 //!    an Otsu split (Otsu 1979) of their combined within-class percentile ranks when it is
 //!    the smaller one.
@@ -75,13 +78,9 @@ pub struct AutoParams {
     /// input check's corroboration: they count only in classes it marked (where their flags,
     /// when cleaner, replace its own).
     pub corroborate: bool,
-    /// Whether the input check's flags in a class it marked are refined by a 2-means in the
-    /// model's representation started from them ([`refine_in_representation`]). Off by
-    /// default: on `bench/detect-unseen-2.toml` (seed 11) it took Fashion-MNIST checkerboard
-    /// 2% from P 0.59 / R 0.95 (ASR after 12.1%) to 1.00 / 0.98 (1.5%), but MNIST checkerboard
-    /// 2% from 0.74 / 0.95 (18.0%) to 0.20 / 0.62 (85.8%) and Fashion blend 3% from precision
-    /// 0.85 to 0.37: plain Euclidean 2-means follows the representation's largest variation,
-    /// which is not always the trigger.
+    /// Whether the input check's flags in a class it marked are refined in the model's
+    /// representation by a whitened one-direction discriminant trained on them, when its
+    /// split is clear ([`crate::refine`]).
     pub refine: bool,
 }
 
@@ -93,7 +92,7 @@ impl Default for AutoParams {
             decisive: vec!["split-consistency".into()],
             flips: true,
             corroborate: true,
-            refine: false,
+            refine: true,
         }
     }
 }
@@ -175,7 +174,7 @@ const INPUT_CHECK: &str = "input-consistency";
 pub const DECISIVE_MAX_SHARE: f64 = 2.0 / 3.0;
 
 /// Whether `flagged` of a class of `size` is a share a decisive member may flag.
-fn decisive_share_is_plausible(flagged: usize, size: usize) -> bool {
+pub(crate) fn decisive_share_is_plausible(flagged: usize, size: usize) -> bool {
     flagged > 0 && (flagged as f64) <= DECISIVE_MAX_SHARE * size as f64
 }
 
@@ -199,68 +198,6 @@ fn plausible_side(
     let mean = |rows: &[usize]| rows.iter().map(|&r| disagreement[r]).sum::<f64>() / rows.len().max(1) as f64;
     let outvoted_more = mean(&rest) >= SIDE_DISAGREEMENT_RATIO * mean(&group) + 1e-12;
     (decisive_share_is_plausible(rest.len(), size) && outvoted_more).then_some(rest)
-}
-
-/// Lloyd iterations of [`refine_in_representation`] at most.
-const REFINE_ITERATIONS: usize = 20;
-
-/// Refines a marked class's flags (`seeds`, row-aligned with `rows`) in the model's
-/// representation: a 2-means (Lloyd 1982) on the class's embeddings, started from the
-/// seeds' partition, then each row joins the nearer centroid (Euclidean). Why: the input
-/// check's outvoted samples are the poisons plus the class's natural confusions, and it
-/// misses poisons whose source resembles the target; in a backdoored model every poison
-/// carries the trigger feature, so the poisons gather around the seeds' centroid while the
-/// natural confusions sit with the class. Kept as the seeds when either side would be
-/// empty or the flagged side an implausible share ([`DECISIVE_MAX_SHARE`]).
-///
-/// ```text
-/// rows 0..6 at 0.0, 0.1, 0.2, 0.3 (clean) and 5.0, 5.1 (poisons); seeds flag 3, 4
-/// -> centroids 0.1 and 2.65 -> rows 4, 5 flagged -> centroids 0.15, 5.05 -> stable
-/// ```
-fn refine_in_representation(
-    rows: &[usize],
-    seeds: &[bool],
-    embeddings: &crate::Embeddings,
-) -> Vec<bool> {
-    let dim = embeddings.dim();
-    let centroid = |side: bool, flags: &[bool]| -> Option<Vec<f64>> {
-        let mut sum = vec![0f64; dim];
-        let mut count = 0usize;
-        for (&r, _) in rows.iter().zip(flags).filter(|(_, &f)| f == side) {
-            for (s, &v) in sum.iter_mut().zip(embeddings.row(r)) {
-                *s += f64::from(v);
-            }
-            count += 1;
-        }
-        (count > 0).then(|| sum.into_iter().map(|s| s / count as f64).collect())
-    };
-    let distance = |r: usize, m: &[f64]| -> f64 {
-        embeddings
-            .row(r)
-            .iter()
-            .zip(m)
-            .map(|(&v, &c)| (f64::from(v) - c).powi(2))
-            .sum()
-    };
-    let mut flags = seeds.to_vec();
-    for _ in 0..REFINE_ITERATIONS {
-        let (Some(poison), Some(clean)) = (centroid(true, &flags), centroid(false, &flags)) else {
-            return seeds.to_vec();
-        };
-        let next: Vec<bool> = rows
-            .iter()
-            .map(|&r| distance(r, &poison) < distance(r, &clean))
-            .collect();
-        if next == flags {
-            break;
-        }
-        flags = next;
-    }
-    let flagged = flags.iter().filter(|&&f| f).count();
-    if flagged == 0 || !decisive_share_is_plausible(flagged, rows.len()) {
-        return seeds.to_vec();
-    }
-    flags
 }
 
 /// How much more often the unflagged side of an implausible split must disagree with its
@@ -426,7 +363,7 @@ impl Detector for Auto {
                 let rows = &class_rows[c];
                 let seeds: Vec<bool> = rows.iter().map(|&r| input_flags.contains(&ids[r])).collect();
                 let chosen = match &embeddings {
-                    Some(e) => refine_in_representation(rows, &seeds, e),
+                    Some(e) => crate::refine::refine_by_discriminant(c, &class_rows, &seeds, e)?,
                     None => seeds,
                 };
                 for (&r, _) in rows.iter().zip(&chosen).filter(|(_, &f)| f) {
@@ -511,7 +448,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "auto",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), flips (true; confirmed in input space), corroborate (true; candidates need a decisive member), refine (false: 2-means in the model representation from the input check's flags)",
+    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), flips (true; confirmed in input space), corroborate (true; candidates need a decisive member), refine (true: a whitened discriminant in the model representation trained on the input check's flags, used when its split is clear)",
     paper: "Tang et al. 2021; Hayase et al. 2021; Chen et al. 2018; Peri et al. 2020; split and input consistency (combined)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],
@@ -547,25 +484,6 @@ mod tests {
         assert_eq!(plausible_side((0..8).collect(), vec![8, 9], &flat, 10), None);
         // A plausible flagged side is kept as it is.
         assert_eq!(plausible_side(vec![8, 9], (0..8).collect(), &dis, 10), Some(vec![8, 9]));
-    }
-
-    #[test]
-    fn refinement_moves_the_flags_to_the_seeds_mode() {
-        // The doc comment's case: 1-D embeddings, seeds {3, 4} -> flags {4, 5}.
-        let values = [0.0f32, 0.1, 0.2, 0.3, 5.0, 5.1];
-        let (labels, ids) = ([0u32; 6], [0u64, 1, 2, 3, 4, 5]);
-        let e = crate::Embeddings::new(&values, 1, &labels, &ids, 1).unwrap();
-        let rows: Vec<usize> = (0..6).collect();
-        let seeds = [false, false, false, true, true, false];
-        assert_eq!(
-            refine_in_representation(&rows, &seeds, &e),
-            vec![false, false, false, false, true, true]
-        );
-        // Seeds that would grow to most of the class are kept as they are.
-        let spread = [0.0f32, 4.9, 5.0, 5.1, 5.2, 5.3];
-        let e = crate::Embeddings::new(&spread, 1, &labels, &ids, 1).unwrap();
-        let seeds = [false, true, false, false, false, false];
-        assert_eq!(refine_in_representation(&rows, &seeds, &e), seeds.to_vec());
     }
 
     #[test]

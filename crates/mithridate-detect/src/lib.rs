@@ -51,6 +51,7 @@ pub mod kmeans;
 mod linalg;
 pub mod metrics;
 pub mod proba_model;
+mod refine;
 pub mod registry;
 pub mod sanitize;
 pub mod strip;

@@ -1,0 +1,214 @@
+//! Refining a marked class's flags in the model's representation: the flags of a model-free
+//! check (noisy: the poisons plus the class's natural confusions, minus poisons that look
+//! like the target) become the training labels of a one-direction discriminant.
+//!
+//! Method (Fisher 1936's linear discriminant, with SCAn's shared within-class variation,
+//! Tang, Wang, Zhang & Wang 2021, as its covariance):
+//! 1. Whiten the class's embeddings with the pooled within-class covariance of the *other*
+//!    classes, `Σ₋c` (estimated without the tested class so its poisons cannot inflate it;
+//!    ridge `ρ λ̄`): `z_i = Σ₋c^{-1/2} (e_i - μ_c)`.
+//! 2. The direction `w = mean(z | flagged) - mean(z | not flagged)` (Fisher's direction in
+//!    the whitened space), projections `p_i = z_i · w / |w|`.
+//! 3. Otsu's split (Otsu 1979) of the projections; the high side is the new flagged set.
+//!    Steps 2-3 repeat until the set is stable (at most [`ITERATIONS`]).
+//! 4. The result is used only when the final split is clear: its separation (split
+//!    consistency's pooled Ashman's D) is at least [`MIN_SEPARATION`].
+//!
+//! Why: every poison carries the trigger, so the poisons share one offset from the class in
+//! the backdoored model's representation, which the whitened mean difference finds even
+//! when a quarter of the seeds are natural confusions; natural confusions share no offset
+//! and fall back to the class. Whitening keeps the class's largest *natural* variation
+//! (slant, thickness) from deciding the split, which is what plain Euclidean 2-means did.
+//!
+//! Assumptions: the model has learned the trigger (an unlearned trigger makes no offset);
+//! classes share roughly one within-class covariance; the seeds hold more poisons than
+//! anything else. The result is kept only when the flagged side is non-empty and at most
+//! [`crate::auto::DECISIVE_MAX_SHARE`] of the class; otherwise the seeds are returned.
+//! Cost: `O(n d²)` for the scatter, `O(d³)` for the inverse square root, `O(n_c d)` per
+//! iteration.
+//!
+//! ```text
+//! class 0 in 2-D: clean rows spread along x (natural variation), poisons offset along y.
+//! seeds = 3 poisons + 1 clean row with a large x -> direction ≈ +y -> the 4 poisons flagged.
+//! ```
+
+use crate::auto::{decisive_share_is_plausible, otsu_split};
+use crate::symmetric::inverse_sqrt;
+use crate::{Embeddings, Result};
+use faer::Mat;
+
+/// Rounds of steps 2-3 at most.
+const ITERATIONS: usize = 5;
+
+/// Separation (gap of the two sides' means over their pooled standard deviation) the final
+/// split needs, about twice a single Gaussian's 2.65. Measured on 6,000-image sets (seed 11,
+/// CNN): learned triggers split at 5.8-7.9 (MNIST SIG 2%, 4px checkerboards 2% on MNIST and
+/// Fashion-MNIST); a random-position patch the model learned only partly (ASR ~35%), a
+/// Fashion blend and a Fashion SIG at 3.8-3.9, where the refinement lost precision.
+const MIN_SEPARATION: f64 = 5.0;
+
+/// Ridge of the whitening, relative to the mean eigenvalue (split consistency's default).
+const RIDGE: f64 = 1e-3;
+
+/// Refines `seeds` (row-aligned with `class_rows[class]`) as the [module](self) describes.
+pub(crate) fn refine_by_discriminant(
+    class: usize,
+    class_rows: &[Vec<usize>],
+    seeds: &[bool],
+    emb: &Embeddings,
+) -> Result<Vec<bool>> {
+    let rows = &class_rows[class];
+    let d = emb.dim();
+    let mean_of = |rows: &[usize]| -> Vec<f64> {
+        let mut m = vec![0f64; d];
+        for &r in rows {
+            for (a, &v) in m.iter_mut().zip(emb.row(r)) {
+                *a += f64::from(v);
+            }
+        }
+        m.iter_mut().for_each(|a| *a /= rows.len().max(1) as f64);
+        m
+    };
+    let others: usize = class_rows
+        .iter()
+        .enumerate()
+        .filter(|&(c, _)| c != class)
+        .map(|(_, r)| r.len())
+        .sum();
+    if others < 2 || rows.len() < 4 {
+        return Ok(seeds.to_vec());
+    }
+    let mut scatter = Mat::<f64>::zeros(d, d);
+    for (c, other) in class_rows.iter().enumerate() {
+        if c == class || other.is_empty() {
+            continue;
+        }
+        let mean = mean_of(other);
+        let centred = Mat::from_fn(other.len(), d, |i, j| {
+            f64::from(emb.row(other[i])[j]) - mean[j]
+        });
+        scatter += centred.transpose() * &centred;
+    }
+    let whiten = inverse_sqrt(&(scatter * faer::Scale(1.0 / others as f64)), RIDGE)?;
+    let mean = mean_of(rows);
+    let centred = Mat::from_fn(rows.len(), d, |i, j| {
+        f64::from(emb.row(rows[i])[j]) - mean[j]
+    });
+    let z = &centred * &whiten;
+    let mut flags = seeds.to_vec();
+    let mut last: Option<(Vec<f64>, f64)> = None;
+    for _ in 0..ITERATIONS {
+        let (mut hi, mut lo) = (vec![0f64; d], vec![0f64; d]);
+        let (mut n_hi, mut n_lo) = (0usize, 0usize);
+        for (i, &f) in flags.iter().enumerate() {
+            let (sum, count) = if f {
+                (&mut hi, &mut n_hi)
+            } else {
+                (&mut lo, &mut n_lo)
+            };
+            for (j, s) in sum.iter_mut().enumerate() {
+                *s += z[(i, j)];
+            }
+            *count += 1;
+        }
+        if n_hi == 0 || n_lo == 0 {
+            return Ok(seeds.to_vec());
+        }
+        let w: Vec<f64> = (0..d)
+            .map(|j| hi[j] / n_hi as f64 - lo[j] / n_lo as f64)
+            .collect();
+        let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm <= f64::EPSILON {
+            return Ok(seeds.to_vec());
+        }
+        let projection: Vec<f64> = (0..rows.len())
+            .map(|i| (0..d).map(|j| z[(i, j)] * w[j]).sum::<f64>() / norm)
+            .collect();
+        let Some(t) = otsu_split(&projection) else {
+            return Ok(seeds.to_vec());
+        };
+        let next: Vec<bool> = projection.iter().map(|&p| p > t).collect();
+        last = Some((projection, t));
+        if next == flags {
+            break;
+        }
+        flags = next;
+    }
+    // Only a clear second mode is trusted: an Otsu split of a single Gaussian already
+    // separates by ~2.65 (see `split_consistency::separation`).
+    let clear = last
+        .as_ref()
+        .is_some_and(|(p, t)| crate::split_consistency::separation(p, *t) >= MIN_SEPARATION);
+    if !clear {
+        return Ok(seeds.to_vec());
+    }
+    let flagged = flags.iter().filter(|&&f| f).count();
+    if flagged == 0 || !decisive_share_is_plausible(flagged, rows.len()) {
+        return Ok(seeds.to_vec());
+    }
+    Ok(flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The doc comment's case: class 0's clean rows vary widely along x, its 8 poisons sit
+    /// 3 units up in y; class 1 (the covariance reference) varies the same way. Seeds: 6
+    /// poisons (2 missed) and 2 clean rows with extreme x.
+    #[test]
+    fn the_whitened_discriminant_finds_the_shared_offset_not_the_natural_spread() {
+        let (mut values, mut labels) = (vec![], vec![]);
+        for class in 0..2u32 {
+            for i in 0..40 {
+                let x = (i as f32 - 20.0) * 0.5; // natural spread along x: sd ~ 5.8
+                let y = ((i * 7) % 5) as f32 * 0.1; // small natural spread along y
+                values.extend([x, y + 10.0 * class as f32]);
+                labels.push(class);
+            }
+        }
+        for i in 0..8 {
+            values.extend([(i as f32 - 4.0) * 0.5, 3.0]);
+            labels.push(0);
+        }
+        let ids: Vec<u64> = (0..labels.len() as u64).collect();
+        let emb = Embeddings::new(&values, 2, &labels, &ids, 2).unwrap();
+        let class_rows = emb.class_rows();
+        let poisons: Vec<bool> = class_rows[0].iter().map(|&r| r >= 80).collect();
+        let mut seeds = poisons.clone();
+        seeds[class_rows[0].iter().position(|&r| r == 86).unwrap()] = false;
+        seeds[class_rows[0].iter().position(|&r| r == 87).unwrap()] = false;
+        seeds[0] = true; // x = -10
+        seeds[39] = true; // x = +9.5
+        let refined = refine_by_discriminant(0, &class_rows, &seeds, &emb).unwrap();
+        assert_eq!(refined, poisons);
+    }
+
+    /// One unimodal (uniform) class: Otsu splits it in halves at separation sqrt(12) ~ 3.5,
+    /// no clear mode, so the seeds stay as they are.
+    #[test]
+    fn without_a_clear_second_mode_the_seeds_are_kept() {
+        let values: Vec<f32> = (0..80).map(|i| (i % 40) as f32).collect();
+        let labels: Vec<u32> = (0..80).map(|i| u32::from(i >= 40)).collect();
+        let ids: Vec<u64> = (0..80).collect();
+        let emb = Embeddings::new(&values, 1, &labels, &ids, 2).unwrap();
+        let class_rows = emb.class_rows();
+        let seeds: Vec<bool> = (0..40).map(|i| (18..24).contains(&i) || i > 36).collect();
+        let refined = refine_by_discriminant(0, &class_rows, &seeds, &emb).unwrap();
+        assert_eq!(refined, seeds);
+    }
+
+    #[test]
+    fn seeds_that_would_take_most_of_the_class_are_kept() {
+        let values: Vec<f32> = (0..12)
+            .map(|i| if i == 0 { 0.0 } else { 5.0 + i as f32 * 0.01 })
+            .collect();
+        let labels = [0u32, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1];
+        let ids: Vec<u64> = (0..12).collect();
+        let emb = Embeddings::new(&values, 1, &labels, &ids, 2).unwrap();
+        let class_rows = emb.class_rows();
+        let seeds = vec![false, true, false, false, false, false];
+        let refined = refine_by_discriminant(0, &class_rows, &seeds, &emb).unwrap();
+        assert_eq!(refined, seeds);
+    }
+}
