@@ -350,11 +350,6 @@ impl Detector for Auto {
         }
         // Classes the input check marked and no model-based member decided: its flags, refined
         // in the model's representation when `refine` is on.
-        let embeddings = if self.params.refine {
-            Some(ctx.embeddings()?)
-        } else {
-            None
-        };
         for v in input.classes.iter().filter(|v| v.suspicious) {
             let c = v.class as usize;
             votes[c] += 1;
@@ -362,9 +357,11 @@ impl Detector for Auto {
                 (decided[c], suspicious[c]) = (true, true);
                 let rows = &class_rows[c];
                 let seeds: Vec<bool> = rows.iter().map(|&r| input_flags.contains(&ids[r])).collect();
-                let chosen = match &embeddings {
-                    Some(e) => crate::refine::refine_by_discriminant(c, &class_rows, &seeds, e)?,
-                    None => seeds,
+                // The embeddings are computed (once, cached) only when a class needs them.
+                let chosen = if self.params.refine {
+                    crate::refine::refine_by_discriminant(c, &class_rows, &seeds, &ctx.embeddings()?)?
+                } else {
+                    seeds
                 };
                 for (&r, _) in rows.iter().zip(&chosen).filter(|(_, &f)| f) {
                     flags[r] = true;

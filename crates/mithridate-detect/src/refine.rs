@@ -33,7 +33,7 @@
 //! ```
 
 use crate::auto::{decisive_share_is_plausible, otsu_split};
-use crate::symmetric::inverse_sqrt;
+use crate::split_consistency::WithinClass;
 use crate::{Embeddings, Result};
 use faer::Mat;
 
@@ -59,16 +59,6 @@ pub(crate) fn refine_by_discriminant(
 ) -> Result<Vec<bool>> {
     let rows = &class_rows[class];
     let d = emb.dim();
-    let mean_of = |rows: &[usize]| -> Vec<f64> {
-        let mut m = vec![0f64; d];
-        for &r in rows {
-            for (a, &v) in m.iter_mut().zip(emb.row(r)) {
-                *a += f64::from(v);
-            }
-        }
-        m.iter_mut().for_each(|a| *a /= rows.len().max(1) as f64);
-        m
-    };
     let others: usize = class_rows
         .iter()
         .enumerate()
@@ -78,19 +68,9 @@ pub(crate) fn refine_by_discriminant(
     if others < 2 || rows.len() < 4 {
         return Ok(seeds.to_vec());
     }
-    let mut scatter = Mat::<f64>::zeros(d, d);
-    for (c, other) in class_rows.iter().enumerate() {
-        if c == class || other.is_empty() {
-            continue;
-        }
-        let mean = mean_of(other);
-        let centred = Mat::from_fn(other.len(), d, |i, j| {
-            f64::from(emb.row(other[i])[j]) - mean[j]
-        });
-        scatter += centred.transpose() * &centred;
-    }
-    let whiten = inverse_sqrt(&(scatter * faer::Scale(1.0 / others as f64)), RIDGE)?;
-    let mean = mean_of(rows);
+    let within = WithinClass::new(emb, class_rows);
+    let whiten = within.whitening_without(class, RIDGE)?;
+    let mean = &within.means[class];
     let centred = Mat::from_fn(rows.len(), d, |i, j| {
         f64::from(emb.row(rows[i])[j]) - mean[j]
     });

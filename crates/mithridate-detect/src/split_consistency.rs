@@ -60,6 +60,54 @@ use faer::Mat;
 use mithridate_core::ParamGuard;
 use mithridate_data::{seeded_sample, Dataset};
 
+/// Per-class means and within-class scatter matrices of a set of embeddings, for whitening a
+/// class by the *other* classes' pooled covariance `Σ₋c` (SCAn's shared variation `S_ε`,
+/// estimated without the tested class so its poisons cannot inflate it).
+pub(crate) struct WithinClass {
+    /// Each class's mean embedding.
+    pub means: Vec<Vec<f64>>,
+    scatters: Vec<Mat<f64>>,
+    total: Mat<f64>,
+    sizes: Vec<usize>,
+}
+
+impl WithinClass {
+    /// `O(n d²)`: one scatter matrix per class of `classes` (row indices into `emb`).
+    pub fn new(emb: &Embeddings, classes: &[Vec<usize>]) -> WithinClass {
+        let d = emb.dim();
+        let mut means = Vec::with_capacity(classes.len());
+        let mut scatters = Vec::with_capacity(classes.len());
+        let mut total = Mat::<f64>::zeros(d, d);
+        for rows in classes {
+            let mean: Vec<f64> = (0..d)
+                .map(|j| {
+                    rows.iter().map(|&r| emb.row(r)[j] as f64).sum::<f64>()
+                        / rows.len().max(1) as f64
+                })
+                .collect();
+            let centred = Mat::from_fn(rows.len(), d, |i, j| emb.row(rows[i])[j] as f64 - mean[j]);
+            let scatter = centred.transpose() * &centred;
+            total += &scatter;
+            means.push(mean);
+            scatters.push(scatter);
+        }
+        let sizes = classes.iter().map(Vec::len).collect();
+        WithinClass {
+            means,
+            scatters,
+            total,
+            sizes,
+        }
+    }
+
+    /// `Σ₋c^{-1/2}` with ridge `ρ λ̄` (the other classes must hold at least 2 rows).
+    pub fn whitening_without(&self, c: usize, ridge: f64) -> Result<Mat<f64>> {
+        let others = self.sizes.iter().sum::<usize>() - self.sizes[c];
+        let covariance = (&self.total - &self.scatters[c]) * faer::Scale(1.0 / others.max(1) as f64);
+        inverse_sqrt(&covariance, ridge)
+    }
+}
+
 /// Classes with fewer samples are not tested (score 0, never flagged).
 const MIN_CLASS: usize = 8;
 
@@ -220,22 +268,7 @@ impl SplitConsistency {
     fn class_splits(&self, emb: &Embeddings) -> Result<Vec<Option<ClassSplit>>> {
         let d = emb.dim();
         let classes = emb.class_rows();
-        let mut means = Vec::with_capacity(classes.len());
-        let mut scatters = Vec::with_capacity(classes.len());
-        let mut total = Mat::<f64>::zeros(d, d);
-        for rows in &classes {
-            let mean: Vec<f64> = (0..d)
-                .map(|j| {
-                    rows.iter().map(|&r| emb.row(r)[j] as f64).sum::<f64>()
-                        / rows.len().max(1) as f64
-                })
-                .collect();
-            let centred = Mat::from_fn(rows.len(), d, |i, j| emb.row(rows[i])[j] as f64 - mean[j]);
-            let scatter = centred.transpose() * &centred;
-            total += &scatter;
-            means.push(mean);
-            scatters.push(scatter);
-        }
+        let within = WithinClass::new(emb, &classes);
         let n = emb.len();
         let mut out = Vec::with_capacity(classes.len());
         for (c, rows) in classes.iter().enumerate() {
@@ -243,10 +276,9 @@ impl SplitConsistency {
                 out.push(None);
                 continue;
             }
-            let others = (&total - &scatters[c]) * faer::Scale(1.0 / (n - rows.len()) as f64);
-            let whiten = inverse_sqrt(&others, self.params.ridge)?;
+            let whiten = within.whitening_without(c, self.params.ridge)?;
             let centred = Mat::from_fn(rows.len(), d, |i, j| {
-                emb.row(rows[i])[j] as f64 - means[c][j]
+                emb.row(rows[i])[j] as f64 - within.means[c][j]
             });
             let z = &centred * &whiten;
             let cov = (z.transpose() * &z) * faer::Scale(1.0 / rows.len() as f64);
