@@ -554,19 +554,25 @@ fn parquet_tables_read_like_csv() {
     }
 }
 
+/// The one-line error `readers::parquet` gives for the fixture `name`.
+#[cfg(feature = "parquet")]
+fn parquet_fixture_error(name: &str, options: &ReadOptions) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let bytes = std::fs::read(&path).unwrap();
+    mithridate_data::readers::parquet::read_bytes(&path, bytes, options)
+        .unwrap_err()
+        .to_string()
+}
+
 /// Found by cargo-fuzz: a 759-byte file whose page header declares a Thrift list of 2^31
 /// doubles made `parquet` 60.1 skip 2^31 times past the end of the file (~25 s). The reader
 /// now fails the first read past the end, so the file is refused at once.
 #[cfg(feature = "parquet")]
 #[test]
 fn a_page_header_skipping_past_the_end_is_refused_at_once() {
-    use mithridate_data::readers::parquet;
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/parquet_thrift_skip_loop.parquet");
-    let bytes = std::fs::read(&path).unwrap();
-    let e = parquet::read_bytes(&path, bytes, &ReadOptions::default())
-        .unwrap_err()
-        .to_string();
+    let e = parquet_fixture_error("parquet_thrift_skip_loop.parquet", &ReadOptions::default());
     // Refused by the Thrift walk (`readers::thrift_guard`), or else by the strict reader,
     // not after 2^31 empty reads.
     assert!(
@@ -579,14 +585,10 @@ fn a_page_header_skipping_past_the_end_is_refused_at_once() {
 #[cfg(feature = "parquet")]
 #[test]
 fn a_hostile_824_byte_parquet_file_is_refused_within_bounded_memory() {
-    use mithridate_data::readers::parquet;
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/parquet_oom_824b.parquet");
-    let bytes = std::fs::read(&path).unwrap();
-    let options = mithridate_data::readers::fuzz::fuzz_options();
-    let e = parquet::read_bytes(&path, bytes, &options)
-        .unwrap_err()
-        .to_string();
+    let e = parquet_fixture_error(
+        "parquet_oom_824b.parquet",
+        &mithridate_data::readers::fuzz::fuzz_options(),
+    );
     // Since the Thrift walk (`readers::thrift_guard`) its page header is refused even
     // before the dictionary check (`readers::parquet::check_dictionaries`) sees it.
     assert!(
@@ -601,14 +603,10 @@ fn a_hostile_824_byte_parquet_file_is_refused_within_bounded_memory() {
 #[cfg(feature = "parquet")]
 #[test]
 fn a_footer_list_of_two_billion_booleans_is_refused_before_parquet_walks_it() {
-    use mithridate_data::readers::parquet;
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/parquet_bool_list_skip.parquet");
-    let bytes = std::fs::read(&path).unwrap();
-    let options = mithridate_data::readers::fuzz::fuzz_options();
-    let e = parquet::read_bytes(&path, bytes, &options)
-        .unwrap_err()
-        .to_string();
+    let e = parquet_fixture_error(
+        "parquet_bool_list_skip.parquet",
+        &mithridate_data::readers::fuzz::fuzz_options(),
+    );
     assert!(
         e.contains("footer metadata") && e.contains("booleans"),
         "{e}"
