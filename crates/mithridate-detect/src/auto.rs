@@ -293,10 +293,8 @@ impl Detector for Auto {
         let class_rows = crate::context::class_rows(labels, k);
         // The model-free input check: its classes are marked, its flags kept, and its
         // verdicts corroborate the model-based ones.
-        let check = InputConsistencyParams::default()
-            .check()?
-            .detect_with_candidates(data, ctx.seed())?;
-        let (input, candidate) = (check.detection, check.candidate);
+        let check = InputConsistencyParams::default().check()?.shared_check(ctx)?;
+        let (input, candidate) = (&check.detection, &check.candidate);
         let input_flags: std::collections::HashSet<u64> = input.flagged.iter().copied().collect();
         let corroborated: Vec<bool> = (0..k)
             .map(|c| !self.params.corroborate || input.classes[c].suspicious || candidate[c])
@@ -308,7 +306,7 @@ impl Detector for Auto {
         let mut votes = vec![0usize; k];
         let members = Self::build_all(&self.params.backdoor)?;
         for member in &members {
-            let d = member.scan(ctx)?;
+            let d = ctx.detection(member.as_ref())?;
             for v in d.classes.iter().filter(|v| v.suspicious) {
                 votes[v.class as usize] += 1;
             }
@@ -326,7 +324,7 @@ impl Detector for Auto {
             .collect();
         let mut decided = vec![false; k];
         for member in Self::build_all(&self.params.decisive)? {
-            let d = member.scan(ctx)?;
+            let d = ctx.detection(member.as_ref())?;
             let flagged: std::collections::HashSet<u64> = d.flagged.iter().copied().collect();
             for v in d.classes.iter().filter(|v| v.suspicious) {
                 let c = v.class as usize;
@@ -398,7 +396,7 @@ impl Detector for Auto {
                     "pair-min-count": min_count,
                 }),
             )?;
-            let d = knn.scan(ctx)?;
+            let d = ctx.detection(knn.as_ref())?;
             let confirmed = input_space_pairs(labels, check.opinion.as_deref(), k)?;
             let suggested: std::collections::HashMap<u64, u32> =
                 d.relabel.iter().copied().collect();

@@ -8,7 +8,9 @@ use mithridate_engine::{Architecture, Classifier, TrainConfig};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::sync::OnceLock;
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Row-major sample representations (e.g. penultimate activations) with their labels and ids.
 ///
@@ -126,13 +128,17 @@ pub struct TrainSpec {
 }
 
 /// The inputs of one scan. Embeddings are computed on first use and cached, so running
-/// several detectors costs one forward pass over the data.
+/// several detectors costs one forward pass over the data; so are the other intermediate
+/// results detectors share ([`ScanContext::shared`]): a detector's whole detection (`auto`
+/// reads its members' and the input check's from a scan that also runs them on their own) and
+/// the k-NN graph over the embeddings (`knn` and `auto`'s flips vote).
 pub struct ScanContext<'a> {
     data: &'a Dataset,
     model: Option<&'a Classifier>,
     train: TrainSpec,
     seed: u64,
     embeddings: OnceLock<(Vec<f32>, usize)>,
+    shared: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl<'a> ScanContext<'a> {
@@ -148,6 +154,7 @@ impl<'a> ScanContext<'a> {
             train,
             seed,
             embeddings: OnceLock::new(),
+            shared: Mutex::new(HashMap::new()),
         })
     }
 
@@ -195,6 +202,80 @@ impl<'a> ScanContext<'a> {
             self.data.ids(),
             self.data.num_classes(),
         )
+    }
+}
+
+impl ScanContext<'_> {
+    /// The value computed by `compute` under `key`, computed at most once per context: later
+    /// calls with the same key (from any detector) get the first result. The key must name
+    /// everything the value depends on besides the context (parameters, `k`, ...); a key
+    /// already holding a value of another type is an error. Errors are not cached.
+    ///
+    /// ```
+    /// use mithridate_data::{Dataset, Features, Modality};
+    /// use mithridate_detect::{ScanContext, TrainSpec};
+    /// use mithridate_engine::{Architecture, TrainParams};
+    /// let x = Features::Dense(vec![0.0, 1.0]);
+    /// let data = Dataset::new(Modality::Tabular { features: 1 }, x, vec![0, 1], vec![1, 2], 2, vec![])?;
+    /// let config = TrainParams::default_for(Architecture::LogReg).check()?;
+    /// let train = TrainSpec { architecture: Architecture::LogReg, config };
+    /// let ctx = ScanContext::new(&data, train, 0)?;
+    /// let mut runs = 0;
+    /// for _ in 0..3 {
+    ///     let v = ctx.shared("answer".into(), || { runs += 1; Ok(42u32) })?;
+    ///     assert_eq!(*v, 42);
+    /// }
+    /// assert_eq!(runs, 1);
+    /// assert!(ctx.shared("answer".into(), || Ok(1.5f64)).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shared<T: Any + Send + Sync>(
+        &self,
+        key: String,
+        compute: impl FnOnce() -> Result<T>,
+    ) -> Result<Arc<T>> {
+        let downcast = |value: Arc<dyn Any + Send + Sync>| {
+            value.downcast::<T>().map_err(|_| {
+                DetectError::input(format!("shared scan result {key:?} has another type"))
+            })
+        };
+        // The lock is not held while computing: a computation may itself ask for shared
+        // values (auto's members), and detectors of one scan run one after another.
+        if let Some(value) = self.lock_shared().get(&key).cloned() {
+            return downcast(value);
+        }
+        let value: Arc<dyn Any + Send + Sync> = Arc::new(compute()?);
+        let value = self
+            .lock_shared()
+            .entry(key.clone())
+            .or_insert(value)
+            .clone();
+        downcast(value)
+    }
+
+    fn lock_shared(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<dyn Any + Send + Sync>>> {
+        // A panic while holding the lock only interrupted an insert; the map is still valid.
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `detector`'s detection on this context, computed once per (name, parameters): a scan
+    /// running several detectors that `auto` also runs computes each once.
+    pub fn detection(&self, detector: &dyn crate::Detector) -> Result<crate::Detection> {
+        let key = format!("detection {} {}", detector.name(), detector.parameters());
+        Ok((*self.shared(key, || detector.scan(self))?).clone())
+    }
+
+    /// The `k` nearest other rows of every row in embedding space (see
+    /// [`crate::knn::nearest_neighbours`]), computed once per `k`.
+    pub fn embedding_neighbours(&self, k: usize) -> Result<Arc<Vec<Vec<usize>>>> {
+        let emb = self.embeddings()?;
+        self.shared(format!("embedding neighbours {k}"), || {
+            Ok(crate::knn::all_neighbours(&emb, k))
+        })
     }
 }
 

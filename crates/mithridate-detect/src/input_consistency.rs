@@ -370,7 +370,16 @@ impl Detector for InputConsistency {
     }
 
     fn scan(&self, ctx: &ScanContext) -> Result<Detection> {
-        self.detect(ctx.data(), ctx.seed())
+        Ok(self.shared_check(ctx)?.detection.clone())
+    }
+}
+
+impl InputConsistency {
+    /// The check on the context's data, computed once per parameters in a scan (`auto` runs
+    /// it too).
+    pub(crate) fn shared_check(&self, ctx: &ScanContext) -> Result<std::sync::Arc<InputCheck>> {
+        let key = format!("input check {}", self.parameters());
+        ctx.shared(key, || self.detect_with_candidates(ctx.data(), ctx.seed()))
     }
 }
 

@@ -14,7 +14,8 @@
 //! caught (its neighbours are other poisons with the same label).
 //!
 //! Scaling: exact search, `O(n^2 d)` time (blocked faer matrix products, `|a|^2 + |b|^2 - 2ab`)
-//! and `O(B n)` memory for blocks of `B = 256` rows; 60,000 x 128 is ~4.6e11 flops.
+//! and `O(B n)` memory for blocks of `B = 256` rows; 60,000 x 128 is ~4.6e11 flops. In a
+//! scan, the graph is computed once per `k` and shared ([`ScanContext::embedding_neighbours`]).
 //! With fewer than `k + 1` samples, every other sample is a neighbour.
 //!
 //! ```
@@ -30,7 +31,7 @@
 //! ```
 
 use crate::class_pairs::{opinion_sizes, rows_in_pairs, suspicious_pairs, PairTest};
-use crate::{DetectError, Detection, Detector, Embeddings, Result};
+use crate::{DetectError, Detection, Detector, Embeddings, Result, ScanContext};
 use faer::{Mat, MatRef};
 use mithridate_core::ParamGuard;
 use rayon::prelude::*;
@@ -111,10 +112,12 @@ pub struct KnnConsistency {
 impl KnnConsistency {
     /// Scores and flags precomputed representations.
     pub fn detect_embeddings(&self, emb: &Embeddings) -> Result<Detection> {
+        self.detect_neighbours(emb, &all_neighbours(emb, self.params.k))
+    }
+
+    /// Scores and flags with each row's `k` nearest other rows already found.
+    fn detect_neighbours(&self, emb: &Embeddings, neighbours: &[Vec<usize>]) -> Result<Detection> {
         let n = emb.len();
-        let all = Mat::from_fn(n, emb.dim(), |i, j| emb.row(i)[j]);
-        let neighbours =
-            nearest_neighbours(all.as_ref(), all.as_ref(), self.params.k, &|i, j| i == j);
         let labels = emb.labels();
         let nc = emb.num_classes();
         // Per sample: (score, outvoted, plurality label; ties keep the own label).
@@ -198,11 +201,14 @@ pub(crate) fn neighbour_vote(
     ((total - mine) as f64 / total as f64, best)
 }
 
-/// The `k` nearest rows of `references` to each row of `queries` (squared Euclidean distance
-/// `|a|^2 + |b|^2 - 2ab` from blocked faer products, ties by reference index), skipping the
-/// pairs `(query, reference)` for which `skip` is true (e.g. a sample and itself). A query
-/// with fewer than `k` admissible references gets all of them. Cost `O(q r d)` time,
-/// `O(B r)` memory for blocks of `B = 256` queries; queries run in parallel.
+/// The `k` nearest rows of `references` to each row of `queries`, nearest first (squared
+/// Euclidean distance `|a|^2 + |b|^2 - 2ab` from blocked faer products, ties by reference
+/// index), skipping the pairs `(query, reference)` for which `skip` is true (e.g. a sample and
+/// itself). A query with fewer than `k` admissible references gets all of them. Cost
+/// `O(q r d)` for the products plus `O(q r)` comparisons against each query's current k-th
+/// distance (a candidate enters a sorted list of `k` only when it beats it, so selection
+/// allocates nothing per reference); `O(B r)` memory for blocks of `B = 256` queries; queries
+/// run in parallel.
 pub(crate) fn nearest_neighbours(
     queries: MatRef<f32>,
     references: MatRef<f32>,
@@ -217,21 +223,25 @@ pub(crate) fn nearest_neighbours(
     let mut out = Vec::with_capacity(queries.nrows());
     for start in (0..queries.nrows()).step_by(BLOCK) {
         let end = (start + BLOCK).min(queries.nrows());
-        let gram = queries.subrows(start, end - start) * references.transpose();
+        // References x queries, column-major: each query's products are one contiguous
+        // column (the other orientation strides a cache line per reference, and a 60,000-row
+        // scan then spent most of its time waiting on memory).
+        let gram = references * queries.subrows(start, end - start).transpose();
         let block: Vec<Vec<usize>> = (start..end)
             .into_par_iter()
             .map(|i| {
                 let own = squared_norm(queries, i);
-                let mut cand: Vec<(f32, usize)> = (0..references.nrows())
-                    .filter(|&j| !skip(i, j))
-                    .map(|j| (own + ref_norms[j] - 2.0 * gram[(i - start, j)], j))
-                    .collect();
-                let k = k.min(cand.len());
-                if k == 0 {
-                    return Vec::new();
-                }
-                cand.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                cand[..k].iter().map(|&(_, j)| j).collect()
+                let column = gram.col(i - start);
+                let products: std::borrow::Cow<[f32]> = match column.try_as_col_major() {
+                    Some(contiguous) => contiguous.as_slice().into(),
+                    None => column.iter().copied().collect::<Vec<f32>>().into(),
+                };
+                let distances = products
+                    .iter()
+                    .zip(&ref_norms)
+                    .enumerate()
+                    .map(|(j, (&product, &norm))| (own + norm - 2.0 * product, j));
+                smallest_k(distances, k, |j| skip(i, j))
             })
             .collect();
         out.extend(block);
@@ -239,7 +249,56 @@ pub(crate) fn nearest_neighbours(
     out
 }
 
-embedding_detector!(KnnConsistency, "knn");
+/// The indices of the `k` smallest `(distance, index)` pairs (lexicographic: ties go to the
+/// smaller index), nearest first, leaving out indices for which `skip` is true. `candidates`
+/// must come in increasing index order, so a candidate tying the current k-th distance never
+/// displaces it.
+fn smallest_k(
+    candidates: impl Iterator<Item = (f32, usize)>,
+    k: usize,
+    skip: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
+    if k == 0 {
+        return Vec::new();
+    }
+    // The k-th distance so far, once there are k (the one comparison most candidates take).
+    let mut worst: Option<f32> = None;
+    for (d, j) in candidates {
+        if worst.is_some_and(|w| w.total_cmp(&d).is_le()) || skip(j) {
+            continue;
+        }
+        let at = best.partition_point(|&(b, _)| b.total_cmp(&d).is_le());
+        best.insert(at, (d, j));
+        best.truncate(k);
+        if best.len() == k {
+            worst = Some(best[k - 1].0);
+        }
+    }
+    best.into_iter().map(|(_, j)| j).collect()
+}
+
+/// Each row's `k` nearest other rows of `emb` (see [`nearest_neighbours`]).
+pub(crate) fn all_neighbours(emb: &Embeddings, k: usize) -> Vec<Vec<usize>> {
+    let all = Mat::from_fn(emb.len(), emb.dim(), |i, j| emb.row(i)[j]);
+    nearest_neighbours(all.as_ref(), all.as_ref(), k, &|i, j| i == j)
+}
+
+impl Detector for KnnConsistency {
+    fn name(&self) -> &'static str {
+        "knn"
+    }
+
+    fn parameters(&self) -> serde_json::Value {
+        serde_json::to_value(self.params).unwrap_or_default()
+    }
+
+    /// The neighbour graph comes from the context, shared with other detectors using `k`.
+    fn scan(&self, ctx: &ScanContext) -> Result<Detection> {
+        let neighbours = ctx.embedding_neighbours(self.params.k)?;
+        self.detect_neighbours(&ctx.embeddings()?, &neighbours)
+    }
+}
 
 /// The registry entry (see [`crate::registry::DETECTORS`]).
 pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry {
@@ -253,3 +312,40 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     provides: &[mithridate_core::Requirement::Relabel],
     build: |p| crate::registry::checked::<KnnParams>("knn", p),
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn smallest_k_equals_a_full_sort_with_ties_and_skips() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for trial in 0..200 {
+            let n = rng.random_range(0..40);
+            let k = rng.random_range(0..12);
+            // Few distinct values, so ties are common.
+            let d: Vec<f32> = (0..n).map(|_| rng.random_range(0..6) as f32).collect();
+            let skipped = trial % 7;
+            let mut expected: Vec<(f32, usize)> = d
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|&(j, _)| j % 7 != skipped)
+                .map(|(j, v)| (v, j))
+                .collect();
+            expected.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let expected: Vec<usize> = expected.iter().take(k).map(|&(_, j)| j).collect();
+            let got = smallest_k(d.iter().copied().zip(0..), k, |j| j % 7 == skipped);
+            assert_eq!(got, expected, "n {n} k {k}");
+        }
+    }
+
+    #[test]
+    fn nearest_neighbours_skip_the_sample_itself() {
+        let points = Mat::from_fn(5, 1, |i, _| [0.0f32, 1.0, 3.0, 3.5, 10.0][i]);
+        let nn = nearest_neighbours(points.as_ref(), points.as_ref(), 2, &|i, j| i == j);
+        assert_eq!(nn, vec![vec![1, 2], vec![0, 2], vec![3, 1], vec![2, 1], vec![3, 2]]);
+    }
+}

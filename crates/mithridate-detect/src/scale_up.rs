@@ -6,13 +6,18 @@
 //! prediction stays the target), while amplified clean inputs drift to other classes. For
 //! each sample `x` with prediction `ŷ = pred(x)`, the scaled prediction consistency is
 //!
-//! `SPC(x) = (1/(N-1)) Σ_{s=2..N} 1[pred(clip(s·x)) = ŷ]`
+//! `SPC(x) = (1/|S|) Σ_{s ∈ S} 1[pred(clip(s·x)) = ŷ]`
+//!
+//! over the scale set `S = {1 + t, 1 + 2t, ..., <= N}` (`scale-step` `t`, `max-scale` `N`);
+//! the default `t = 2, N = 11` is `{3, 5, 7, 9, 11}`, the set of the reference
+//! implementations (BackdoorBox's `SCALE_UP`, backdoor-toolbox's `ScaleUp`), at half the
+//! passes of every integer `2..=11` (`t = 1`);
 //!
 //! where `clip` bounds values to the data's range `[min, max]` over all features (images:
 //! `[0, 1]`). The paper's
 //! data-limited variant normalises SPC by benign statistics; here, per *predicted* class, the
 //! median and 1.4826 MAD of the class's training samples (most are clean), giving the robust
-//! z-score `(SPC - median) / max(1.4826 MAD, 1/(N-1))` (the floor is the indicator's
+//! z-score `(SPC - median) / max(1.4826 MAD, 1/|S|)` (the floor is the indicator's
 //! resolution, so a class whose SPC is nearly constant does not turn ties into outliers).
 //!
 //! Verdict and flags (shared with [`crate::dynamics`], see [`crate::tails`]): per predicted
@@ -28,17 +33,19 @@
 //! `digits`: amplification nearly binarises a digit, which keeps its class, so most clean
 //! samples have SPC 1, the class median sits at the ceiling and no high tail exists to flag
 //! (measured in the README; nothing is flagged there, poisoned or not). Images and tabular rows
-//! only: token ids cannot be scaled. Cost: `N` batched forward passes over the set (one
-//! unscaled, `N - 1` scaled; one scaled copy of the data in memory at a time).
+//! only: token ids cannot be scaled. Cost: `1 + |S|` batched forward passes over the set (one
+//! unscaled, `|S|` scaled; one scaled copy of the data in memory at a time).
 //!
 //! ```
 //! use mithridate_detect::ParamGuard;
 //! use mithridate_detect::scale_up::ScaleUpParams;
 //! let p = ScaleUpParams::default();
-//! assert_eq!(p.max_scale, 11);
+//! assert_eq!((p.max_scale, p.scale_step), (11, 2)); // scales 3, 5, 7, 9, 11
 //! assert!(p.check().is_ok());
 //! let err = ScaleUpParams { max_scale: 1, ..p }.check().unwrap_err().to_string();
 //! assert!(err.contains("max scale"), "{err}");
+//! assert!(ScaleUpParams { scale_step: 0, ..p }.check().is_err());
+//! assert!(ScaleUpParams { max_scale: 2, ..p }.check().is_err()); // no scale 1 + 2 <= 2
 //! assert!(ScaleUpParams { max_class_share: 0.0, ..p }.check().is_err());
 //! ```
 
@@ -55,8 +62,10 @@ use mithridate_engine::Classifier;
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct ScaleUpParams {
-    /// Largest amplification `N`; scales `2..=N`, so `N >= 2`.
+    /// Largest amplification `N`, at least `1 + scale_step`.
     pub max_scale: usize,
+    /// Step `t` between amplifications: scales `1 + t, 1 + 2t, ...` up to `max_scale`; >= 1.
+    pub scale_step: usize,
     /// Robust z-score a class's separation must reach among the classes (>= 0; 0 disables).
     pub class_outlier: f64,
     /// Smallest Ashman's D of a suspicious class's split (> 0).
@@ -69,6 +78,7 @@ impl Default for ScaleUpParams {
     fn default() -> Self {
         ScaleUpParams {
             max_scale: 11,
+            scale_step: 2,
             class_outlier: 3.0,
             min_separation: 3.5,
             max_class_share: 0.5,
@@ -81,9 +91,13 @@ impl ParamGuard for ScaleUpParams {
     type Error = DetectError;
 
     fn check_ref(&self) -> Result<()> {
-        if self.max_scale < 2 {
+        if self.scale_step == 0 {
+            return Err(DetectError::param("SCALE-UP needs scale step >= 1, got 0"));
+        }
+        if self.max_scale < 1 + self.scale_step {
             return Err(DetectError::param(format!(
-                "SCALE-UP needs max scale >= 2, got {}",
+                "SCALE-UP needs max scale >= 1 + scale step ({}), got {}",
+                1 + self.scale_step,
                 self.max_scale
             )));
         }
@@ -106,6 +120,11 @@ pub struct ScaleUp {
 }
 
 impl ScaleUp {
+    /// The amplifications `S`: `1 + t, 1 + 2t, ...` up to `N` (never empty once checked).
+    fn scales(&self) -> impl Iterator<Item = usize> {
+        (1 + self.params.scale_step..=self.params.max_scale).step_by(self.params.scale_step)
+    }
+
     /// Every sample's unscaled prediction and its scaled consistency (in `[0, 1]`).
     pub fn consistency(&self, model: &Classifier, data: &Dataset) -> Result<(Vec<u32>, Vec<f64>)> {
         if matches!(data.modality(), Modality::Text { .. }) {
@@ -128,7 +147,7 @@ impl ScaleUp {
             });
         let predicted = model.predict(data)?;
         let mut agreement = vec![0usize; data.len()];
-        for scale in 2..=self.params.max_scale {
+        for scale in self.scales() {
             let factor = scale as f32;
             let scaled: Vec<f32> = values.iter().map(|v| (v * factor).clamp(lo, hi)).collect();
             let batch = Dataset::new(
@@ -147,7 +166,7 @@ impl ScaleUp {
                 *a += usize::from(p == *y);
             }
         }
-        let scales = (self.params.max_scale - 1) as f64;
+        let scales = self.scales().count() as f64;
         Ok((
             predicted,
             agreement.iter().map(|&a| a as f64 / scales).collect(),
@@ -188,7 +207,7 @@ impl ScaleUp {
             )));
         }
         let groups = class_rows(predicted, num_classes);
-        let resolution = 1.0 / (self.params.max_scale - 1) as f64;
+        let resolution = 1.0 / self.scales().count() as f64;
         let mut scores = vec![0f64; n];
         for rows in &groups {
             robust_z(consistency, rows, resolution, &mut scores);
@@ -248,7 +267,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "scale-up",
     role: mithridate_core::Role::Detector,
     modalities: &["image", "tabular"],
-    summary: "prediction consistency under input amplification x2..xN, robust z per predicted class; flags the 2-means high tail of classes that stand out; max-scale (11), class-outlier (3), min-separation (3.5), max-class-share (0.5)",
+    summary: "prediction consistency under input amplification x(1+t), x(1+2t), .. xN, robust z per predicted class; flags the 2-means high tail of classes that stand out; max-scale (11), scale-step (2: x3, x5, .. x11, the reference implementations' set), class-outlier (3), min-separation (3.5), max-class-share (0.5)",
     paper: "Guo et al. 2023 (SCALE-UP)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],
@@ -297,6 +316,7 @@ mod tests {
         .unwrap();
         let detector = ScaleUpParams {
             max_scale: 5,
+            scale_step: 1,
             ..ScaleUpParams::default()
         }
         .check()
@@ -308,6 +328,15 @@ mod tests {
         // s = 4, 5 give x1 = 0.6, 0.75: 2 of 4.
         assert_eq!(predicted, vec![2, 0, 2]);
         assert_eq!(spc, vec![0.25, 1.0, 0.5]);
+        // The reference implementations' odd scales, up to 5: {3, 5}. Row 0 leaves class 2 at
+        // both; row 2 keeps it at 3 (x1 = 0.45) and loses it at 5.
+        let odd = ScaleUpParams {
+            max_scale: 5,
+            ..ScaleUpParams::default()
+        }
+        .check()
+        .unwrap();
+        assert_eq!(odd.consistency(&model(), &data).unwrap().1, vec![0.0, 1.0, 0.5]);
     }
 
     #[test]

@@ -100,9 +100,10 @@ pub fn scan(
         .iter()
         .map(|d| {
             let start = Instant::now();
-            let detection = d
-                .detector()
-                .scan(&ctx)
+            // Through the context, so what one detector computed (auto's members, the
+            // input check, the k-NN graph) is not recomputed by another.
+            let detection = ctx
+                .detection(d.detector())
                 .context_with(|| format!("detector {}", d.name()))?;
             let seconds = start.elapsed().as_secs_f64();
             let metrics = match poisoned {
