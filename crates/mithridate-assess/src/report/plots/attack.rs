@@ -1,218 +1,11 @@
-//! The report's plots, drawn with `plotters` into SVG strings (text uses font-family names
-//! only, so no font files or fontconfig are needed).
+//! The three plots of one attack group: (a) the attack curve, (b) the defence effect and
+//! (c) the detection ROC curves, with the axis ranges and labels only they use.
 
-use super::summary::{Aggregate, AttackGroup, FederatedRow, Stat};
-use super::{format_rate, metric_name, ReportError};
+use super::{color, err, render, short, LegendEntry, Plot, PlotKind, Swatch, FONT};
 use crate::record::Family;
-use plotters::coord::Shift;
-use plotters::element::DashedPathElement;
+use crate::report::summary::{AttackGroup, Stat};
+use crate::report::{format_rate, metric_name, ReportError};
 use plotters::prelude::*;
-use serde::Serialize;
-
-/// What a plot shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlotKind {
-    /// Clean accuracy and attack success vs poison rate, undefended.
-    AttackCurve,
-    /// Attack success before and after each defence, per budget.
-    DefenceEffect,
-    /// Detection ROC curves per detector at one budget.
-    Roc,
-    /// Federated accuracy (and ASR) per round per aggregation rule under one update attack.
-    FederatedRounds,
-}
-
-impl PlotKind {
-    /// Section heading in the HTML report.
-    pub fn heading(self) -> &'static str {
-        match self {
-            PlotKind::AttackCurve => "Attack success and clean accuracy vs poison rate",
-            PlotKind::DefenceEffect => "Defence effect: attack success before and after",
-            PlotKind::Roc => "Detection ROC curves",
-            PlotKind::FederatedRounds => "Federated accuracy per round per rule",
-        }
-    }
-
-    pub const ALL: [PlotKind; 4] = [
-        PlotKind::AttackCurve,
-        PlotKind::DefenceEffect,
-        PlotKind::Roc,
-        PlotKind::FederatedRounds,
-    ];
-}
-
-/// One drawn plot.
-#[derive(Debug, Clone)]
-pub struct Plot {
-    pub kind: PlotKind,
-    pub title: String,
-    /// A complete `<svg>` element.
-    pub svg: String,
-}
-
-const WIDTH: u32 = 900;
-/// The legend column right of the chart.
-const LEGEND_WIDTH: u32 = 220;
-const HEIGHT: u32 = 430;
-const FONT: &str = "sans-serif";
-
-/// Tableau 10: distinguishable, colour-blind friendlier than the default palette.
-const COLORS: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(255, 127, 14),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
-
-fn color(i: usize) -> RGBColor {
-    COLORS[i % COLORS.len()]
-}
-
-type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
-
-fn err<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
-}
-
-/// Draws all plots in section order: attack curves, defence effects, ROC, federated.
-pub fn draw_all(aggregate: &Aggregate) -> Result<Vec<Plot>, ReportError> {
-    let mut plots = Vec::new();
-    for group in &aggregate.attacks {
-        plots.push(attack_curve(group)?);
-    }
-    for group in &aggregate.attacks {
-        if group.rates.iter().any(|r| !r.defences.is_empty()) {
-            plots.push(defence_effect(group)?);
-        }
-    }
-    for group in &aggregate.attacks {
-        if let Some(plot) = roc(group)? {
-            plots.push(plot);
-        }
-    }
-    let several = super::several_fractions(&aggregate.federated);
-    let mut keys: Vec<(&str, &str, &str)> = Vec::new();
-    for row in &aggregate.federated {
-        let key = (
-            row.dataset.as_str(),
-            row.model.as_str(),
-            row.attack.as_str(),
-        );
-        if !keys.contains(&key) {
-            keys.push(key);
-        }
-    }
-    for (dataset, model, attack) in keys {
-        let rows: Vec<&FederatedRow> = aggregate
-            .federated
-            .iter()
-            .filter(|r| r.dataset == dataset && r.model == model && r.attack == attack)
-            .collect();
-        plots.push(federated_rounds(&rows, several)?);
-    }
-    Ok(plots)
-}
-
-fn render(
-    kind: PlotKind,
-    title: String,
-    body: impl FnOnce(&Area<'_>) -> Result<Vec<LegendEntry>, String>,
-) -> Result<Plot, ReportError> {
-    let mut svg = String::new();
-    let result = {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(err).and_then(|()| {
-            let inner = root.titled(&title, (FONT, 20)).map_err(err)?;
-            let (chart, side) = inner.split_horizontally(WIDTH - LEGEND_WIDTH);
-            let entries = body(&chart)?;
-            side_legend(&side, &entries)?;
-            root.present().map_err(err)
-        })
-    };
-    result.map_err(|message| ReportError::Plot {
-        title: title.clone(),
-        message,
-    })?;
-    Ok(Plot { kind, title, svg })
-}
-
-/// How a legend entry is drawn.
-#[derive(Clone, Copy)]
-enum Swatch {
-    Line(RGBColor),
-    Dashed(RGBColor),
-    Bar(RGBColor),
-}
-
-type LegendEntry = (String, Swatch);
-
-/// Splits a legend label into lines of at most `width` characters at spaces.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    for word in text.split(' ') {
-        match lines.last_mut() {
-            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
-                line.push(' ');
-                line.push_str(word);
-            }
-            _ => lines.push(word.to_string()),
-        }
-    }
-    lines
-}
-
-/// The legend in its own column right of the chart, so it never covers data.
-fn side_legend(area: &Area<'_>, entries: &[LegendEntry]) -> Result<(), String> {
-    const LINE: i32 = 17;
-    let mut y = 24;
-    for (label, swatch) in entries {
-        match *swatch {
-            Swatch::Line(c) => area
-                .draw(&PathElement::new(vec![(6, y), (30, y)], c.stroke_width(2)))
-                .map_err(err)?,
-            Swatch::Dashed(c) => area
-                .draw(&DashedPathElement::new(
-                    vec![(6, y), (30, y)],
-                    5,
-                    3,
-                    c.stroke_width(2),
-                ))
-                .map_err(err)?,
-            Swatch::Bar(c) => area
-                .draw(&Rectangle::new([(10, y - 6), (26, y + 6)], c.filled()))
-                .map_err(err)?,
-        }
-        let lines = wrap(label, 22);
-        for (i, line) in lines.iter().enumerate() {
-            area.draw(&Text::new(
-                line.clone(),
-                (38, y - 7 + i as i32 * LINE),
-                (FONT, 14).into_font().color(&BLACK),
-            ))
-            .map_err(err)?;
-        }
-        y += LINE * lines.len() as i32 + 8;
-    }
-    Ok(())
-}
-
-/// Long dataset paths would run off the plot: keep the end, which names the file.
-fn short(text: &str, max: usize) -> String {
-    let count = text.chars().count();
-    if count <= max {
-        text.to_string()
-    } else {
-        let tail: String = text.chars().skip(count - (max - 1)).collect();
-        format!("…{tail}")
-    }
-}
 
 fn subject(group: &AttackGroup) -> String {
     format!(
@@ -257,7 +50,7 @@ fn percent_range(stats: &[Stat]) -> (f64, f64) {
 }
 
 /// (a) Clean accuracy and success vs poison rate, undefended, mean with ±sd whiskers.
-fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
+pub(super) fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
     let metric = metric_name(group.family);
     let title = format!("{}: accuracy and {metric} vs rate", subject(group));
     render(PlotKind::AttackCurve, title, |root| {
@@ -354,7 +147,7 @@ fn trim_number(x: f64) -> String {
 }
 
 /// (b) Success undefended and after each detector, grouped bars per budget.
-fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
+pub(super) fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
     let metric = metric_name(group.family);
     let title = format!("{}: {metric} before / after defence", subject(group));
     render(PlotKind::DefenceEffect, title, |root| {
@@ -434,8 +227,8 @@ fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
             .draw()
             .map_err(err)?;
         let threshold = match group.family {
-            Family::Availability => super::ACCURACY_DROP_THRESHOLD,
-            _ => super::SUCCESS_RATE_THRESHOLD,
+            Family::Availability => crate::report::ACCURACY_DROP_THRESHOLD,
+            _ => crate::report::SUCCESS_RATE_THRESHOLD,
         } * 100.0;
         chart
             .draw_series(DashedLineSeries::new(
@@ -487,7 +280,7 @@ fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
 }
 
 /// (c) ROC curves of every detector at the smallest budget that has one, with the chance line.
-fn roc(group: &AttackGroup) -> Result<Option<Plot>, ReportError> {
+pub(super) fn roc(group: &AttackGroup) -> Result<Option<Plot>, ReportError> {
     let Some(row) = group
         .rates
         .iter()
@@ -552,97 +345,4 @@ fn roc(group: &AttackGroup) -> Result<Option<Plot>, ReportError> {
         Ok(entries)
     })?;
     Ok(Some(plot))
-}
-
-/// (d) Mean accuracy per round per rule (solid) and ASR where measured (dashed).
-fn federated_rounds(rows: &[&FederatedRow], several: bool) -> Result<Plot, ReportError> {
-    let first = rows[0];
-    let attack = if first.attack == "none" {
-        "no attack (benign)".to_string()
-    } else {
-        first.attack.clone()
-    };
-    let title = format!(
-        "Federated, {attack} on {} ({}): accuracy per round",
-        short(&first.dataset, 28),
-        first.model
-    );
-    render(PlotKind::FederatedRounds, title, |root| {
-        let mut entries: Vec<LegendEntry> = Vec::new();
-        let rounds: Vec<f64> = rows
-            .iter()
-            .flat_map(|r| r.rounds.iter().map(|p| p.round as f64))
-            .collect();
-        let (x0, x1) = if rounds.is_empty() {
-            (0.0, 1.0)
-        } else {
-            let lo = rounds.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            if hi > lo {
-                (lo, hi)
-            } else {
-                (lo - 0.5, hi + 0.5)
-            }
-        };
-        let mut chart = ChartBuilder::on(root)
-            .margin(14)
-            .x_label_area_size(44)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x0..x1, 0.0..105.0)
-            .map_err(err)?;
-        let has_asr = rows
-            .iter()
-            .any(|r| r.rounds.iter().any(|p| p.asr.is_some()));
-        chart
-            .configure_mesh()
-            .x_desc("round")
-            .y_desc(if has_asr {
-                "accuracy, ASR dashed (%)"
-            } else {
-                "accuracy (%)"
-            })
-            .x_labels(((x1 - x0) as usize + 1).clamp(2, 12))
-            // Rounds are whole numbers: label only the integer ticks.
-            .x_label_formatter(&|x| {
-                if (x - x.round()).abs() < 1e-6 {
-                    format!("{}", x.round())
-                } else {
-                    String::new()
-                }
-            })
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
-            .light_line_style(BLACK.mix(0.05))
-            .bold_line_style(BLACK.mix(0.12))
-            .draw()
-            .map_err(err)?;
-        for (i, row) in rows.iter().enumerate() {
-            let c = color(i);
-            let label = row.rule_label(several);
-            chart
-                .draw_series(LineSeries::new(
-                    row.rounds
-                        .iter()
-                        .filter_map(|p| Some((p.round as f64, p.accuracy?.mean * 100.0)))
-                        .filter(|(_, y)| y.is_finite()),
-                    c.stroke_width(2),
-                ))
-                .map_err(err)?;
-            entries.push((label.clone(), Swatch::Line(c)));
-            let asr: Vec<(f64, f64)> = row
-                .rounds
-                .iter()
-                .filter_map(|p| Some((p.round as f64, p.asr?.mean * 100.0)))
-                .filter(|(_, y)| y.is_finite())
-                .collect();
-            if !asr.is_empty() {
-                chart
-                    .draw_series(DashedLineSeries::new(asr, 6, 4, c.stroke_width(2)))
-                    .map_err(err)?;
-                entries.push((format!("{label} ASR"), Swatch::Dashed(c)));
-            }
-        }
-        Ok(entries)
-    })
 }
