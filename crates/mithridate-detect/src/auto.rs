@@ -29,7 +29,9 @@
 //!    otherwise the input check's outvoted samples are flagged, refined (`refine`, default
 //!    on) by a whitened discriminant in the model's representation trained on them when that
 //!    splits the class clearly ([`crate::refine`]: the poisons share the trigger's offset,
-//!    the natural confusions do not). A quorum of `backdoor`
+//!    the natural confusions do not; the clean side's outliers towards the poisons' mode
+//!    are taken too, since a poison left costs more than a clean sample dropped). A quorum
+//!    of `backdoor`
 //!    members (empty by default) marks a corroborated class too, flagging the high group of
 //!    an Otsu split (Otsu 1979) of their combined within-class percentile ranks when it is
 //!    the smaller one.
@@ -80,7 +82,8 @@ pub struct AutoParams {
     pub corroborate: bool,
     /// Whether the input check's flags in a class it marked are refined in the model's
     /// representation by a whitened one-direction discriminant trained on them, when its
-    /// split is clear ([`crate::refine`]).
+    /// split is clear, extended to the clean side's outliers towards the flagged mode
+    /// ([`crate::refine`]).
     pub refine: bool,
 }
 
@@ -443,7 +446,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "auto",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), flips (true; confirmed in input space), corroborate (true; candidates need a decisive member), refine (true: a whitened discriminant in the model representation trained on the input check's flags, used when its split is clear)",
+    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), flips (true; confirmed in input space), corroborate (true; candidates need a decisive member), refine (true: a whitened discriminant in the model representation trained on the input check's flags, used when its split is clear, plus the clean side's outliers towards the flagged mode)",
     paper: "Tang et al. 2021; Hayase et al. 2021; Chen et al. 2018; Peri et al. 2020; split and input consistency (combined)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],

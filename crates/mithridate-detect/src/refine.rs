@@ -13,6 +13,9 @@
 //!    Steps 2-3 repeat until the set is stable (at most [`ITERATIONS`]).
 //! 4. The result is used only when the final split is clear: its separation (split
 //!    consistency's pooled Ashman's D) is at least [`MIN_SEPARATION`].
+//! 5. Then the unflagged rows that are outliers of their own side towards the flagged mode
+//!    (one-sided robust z >= [`EXTEND_Z`]) are flagged too: missing a poison costs more than
+//!    dropping a clean row (`extend_towards_the_mode`).
 //!
 //! Why: every poison carries the trigger, so the poisons share one offset from the class in
 //! the backdoored model's representation, which the whitened mean difference finds even
@@ -122,12 +125,48 @@ pub(crate) fn refine_by_discriminant(
     if !clear {
         return Ok(seeds.to_vec());
     }
+    let Some((projection, _)) = last else {
+        return Ok(seeds.to_vec());
+    };
+    extend_towards_the_mode(&projection, &mut flags);
     let flagged = flags.iter().filter(|&&f| f).count();
     if flagged == 0 || !decisive_share_is_plausible(flagged, rows.len()) {
         return Ok(seeds.to_vec());
     }
     Ok(flags)
 }
+
+/// One-sided robust z-score (median and 1.4826 MAD of the unflagged side's projections)
+/// from which an unflagged row is flagged too: a Gaussian clean side puts 0.13% of its rows
+/// there.
+const EXTEND_Z: f64 = 3.0;
+
+/// Step 5: flags the unflagged rows whose projection lies beyond [`EXTEND_Z`] of the unflagged
+/// side, towards the flagged mode. Why: sanitizing is asymmetric. Otsu's threshold balances
+/// the two sides' spreads, but a poison left on the clean side costs far more than a clean
+/// row dropped: two checkerboard poisons among 6,000 MNIST images backdoor 27.6% of the
+/// triggered test inputs (detect README), while dropping a few clean rows of a 600-row class
+/// moves clean accuracy by nothing measurable.
+fn extend_towards_the_mode(projection: &[f64], flags: &mut [bool]) {
+    let rest: Vec<usize> = (0..flags.len()).filter(|&i| !flags[i]).collect();
+    if rest.len() < 2 {
+        return;
+    }
+    let side: Vec<f64> = rest.iter().map(|&i| projection[i]).collect();
+    let centre = crate::tails::median(&side);
+    let deviations: Vec<f64> = side.iter().map(|p| (p - centre).abs()).collect();
+    let scale = MAD_TO_SD * crate::tails::median(&deviations);
+    // A side without spread (ties) gives no scale to measure outliers by.
+    if scale <= 0.0 || !scale.is_finite() {
+        return;
+    }
+    for i in rest {
+        flags[i] = (projection[i] - centre) / scale >= EXTEND_Z;
+    }
+}
+
+/// Scales a median absolute deviation to a Gaussian's standard deviation.
+const MAD_TO_SD: f64 = 1.4826;
 
 #[cfg(test)]
 mod tests {
@@ -162,6 +201,25 @@ mod tests {
         seeds[39] = true; // x = +9.5
         let refined = refine_by_discriminant(0, &class_rows, &seeds, &emb).unwrap();
         assert_eq!(refined, poisons);
+    }
+
+    /// Unflagged side -3..2 plus one more row: median 0, MAD 2, scale 2.9652, so the extra
+    /// row joins the flagged mode (at 20) from 8.8956 (z 3) on: 9.0 (z 3.04) does, 8.8
+    /// (z 2.97) does not, and neither does -9.0 on the far side.
+    #[test]
+    fn unflagged_outliers_towards_the_mode_are_flagged_too() {
+        for (extra, joins) in [(9.0, true), (8.8, false), (-9.0, false)] {
+            let projection = [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, extra, 20.0];
+            let mut flags = [false; 8];
+            flags[7] = true;
+            extend_towards_the_mode(&projection, &mut flags);
+            assert_eq!(flags[6], joins, "{extra}");
+            assert_eq!(flags.iter().filter(|&&f| f).count(), 1 + usize::from(joins));
+        }
+        // No spread on the unflagged side: nothing is added.
+        let mut tied = [false, false, false, true];
+        extend_towards_the_mode(&[1.0, 1.0, 1.0, 5.0], &mut tied);
+        assert_eq!(tied, [false, false, false, true]);
     }
 
     /// One unimodal (uniform) class: Otsu splits it in halves at separation sqrt(12) ~ 3.5,
