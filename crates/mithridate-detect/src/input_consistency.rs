@@ -187,6 +187,9 @@ pub(crate) struct InputCheck {
     pub candidate: Vec<bool>,
     /// Each row's neighbour opinion `ŷ_i` (step 2); `None` for token inputs.
     pub opinion: Option<Vec<u32>>,
+    /// The searched space (step 1, `n x c`) and the reference rows, for checks of a group of
+    /// rows against the others ([`crate::group_check`]); `None` for token inputs.
+    pub space: Option<(Mat<f32>, Vec<usize>)>,
 }
 
 /// Step 3's per-class evidence.
@@ -249,6 +252,18 @@ impl InputConsistency {
 
     /// [`Self::detect`], plus what `auto` combines with its model-based members.
     pub(crate) fn detect_with_candidates(&self, data: &Dataset, seed: u64) -> Result<InputCheck> {
+        self.detect_excluding(data, seed, None)
+    }
+
+    /// [`Self::detect_with_candidates`] with the rows marked in `excluded` left out of the
+    /// references (`auto`, once a poison mode is confirmed: its rows must not outvote the
+    /// clean samples they resemble).
+    pub(crate) fn detect_excluding(
+        &self,
+        data: &Dataset,
+        seed: u64,
+        excluded: Option<&[bool]>,
+    ) -> Result<InputCheck> {
         let (labels, k) = (data.labels(), data.num_classes());
         let rows = Rows {
             ids: data.ids(),
@@ -270,10 +285,14 @@ impl InputConsistency {
                 detection,
                 candidate: vec![false; k],
                 opinion: None,
+                space: None,
             });
         };
         let space = self.project(values, data, seed)?;
-        let reference = seeded_sample(n, self.params.reference_size, seed.wrapping_add(1));
+        let mut reference = seeded_sample(n, self.params.reference_size, seed.wrapping_add(1));
+        if let Some(excluded) = excluded {
+            reference.retain(|&r| !excluded.get(r).copied().unwrap_or(false));
+        }
         let refs = Mat::from_fn(reference.len(), space.ncols(), |i, j| {
             space[(reference[i], j)]
         });
@@ -309,6 +328,7 @@ impl InputConsistency {
             detection,
             candidate,
             opinion: Some(opinion),
+            space: Some((space, reference)),
         })
     }
 

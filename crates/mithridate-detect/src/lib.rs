@@ -47,6 +47,7 @@
 pub mod class_pairs;
 mod context;
 mod detection;
+mod group_check;
 pub mod kmeans;
 mod linalg;
 pub mod metrics;
