@@ -36,15 +36,17 @@
 //!    an Otsu split (Otsu 1979) of their combined within-class percentile ranks when it is
 //!    the smaller one.
 //! 4. *Modes the input check missed* ([`crate::group_check`]): many poisons sharing one
-//!    global trigger are one another's raw-input neighbours and agree with their label, so
-//!    the input check does not mark their class. A decisive member's mode in such a class
-//!    counts when the input check's own question, asked of the mode with the mode left out of
-//!    the references, finds that it looks like most of the other classes (and far more so
-//!    than the rest of the class). The input check is then rerun without the mode's rows
-//!    among the references before its marked classes are used, since those poisons also
-//!    outvoted the clean samples they resemble. (Proposing modes by a 2-means of every
-//!    unmarked class's embedding instead was measured and dropped: on check 1 it confirmed
-//!    clean clusters in 7 of 14 cells, e.g. 606 flags at precision 0.10.)
+//!    global trigger are one another's raw-input neighbours and agree with their label, and
+//!    a 1% backdoor may be too small a share of its class, so the input check does not mark
+//!    their class. A decisive member's mode in such a class, or else a `proposers` member's
+//!    flagged group (default: activation clustering) in a class nothing decided, counts when
+//!    the input check's own question, asked of the mode with the mode left out of the
+//!    references, finds that it looks like most of the other classes (and far more so than
+//!    the rest of the class). The input check is then rerun without the mode's rows among the
+//!    references before its marked classes are used, since those poisons also outvoted the
+//!    clean samples they resemble. (Proposing modes by a 2-means of every unmarked class's
+//!    embedding was measured and dropped: on check 1 it confirmed clean clusters in 7 of 14
+//!    cells, e.g. 606 flags at precision 0.10.)
 //! 5. *Flips*: samples that the class-pair k-NN vote (Peri et al. 2020, embedding space,
 //!    effect size 10x, at least half a percent of an average class) flags are flagged too,
 //!    with its suggested labels, when the input check's opinions show the same ordered pair
@@ -84,6 +86,10 @@ pub struct AutoParams {
     /// Detectors (registry names) whose verdict alone marks a class, and whose flags in that
     /// class are taken as they are.
     pub decisive: Vec<String>,
+    /// Detectors (registry names) whose flagged groups count only in classes that nothing
+    /// decided and the input check did not mark, and only when the input-space group check
+    /// confirms them ([`crate::group_check`]).
+    pub proposers: Vec<String>,
     /// Whether the class-pair k-NN vote for targeted label flips runs.
     pub flips: bool,
     /// Whether model-based class verdicts (the quorum's and the decisive members') need the
@@ -103,6 +109,7 @@ impl Default for AutoParams {
             backdoor: Vec::new(),
             quorum: 1,
             decisive: vec!["split-consistency".into()],
+            proposers: vec!["activation-clustering".into()],
             flips: true,
             corroborate: true,
             refine: true,
@@ -119,13 +126,14 @@ impl ParamGuard for AutoParams {
             .backdoor
             .iter()
             .chain(&self.decisive)
+            .chain(&self.proposers)
             .any(|m| m == "auto" || m == INPUT_CHECK)
         {
             return Err(DetectError::param(
                 "auto cannot be its own member, and runs input-consistency itself",
             ));
         }
-        for name in self.backdoor.iter().chain(&self.decisive) {
+        for name in self.backdoor.iter().chain(&self.decisive).chain(&self.proposers) {
             crate::registry::detector(name)?;
         }
         if self.quorum == 0 || self.quorum > self.backdoor.len().max(1) {
@@ -369,6 +377,30 @@ impl Detector for Auto {
                 }
             }
         }
+        // Proposers' modes count only through the group check, in classes nothing decided and
+        // the input check did not mark.
+        for member in Self::build_all(&self.params.proposers)? {
+            let d = ctx.detection(member.as_ref())?;
+            let flagged: std::collections::HashSet<u64> = d.flagged.iter().copied().collect();
+            for v in d.classes.iter().filter(|v| v.suspicious) {
+                let (c, rows) = (v.class as usize, &class_rows[v.class as usize]);
+                let group: Vec<usize> =
+                    rows.iter().copied().filter(|r| flagged.contains(&ids[*r])).collect();
+                if decided[c]
+                    || input.classes[c].suspicious
+                    || !decisive_share_is_plausible(group.len(), rows.len())
+                    || !mode_confirmed(c, &group)
+                {
+                    continue;
+                }
+                (decided[c], suspicious[c]) = (true, true);
+                votes[c] += 1;
+                for r in group {
+                    (flags[r], confirmed_modes[r]) = (true, true);
+                    combined[r] += 1.0;
+                }
+            }
+        }
         // A confirmed mode's poisons also outvoted the clean samples they resemble in other
         // classes (MNIST, blended image -> 9 at 10%: 88 clean 8s marked); the input check is
         // rerun without them among the references.
@@ -481,7 +513,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "auto",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), flips (true; confirmed in input space), corroborate (true; candidates need a decisive member; a decisive member's mode in an unmarked class counts when the input-space group check confirms it), refine (true: a whitened discriminant in the model representation trained on the input check's flags, used when its split is clear, plus the clean side's outliers towards the flagged mode)",
+    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), proposers (activation-clustering; their groups count only when the input-space group check confirms them), flips (true; confirmed in input space), corroborate (true; candidates need a decisive member; a decisive member's mode in an unmarked class counts when the input-space group check confirms it), refine (true: a whitened discriminant in the model representation trained on the input check's flags, used when its split is clear, plus the clean side's outliers towards the flagged mode)",
     paper: "Tang et al. 2021; Hayase et al. 2021; Chen et al. 2018; Peri et al. 2020; split and input consistency (combined)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],
@@ -559,6 +591,9 @@ mod tests {
         p.decisive = vec!["auto".into()];
         assert!(p.clone().check().unwrap_err().to_string().contains("own member"));
         p.decisive = vec!["no-such-detector".into()];
-        assert!(p.check().unwrap_err().to_string().contains("no-such-detector"));
+        assert!(p.clone().check().unwrap_err().to_string().contains("no-such-detector"));
+        p.decisive.clear();
+        p.proposers = vec!["auto".into()];
+        assert!(p.check().unwrap_err().to_string().contains("own member"));
     }
 }
