@@ -405,11 +405,9 @@ impl Detector for Auto {
         // classes (MNIST, blended image -> 9 at 10%: 88 clean 8s marked); the input check is
         // rerun without them among the references.
         let recheck = if confirmed_modes.iter().any(|&m| m) {
-            Some(
-                input_defaults
-                    .check()?
-                    .detect_excluding(data, ctx.seed(), Some(&confirmed_modes))?,
-            )
+            input_defaults
+                .check()?
+                .recheck_without(data, &check, &confirmed_modes)?
         } else {
             None
         };

@@ -252,27 +252,14 @@ impl InputConsistency {
 
     /// [`Self::detect`], plus what `auto` combines with its model-based members.
     pub(crate) fn detect_with_candidates(&self, data: &Dataset, seed: u64) -> Result<InputCheck> {
-        self.detect_excluding(data, seed, None)
-    }
-
-    /// [`Self::detect_with_candidates`] with the rows marked in `excluded` left out of the
-    /// references (`auto`, once a poison mode is confirmed: its rows must not outvote the
-    /// clean samples they resemble).
-    pub(crate) fn detect_excluding(
-        &self,
-        data: &Dataset,
-        seed: u64,
-        excluded: Option<&[bool]>,
-    ) -> Result<InputCheck> {
-        let (labels, k) = (data.labels(), data.num_classes());
-        let rows = Rows {
-            ids: data.ids(),
-            labels,
-            num_classes: k,
-        };
-        let n = data.len();
+        let (labels, k, n) = (data.labels(), data.num_classes(), data.len());
         let Features::Dense(values) = data.features() else {
             // Token inputs have no Euclidean geometry to vote in.
+            let rows = Rows {
+                ids: data.ids(),
+                labels,
+                num_classes: k,
+            };
             let detection = Detection::from_rows(
                 self.name(),
                 self.parameters(),
@@ -289,10 +276,45 @@ impl InputConsistency {
             });
         };
         let space = self.project(values, data, seed)?;
-        let mut reference = seeded_sample(n, self.params.reference_size, seed.wrapping_add(1));
-        if let Some(excluded) = excluded {
-            reference.retain(|&r| !excluded.get(r).copied().unwrap_or(false));
-        }
+        let reference = seeded_sample(n, self.params.reference_size, seed.wrapping_add(1));
+        self.check_in_space(data, space, reference)
+    }
+
+    /// `previous` (this check's result on `data`) again with the rows marked in `excluded`
+    /// left out of the references, in the same projected space (`auto`, once a poison mode is
+    /// confirmed: its rows must not outvote the clean samples they resemble). `None` for
+    /// token inputs, which have no space.
+    pub(crate) fn recheck_without(
+        &self,
+        data: &Dataset,
+        previous: &InputCheck,
+        excluded: &[bool],
+    ) -> Result<Option<InputCheck>> {
+        let Some((space, reference)) = &previous.space else {
+            return Ok(None);
+        };
+        let kept = reference
+            .iter()
+            .copied()
+            .filter(|&r| !excluded.get(r).copied().unwrap_or(false))
+            .collect();
+        self.check_in_space(data, space.clone(), kept).map(Some)
+    }
+
+    /// Steps 2-4 in the projected `space` (`n x c`), each row's neighbours searched among the
+    /// `reference` rows.
+    fn check_in_space(
+        &self,
+        data: &Dataset,
+        space: Mat<f32>,
+        reference: Vec<usize>,
+    ) -> Result<InputCheck> {
+        let (labels, k, n) = (data.labels(), data.num_classes(), data.len());
+        let rows = Rows {
+            ids: data.ids(),
+            labels,
+            num_classes: k,
+        };
         let refs = Mat::from_fn(reference.len(), space.ncols(), |i, j| {
             space[(reference[i], j)]
         });

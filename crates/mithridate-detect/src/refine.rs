@@ -152,21 +152,13 @@ fn extend_towards_the_mode(projection: &[f64], flags: &mut [bool]) {
     if rest.len() < 2 {
         return;
     }
-    let side: Vec<f64> = rest.iter().map(|&i| projection[i]).collect();
-    let centre = crate::tails::median(&side);
-    let deviations: Vec<f64> = side.iter().map(|p| (p - centre).abs()).collect();
-    let scale = MAD_TO_SD * crate::tails::median(&deviations);
-    // A side without spread (ties) gives no scale to measure outliers by.
-    if scale <= 0.0 || !scale.is_finite() {
-        return;
-    }
+    // A side without spread (ties) has no scale: `robust_z` with a zero floor then scores 0.
+    let mut z = vec![0f64; projection.len()];
+    crate::tails::robust_z(projection, &rest, 0.0, &mut z);
     for i in rest {
-        flags[i] = (projection[i] - centre) / scale >= EXTEND_Z;
+        flags[i] = z[i] >= EXTEND_Z;
     }
 }
-
-/// Scales a median absolute deviation to a Gaussian's standard deviation.
-const MAD_TO_SD: f64 = 1.4826;
 
 #[cfg(test)]
 mod tests {
