@@ -59,6 +59,9 @@ pub struct ContinualParams {
     pub screen_alpha: f64,
     /// A sample is contradicted when the deployed model gives another class at least this probability.
     pub screen_confidence: f64,
+    /// Whether the screen also tests each class's contradicted samples for a shared
+    /// perturbation (the cohesion test, `cohesion.rs`; image and tabular batches).
+    pub screen_cohesion: bool,
     /// Per monitor and step false-alarm rate the serving thresholds are calibrated to.
     pub false_alarm_rate: f64,
     /// Share of serving traffic carrying the campaign's trigger once poisoning has started.
@@ -91,6 +94,7 @@ impl Default for ContinualParams {
             label_noise: 0.01,
             screen_alpha: 1e-3,
             screen_confidence: 0.99,
+            screen_cohesion: true,
             false_alarm_rate: 0.01,
             triggered_traffic: 0.05,
             strip_overlays: 16,
@@ -130,6 +134,18 @@ impl ContinualSpec {
     pub fn architecture(&self) -> Architecture {
         self.architecture
     }
+    /// The ingestion screen's parameters.
+    pub fn screen_params(&self) -> crate::screen::ScreenParams {
+        crate::screen::ScreenParams {
+            alpha: self.params.screen_alpha,
+            confidence: self.params.screen_confidence,
+            cohesion: self
+                .params
+                .screen_cohesion
+                .then(crate::cohesion::CohesionParams::default),
+        }
+    }
+
     pub fn gate(&self) -> &CheckedPolicy {
         &self.gate
     }

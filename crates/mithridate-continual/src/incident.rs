@@ -14,9 +14,9 @@
 
 use crate::config::ContinualParams;
 use crate::models;
-use crate::screen::{screen, ScreenParams};
+use crate::screen::screen_batch;
 use crate::step::batch_name;
-use crate::stream::concat;
+use crate::stream::{concat, derive_seed};
 use crate::{ContinualError, Result};
 use mithridate_core::ParamGuard;
 use mithridate_data::Dataset;
@@ -240,15 +240,11 @@ pub fn clean_and_retrain(dir: &Path, out: &Path) -> Result<Cleaned> {
                     &dir.join("store").join(format!("{}.npz", batch_name(b))),
                 )?;
                 let probs = rollback.predict_proba(&stored)?;
-                let result = screen(
+                let result = screen_batch(
                     &probs,
-                    stored.labels(),
-                    stored.ids(),
-                    stored.num_classes(),
-                    &ScreenParams {
-                        alpha: spec.params().screen_alpha,
-                        confidence: spec.params().screen_confidence,
-                    },
+                    &stored,
+                    &spec.screen_params(),
+                    derive_seed(state.identity.seed, "rescreen", b as u64),
                 );
                 removed.extend(result.named);
             }

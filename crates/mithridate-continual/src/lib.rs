@@ -24,6 +24,7 @@
 //! responsible, the models deployed since, and a rollback target, and cleans and retrains.
 
 pub mod campaign;
+pub mod cohesion;
 pub mod config;
 mod error;
 pub mod incident;

@@ -16,6 +16,11 @@
 //! noisy the feed is this week. The screen names, in every alarmed class, each sample the
 //! deployed model predicts as another class (contradicted or not): the suspects.
 //!
+//! [`screen_batch`] adds, for image and tabular batches, the cohesion test
+//! ([`crate::cohesion`]): do a class's contradicted samples share a perturbation? It catches a
+//! few poisons that the count cannot tell from natural noise. With it on, each of the two
+//! tests runs at `alpha / (2K)`, so the family-wise rate stays about `alpha`.
+//!
 //! ```
 //! use mithridate_continual::screen::{screen, ScreenParams};
 //! // 10 classes x 100 samples; the model is sure of every label except 12 samples labelled 0
@@ -34,14 +39,16 @@
 //!     }
 //! }
 //! let ids: Vec<u64> = (0..labels.len() as u64).collect();
-//! let params = ScreenParams { alpha: 1e-3, confidence: 0.9 };
+//! let params = ScreenParams { alpha: 1e-3, confidence: 0.9, cohesion: None };
 //! let result = screen(&probs, &labels, &ids, k, &params);
 //! assert!(result.alarm);
 //! assert_eq!(result.alarmed_classes(), vec![0]);
 //! assert_eq!(result.named.len(), 13); // the 12 poisons and class 0's noisy label
 //! ```
 
+use crate::cohesion::{cohesion, ClassCohesion, CohesionParams};
 use crate::stats::{binomial_upper_tail, round9};
+use mithridate_data::{Dataset, Features};
 use serde::{Deserialize, Serialize};
 
 /// The screen's thresholds.
@@ -51,6 +58,17 @@ pub struct ScreenParams {
     pub alpha: f64,
     /// Probability of another class at which a label counts as contradicted.
     pub confidence: f64,
+    /// The cohesion test's sizes ([`screen_batch`] runs it when set; it also halves the count
+    /// test's share of `alpha`).
+    pub cohesion: Option<CohesionParams>,
+}
+
+impl ScreenParams {
+    /// The per-class, per-test alarm level: `alpha / K`, halved when two tests share it.
+    pub fn limit(&self, k: usize) -> f64 {
+        let tests = if self.cohesion.is_some() { 2.0 } else { 1.0 };
+        self.alpha / (tests * k.max(1) as f64)
+    }
 }
 
 /// One class's test.
@@ -74,19 +92,101 @@ pub struct ScreenResult {
     pub named: Vec<u64>,
     /// Every contradicted sample (ascending ids), for the audit log.
     pub contradicted: Vec<u64>,
+    /// The cohesion test of every class with enough suspects (empty when it did not run).
+    #[serde(default)]
+    pub cohesion: Vec<ClassCohesion>,
 }
 
 impl ScreenResult {
+    /// Classes either test alarmed, ascending.
     pub fn alarmed_classes(&self) -> Vec<u32> {
-        self.classes
+        let mut out: Vec<u32> = self
+            .classes
             .iter()
             .filter(|c| c.alarm)
             .map(|c| c.class)
-            .collect()
+            .chain(self.cohesion.iter().filter(|c| c.alarm).map(|c| c.class))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 
-/// Screens one batch given the deployed model's probabilities (`n * k`, row-major).
+/// The deployed model's class of every row and whether it contradicts the label.
+fn predictions(probs: &[f32], labels: &[u32], k: usize, confidence: f64) -> Vec<(u32, bool)> {
+    labels
+        .iter()
+        .enumerate()
+        .map(|(row, &y)| {
+            let p = &probs[row * k..(row + 1) * k];
+            let (best, &best_p) = p
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+                .unwrap_or((0, &0.0));
+            let best = best as u32;
+            (best, best != y && f64::from(best_p) >= confidence)
+        })
+        .collect()
+}
+
+/// Screens one batch with both tests: the count test ([`screen`]) and, when
+/// `params.cohesion` is set and the inputs are dense, the cohesion test over the contradicted
+/// samples ([`crate::cohesion`], seeded by `seed`). Suspects are named in every class either
+/// test alarms.
+pub fn screen_batch(
+    probs: &[f32],
+    batch: &Dataset,
+    params: &ScreenParams,
+    seed: u64,
+) -> ScreenResult {
+    let k = batch.num_classes();
+    let mut result = screen(probs, batch.labels(), batch.ids(), k, params);
+    let (Some(sizes), Features::Dense(x)) = (params.cohesion, batch.features()) else {
+        return result;
+    };
+    let rows = predictions(probs, batch.labels(), k, params.confidence);
+    let predicted: Vec<u32> = rows.iter().map(|r| r.0).collect();
+    // Every sample placed in another class, confident or not: a blended trigger leaves the
+    // model less sure of the poison's true class, and the test needs no count to stand out.
+    let suspect: Vec<bool> = predicted
+        .iter()
+        .zip(batch.labels())
+        .map(|(p, y)| p != y)
+        .collect();
+    let d = batch.modality().sample_len();
+    result.cohesion = cohesion(
+        x,
+        d,
+        batch.labels(),
+        &predicted,
+        &suspect,
+        k,
+        params.limit(k),
+        &sizes,
+        seed,
+    );
+    let alarmed = result.alarmed_classes();
+    result.alarm = !alarmed.is_empty();
+    result.named = named_in(&alarmed, batch.labels(), batch.ids(), &predicted);
+    result
+}
+
+/// Samples of the alarmed classes the model places elsewhere, ascending ids.
+fn named_in(alarmed: &[u32], labels: &[u32], ids: &[u64], predicted: &[u32]) -> Vec<u64> {
+    let mut named: Vec<u64> = labels
+        .iter()
+        .enumerate()
+        .filter(|&(row, y)| alarmed.contains(y) && predicted[row] != *y)
+        .map(|(row, _)| ids[row])
+        .collect();
+    named.sort_unstable();
+    named
+}
+
+/// The count test on one batch, given the deployed model's probabilities (`n * k`,
+/// row-major); [`screen_batch`] adds the cohesion test.
 pub fn screen(
     probs: &[f32],
     labels: &[u32],
@@ -97,24 +197,18 @@ pub fn screen(
     let n = labels.len();
     let mut samples = vec![0usize; k];
     let mut contradicted_in = vec![0usize; k];
-    let mut predicted = Vec::with_capacity(n);
+    let rows = predictions(probs, labels, k, params.confidence);
+    let predicted: Vec<u32> = rows.iter().map(|r| r.0).collect();
     let mut contradicted = Vec::new();
-    for (row, &y) in labels.iter().enumerate() {
-        let p = &probs[row * k..(row + 1) * k];
-        let (best, &best_p) = p
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
-            .unwrap_or((0, &0.0));
-        predicted.push(best as u32);
+    for (row, (&y, &(_, against))) in labels.iter().zip(&rows).enumerate() {
         samples[y as usize] += 1;
-        if best as u32 != y && f64::from(best_p) >= params.confidence {
+        if against {
             contradicted_in[y as usize] += 1;
             contradicted.push(ids[row]);
         }
     }
     let total_k: usize = contradicted_in.iter().sum();
-    let limit = params.alpha / k as f64;
+    let limit = params.limit(k);
     let classes: Vec<ClassScreen> = (0..k)
         .map(|c| {
             let (n_c, k_c) = (samples[c], contradicted_in[c]);
@@ -131,19 +225,18 @@ pub fn screen(
             }
         })
         .collect();
-    let alarmed: Vec<bool> = classes.iter().map(|c| c.alarm).collect();
-    let mut named: Vec<u64> = labels
+    let alarmed: Vec<u32> = classes
         .iter()
-        .enumerate()
-        .filter(|&(row, &y)| alarmed[y as usize] && predicted[row] != y)
-        .map(|(row, _)| ids[row])
+        .filter(|c| c.alarm)
+        .map(|c| c.class)
         .collect();
-    named.sort_unstable();
+    let named = named_in(&alarmed, labels, ids, &predicted);
     contradicted.sort_unstable();
     ScreenResult {
-        alarm: alarmed.iter().any(|&a| a),
+        alarm: !alarmed.is_empty(),
         classes,
         named,
         contradicted,
+        cohesion: Vec::new(),
     }
 }

@@ -8,7 +8,7 @@ use crate::ingest::{id_list, overlapping_ids};
 use crate::ledger::Ledger;
 use crate::models;
 use crate::monitor::Monitors;
-use crate::screen::{screen, ScreenParams, ScreenResult};
+use crate::screen::{screen_batch, ScreenResult};
 use crate::simulate::CODE_VERSION;
 use crate::state::{Decision, Deployment, DetectorFlags, RunState, StepRecord};
 use crate::stream::{concat, derive_seed, Stream};
@@ -198,15 +198,11 @@ impl StepContext<'_> {
 
         // Screen and scan the new batch with the deployed model.
         let probs = deployed.predict_proba(&batch)?;
-        let screen_result = screen(
+        let screen_result = screen_batch(
             &probs,
-            batch.labels(),
-            batch.ids(),
-            batch.num_classes(),
-            &ScreenParams {
-                alpha: p.screen_alpha,
-                confidence: p.screen_confidence,
-            },
+            &batch,
+            &self.spec.screen_params(),
+            derive_seed(self.seed, "screen", t as u64),
         );
         if screen_result.alarm {
             block_reasons.push(screen_reason(&screen_result));
@@ -534,20 +530,26 @@ impl StepContext<'_> {
 }
 
 fn screen_reason(result: &ScreenResult) -> String {
-    let classes: Vec<String> = result
+    let mut found: Vec<String> = result
         .classes
         .iter()
         .filter(|c| c.alarm)
         .map(|c| {
             format!(
-                "class {} ({} of {}, p={:.2e})",
+                "labels the deployed model contradicts pile onto class {} ({} of {}, p={:.2e})",
                 c.class, c.contradicted, c.samples, c.p_value
             )
         })
         .collect();
+    found.extend(result.cohesion.iter().filter(|c| c.alarm).map(|c| {
+        format!(
+            "class {}'s {} contradicted samples share a perturbation (mean cosine {:.3} vs {:.3} by chance, p={:.2e})",
+            c.class, c.suspects, c.cohesion, c.null_mean, c.p_value
+        )
+    }));
     format!(
-        "screen: labels the deployed model contradicts pile onto {}; {} suspects",
-        classes.join(", "),
+        "screen: {}; {} suspects",
+        found.join("; "),
         result.named.len()
     )
 }

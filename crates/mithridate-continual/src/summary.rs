@@ -31,7 +31,7 @@ pub struct Outcome {
     pub deployments: usize,
     /// Monitor alerts (one per monitor and step).
     pub alerts: usize,
-    /// Alerts while the deployed model had seen no poison.
+    /// Alerts before the campaign's first move (clean traffic, no poisoned model).
     pub false_alerts: usize,
     pub final_accuracy: Option<f64>,
     pub final_model_hash: String,
@@ -66,16 +66,15 @@ impl Outcome {
             .collect();
         let recall = (!poison.is_empty())
             .then(|| poison.intersection(&named).count() as f64 / poison.len() as f64);
-        // A deployed model has seen poison once a poisoned batch was deployed (tampered
-        // storage is verified before every retrain, so it is never trained on unnoticed).
+        // An alert is false when nothing was wrong yet: before the campaign's first move
+        // (clean traffic, models trained on clean data). From then on, serving traffic carries
+        // the trigger, and an alert on it is the monitor seeing the attacker use it, whether
+        // or not a poisoned model was deployed.
         let mut alerts = 0;
         let mut false_alerts = 0;
         for s in steps {
-            let poisoned_deployed = steps.iter().any(|e| {
-                e.step <= s.step && e.decision == Decision::Deploy && !e.poisoned_ids.is_empty()
-            });
             alerts += s.monitors.alerts.len();
-            if !poisoned_deployed {
+            if first_poisoned_batch.is_none_or(|first| s.step < first) {
                 false_alerts += s.monitors.alerts.len();
             }
         }
