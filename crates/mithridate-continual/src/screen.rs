@@ -134,7 +134,8 @@ fn predictions(probs: &[f32], labels: &[u32], k: usize, confidence: f64) -> Vec<
 /// Screens one batch with both tests: the count test ([`screen`]) and, when
 /// `params.cohesion` is set and the inputs are dense, the cohesion test over the contradicted
 /// samples ([`crate::cohesion`], seeded by `seed`). Suspects are named in every class either
-/// test alarms.
+/// test alarms, and so are the samples the model keeps in a cohesion-alarmed class that lie
+/// along its group's direction.
 pub fn screen_batch(
     probs: &[f32],
     batch: &Dataset,
@@ -169,7 +170,16 @@ pub fn screen_batch(
     );
     let alarmed = result.alarmed_classes();
     result.alarm = !alarmed.is_empty();
-    result.named = named_in(&alarmed, batch.labels(), batch.ids(), &predicted);
+    let mut named = named_in(&alarmed, batch.labels(), batch.ids(), &predicted);
+    named.extend(
+        result
+            .cohesion
+            .iter()
+            .flat_map(|c| c.aligned.iter().map(|&row| batch.ids()[row])),
+    );
+    named.sort_unstable();
+    named.dedup();
+    result.named = named;
     result
 }
 

@@ -35,7 +35,13 @@
 //! samples and share a little more than the null expects (on clean MNIST streams `p` reached
 //! 2.5e-5 for a clean class with `T` 1.4 above its null mean), so the class alarms only when
 //! `p < limit` **and** `T` exceeds the null mean by at least `min_excess`: a group worth that
-//! many perfectly aligned samples.
+//! many perfectly aligned samples. A group whose direction many samples the model keeps in
+//! the class share as well is a style of the class, not a trigger, and does not alarm
+//! (`Alignment::is_class_style`; clean Fashion-MNIST's T-shirts reached an excess of 5).
+//!
+//! Naming: an alarmed class's suspects are named by the screen; so are the samples the model
+//! keeps in the class whose residual direction lies far out along the group's (poisons the
+//! deployed model already places in the attacker's class).
 //!
 //! Assumptions and tolerance: the trigger adds, stamps or blends one pattern onto every poison
 //! (patches, blended images or noise, periodic signals). Sample-specific triggers (WaNet's
@@ -72,7 +78,8 @@
 //!         suspect.push(poison);
 //!     }
 //! }
-//! let tests = cohesion(&x, d, &labels, &predicted, &suspect, k, 1e-3, &CohesionParams::default(), 1);
+//! let params = CohesionParams::default();
+//! let tests = cohesion(&x, d, &labels, &predicted, &suspect, k, 1e-3, &params, 1);
 //! assert_eq!(tests.len(), 1);
 //! assert_eq!((tests[0].class, tests[0].suspects), (0, 6));
 //! assert!(tests[0].alarm && tests[0].cohesion > 3.0);
@@ -128,6 +135,10 @@ pub struct ClassCohesion {
     pub null_mean: f64,
     pub p_value: f64,
     pub alarm: bool,
+    /// Rows (of the screened batch) labelled `class` that the model keeps in it but that lie
+    /// along the alarmed group's direction; empty unless `alarm`.
+    #[serde(skip)]
+    pub aligned: Vec<usize>,
 }
 
 /// Tests every class with at least `min_suspects` suspects; `x` is `n * d` row-major,
@@ -194,7 +205,13 @@ pub fn cohesion(
     for pool in &pools {
         rows.extend(pool.iter().copied());
     }
-    let u = residual_directions(x, d, &rows, predicted, &means, &basis, &scale);
+    let residuals = Residuals {
+        d,
+        means,
+        basis,
+        scale,
+    };
+    let u = residuals.directions(x, &rows, predicted);
     let gram = &u * u.transpose();
     let pool_index: Vec<Vec<usize>> = {
         let mut at = pool_start;
@@ -214,7 +231,7 @@ pub fn cohesion(
         .map(|(class, members)| {
             let own: Vec<usize> = (at..at + members.len()).collect();
             at += members.len();
-            let observed = top_eigenvalue(&gram, &own);
+            let (observed, eigenvector) = top_eigen(&gram, &own);
             let mut need = vec![0usize; k];
             for &i in &members {
                 need[predicted[i] as usize] += 1;
@@ -228,6 +245,24 @@ pub fn cohesion(
             } else {
                 (f64::NAN, 1.0)
             };
+            let mut alarm = p_value < limit && observed - null_mean >= params.min_excess;
+            let mut aligned = Vec::new();
+            if alarm {
+                match alignment(
+                    x,
+                    class,
+                    labels,
+                    predicted,
+                    &residuals,
+                    &u,
+                    &own,
+                    &eigenvector,
+                ) {
+                    Some(found) if found.is_class_style() => alarm = false,
+                    Some(found) => aligned = found.aligned_rows(),
+                    None => {}
+                }
+            }
             ClassCohesion {
                 class,
                 suspects: members.len(),
@@ -238,7 +273,8 @@ pub fn cohesion(
                     0.0
                 },
                 p_value: round9(p_value),
-                alarm: p_value < limit && observed - null_mean >= params.min_excess,
+                alarm,
+                aligned,
             }
         })
         .collect()
@@ -332,41 +368,166 @@ fn norm(v: &[f64]) -> f64 {
     v.iter().map(|a| a * a).sum::<f64>().sqrt()
 }
 
-/// Unit residual directions `P(x_i - mu_{yhat_i})` of `rows`, one per matrix row (a zero
-/// residual stays zero, so it is orthogonal to everything).
-fn residual_directions(
-    x: &[f32],
+/// What a residual direction is measured against: the whitened class means, an orthonormal
+/// basis of their span and the per-dimension `1 / s`.
+struct Residuals {
     d: usize,
-    rows: &[usize],
-    predicted: &[u32],
-    means: &[Option<Vec<f64>>],
-    basis: &[Vec<f64>],
-    scale: &[f64],
-) -> Mat<f32> {
-    let mut u = Mat::<f32>::zeros(rows.len(), d);
-    let mut r = vec![0.0f64; d];
-    for (out, &i) in rows.iter().enumerate() {
-        let row = &x[i * d..(i + 1) * d];
-        let mean = means.get(predicted[i] as usize).and_then(Option::as_ref);
-        for (c, value) in r.iter_mut().enumerate() {
-            *value = f64::from(row[c]) * scale[c] - mean.map_or(0.0, |m| m[c]);
-        }
-        for b in basis {
-            let dot: f64 = r.iter().zip(b).map(|(a, c)| a * c).sum();
-            r.iter_mut().zip(b).for_each(|(a, c)| *a -= dot * c);
-        }
-        let length = norm(&r);
-        if length > 0.0 {
-            for (c, &value) in r.iter().enumerate() {
-                u[(out, c)] = (value / length) as f32;
+    means: Vec<Option<Vec<f64>>>,
+    basis: Vec<Vec<f64>>,
+    scale: Vec<f64>,
+}
+
+impl Residuals {
+    /// Unit residual directions `P(x_i / s - mu_{yhat_i} / s)` of `rows`, one per matrix row
+    /// (a zero residual stays zero, so it is orthogonal to everything).
+    fn directions(&self, x: &[f32], rows: &[usize], predicted: &[u32]) -> Mat<f32> {
+        let d = self.d;
+        let mut u = Mat::<f32>::zeros(rows.len(), d);
+        let mut r = vec![0.0f64; d];
+        for (out, &i) in rows.iter().enumerate() {
+            let row = &x[i * d..(i + 1) * d];
+            let mean = self
+                .means
+                .get(predicted[i] as usize)
+                .and_then(Option::as_ref);
+            for (c, value) in r.iter_mut().enumerate() {
+                *value = f64::from(row[c]) * self.scale[c] - mean.map_or(0.0, |m| m[c]);
+            }
+            for b in &self.basis {
+                let dot: f64 = r.iter().zip(b).map(|(a, c)| a * c).sum();
+                r.iter_mut().zip(b).for_each(|(a, c)| *a -= dot * c);
+            }
+            let length = norm(&r);
+            if length > 0.0 {
+                for (c, &value) in r.iter().enumerate() {
+                    u[(out, c)] = (value / length) as f32;
+                }
             }
         }
+        u
     }
-    u
+}
+
+/// The alarmed group's direction (`sum_a v_a u_a`, `v` the top eigenvector over the suspects
+/// `own`) and the cosines with it of the suspects and of the rows labelled `class` that the
+/// model keeps in it (`kept`).
+struct Alignment {
+    suspects: Vec<f64>,
+    kept: Vec<usize>,
+    kept_cosines: Vec<f64>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn alignment(
+    x: &[f32],
+    class: u32,
+    labels: &[u32],
+    predicted: &[u32],
+    residuals: &Residuals,
+    u: &Mat<f32>,
+    own: &[usize],
+    eigenvector: &[f64],
+) -> Option<Alignment> {
+    let mut direction = vec![0.0f64; residuals.d];
+    for (&row, &weight) in own.iter().zip(eigenvector) {
+        for (c, value) in direction.iter_mut().enumerate() {
+            *value += weight * f64::from(u[(row, c)]);
+        }
+    }
+    let length = norm(&direction);
+    let kept: Vec<usize> = (0..labels.len())
+        .filter(|&i| labels[i] == class && predicted[i] == class)
+        .collect();
+    if length == 0.0 || kept.len() < 3 {
+        return None;
+    }
+    let cosines = |m: &Mat<f32>, rows: &mut dyn Iterator<Item = usize>| -> Vec<f64> {
+        rows.map(|r| {
+            (0..residuals.d)
+                .map(|c| f64::from(m[(r, c)]) * direction[c])
+                .sum::<f64>()
+                / length
+        })
+        .collect()
+    };
+    let v = residuals.directions(x, &kept, predicted);
+    Some(Alignment {
+        suspects: cosines(u, &mut own.iter().copied()),
+        kept_cosines: cosines(&v, &mut (0..kept.len())),
+        kept,
+    })
+}
+
+impl Alignment {
+    /// Whether the direction is a style of the class rather than a trigger: rows the model
+    /// keeps in the class lie along it too, at least half as many as suspects (and at least
+    /// 3), with "along" meaning a cosine of at least half the median of the suspects within
+    /// half the largest cosine. A trigger makes its bearers suspects (a model trained before
+    /// the poisons places them in their true class), so almost no kept row carries it (0-2
+    /// of 100-290 against 8-10 suspects on the MNIST and Fashion-MNIST streams); a natural
+    /// sub-population of the class (one cut of T-shirt) is mostly kept and only its borderline
+    /// members are suspects (17-74 kept against 16-37 suspects on clean Fashion-MNIST
+    /// streams). The price: poisons a partly backdoored model already keeps count against
+    /// the alarm.
+    fn is_class_style(&self) -> bool {
+        let top = self.suspects.iter().copied().fold(f64::MIN, f64::max);
+        let group: Vec<f64> = self
+            .suspects
+            .iter()
+            .copied()
+            .filter(|&c| c >= 0.5 * top)
+            .collect();
+        let bar = 0.5 * median(&group);
+        let kept = self.kept_cosines.iter().filter(|&&c| c >= bar).count();
+        let suspects = self.suspects.iter().filter(|&&c| c >= bar).count();
+        kept >= 3 && 2 * kept >= suspects
+    }
+
+    /// Kept rows lying along the direction: poisons the model already places in the
+    /// attacker's class. A row is named when its cosine is at least `ALIGNED_Z` robust
+    /// standard deviations (1.4826 MAD) above the median of the kept rows.
+    fn aligned_rows(&self) -> Vec<usize> {
+        let cosines = &self.kept_cosines;
+        let centre = median(cosines);
+        let deviations: Vec<f64> = cosines.iter().map(|c| (c - centre).abs()).collect();
+        let spread = 1.4826 * median(&deviations);
+        if spread <= 0.0 {
+            return Vec::new();
+        }
+        self.kept
+            .iter()
+            .zip(cosines)
+            .filter(|(_, &c)| (c - centre) / spread >= ALIGNED_Z)
+            .map(|(&i, _)| i)
+            .collect()
+    }
+}
+
+/// How far out a row must lie along the group's direction to be named (far beyond any natural
+/// tail of ~200 rows, where 4 robust deviations is already rare).
+const ALIGNED_Z: f64 = 6.0;
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    if n == 0 {
+        return 0.0;
+    }
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+    }
 }
 
 /// Largest eigenvalue of `gram` restricted to `members`, by power iteration.
 fn top_eigenvalue(gram: &Mat<f32>, members: &[usize]) -> f64 {
+    top_eigen(gram, members).0
+}
+
+/// Largest eigenvalue of `gram` restricted to `members` and its unit eigenvector.
+fn top_eigen(gram: &Mat<f32>, members: &[usize]) -> (f64, Vec<f64>) {
     let m = members.len();
     let mut v = vec![1.0 / (m as f64).sqrt(); m];
     let mut w = vec![0.0f64; m];
@@ -381,16 +542,16 @@ fn top_eigenvalue(gram: &Mat<f32>, members: &[usize]) -> f64 {
         }
         let length = norm(&w);
         if length == 0.0 {
-            return 0.0;
+            return (0.0, v);
         }
         let next: f64 = w.iter().zip(&v).map(|(a, b)| a * b).sum();
         v.iter_mut().zip(&w).for_each(|(x, y)| *x = y / length);
         if (next - lambda).abs() <= 1e-9 * next.abs() {
-            return next;
+            return (next, v);
         }
         lambda = next;
     }
-    lambda
+    (lambda, v)
 }
 
 /// The null's mean and the exceedance p-value of `observed` over `draws` stratified draws
@@ -429,134 +590,4 @@ fn null_p(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rand_distr::{Distribution, StandardNormal};
-
-    /// Inputs, labels, the model's classes, suspects, and the poisons' rows.
-    type Batch = (Vec<f32>, Vec<u32>, Vec<u32>, Vec<bool>, Vec<usize>);
-
-    /// `k` classes of `per` Gaussian samples in `d` dimensions (class `j` shifted by 3 along
-    /// axis `j`; the last 4 dimensions barely vary, like an image's border); `noisy` samples per class carry a wrong label, and `poisons` samples of
-    /// classes `1..k` carry `trigger` and label 0. Returns (x, labels, predicted, suspect,
-    /// poison rows).
-    fn batch(
-        k: usize,
-        per: usize,
-        d: usize,
-        noisy: usize,
-        poisons: usize,
-        trigger: &dyn Fn(&mut [f32]),
-        seed: u64,
-    ) -> Batch {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let (mut x, mut labels, mut predicted, mut poison_rows) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for j in 0..k {
-            for i in 0..per {
-                let mut row: Vec<f32> = (0..d)
-                    .map(|c| {
-                        let z: f32 = StandardNormal.sample(&mut rng);
-                        if c + 4 >= d {
-                            0.05 * z
-                        } else {
-                            z
-                        }
-                    })
-                    .collect();
-                row[j] += 3.0;
-                let mut label = j as u32;
-                if j > 0 && i < poisons / (k - 1) {
-                    trigger(&mut row);
-                    label = 0;
-                    poison_rows.push(labels.len());
-                } else if i >= per - noisy {
-                    label = ((j + 1 + i % (k - 1)) % k) as u32;
-                }
-                x.extend(row);
-                labels.push(label);
-                predicted.push(j as u32);
-            }
-        }
-        let suspect = labels.iter().zip(&predicted).map(|(y, p)| y != p).collect();
-        (x, labels, predicted, suspect, poison_rows)
-    }
-
-    #[test]
-    fn noisy_labels_without_a_shared_pattern_raise_no_alarm() {
-        for seed in 0..5 {
-            let (x, labels, predicted, suspect, _) = batch(5, 200, 40, 6, 0, &|_| {}, seed);
-            let tests = cohesion(
-                &x,
-                40,
-                &labels,
-                &predicted,
-                &suspect,
-                5,
-                1e-4,
-                &CohesionParams::default(),
-                seed,
-            );
-            assert!(!tests.is_empty());
-            assert!(tests.iter().all(|t| !t.alarm), "seed {seed}: {tests:?}");
-        }
-    }
-
-    #[test]
-    fn four_poisons_among_many_noisy_labels_are_found() {
-        // A small patch (0.5 on the 4 quiet dimensions, a tenth of a clean sample's length) on
-        // 4 poisons hidden among ~6 noisy labels per class: the mean pairwise cosine would be
-        // diluted by the noise, the largest eigenvalue is not.
-        let trigger = |row: &mut [f32]| row[36..40].iter_mut().for_each(|v| *v = 0.5);
-        let (x, labels, predicted, suspect, poison_rows) = batch(5, 200, 40, 6, 4, &trigger, 3);
-        assert_eq!(poison_rows.len(), 4);
-        let tests = cohesion(
-            &x,
-            40,
-            &labels,
-            &predicted,
-            &suspect,
-            5,
-            1e-4,
-            &CohesionParams {
-                min_excess: 1.0,
-                ..CohesionParams::default()
-            },
-            3,
-        );
-        let class0 = tests.iter().find(|t| t.class == 0).expect("class 0 tested");
-        assert!(class0.alarm, "{class0:?}");
-        assert!(tests.iter().filter(|t| t.alarm).count() == 1, "{tests:?}");
-    }
-
-    #[test]
-    fn top_eigenvalue_of_aligned_and_orthogonal_directions() {
-        // Three copies of e1 and two of e2: eigenvalues 3 and 2.
-        let mut u = Mat::<f32>::zeros(5, 2);
-        for r in 0..3 {
-            u[(r, 0)] = 1.0;
-        }
-        u[(3, 1)] = 1.0;
-        u[(4, 1)] = 1.0;
-        let gram = &u * u.transpose();
-        assert!((top_eigenvalue(&gram, &[0, 1, 2, 3, 4]) - 3.0).abs() < 1e-6);
-        assert!((top_eigenvalue(&gram, &[0, 3]) - 1.0).abs() < 1e-6);
-        assert!((top_eigenvalue(&gram, &[3, 4]) - 2.0).abs() < 1e-6);
-    }
-
-    #[test]
-    fn mismatched_inputs_give_no_tests() {
-        let tests = cohesion(
-            &[0.0; 10],
-            3,
-            &[0, 1, 0],
-            &[1, 1, 1],
-            &[true, false, true],
-            2,
-            1e-3,
-            &CohesionParams::default(),
-            0,
-        );
-        assert!(tests.is_empty());
-    }
-}
+mod tests;

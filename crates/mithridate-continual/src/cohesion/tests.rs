@@ -1,0 +1,181 @@
+//! The cohesion test against planted groups, a null without one, and hand-computed
+//! eigenvalues.
+
+use super::*;
+use rand_distr::{Distribution, StandardNormal};
+
+/// Inputs, labels, the model's classes, suspects, and the poisons' rows.
+type Batch = (Vec<f32>, Vec<u32>, Vec<u32>, Vec<bool>, Vec<usize>);
+
+/// `k` classes of `per` Gaussian samples in `d` dimensions (class `j` shifted by 3 along
+/// axis `j`; the last 4 dimensions barely vary, like an image's border); `noisy` samples per
+/// class carry a wrong label, and `poisons` samples of classes `1..k` carry `trigger` and
+/// label 0. Returns (x, labels, predicted, suspect,
+/// poison rows).
+fn batch(
+    k: usize,
+    per: usize,
+    d: usize,
+    noisy: usize,
+    poisons: usize,
+    trigger: &dyn Fn(&mut [f32]),
+    seed: u64,
+) -> Batch {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut x, mut labels, mut predicted, mut poison_rows) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for j in 0..k {
+        for i in 0..per {
+            let mut row: Vec<f32> = (0..d)
+                .map(|c| {
+                    let z: f32 = StandardNormal.sample(&mut rng);
+                    if c + 4 >= d {
+                        0.05 * z
+                    } else {
+                        z
+                    }
+                })
+                .collect();
+            row[j] += 3.0;
+            let mut label = j as u32;
+            if j > 0 && i < poisons / (k - 1) {
+                trigger(&mut row);
+                label = 0;
+                poison_rows.push(labels.len());
+            } else if i >= per - noisy {
+                label = ((j + 1 + i % (k - 1)) % k) as u32;
+            }
+            x.extend(row);
+            labels.push(label);
+            predicted.push(j as u32);
+        }
+    }
+    let suspect = labels.iter().zip(&predicted).map(|(y, p)| y != p).collect();
+    (x, labels, predicted, suspect, poison_rows)
+}
+
+#[test]
+fn noisy_labels_without_a_shared_pattern_raise_no_alarm() {
+    for seed in 0..5 {
+        let (x, labels, predicted, suspect, _) = batch(5, 200, 40, 6, 0, &|_| {}, seed);
+        let tests = cohesion(
+            &x,
+            40,
+            &labels,
+            &predicted,
+            &suspect,
+            5,
+            1e-4,
+            &CohesionParams::default(),
+            seed,
+        );
+        assert!(!tests.is_empty());
+        assert!(tests.iter().all(|t| !t.alarm), "seed {seed}: {tests:?}");
+    }
+}
+
+#[test]
+fn four_poisons_among_many_noisy_labels_are_found() {
+    // A small patch (0.5 on the 4 quiet dimensions, a tenth of a clean sample's length) on
+    // 4 poisons hidden among ~6 noisy labels per class: the mean pairwise cosine would be
+    // diluted by the noise, the largest eigenvalue is not.
+    let trigger = |row: &mut [f32]| row[36..40].iter_mut().for_each(|v| *v = 0.5);
+    let (x, labels, predicted, suspect, poison_rows) = batch(5, 200, 40, 6, 4, &trigger, 3);
+    assert_eq!(poison_rows.len(), 4);
+    let tests = cohesion(
+        &x,
+        40,
+        &labels,
+        &predicted,
+        &suspect,
+        5,
+        1e-4,
+        &CohesionParams {
+            min_excess: 1.0,
+            ..CohesionParams::default()
+        },
+        3,
+    );
+    let class0 = tests.iter().find(|t| t.class == 0).expect("class 0 tested");
+    assert!(class0.alarm, "{class0:?}");
+    assert!(tests.iter().filter(|t| t.alarm).count() == 1, "{tests:?}");
+}
+
+#[test]
+fn a_poison_the_model_already_places_in_the_target_is_named_by_direction() {
+    let trigger = |row: &mut [f32]| row[36..40].iter_mut().for_each(|v| *v = 0.5);
+    let (x, labels, mut predicted, mut suspect, poison_rows) = batch(5, 200, 40, 6, 8, &trigger, 5);
+    let fooled = poison_rows[0];
+    predicted[fooled] = 0;
+    suspect[fooled] = false;
+    let tests = cohesion(
+        &x,
+        40,
+        &labels,
+        &predicted,
+        &suspect,
+        5,
+        1e-4,
+        &CohesionParams::default(),
+        5,
+    );
+    let class0 = tests.iter().find(|t| t.class == 0).expect("class 0 tested");
+    assert!(class0.alarm, "{class0:?}");
+    assert_eq!(class0.aligned, vec![fooled]);
+}
+
+#[test]
+fn a_style_the_kept_samples_share_is_not_a_trigger() {
+    // The same 8 patched suspects, but 40 samples the model keeps in class 0 carry the
+    // pattern too: a cut of the class whose borderline members are misread, not a trigger.
+    let pattern = |row: &mut [f32]| row[36..40].iter_mut().for_each(|v| *v = 0.5);
+    let (mut x, labels, predicted, suspect, _) = batch(5, 200, 40, 6, 8, &pattern, 5);
+    for row in 0..40 {
+        pattern(&mut x[row * 40..(row + 1) * 40]);
+    }
+    let tests = cohesion(
+        &x,
+        40,
+        &labels,
+        &predicted,
+        &suspect,
+        5,
+        1e-4,
+        &CohesionParams::default(),
+        5,
+    );
+    let class0 = tests.iter().find(|t| t.class == 0).expect("class 0 tested");
+    assert!(class0.cohesion - class0.null_mean >= 3.0, "{class0:?}");
+    assert!(!class0.alarm, "{class0:?}");
+}
+
+#[test]
+fn top_eigenvalue_of_aligned_and_orthogonal_directions() {
+    // Three copies of e1 and two of e2: eigenvalues 3 and 2.
+    let mut u = Mat::<f32>::zeros(5, 2);
+    for r in 0..3 {
+        u[(r, 0)] = 1.0;
+    }
+    u[(3, 1)] = 1.0;
+    u[(4, 1)] = 1.0;
+    let gram = &u * u.transpose();
+    assert!((top_eigenvalue(&gram, &[0, 1, 2, 3, 4]) - 3.0).abs() < 1e-6);
+    assert!((top_eigenvalue(&gram, &[0, 3]) - 1.0).abs() < 1e-6);
+    assert!((top_eigenvalue(&gram, &[3, 4]) - 2.0).abs() < 1e-6);
+}
+
+#[test]
+fn mismatched_inputs_give_no_tests() {
+    let tests = cohesion(
+        &[0.0; 10],
+        3,
+        &[0, 1, 0],
+        &[1, 1, 1],
+        &[true, false, true],
+        2,
+        1e-3,
+        &CohesionParams::default(),
+        0,
+    );
+    assert!(tests.is_empty());
+}
