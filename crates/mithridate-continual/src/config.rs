@@ -28,6 +28,8 @@ pub enum Retrain {
 /// assert_eq!(spec.gate().params().max_flip_rate, 0.1);
 /// assert!(ContinualParams::from_toml_str("batchez = 4\n").is_err());
 /// assert!(ContinualParams::from_toml_str("[gate]\nmax_flip_rate = 2.0\n").is_err());
+/// assert!(ContinualParams::from_toml_str("gate_headroom = 0.5\n").is_err());
+/// assert_eq!(ContinualParams::from_toml_str("")?.params().gate_twins, 3);
 /// # Ok::<(), mithridate_continual::ContinualError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +75,11 @@ pub struct ContinualParams {
     /// Training-set detectors (mithridate-detect registry names) run on every new batch with
     /// the deployed model; their flags are recorded and named in incidents.
     pub detectors: Vec<String>,
+    /// Clean twins of the bootstrap model (other shuffle orders) the gate's churn thresholds
+    /// are calibrated on (`gate_calibration.rs`); 0 applies the `[gate]` policy as written.
+    pub gate_twins: usize,
+    /// Each churn threshold becomes at least this many times the largest twin churn.
+    pub gate_headroom: f64,
     /// The retraining gate's thresholds (mithridate-gate policy keys).
     pub gate: GatePolicy,
 }
@@ -100,6 +107,8 @@ impl Default for ContinualParams {
             strip_overlays: 16,
             calibration_windows: 200,
             detectors: Vec::new(),
+            gate_twins: 3,
+            gate_headroom: 1.5,
             gate: continual_gate_policy(),
         }
     }
@@ -204,6 +213,12 @@ impl ParamGuard for ContinualParams {
             return Err(ContinualError::invalid(format!(
                 "continual config: label_noise {} above 0.5 leaves more wrong labels than right ones",
                 self.label_noise
+            )));
+        }
+        if !(self.gate_headroom.is_finite() && self.gate_headroom >= 1.0) {
+            return Err(ContinualError::invalid(format!(
+                "continual config: gate_headroom must be a finite number >= 1, got {}",
+                self.gate_headroom
             )));
         }
         fraction("screen_alpha", self.screen_alpha, true, true)?;

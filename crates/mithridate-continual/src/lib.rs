@@ -27,6 +27,7 @@ pub mod campaign;
 pub mod cohesion;
 pub mod config;
 mod error;
+pub mod gate_calibration;
 pub mod incident;
 pub mod ingest;
 pub mod ledger;

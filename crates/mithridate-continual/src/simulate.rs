@@ -166,6 +166,8 @@ fn bootstrap(
     mithridate_data::npz::write(&dir.join("store").join("bootstrap.npz"), &stream.bootstrap)?;
     let model = models::train_scratch(spec, &stream.bootstrap, seed, u64::MAX)?;
     let hash = models::save(dir, &model)?;
+    let gate_calibration =
+        crate::gate_calibration::calibrate(spec, &model, &stream.bootstrap, &stream.holdout, seed)?;
     let mut ledger = Ledger::open(log.clone(), 0)?;
     let root = manifest.root();
     ledger.append(
@@ -190,8 +192,19 @@ fn bootstrap(
         })
         .unwrap_or_default(),
     )?;
+    let calibrated = gate_calibration.as_ref().map_or(String::new(), |c| {
+        format!(
+            "; gate calibrated on {} twins: accuracy drop <= {:.3}, class recall drop <= {:.3}, \
+             flip rate <= {:.3}, negative flip rate <= {:.3}",
+            c.twins.len(),
+            c.policy.max_accuracy_drop,
+            c.policy.max_class_recall_drop,
+            c.policy.max_flip_rate,
+            c.policy.max_negative_flip_rate
+        )
+    });
     let mut note = serde_json::to_value(NotePayload {
-        text: format!("bootstrap: deploy {}", &hash[..12]),
+        text: format!("bootstrap: deploy {}{calibrated}", &hash[..12]),
     })
     .unwrap_or_default();
     note["continual"] = serde_json::json!({
@@ -219,6 +232,7 @@ fn bootstrap(
         steps: Vec::new(),
         campaign_truth: None,
         audit_records: ledger.position(),
+        gate_calibration,
     };
     state.save(dir)?;
     Ok(state)

@@ -107,6 +107,9 @@ pub struct RunState {
     pub campaign_truth: Option<mithridate_attack::GroundTruth>,
     /// Audit records this checkpoint covers.
     pub audit_records: u64,
+    /// The gate policy calibrated at the bootstrap (`None`: the configured policy).
+    #[serde(default)]
+    pub gate_calibration: Option<crate::gate_calibration::GateCalibration>,
 }
 
 pub fn state_path(dir: &Path) -> PathBuf {

@@ -229,7 +229,13 @@ impl StepContext<'_> {
             )?;
             let comparison =
                 mithridate_gate::compare_models(deployed, &model, &self.stream.holdout)?;
-            let report = mithridate_gate::evaluate(self.spec.gate(), &comparison, &[]);
+            let calibrated = state
+                .gate_calibration
+                .as_ref()
+                .map(|c| c.policy.clone().check())
+                .transpose()?;
+            let policy = calibrated.as_ref().unwrap_or(self.spec.gate());
+            let report = mithridate_gate::evaluate(policy, &comparison, &[]);
             if !report.passed() {
                 block_reasons.push(format!("gate: {}", report.reasons().join("; ")));
             }

@@ -33,7 +33,7 @@
 //! at most `pool_per_class` per class); `p = (1 + #{T* >= T}) / (N + 1)` over `N = 2 / limit`
 //! draws (stopping once `p` cannot reach `limit`). Natural errors are less typical than agreed
 //! samples and share a little more than the null expects (on clean MNIST streams `p` reached
-//! 2.5e-5 for a clean class with `T` 1.4 above its null mean), so the class alarms only when
+//! 5e-5 for a clean class with `T` 1.5 above its null mean), so the class alarms only when
 //! `p < limit` **and** `T` exceeds the null mean by at least `min_excess`: a group worth that
 //! many perfectly aligned samples. A group whose direction many samples the model keeps in
 //! the class share as well is a style of the class, not a trigger, and does not alarm
@@ -103,8 +103,9 @@ pub struct CohesionParams {
     /// Agreed samples per class the null draws from.
     pub pool_per_class: usize,
     /// Least excess of the statistic over its null mean for an alarm: a group worth this many
-    /// perfectly aligned samples beyond chance (3: at most 1.4 was seen on natural errors of
-    /// the clean MNIST streams, 6-8 on 0.5% BadNets and blended poisons; see the README).
+    /// perfectly aligned samples beyond chance (3: at most 1.5 was seen on natural errors of
+    /// 50 clean MNIST batches, 5.4-7.8 on 0.5% BadNets and blended MNIST poisons; see the
+    /// README).
     pub min_excess: f64,
     /// Floor of a dimension's within-class spread, as a share of its root mean square over
     /// dimensions (residuals are divided by the spread).
