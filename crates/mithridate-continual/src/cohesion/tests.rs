@@ -4,23 +4,51 @@
 use super::*;
 use rand_distr::{Distribution, StandardNormal};
 
-/// Inputs, labels, the model's classes, suspects, and the poisons' rows.
-type Batch = (Vec<f32>, Vec<u32>, Vec<u32>, Vec<bool>, Vec<usize>);
+/// A synthetic batch: inputs, labels, the model's classes, suspects, and the poisons' rows.
+struct Batch {
+    x: Vec<f32>,
+    labels: Vec<u32>,
+    predicted: Vec<u32>,
+    suspect: Vec<bool>,
+    poison_rows: Vec<usize>,
+}
 
-/// `k` classes of `per` Gaussian samples in `d` dimensions (class `j` shifted by 3 along
-/// axis `j`; the last 4 dimensions barely vary, like an image's border); `noisy` samples per
-/// class carry a wrong label, and `poisons` samples of classes `1..k` carry `trigger` and
-/// label 0. Returns (x, labels, predicted, suspect,
-/// poison rows).
-fn batch(
-    k: usize,
-    per: usize,
-    d: usize,
-    noisy: usize,
-    poisons: usize,
-    trigger: &dyn Fn(&mut [f32]),
-    seed: u64,
-) -> Batch {
+const K: usize = 5;
+const D: usize = 40;
+const LIMIT: f64 = 1e-4;
+
+impl Batch {
+    /// The cohesion tests of the batch at `LIMIT`.
+    fn test(&self, params: &CohesionParams, seed: u64) -> Vec<ClassCohesion> {
+        cohesion(
+            &self.x,
+            D,
+            &self.labels,
+            &self.predicted,
+            &self.suspect,
+            K,
+            LIMIT,
+            params,
+            seed,
+        )
+    }
+}
+
+/// Sets the 4 quiet dimensions to 0.5 (a tenth of a clean sample's length).
+fn patch(row: &mut [f32]) {
+    row[D - 4..].iter_mut().for_each(|v| *v = 0.5);
+}
+
+fn class0(tests: &[ClassCohesion]) -> &ClassCohesion {
+    tests.iter().find(|t| t.class == 0).expect("class 0 tested")
+}
+
+/// `K` classes of 200 Gaussian samples in `D` dimensions (class `j` shifted by 3 along axis
+/// `j`; the last 4 dimensions barely vary, like an image's border); `noisy` samples per class
+/// carry a wrong label, and `poisons` samples of classes `1..K` carry `trigger` and label 0.
+/// The model places every sample in its true class.
+fn batch(noisy: usize, poisons: usize, trigger: &dyn Fn(&mut [f32]), seed: u64) -> Batch {
+    let (k, per, d) = (K, 200, D);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut x, mut labels, mut predicted, mut poison_rows) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -51,24 +79,19 @@ fn batch(
         }
     }
     let suspect = labels.iter().zip(&predicted).map(|(y, p)| y != p).collect();
-    (x, labels, predicted, suspect, poison_rows)
+    Batch {
+        x,
+        labels,
+        predicted,
+        suspect,
+        poison_rows,
+    }
 }
 
 #[test]
 fn noisy_labels_without_a_shared_pattern_raise_no_alarm() {
     for seed in 0..5 {
-        let (x, labels, predicted, suspect, _) = batch(5, 200, 40, 6, 0, &|_| {}, seed);
-        let tests = cohesion(
-            &x,
-            40,
-            &labels,
-            &predicted,
-            &suspect,
-            5,
-            1e-4,
-            &CohesionParams::default(),
-            seed,
-        );
+        let tests = batch(6, 0, &|_| {}, seed).test(&CohesionParams::default(), seed);
         assert!(!tests.is_empty());
         assert!(tests.iter().all(|t| !t.alarm), "seed {seed}: {tests:?}");
     }
@@ -76,75 +99,40 @@ fn noisy_labels_without_a_shared_pattern_raise_no_alarm() {
 
 #[test]
 fn four_poisons_among_many_noisy_labels_are_found() {
-    // A small patch (0.5 on the 4 quiet dimensions, a tenth of a clean sample's length) on
-    // 4 poisons hidden among ~6 noisy labels per class: the mean pairwise cosine would be
-    // diluted by the noise, the largest eigenvalue is not.
-    let trigger = |row: &mut [f32]| row[36..40].iter_mut().for_each(|v| *v = 0.5);
-    let (x, labels, predicted, suspect, poison_rows) = batch(5, 200, 40, 6, 4, &trigger, 3);
-    assert_eq!(poison_rows.len(), 4);
-    let tests = cohesion(
-        &x,
-        40,
-        &labels,
-        &predicted,
-        &suspect,
-        5,
-        1e-4,
-        &CohesionParams {
-            min_excess: 1.0,
-            ..CohesionParams::default()
-        },
-        3,
-    );
-    let class0 = tests.iter().find(|t| t.class == 0).expect("class 0 tested");
-    assert!(class0.alarm, "{class0:?}");
+    // A small patch on 4 poisons hidden among ~6 noisy labels per class: the mean pairwise
+    // cosine would be diluted by the noise, the largest eigenvalue is not.
+    let found = batch(6, 4, &patch, 3);
+    assert_eq!(found.poison_rows.len(), 4);
+    let params = CohesionParams {
+        min_excess: 1.0,
+        ..CohesionParams::default()
+    };
+    let tests = found.test(&params, 3);
+    assert!(class0(&tests).alarm, "{:?}", class0(&tests));
     assert!(tests.iter().filter(|t| t.alarm).count() == 1, "{tests:?}");
 }
 
 #[test]
 fn a_poison_the_model_already_places_in_the_target_is_named_by_direction() {
-    let trigger = |row: &mut [f32]| row[36..40].iter_mut().for_each(|v| *v = 0.5);
-    let (x, labels, mut predicted, mut suspect, poison_rows) = batch(5, 200, 40, 6, 8, &trigger, 5);
-    let fooled = poison_rows[0];
-    predicted[fooled] = 0;
-    suspect[fooled] = false;
-    let tests = cohesion(
-        &x,
-        40,
-        &labels,
-        &predicted,
-        &suspect,
-        5,
-        1e-4,
-        &CohesionParams::default(),
-        5,
-    );
-    let class0 = tests.iter().find(|t| t.class == 0).expect("class 0 tested");
-    assert!(class0.alarm, "{class0:?}");
-    assert_eq!(class0.aligned, vec![fooled]);
+    let mut fooled_batch = batch(6, 8, &patch, 5);
+    let fooled = fooled_batch.poison_rows[0];
+    fooled_batch.predicted[fooled] = 0;
+    fooled_batch.suspect[fooled] = false;
+    let tests = fooled_batch.test(&CohesionParams::default(), 5);
+    assert!(class0(&tests).alarm, "{:?}", class0(&tests));
+    assert_eq!(class0(&tests).aligned, vec![fooled]);
 }
 
 #[test]
 fn a_style_the_kept_samples_share_is_not_a_trigger() {
     // The same 8 patched suspects, but 40 samples the model keeps in class 0 carry the
     // pattern too: a cut of the class whose borderline members are misread, not a trigger.
-    let pattern = |row: &mut [f32]| row[36..40].iter_mut().for_each(|v| *v = 0.5);
-    let (mut x, labels, predicted, suspect, _) = batch(5, 200, 40, 6, 8, &pattern, 5);
+    let mut styled = batch(6, 8, &patch, 5);
     for row in 0..40 {
-        pattern(&mut x[row * 40..(row + 1) * 40]);
+        patch(&mut styled.x[row * D..(row + 1) * D]);
     }
-    let tests = cohesion(
-        &x,
-        40,
-        &labels,
-        &predicted,
-        &suspect,
-        5,
-        1e-4,
-        &CohesionParams::default(),
-        5,
-    );
-    let class0 = tests.iter().find(|t| t.class == 0).expect("class 0 tested");
+    let tests = styled.test(&CohesionParams::default(), 5);
+    let class0 = class0(&tests);
     assert!(class0.cohesion - class0.null_mean >= 3.0, "{class0:?}");
     assert!(!class0.alarm, "{class0:?}");
 }
