@@ -12,6 +12,7 @@ mod burst;
 mod clean;
 mod clean_label;
 mod forged_manifest;
+mod refresh;
 mod slow_burn;
 mod split_view;
 mod targeted_flip;
@@ -39,6 +40,7 @@ pub static CAMPAIGNS: Registry<CampaignBuilder> = Registry::new(
         clean_label::ENTRY,
         split_view::ENTRY,
         forged_manifest::ENTRY,
+        refresh::ENTRY,
     ],
 );
 
