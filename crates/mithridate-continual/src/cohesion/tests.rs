@@ -167,3 +167,10 @@ fn mismatched_inputs_give_no_tests() {
     );
     assert!(tests.is_empty());
 }
+
+#[test]
+fn a_label_outside_the_classes_gives_no_tests() {
+    let mut bad = batch(6, 8, &patch, 1);
+    bad.labels[0] = K as u32;
+    assert!(bad.test(&CohesionParams::default(), 1).is_empty());
+}
