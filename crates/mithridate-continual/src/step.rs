@@ -549,7 +549,7 @@ fn screen_reason(result: &ScreenResult) -> String {
         .collect();
     found.extend(result.cohesion.iter().filter(|c| c.alarm).map(|c| {
         format!(
-            "class {}'s {} relabelled samples share a perturbation \
+            "class {}'s {} samples placed elsewhere share a perturbation \
              (group strength {:.2} vs {:.2} by chance, p={:.2e})",
             c.class, c.suspects, c.cohesion, c.null_mean, c.p_value
         )
