@@ -174,3 +174,24 @@ fn a_label_outside_the_classes_gives_no_tests() {
     bad.labels[0] = K as u32;
     assert!(bad.test(&CohesionParams::default(), 1).is_empty());
 }
+
+#[test]
+fn the_gershgorin_bound_is_never_below_the_largest_eigenvalue() {
+    let found = batch(6, 8, &patch, 2);
+    let rows: Vec<usize> = (0..found.labels.len()).step_by(37).collect();
+    let mut u = Mat::<f32>::zeros(rows.len(), D);
+    for (r, &i) in rows.iter().enumerate() {
+        let row = &found.x[i * D..(i + 1) * D];
+        let length = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        for c in 0..D {
+            u[(r, c)] = row[c] / length;
+        }
+    }
+    let gram = &u * u.transpose();
+    for size in [2, 5, 12, rows.len()] {
+        let members: Vec<usize> = (0..size).collect();
+        let bound = gershgorin_bound(&gram, &members);
+        let top = top_eigenvalue(&gram, &members);
+        assert!(bound >= top - 1e-9, "{size}: {bound} < {top}");
+    }
+}
