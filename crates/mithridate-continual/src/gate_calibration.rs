@@ -103,28 +103,24 @@ pub struct GateCalibration {
 
 /// `policy` with each churn threshold raised to `headroom` times the largest churn of `twins`.
 pub fn calibrated_policy(policy: &GatePolicy, twins: &[Churn], headroom: f64) -> GatePolicy {
-    let widest = |value: fn(&Churn) -> f64, configured: f64| {
+    let widest = |value: &dyn Fn(&Churn) -> f64, configured: f64| {
         let seen = twins.iter().map(value).fold(0.0, f64::max);
-        configured.max(round9(headroom * seen))
+        configured.max(round9(headroom * seen)).min(1.0)
+    };
+    // A twin with too few negative flips for the concentration check says nothing about it.
+    let judged_concentration = |c: &Churn| {
+        if c.negative_flips >= policy.min_disagreements {
+            c.concentration
+        } else {
+            0.0
+        }
     };
     GatePolicy {
-        max_accuracy_drop: widest(|c| c.accuracy_drop, policy.max_accuracy_drop),
-        max_class_recall_drop: widest(|c| c.class_recall_drop, policy.max_class_recall_drop)
-            .min(1.0),
-        max_flip_rate: widest(|c| c.flip_rate, policy.max_flip_rate).min(1.0),
-        max_negative_flip_rate: widest(|c| c.negative_flip_rate, policy.max_negative_flip_rate)
-            .min(1.0),
-        max_target_concentration: policy
-            .max_target_concentration
-            .max(round9(
-                headroom
-                    * twins
-                        .iter()
-                        .filter(|c| c.negative_flips >= policy.min_disagreements)
-                        .map(|c| c.concentration)
-                        .fold(0.0, f64::max),
-            ))
-            .min(1.0),
+        max_accuracy_drop: widest(&|c| c.accuracy_drop, policy.max_accuracy_drop),
+        max_class_recall_drop: widest(&|c| c.class_recall_drop, policy.max_class_recall_drop),
+        max_flip_rate: widest(&|c| c.flip_rate, policy.max_flip_rate),
+        max_negative_flip_rate: widest(&|c| c.negative_flip_rate, policy.max_negative_flip_rate),
+        max_target_concentration: widest(&judged_concentration, policy.max_target_concentration),
         ..policy.clone()
     }
 }

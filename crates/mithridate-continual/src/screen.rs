@@ -143,12 +143,10 @@ pub fn screen_batch(
     seed: u64,
 ) -> ScreenResult {
     let k = batch.num_classes();
-    let mut result = screen(probs, batch.labels(), batch.ids(), k, params);
+    let (mut result, predicted) = count_test(probs, batch.labels(), batch.ids(), k, params);
     let (Some(sizes), Features::Dense(x)) = (params.cohesion, batch.features()) else {
         return result;
     };
-    let rows = predictions(probs, batch.labels(), k, params.confidence);
-    let predicted: Vec<u32> = rows.iter().map(|r| r.0).collect();
     // Every sample placed in another class, confident or not: a blended trigger leaves the
     // model less sure of the poison's true class, and the test needs no count to stand out.
     let suspect: Vec<bool> = predicted
@@ -204,6 +202,17 @@ pub fn screen(
     k: usize,
     params: &ScreenParams,
 ) -> ScreenResult {
+    count_test(probs, labels, ids, k, params).0
+}
+
+/// The count test's result and the deployed model's class of every row.
+fn count_test(
+    probs: &[f32],
+    labels: &[u32],
+    ids: &[u64],
+    k: usize,
+    params: &ScreenParams,
+) -> (ScreenResult, Vec<u32>) {
     let n = labels.len();
     let mut samples = vec![0usize; k];
     let mut contradicted_in = vec![0usize; k];
@@ -242,11 +251,12 @@ pub fn screen(
         .collect();
     let named = named_in(&alarmed, labels, ids, &predicted);
     contradicted.sort_unstable();
-    ScreenResult {
+    let result = ScreenResult {
         alarm: !alarmed.is_empty(),
         classes,
         named,
         contradicted,
         cohesion: Vec::new(),
-    }
+    };
+    (result, predicted)
 }
