@@ -49,6 +49,9 @@ pub struct Config {
     /// Federated scenarios.
     #[serde(default)]
     pub federated: Vec<Federated>,
+    /// Continual-retraining runs: `[continual]` (one block) or `[[continual]]` (several).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub continual: Vec<Continual>,
     /// The source text, to turn byte spans into lines.
     #[serde(skip)]
     source: String,
@@ -116,10 +119,7 @@ pub struct AttackEntry {
 impl AttackEntry {
     /// The parameters as the attack registry takes them: a JSON object, `{}` for defaults.
     pub fn params_json(&self) -> serde_json::Value {
-        self.params
-            .as_ref()
-            .and_then(|p| serde_json::to_value(p.get_ref()).ok())
-            .unwrap_or_else(|| serde_json::json!({}))
+        table_json(&self.params)
     }
 }
 
@@ -146,6 +146,95 @@ pub struct Federated {
     pub lr: Option<Spanned<f64>>,
     pub max_train: Option<Spanned<usize>>,
     pub max_test: Option<Spanned<usize>>,
+}
+
+/// One continual-retraining stream (mithridate-continual's loop over time-ordered batches:
+/// ingest, screen, retrain, gate, deploy or block, monitor), run once per campaign and seed.
+///
+/// ```
+/// use mithridate_assess::config::Config;
+/// let config = Config::parse(r#"
+/// [continual]
+/// dataset = "mnist"
+/// config = { batches = 6, retrain = "finetune" }
+/// campaigns = [{ name = "clean" }, { name = "slow-burn", rate = 0.005, target = 0 }]
+/// "#)?;
+/// assert_eq!(config.continual[0].campaigns.len(), 2);
+/// assert_eq!(config.continual[0].campaigns[1].params_json()["rate"], 0.005);
+/// # Ok::<(), mithridate_assess::config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Continual {
+    /// Built-in image dataset (`mnist`, `fashion-mnist`).
+    pub dataset: Spanned<String>,
+    /// The loop's configuration, with the keys of a `continual.toml`
+    /// (`mithridate continual --config`); checked by mithridate-continual.
+    pub config: Option<Spanned<toml::Table>>,
+    /// Campaigns (`mithridate continual --list-campaigns`), one cell each per seed.
+    pub campaigns: Vec<ContinualCampaign>,
+}
+
+impl Continual {
+    /// The loop configuration as JSON, `{}` for the defaults.
+    pub fn config_json(&self) -> serde_json::Value {
+        table_json(&self.config)
+    }
+}
+
+/// One campaign of a continual block.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContinualCampaign {
+    /// Campaign registry name.
+    pub name: Spanned<String>,
+    /// Per-batch poison rate (the campaign's `rate` parameter, as `--rate`).
+    pub rate: Option<Spanned<f64>>,
+    /// Target class (the campaign's `target` parameter, as `--target`).
+    pub target: Option<Spanned<u32>>,
+    /// Further campaign parameters (kebab-case keys, as `mithridate continual -P`).
+    pub params: Option<Spanned<toml::Table>>,
+}
+
+impl ContinualCampaign {
+    /// Every parameter as the campaign registry takes them: a JSON object.
+    pub fn params_json(&self) -> serde_json::Value {
+        let mut params = table_json(&self.params);
+        if let Some(rate) = &self.rate {
+            params["rate"] = serde_json::json!(*rate.get_ref());
+        }
+        if let Some(target) = &self.target {
+            params["target"] = serde_json::json!(*target.get_ref());
+        }
+        params
+    }
+}
+
+fn table_json(table: &Option<Spanned<toml::Table>>) -> serde_json::Value {
+    table
+        .as_ref()
+        .and_then(|t| serde_json::to_value(t.get_ref()).ok())
+        .unwrap_or_else(|| serde_json::json!({}))
+}
+
+/// `[continual]` (a table) or `[[continual]]` (an array of tables), without buffering, so the
+/// blocks keep their spans.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Continual>, D::Error> {
+    struct Blocks;
+    impl<'de> serde::de::Visitor<'de> for Blocks {
+        type Value = Vec<Continual>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a [continual] table or [[continual]] tables")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            let block = Continual::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            Ok(vec![block])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+        }
+    }
+    d.deserialize_any(Blocks)
 }
 
 /// The built-in default assessment (`default.toml`): MNIST subsets (MLP), a clean baseline,
@@ -193,10 +282,12 @@ impl Config {
                 message: "seeds must be at least 1".into(),
             });
         }
-        if self.centralized.is_empty() && self.federated.is_empty() {
+        if self.centralized.is_empty() && self.federated.is_empty() && self.continual.is_empty() {
             return Err(ConfigError {
                 line: None,
-                message: "the configuration has no [[centralized]] or [[federated]] block".into(),
+                message:
+                    "the configuration has no [[centralized]], [[federated]] or [continual] block"
+                        .into(),
             });
         }
         let positive = |v: &Option<Spanned<usize>>, key: &str| match v {
@@ -256,6 +347,19 @@ impl Config {
                 return Err(self.error_at(&fed.dataset, "the federated scenario has no attacks"));
             }
         }
+        for block in &self.continual {
+            if block.campaigns.is_empty() {
+                return Err(self.error_at(&block.dataset, "the continual block has no campaigns"));
+            }
+            for campaign in &block.campaigns {
+                if let Some(r) = &campaign.rate {
+                    let v = *r.get_ref();
+                    if !(0.0..=1.0).contains(&v) {
+                        return Err(self.error_at(r, format!("rate must be in [0, 1], got {v}")));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -301,6 +405,29 @@ mod tests {
         let text = "[[federated]]\ndataset = \"digits\"\nclients = 10\nper_round = 0.5\nrounds = 2\nbyzantine = 1.0\nrules = [\"median\"]\nattacks = [\"none\"]\n";
         let e = Config::parse(text).unwrap_err();
         assert_eq!(e.line, Some(6));
+    }
+
+    #[test]
+    fn continual_blocks_one_or_many() {
+        let one = "[continual]\ndataset = \"mnist\"\ncampaigns = [{ name = \"clean\" }]\n";
+        assert_eq!(Config::parse(one).unwrap().continual.len(), 1);
+        let many = "[[continual]]\ndataset = \"mnist\"\ncampaigns = [{ name = \"clean\" }]\n\
+                    [[continual]]\ndataset = \"fashion-mnist\"\n\
+                    campaigns = [{ name = \"burst\", rate = 0.05 }]\n";
+        let c = Config::parse(many).unwrap();
+        assert_eq!(c.continual.len(), 2);
+        assert_eq!(c.line_of(&c.continual[1].dataset), 5);
+        let bad_rate = "[continual]\ndataset = \"mnist\"\n\
+                        campaigns = [\n{ name = \"burst\", rate = 1.5 }]\n";
+        assert_eq!(Config::parse(bad_rate).unwrap_err().line, Some(4));
+        let typo = "[continual]\ndataset = \"mnist\"\ncampains = []\n";
+        let e = Config::parse(typo).unwrap_err();
+        assert!(e.message.contains("campains"), "{}", e.message);
+        let none = "[continual]\ndataset = \"mnist\"\ncampaigns = []\n";
+        assert!(Config::parse(none)
+            .unwrap_err()
+            .message
+            .contains("no campaigns"));
     }
 
     #[test]

@@ -82,12 +82,27 @@ pub struct FederatedCell {
     pub seed: u64,
 }
 
+/// One continual-retraining run: the loop over a dataset's time-ordered batches under one
+/// campaign (executed by mithridate-continual).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContinualCell {
+    pub dataset: String,
+    /// Campaign registry name.
+    pub campaign: String,
+    /// The campaign's parameters (kebab-case keys, `rate` and `target` included); `{}`: defaults.
+    pub params: serde_json::Value,
+    /// The loop's configuration (the keys of a `continual.toml`); `{}`: defaults.
+    pub config: serde_json::Value,
+    pub seed: u64,
+}
+
 /// What a cell runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CellSpec {
     Centralized(CentralizedCell),
     Federated(FederatedCell),
+    Continual(ContinualCell),
 }
 
 impl CellSpec {
@@ -108,6 +123,16 @@ impl CellSpec {
                 "{}/fl/{}/{}/byz{}/seed{}",
                 f.dataset, f.attack, f.rule, f.byzantine, f.seed
             ),
+            CellSpec::Continual(c) => {
+                let rate = c
+                    .params
+                    .get("rate")
+                    .map_or(String::new(), |r| format!("@{r}"));
+                format!(
+                    "{}/continual/{}{rate}/seed{}",
+                    c.dataset, c.campaign, c.seed
+                )
+            }
         };
         format!("{readable}#{}", &digest[..12])
     }
@@ -116,6 +141,7 @@ impl CellSpec {
         match self {
             CellSpec::Centralized(c) => c.seed,
             CellSpec::Federated(f) => f.seed,
+            CellSpec::Continual(c) => c.seed,
         }
     }
 
@@ -123,6 +149,7 @@ impl CellSpec {
         match self {
             CellSpec::Centralized(c) => &c.dataset,
             CellSpec::Federated(f) => &f.dataset,
+            CellSpec::Continual(c) => &c.dataset,
         }
     }
 }
@@ -183,7 +210,8 @@ impl std::str::FromStr for Shard {
 /// Every cell of `config`, seeds `base_seed..base_seed + seeds`.
 ///
 /// Order: per seed, per block, the clean baseline and every undefended attack run come before
-/// the defence cells that reuse their trained models, then the federated runs.
+/// the defence cells that reuse their trained models, then the federated runs, then the
+/// continual runs (one per campaign).
 ///
 /// ```
 /// use mithridate_assess::{config::Config, plan::plan};
@@ -285,6 +313,17 @@ pub fn plan(config: &Config, seeds: u64, base_seed: u64) -> Vec<Cell> {
                         seed,
                     }));
                 }
+            }
+        }
+        for block in &config.continual {
+            for campaign in &block.campaigns {
+                specs.push(CellSpec::Continual(ContinualCell {
+                    dataset: block.dataset.get_ref().clone(),
+                    campaign: campaign.name.get_ref().clone(),
+                    params: campaign.params_json(),
+                    config: block.config_json(),
+                    seed,
+                }));
             }
         }
     }

@@ -34,12 +34,14 @@ impl CellRecord {
     }
 }
 
-/// What a cell measured: a centralized training run or a federated simulation.
+/// What a cell measured: a centralized training run, a federated simulation or a continual
+/// retraining run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
     Centralized(CentralizedOutcome),
     Federated(FederatedOutcome),
+    Continual(ContinualOutcome),
 }
 
 /// Attack family: what the adversary wants, and so which number says it succeeded.
@@ -174,4 +176,61 @@ pub struct FederatedOutcome {
     /// true attacker ids (`None` without attackers).
     pub anomaly_precision: Option<f64>,
     pub anomaly_recall: Option<f64>,
+}
+
+/// One step of a continual run, as the report's timeline draws it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContinualPoint {
+    /// 0-based batch index.
+    pub step: usize,
+    /// Poisoned or tampered samples the campaign put into this step (ground truth).
+    pub poisoned: usize,
+    /// Samples the step named as responsible.
+    pub named: usize,
+    /// Whether the batch was blocked (quarantined, the deployed model kept).
+    pub blocked: bool,
+    /// Why it was blocked (screen, detectors, gate, manifest), empty when deployed.
+    pub reasons: Vec<String>,
+    /// Samples the configured training-set detectors flagged in the batch.
+    pub detector_flags: usize,
+    /// Clean accuracy of the model deployed after this step, on serving data.
+    pub accuracy: f64,
+    /// Attack success of that model (`None` before the campaign's first poison).
+    pub asr: Option<f64>,
+    /// Serving monitors that raised an alert this step.
+    pub alerts: Vec<String>,
+}
+
+/// A continual-retraining run under one campaign: the bars' numbers and the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContinualOutcome {
+    /// Campaign registry name, e.g. `slow-burn`.
+    pub campaign: String,
+    /// The campaign's checked parameters.
+    pub parameters: serde_json::Value,
+    /// `scratch` or `finetune`.
+    pub retrain: String,
+    /// Model family, e.g. `mlp`.
+    pub model: String,
+    pub batches: usize,
+    pub batch_size: usize,
+    /// The campaign's first poisoned batch (`None` for a clean stream).
+    pub first_poisoned_batch: Option<usize>,
+    /// The first blocked batch (`None`: every batch was deployed).
+    pub blocked_at: Option<usize>,
+    /// Highest attack success of any deployed model.
+    pub max_deployed_asr: Option<f64>,
+    /// Blocks of batches that carried no poison and no tampering.
+    pub false_blocks: usize,
+    /// Share of poisoned or tampered ids some step named (`None` without poison).
+    pub named_poison_ids_recall: Option<f64>,
+    pub poisoned_samples: usize,
+    pub named_samples: usize,
+    pub deployments: usize,
+    /// Monitor alerts (one per monitor and step).
+    pub alerts: usize,
+    /// Alerts before the campaign's first move.
+    pub false_alerts: usize,
+    pub final_accuracy: Option<f64>,
+    pub timeline: Vec<ContinualPoint>,
 }

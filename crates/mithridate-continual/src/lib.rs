@@ -23,6 +23,7 @@
 //! [`incident`] walks the log back from a block or an alert to the batches and sample ids
 //! responsible, the models deployed since, and a rollback target, and cleans and retrains.
 
+pub mod assessment;
 pub mod campaign;
 pub mod cohesion;
 pub mod config;

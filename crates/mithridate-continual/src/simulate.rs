@@ -30,7 +30,7 @@ pub struct RunRequest {
     pub data: String,
     pub seed: u64,
     pub spec: ContinualSpec,
-    pub campaign: Box<dyn Campaign>,
+    pub campaign: std::sync::Arc<dyn Campaign>,
     /// The run directory (created if missing; a checkpoint there is resumed).
     pub dir: PathBuf,
     /// Stop after this many steps of this call (simulates a kill; `None`: run to the end).

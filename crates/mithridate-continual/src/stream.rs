@@ -129,6 +129,80 @@ pub struct Stream {
 impl Stream {
     /// Lays out the stream over `train` and `test` (a built-in dataset's splits).
     pub fn new(train: &Dataset, test: &Dataset, spec: &ContinualSpec, seed: u64) -> Result<Stream> {
+        let layout = Layout::new(train, test, spec, seed)?;
+        Ok(Stream {
+            bootstrap: train.select(&layout.bootstrap)?,
+            batches: layout.batches,
+            train: train.clone(),
+            label_noise: spec.params().label_noise,
+            seed,
+            holdout: test.select(&layout.holdout)?,
+            serving: test.select(&layout.serving)?,
+        })
+    }
+
+    /// Whether a stream of `spec` fits `train` and `test` (image data, enough samples of
+    /// every class for the bootstrap set and every batch, enough test samples), without
+    /// copying any data.
+    pub fn check(train: &Dataset, test: &Dataset, spec: &ContinualSpec) -> Result<()> {
+        Layout::new(train, test, spec, 0).map(|_| ())
+    }
+    pub fn len(&self) -> usize {
+        self.batches.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    /// Batch `t` as the feed delivers it (drifted class mix, natural label noise).
+    pub fn batch(&self, t: usize) -> Result<FeedBatch> {
+        let rows = self
+            .batches
+            .get(t)
+            .ok_or_else(|| ContinualError::invalid(format!("no batch {t}")))?;
+        let data = self.train.select(rows)?;
+        let k = data.num_classes() as u32;
+        let noisy = (self.label_noise * data.len() as f64).round() as usize;
+        let picked = mithridate_data::seeded_sample(
+            data.len(),
+            noisy,
+            derive_seed(self.seed, "label-noise", t as u64),
+        );
+        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, "noise-class", t as u64));
+        let mut labels = data.labels().to_vec();
+        let mut noisy_ids = Vec::with_capacity(picked.len());
+        for row in picked {
+            labels[row] = (labels[row] + rng.random_range(1..k)) % k;
+            noisy_ids.push(data.ids()[row]);
+        }
+        Ok(FeedBatch {
+            data: with_labels(&data, labels)?,
+            noisy_ids,
+        })
+    }
+
+    /// The serving requests of step `t`: `size` inputs drawn from the serving pool.
+    pub fn traffic(&self, t: usize, size: usize) -> Result<Dataset> {
+        let rows = mithridate_data::seeded_sample(
+            self.serving.len(),
+            size,
+            derive_seed(self.seed, "traffic", t as u64),
+        );
+        Ok(self.serving.select(&rows)?)
+    }
+}
+
+/// Row indices of the stream's parts.
+struct Layout {
+    bootstrap: Vec<usize>,
+    batches: Vec<Vec<usize>>,
+    holdout: Vec<usize>,
+    serving: Vec<usize>,
+}
+
+impl Layout {
+    fn new(train: &Dataset, test: &Dataset, spec: &ContinualSpec, seed: u64) -> Result<Layout> {
         let p = spec.params();
         if !matches!(train.modality(), mithridate_data::Modality::Image { .. }) {
             return Err(ContinualError::invalid(format!(
@@ -186,59 +260,11 @@ impl Stream {
         let mut serving_rows = serving_rows.to_vec();
         holdout_rows.sort_unstable();
         serving_rows.sort_unstable();
-        Ok(Stream {
-            bootstrap: train.select(&bootstrap_rows)?,
+        Ok(Layout {
+            bootstrap: bootstrap_rows,
             batches,
-            train: train.clone(),
-            label_noise: p.label_noise,
-            seed,
-            holdout: test.select(&holdout_rows)?,
-            serving: test.select(&serving_rows)?,
+            holdout: holdout_rows,
+            serving: serving_rows,
         })
-    }
-
-    pub fn len(&self) -> usize {
-        self.batches.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.batches.is_empty()
-    }
-
-    /// Batch `t` as the feed delivers it (drifted class mix, natural label noise).
-    pub fn batch(&self, t: usize) -> Result<FeedBatch> {
-        let rows = self
-            .batches
-            .get(t)
-            .ok_or_else(|| ContinualError::invalid(format!("no batch {t}")))?;
-        let data = self.train.select(rows)?;
-        let k = data.num_classes() as u32;
-        let noisy = (self.label_noise * data.len() as f64).round() as usize;
-        let picked = mithridate_data::seeded_sample(
-            data.len(),
-            noisy,
-            derive_seed(self.seed, "label-noise", t as u64),
-        );
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, "noise-class", t as u64));
-        let mut labels = data.labels().to_vec();
-        let mut noisy_ids = Vec::with_capacity(picked.len());
-        for row in picked {
-            labels[row] = (labels[row] + rng.random_range(1..k)) % k;
-            noisy_ids.push(data.ids()[row]);
-        }
-        Ok(FeedBatch {
-            data: with_labels(&data, labels)?,
-            noisy_ids,
-        })
-    }
-
-    /// The serving requests of step `t`: `size` inputs drawn from the serving pool.
-    pub fn traffic(&self, t: usize, size: usize) -> Result<Dataset> {
-        let rows = mithridate_data::seeded_sample(
-            self.serving.len(),
-            size,
-            derive_seed(self.seed, "traffic", t as u64),
-        );
-        Ok(self.serving.select(&rows)?)
     }
 }

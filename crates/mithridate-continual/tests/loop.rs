@@ -44,7 +44,7 @@ fn run(
             data: "mnist".into(),
             seed: 7,
             spec: small_spec(),
-            campaign: campaign::build(name, &params).unwrap(),
+            campaign: campaign::build(name, &params).unwrap().into(),
             dir: dir.to_path_buf(),
             max_steps,
         },
@@ -181,7 +181,9 @@ fn a_resume_with_another_campaign_is_refused() {
             data: "mnist".into(),
             seed: 7,
             spec: small_spec(),
-            campaign: campaign::build("burst", &serde_json::json!({})).unwrap(),
+            campaign: campaign::build("burst", &serde_json::json!({}))
+                .unwrap()
+                .into(),
             dir: dir.path().to_path_buf(),
             max_steps: None,
         },

@@ -8,7 +8,7 @@ use mithridate_assess::plan::{CellSpec, Shard};
 use mithridate_assess::record::{CellRecord, Outcome};
 use mithridate_assess::store::Store;
 use mithridate_data::DataHome;
-use mithridate_pipeline::assessment::{Assessment, Executor};
+use mithridate_pipeline::assessment::{Assessment, CellKinds, Executor};
 use mithridate_pipeline::data::DataCache;
 use std::path::PathBuf;
 
@@ -41,7 +41,7 @@ defences = []
 fn run() -> Vec<CellRecord> {
     let config = Config::parse(CONFIG).unwrap();
     let data = DataCache::new(home());
-    let assessment = Assessment::prepare(&config, 1, 0, &data).unwrap();
+    let assessment = Assessment::prepare(&config, 1, 0, &data, &CellKinds::none()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let summary = assessment

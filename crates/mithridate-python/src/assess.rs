@@ -69,14 +69,22 @@ fn run_assessment(
         one_engine_thread_per_worker();
     }
     let data = DataCache::new(DataHome::from_env().failed()?);
-    let assessment = Assessment::prepare(&config, seeds, seed, &data).map_err(|e| match e {
-        PipelineError::Config(e) => located(source, text, quote_lines, &e),
-        other => Failure::wrap(other),
-    })?;
+    let kinds = mithridate_continual::assessment::cell_kinds();
+    let assessment =
+        Assessment::prepare(&config, seeds, seed, &data, &kinds).map_err(|e| match e {
+            PipelineError::Config(e) => located(source, text, quote_lines, &e),
+            other => Failure::wrap(other),
+        })?;
     let store = Store::open(out).failed()?;
     let start = std::time::Instant::now();
     let summary = assessment
-        .run(&Executor::new(data), &store, shard, workers, &|_| {})
+        .run(
+            &Executor::new(data).with_work_dir(out),
+            &store,
+            shard,
+            workers,
+            &|_| {},
+        )
         .failed()?;
     let seconds = start.elapsed().as_secs_f64();
     let mut records = store.records().failed()?;

@@ -1,11 +1,18 @@
 //! CSV with one row per record, for spreadsheets and dataframes.
 
 use super::{Report, ReportError};
-use crate::record::{Outcome, TaxonomyRefs};
+use crate::record::{CellRecord, Outcome, TaxonomyRefs};
 
 /// Columns of [`Report::to_csv`]: one row per record; fields that do not apply are empty.
 /// Lists (taxonomy ids) are joined with `;`. Rates and accuracies are fractions in `[0, 1]`.
-pub const CSV_HEADER: [&str; 40] = [
+///
+/// Continual rows (`kind` = `continual`) fill the shared columns with their closest meaning:
+/// `attack` is the campaign, `rate` its per-batch rate, `poisoned` the poisoned or tampered
+/// samples of the whole stream, `rounds` the batches, `clean_accuracy` and `final_accuracy`
+/// the deployed model's accuracy at the last step, `success_rate` the highest attack success
+/// of any deployed model and `final_asr` the last step's; the columns after `seconds` are
+/// theirs (`parameters` also holds a centralized attack's parameters, as JSON).
+pub const CSV_HEADER: [&str; 51] = [
     "index",
     "id",
     "kind",
@@ -46,6 +53,17 @@ pub const CSV_HEADER: [&str; 40] = [
     "anomaly_precision",
     "anomaly_recall",
     "seconds",
+    "parameters",
+    "retrain",
+    "batch_size",
+    "first_poisoned_batch",
+    "blocked_at",
+    "false_blocks",
+    "named_samples",
+    "named_recall",
+    "deployments",
+    "alerts",
+    "false_alerts",
 ];
 
 fn opt_num(value: Option<f64>) -> String {
@@ -55,13 +73,146 @@ fn opt_num(value: Option<f64>) -> String {
     }
 }
 
-fn taxonomy_fields(t: &TaxonomyRefs) -> [String; 4] {
-    [
-        t.mitre_atlas.join(";"),
-        t.owasp_ml.join(";"),
-        t.owasp_llm.join(";"),
-        t.nist_ai_100_2.clone(),
-    ]
+/// One row being filled by column name, so a kind sets only the columns it has and the
+/// others stay empty.
+struct Row(Vec<String>);
+
+impl Row {
+    fn new() -> Row {
+        Row(vec![String::new(); CSV_HEADER.len()])
+    }
+
+    fn set(&mut self, column: &str, value: impl Into<String>) {
+        let position = CSV_HEADER.iter().position(|c| *c == column);
+        debug_assert!(position.is_some(), "no CSV column {column}");
+        if let Some(i) = position {
+            self.0[i] = value.into();
+        }
+    }
+
+    fn set_all<const N: usize>(&mut self, columns: [(&str, String); N]) {
+        for (column, value) in columns {
+            self.set(column, value);
+        }
+    }
+
+    fn taxonomy(&mut self, t: &TaxonomyRefs) {
+        self.set_all([
+            ("mitre_atlas", t.mitre_atlas.join(";")),
+            ("owasp_ml", t.owasp_ml.join(";")),
+            ("owasp_llm", t.owasp_llm.join(";")),
+            ("nist_ai_100_2", t.nist_ai_100_2.clone()),
+        ]);
+    }
+}
+
+fn opt_count(value: Option<usize>) -> String {
+    value.map_or(String::new(), |v| v.to_string())
+}
+
+fn row_of(r: &CellRecord) -> Row {
+    let mut row = Row::new();
+    row.set_all([
+        ("index", r.index.to_string()),
+        ("id", r.id.clone()),
+        ("dataset", r.dataset.clone()),
+        ("seed", r.seed.to_string()),
+        ("seconds", opt_num(Some(r.seconds))),
+    ]);
+    match &r.outcome {
+        Outcome::Centralized(c) => {
+            let attack = c.attack.as_ref();
+            row.set_all([
+                ("kind", "centralized".to_string()),
+                ("model", c.model.clone()),
+                (
+                    "attack",
+                    attack.map_or("clean".to_string(), |a| a.name.clone()),
+                ),
+                ("train_samples", c.train_samples.to_string()),
+                ("test_samples", c.test_samples.to_string()),
+                ("clean_accuracy", opt_num(Some(c.undefended.clean_accuracy))),
+                ("success_rate", opt_num(c.undefended.success_rate)),
+            ]);
+            if let Some(a) = attack {
+                row.set_all([
+                    ("family", a.family.name().to_string()),
+                    ("rate", opt_num(Some(a.rate))),
+                    ("poisoned", a.poisoned.to_string()),
+                    ("parameters", a.parameters.to_string()),
+                ]);
+                row.taxonomy(&a.taxonomy);
+            }
+            if let Some(d) = &c.defence {
+                row.set_all([
+                    ("detector", d.detector.clone()),
+                    ("mitigation", d.mitigation.clone()),
+                    ("flagged", d.flagged.to_string()),
+                    ("removed", d.removed.to_string()),
+                    ("relabelled", d.relabelled.to_string()),
+                    ("precision", opt_num(Some(d.precision))),
+                    ("recall", opt_num(Some(d.recall))),
+                    ("f1", opt_num(Some(d.f1))),
+                    ("auroc", opt_num(d.auroc)),
+                    (
+                        "defended_clean_accuracy",
+                        opt_num(Some(d.retrained.clean_accuracy)),
+                    ),
+                    ("defended_success_rate", opt_num(d.retrained.success_rate)),
+                ]);
+            }
+        }
+        Outcome::Federated(f) => {
+            row.set_all([
+                ("kind", "federated".to_string()),
+                ("model", f.model.clone()),
+                ("attack", f.attack.clone()),
+                ("family", f.family.name().to_string()),
+                ("rule", f.rule.clone()),
+                ("byzantine", opt_num(Some(f.byzantine))),
+                ("clients", f.clients.to_string()),
+                (
+                    "participants_per_round",
+                    f.participants_per_round.to_string(),
+                ),
+                ("malicious_per_round", f.malicious_per_round.to_string()),
+                ("rounds", f.rounds.len().to_string()),
+                ("final_accuracy", opt_num(Some(f.final_accuracy))),
+                ("final_asr", opt_num(f.final_asr)),
+                ("anomaly_precision", opt_num(f.anomaly_precision)),
+                ("anomaly_recall", opt_num(f.anomaly_recall)),
+            ]);
+            row.taxonomy(&f.taxonomy);
+        }
+        Outcome::Continual(c) => {
+            let rate = c.parameters.get("rate").and_then(serde_json::Value::as_f64);
+            let last_asr = c.timeline.last().and_then(|p| p.asr);
+            row.set_all([
+                ("kind", "continual".to_string()),
+                ("model", c.model.clone()),
+                ("attack", c.campaign.clone()),
+                ("rate", opt_num(rate)),
+                ("poisoned", c.poisoned_samples.to_string()),
+                ("clean_accuracy", opt_num(c.final_accuracy)),
+                ("success_rate", opt_num(c.max_deployed_asr)),
+                ("rounds", c.batches.to_string()),
+                ("final_accuracy", opt_num(c.final_accuracy)),
+                ("final_asr", opt_num(last_asr)),
+                ("parameters", c.parameters.to_string()),
+                ("retrain", c.retrain.clone()),
+                ("batch_size", c.batch_size.to_string()),
+                ("first_poisoned_batch", opt_count(c.first_poisoned_batch)),
+                ("blocked_at", opt_count(c.blocked_at)),
+                ("false_blocks", c.false_blocks.to_string()),
+                ("named_samples", c.named_samples.to_string()),
+                ("named_recall", opt_num(c.named_poison_ids_recall)),
+                ("deployments", c.deployments.to_string()),
+                ("alerts", c.alerts.to_string()),
+                ("false_alerts", c.false_alerts.to_string()),
+            ]);
+        }
+    }
+    row
 }
 
 pub fn csv(report: &Report) -> Result<String, ReportError> {
@@ -69,73 +220,7 @@ pub fn csv(report: &Report) -> Result<String, ReportError> {
     let fail = |e: ::csv::Error| ReportError::Csv(e.to_string());
     writer.write_record(CSV_HEADER).map_err(fail)?;
     for r in report.records() {
-        let mut row: Vec<String> = vec![
-            r.index.to_string(),
-            r.id.clone(),
-            String::new(),
-            r.dataset.clone(),
-            r.seed.to_string(),
-        ];
-        match &r.outcome {
-            Outcome::Centralized(c) => {
-                row[2] = "centralized".to_string();
-                let attack = c.attack.as_ref();
-                row.push(c.model.clone());
-                row.push(attack.map_or("clean".to_string(), |a| a.name.clone()));
-                row.push(attack.map_or(String::new(), |a| a.family.name().to_string()));
-                row.push(opt_num(attack.map(|a| a.rate)));
-                row.push(attack.map_or(String::new(), |a| a.poisoned.to_string()));
-                match attack {
-                    Some(a) => row.extend(taxonomy_fields(&a.taxonomy)),
-                    None => row.extend(std::iter::repeat_n(String::new(), 4)),
-                }
-                row.push(c.train_samples.to_string());
-                row.push(c.test_samples.to_string());
-                row.push(opt_num(Some(c.undefended.clean_accuracy)));
-                row.push(opt_num(c.undefended.success_rate));
-                match &c.defence {
-                    Some(d) => row.extend([
-                        d.detector.clone(),
-                        d.mitigation.clone(),
-                        d.flagged.to_string(),
-                        d.removed.to_string(),
-                        d.relabelled.to_string(),
-                        opt_num(Some(d.precision)),
-                        opt_num(Some(d.recall)),
-                        opt_num(Some(d.f1)),
-                        opt_num(d.auroc),
-                        opt_num(Some(d.retrained.clean_accuracy)),
-                        opt_num(d.retrained.success_rate),
-                    ]),
-                    None => row.extend(std::iter::repeat_n(String::new(), 11)),
-                }
-                row.extend(std::iter::repeat_n(String::new(), 10));
-            }
-            Outcome::Federated(f) => {
-                row[2] = "federated".to_string();
-                row.push(f.model.clone());
-                row.push(f.attack.clone());
-                row.push(f.family.name().to_string());
-                row.extend([String::new(), String::new()]);
-                row.extend(taxonomy_fields(&f.taxonomy));
-                row.extend(std::iter::repeat_n(String::new(), 4 + 11));
-                row.extend([
-                    f.rule.clone(),
-                    opt_num(Some(f.byzantine)),
-                    f.clients.to_string(),
-                    f.participants_per_round.to_string(),
-                    f.malicious_per_round.to_string(),
-                    f.rounds.len().to_string(),
-                    opt_num(Some(f.final_accuracy)),
-                    opt_num(f.final_asr),
-                    opt_num(f.anomaly_precision),
-                    opt_num(f.anomaly_recall),
-                ]);
-            }
-        }
-        row.push(opt_num(Some(r.seconds)));
-        debug_assert_eq!(row.len(), CSV_HEADER.len());
-        writer.write_record(&row).map_err(fail)?;
+        writer.write_record(&row_of(r).0).map_err(fail)?;
     }
     let bytes = writer
         .into_inner()

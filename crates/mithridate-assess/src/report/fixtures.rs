@@ -2,8 +2,8 @@
 //! includes this file by path with `crate::record` re-exported at its root).
 
 use crate::record::{
-    AttackInfo, CellRecord, CentralizedOutcome, DefenceOutcome, Family, FederatedOutcome,
-    ModelScore, Outcome, RoundPoint, TaxonomyRefs,
+    AttackInfo, CellRecord, CentralizedOutcome, ContinualOutcome, ContinualPoint, DefenceOutcome,
+    Family, FederatedOutcome, ModelScore, Outcome, RoundPoint, TaxonomyRefs,
 };
 
 pub fn taxonomy(atlas: &str, ml: &str, nist: &str) -> TaxonomyRefs {
@@ -290,3 +290,103 @@ pub fn full_assessment() -> Vec<CellRecord> {
 /// How many plots [`full_assessment`] yields: an attack curve, a defence effect and a ROC plot
 /// for each of the 2 attacks, and one federated plot for each of the 3 update attacks.
 pub const FULL_ASSESSMENT_PLOTS: usize = 2 + 2 + 2 + 3;
+
+/// A continual run on "mnist" (MLP, from-scratch retrains) over 6 batches of 2,000.
+///
+/// `campaign` "clean" poisons nothing; any other name is a slow-burn at 0.5% per batch from
+/// batch 2 (10 poisons a batch, 40 in all). From `blocked_at` on, every poisoned batch is
+/// blocked with its poisons (and 2 clean samples) named; batch `blocked_at` itself is blocked
+/// even when clean (a false block). Poisoned batches that are not blocked get deployed and the
+/// ASR climbs by 30 points per deployed poisoned batch (to at most 97%); while none is
+/// deployed it stays at 0.4%. The confidence monitor alerts at batch 3.
+pub fn continual(index: usize, seed: u64, campaign: &str, blocked_at: Option<usize>) -> CellRecord {
+    const BATCHES: usize = 6;
+    const FIRST: usize = 2;
+    let clean = campaign == "clean";
+    let mut timeline: Vec<ContinualPoint> = Vec::new();
+    let mut deployed_poison = 0;
+    let mut accuracy = 0.95;
+    for step in 0..BATCHES {
+        let poisoned = if !clean && step >= FIRST { 10 } else { 0 };
+        let blocked = blocked_at.is_some_and(|b| step == b || (step >= b && poisoned > 0));
+        if !blocked {
+            // A deployed retrain on one more batch: slightly better on clean data.
+            accuracy += 0.004;
+            if poisoned > 0 {
+                deployed_poison += 1;
+            }
+        }
+        timeline.push(ContinualPoint {
+            step,
+            poisoned,
+            named: if blocked && poisoned > 0 {
+                poisoned + 2
+            } else {
+                0
+            },
+            blocked,
+            reasons: if blocked {
+                vec!["screen: cohesion test, class 0".to_string()]
+            } else {
+                Vec::new()
+            },
+            detector_flags: poisoned / 2,
+            accuracy,
+            asr: (!clean && step >= FIRST)
+                .then(|| (0.3 * deployed_poison as f64).clamp(0.004, 0.97)),
+            alerts: if step == 3 {
+                vec!["confidence".to_string()]
+            } else {
+                Vec::new()
+            },
+        });
+    }
+    let first_poisoned_batch = (!clean).then_some(FIRST);
+    let poisoned_samples: usize = timeline.iter().map(|p| p.poisoned).sum();
+    let named_poisons: usize = timeline
+        .iter()
+        .filter(|p| p.blocked)
+        .map(|p| p.poisoned)
+        .sum();
+    let alerting = |p: &&ContinualPoint| !p.alerts.is_empty();
+    CellRecord {
+        id: format!("mnist/continual/{campaign}/seed{seed}"),
+        index,
+        dataset: "mnist".to_string(),
+        seed,
+        outcome: Outcome::Continual(ContinualOutcome {
+            campaign: campaign.to_string(),
+            parameters: if clean {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({"start": FIRST, "rate": 0.005, "target": 0})
+            },
+            retrain: "scratch".to_string(),
+            model: "mlp".to_string(),
+            batches: BATCHES,
+            batch_size: 2000,
+            first_poisoned_batch,
+            blocked_at: timeline.iter().find(|p| p.blocked).map(|p| p.step),
+            // A blocked step's ASR is the kept model's: every step's model was deployed.
+            max_deployed_asr: timeline.iter().filter_map(|p| p.asr).reduce(f64::max),
+            false_blocks: timeline
+                .iter()
+                .filter(|p| p.blocked && p.poisoned == 0)
+                .count(),
+            named_poison_ids_recall: (poisoned_samples > 0)
+                .then(|| named_poisons as f64 / poisoned_samples as f64),
+            poisoned_samples,
+            named_samples: timeline.iter().map(|p| p.named).sum(),
+            deployments: timeline.iter().filter(|p| !p.blocked).count(),
+            alerts: timeline.iter().filter(alerting).count(),
+            false_alerts: timeline
+                .iter()
+                .filter(alerting)
+                .filter(|p| first_poisoned_batch.is_none_or(|first| p.step < first))
+                .count(),
+            final_accuracy: timeline.last().map(|p| p.accuracy),
+            timeline,
+        }),
+        seconds: 30.0,
+    }
+}

@@ -1,5 +1,5 @@
 //! GitHub-flavoured Markdown for pull-request comments: verdicts, risk summary and the
-//! compact tables (means only, no plots).
+//! compact tables (means only, no plots), continual-retraining runs last.
 
 use super::table::markdown_escape as md;
 use super::{shared_tables, undefended_word, Report};
@@ -43,6 +43,19 @@ pub fn markdown(report: &Report) -> String {
     if !report.federated().is_empty() {
         out.push_str("### Federated learning\n\n");
         shared_tables::federated(report).write_markdown(&mut out);
+    }
+    if !report.continual().is_empty() {
+        out.push_str("### Continual retraining\n\n");
+        for row in report.continual() {
+            let word = if row.poisoned_seeds == 0 {
+                "clean stream"
+            } else {
+                undefended_word(row.level)
+            };
+            let _ = writeln!(out, "- **{word}**: {}", md(&row.verdict));
+        }
+        out.push('\n');
+        shared_tables::continual(report).write_markdown(&mut out);
     }
     out
 }

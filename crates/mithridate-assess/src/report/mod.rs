@@ -13,6 +13,10 @@
 //!   [`ACCURACY_DROP_THRESHOLD`] (10 points) and fail at or below [`RESIDUAL_ACCURACY_DROP`].
 //! * Federated update attacks: the drop of final accuracy against the `none`-attack run with
 //!   the same rule and seed, or the final ASR for backdoor attacks, whichever is stronger.
+//! * Continual-retraining campaigns: the highest attack success of any *deployed* model (mean
+//!   over seeds) against the backdoor thresholds. They are reported apart (their own table,
+//!   verdict lines and timeline plots), never mixed into the attack or risk tables: their
+//!   budget is per batch and their defence is the loop's screen and gate.
 //!
 //! # Risk
 //!
@@ -34,10 +38,12 @@ mod shared_tables;
 mod summary;
 mod table;
 
+pub(crate) use plots::MAX_TIMELINES;
 pub use plots::{Plot, PlotKind};
 pub use summary::{
-    AttackGroup, Budget, CleanDefence, CleanRow, DefenceRow, DefenceVerdict, FamilyRisk,
-    FederatedRisk, FederatedRow, RateRow, RiskRow, RoundStat, Stat, Verdict,
+    AttackGroup, Budget, CleanDefence, CleanRow, ContinualRow, ContinualRun, DefenceRow,
+    DefenceVerdict, FamilyRisk, FederatedRisk, FederatedRow, RateRow, RiskRow, RoundStat, Stat,
+    Verdict,
 };
 
 use crate::record::{CellRecord, Family};
@@ -93,7 +99,7 @@ impl Report {
         let mut records = records.to_vec();
         records.sort_by_key(|r| r.index);
         let aggregate = summary::aggregate(&records);
-        let plots = plots::draw_all(&aggregate)?;
+        let plots = plots::draw_all(&aggregate, &records)?;
         Ok(Report {
             records,
             aggregate,
@@ -119,6 +125,12 @@ impl Report {
     /// Federated runs per attack, rule and Byzantine fraction.
     pub fn federated(&self) -> &[FederatedRow] {
         &self.aggregate.federated
+    }
+
+    /// Continual-retraining runs per dataset, campaign (with its parameters), retrain mode and
+    /// model, over seeds.
+    pub fn continual(&self) -> &[ContinualRow] {
+        &self.aggregate.continual
     }
 
     /// One plain-words verdict per attack and budget.
@@ -183,6 +195,7 @@ impl Report {
             "clean": self.aggregate.clean,
             "attacks": self.aggregate.attacks,
             "federated": self.aggregate.federated,
+            "continual": self.aggregate.continual,
         })
     }
 }
@@ -285,3 +298,5 @@ pub fn defended_word(level: Option<Level>, reduces: Option<bool>) -> &'static st
 mod fixtures;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_continual;

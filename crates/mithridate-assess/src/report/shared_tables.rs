@@ -2,7 +2,7 @@
 //! report. The HTML report shows more columns (spreads, seed counts, anomaly scores); the
 //! Markdown one is the compact pull-request view, with means only.
 
-use super::summary::Budget;
+use super::summary::{Budget, ContinualRow};
 use super::table::{Cell, Column, Table};
 use super::{
     format_percent, format_rate, format_stat_number, format_stat_percent, format_success,
@@ -258,6 +258,109 @@ pub(crate) fn federated(report: &Report) -> Table<'static> {
         ];
         cells.extend(taxonomy_cells(&r.taxonomy));
         table.push(cells);
+    }
+    table
+}
+
+/// `2` or `2, 3` (distinct per-seed values); `—` for a clean stream.
+fn first_poisoned_text(row: &ContinualRow) -> String {
+    let mut batches: Vec<usize> = row
+        .runs
+        .iter()
+        .filter_map(|r| r.first_poisoned_batch)
+        .collect();
+    batches.sort_unstable();
+    batches.dedup();
+    let batches: Vec<String> = batches.iter().map(usize::to_string).collect();
+    if batches.is_empty() {
+        "—".to_string()
+    } else {
+        batches.join(", ")
+    }
+}
+
+/// Per seed: `2`, `never`, or `1 (false)` when the first block hit a clean batch.
+fn blocked_at_text(row: &ContinualRow) -> String {
+    let per_seed: Vec<String> = row
+        .runs
+        .iter()
+        .map(|r| match r.blocked_at {
+            None => "never".to_string(),
+            Some(b) if r.first_block_false() => format!("{b} (false)"),
+            Some(b) => b.to_string(),
+        })
+        .collect();
+    per_seed.join(", ")
+}
+
+/// `0 (3/3 seeds)`, `0.5 ± 0.7, max 1 (2/2 seeds)`, `never (0/2 seeds)`; `—` for a clean stream.
+fn retrains_text(row: &ContinualRow) -> String {
+    if row.poisoned_seeds == 0 {
+        return "—".to_string();
+    }
+    let seeds = format!("({}/{} seeds)", row.caught_seeds, row.poisoned_seeds);
+    match (row.retrains_to_block, row.max_retrains_to_block) {
+        (Some(stat), Some(max)) if stat.sd > 0.0 => {
+            format!("{}, max {max} {seeds}", format_stat_number(Some(stat), 1))
+        }
+        (Some(_), Some(max)) => format!("{max} {seeds}"),
+        _ => format!("never {seeds}"),
+    }
+}
+
+/// Every continual-retraining configuration over seeds: when its campaign was blocked, what
+/// was deployed meanwhile, and what the loop's defences cost (false blocks and alerts).
+pub(crate) fn continual(report: &Report) -> Table<'static> {
+    let mut table = Table::new(vec![
+        Column::html("dataset"),
+        Column::html("model"),
+        Column::markdown("dataset · model"),
+        Column::both("campaign"),
+        Column::both("parameters"),
+        Column::both("retrain"),
+        Column::html("seeds"),
+        Column::both("first poisoned batch"),
+        Column::both("blocked at"),
+        Column::both("retrains to block"),
+        Column::html("max deployed ASR"),
+        Column {
+            html: Some("worst seed"),
+            markdown: Some("max deployed ASR (worst seed)"),
+        },
+        Column::both("false blocks"),
+        Column::html("named poison recall"),
+        Column::markdown("named poison recall"),
+        Column::both("alerts (false)"),
+        Column::html("final accuracy"),
+        Column::markdown("final accuracy"),
+        Column::both("verdict"),
+    ]);
+    for r in report.continual() {
+        table.push(vec![
+            Cell::text(&r.dataset),
+            Cell::text(&r.model),
+            Cell::text(format!("{} · {}", r.dataset, r.model)),
+            Cell::Strong(r.label()),
+            Cell::text(r.parameters_text()),
+            Cell::text(&r.retrain),
+            Cell::number(r.seeds.len().to_string()),
+            Cell::number(first_poisoned_text(r)),
+            Cell::number(blocked_at_text(r)),
+            Cell::number(retrains_text(r)),
+            Cell::number(format_stat_percent(r.max_deployed_asr)),
+            Cell::number(format_percent(r.worst_deployed_asr)),
+            Cell::number(r.false_blocks.to_string()),
+            Cell::number(format_stat_percent(r.named_recall)),
+            Cell::text(format_percent(r.named_recall.map(|s| s.mean))),
+            Cell::number(format!("{} ({})", r.alerts, r.false_alerts)),
+            Cell::number(format_stat_percent(r.final_accuracy)),
+            Cell::text(format_percent(r.final_accuracy.map(|s| s.mean))),
+            if r.poisoned_seeds == 0 {
+                Cell::text("clean stream")
+            } else {
+                Cell::badge(r.level, undefended_word(r.level), "")
+            },
+        ]);
     }
     table
 }

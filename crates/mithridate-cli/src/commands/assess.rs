@@ -85,10 +85,12 @@ pub fn run(args: AssessArgs, ctx: &Context) -> Result<()> {
         one_engine_thread_per_worker();
     }
     let data = DataCache::new(DataHome::from_env()?);
-    let assessment = Assessment::prepare(&config, seeds, ctx.seed, &data).map_err(|e| match e {
-        PipelineError::Config(e) => located(&source, &e),
-        other => other.into(),
-    })?;
+    let kinds = mithridate_continual::assessment::cell_kinds();
+    let assessment =
+        Assessment::prepare(&config, seeds, ctx.seed, &data, &kinds).map_err(|e| match e {
+            PipelineError::Config(e) => located(&source, &e),
+            other => other.into(),
+        })?;
     let store = Store::open(&args.out)?;
     let todo = assessment.pending(&store, args.shard)?;
     if args.dry_run {
@@ -108,7 +110,8 @@ pub fn run(args: AssessArgs, ctx: &Context) -> Result<()> {
         bar.set_message(names.join("  "));
     };
     let start = std::time::Instant::now();
-    let summary = assessment.run(&Executor::new(data), &store, args.shard, workers, &on_event)?;
+    let exec = Executor::new(data).with_work_dir(&args.out);
+    let summary = assessment.run(&exec, &store, args.shard, workers, &on_event)?;
     bar.finish_and_clear();
     let mut records = store.records()?;
     records.sort_by_key(|r| r.index);
@@ -225,6 +228,28 @@ fn results_table(records: &[mithridate_assess::record::CellRecord]) -> String {
                 format!("rule {}", f.rule),
                 "-".into(),
                 "-".into(),
+            ],
+            // The deployed model is the defended one: the loop's screen and gate are the
+            // defence, so its numbers go in the "after" columns.
+            Outcome::Continual(c) => vec![
+                r.dataset.clone(),
+                r.seed.to_string(),
+                format!(
+                    "continual {}{}",
+                    c.campaign,
+                    c.parameters
+                        .get("rate")
+                        .map_or(String::new(), |r| format!(" @ {r}"))
+                ),
+                "-".into(),
+                "-".into(),
+                format!(
+                    "loop: {}",
+                    c.blocked_at
+                        .map_or("never blocked".into(), |b| format!("blocked at {b}"))
+                ),
+                pct(c.final_accuracy),
+                pct(c.max_deployed_asr),
             ],
         })
         .collect();

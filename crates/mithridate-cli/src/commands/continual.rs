@@ -123,7 +123,7 @@ fn simulate(args: RunArgs, ctx: &Context) -> Result<()> {
             data: args.data.clone(),
             seed: ctx.seed,
             spec,
-            campaign,
+            campaign: campaign.into(),
             dir: args.out.clone(),
             max_steps: args.max_steps,
         },

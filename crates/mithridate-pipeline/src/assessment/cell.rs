@@ -34,14 +34,23 @@ pub struct FederatedRun {
 pub enum CheckedCell {
     Centralized(Box<CentralizedRun>),
     Federated(Box<FederatedRun>),
+    /// A cell of a kind checked and run by another crate (`kind.rs`).
+    Kind(std::sync::Arc<dyn super::kind::CheckedKindCell>),
 }
 
 impl CheckedCell {
-    /// Checks every name and parameter of `spec` once (the attack is built here, not per run).
+    /// Checks every name and parameter of a centralized or federated `spec` once (the attack
+    /// is built here, not per run); other kinds are checked by their crate through
+    /// [`super::CellKinds::check`].
     pub fn new(spec: &CellSpec) -> Result<CheckedCell> {
         Ok(match spec {
             CellSpec::Centralized(c) => CheckedCell::Centralized(Box::new(centralized(c)?)),
             CellSpec::Federated(f) => CheckedCell::Federated(Box::new(federated(f)?)),
+            CellSpec::Continual(_) => {
+                return Err(crate::PipelineError::invalid(
+                    "a continual cell is checked by its runner (CellKinds::check)",
+                ))
+            }
         })
     }
 }

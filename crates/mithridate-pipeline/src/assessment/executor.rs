@@ -14,6 +14,7 @@ use mithridate_assess::record::{
 use mithridate_attack::{Budget, Goal};
 use mithridate_engine::Classifier;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// A trained model shared by the cells that need it; the inner lock makes a second cell wait
@@ -26,14 +27,26 @@ type ModelSlot = Arc<Mutex<Option<Arc<Classifier>>>>;
 pub struct Executor {
     data: DataCache,
     models: Mutex<HashMap<String, ModelSlot>>,
+    /// Where cells that keep state (continual runs) put it.
+    work: PathBuf,
 }
 
 impl Executor {
+    /// An executor whose stateful cells work under the system's temporary directory.
     pub fn new(data: DataCache) -> Executor {
         Executor {
             data,
             models: Mutex::new(HashMap::new()),
+            work: std::env::temp_dir().join("mithridate-cells"),
         }
+    }
+
+    /// Stateful cells (continual runs: checkpoint, audit log, models) work under `dir`; an
+    /// assessment passes its output directory, so a killed cell resumes and its run
+    /// directory can be traced afterwards.
+    pub fn with_work_dir(mut self, dir: impl Into<PathBuf>) -> Executor {
+        self.work = dir.into();
+        self
     }
 
     pub fn data(&self) -> &DataCache {
@@ -45,6 +58,9 @@ impl Executor {
         Ok(match cell {
             CheckedCell::Centralized(c) => Outcome::Centralized(self.centralized(c)?),
             CheckedCell::Federated(f) => Outcome::Federated(self.federated(f)?),
+            CheckedCell::Kind(k) => k
+                .run(&self.data, &self.work)
+                .map_err(|e| crate::PipelineError::invalid(crate::error::one_line(e.as_ref())))?,
         })
     }
 

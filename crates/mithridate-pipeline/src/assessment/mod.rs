@@ -3,11 +3,14 @@
 //!
 //! ```no_run
 //! use mithridate_assess::{config::Config, plan::Shard, store::Store};
-//! use mithridate_pipeline::assessment::{Assessment, Executor};
+//! use mithridate_pipeline::assessment::{Assessment, CellKinds, Executor};
 //! use mithridate_pipeline::data::DataCache;
 //!
 //! let data = DataCache::new(mithridate_data::DataHome::from_env()?);
-//! let assessment = Assessment::prepare(&Config::builtin(), 1, 0, &data)?;
+//! // The built-in default also has continual cells: pass
+//! // `mithridate_continual::assessment::cell_kinds()` to run them; `none()` refuses them.
+//! let config = Config::parse(&std::fs::read_to_string("bench/detect-quick.toml")?)?;
+//! let assessment = Assessment::prepare(&config, 1, 0, &data, &CellKinds::none())?;
 //! let store = Store::open(std::path::Path::new("assessment"))?;
 //! let summary = assessment.run(&Executor::new(data), &store, Shard::ALL, 2, &|_| {})?;
 //! println!("{} cells ran", summary.ran);
@@ -16,10 +19,12 @@
 
 mod cell;
 mod executor;
+mod kind;
 mod validate;
 
 pub use cell::{CentralizedRun, CheckedCell, FederatedRun};
 pub use executor::Executor;
+pub use kind::{CellKind, CellKinds, CheckedKindCell, KindError};
 pub use validate::validate;
 
 use crate::data::DataCache;
@@ -38,21 +43,23 @@ pub struct Assessment {
 
 impl Assessment {
     /// Validates `config` (loading its datasets into `data`), plans seeds
-    /// `base_seed..base_seed + seeds` and checks every cell once.
+    /// `base_seed..base_seed + seeds` and checks every cell once; cells of other kinds than
+    /// centralized and federated (continual) are checked by the matching entry of `kinds`.
     pub fn prepare(
         config: &Config,
         seeds: u64,
         base_seed: u64,
         data: &DataCache,
+        kinds: &CellKinds,
     ) -> Result<Assessment> {
         if seeds == 0 {
             return Err(crate::PipelineError::invalid("--seeds must be at least 1"));
         }
-        validate(config, data, base_seed)?;
+        validate(config, data, base_seed, kinds)?;
         let cells = plan::plan(config, seeds, base_seed);
         let checked = cells
             .iter()
-            .map(|c| CheckedCell::new(&c.spec))
+            .map(|c| kinds.check(&c.spec, data))
             .collect::<Result<Vec<_>>>()?;
         Ok(Assessment { cells, checked })
     }
@@ -99,6 +106,8 @@ impl Assessment {
 pub fn run_cell(
     spec: &mithridate_assess::plan::CellSpec,
     data: DataCache,
+    kinds: &CellKinds,
 ) -> Result<mithridate_assess::record::Outcome> {
-    Executor::new(data).run(&CheckedCell::new(spec)?)
+    let checked = kinds.check(spec, &data)?;
+    Executor::new(data).run(&checked)
 }

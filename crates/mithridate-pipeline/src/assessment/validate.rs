@@ -2,13 +2,15 @@
 //! attacks, defences, rules and their Byzantine tolerance checked, each attack tried on a
 //! small subset, so a typo never costs a half-finished assessment. Mistakes name their line.
 
+use super::CellKinds;
 use crate::attack::AttackSpec;
 use crate::data::{subsample, DataCache};
 use crate::defence::{parse_action, DefenceSpec};
 use crate::error::{PipelineError, Result};
 use crate::federated::{check_attack_modality, FlSetup};
 use mithridate_aggregate::RuleSpec;
-use mithridate_assess::config::{Centralized, Config, Federated};
+use mithridate_assess::config::{Centralized, Config, Continual, Federated};
+use mithridate_assess::plan::{CellSpec, ContinualCell};
 use mithridate_attack::Budget;
 use mithridate_data::partition::Partition;
 use mithridate_detect::sanitize::Action;
@@ -20,12 +22,48 @@ const PROBE_ROWS: usize = 200;
 
 /// Checks every named thing in `config` against the data and registries (loading the
 /// datasets into `data`).
-pub fn validate(config: &Config, data: &DataCache, seed: u64) -> Result<()> {
+pub fn validate(config: &Config, data: &DataCache, seed: u64, kinds: &CellKinds) -> Result<()> {
     for block in &config.centralized {
         centralized(config, block, data, seed)?;
     }
     for fed in &config.federated {
         federated(config, fed, data, seed)?;
+    }
+    for block in &config.continual {
+        continual(config, block, data, seed, kinds)?;
+    }
+    Ok(())
+}
+
+/// Each campaign of a continual block checked by the continual runner; a mistake names the
+/// line of what is wrong: the dataset, the loop configuration or the campaign.
+fn continual(
+    config: &Config,
+    block: &Continual,
+    data: &DataCache,
+    seed: u64,
+    kinds: &CellKinds,
+) -> Result<()> {
+    for campaign in &block.campaigns {
+        let spec = CellSpec::Continual(ContinualCell {
+            dataset: block.dataset.get_ref().clone(),
+            campaign: campaign.name.get_ref().clone(),
+            params: campaign.params_json(),
+            config: block.config_json(),
+            seed,
+        });
+        kinds.check(&spec, data).map_err(|e| {
+            let message = e.to_string();
+            match &block.config {
+                _ if message.starts_with("dataset") => {
+                    PipelineError::Config(config.error_at(&block.dataset, message))
+                }
+                Some(c) if message.starts_with("continual config") => {
+                    PipelineError::Config(config.error_at(c, message))
+                }
+                _ => at(config, &campaign.name, e),
+            }
+        })?;
     }
     Ok(())
 }

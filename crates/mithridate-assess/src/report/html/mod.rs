@@ -4,7 +4,7 @@
 mod sections;
 
 use super::{
-    format_percent, shared_tables, PlotKind, Report, ACCURACY_DROP_THRESHOLD,
+    format_percent, shared_tables, PlotKind, Report, ACCURACY_DROP_THRESHOLD, MAX_TIMELINES,
     RESIDUAL_ACCURACY_DROP, RESIDUAL_SUCCESS_RATE, SUCCESS_RATE_THRESHOLD,
 };
 use crate::record::Outcome;
@@ -100,19 +100,19 @@ fn header(out: &mut String, report: &Report) {
     let mut seeds: Vec<u64> = records.iter().map(|r| r.seed).collect();
     seeds.sort_unstable();
     seeds.dedup();
-    let federated = records
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Federated(_)))
-        .count();
+    let count = |kind: fn(&Outcome) -> bool| records.iter().filter(|r| kind(&r.outcome)).count();
+    let federated = count(|o| matches!(o, Outcome::Federated(_)));
+    let continual = count(|o| matches!(o, Outcome::Continual(_)));
     let _ = write!(
         out,
         "<header><h1>Mithridate assessment report</h1>\
-         <p class=\"meta\">{} cells ({} centralized, {} federated) · datasets: {} · seeds: {}</p>\
+         <p class=\"meta\">{} cells ({} centralized, {} federated, {} continual) · datasets: {} · seeds: {}</p>\
          <nav><a href=\"#summary\">Summary</a><a href=\"#risk\">Risk</a><a href=\"#plots\">Plots</a>\
          <a href=\"#tables\">Tables</a><a href=\"#cells\">All cells</a></nav></header>",
         records.len(),
-        records.len() - federated,
+        records.len() - federated - continual,
         federated,
+        continual,
         escape(&datasets.join(", ")),
         escape(
             &seeds
@@ -144,10 +144,13 @@ fn risk(out: &mut String, report: &Report) {
 
 fn plots(out: &mut String, report: &Report) {
     out.push_str("<section id=\"plots\"><h2>Plots</h2>\n");
-    if !report
-        .attacks()
-        .iter()
-        .any(|g| g.rates.iter().any(|r| !r.defences.is_empty()))
+    // Continual and federated runs have no data detectors of this kind: the note is only
+    // news when centralized attacks ran.
+    if !report.attacks().is_empty()
+        && !report
+            .attacks()
+            .iter()
+            .any(|g| g.rates.iter().any(|r| !r.defences.is_empty()))
     {
         out.push_str(
             "<p class=\"note\">No defences configured: no defence-effect or ROC plots.</p>",
@@ -158,11 +161,18 @@ fn plots(out: &mut String, report: &Report) {
         if plots.is_empty() {
             continue;
         }
-        let _ = write!(
-            out,
-            "<h3>{}</h3><div class=\"plots\">",
-            escape(kind.heading())
-        );
+        let _ = write!(out, "<h3>{}</h3>", escape(kind.heading()));
+        let runs: usize = report.continual().iter().map(|r| r.runs.len()).sum();
+        if kind == PlotKind::ContinualTimeline && plots.len() < runs {
+            let _ = write!(
+                out,
+                "<p class=\"note\">{} of {runs} runs: the lowest seed of each configuration \
+                 (at most {}); the table below has every seed.</p>",
+                plots.len(),
+                MAX_TIMELINES
+            );
+        }
+        out.push_str("<div class=\"plots\">");
         for plot in plots {
             let _ = write!(
                 out,
@@ -197,6 +207,16 @@ fn tables(out: &mut String, report: &Report) {
     if !report.federated().is_empty() {
         out.push_str("<h3>Federated learning</h3>");
         shared_tables::federated(report).write_html(out);
+    }
+    if !report.continual().is_empty() {
+        out.push_str(
+            "<h3>Continual retraining</h3><p class=\"note\">Per campaign and retrain \
+            mode, over seeds: the first blocked batch per seed (“false” when a clean batch was \
+            blocked first), poisoned retrains deployed before a poisoned batch was blocked, the \
+            highest attack success of any deployed model, and what the screen, gate and \
+            monitors cost (false blocks of clean batches, alerts before the campaign began).</p>",
+        );
+        shared_tables::continual(report).write_html(out);
     }
     out.push_str("</section>\n");
 }

@@ -1,10 +1,11 @@
 //! The tables only the HTML report shows: the verdict matrices of the summary (attacks by
-//! defence, update attacks by rule), clean baselines, defence details and every cell.
+//! defence, update attacks by rule, continual campaigns' verdict lines), clean baselines,
+//! defence details and every cell.
 
 use super::escape;
 use crate::record::{Family, Outcome};
 use crate::report::shared_tables::success_text;
-use crate::report::summary::{AttackGroup, FederatedRow};
+use crate::report::summary::{AttackGroup, ContinualRow, FederatedRow};
 use crate::report::table::{badge_html, Cell, Column, Table};
 use crate::report::{
     defended_word, format_percent, format_rate, format_stat_number, format_stat_percent,
@@ -32,10 +33,12 @@ fn push_unique<'a>(list: &mut Vec<&'a str>, item: &'a str) {
 }
 
 /// Summary section: per dataset and model, attacks by budget against every defence, with the
-/// plain-words verdicts; then update attacks against every aggregation rule.
+/// plain-words verdicts; then update attacks against every aggregation rule; then one line per
+/// continual-retraining campaign.
 pub(super) fn summary(out: &mut String, report: &Report) {
     out.push_str("<section id=\"summary\"><h2>Summary verdicts</h2>\n");
-    if report.attacks().is_empty() && report.federated().is_empty() {
+    if report.attacks().is_empty() && report.federated().is_empty() && report.continual().is_empty()
+    {
         out.push_str("<p class=\"note\">No attacks were run: only clean baselines.</p>");
     }
     for (dataset, model) in models(report.attacks()) {
@@ -109,7 +112,27 @@ pub(super) fn summary(out: &mut String, report: &Report) {
         out.push_str("</ul>\n");
     }
     federated_summary(out, report.federated());
+    continual_summary(out, report.continual());
     out.push_str("</section>\n");
+}
+
+/// One verdict line per continual configuration: blocked how soon on how many seeds, and the
+/// highest attack success that reached production (or, for a clean stream, what it cost).
+fn continual_summary(out: &mut String, rows: &[ContinualRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str("<h3>Continual retraining: campaigns against the retraining loop</h3>");
+    out.push_str("<ul class=\"verdicts\">");
+    for row in rows {
+        let badge = if row.poisoned_seeds == 0 {
+            badge_html(None, "clean stream", &row.verdict)
+        } else {
+            badge_html(row.level, undefended_word(row.level), &row.verdict)
+        };
+        let _ = write!(out, "<li>{badge}</li>");
+    }
+    out.push_str("</ul>\n");
 }
 
 fn federated_summary(out: &mut String, rows: &[FederatedRow]) {
@@ -341,6 +364,24 @@ pub(super) fn cells(report: &Report) -> Table<'static> {
                     Cell::text(format!("rule {}", f.rule)),
                     Cell::number(format_percent(Some(f.final_accuracy))),
                     Cell::number(format_percent(f.final_asr)),
+                    Cell::number("—"),
+                    Cell::number("—"),
+                ]);
+            }
+            // The final deployed model's accuracy, and the highest attack success any deployed
+            // model had: the loop is the defence, so there is no separate "after defence".
+            Outcome::Continual(c) => {
+                let rate = c.parameters.get("rate").and_then(serde_json::Value::as_f64);
+                cells.extend([
+                    Cell::text(&c.model),
+                    Cell::text(format!("continual {}", c.campaign)),
+                    Cell::number(rate.map_or("—".to_string(), format_rate)),
+                    Cell::text(match c.blocked_at {
+                        Some(b) => format!("{} retrain, blocked at {b}", c.retrain),
+                        None => format!("{} retrain, never blocked", c.retrain),
+                    }),
+                    Cell::number(format_percent(c.final_accuracy)),
+                    Cell::number(format_percent(c.max_deployed_asr)),
                     Cell::number("—"),
                     Cell::number("—"),
                 ]);

@@ -1,6 +1,6 @@
 //! The federated plot: accuracy (and ASR) per round per aggregation rule under one attack.
 
-use super::{color, err, render, short, LegendEntry, Plot, PlotKind, Swatch, FONT};
+use super::{color, err, integer_label, render, short, LegendEntry, Plot, PlotKind, Swatch, FONT};
 use crate::report::summary::FederatedRow;
 use crate::report::ReportError;
 use plotters::prelude::*;
@@ -54,13 +54,7 @@ pub(super) fn federated_rounds(rows: &[&FederatedRow], several: bool) -> Result<
             })
             .x_labels(((x1 - x0) as usize + 1).clamp(2, 12))
             // Rounds are whole numbers: label only the integer ticks.
-            .x_label_formatter(&|x| {
-                if (x - x.round()).abs() < 1e-6 {
-                    format!("{}", x.round())
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&integer_label)
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 16))

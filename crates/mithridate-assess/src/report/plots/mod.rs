@@ -3,14 +3,18 @@
 //!
 //! This module holds the plot types, the order they are drawn in and what every plot shares
 //! (canvas, palette, side legend); the plots of one attack group are in `attack`, the
-//! federated one in `federated`.
+//! federated one in `federated`, the continual timelines in `continual`.
 
 mod attack;
+mod continual;
 mod federated;
 
 use super::summary::{Aggregate, FederatedRow};
 use super::ReportError;
+use crate::record::CellRecord;
 use attack::{attack_curve, defence_effect, roc};
+use continual::continual_timelines;
+pub(crate) use continual::MAX_TIMELINES;
 use federated::federated_rounds;
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
@@ -29,6 +33,9 @@ pub enum PlotKind {
     Roc,
     /// Federated accuracy (and ASR) per round per aggregation rule under one update attack.
     FederatedRounds,
+    /// One continual-retraining run per batch: deployed accuracy and ASR, poisoned, blocked
+    /// and alerting steps.
+    ContinualTimeline,
 }
 
 impl PlotKind {
@@ -39,14 +46,16 @@ impl PlotKind {
             PlotKind::DefenceEffect => "Defence effect: attack success before and after",
             PlotKind::Roc => "Detection ROC curves",
             PlotKind::FederatedRounds => "Federated accuracy per round per rule",
+            PlotKind::ContinualTimeline => "Continual retraining timeline",
         }
     }
 
-    pub const ALL: [PlotKind; 4] = [
+    pub const ALL: [PlotKind; 5] = [
         PlotKind::AttackCurve,
         PlotKind::DefenceEffect,
         PlotKind::Roc,
         PlotKind::FederatedRounds,
+        PlotKind::ContinualTimeline,
     ];
 }
 
@@ -89,8 +98,9 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-/// Draws all plots in section order: attack curves, defence effects, ROC, federated.
-pub fn draw_all(aggregate: &Aggregate) -> Result<Vec<Plot>, ReportError> {
+/// Draws all plots in section order: attack curves, defence effects, ROC, federated, continual
+/// timelines (drawn from the `records` themselves: a timeline is one seed's, not a mean).
+pub fn draw_all(aggregate: &Aggregate, records: &[CellRecord]) -> Result<Vec<Plot>, ReportError> {
     let mut plots = Vec::new();
     for group in &aggregate.attacks {
         plots.push(attack_curve(group)?);
@@ -125,6 +135,7 @@ pub fn draw_all(aggregate: &Aggregate) -> Result<Vec<Plot>, ReportError> {
             .collect();
         plots.push(federated_rounds(&rows, several)?);
     }
+    plots.extend(continual_timelines(&aggregate.continual, records)?);
     Ok(plots)
 }
 
@@ -157,6 +168,10 @@ enum Swatch {
     Line(RGBColor),
     Dashed(RGBColor),
     Bar(RGBColor),
+    /// A point marker: a cross (blocked steps).
+    Cross(RGBColor),
+    /// A point marker: a triangle (alerting steps).
+    Triangle(RGBColor),
 }
 
 type LegendEntry = (String, Swatch);
@@ -196,6 +211,12 @@ fn side_legend(area: &Area<'_>, entries: &[LegendEntry]) -> Result<(), String> {
             Swatch::Bar(c) => area
                 .draw(&Rectangle::new([(10, y - 6), (26, y + 6)], c.filled()))
                 .map_err(err)?,
+            Swatch::Cross(c) => area
+                .draw(&Cross::new((18, y), 6, c.stroke_width(2)))
+                .map_err(err)?,
+            Swatch::Triangle(c) => area
+                .draw(&TriangleMarker::new((18, y), 6, c.filled()))
+                .map_err(err)?,
         }
         let lines = wrap(label, 22);
         for (i, line) in lines.iter().enumerate() {
@@ -209,6 +230,16 @@ fn side_legend(area: &Area<'_>, entries: &[LegendEntry]) -> Result<(), String> {
         y += LINE * lines.len() as i32 + 8;
     }
     Ok(())
+}
+
+/// An axis label for whole-numbered axes (rounds, batches): the integer ticks only.
+fn integer_label(x: &f64) -> String {
+    if (x - x.round()).abs() < 1e-6 {
+        // `+ 0.0` turns a rounded -0 into 0.
+        format!("{}", x.round() + 0.0)
+    } else {
+        String::new()
+    }
 }
 
 /// Long dataset paths would run off the plot: keep the end, which names the file.

@@ -1,12 +1,13 @@
-//! Grouping cell records (clean baselines, attacks by budget, federated runs) and reducing each
-//! group over seeds.
+//! Grouping cell records (clean baselines, attacks by budget, federated runs, continual runs)
+//! and reducing each group over seeds.
 
+use super::continual::{continual_rows, ContinualKey};
 use super::risk::{family_risk, federated_risk, risk_of, verdicts_of};
 use super::{
     federated_level, level_of, Aggregate, AttackGroup, CleanDefence, CleanRow, DefenceRow,
     FederatedRow, RateRow, RiskRow, RoundStat, Stat,
 };
-use crate::record::{CellRecord, CentralizedOutcome, Family, FederatedOutcome};
+use crate::record::{CellRecord, CentralizedOutcome, Family, FederatedOutcome, Outcome};
 use crate::report::Level;
 use std::collections::BTreeMap;
 
@@ -48,10 +49,11 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
     // (dataset, model, attack) in first-appearance order -> rate bits -> records.
     let mut attack_groups: Vec<(AttackKey, ByRate)> = Vec::new();
     let mut federated_groups: Vec<(FederatedKey, Vec<&CellRecord>)> = Vec::new();
+    let mut continual_groups: Vec<(ContinualKey, Vec<&CellRecord>)> = Vec::new();
 
     for record in &sorted {
         match &record.outcome {
-            crate::record::Outcome::Centralized(c) => match &c.attack {
+            Outcome::Centralized(c) => match &c.attack {
                 None => {
                     if c.defence.is_none() {
                         baselines
@@ -77,7 +79,7 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
                         .push(record);
                 }
             },
-            crate::record::Outcome::Federated(f) => {
+            Outcome::Federated(f) => {
                 let key = (
                     record.dataset.clone(),
                     f.model.clone(),
@@ -86,6 +88,18 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
                     f.byzantine.to_bits(),
                 );
                 push_group(&mut federated_groups, key, record);
+            }
+            // Not an attack at a budget: continual runs never join the attack groups, the
+            // verdicts or the risk summary (see `continual`).
+            Outcome::Continual(c) => {
+                let key = (
+                    record.dataset.clone(),
+                    c.campaign.clone(),
+                    c.parameters.clone(),
+                    c.retrain.clone(),
+                    c.model.clone(),
+                );
+                push_group(&mut continual_groups, key, record);
             }
         }
     }
@@ -105,6 +119,7 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
     let risk: Vec<RiskRow> = attacks.iter().map(risk_of).collect();
     let family_risk = family_risk(&risk);
     let federated_risk = federated_risk(&federated);
+    let continual = continual_rows(&continual_groups);
     Aggregate {
         clean,
         attacks,
@@ -113,6 +128,7 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
         risk,
         family_risk,
         federated_risk,
+        continual,
     }
 }
 
@@ -135,15 +151,15 @@ fn rate_key(rate: f64) -> u64 {
 
 fn centralized(record: &CellRecord) -> Option<&CentralizedOutcome> {
     match &record.outcome {
-        crate::record::Outcome::Centralized(c) => Some(c),
-        crate::record::Outcome::Federated(_) => None,
+        Outcome::Centralized(c) => Some(c),
+        _ => None,
     }
 }
 
 fn federated(record: &CellRecord) -> Option<&FederatedOutcome> {
     match &record.outcome {
-        crate::record::Outcome::Federated(f) => Some(f),
-        crate::record::Outcome::Centralized(_) => None,
+        Outcome::Federated(f) => Some(f),
+        _ => None,
     }
 }
 

@@ -1,10 +1,12 @@
 //! Aggregation of cell records over seeds: attack rows with their defences, federated rows,
-//! clean baselines, verdicts and the risk summary.
+//! continual-retraining rows, clean baselines, verdicts and the risk summary.
 
 mod aggregate;
+mod continual;
 mod risk;
 
 pub use aggregate::aggregate;
+pub use continual::{ContinualRow, ContinualRun};
 
 use super::{
     format_rate, Level, ACCURACY_DROP_THRESHOLD, RESIDUAL_ACCURACY_DROP, RESIDUAL_SUCCESS_RATE,
@@ -257,6 +259,8 @@ pub struct Aggregate {
     pub risk: Vec<RiskRow>,
     pub family_risk: Vec<FamilyRisk>,
     pub federated_risk: Vec<FederatedRisk>,
+    /// Continual-retraining runs, kept apart from the centralized and federated attacks.
+    pub continual: Vec<ContinualRow>,
 }
 
 /// A federated attack succeeds when it drops accuracy by the availability threshold or
