@@ -27,6 +27,9 @@ Modules
     The retraining gate on two models and a holdout: the decision and every check.
 ``mithridate.assess``
     Assessments from TOML or a dict: records back (pandas when installed), the HTML report.
+``mithridate.continual``
+    Continual retraining under poisoning campaigns: the governance loop over time-ordered
+    batches (screen, retrain, gate, deploy or block, monitor), its incident trace and cleanup.
 
 Bad input (NaN/Inf, wrong dtype or rank, empty or non-contiguous arrays, impossible
 parameters) raises ``ValueError`` naming the problem; nothing is written on failure.
@@ -47,6 +50,7 @@ ROLES = (
     "update-attack",
     "detector",
     "input-detector",
+    "campaign",
 )
 
 

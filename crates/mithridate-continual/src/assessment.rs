@@ -23,13 +23,12 @@
 //! ```
 
 use crate::campaign::{self, Campaign};
-use crate::config::{ContinualParams, ContinualSpec, Retrain};
+use crate::config::{ContinualSpec, Retrain};
 use crate::state::Decision;
 use crate::summary::Outcome;
 use crate::{ContinualError, RunRequest};
 use mithridate_assess::plan::{CellSpec, ContinualCell};
 use mithridate_assess::record::{self, ContinualOutcome, ContinualPoint};
-use mithridate_core::ParamGuard;
 use mithridate_pipeline::assessment::{CellKind, CellKinds, CheckedKindCell, KindError};
 use mithridate_pipeline::data::DataCache;
 use std::path::Path;
@@ -77,9 +76,7 @@ impl ContinualRun {
     /// Checks the cell's loop configuration, campaign and dataset name (that the dataset fits
     /// the stream is checked by [`ContinualKind`], which has the data).
     pub fn check(cell: &ContinualCell) -> crate::Result<ContinualRun> {
-        let params: ContinualParams = serde_json::from_value(cell.config.clone())
-            .map_err(|e| ContinualError::invalid(format!("continual config: {e}")))?;
-        let spec = params.check()?;
+        let spec = crate::named::spec_from_json(&cell.config, None)?;
         let campaign = campaign::build(&cell.campaign, &cell.params)?;
         if !mithridate_pipeline::data::is_builtin(&cell.dataset) {
             return Err(ContinualError::invalid(format!(

@@ -30,6 +30,7 @@ pub enum Retrain {
 /// assert!(ContinualParams::from_toml_str("[gate]\nmax_flip_rate = 2.0\n").is_err());
 /// assert!(ContinualParams::from_toml_str("gate_headroom = 0.5\n").is_err());
 /// assert_eq!(ContinualParams::from_toml_str("")?.params().gate_twins, 3);
+/// assert!(ContinualParams::from_toml_str("gate_twins = 1000000\n").is_err());
 /// # Ok::<(), mithridate_continual::ContinualError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,6 +129,9 @@ pub fn continual_gate_policy() -> GatePolicy {
     }
 }
 
+/// The most clean twins the gate calibration may train.
+pub const MAX_GATE_TWINS: usize = 16;
+
 /// A checked [`ContinualParams`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContinualSpec {
@@ -213,6 +217,14 @@ impl ParamGuard for ContinualParams {
             return Err(ContinualError::invalid(format!(
                 "continual config: label_noise {} above 0.5 leaves more wrong labels than right ones",
                 self.label_noise
+            )));
+        }
+        // Each twin is one more training of the bootstrap model before the first batch.
+        if self.gate_twins > MAX_GATE_TWINS {
+            return Err(ContinualError::invalid(format!(
+                "continual config: gate_twins must be at most {MAX_GATE_TWINS} (each is a full \
+                 training of the bootstrap model), got {}",
+                self.gate_twins
             )));
         }
         if !(self.gate_headroom.is_finite() && self.gate_headroom >= 1.0) {

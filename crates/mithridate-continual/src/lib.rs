@@ -34,6 +34,7 @@ pub mod ingest;
 pub mod ledger;
 pub mod models;
 pub mod monitor;
+pub mod named;
 pub mod screen;
 pub mod simulate;
 pub mod state;

@@ -12,6 +12,7 @@ mod aggregate;
 pub mod arrays;
 mod assess;
 mod attack;
+mod continual;
 mod data;
 mod detect;
 pub mod errors;
@@ -33,5 +34,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     provenance::register(m)?;
     gate::register(m)?;
     assess::register(m)?;
+    continual::register(m)?;
     Ok(())
 }

@@ -34,10 +34,11 @@ fn registry(py: Python<'_>, role: &str) -> PyResult<Py<PyAny>> {
         "update-attack" => entries(&mithridate_fl::attacks::UPDATE_ATTACKS),
         "detector" => entries(&mithridate_detect::registry::DETECTORS),
         "input-detector" => entries(&mithridate_detect::registry::INPUT_DETECTORS),
+        "campaign" => entries(&mithridate_continual::CAMPAIGNS),
         other => {
             return Err(crate::errors::invalid(format!(
                 "unknown role '{other}' (known: aggregation-rule, pre-aggregator, data-attack, \
-                 update-attack, detector, input-detector)"
+                 update-attack, detector, input-detector, campaign)"
             )))
         }
     };

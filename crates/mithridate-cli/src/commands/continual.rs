@@ -6,8 +6,7 @@
 use crate::output::Context;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use mithridate_continual::{campaign, incident, ContinualParams, RunRequest};
-use mithridate_core::ParamGuard;
+use mithridate_continual::{incident, named};
 use mithridate_data::DataHome;
 use std::path::PathBuf;
 
@@ -86,20 +85,15 @@ fn simulate(args: RunArgs, ctx: &Context) -> Result<()> {
         println!("{}", mithridate_continual::CAMPAIGNS.listing());
         return Ok(());
     }
-    let mut params = match &args.config {
+    let spec = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading config {}", path.display()))?;
-            let spec = ContinualParams::from_toml_str(&text)
-                .with_context(|| path.display().to_string())?;
-            spec.params().clone()
+            named::spec_from_toml(&text, args.batches)
+                .with_context(|| path.display().to_string())?
         }
-        None => ContinualParams::default(),
+        None => named::spec_from_json(&serde_json::json!({}), args.batches)?,
     };
-    if let Some(b) = args.batches {
-        params.batches = b;
-    }
-    let spec = params.check()?;
     let mut campaign_params = mithridate_core::registry::params_from_pairs(&args.params)
         .map_err(mithridate_continual::ContinualError::invalid)?;
     if let Some(rate) = args.rate {
@@ -108,27 +102,17 @@ fn simulate(args: RunArgs, ctx: &Context) -> Result<()> {
     if let Some(target) = args.target {
         campaign_params["target"] = serde_json::json!(target);
     }
-    let campaign = campaign::build(&args.campaign, &campaign_params)?;
-    if !mithridate_pipeline::data::is_builtin(&args.data) {
-        anyhow::bail!(mithridate_continual::ContinualError::invalid(format!(
-            "--data {}: the continual loop runs on a built-in image dataset (mnist, fashion-mnist)",
-            args.data
-        )));
-    }
-    let home = DataHome::from_env()?;
-    let (train, test) =
-        mithridate_pipeline::data::train_and_test(&home, &args.data, None, ctx.seed)?;
-    let outcome = mithridate_continual::run(
-        RunRequest {
+    let outcome = named::run(
+        &DataHome::from_env()?,
+        named::NamedRun {
             data: args.data.clone(),
-            seed: ctx.seed,
+            campaign: args.campaign.clone(),
+            params: campaign_params,
             spec,
-            campaign: campaign.into(),
+            seed: ctx.seed,
             dir: args.out.clone(),
             max_steps: args.max_steps,
         },
-        &train,
-        &test,
     )?;
     if ctx.json {
         let mut value = serde_json::to_value(&outcome)?;
