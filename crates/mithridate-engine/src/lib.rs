@@ -79,6 +79,7 @@ pub mod metrics;
 mod network;
 mod optim;
 mod params;
+pub mod partition_aggregation;
 mod persist;
 mod simd;
 mod sparse_conv;

@@ -1,7 +1,9 @@
 //! `mithridate privacy epsilon`: the (epsilon, delta) that DP-SGD or DP-FedAvg spends, from the
 //! RDP accountant of the Poisson-subsampled Gaussian mechanism (mithridate-privacy);
-//! `mithridate privacy noise`: the noise multiplier for a target budget.
+//! `mithridate privacy noise`: the noise multiplier for a target budget;
+//! `mithridate privacy dpa`: Deep Partition Aggregation's certified accuracy.
 
+mod dpa;
 mod secagg_bench;
 
 use crate::output::Context;
@@ -22,6 +24,10 @@ pub enum PrivacyCommand {
     /// client and for the server, SecAgg (complete graph) or SecAgg+ (K neighbours), with
     /// dropouts; checks every sum against the plain one.
     SecaggBench(secagg_bench::SecAggBenchArgs),
+    /// Deep Partition Aggregation (Levine & Feizi 2021), a certified defence against data
+    /// poisoning: k base classifiers on hash partitions of the training set, a plurality
+    /// vote, and certified accuracy against the number of inserted or deleted samples.
+    Dpa(dpa::DpaArgs),
 }
 
 #[derive(Args)]
@@ -61,6 +67,7 @@ pub fn run(cmd: PrivacyCommand, ctx: &Context) -> Result<()> {
         PrivacyCommand::Epsilon(args) => epsilon(args, ctx),
         PrivacyCommand::Noise(args) => noise(args, ctx),
         PrivacyCommand::SecaggBench(args) => secagg_bench::run(args, ctx),
+        PrivacyCommand::Dpa(args) => dpa::run(args, ctx),
     }
 }
 
