@@ -1,5 +1,6 @@
 //! The assessment configuration (`assess.toml`): which datasets, attacks with budgets,
-//! defences, federated scenarios and seeds make up the matrix.
+//! defences, federated scenarios, continual streams, retrieval-poisoning matrices ([`Rag`])
+//! and seeds make up the matrix.
 //!
 //! Parsing is purely syntactic plus range checks that need no other crate (rates in `[0, 1]`,
 //! positive sizes); every value that names something (a dataset, an attack, a detector, a
@@ -23,6 +24,13 @@
 //! assert_eq!(config.line_of(&config.centralized[0].attacks[0].name), 7);
 //! # Ok::<(), mithridate_assess::config::ConfigError>(())
 //! ```
+
+mod rag;
+
+pub use rag::{
+    DefenceSetting, NamedParams, Rag, RagTargets, DEFAULT_POISONS_PER_TARGET, DEFAULT_RAG_TARGETS,
+    MAX_POISONS_PER_TARGET,
+};
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -52,6 +60,9 @@ pub struct Config {
     /// Continual-retraining runs: `[continual]` (one block) or `[[continual]]` (several).
     #[serde(default, deserialize_with = "one_or_many")]
     pub continual: Vec<Continual>,
+    /// Retrieval-corpus poisoning matrices: `[rag]` (one block) or `[[rag]]` (several).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub rag: Vec<Rag>,
     /// The source text, to turn byte spans into lines.
     #[serde(skip)]
     source: String,
@@ -119,7 +130,7 @@ pub struct AttackEntry {
 impl AttackEntry {
     /// The parameters as the attack registry takes them: a JSON object, `{}` for defaults.
     pub fn params_json(&self) -> serde_json::Value {
-        table_json(&self.params)
+        table_json(self.params.as_ref().map(Spanned::get_ref))
     }
 }
 
@@ -178,7 +189,7 @@ pub struct Continual {
 impl Continual {
     /// The loop configuration as JSON, `{}` for the defaults.
     pub fn config_json(&self) -> serde_json::Value {
-        table_json(&self.config)
+        table_json(self.config.as_ref().map(Spanned::get_ref))
     }
 }
 
@@ -199,7 +210,7 @@ pub struct ContinualCampaign {
 impl ContinualCampaign {
     /// Every parameter as the campaign registry takes them: a JSON object.
     pub fn params_json(&self) -> serde_json::Value {
-        let mut params = table_json(&self.params);
+        let mut params = table_json(self.params.as_ref().map(Spanned::get_ref));
         if let Some(rate) = &self.rate {
             params["rate"] = serde_json::json!(*rate.get_ref());
         }
@@ -210,31 +221,35 @@ impl ContinualCampaign {
     }
 }
 
-fn table_json(table: &Option<Spanned<toml::Table>>) -> serde_json::Value {
+/// A TOML table as a JSON object, `{}` when absent.
+fn table_json(table: Option<&toml::Table>) -> serde_json::Value {
     table
-        .as_ref()
-        .and_then(|t| serde_json::to_value(t.get_ref()).ok())
+        .and_then(|t| serde_json::to_value(t).ok())
         .unwrap_or_else(|| serde_json::json!({}))
 }
 
-/// `[continual]` (a table) or `[[continual]]` (an array of tables), without buffering, so the
-/// blocks keep their spans.
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Continual>, D::Error> {
-    struct Blocks;
-    impl<'de> serde::de::Visitor<'de> for Blocks {
-        type Value = Vec<Continual>;
+/// A block written as `[name]` (one table) or `[[name]]` (an array of tables), read without
+/// buffering, so the blocks keep their spans.
+fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Blocks<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Blocks<T> {
+        type Value = Vec<T>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a [continual] table or [[continual]] tables")
+            f.write_str("a [block] table or [[block]] tables")
         }
         fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-            let block = Continual::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            let block = T::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
             Ok(vec![block])
         }
         fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
             Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
         }
     }
-    d.deserialize_any(Blocks)
+    d.deserialize_any(Blocks(std::marker::PhantomData))
 }
 
 /// The built-in default assessment (`default.toml`): MNIST subsets (MLP), a clean baseline,
@@ -282,12 +297,16 @@ impl Config {
                 message: "seeds must be at least 1".into(),
             });
         }
-        if self.centralized.is_empty() && self.federated.is_empty() && self.continual.is_empty() {
+        if self.centralized.is_empty()
+            && self.federated.is_empty()
+            && self.continual.is_empty()
+            && self.rag.is_empty()
+        {
             return Err(ConfigError {
                 line: None,
-                message:
-                    "the configuration has no [[centralized]], [[federated]] or [continual] block"
-                        .into(),
+                message: "the configuration has no [[centralized]], [[federated]], [continual] \
+                          or [rag] block"
+                    .into(),
             });
         }
         let positive = |v: &Option<Spanned<usize>>, key: &str| match v {
@@ -359,6 +378,44 @@ impl Config {
                     }
                 }
             }
+        }
+        for block in &self.rag {
+            self.check_rag(block)?;
+        }
+        Ok(())
+    }
+
+    /// A RAG block's lists are non-empty, its counts at least 1 and its poisons within what
+    /// mithridate-rag accepts.
+    fn check_rag(&self, block: &Rag) -> Result<(), ConfigError> {
+        if let Some(list) = &block.retrievers {
+            if list.get_ref().is_empty() {
+                return Err(self.error_at(list, "the rag block has no retrievers"));
+            }
+        }
+        if let Some(t) = &block.targets {
+            if *t.get_ref() == RagTargets::Count(0) {
+                return Err(self.error_at(t, "targets must be at least 1"));
+            }
+        }
+        if let Some(list) = &block.poisons_per_target {
+            if list.get_ref().is_empty() {
+                return Err(self.error_at(list, "poisons_per_target is empty"));
+            }
+            for p in list.get_ref() {
+                let v = *p.get_ref();
+                if !(1..=MAX_POISONS_PER_TARGET).contains(&v) {
+                    return Err(self.error_at(
+                        p,
+                        format!(
+                            "poisons_per_target must be in 1..={MAX_POISONS_PER_TARGET}, got {v}"
+                        ),
+                    ));
+                }
+            }
+        }
+        if block.attacks.get_ref().is_empty() {
+            return Err(self.error_at(&block.attacks, "the rag block has no attacks"));
         }
         Ok(())
     }

@@ -4,6 +4,10 @@
 //! full specification, so editing the configuration reruns exactly the cells whose settings
 //! changed and a results file never mixes two different experiments under one id.
 
+mod rag;
+
+pub use rag::{RagCell, RagDefenceCell};
+
 use crate::config::Config;
 use serde::Serialize;
 
@@ -103,6 +107,7 @@ pub enum CellSpec {
     Centralized(CentralizedCell),
     Federated(FederatedCell),
     Continual(ContinualCell),
+    Rag(RagCell),
 }
 
 impl CellSpec {
@@ -133,6 +138,15 @@ impl CellSpec {
                     c.dataset, c.campaign, c.seed
                 )
             }
+            CellSpec::Rag(r) => format!(
+                "{}/rag/{}/{}@{}/{}/seed{}",
+                r.corpus,
+                r.retriever,
+                r.attack,
+                r.poisons_per_target,
+                r.defence_label(),
+                r.seed
+            ),
         };
         format!("{readable}#{}", &digest[..12])
     }
@@ -142,6 +156,7 @@ impl CellSpec {
             CellSpec::Centralized(c) => c.seed,
             CellSpec::Federated(f) => f.seed,
             CellSpec::Continual(c) => c.seed,
+            CellSpec::Rag(r) => r.seed,
         }
     }
 
@@ -150,6 +165,7 @@ impl CellSpec {
             CellSpec::Centralized(c) => &c.dataset,
             CellSpec::Federated(f) => &f.dataset,
             CellSpec::Continual(c) => &c.dataset,
+            CellSpec::Rag(r) => &r.corpus,
         }
     }
 }
@@ -211,7 +227,8 @@ impl std::str::FromStr for Shard {
 ///
 /// Order: per seed, per block, the clean baseline and every undefended attack run come before
 /// the defence cells that reuse their trained models, then the federated runs, then the
-/// continual runs (one per campaign).
+/// continual runs (one per campaign), then the RAG runs (per retriever, attack and poisons
+/// per target: undefended, then each defence setting).
 ///
 /// ```
 /// use mithridate_assess::{config::Config, plan::plan};
@@ -325,6 +342,9 @@ pub fn plan(config: &Config, seeds: u64, base_seed: u64) -> Vec<Cell> {
                     seed,
                 }));
             }
+        }
+        for block in &config.rag {
+            specs.extend(rag::cells(block, seed).into_iter().map(CellSpec::Rag));
         }
     }
     // A setting listed twice (the same rate or detector repeated) is one experiment: keep

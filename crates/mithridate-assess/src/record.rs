@@ -6,6 +6,7 @@
 //! with [`CellRecord::same_result`], which ignores only the wall time.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// One finished cell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,14 +35,15 @@ impl CellRecord {
     }
 }
 
-/// What a cell measured: a centralized training run, a federated simulation or a continual
-/// retraining run.
+/// What a cell measured: a centralized training run, a federated simulation, a continual
+/// retraining run or a retrieval-poisoning run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
     Centralized(CentralizedOutcome),
     Federated(FederatedOutcome),
     Continual(ContinualOutcome),
+    Rag(RagOutcome),
 }
 
 /// Attack family: what the adversary wants, and so which number says it succeeded.
@@ -233,4 +235,52 @@ pub struct ContinualOutcome {
     pub false_alerts: usize,
     pub final_accuracy: Option<f64>,
     pub timeline: Vec<ContinualPoint>,
+}
+
+/// A metric per retrieval cut-off: `k` (as a string, `"1"`, `"5"`, `"20"`) to a value in
+/// `[0, 1]`, as mithridate-rag reports it.
+pub type AtK = BTreeMap<String, f64>;
+
+/// A retrieval-poisoning run (mithridate-rag): one attack with P passages per target against
+/// one retriever, undefended or behind a defence setting, measured at the retrieval level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RagOutcome {
+    /// The corpus name as loaded (`sotu`, or a user corpus's file name).
+    pub corpus: String,
+    /// Passages offered to the index (the corpus with the attack's passages).
+    pub passages: usize,
+    /// `minilm` or `bm25`.
+    pub retriever: String,
+    /// Retrieval-attack registry name, e.g. `poisoned-rag`.
+    pub attack: String,
+    /// The attack's checked parameters.
+    pub parameters: serde_json::Value,
+    /// From the attack's registry entry (RAG poisoning: ATLAS AML.T0070, OWASP LLM04 / LLM08).
+    pub taxonomy: TaxonomyRefs,
+    /// The defence setting in the order applied, each as `name` or `name:key=value,...`
+    /// (configured parameters); empty when undefended.
+    pub defences: Vec<String>,
+    /// The defences' checked parameters, `{"name", "parameters"}` each.
+    pub defence_parameters: Vec<serde_json::Value>,
+    pub targets: usize,
+    pub poisons_per_target: usize,
+    /// Poisoned passages in the index (added or replaced).
+    pub injected: usize,
+    /// Passages the defences refused at index time: all of them, and the poisoned ones.
+    pub refused_at_index: usize,
+    pub refused_poisons: usize,
+    /// Passages longer than the encoder's limit (truncated).
+    pub truncated_passages: usize,
+    /// Share of targets with one of their poisons in the top k.
+    pub asr_at_k: AtK,
+    /// Gold-passage recall of the same retriever and defences over the corpus *without* the
+    /// attack: the defences' cost on clean retrieval (`None` without gold passages).
+    pub clean_recall_at_k: Option<AtK>,
+    /// Gold-passage recall in the attacked corpus.
+    pub recall_under_attack_at_k: Option<AtK>,
+    /// Mean share of the top k that is the target's poison, mean share of its poisons in the
+    /// top k, and their harmonic mean.
+    pub poison_precision_at_k: AtK,
+    pub poison_recall_at_k: AtK,
+    pub poison_f1_at_k: AtK,
 }

@@ -358,8 +358,12 @@ fn report_renders_in_headless_chromium() {
     };
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("temp dir");
-    let report = Report::new(&fixtures::full_assessment()).expect("report");
-    assert_eq!(report.plot_count(), fixtures::FULL_ASSESSMENT_PLOTS);
+    let records = fixtures::followed_by(fixtures::full_assessment(), fixtures::rag_assessment());
+    let report = Report::new(&records).expect("report");
+    assert_eq!(
+        report.plot_count(),
+        fixtures::FULL_ASSESSMENT_PLOTS + fixtures::RAG_ASSESSMENT_PLOTS
+    );
     let report_path = dir.path().join("report.html");
     std::fs::write(&report_path, report.to_html()).expect("write report");
     let url = file_url(&report_path);

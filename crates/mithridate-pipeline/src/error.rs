@@ -29,6 +29,8 @@ pub enum PipelineError {
     #[error(transparent)]
     Fl(#[from] mithridate_fl::FlError),
     #[error(transparent)]
+    Rag(#[from] mithridate_rag::RagError),
+    #[error(transparent)]
     Store(#[from] mithridate_assess::store::StoreError),
     #[error(transparent)]
     Run(#[from] mithridate_assess::runner::RunError),
@@ -49,6 +51,7 @@ impl PipelineError {
         match self {
             PipelineError::Data(DataError::Fetch { .. } | DataError::Io { .. }) => true,
             PipelineError::Context { source, .. } => source.is_environment(),
+            PipelineError::Rag(e) => e.is_environment(),
             _ => false,
         }
     }

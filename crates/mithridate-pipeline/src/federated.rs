@@ -224,13 +224,17 @@ pub fn taxonomy(name: &str) -> (Family, TaxonomyRefs) {
         AttackFamily::Backdoor => Family::Backdoor,
         AttackFamily::ModelPoisoning => Family::ModelPoisoning,
     };
-    let refs = TaxonomyRefs {
+    (family, taxonomy_refs(t))
+}
+
+/// A registry entry's taxonomy (update attacks, retrieval attacks) as the report records it.
+pub fn taxonomy_refs(t: mithridate_core::taxonomy::Taxonomy) -> TaxonomyRefs {
+    TaxonomyRefs {
         mitre_atlas: t.mitre_atlas,
         owasp_ml: t.owasp_ml,
         owasp_llm: t.owasp_llm,
         nist_ai_100_2: t.nist_ai_100_2,
-    };
-    (family, refs)
+    }
 }
 
 /// Refuses an update attack whose registry entry does not apply to `modality` (e.g. one that

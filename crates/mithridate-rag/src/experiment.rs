@@ -74,6 +74,20 @@ pub struct RagSpec {
     pub cutoffs: Vec<usize>,
 }
 
+impl RagSpec {
+    /// Whether the run needs the sentence encoder (and so the corpus embeddings, computed once
+    /// per corpus and cached under the data home): the dense retriever, or a defence that reads
+    /// embeddings. A caller running several specs can warm that cache once up front.
+    pub fn needs_encoder(&self) -> bool {
+        self.retriever == Retriever::Minilm
+            || self.defences.iter().any(|(name, _)| {
+                DEFENCES
+                    .get(name)
+                    .is_ok_and(|e| e.requires(Requirement::Model))
+            })
+    }
+}
+
 /// What a run measured.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RagReport {
@@ -162,12 +176,7 @@ pub fn run(
         offered[*row].text = p.text.clone();
     }
 
-    let needs_model = spec.retriever == Retriever::Minilm
-        || spec.defences.iter().any(|(name, _)| {
-            DEFENCES
-                .get(name)
-                .is_ok_and(|e| e.requires(Requirement::Model))
-        });
+    let needs_model = spec.needs_encoder();
     let mut truncated_passages = 0;
     let mut embedding_cache = None;
     let mut query_vectors = None;

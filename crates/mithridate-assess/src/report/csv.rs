@@ -12,7 +12,13 @@ use crate::record::{CellRecord, Outcome, TaxonomyRefs};
 /// the deployed model's accuracy at the last step, `success_rate` the highest attack success
 /// of any deployed model and `final_asr` the last step's; the columns after `seconds` are
 /// theirs (`parameters` also holds a centralized attack's parameters, as JSON).
-pub const CSV_HEADER: [&str; 51] = [
+///
+/// RAG rows (`kind` = `rag`) put the corpus in `dataset`, the attack in `attack` (its
+/// parameters in `parameters`), the poisoned passages in `poisoned` and ASR@5 in
+/// `success_rate`; the columns from `retriever` on are theirs: the defence setting
+/// (`;`-joined in the order applied, empty when undefended) and each retrieval metric at
+/// k = 1, 5, 20 (`asr_at_5`, ...).
+pub const CSV_HEADER: [&str; 77] = [
     "index",
     "id",
     "kind",
@@ -64,7 +70,36 @@ pub const CSV_HEADER: [&str; 51] = [
     "deployments",
     "alerts",
     "false_alerts",
+    "retriever",
+    "defences",
+    "poisons_per_target",
+    "targets",
+    "passages",
+    "injected",
+    "refused_at_index",
+    "refused_poisons",
+    "asr_at_1",
+    "asr_at_5",
+    "asr_at_20",
+    "clean_recall_at_1",
+    "clean_recall_at_5",
+    "clean_recall_at_20",
+    "recall_under_attack_at_1",
+    "recall_under_attack_at_5",
+    "recall_under_attack_at_20",
+    "poison_precision_at_1",
+    "poison_precision_at_5",
+    "poison_precision_at_20",
+    "poison_recall_at_1",
+    "poison_recall_at_5",
+    "poison_recall_at_20",
+    "poison_f1_at_1",
+    "poison_f1_at_5",
+    "poison_f1_at_20",
 ];
+
+/// The cut-offs RAG rows have columns for (mithridate-rag's default cut-offs).
+const RAG_CUTOFFS: [&str; 3] = ["1", "5", "20"];
 
 fn opt_num(value: Option<f64>) -> String {
     match value {
@@ -210,6 +245,38 @@ fn row_of(r: &CellRecord) -> Row {
                 ("alerts", c.alerts.to_string()),
                 ("false_alerts", c.false_alerts.to_string()),
             ]);
+        }
+        Outcome::Rag(g) => {
+            row.set_all([
+                ("kind", "rag".to_string()),
+                ("attack", g.attack.clone()),
+                ("poisoned", g.injected.to_string()),
+                ("success_rate", opt_num(g.asr_at_k.get("5").copied())),
+                ("parameters", g.parameters.to_string()),
+                ("retriever", g.retriever.clone()),
+                ("defences", g.defences.join(";")),
+                ("poisons_per_target", g.poisons_per_target.to_string()),
+                ("targets", g.targets.to_string()),
+                ("passages", g.passages.to_string()),
+                ("injected", g.injected.to_string()),
+                ("refused_at_index", g.refused_at_index.to_string()),
+                ("refused_poisons", g.refused_poisons.to_string()),
+            ]);
+            row.taxonomy(&g.taxonomy);
+            let metrics = [
+                ("asr", Some(&g.asr_at_k)),
+                ("clean_recall", g.clean_recall_at_k.as_ref()),
+                ("recall_under_attack", g.recall_under_attack_at_k.as_ref()),
+                ("poison_precision", Some(&g.poison_precision_at_k)),
+                ("poison_recall", Some(&g.poison_recall_at_k)),
+                ("poison_f1", Some(&g.poison_f1_at_k)),
+            ];
+            for (metric, map) in metrics {
+                for k in RAG_CUTOFFS {
+                    let value = map.and_then(|m| m.get(k)).copied();
+                    row.set(&format!("{metric}_at_{k}"), opt_num(value));
+                }
+            }
         }
     }
     row

@@ -2,8 +2,9 @@
 //! includes this file by path with `crate::record` re-exported at its root).
 
 use crate::record::{
-    AttackInfo, CellRecord, CentralizedOutcome, ContinualOutcome, ContinualPoint, DefenceOutcome,
-    Family, FederatedOutcome, ModelScore, Outcome, RoundPoint, TaxonomyRefs,
+    AtK, AttackInfo, CellRecord, CentralizedOutcome, ContinualOutcome, ContinualPoint,
+    DefenceOutcome, Family, FederatedOutcome, ModelScore, Outcome, RagOutcome, RoundPoint,
+    TaxonomyRefs,
 };
 
 pub fn taxonomy(atlas: &str, ml: &str, nist: &str) -> TaxonomyRefs {
@@ -389,4 +390,130 @@ pub fn continual(index: usize, seed: u64, campaign: &str, blocked_at: Option<usi
         }),
         seconds: 30.0,
     }
+}
+
+/// A RAG cell on "sotu" with 20 targets: `attack` with `poisons` passages per target behind
+/// the `defences` (labels), measured at k = 1, 5, 20 from the two numbers that matter:
+///
+/// - ASR@5 = `asr5`, ASR@1 = half of it, ASR@20 = `asr5 + 0.05` (at most 1);
+/// - clean recall@5 = `clean5`, @1 = half, @20 = `clean5 + 0.1`; recall under attack@5 =
+///   `clean5 * (1 - asr5)`;
+/// - poison precision@5 = `asr5 * min(P, 5) / 5`, recall@5 = `asr5 * min(1, 5 / P)`, F1 their
+///   harmonic mean (@1 and @20 likewise with 1 and 20 in place of 5);
+/// - `perplexity` refuses 98 clean passages at index time, nothing else refuses any.
+pub fn rag(
+    index: usize,
+    seed: u64,
+    (attack, retriever): (&str, &str),
+    defences: &[&str],
+    poisons: usize,
+    (asr5, clean5): (f64, f64),
+) -> CellRecord {
+    let at = |one: f64, five: f64, twenty: f64| -> AtK {
+        [("1", one), ("5", five), ("20", twenty)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    };
+    let asr = [asr5 / 2.0, asr5, (asr5 + 0.05).min(1.0)];
+    let p = poisons as f64;
+    let share = |i: usize, k: f64| {
+        let precision = asr[i] * p.min(k) / k;
+        let recall = asr[i] * (k / p).min(1.0);
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
+        (precision, recall, f1)
+    };
+    let shares = [share(0, 1.0), share(1, 5.0), share(2, 20.0)];
+    let label = if defences.is_empty() {
+        "none".to_string()
+    } else {
+        defences.join("+")
+    };
+    CellRecord {
+        id: format!("sotu/rag/{retriever}/{attack}@{poisons}/{label}/seed{seed}"),
+        index,
+        dataset: "sotu".to_string(),
+        seed,
+        outcome: Outcome::Rag(RagOutcome {
+            corpus: "sotu".to_string(),
+            passages: 1727 + 20 * poisons,
+            retriever: retriever.to_string(),
+            attack: attack.to_string(),
+            parameters: serde_json::json!({}),
+            taxonomy: TaxonomyRefs {
+                mitre_atlas: vec!["AML.T0070".to_string()],
+                owasp_ml: Vec::new(),
+                owasp_llm: vec!["LLM04".to_string(), "LLM08".to_string()],
+                nist_ai_100_2: "3.4".to_string(),
+            },
+            defences: defences.iter().map(|d| d.to_string()).collect(),
+            defence_parameters: defences
+                .iter()
+                .map(|d| serde_json::json!({"name": d, "parameters": {}}))
+                .collect(),
+            targets: 20,
+            poisons_per_target: poisons,
+            injected: 20 * poisons,
+            refused_at_index: if defences.contains(&"perplexity") {
+                98
+            } else {
+                0
+            },
+            refused_poisons: 0,
+            truncated_passages: 1,
+            asr_at_k: at(asr[0], asr[1], asr[2]),
+            clean_recall_at_k: Some(at(clean5 / 2.0, clean5, clean5 + 0.1)),
+            recall_under_attack_at_k: Some(at(0.0, clean5 * (1.0 - asr5), clean5)),
+            poison_precision_at_k: at(shares[0].0, shares[1].0, shares[2].0),
+            poison_recall_at_k: at(shares[0].1, shares[1].1, shares[2].1),
+            poison_f1_at_k: at(shares[0].2, shares[1].2, shares[2].2),
+        }),
+        seconds: 12.0,
+    }
+}
+
+/// PoisonedRAG on sotu with MiniLM over seeds 0 and 1 at 1 and 5 poisons per target,
+/// undefended (ASR@5 0.8 / 0.9 at P = 1, 1.0 / 1.0 at P = 5; clean recall@5 0.22), behind
+/// query-echo (ASR@5 0 at P = 1, 0.0 / 0.2 at P = 5; clean recall unchanged) and behind
+/// perplexity (0.8 / 0.9, then 1.0 / 0.95; clean recall@5 0.20); and naive on sotu with BM25,
+/// seed 0, undefended at P = 1 only (ASR@5 0.5, clean recall@5 0.10). In plan order.
+pub fn rag_assessment() -> Vec<CellRecord> {
+    let mut records = Vec::new();
+    for seed in 0..2u64 {
+        let s = seed as usize;
+        for (p, undefended, echo, perplexity) in [
+            (1, [0.8, 0.9], [0.0, 0.0], [0.8, 0.9]),
+            (5, [1.0, 1.0], [0.0, 0.2], [1.0, 0.95]),
+        ] {
+            for (defences, asr, clean) in [
+                (&[][..], undefended[s], 0.22),
+                (&["query-echo"][..], echo[s], 0.22),
+                (&["perplexity"][..], perplexity[s], 0.20),
+            ] {
+                let index = records.len();
+                let cell = ("poisoned-rag", "minilm");
+                records.push(rag(index, seed, cell, defences, p, (asr, clean)));
+            }
+        }
+    }
+    let index = records.len();
+    records.push(rag(index, 0, ("naive", "bm25"), &[], 1, (0.5, 0.1)));
+    records
+}
+
+/// How many plots [`rag_assessment`] yields: one per attack, corpus and retriever.
+pub const RAG_ASSESSMENT_PLOTS: usize = 2;
+
+/// `records` followed by `more`, re-indexed after them (as a later block of the plan).
+pub fn followed_by(mut records: Vec<CellRecord>, more: Vec<CellRecord>) -> Vec<CellRecord> {
+    let next = records.len();
+    records.extend(more.into_iter().enumerate().map(|(i, mut r)| {
+        r.index = next + i;
+        r
+    }));
+    records
 }

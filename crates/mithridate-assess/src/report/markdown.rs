@@ -1,5 +1,5 @@
 //! GitHub-flavoured Markdown for pull-request comments: verdicts, risk summary and the
-//! compact tables (means only, no plots), continual-retraining runs last.
+//! compact tables (means only, no plots), continual-retraining and RAG runs last.
 
 use super::table::markdown_escape as md;
 use super::{shared_tables, undefended_word, Report};
@@ -56,6 +56,24 @@ pub fn markdown(report: &Report) -> String {
         }
         out.push('\n');
         shared_tables::continual(report).write_markdown(&mut out);
+    }
+    if !report.rag().is_empty() {
+        out.push_str("### Retrieval (RAG) poisoning\n\n");
+        for g in report.rag() {
+            let _ = writeln!(
+                out,
+                "- **{}**: {}",
+                undefended_word(g.level),
+                md(&g.verdict)
+            );
+        }
+        out.push('\n');
+        shared_tables::rag_risk(report).write_markdown(&mut out);
+        for g in report.rag() {
+            let _ = writeln!(out, "#### {}\n", md(&g.title()));
+            shared_tables::rag_group(g, &shared_tables::RagHeadings::of(g))
+                .write_markdown(&mut out);
+        }
     }
     out
 }

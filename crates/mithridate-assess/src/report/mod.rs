@@ -17,6 +17,12 @@
 //!   over seeds) against the backdoor thresholds. They are reported apart (their own table,
 //!   verdict lines and timeline plots), never mixed into the attack or risk tables: their
 //!   budget is per batch and their defence is the loop's screen and gate.
+//! * Retrieval (RAG) poisoning: the attack success at top 5 ([`HEADLINE_K`]: the share of
+//!   target questions with one of their poisoned passages among the 5 retrieved, mean over
+//!   seeds) against the success-rate thresholds, per number of poisons per target and defence
+//!   setting. Reported apart too: their budget is passages per question and their defences
+//!   act on the index and the retrieved list; a setting's cost is the drop of *clean* recall
+//!   (the same retriever and defences over the corpus without the attack).
 //!
 //! # Risk
 //!
@@ -42,8 +48,8 @@ pub(crate) use plots::MAX_TIMELINES;
 pub use plots::{Plot, PlotKind};
 pub use summary::{
     AttackGroup, Budget, CleanDefence, CleanRow, ContinualRow, ContinualRun, DefenceRow,
-    DefenceVerdict, FamilyRisk, FederatedRisk, FederatedRow, RateRow, RiskRow, RoundStat, Stat,
-    Verdict,
+    DefenceVerdict, FamilyRisk, FederatedRisk, FederatedRow, RagGroup, RagRow, RateRow, RiskRow,
+    RoundStat, Stat, Verdict, HEADLINE_K,
 };
 
 use crate::record::{CellRecord, Family};
@@ -133,6 +139,12 @@ impl Report {
         &self.aggregate.continual
     }
 
+    /// Retrieval-poisoning runs per corpus, retriever and attack (with its parameters): rows by
+    /// defence setting and poisons per target, over seeds.
+    pub fn rag(&self) -> &[RagGroup] {
+        &self.aggregate.rag
+    }
+
     /// One plain-words verdict per attack and budget.
     pub fn verdicts(&self) -> &[Verdict] {
         &self.aggregate.verdicts
@@ -196,6 +208,7 @@ impl Report {
             "attacks": self.aggregate.attacks,
             "federated": self.aggregate.federated,
             "continual": self.aggregate.continual,
+            "rag": self.aggregate.rag,
         })
     }
 }
@@ -300,3 +313,5 @@ mod fixtures;
 mod tests;
 #[cfg(test)]
 mod tests_continual;
+#[cfg(test)]
+mod tests_rag;

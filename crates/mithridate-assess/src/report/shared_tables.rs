@@ -2,13 +2,14 @@
 //! report. The HTML report shows more columns (spreads, seed counts, anomaly scores); the
 //! Markdown one is the compact pull-request view, with means only.
 
-use super::summary::{Budget, ContinualRow};
+use super::summary::{Budget, ContinualRow, RagGroup};
 use super::table::{Cell, Column, Table};
 use super::{
-    format_percent, format_rate, format_stat_number, format_stat_percent, format_success,
-    metric_name, undefended_word, Report, Stat,
+    defended_word, format_percent, format_rate, format_stat_number, format_stat_percent,
+    format_success, metric_name, undefended_word, Report, Stat,
 };
 use crate::record::{Family, TaxonomyRefs};
+use std::collections::BTreeMap;
 
 const TAXONOMY_HEADER: [&str; 4] = ["MITRE ATLAS", "OWASP ML", "OWASP LLM", "NIST AI 100-2"];
 
@@ -361,6 +362,145 @@ pub(crate) fn continual(report: &Report) -> Table<'static> {
                 Cell::badge(r.level, undefended_word(r.level), "")
             },
         ]);
+    }
+    table
+}
+
+/// `1 per target`, or the phrase for a budget no tested number reached.
+fn poisons_budget(p: Option<usize>) -> String {
+    p.map_or(budget_text(None), |p| format!("{p} per target"))
+}
+
+/// Per RAG attack on a corpus and retriever: the fewest poisons per target that succeed
+/// undefended and through every defence setting, with the attack's taxonomy.
+pub(crate) fn rag_risk(report: &Report) -> Table<'static> {
+    let mut table = Table::shared(&[
+        "corpus · retriever",
+        "attack",
+        "tested poisons per target",
+        "succeeds undefended at",
+        "succeeds through every defence at",
+        "defence settings",
+    ]);
+    table.columns.extend(taxonomy_columns());
+    for g in report.rag() {
+        let tested: Vec<String> = g.poisons.iter().map(usize::to_string).collect();
+        let settings: Vec<String> = g
+            .settings
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| super::summary::setting_label(s))
+            .collect();
+        let mut cells = vec![
+            Cell::text(format!("{} · {}", g.corpus, g.retriever)),
+            Cell::Strong(g.label()),
+            Cell::text(tested.join(", ")),
+            Cell::text(poisons_budget(g.succeeds_undefended_at)),
+            Cell::text(poisons_budget(g.succeeds_through_every_defence_at)),
+            Cell::text(if settings.is_empty() {
+                "no defences configured".to_string()
+            } else {
+                settings.join("; ")
+            }),
+        ];
+        cells.extend(taxonomy_cells(&g.taxonomy));
+        table.push(cells);
+    }
+    table
+}
+
+/// The headings of a RAG group's table, which name its cut-offs.
+pub(crate) struct RagHeadings {
+    asr: Vec<String>,
+    clean: String,
+    cost: String,
+    under: String,
+    precision: String,
+    recall: String,
+    f1: String,
+}
+
+impl RagHeadings {
+    pub fn of(g: &RagGroup) -> RagHeadings {
+        let k = &g.k;
+        RagHeadings {
+            asr: g.cutoffs.iter().map(|c| format!("ASR@{c}")).collect(),
+            clean: format!("clean recall@{k}"),
+            cost: format!("clean recall@{k} cost"),
+            under: format!("recall under attack@{k}"),
+            precision: format!("poison precision@{k}"),
+            recall: format!("poison recall@{k}"),
+            f1: format!("poison F1@{k}"),
+        }
+    }
+}
+
+/// `97.0 ± 1.2%` of `map` at `k` (HTML), or its mean alone (Markdown).
+fn at_k(map: &BTreeMap<String, Stat>, k: &str) -> [Cell; 2] {
+    let stat = map.get(k).copied();
+    [
+        Cell::number(format_stat_percent(stat)),
+        Cell::text(format_percent(stat.map(|s| s.mean))),
+    ]
+}
+
+/// One RAG group: a row per defence setting and poisons per target, with attack success at
+/// every cut-off, clean recall and what the setting costs of it, poison precision / recall /
+/// F1 of the top k, and the passages refused at index time.
+pub(crate) fn rag_group<'a>(g: &RagGroup, h: &'a RagHeadings) -> Table<'a> {
+    let mut columns = vec![
+        Column::both("defences"),
+        Column::both("poisons / target"),
+        Column::html("seeds"),
+    ];
+    for heading in &h.asr {
+        columns.extend([Column::html(heading), Column::markdown(heading)]);
+    }
+    for heading in [&h.clean, &h.cost, &h.under, &h.precision, &h.recall, &h.f1] {
+        columns.extend([Column::html(heading), Column::markdown(heading)]);
+    }
+    columns.extend([Column::both("refused (poisons)"), Column::both("verdict")]);
+    let mut table = Table::new(columns);
+    let k = g.k.as_str();
+    for r in &g.rows {
+        let mut cells = vec![
+            Cell::text(r.setting()),
+            Cell::number(r.poisons_per_target.to_string()),
+            Cell::number(r.seeds.len().to_string()),
+        ];
+        for c in &g.cutoffs {
+            cells.extend(at_k(&r.asr_at_k, c));
+        }
+        cells.extend(at_k(&r.clean_recall_at_k, k));
+        let cost = r.clean_recall_cost_at_k.get(k).copied();
+        let cost_text = |sd: bool| match cost {
+            None => "—".to_string(),
+            Some(s) if sd && s.n > 1 => {
+                format!("{:.1} ± {:.1} pts", s.mean * 100.0, s.sd * 100.0)
+            }
+            Some(s) => format!("{:.1} pts", s.mean * 100.0),
+        };
+        cells.extend([Cell::number(cost_text(true)), Cell::text(cost_text(false))]);
+        for map in [
+            &r.recall_under_attack_at_k,
+            &r.poison_precision_at_k,
+            &r.poison_recall_at_k,
+            &r.poison_f1_at_k,
+        ] {
+            cells.extend(at_k(map, k));
+        }
+        cells.push(Cell::number(format!(
+            "{} ({})",
+            format_stat_number(r.refused_at_index, 0),
+            format_stat_number(r.refused_poisons, 0)
+        )));
+        let word = if r.defences.is_empty() {
+            undefended_word(r.level)
+        } else {
+            defended_word(r.level, r.reduces)
+        };
+        cells.push(Cell::badge(r.level, word, ""));
+        table.push(cells);
     }
     table
 }

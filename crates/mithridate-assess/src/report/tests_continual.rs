@@ -142,14 +142,14 @@ fn continual_records_stay_out_of_centralized_and_federated_aggregates() {
     );
     let html = report.to_html();
     assert_eq!(html.matches("<svg").count(), report.plot_count());
-    assert!(html.contains("39 cells (24 centralized, 12 federated, 3 continual)"));
+    assert!(html.contains("39 cells (24 centralized, 12 federated, 3 continual, 0 RAG)"));
 }
 
 #[test]
 fn html_shows_continual_table_verdicts_cells_and_timelines() {
     let report = Report::new(&mixed_outcomes()).unwrap();
     let html = report.to_html();
-    assert!(html.contains("3 cells (0 centralized, 0 federated, 3 continual)"));
+    assert!(html.contains("3 cells (0 centralized, 0 federated, 3 continual, 0 RAG)"));
     assert!(html.contains("<h3>Continual retraining</h3>"));
     assert!(html.contains("Continual retraining timeline"));
     assert!(html.contains("blocked at the first poisoned batch on 1/2 seeds"));

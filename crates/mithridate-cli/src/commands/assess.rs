@@ -251,6 +251,33 @@ fn results_table(records: &[mithridate_assess::record::CellRecord]) -> String {
                 pct(c.final_accuracy),
                 pct(c.max_deployed_asr),
             ],
+            // Top-5 retrieval: clean recall stands where clean accuracy does, attack success
+            // where the success rate does; a defended cell's go in the "after" columns.
+            Outcome::Rag(g) => {
+                let asr = pct(g.asr_at_k.get("5").copied());
+                let recall = pct(g
+                    .clean_recall_at_k
+                    .as_ref()
+                    .and_then(|m| m.get("5"))
+                    .copied());
+                let attack = format!(
+                    "rag {} x{} ({})",
+                    g.attack, g.poisons_per_target, g.retriever
+                );
+                let mut row = vec![r.dataset.clone(), r.seed.to_string(), attack];
+                if g.defences.is_empty() {
+                    row.extend([recall, asr, "-".into(), "-".into(), "-".into()]);
+                } else {
+                    let defence = format!(
+                        "{} (refused {} of {} poisons)",
+                        g.defences.join(" + "),
+                        g.refused_poisons,
+                        g.injected
+                    );
+                    row.extend(["-".into(), "-".into(), defence, recall, asr]);
+                }
+                row
+            }
         })
         .collect();
     output::table(

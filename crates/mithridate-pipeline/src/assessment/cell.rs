@@ -34,18 +34,20 @@ pub struct FederatedRun {
 pub enum CheckedCell {
     Centralized(Box<CentralizedRun>),
     Federated(Box<FederatedRun>),
+    Rag(Box<super::rag::RagRun>),
     /// A cell of a kind checked and run by another crate (`kind.rs`).
     Kind(std::sync::Arc<dyn super::kind::CheckedKindCell>),
 }
 
 impl CheckedCell {
-    /// Checks every name and parameter of a centralized or federated `spec` once (the attack
-    /// is built here, not per run); other kinds are checked by their crate through
+    /// Checks every name and parameter of a centralized, federated or RAG `spec` once (the
+    /// attack is built here, not per run); other kinds are checked by their crate through
     /// [`super::CellKinds::check`].
     pub fn new(spec: &CellSpec) -> Result<CheckedCell> {
         Ok(match spec {
             CellSpec::Centralized(c) => CheckedCell::Centralized(Box::new(centralized(c)?)),
             CellSpec::Federated(f) => CheckedCell::Federated(Box::new(federated(f)?)),
+            CellSpec::Rag(r) => CheckedCell::Rag(Box::new(super::rag::RagRun::check(r)?)),
             CellSpec::Continual(_) => {
                 return Err(crate::PipelineError::invalid(
                     "a continual cell is checked by its runner (CellKinds::check)",

@@ -1,4 +1,5 @@
-//! Running checked cells, sharing loaded datasets and the trained models several cells use.
+//! Running checked cells, sharing loaded datasets, the trained models several cells use and
+//! the RAG corpora's embedding caches.
 
 use super::cell::{CentralizedRun, CheckedCell, FederatedRun};
 use crate::attack::{accuracy, assess_model};
@@ -27,6 +28,8 @@ type ModelSlot = Arc<Mutex<Option<Arc<Classifier>>>>;
 pub struct Executor {
     data: DataCache,
     models: Mutex<HashMap<String, ModelSlot>>,
+    /// RAG corpora whose embedding cache is filled (the first cell of a corpus fills it).
+    rag_corpora: super::rag::WarmCorpora,
     /// Where cells that keep state (continual runs) put it.
     work: PathBuf,
 }
@@ -37,6 +40,7 @@ impl Executor {
         Executor {
             data,
             models: Mutex::new(HashMap::new()),
+            rag_corpora: Default::default(),
             work: std::env::temp_dir().join("mithridate-cells"),
         }
     }
@@ -58,6 +62,7 @@ impl Executor {
         Ok(match cell {
             CheckedCell::Centralized(c) => Outcome::Centralized(self.centralized(c)?),
             CheckedCell::Federated(f) => Outcome::Federated(self.federated(f)?),
+            CheckedCell::Rag(r) => Outcome::Rag(r.run(self.data.home(), &self.rag_corpora)?),
             CheckedCell::Kind(k) => k
                 .run(&self.data, &self.work)
                 .map_err(|e| crate::PipelineError::invalid(crate::error::one_line(e.as_ref())))?,

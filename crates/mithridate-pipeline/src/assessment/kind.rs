@@ -37,14 +37,14 @@ pub trait CheckedKindCell: Send + Sync + std::fmt::Debug {
     fn run(&self, data: &DataCache, work: &Path) -> Result<Outcome, KindError>;
 }
 
-/// The kinds an assessment can run beyond the centralized and federated cells.
+/// The kinds an assessment can run beyond the centralized, federated and RAG cells.
 #[derive(Clone, Default)]
 pub struct CellKinds {
     kinds: Vec<Arc<dyn CellKind>>,
 }
 
 impl CellKinds {
-    /// No extra kinds: centralized and federated cells only.
+    /// No extra kinds: centralized, federated and RAG cells only.
     pub fn none() -> CellKinds {
         CellKinds::default()
     }
@@ -56,7 +56,7 @@ impl CellKinds {
         self
     }
 
-    /// Checks `spec` with its kind; centralized and federated cells are checked here.
+    /// Checks `spec` with its kind; centralized, federated and RAG cells are checked here.
     pub fn check(&self, spec: &CellSpec, data: &DataCache) -> Result<CheckedCell> {
         let tag = match spec {
             CellSpec::Continual(_) => "continual",

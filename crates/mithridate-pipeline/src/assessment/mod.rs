@@ -20,11 +20,13 @@
 mod cell;
 mod executor;
 mod kind;
+mod rag;
 mod validate;
 
 pub use cell::{CentralizedRun, CheckedCell, FederatedRun};
 pub use executor::Executor;
 pub use kind::{CellKind, CellKinds, CheckedKindCell, KindError};
+pub use rag::RagRun;
 pub use validate::validate;
 
 use crate::data::DataCache;
@@ -44,7 +46,7 @@ pub struct Assessment {
 impl Assessment {
     /// Validates `config` (loading its datasets into `data`), plans seeds
     /// `base_seed..base_seed + seeds` and checks every cell once; cells of other kinds than
-    /// centralized and federated (continual) are checked by the matching entry of `kinds`.
+    /// centralized, federated and RAG (continual) are checked by the matching entry of `kinds`.
     pub fn prepare(
         config: &Config,
         seeds: u64,

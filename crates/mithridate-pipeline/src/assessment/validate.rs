@@ -1,6 +1,7 @@
 //! Validating a whole configuration before the first cell runs: datasets loaded, models,
 //! attacks, defences, rules and their Byzantine tolerance checked, each attack tried on a
-//! small subset, so a typo never costs a half-finished assessment. Mistakes name their line.
+//! small subset, RAG blocks checked against their corpus (`rag.rs`), so a typo never costs a
+//! half-finished assessment. Mistakes name their line.
 
 use super::CellKinds;
 use crate::attack::AttackSpec;
@@ -31,6 +32,9 @@ pub fn validate(config: &Config, data: &DataCache, seed: u64, kinds: &CellKinds)
     }
     for block in &config.continual {
         continual(config, block, data, seed, kinds)?;
+    }
+    for block in &config.rag {
+        super::rag::validate(config, block, data, seed)?;
     }
     Ok(())
 }
@@ -69,7 +73,7 @@ fn continual(
 }
 
 /// `'value': message` at the value's line.
-fn at<T: std::fmt::Display>(
+pub(super) fn at<T: std::fmt::Display>(
     config: &Config,
     value: &Spanned<T>,
     e: impl std::fmt::Display,

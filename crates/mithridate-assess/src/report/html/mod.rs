@@ -4,8 +4,8 @@
 mod sections;
 
 use super::{
-    format_percent, shared_tables, PlotKind, Report, ACCURACY_DROP_THRESHOLD, MAX_TIMELINES,
-    RESIDUAL_ACCURACY_DROP, RESIDUAL_SUCCESS_RATE, SUCCESS_RATE_THRESHOLD,
+    format_percent, shared_tables, PlotKind, Report, ACCURACY_DROP_THRESHOLD, HEADLINE_K,
+    MAX_TIMELINES, RESIDUAL_ACCURACY_DROP, RESIDUAL_SUCCESS_RATE, SUCCESS_RATE_THRESHOLD,
 };
 use crate::record::Outcome;
 use std::fmt::Write as _;
@@ -38,6 +38,7 @@ header, section { background: var(--bg); border-radius: 10px; padding: 18px 24px
 h1 { margin: 0 0 4px; font-size: 26px; }
 h2 { margin: 0 0 12px; font-size: 20px; border-bottom: 1px solid var(--line); padding-bottom: 6px; }
 h3 { margin: 18px 0 8px; font-size: 16px; }
+h4 { margin: 12px 0 4px; font-size: 14.5px; }
 p.meta, .note { color: var(--muted); margin: 4px 0; }
 nav a { margin-right: 14px; color: #1a5fb4; text-decoration: none; }
 .table-wrap { overflow-x: auto; margin: 8px 0 14px; }
@@ -103,16 +104,18 @@ fn header(out: &mut String, report: &Report) {
     let count = |kind: fn(&Outcome) -> bool| records.iter().filter(|r| kind(&r.outcome)).count();
     let federated = count(|o| matches!(o, Outcome::Federated(_)));
     let continual = count(|o| matches!(o, Outcome::Continual(_)));
+    let rag = count(|o| matches!(o, Outcome::Rag(_)));
     let _ = write!(
         out,
         "<header><h1>Mithridate assessment report</h1>\
-         <p class=\"meta\">{} cells ({} centralized, {} federated, {} continual) · datasets: {} · seeds: {}</p>\
+         <p class=\"meta\">{} cells ({} centralized, {} federated, {} continual, {} RAG) · datasets: {} · seeds: {}</p>\
          <nav><a href=\"#summary\">Summary</a><a href=\"#risk\">Risk</a><a href=\"#plots\">Plots</a>\
          <a href=\"#tables\">Tables</a><a href=\"#cells\">All cells</a></nav></header>",
         records.len(),
-        records.len() - federated - continual,
+        records.len() - federated - continual - rag,
         federated,
         continual,
+        rag,
         escape(&datasets.join(", ")),
         escape(
             &seeds
@@ -138,6 +141,18 @@ fn risk(out: &mut String, report: &Report) {
     if !report.federated_risk().is_empty() {
         out.push_str("<h3>Federated update attacks</h3>");
         shared_tables::federated_risk(report).write_html(out);
+    }
+    if !report.rag().is_empty() {
+        let _ = write!(
+            out,
+            "<h3>Retrieval (RAG) poisoning</h3><p class=\"note\">Per attack, corpus and \
+             retriever, the fewest poisoned passages per target question that put one in the \
+             top {} for at least {} of the targets, undefended and behind every defence \
+             setting.</p>",
+            HEADLINE_K,
+            format_percent(Some(SUCCESS_RATE_THRESHOLD)),
+        );
+        shared_tables::rag_risk(report).write_html(out);
     }
     out.push_str("</section>\n");
 }
@@ -217,6 +232,21 @@ fn tables(out: &mut String, report: &Report) {
             monitors cost (false blocks of clean batches, alerts before the campaign began).</p>",
         );
         shared_tables::continual(report).write_html(out);
+    }
+    if !report.rag().is_empty() {
+        out.push_str(
+            "<h3>Retrieval (RAG) poisoning</h3><p class=\"note\">Per attack, corpus and \
+            retriever, over seeds: attack success at each cut-off k (a target counts when one of \
+            its poisoned passages is among the k retrieved), clean recall (the gold passage in \
+            the top k of the same retriever and defences over the corpus without the attack) and \
+            what a defence setting costs of it against the undefended run, the gold passage's \
+            recall under attack, the share of the top k that is poison (precision) and of the \
+            poisons that reached it (recall), and the passages refused at index time.</p>",
+        );
+        for g in report.rag() {
+            let _ = write!(out, "<h4>{}</h4>", escape(&g.title()));
+            shared_tables::rag_group(g, &shared_tables::RagHeadings::of(g)).write_html(out);
+        }
     }
     out.push_str("</section>\n");
 }

@@ -1,11 +1,11 @@
 //! The tables only the HTML report shows: the verdict matrices of the summary (attacks by
-//! defence, update attacks by rule, continual campaigns' verdict lines), clean baselines,
-//! defence details and every cell.
+//! defence, update attacks by rule, continual campaigns' and RAG attacks' verdict lines),
+//! clean baselines, defence details and every cell.
 
 use super::escape;
 use crate::record::{Family, Outcome};
 use crate::report::shared_tables::success_text;
-use crate::report::summary::{AttackGroup, ContinualRow, FederatedRow};
+use crate::report::summary::{setting_label, AttackGroup, ContinualRow, FederatedRow, RagGroup};
 use crate::report::table::{badge_html, Cell, Column, Table};
 use crate::report::{
     defended_word, format_percent, format_rate, format_stat_number, format_stat_percent,
@@ -37,7 +37,10 @@ fn push_unique<'a>(list: &mut Vec<&'a str>, item: &'a str) {
 /// continual-retraining campaign.
 pub(super) fn summary(out: &mut String, report: &Report) {
     out.push_str("<section id=\"summary\"><h2>Summary verdicts</h2>\n");
-    if report.attacks().is_empty() && report.federated().is_empty() && report.continual().is_empty()
+    if report.attacks().is_empty()
+        && report.federated().is_empty()
+        && report.continual().is_empty()
+        && report.rag().is_empty()
     {
         out.push_str("<p class=\"note\">No attacks were run: only clean baselines.</p>");
     }
@@ -113,7 +116,23 @@ pub(super) fn summary(out: &mut String, report: &Report) {
     }
     federated_summary(out, report.federated());
     continual_summary(out, report.continual());
+    rag_summary(out, report.rag());
     out.push_str("</section>\n");
+}
+
+/// One verdict line per RAG attack on a corpus and retriever: the fewest poisons per target
+/// that reach the success threshold, and each defence setting there.
+fn rag_summary(out: &mut String, groups: &[RagGroup]) {
+    if groups.is_empty() {
+        return;
+    }
+    out.push_str("<h3>Retrieval (RAG) poisoning: top-k attack success</h3>");
+    out.push_str("<ul class=\"verdicts\">");
+    for g in groups {
+        let badge = badge_html(g.level, undefended_word(g.level), &g.verdict);
+        let _ = write!(out, "<li>{badge}</li>");
+    }
+    out.push_str("</ul>\n");
 }
 
 /// One verdict line per continual configuration: blocked how soon on how many seeds, and the
@@ -384,6 +403,29 @@ pub(super) fn cells(report: &Report) -> Table<'static> {
                     Cell::number(format_percent(c.max_deployed_asr)),
                     Cell::number("—"),
                     Cell::number("—"),
+                ]);
+            }
+            // Top-5 attack success; a defended cell's goes in the "after defence" column.
+            Outcome::Rag(g) => {
+                let asr = format_percent(g.asr_at_k.get(crate::report::HEADLINE_K).copied());
+                let (before, after) = if g.defences.is_empty() {
+                    (asr, "—".to_string())
+                } else {
+                    ("—".to_string(), asr)
+                };
+                cells.extend([
+                    Cell::text(&g.retriever),
+                    Cell::text(format!("rag {}", g.attack)),
+                    Cell::number(format!("{} per target", g.poisons_per_target)),
+                    Cell::text(if g.defences.is_empty() {
+                        "—".to_string()
+                    } else {
+                        setting_label(&g.defences)
+                    }),
+                    Cell::number("—"),
+                    Cell::number(before),
+                    Cell::number("—"),
+                    Cell::number(after),
                 ]);
             }
         }

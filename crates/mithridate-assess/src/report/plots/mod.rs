@@ -3,11 +3,13 @@
 //!
 //! This module holds the plot types, the order they are drawn in and what every plot shares
 //! (canvas, palette, side legend); the plots of one attack group are in `attack`, the
-//! federated one in `federated`, the continual timelines in `continual`.
+//! federated one in `federated`, the continual timelines in `continual`, the RAG one in
+//! `rag`.
 
 mod attack;
 mod continual;
 mod federated;
+mod rag;
 
 use super::summary::{Aggregate, FederatedRow};
 use super::ReportError;
@@ -19,6 +21,7 @@ use federated::federated_rounds;
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
+use rag::rag_poisons;
 use serde::Serialize;
 
 /// What a plot shows.
@@ -36,6 +39,9 @@ pub enum PlotKind {
     /// One continual-retraining run per batch: deployed accuracy and ASR, poisoned, blocked
     /// and alerting steps.
     ContinualTimeline,
+    /// Top-k attack success and clean recall vs poisons per target, per defence setting, for
+    /// one RAG attack on one corpus and retriever.
+    RagPoisons,
 }
 
 impl PlotKind {
@@ -47,15 +53,19 @@ impl PlotKind {
             PlotKind::Roc => "Detection ROC curves",
             PlotKind::FederatedRounds => "Federated accuracy per round per rule",
             PlotKind::ContinualTimeline => "Continual retraining timeline",
+            PlotKind::RagPoisons => {
+                "RAG poisoning: top-k attack success and clean recall vs poisons per target"
+            }
         }
     }
 
-    pub const ALL: [PlotKind; 5] = [
+    pub const ALL: [PlotKind; 6] = [
         PlotKind::AttackCurve,
         PlotKind::DefenceEffect,
         PlotKind::Roc,
         PlotKind::FederatedRounds,
         PlotKind::ContinualTimeline,
+        PlotKind::RagPoisons,
     ];
 }
 
@@ -99,7 +109,8 @@ fn err<E: std::fmt::Display>(e: E) -> String {
 }
 
 /// Draws all plots in section order: attack curves, defence effects, ROC, federated, continual
-/// timelines (drawn from the `records` themselves: a timeline is one seed's, not a mean).
+/// timelines (drawn from the `records` themselves: a timeline is one seed's, not a mean), RAG
+/// attack success by poisons per target.
 pub fn draw_all(aggregate: &Aggregate, records: &[CellRecord]) -> Result<Vec<Plot>, ReportError> {
     let mut plots = Vec::new();
     for group in &aggregate.attacks {
@@ -136,6 +147,9 @@ pub fn draw_all(aggregate: &Aggregate, records: &[CellRecord]) -> Result<Vec<Plo
         plots.push(federated_rounds(&rows, several)?);
     }
     plots.extend(continual_timelines(&aggregate.continual, records)?);
+    for group in &aggregate.rag {
+        plots.push(rag_poisons(group)?);
+    }
     Ok(plots)
 }
 

@@ -1,7 +1,8 @@
-//! Grouping cell records (clean baselines, attacks by budget, federated runs, continual runs)
-//! and reducing each group over seeds.
+//! Grouping cell records (clean baselines, attacks by budget, federated runs, continual runs,
+//! retrieval-poisoning runs) and reducing each group over seeds.
 
 use super::continual::{continual_rows, ContinualKey};
+use super::rag::{rag_groups, RagKey};
 use super::risk::{family_risk, federated_risk, risk_of, verdicts_of};
 use super::{
     federated_level, level_of, Aggregate, AttackGroup, CleanDefence, CleanRow, DefenceRow,
@@ -50,6 +51,7 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
     let mut attack_groups: Vec<(AttackKey, ByRate)> = Vec::new();
     let mut federated_groups: Vec<(FederatedKey, Vec<&CellRecord>)> = Vec::new();
     let mut continual_groups: Vec<(ContinualKey, Vec<&CellRecord>)> = Vec::new();
+    let mut rag_records: Vec<(RagKey, Vec<&CellRecord>)> = Vec::new();
 
     for record in &sorted {
         match &record.outcome {
@@ -101,6 +103,17 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
                 );
                 push_group(&mut continual_groups, key, record);
             }
+            // Likewise: a budget of poisons per target, defences on the index (see `rag`).
+            Outcome::Rag(r) => {
+                let key = (
+                    record.dataset.clone(),
+                    r.retriever.clone(),
+                    r.attack.clone(),
+                    r.parameters.clone(),
+                    r.targets,
+                );
+                push_group(&mut rag_records, key, record);
+            }
         }
     }
 
@@ -120,6 +133,7 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
     let family_risk = family_risk(&risk);
     let federated_risk = federated_risk(&federated);
     let continual = continual_rows(&continual_groups);
+    let rag = rag_groups(&rag_records);
     Aggregate {
         clean,
         attacks,
@@ -129,6 +143,7 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
         family_risk,
         federated_risk,
         continual,
+        rag,
     }
 }
 

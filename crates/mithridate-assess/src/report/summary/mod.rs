@@ -1,12 +1,15 @@
 //! Aggregation of cell records over seeds: attack rows with their defences, federated rows,
-//! continual-retraining rows, clean baselines, verdicts and the risk summary.
+//! continual-retraining rows, retrieval-poisoning groups, clean baselines, verdicts and the
+//! risk summary.
 
 mod aggregate;
 mod continual;
+mod rag;
 mod risk;
 
 pub use aggregate::aggregate;
 pub use continual::{ContinualRow, ContinualRun};
+pub use rag::{setting_label, RagGroup, RagRow, HEADLINE_K};
 
 use super::{
     format_rate, Level, ACCURACY_DROP_THRESHOLD, RESIDUAL_ACCURACY_DROP, RESIDUAL_SUCCESS_RATE,
@@ -261,6 +264,8 @@ pub struct Aggregate {
     pub federated_risk: Vec<FederatedRisk>,
     /// Continual-retraining runs, kept apart from the centralized and federated attacks.
     pub continual: Vec<ContinualRow>,
+    /// Retrieval-poisoning groups, kept apart likewise (their budget is poisons per target).
+    pub rag: Vec<RagGroup>,
 }
 
 /// A federated attack succeeds when it drops accuracy by the availability threshold or
