@@ -49,6 +49,10 @@ pub struct DpaParams {
     pub steps: usize,
     /// Seed of every base classifier's initialisation and shuffling.
     pub seed: u64,
+    /// Images only: each partition's samples are also trained on shifted by up to this many
+    /// pixels in each direction (zero fill), `(2s + 1)^2` copies; 0 turns it off. A function
+    /// of the partition alone, so the certificate is unchanged.
+    pub shift: usize,
 }
 
 /// The vote and certificate for one test input.
@@ -133,6 +137,60 @@ pub fn partition_of_rows(data: &Dataset, k: usize) -> Vec<usize> {
         .collect()
 }
 
+/// `data` with every image also shifted by `(dy, dx)` for `|dy|, |dx| <= shift` (zero fill);
+/// other modalities and `shift` 0 unchanged.
+fn shifted(data: &Dataset, shift: usize) -> Result<Dataset, EngineError> {
+    let (
+        mithridate_data::Modality::Image {
+            channels,
+            height,
+            width,
+        },
+        Features::Dense(x),
+    ) = (data.modality(), data.features())
+    else {
+        return Ok(data.clone());
+    };
+    if shift == 0 {
+        return Ok(data.clone());
+    }
+    let (c, h, w) = (*channels, *height, *width);
+    let s = shift as isize;
+    let per = c * h * w;
+    let mut values = Vec::new();
+    let (mut labels, mut ids) = (Vec::new(), Vec::new());
+    for (i, image) in x.chunks_exact(per).enumerate() {
+        for dy in -s..=s {
+            for dx in -s..=s {
+                for ch in 0..c {
+                    for r in 0..h as isize {
+                        for col in 0..w as isize {
+                            let (sr, sc) = (r - dy, col - dx);
+                            let inside =
+                                (0..h as isize).contains(&sr) && (0..w as isize).contains(&sc);
+                            values.push(if inside {
+                                image[ch * h * w + sr as usize * w + sc as usize]
+                            } else {
+                                0.0
+                            });
+                        }
+                    }
+                }
+                labels.push(data.labels()[i]);
+                ids.push(ids.len() as u64);
+            }
+        }
+    }
+    Ok(Dataset::new(
+        data.modality().clone(),
+        Features::Dense(values),
+        labels,
+        ids,
+        data.num_classes(),
+        data.class_names(),
+    )?)
+}
+
 /// The plurality vote (ties to the smaller class) and its certified radius.
 pub fn certified_radius(votes: &[u32]) -> (u32, u32) {
     let mut top = 0usize;
@@ -190,7 +248,7 @@ pub fn run(train: &Dataset, test: &Dataset, params: &DpaParams) -> Result<DpaOut
             if rows.is_empty() {
                 return Ok(None);
             }
-            let data = train.select(rows)?;
+            let data = shifted(&train.select(rows)?, params.shift)?;
             let cfg = TrainParams {
                 epochs: params.steps.div_ceil(rows.len().div_ceil(base.batch_size)),
                 ..base.clone()
@@ -229,6 +287,32 @@ pub fn run(train: &Dataset, test: &Dataset, params: &DpaParams) -> Result<DpaOut
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shifting_moves_one_pixel_to_every_neighbour() {
+        let modality = mithridate_data::Modality::Image {
+            channels: 1,
+            height: 3,
+            width: 3,
+        };
+        let mut x = vec![0.0f32; 9];
+        x[4] = 1.0;
+        let one = Dataset::new(modality, Features::Dense(x), vec![1], vec![7], 2, vec![]).unwrap();
+        let out = shifted(&one, 1).unwrap();
+        assert_eq!(out.len(), 9);
+        assert!(out.labels().iter().all(|&y| y == 1));
+        let Features::Dense(v) = out.features() else {
+            panic!("dense")
+        };
+        // Each copy holds the pixel once, each at a different place: all nine positions.
+        let mut at: Vec<usize> = v
+            .chunks_exact(9)
+            .map(|img| img.iter().position(|&p| p == 1.0).unwrap())
+            .collect();
+        at.sort_unstable();
+        assert_eq!(at, (0..9).collect::<Vec<_>>());
+        assert_eq!(shifted(&one, 0).unwrap().len(), 1);
+    }
 
     #[test]
     fn radius_matches_a_brute_force_search() {

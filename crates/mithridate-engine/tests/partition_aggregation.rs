@@ -23,6 +23,7 @@ const PARAMS: DpaParams = DpaParams {
     architecture: Architecture::LogReg,
     steps: 60,
     seed: 3,
+    shift: 0,
 };
 
 /// `data` with every sample of `partitions` relabelled `to`.

@@ -26,6 +26,10 @@ pub struct DpaArgs {
     /// Optimiser steps per base classifier.
     #[arg(long, default_value_t = 200)]
     pub steps: usize,
+    /// Images: also train each base classifier on its samples shifted by up to this many
+    /// pixels (zero fill), (2s+1)^2 copies; 0 turns it off.
+    #[arg(long, default_value_t = 0)]
+    pub shift: usize,
     /// Seeded stratified subset of the training set (default: all of it).
     #[arg(long)]
     pub max_train: Option<usize>,
@@ -55,6 +59,7 @@ pub fn run(args: DpaArgs, ctx: &Context) -> Result<()> {
             architecture: args.model,
             steps: args.steps,
             seed: ctx.seed,
+            shift: args.shift,
         },
     )?;
     let seconds = start.elapsed().as_secs_f64();
@@ -70,6 +75,7 @@ pub fn run(args: DpaArgs, ctx: &Context) -> Result<()> {
             "partitions": args.partitions,
             "model": args.model.to_string(),
             "steps": args.steps,
+            "shift": args.shift,
             "train_samples": train.len(),
             "test_samples": test.len(),
             "partition_sizes": outcome.partition_sizes,
