@@ -100,6 +100,23 @@ pub struct ContinualCell {
     pub seed: u64,
 }
 
+impl ContinualCell {
+    /// The cell of `campaign` in `block` at `seed` (the plan's, and what validation checks).
+    pub fn of(
+        block: &crate::config::Continual,
+        campaign: &crate::config::ContinualCampaign,
+        seed: u64,
+    ) -> ContinualCell {
+        ContinualCell {
+            dataset: block.dataset.get_ref().clone(),
+            campaign: campaign.name.get_ref().clone(),
+            params: campaign.params_json(),
+            config: block.config_json(),
+            seed,
+        }
+    }
+}
+
 /// What a cell runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -334,13 +351,9 @@ pub fn plan(config: &Config, seeds: u64, base_seed: u64) -> Vec<Cell> {
         }
         for block in &config.continual {
             for campaign in &block.campaigns {
-                specs.push(CellSpec::Continual(ContinualCell {
-                    dataset: block.dataset.get_ref().clone(),
-                    campaign: campaign.name.get_ref().clone(),
-                    params: campaign.params_json(),
-                    config: block.config_json(),
-                    seed,
-                }));
+                specs.push(CellSpec::Continual(ContinualCell::of(
+                    block, campaign, seed,
+                )));
             }
         }
         for block in &config.rag {

@@ -41,6 +41,20 @@ pub fn spec_from_toml(text: &str, batches: Option<usize>) -> Result<ContinualSpe
     )
 }
 
+/// The loop configuration from a TOML file (`--config`, Python's `config_file`), with `batches`
+/// overridden when given; errors name the file.
+pub fn spec_from_file(path: &std::path::Path, batches: Option<usize>) -> Result<ContinualSpec> {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        // Bytes that are not text are the input's fault, not the environment's.
+        std::io::ErrorKind::InvalidData => {
+            ContinualError::invalid(format!("{}: not UTF-8 text", path.display()))
+        }
+        _ => crate::error::io_err(path)(e),
+    })?;
+    spec_from_toml(&text, batches)
+        .map_err(|e| ContinualError::invalid(format!("{}: {e}", path.display())))
+}
+
 /// The loop configuration from a JSON object of `continual.toml` keys (`{}`: the defaults),
 /// with `batches` overridden when given.
 ///

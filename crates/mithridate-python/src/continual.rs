@@ -39,11 +39,7 @@ fn continual_run(
         .unwrap_or(Value::Null);
     let value = detached(py, || -> Result<Value, Failure> {
         let spec = match &config_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .context(|| format!("reading config {}", path.display()))?;
-                named::spec_from_toml(&text, batches).context(|| path.display().to_string())?
-            }
+            Some(path) => named::spec_from_file(path, batches).failed()?,
             None => named::spec_from_json(&config, batches).failed()?,
         };
         let outcome = named::run(

@@ -4,7 +4,7 @@
 //! `continual clean DIR -o FILE.npz` removes the named samples and retrains.
 
 use crate::output::Context;
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use mithridate_continual::{incident, named};
 use mithridate_data::DataHome;
@@ -86,12 +86,7 @@ fn simulate(args: RunArgs, ctx: &Context) -> Result<()> {
         return Ok(());
     }
     let spec = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading config {}", path.display()))?;
-            named::spec_from_toml(&text, args.batches)
-                .with_context(|| path.display().to_string())?
-        }
+        Some(path) => named::spec_from_file(path, args.batches)?,
         None => named::spec_from_json(&serde_json::json!({}), args.batches)?,
     };
     let mut campaign_params = mithridate_core::registry::params_from_pairs(&args.params)

@@ -49,13 +49,7 @@ fn continual(
     kinds: &CellKinds,
 ) -> Result<()> {
     for campaign in &block.campaigns {
-        let spec = CellSpec::Continual(ContinualCell {
-            dataset: block.dataset.get_ref().clone(),
-            campaign: campaign.name.get_ref().clone(),
-            params: campaign.params_json(),
-            config: block.config_json(),
-            seed,
-        });
+        let spec = CellSpec::Continual(ContinualCell::of(block, campaign, seed));
         kinds.check(&spec, data).map_err(|e| {
             let message = e.to_string();
             match &block.config {
