@@ -55,6 +55,20 @@ pub struct DpaParams {
     pub shift: usize,
 }
 
+impl Default for DpaParams {
+    /// The CLI's defaults: 1,200 logistic-regression base classifiers of 200 steps, seed 0,
+    /// no shifted copies.
+    fn default() -> Self {
+        DpaParams {
+            partitions: 1200,
+            architecture: Architecture::LogReg,
+            steps: 200,
+            seed: 0,
+            shift: 0,
+        }
+    }
+}
+
 /// The vote and certificate for one test input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Certificate {
