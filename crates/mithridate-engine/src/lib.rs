@@ -69,6 +69,7 @@
 
 mod arch;
 mod backprop;
+pub mod base_features;
 mod card;
 mod classifier;
 mod conv;

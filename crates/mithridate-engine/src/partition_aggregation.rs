@@ -34,6 +34,7 @@
 //! assert_eq!(certified_radius(&[5, 5]), (0, 0));
 //! ```
 
+use crate::base_features::BaseFeatures;
 use crate::{Architecture, Classifier, EngineError, TrainParams};
 use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features};
@@ -53,11 +54,15 @@ pub struct DpaParams {
     /// pixels in each direction (zero fill), `(2s + 1)^2` copies; 0 turns it off. A function
     /// of the partition alone, so the certificate is unchanged.
     pub shift: usize,
+    /// The per-image transform in front of every base classifier (applied to its training
+    /// samples before the shifted copies, and to the test inputs): data-independent, so the
+    /// certificate is unchanged. See [`BaseFeatures`].
+    pub features: BaseFeatures,
 }
 
 impl Default for DpaParams {
     /// The CLI's defaults: 1,200 logistic-regression base classifiers of 200 steps, seed 0,
-    /// no shifted copies.
+    /// no shifted copies, raw pixels.
     fn default() -> Self {
         DpaParams {
             partitions: 1200,
@@ -65,6 +70,7 @@ impl Default for DpaParams {
             steps: 200,
             seed: 0,
             shift: 0,
+            features: BaseFeatures::Raw,
         }
     }
 }
@@ -251,6 +257,10 @@ pub fn run(train: &Dataset, test: &Dataset, params: &DpaParams) -> Result<DpaOut
     for (row, &p) in part.iter().enumerate() {
         members[p].push(row);
     }
+    // Per-image and data-independent: the same as transforming each partition on its own,
+    // done once. Partitions are hashed from the untransformed samples above.
+    let train = &params.features.apply(train)?;
+    let test = &params.features.apply(test)?;
     let mut sizes: Vec<usize> = members.iter().map(Vec::len).collect();
     sizes.sort_unstable();
     let base = TrainParams::default_for(params.architecture);

@@ -5,6 +5,7 @@
 //! `r + 1`: the radius is sound and tight, with retraining, not vote arithmetic alone.
 
 use mithridate_data::{load, DataHome, Dataset, Split};
+use mithridate_engine::base_features::BaseFeatures;
 use mithridate_engine::partition_aggregation::{partition_of_rows, run, DpaParams};
 use mithridate_engine::Architecture;
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ const PARAMS: DpaParams = DpaParams {
     steps: 60,
     seed: 3,
     shift: 0,
+    features: BaseFeatures::Raw,
 };
 
 /// `data` with every sample of `partitions` relabelled `to`.

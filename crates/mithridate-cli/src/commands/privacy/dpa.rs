@@ -7,6 +7,7 @@ use crate::output::{self, Context};
 use anyhow::Result;
 use clap::Args;
 use mithridate_data::DataHome;
+use mithridate_engine::base_features::BaseFeatures;
 use mithridate_engine::partition_aggregation::{self, DpaParams};
 use mithridate_engine::Architecture;
 use mithridate_pipeline::data::{non_empty, subsample, train_and_test};
@@ -30,6 +31,10 @@ pub struct DpaArgs {
     /// pixels (zero fill), (2s+1)^2 copies; 0 turns it off.
     #[arg(long, default_value_t = 0)]
     pub shift: usize,
+    /// Per-image transform in front of every base classifier (data-independent, so the
+    /// certificate holds): raw, or deskew (moment deskewing and centring, Casey 1970).
+    #[arg(long, default_value = "raw")]
+    pub features: BaseFeatures,
     /// Seeded stratified subset of the training set (default: all of it).
     #[arg(long)]
     pub max_train: Option<usize>,
@@ -60,6 +65,7 @@ pub fn run(args: DpaArgs, ctx: &Context) -> Result<()> {
             steps: args.steps,
             seed: ctx.seed,
             shift: args.shift,
+            features: args.features,
         },
     )?;
     let seconds = start.elapsed().as_secs_f64();
@@ -76,6 +82,7 @@ pub fn run(args: DpaArgs, ctx: &Context) -> Result<()> {
             "model": args.model.to_string(),
             "steps": args.steps,
             "shift": args.shift,
+            "features": args.features.to_string(),
             "train_samples": train.len(),
             "test_samples": test.len(),
             "partition_sizes": outcome.partition_sizes,
