@@ -1,6 +1,6 @@
 //! The assessment configuration (`assess.toml`): which datasets, attacks with budgets,
-//! defences, federated scenarios, continual streams, retrieval-poisoning matrices ([`Rag`])
-//! and seeds make up the matrix.
+//! defences, federated scenarios, continual streams, retrieval-poisoning matrices ([`Rag`]),
+//! privacy-preserving and certified deployments ([`Privacy`]) and seeds make up the matrix.
 //!
 //! Parsing is purely syntactic plus range checks that need no other crate (rates in `[0, 1]`,
 //! positive sizes); every value that names something (a dataset, an attack, a detector, a
@@ -25,8 +25,10 @@
 //! # Ok::<(), mithridate_assess::config::ConfigError>(())
 //! ```
 
+mod privacy;
 mod rag;
 
+pub use privacy::{Deployment, Dpa, NoiseCurve, Privacy, SecAgg, DEFAULT_DELTA, DEFAULT_RADII};
 pub use rag::{
     DefenceSetting, NamedParams, Rag, RagTargets, DEFAULT_POISONS_PER_TARGET, DEFAULT_RAG_TARGETS,
     MAX_POISONS_PER_TARGET,
@@ -63,6 +65,10 @@ pub struct Config {
     /// Retrieval-corpus poisoning matrices: `[rag]` (one block) or `[[rag]]` (several).
     #[serde(default, deserialize_with = "one_or_many")]
     pub rag: Vec<Rag>,
+    /// Privacy-preserving federated deployments side by side, with an optional noise curve and
+    /// certified defence: `[privacy]` (one block) or `[[privacy]]` (several).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub privacy: Vec<Privacy>,
     /// The source text, to turn byte spans into lines.
     #[serde(skip)]
     source: String,
@@ -301,11 +307,12 @@ impl Config {
             && self.federated.is_empty()
             && self.continual.is_empty()
             && self.rag.is_empty()
+            && self.privacy.is_empty()
         {
             return Err(ConfigError {
                 line: None,
-                message: "the configuration has no [[centralized]], [[federated]], [continual] \
-                          or [rag] block"
+                message: "the configuration has no [[centralized]], [[federated]], [continual], \
+                          [rag] or [privacy] block"
                     .into(),
             });
         }
@@ -340,31 +347,7 @@ impl Config {
             }
         }
         for fed in &self.federated {
-            positive(&Some(fed.clients.clone()), "clients")?;
-            positive(&Some(fed.rounds.clone()), "rounds")?;
-            positive(&fed.local_epochs, "local_epochs")?;
-            positive(&fed.max_train, "max_train")?;
-            positive(&fed.max_test, "max_test")?;
-            let p = *fed.per_round.get_ref();
-            if !(p > 0.0 && p <= 1.0) {
-                return Err(self.error_at(
-                    &fed.per_round,
-                    format!("per_round must be in (0, 1], got {p}"),
-                ));
-            }
-            let b = *fed.byzantine.get_ref();
-            if !(0.0..1.0).contains(&b) {
-                return Err(self.error_at(
-                    &fed.byzantine,
-                    format!("byzantine must be in [0, 1), got {b}"),
-                ));
-            }
-            if fed.rules.is_empty() {
-                return Err(self.error_at(&fed.dataset, "the federated scenario has no rules"));
-            }
-            if fed.attacks.is_empty() {
-                return Err(self.error_at(&fed.dataset, "the federated scenario has no attacks"));
-            }
+            self.check_federated(fed)?;
         }
         for block in &self.continual {
             if block.campaigns.is_empty() {
@@ -381,6 +364,45 @@ impl Config {
         }
         for block in &self.rag {
             self.check_rag(block)?;
+        }
+        for block in &self.privacy {
+            self.check_privacy(block)?;
+        }
+        Ok(())
+    }
+
+    /// A federated scenario's counts at least 1, fractions in range, rules and attacks listed.
+    fn check_federated(&self, fed: &Federated) -> Result<(), ConfigError> {
+        let positive = |v: &Option<Spanned<usize>>, key: &str| match v {
+            Some(s) if *s.get_ref() == 0 => {
+                Err(self.error_at(s, format!("{key} must be at least 1")))
+            }
+            _ => Ok(()),
+        };
+        positive(&Some(fed.clients.clone()), "clients")?;
+        positive(&Some(fed.rounds.clone()), "rounds")?;
+        positive(&fed.local_epochs, "local_epochs")?;
+        positive(&fed.max_train, "max_train")?;
+        positive(&fed.max_test, "max_test")?;
+        let p = *fed.per_round.get_ref();
+        if !(p > 0.0 && p <= 1.0) {
+            return Err(self.error_at(
+                &fed.per_round,
+                format!("per_round must be in (0, 1], got {p}"),
+            ));
+        }
+        let b = *fed.byzantine.get_ref();
+        if !(0.0..1.0).contains(&b) {
+            return Err(self.error_at(
+                &fed.byzantine,
+                format!("byzantine must be in [0, 1), got {b}"),
+            ));
+        }
+        if fed.rules.is_empty() {
+            return Err(self.error_at(&fed.dataset, "the federated scenario has no rules"));
+        }
+        if fed.attacks.is_empty() {
+            return Err(self.error_at(&fed.dataset, "the federated scenario has no attacks"));
         }
         Ok(())
     }

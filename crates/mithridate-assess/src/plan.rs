@@ -4,8 +4,10 @@
 //! full specification, so editing the configuration reruns exactly the cells whose settings
 //! changed and a results file never mixes two different experiments under one id.
 
+mod privacy;
 mod rag;
 
+pub use privacy::{DpaCell, PrivacyCell, SecAggCell};
 pub use rag::{RagCell, RagDefenceCell};
 
 use crate::config::Config;
@@ -86,6 +88,40 @@ pub struct FederatedCell {
     pub seed: u64,
 }
 
+impl FederatedCell {
+    /// The cell of `rule` under `attack` in the scenario `fed` at `seed` (the plan's, and what
+    /// privacy blocks build theirs from).
+    pub fn of(
+        fed: &crate::config::Federated,
+        rule: &toml::Spanned<String>,
+        attack: &toml::Spanned<String>,
+        seed: u64,
+    ) -> FederatedCell {
+        FederatedCell {
+            dataset: fed.dataset.get_ref().clone(),
+            model: fed
+                .model
+                .as_ref()
+                .map_or("mlp".to_string(), |m| m.get_ref().clone()),
+            clients: *fed.clients.get_ref(),
+            per_round: *fed.per_round.get_ref(),
+            rounds: *fed.rounds.get_ref(),
+            byzantine: *fed.byzantine.get_ref(),
+            partition: fed
+                .partition
+                .as_ref()
+                .map_or("iid".to_string(), |p| p.get_ref().clone()),
+            rule: rule.get_ref().clone(),
+            attack: attack.get_ref().clone(),
+            local_epochs: fed.local_epochs.as_ref().map(|v| *v.get_ref()),
+            lr: fed.lr.as_ref().map(|v| *v.get_ref()),
+            max_train: fed.max_train.as_ref().map(|v| *v.get_ref()),
+            max_test: fed.max_test.as_ref().map(|v| *v.get_ref()),
+            seed,
+        }
+    }
+}
+
 /// One continual-retraining run: the loop over a dataset's time-ordered batches under one
 /// campaign (executed by mithridate-continual).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -125,6 +161,8 @@ pub enum CellSpec {
     Federated(FederatedCell),
     Continual(ContinualCell),
     Rag(RagCell),
+    Privacy(PrivacyCell),
+    Dpa(DpaCell),
 }
 
 impl CellSpec {
@@ -164,6 +202,15 @@ impl CellSpec {
                 r.defence_label(),
                 r.seed
             ),
+            CellSpec::Privacy(p) => format!(
+                "{}/privacy/{}/{}{}/seed{}",
+                p.federated.dataset,
+                p.federated.attack,
+                p.label().replace(' ', ""),
+                if p.curve { "/curve" } else { "" },
+                p.federated.seed
+            ),
+            CellSpec::Dpa(d) => format!("{}/dpa/k{}/seed{}", d.dataset, d.partitions, d.seed),
         };
         format!("{readable}#{}", &digest[..12])
     }
@@ -174,6 +221,8 @@ impl CellSpec {
             CellSpec::Federated(f) => f.seed,
             CellSpec::Continual(c) => c.seed,
             CellSpec::Rag(r) => r.seed,
+            CellSpec::Privacy(p) => p.federated.seed,
+            CellSpec::Dpa(d) => d.seed,
         }
     }
 
@@ -183,6 +232,8 @@ impl CellSpec {
             CellSpec::Federated(f) => &f.dataset,
             CellSpec::Continual(c) => &c.dataset,
             CellSpec::Rag(r) => &r.corpus,
+            CellSpec::Privacy(p) => &p.federated.dataset,
+            CellSpec::Dpa(d) => &d.dataset,
         }
     }
 }
@@ -245,7 +296,8 @@ impl std::str::FromStr for Shard {
 /// Order: per seed, per block, the clean baseline and every undefended attack run come before
 /// the defence cells that reuse their trained models, then the federated runs, then the
 /// continual runs (one per campaign), then the RAG runs (per retriever, attack and poisons
-/// per target: undefended, then each defence setting).
+/// per target: undefended, then each defence setting), then the privacy blocks' runs (per
+/// attack: each deployment, then each noise-curve point; then each DPA setting).
 ///
 /// ```
 /// use mithridate_assess::{config::Config, plan::plan};
@@ -324,28 +376,9 @@ pub fn plan(config: &Config, seeds: u64, base_seed: u64) -> Vec<Cell> {
         for fed in &config.federated {
             for attack in &fed.attacks {
                 for rule in &fed.rules {
-                    specs.push(CellSpec::Federated(FederatedCell {
-                        dataset: fed.dataset.get_ref().clone(),
-                        model: fed
-                            .model
-                            .as_ref()
-                            .map_or("mlp".to_string(), |m| m.get_ref().clone()),
-                        clients: *fed.clients.get_ref(),
-                        per_round: *fed.per_round.get_ref(),
-                        rounds: *fed.rounds.get_ref(),
-                        byzantine: *fed.byzantine.get_ref(),
-                        partition: fed
-                            .partition
-                            .as_ref()
-                            .map_or("iid".to_string(), |p| p.get_ref().clone()),
-                        rule: rule.get_ref().clone(),
-                        attack: attack.get_ref().clone(),
-                        local_epochs: fed.local_epochs.as_ref().map(|v| *v.get_ref()),
-                        lr: fed.lr.as_ref().map(|v| *v.get_ref()),
-                        max_train: fed.max_train.as_ref().map(|v| *v.get_ref()),
-                        max_test: fed.max_test.as_ref().map(|v| *v.get_ref()),
-                        seed,
-                    }));
+                    specs.push(CellSpec::Federated(FederatedCell::of(
+                        fed, rule, attack, seed,
+                    )));
                 }
             }
         }
@@ -358,6 +391,12 @@ pub fn plan(config: &Config, seeds: u64, base_seed: u64) -> Vec<Cell> {
         }
         for block in &config.rag {
             specs.extend(rag::cells(block, seed).into_iter().map(CellSpec::Rag));
+        }
+        for block in &config.privacy {
+            let runs = privacy::cells(block, seed).into_iter();
+            specs.extend(runs.map(CellSpec::Privacy));
+            let dpa = block.dpa.iter().map(|d| DpaCell::of(block, d, seed));
+            specs.extend(dpa.map(CellSpec::Dpa));
         }
     }
     // A setting listed twice (the same rate or detector repeated) is one experiment: keep

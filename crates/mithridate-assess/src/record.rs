@@ -36,7 +36,8 @@ impl CellRecord {
 }
 
 /// What a cell measured: a centralized training run, a federated simulation, a continual
-/// retraining run or a retrieval-poisoning run.
+/// retraining run, a retrieval-poisoning run, or a privacy block's federated deployment or
+/// certified defence. (Results files from before a kind existed load unchanged.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
@@ -44,6 +45,8 @@ pub enum Outcome {
     Federated(FederatedOutcome),
     Continual(ContinualOutcome),
     Rag(RagOutcome),
+    Privacy(PrivacyOutcome),
+    Dpa(DpaOutcome),
 }
 
 /// Attack family: what the adversary wants, and so which number says it succeeded.
@@ -283,4 +286,61 @@ pub struct RagOutcome {
     pub poison_precision_at_k: AtK,
     pub poison_recall_at_k: AtK,
     pub poison_f1_at_k: AtK,
+}
+
+/// A federated run of a privacy block: one deployment (a rule, optionally under secure
+/// aggregation) under one update attack, with the privacy it gives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrivacyOutcome {
+    /// The rule, plus the protocol and dropout under secure aggregation (e.g.
+    /// `norm-bound:bound=1 + secagg+:k=10, dropout 10%`).
+    pub deployment: String,
+    /// A point of the block's noise curve rather than a listed deployment.
+    pub curve: bool,
+    /// The DP rule's noise multiplier; `None` for a rule without DP.
+    pub noise_multiplier: Option<f64>,
+    /// User-level epsilon at `delta` (RDP accountant); `None` without DP, or unbounded (noise
+    /// multiplier 0).
+    pub epsilon: Option<f64>,
+    pub delta: f64,
+    /// The secure-aggregation protocol that ran (`secagg`, `secagg+:k=K`); `None`: none.
+    pub secure_aggregation: Option<String>,
+    /// Fraction of each round's participants that dropped out mid-protocol.
+    pub dropout: f64,
+    /// The simulation as a federated cell records it.
+    pub federated: FederatedOutcome,
+}
+
+/// Certified accuracy at one radius.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RadiusPoint {
+    /// Inserted or deleted training samples.
+    pub radius: u32,
+    /// Share of test inputs predicted correctly with a certified radius of at least `radius`.
+    pub accuracy: f64,
+}
+
+/// A Deep Partition Aggregation run (Levine & Feizi 2021): `partitions` base classifiers on
+/// hash partitions, a plurality vote, and per test input the poison budget that provably cannot
+/// change its prediction. (Its wall time is the record's `seconds`.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DpaOutcome {
+    /// Base classifier architecture, e.g. `logreg`.
+    pub model: String,
+    pub partitions: usize,
+    pub steps: usize,
+    pub shift: usize,
+    pub train_samples: usize,
+    pub test_samples: usize,
+    /// Training samples per partition: smallest, median, largest.
+    pub partition_sizes: [usize; 3],
+    pub empty_partitions: usize,
+    /// Mean test accuracy of the base classifiers.
+    pub base_accuracy: f64,
+    /// Accuracy of the vote (certified accuracy at radius 0).
+    pub vote_accuracy: f64,
+    /// Median certified radius, a wrong prediction counting as -1.
+    pub median_radius: f64,
+    /// Certified accuracy at each configured radius, increasing.
+    pub certified_accuracy: Vec<RadiusPoint>,
 }

@@ -18,7 +18,14 @@ use crate::record::{CellRecord, Outcome, TaxonomyRefs};
 /// `success_rate`; the columns from `retriever` on are theirs: the defence setting
 /// (`;`-joined in the order applied, empty when undefended) and each retrieval metric at
 /// k = 1, 5, 20 (`asr_at_5`, ...).
-pub const CSV_HEADER: [&str; 77] = [
+///
+/// Privacy rows (`kind` = `privacy`) fill the federated columns (the rule is the deployment's
+/// rule) and `deployment` (rule and protocol), `curve` (a noise-curve point), `epsilon`
+/// (empty without DP or when unbounded), `delta`, `noise_multiplier`, `secure_aggregation` and
+/// `dropout`. DPA rows (`kind` = `dpa`) put the base classifier in `model`, the vote's accuracy
+/// in `clean_accuracy`, and their own columns from `partitions` on; `certified_accuracy` is
+/// `radius:accuracy` pairs joined with `;`.
+pub const CSV_HEADER: [&str; 90] = [
     "index",
     "id",
     "kind",
@@ -96,6 +103,19 @@ pub const CSV_HEADER: [&str; 77] = [
     "poison_f1_at_1",
     "poison_f1_at_5",
     "poison_f1_at_20",
+    "deployment",
+    "curve",
+    "epsilon",
+    "delta",
+    "noise_multiplier",
+    "secure_aggregation",
+    "dropout",
+    "partitions",
+    "steps",
+    "shift",
+    "base_accuracy",
+    "median_radius",
+    "certified_accuracy",
 ];
 
 /// The cut-offs RAG rows have columns for (mithridate-rag's default cut-offs).
@@ -197,27 +217,42 @@ fn row_of(r: &CellRecord) -> Row {
                 ]);
             }
         }
-        Outcome::Federated(f) => {
+        Outcome::Federated(f) => federated(&mut row, f),
+        Outcome::Privacy(p) => {
+            federated(&mut row, &p.federated);
             row.set_all([
-                ("kind", "federated".to_string()),
-                ("model", f.model.clone()),
-                ("attack", f.attack.clone()),
-                ("family", f.family.name().to_string()),
-                ("rule", f.rule.clone()),
-                ("byzantine", opt_num(Some(f.byzantine))),
-                ("clients", f.clients.to_string()),
+                ("kind", "privacy".to_string()),
+                ("deployment", p.deployment.clone()),
+                ("curve", p.curve.to_string()),
+                ("epsilon", opt_num(p.epsilon)),
+                ("delta", opt_num(Some(p.delta))),
+                ("noise_multiplier", opt_num(p.noise_multiplier)),
                 (
-                    "participants_per_round",
-                    f.participants_per_round.to_string(),
+                    "secure_aggregation",
+                    p.secure_aggregation.clone().unwrap_or_default(),
                 ),
-                ("malicious_per_round", f.malicious_per_round.to_string()),
-                ("rounds", f.rounds.len().to_string()),
-                ("final_accuracy", opt_num(Some(f.final_accuracy))),
-                ("final_asr", opt_num(f.final_asr)),
-                ("anomaly_precision", opt_num(f.anomaly_precision)),
-                ("anomaly_recall", opt_num(f.anomaly_recall)),
+                ("dropout", opt_num(Some(p.dropout))),
             ]);
-            row.taxonomy(&f.taxonomy);
+        }
+        Outcome::Dpa(d) => {
+            let certified: Vec<String> = d
+                .certified_accuracy
+                .iter()
+                .map(|p| format!("{}:{}", p.radius, p.accuracy))
+                .collect();
+            row.set_all([
+                ("kind", "dpa".to_string()),
+                ("model", d.model.clone()),
+                ("train_samples", d.train_samples.to_string()),
+                ("test_samples", d.test_samples.to_string()),
+                ("clean_accuracy", opt_num(Some(d.vote_accuracy))),
+                ("partitions", d.partitions.to_string()),
+                ("steps", d.steps.to_string()),
+                ("shift", d.shift.to_string()),
+                ("base_accuracy", opt_num(Some(d.base_accuracy))),
+                ("median_radius", opt_num(Some(d.median_radius))),
+                ("certified_accuracy", certified.join(";")),
+            ]);
         }
         Outcome::Continual(c) => {
             let rate = c.parameters.get("rate").and_then(serde_json::Value::as_f64);
@@ -280,6 +315,30 @@ fn row_of(r: &CellRecord) -> Row {
         }
     }
     row
+}
+
+/// The columns of a federated simulation (a federated cell's, or a privacy deployment's).
+fn federated(row: &mut Row, f: &crate::record::FederatedOutcome) {
+    row.set_all([
+        ("kind", "federated".to_string()),
+        ("model", f.model.clone()),
+        ("attack", f.attack.clone()),
+        ("family", f.family.name().to_string()),
+        ("rule", f.rule.clone()),
+        ("byzantine", opt_num(Some(f.byzantine))),
+        ("clients", f.clients.to_string()),
+        (
+            "participants_per_round",
+            f.participants_per_round.to_string(),
+        ),
+        ("malicious_per_round", f.malicious_per_round.to_string()),
+        ("rounds", f.rounds.len().to_string()),
+        ("final_accuracy", opt_num(Some(f.final_accuracy))),
+        ("final_asr", opt_num(f.final_asr)),
+        ("anomaly_precision", opt_num(f.anomaly_precision)),
+        ("anomaly_recall", opt_num(f.anomaly_recall)),
+    ]);
+    row.taxonomy(&f.taxonomy);
 }
 
 pub fn csv(report: &Report) -> Result<String, ReportError> {

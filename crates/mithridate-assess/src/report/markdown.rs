@@ -1,8 +1,8 @@
 //! GitHub-flavoured Markdown for pull-request comments: verdicts, risk summary and the
-//! compact tables (means only, no plots), continual-retraining and RAG runs last.
+//! compact tables (means only, no plots), continual-retraining, RAG and privacy runs last.
 
 use super::table::markdown_escape as md;
-use super::{shared_tables, undefended_word, Report};
+use super::{privacy_tables, shared_tables, undefended_word, Report};
 use std::fmt::Write as _;
 
 pub fn markdown(report: &Report) -> String {
@@ -74,6 +74,27 @@ pub fn markdown(report: &Report) -> String {
             shared_tables::rag_group(g, &shared_tables::RagHeadings::of(g))
                 .write_markdown(&mut out);
         }
+    }
+    let privacy = report.privacy();
+    if !privacy.is_empty() {
+        out.push_str("### Privacy and certified defences\n\n");
+    }
+    for g in &privacy.groups {
+        let _ = writeln!(out, "#### {}\n", md(&g.title()));
+        let headings = privacy_tables::PrivacyHeadings::of(g);
+        privacy_tables::deployments(g, false, &headings).write_markdown(&mut out);
+        if !g.curve.is_empty() {
+            out.push_str("Noise curve (DP-FedAvg):\n\n");
+            privacy_tables::deployments(g, true, &headings).write_markdown(&mut out);
+        }
+        if !g.attacks.is_empty() {
+            privacy_tables::attacks(g).write_markdown(&mut out);
+        }
+    }
+    if !privacy.dpa.is_empty() {
+        out.push_str("#### Deep Partition Aggregation (certified)\n\n");
+        let headings = privacy_tables::DpaHeadings::of(&privacy.dpa);
+        privacy_tables::dpa(&privacy.dpa, &headings).write_markdown(&mut out);
     }
     out
 }

@@ -23,6 +23,10 @@
 //!   setting. Reported apart too: their budget is passages per question and their defences
 //!   act on the index and the retrieved list; a setting's cost is the drop of *clean* recall
 //!   (the same retriever and defences over the corpus without the attack).
+//! * Privacy blocks: per deployment and attack, the same levels as federated runs, with the
+//!   damage read against *that deployment's* no-attack run (DP noise's own accuracy cost is its
+//!   clean accuracy, not damage). Reported apart, with epsilon, the noise curve and DPA's
+//!   certified accuracy by radius (a certificate, not a measured attack: no level).
 //!
 //! # Risk
 //!
@@ -40,6 +44,7 @@ mod csv;
 mod html;
 mod markdown;
 mod plots;
+mod privacy_tables;
 mod shared_tables;
 mod summary;
 mod table;
@@ -47,8 +52,9 @@ mod table;
 pub(crate) use plots::MAX_TIMELINES;
 pub use plots::{Plot, PlotKind};
 pub use summary::{
-    AttackGroup, Budget, CleanDefence, CleanRow, ContinualRow, ContinualRun, DefenceRow,
-    DefenceVerdict, FamilyRisk, FederatedRisk, FederatedRow, RagGroup, RagRow, RateRow, RiskRow,
+    AttackEffect, AttackGroup, Budget, CleanDefence, CleanRow, ContinualRow, ContinualRun,
+    DefenceRow, DefenceVerdict, DeploymentRow, DpaRow, FamilyRisk, FederatedRisk, FederatedRow,
+    PrivacyAttack, PrivacyGroup, PrivacySummary, RadiusStat, RagGroup, RagRow, RateRow, RiskRow,
     RoundStat, Stat, Verdict, HEADLINE_K,
 };
 
@@ -145,6 +151,12 @@ impl Report {
         &self.aggregate.rag
     }
 
+    /// Privacy blocks: per federation, its deployments side by side (epsilon, clean accuracy,
+    /// ASR and damage per attack) and its noise curve; DPA settings with certified accuracy.
+    pub fn privacy(&self) -> &PrivacySummary {
+        &self.aggregate.privacy
+    }
+
     /// One plain-words verdict per attack and budget.
     pub fn verdicts(&self) -> &[Verdict] {
         &self.aggregate.verdicts
@@ -209,6 +221,7 @@ impl Report {
             "federated": self.aggregate.federated,
             "continual": self.aggregate.continual,
             "rag": self.aggregate.rag,
+            "privacy": self.aggregate.privacy,
         })
     }
 }
@@ -310,8 +323,12 @@ pub fn defended_word(level: Option<Level>, reduces: Option<bool>) -> &'static st
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod fixtures_privacy;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_continual;
+#[cfg(test)]
+mod tests_privacy;
 #[cfg(test)]
 mod tests_rag;

@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 
 const TAXONOMY_HEADER: [&str; 4] = ["MITRE ATLAS", "OWASP ML", "OWASP LLM", "NIST AI 100-2"];
 
-fn taxonomy_columns() -> impl Iterator<Item = Column<'static>> {
+pub(crate) fn taxonomy_columns() -> impl Iterator<Item = Column<'static>> {
     TAXONOMY_HEADER.into_iter().map(Column::both)
 }
 
-fn taxonomy_cells(t: &TaxonomyRefs) -> [Cell; 4] {
+pub(crate) fn taxonomy_cells(t: &TaxonomyRefs) -> [Cell; 4] {
     let ids = |v: &[String]| {
         Cell::Code(if v.is_empty() {
             "—".to_string()

@@ -278,6 +278,40 @@ fn results_table(records: &[mithridate_assess::record::CellRecord]) -> String {
                 }
                 row
             }
+            // The deployment is the defence: its numbers go in the "after" columns.
+            Outcome::Privacy(p) => {
+                let f = &p.federated;
+                let epsilon = p.epsilon.map_or(String::new(), |e| format!(", eps {e:.2}"));
+                vec![
+                    r.dataset.clone(),
+                    r.seed.to_string(),
+                    format!("privacy {} (byz {})", f.attack, f.byzantine),
+                    "-".into(),
+                    "-".into(),
+                    format!("{}{epsilon}", p.deployment),
+                    pct(Some(f.final_accuracy)),
+                    pct(f.final_asr),
+                ]
+            }
+            // Certified accuracy at the largest radius stands as the defended accuracy.
+            Outcome::Dpa(d) => {
+                let last = d.certified_accuracy.last();
+                vec![
+                    r.dataset.clone(),
+                    r.seed.to_string(),
+                    "dpa (certified)".into(),
+                    pct(Some(d.vote_accuracy)),
+                    "-".into(),
+                    format!(
+                        "{} x {}, certified at {}",
+                        d.partitions,
+                        d.model,
+                        last.map_or(0, |p| p.radius)
+                    ),
+                    pct(last.map(|p| p.accuracy)),
+                    "-".into(),
+                ]
+            }
         })
         .collect();
     output::table(

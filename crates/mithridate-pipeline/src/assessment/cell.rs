@@ -35,12 +35,14 @@ pub enum CheckedCell {
     Centralized(Box<CentralizedRun>),
     Federated(Box<FederatedRun>),
     Rag(Box<super::rag::RagRun>),
+    Privacy(Box<super::privacy::PrivacyRun>),
+    Dpa(Box<super::privacy::DpaRun>),
     /// A cell of a kind checked and run by another crate (`kind.rs`).
     Kind(std::sync::Arc<dyn super::kind::CheckedKindCell>),
 }
 
 impl CheckedCell {
-    /// Checks every name and parameter of a centralized, federated or RAG `spec` once (the
+    /// Checks every name and parameter of a centralized, federated, RAG or privacy `spec` once (the
     /// attack is built here, not per run); other kinds are checked by their crate through
     /// [`super::CellKinds::check`].
     pub fn new(spec: &CellSpec) -> Result<CheckedCell> {
@@ -48,6 +50,10 @@ impl CheckedCell {
             CellSpec::Centralized(c) => CheckedCell::Centralized(Box::new(centralized(c)?)),
             CellSpec::Federated(f) => CheckedCell::Federated(Box::new(federated(f)?)),
             CellSpec::Rag(r) => CheckedCell::Rag(Box::new(super::rag::RagRun::check(r)?)),
+            CellSpec::Privacy(p) => {
+                CheckedCell::Privacy(Box::new(super::privacy::PrivacyRun::check(p)?))
+            }
+            CellSpec::Dpa(d) => CheckedCell::Dpa(Box::new(super::privacy::DpaRun::check(d)?)),
             CellSpec::Continual(_) => {
                 return Err(crate::PipelineError::invalid(
                     "a continual cell is checked by its runner (CellKinds::check)",
@@ -94,7 +100,8 @@ fn centralized(c: &CentralizedCell) -> Result<CentralizedRun> {
     })
 }
 
-fn federated(f: &FederatedCell) -> Result<FederatedRun> {
+/// A federated cell's checked run without secure aggregation (privacy cells add theirs).
+pub(super) fn federated(f: &FederatedCell) -> Result<FederatedRun> {
     Ok(FederatedRun {
         cell: f.clone(),
         setup: FlSetup {

@@ -63,6 +63,8 @@ impl Executor {
             CheckedCell::Centralized(c) => Outcome::Centralized(self.centralized(c)?),
             CheckedCell::Federated(f) => Outcome::Federated(self.federated(f)?),
             CheckedCell::Rag(r) => Outcome::Rag(r.run(self.data.home(), &self.rag_corpora)?),
+            CheckedCell::Privacy(p) => Outcome::Privacy(p.outcome(&self.simulate(&p.run)?)),
+            CheckedCell::Dpa(d) => Outcome::Dpa(d.run(&self.data)?),
             CheckedCell::Kind(k) => k
                 .run(&self.data, &self.work)
                 .map_err(|e| crate::PipelineError::invalid(crate::error::one_line(e.as_ref())))?,
@@ -159,7 +161,8 @@ impl Executor {
         Ok(outcome)
     }
 
-    fn federated(&self, run: &FederatedRun) -> Result<FederatedOutcome> {
+    /// Runs a federated cell's simulation (a privacy cell's with its protocol).
+    fn simulate(&self, run: &FederatedRun) -> Result<mithridate_fl::FlReport> {
         let cell = &run.cell;
         let (train, test) =
             self.data
@@ -170,7 +173,12 @@ impl Executor {
             cell.byzantine,
             cell.seed,
         );
-        let report = federated::simulate(&params.check()?, &train, &test, &mut |_| {})?;
+        federated::simulate(&params.check()?, &train, &test, &mut |_| {})
+    }
+
+    fn federated(&self, run: &FederatedRun) -> Result<FederatedOutcome> {
+        let cell = &run.cell;
+        let report = self.simulate(run)?;
         Ok(federated::outcome(
             &report,
             &cell.model,

@@ -20,12 +20,14 @@
 mod cell;
 mod executor;
 mod kind;
+mod privacy;
 mod rag;
 mod validate;
 
 pub use cell::{CentralizedRun, CheckedCell, FederatedRun};
 pub use executor::Executor;
 pub use kind::{CellKind, CellKinds, CheckedKindCell, KindError};
+pub use privacy::{DpaRun, PrivacyRun};
 pub use rag::RagRun;
 pub use validate::validate;
 

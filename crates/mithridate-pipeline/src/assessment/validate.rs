@@ -1,6 +1,7 @@
 //! Validating a whole configuration before the first cell runs: datasets loaded, models,
 //! attacks, defences, rules and their Byzantine tolerance checked, each attack tried on a
-//! small subset, RAG blocks checked against their corpus (`rag.rs`), so a typo never costs a
+//! small subset, RAG blocks checked against their corpus (`rag.rs`), privacy blocks' protocols
+//! and certified defences (`privacy.rs`), so a typo never costs a
 //! half-finished assessment. Mistakes name their line.
 
 use super::CellKinds;
@@ -35,6 +36,9 @@ pub fn validate(config: &Config, data: &DataCache, seed: u64, kinds: &CellKinds)
     }
     for block in &config.rag {
         super::rag::validate(config, block, data, seed)?;
+    }
+    for block in &config.privacy {
+        super::privacy::validate(config, block, data, seed)?;
     }
     Ok(())
 }
@@ -75,7 +79,7 @@ pub(super) fn at<T: std::fmt::Display>(
     PipelineError::Config(config.error_at(value, format!("'{}': {e}", value.get_ref())))
 }
 
-fn architecture(
+pub(super) fn architecture(
     config: &Config,
     m: &Spanned<String>,
     data: &mithridate_data::Dataset,
@@ -155,7 +159,14 @@ fn centralized(config: &Config, block: &Centralized, data: &DataCache, seed: u64
     Ok(())
 }
 
-fn federated(config: &Config, fed: &Federated, data: &DataCache, seed: u64) -> Result<()> {
+/// A federated scenario (or a privacy block's federation): dataset, model, partition, clients
+/// against the training rows, each attack and its modality, each rule against each attack.
+pub(super) fn federated(
+    config: &Config,
+    fed: &Federated,
+    data: &DataCache,
+    seed: u64,
+) -> Result<()> {
     let full = data
         .full(fed.dataset.get_ref(), seed)
         .map_err(|e| at(config, &fed.dataset, e))?;

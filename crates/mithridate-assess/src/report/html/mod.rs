@@ -4,8 +4,9 @@
 mod sections;
 
 use super::{
-    format_percent, shared_tables, PlotKind, Report, ACCURACY_DROP_THRESHOLD, HEADLINE_K,
-    MAX_TIMELINES, RESIDUAL_ACCURACY_DROP, RESIDUAL_SUCCESS_RATE, SUCCESS_RATE_THRESHOLD,
+    format_percent, privacy_tables, shared_tables, PlotKind, Report, ACCURACY_DROP_THRESHOLD,
+    HEADLINE_K, MAX_TIMELINES, RESIDUAL_ACCURACY_DROP, RESIDUAL_SUCCESS_RATE,
+    SUCCESS_RATE_THRESHOLD,
 };
 use crate::record::Outcome;
 use std::fmt::Write as _;
@@ -105,17 +106,25 @@ fn header(out: &mut String, report: &Report) {
     let federated = count(|o| matches!(o, Outcome::Federated(_)));
     let continual = count(|o| matches!(o, Outcome::Continual(_)));
     let rag = count(|o| matches!(o, Outcome::Rag(_)));
+    let privacy = count(|o| matches!(o, Outcome::Privacy(_)));
+    let dpa = count(|o| matches!(o, Outcome::Dpa(_)));
+    // Named only when present, so reports without them read as before.
+    let mut privacy_counts = String::new();
+    if privacy + dpa > 0 {
+        privacy_counts = format!(", {privacy} privacy, {dpa} DPA");
+    }
     let _ = write!(
         out,
         "<header><h1>Mithridate assessment report</h1>\
-         <p class=\"meta\">{} cells ({} centralized, {} federated, {} continual, {} RAG) · datasets: {} · seeds: {}</p>\
+         <p class=\"meta\">{} cells ({} centralized, {} federated, {} continual, {} RAG{}) · datasets: {} · seeds: {}</p>\
          <nav><a href=\"#summary\">Summary</a><a href=\"#risk\">Risk</a><a href=\"#plots\">Plots</a>\
          <a href=\"#tables\">Tables</a><a href=\"#cells\">All cells</a></nav></header>",
         records.len(),
-        records.len() - federated - continual - rag,
+        records.len() - federated - continual - rag - privacy - dpa,
         federated,
         continual,
         rag,
+        privacy_counts,
         escape(&datasets.join(", ")),
         escape(
             &seeds
@@ -248,7 +257,39 @@ fn tables(out: &mut String, report: &Report) {
             shared_tables::rag_group(g, &shared_tables::RagHeadings::of(g)).write_html(out);
         }
     }
+    privacy(out, report);
     out.push_str("</section>\n");
+}
+
+/// Per privacy federation its noise curve and its attacks' filing (the side-by-side table is in
+/// the summary), then the certified defences.
+fn privacy(out: &mut String, report: &Report) {
+    let privacy = report.privacy();
+    for g in &privacy.groups {
+        let _ = write!(out, "<h3>Privacy: {}</h3>", escape(&g.title()));
+        if !g.curve.is_empty() {
+            out.push_str(
+                "<p class=\"note\">DP-FedAvg at each noise multiplier of the block's curve \
+                 (the same clip): ε, clean accuracy, and each attack's ASR or damage.</p>",
+            );
+            let headings = privacy_tables::PrivacyHeadings::of(g);
+            privacy_tables::deployments(g, true, &headings).write_html(out);
+        }
+        if !g.attacks.is_empty() {
+            privacy_tables::attacks(g).write_html(out);
+        }
+    }
+    if !privacy.dpa.is_empty() {
+        out.push_str(
+            "<h3>Deep Partition Aggregation (certified)</h3><p class=\"note\">k base \
+             classifiers on hash partitions of the training set and a plurality vote \
+             (Levine &amp; Feizi 2021): certified accuracy at radius r is the share of test \
+             inputs predicted correctly whose prediction no r inserted or deleted training \
+             samples can change; a wrong prediction counts as radius −1 in the median.</p>",
+        );
+        let headings = privacy_tables::DpaHeadings::of(&privacy.dpa);
+        privacy_tables::dpa(&privacy.dpa, &headings).write_html(out);
+    }
 }
 
 fn cells(out: &mut String, report: &Report) {

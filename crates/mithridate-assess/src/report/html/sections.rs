@@ -1,9 +1,11 @@
 //! The tables only the HTML report shows: the verdict matrices of the summary (attacks by
-//! defence, update attacks by rule, continual campaigns' and RAG attacks' verdict lines),
+//! defence, update attacks by rule, continual campaigns' and RAG attacks' verdict lines,
+//! privacy deployments side by side),
 //! clean baselines, defence details and every cell.
 
 use super::escape;
 use crate::record::{Family, Outcome};
+use crate::report::privacy_tables::{self, PrivacyHeadings};
 use crate::report::shared_tables::success_text;
 use crate::report::summary::{setting_label, AttackGroup, ContinualRow, FederatedRow, RagGroup};
 use crate::report::table::{badge_html, Cell, Column, Table};
@@ -41,6 +43,7 @@ pub(super) fn summary(out: &mut String, report: &Report) {
         && report.federated().is_empty()
         && report.continual().is_empty()
         && report.rag().is_empty()
+        && report.privacy().is_empty()
     {
         out.push_str("<p class=\"note\">No attacks were run: only clean baselines.</p>");
     }
@@ -117,7 +120,28 @@ pub(super) fn summary(out: &mut String, report: &Report) {
     federated_summary(out, report.federated());
     continual_summary(out, report.continual());
     rag_summary(out, report.rag());
+    privacy_summary(out, report);
     out.push_str("</section>\n");
+}
+
+/// Per privacy federation, its deployments side by side: epsilon, clean accuracy, and each
+/// attack's ASR or damage with its verdict.
+fn privacy_summary(out: &mut String, report: &Report) {
+    let groups = &report.privacy().groups;
+    if groups.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h3>Privacy-preserving deployments: update attacks side by side</h3><p class=\"note\">\
+         Per deployment, over seeds: the user-level ε of DP rules, the clean accuracy of the \
+         no-attack run, each backdoor's final ASR and each untargeted attack's damage (the \
+         accuracy drop against the same deployment's no-attack run).</p>",
+    );
+    for g in groups {
+        let _ = write!(out, "<h4>{}</h4>", escape(&g.title()));
+        let headings = PrivacyHeadings::of(g);
+        privacy_tables::deployments(g, false, &headings).write_html(out);
+    }
 }
 
 /// One verdict line per RAG attack on a corpus and retriever: the fewest poisons per target
@@ -426,6 +450,36 @@ pub(super) fn cells(report: &Report) -> Table<'static> {
                     Cell::number(before),
                     Cell::number("—"),
                     Cell::number(after),
+                ]);
+            }
+            Outcome::Privacy(p) => {
+                let f = &p.federated;
+                let epsilon = p.epsilon.map_or(String::new(), |e| format!(", ε {e:.2}"));
+                cells.extend([
+                    Cell::text(&f.model),
+                    Cell::text(&f.attack),
+                    Cell::number(format_rate(f.byzantine)),
+                    Cell::text(format!("{}{epsilon}", p.deployment)),
+                    Cell::number(format_percent(Some(f.final_accuracy))),
+                    Cell::number(format_percent(f.final_asr)),
+                    Cell::number("—"),
+                    Cell::number("—"),
+                ]);
+            }
+            // The vote's accuracy, and the certified accuracy at the largest radius.
+            Outcome::Dpa(d) => {
+                let last = d.certified_accuracy.last();
+                cells.extend([
+                    Cell::text(&d.model),
+                    Cell::text(format!("DPA, {} partitions", d.partitions)),
+                    Cell::number("—"),
+                    Cell::text(last.map_or("—".to_string(), |p| {
+                        format!("certified at radius {}", p.radius)
+                    })),
+                    Cell::number(format_percent(Some(d.vote_accuracy))),
+                    Cell::number("—"),
+                    Cell::number(format_percent(last.map(|p| p.accuracy))),
+                    Cell::number("—"),
                 ]);
             }
         }

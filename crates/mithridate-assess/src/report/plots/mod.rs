@@ -4,11 +4,12 @@
 //! This module holds the plot types, the order they are drawn in and what every plot shares
 //! (canvas, palette, side legend); the plots of one attack group are in `attack`, the
 //! federated one in `federated`, the continual timelines in `continual`, the RAG one in
-//! `rag`.
+//! `rag`, the noise curve and certified accuracy in `privacy`.
 
 mod attack;
 mod continual;
 mod federated;
+mod privacy;
 mod rag;
 
 use super::summary::{Aggregate, FederatedRow};
@@ -42,6 +43,11 @@ pub enum PlotKind {
     /// Top-k attack success and clean recall vs poisons per target, per defence setting, for
     /// one RAG attack on one corpus and retriever.
     RagPoisons,
+    /// A federation's clean accuracy, backdoor ASR and accuracy under attack vs the DP-FedAvg
+    /// noise multiplier.
+    PrivacyNoise,
+    /// DPA's certified accuracy vs radius, one line per setting of a dataset.
+    DpaCertified,
 }
 
 impl PlotKind {
@@ -56,16 +62,22 @@ impl PlotKind {
             PlotKind::RagPoisons => {
                 "RAG poisoning: top-k attack success and clean recall vs poisons per target"
             }
+            PlotKind::PrivacyNoise => {
+                "DP-FedAvg: clean accuracy and attack success vs noise multiplier"
+            }
+            PlotKind::DpaCertified => "Deep Partition Aggregation: certified accuracy vs radius",
         }
     }
 
-    pub const ALL: [PlotKind; 6] = [
+    pub const ALL: [PlotKind; 8] = [
         PlotKind::AttackCurve,
         PlotKind::DefenceEffect,
         PlotKind::Roc,
         PlotKind::FederatedRounds,
         PlotKind::ContinualTimeline,
         PlotKind::RagPoisons,
+        PlotKind::PrivacyNoise,
+        PlotKind::DpaCertified,
     ];
 }
 
@@ -110,7 +122,7 @@ fn err<E: std::fmt::Display>(e: E) -> String {
 
 /// Draws all plots in section order: attack curves, defence effects, ROC, federated, continual
 /// timelines (drawn from the `records` themselves: a timeline is one seed's, not a mean), RAG
-/// attack success by poisons per target.
+/// attack success by poisons per target, privacy noise curves, DPA certified accuracy.
 pub fn draw_all(aggregate: &Aggregate, records: &[CellRecord]) -> Result<Vec<Plot>, ReportError> {
     let mut plots = Vec::new();
     for group in &aggregate.attacks {
@@ -149,6 +161,25 @@ pub fn draw_all(aggregate: &Aggregate, records: &[CellRecord]) -> Result<Vec<Plo
     plots.extend(continual_timelines(&aggregate.continual, records)?);
     for group in &aggregate.rag {
         plots.push(rag_poisons(group)?);
+    }
+    for group in aggregate
+        .privacy
+        .groups
+        .iter()
+        .filter(|g| !g.curve.is_empty())
+    {
+        plots.push(privacy::noise_curve(group)?);
+    }
+    let dpa = &aggregate.privacy.dpa;
+    let mut datasets: Vec<&str> = Vec::new();
+    for row in dpa {
+        if !datasets.contains(&row.dataset.as_str()) {
+            datasets.push(&row.dataset);
+        }
+    }
+    for dataset in datasets {
+        let rows: Vec<_> = dpa.iter().filter(|r| r.dataset == dataset).collect();
+        plots.push(privacy::dpa_certified(dataset, &rows)?);
     }
     Ok(plots)
 }

@@ -1,7 +1,8 @@
 //! Grouping cell records (clean baselines, attacks by budget, federated runs, continual runs,
-//! retrieval-poisoning runs) and reducing each group over seeds.
+//! retrieval-poisoning runs, privacy runs) and reducing each group over seeds.
 
 use super::continual::{continual_rows, ContinualKey};
+use super::privacy::privacy_summary;
 use super::rag::{rag_groups, RagKey};
 use super::risk::{family_risk, federated_risk, risk_of, verdicts_of};
 use super::{
@@ -114,6 +115,8 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
                 );
                 push_group(&mut rag_records, key, record);
             }
+            // Likewise: deployments side by side and certificates (see `privacy`).
+            Outcome::Privacy(_) | Outcome::Dpa(_) => {}
         }
     }
 
@@ -134,6 +137,7 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
     let federated_risk = federated_risk(&federated);
     let continual = continual_rows(&continual_groups);
     let rag = rag_groups(&rag_records);
+    let privacy = privacy_summary(&sorted);
     Aggregate {
         clean,
         attacks,
@@ -144,6 +148,7 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
         federated_risk,
         continual,
         rag,
+        privacy,
     }
 }
 

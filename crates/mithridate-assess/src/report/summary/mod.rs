@@ -1,14 +1,18 @@
 //! Aggregation of cell records over seeds: attack rows with their defences, federated rows,
-//! continual-retraining rows, retrieval-poisoning groups, clean baselines, verdicts and the
-//! risk summary.
+//! continual-retraining rows, retrieval-poisoning groups, privacy deployments and certified
+//! defences, clean baselines, verdicts and the risk summary.
 
 mod aggregate;
 mod continual;
+mod privacy;
 mod rag;
 mod risk;
 
 pub use aggregate::aggregate;
 pub use continual::{ContinualRow, ContinualRun};
+pub use privacy::{
+    AttackEffect, DeploymentRow, DpaRow, PrivacyAttack, PrivacyGroup, PrivacySummary, RadiusStat,
+};
 pub use rag::{setting_label, RagGroup, RagRow, HEADLINE_K};
 
 use super::{
@@ -266,6 +270,8 @@ pub struct Aggregate {
     pub continual: Vec<ContinualRow>,
     /// Retrieval-poisoning groups, kept apart likewise (their budget is poisons per target).
     pub rag: Vec<RagGroup>,
+    /// Privacy blocks: deployments side by side, noise curves, certified defences.
+    pub privacy: PrivacySummary,
 }
 
 /// A federated attack succeeds when it drops accuracy by the availability threshold or
