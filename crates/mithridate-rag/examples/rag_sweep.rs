@@ -6,6 +6,7 @@
 //!     --corpus sotu --retriever minilm --targets 50 --poisons 1,3,5,10 \
 //!     --attacks poisoned-rag --defences none,query-echo,perplexity,two-means,manifest [--seed 0]
 //! ```
+//! An attack may take parameters the same way (`hotflip:start=random;iterations=20`).
 //! `--targets` is a number of known-item targets or a `.jsonl` file; a defence list entry may
 //! chain defences with `+` (`query-echo+two-means`) and give parameters after `:`, separated
 //! by `;` (`two-means:threshold=0.7;window=20`).
@@ -30,7 +31,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let home = mithridate_data::DataHome::from_env()?;
     println!("| attack | P | defences | asr@1 | asr@5 | asr@20 | clean recall@5 | clean recall@20 | recall under attack@5 | poison precision@5 | poison recall@5 | refused at index (poisons) | seconds |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    // `NAME` or `NAME:KEY=VALUE;KEY=VALUE`.
+    let named = |d: &str| match d.split_once(':') {
+        None => Ok((d.to_string(), serde_json::Value::Null)),
+        Some((name, pairs)) => {
+            let pairs: Vec<&str> = pairs.split(';').collect();
+            mithridate_core::registry::params_from_pairs(&pairs).map(|p| (name.to_string(), p))
+        }
+    };
     for attack in get("attacks", "poisoned-rag").split(',') {
+        let (attack_name, attack_params) = named(attack)?;
         for p in get("poisons", "5").split(',') {
             for defence in get("defences", "none").split(',') {
                 let defences = if defence == "none" {
@@ -38,21 +48,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 } else {
                     defence
                         .split('+')
-                        .map(|d| match d.split_once(':') {
-                            None => Ok((d.to_string(), serde_json::Value::Null)),
-                            Some((name, pairs)) => {
-                                let pairs: Vec<&str> = pairs.split(';').collect();
-                                mithridate_core::registry::params_from_pairs(&pairs)
-                                    .map(|p| (name.to_string(), p))
-                            }
-                        })
+                        .map(named)
                         .collect::<Result<Vec<_>, String>>()?
                 };
                 let spec = RagSpec {
                     corpus: get("corpus", "sotu"),
                     retriever,
-                    attack: attack.to_string(),
-                    attack_params: serde_json::Value::Null,
+                    attack: attack_name.clone(),
+                    attack_params: attack_params.clone(),
                     targets: targets.clone(),
                     poisons_per_target: p.parse()?,
                     defences,

@@ -30,6 +30,8 @@ use crate::{RagError, Result};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
 
+mod gradient;
+
 /// Width of the embeddings.
 pub const DIM: usize = 384;
 /// sentence-transformers' `max_seq_length` for this model (tokens including specials).
@@ -193,14 +195,32 @@ impl Encoder {
             .map(|t| self.tokenizer.encode(t.as_ref(), max_tokens))
             .collect();
         let truncated = (0..texts.len()).filter(|&i| encoded[i].truncated).collect();
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| (encoded[i].ids.len(), i));
+        let ids: Vec<&[u32]> = encoded.iter().map(|e| &e.ids[..]).collect();
+        let vectors = self.embed_ids(&ids, pooling, progress)?;
+        Ok(Embeddings { vectors, truncated })
+    }
+
+    /// Rows of token-id sequences (each `[CLS] ... [SEP]`, at most [`MAX_TOKENS`] long),
+    /// sorted by length and batched so that padding is short; the same rows as one at a time.
+    pub fn embed_ids(
+        &self,
+        ids: &[&[u32]],
+        pooling: Pooling,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<f32>> {
+        if let Some(long) = ids.iter().position(|t| t.len() > MAX_TOKENS) {
+            return Err(RagError::invalid(format!(
+                "token sequence {long} is longer than the encoder's {MAX_TOKENS} tokens"
+            )));
+        }
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| (ids[i].len(), i));
         let width = pooling.width();
-        let mut vectors = vec![0f32; texts.len() * width];
+        let mut vectors = vec![0f32; ids.len() * width];
         let mut done = 0;
         for batch in order.chunks(BATCH) {
-            let ids: Vec<&[u32]> = batch.iter().map(|&i| &encoded[i].ids[..]).collect();
-            let out = self.forward(&ids, pooling).map_err(model_err)?;
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i]).collect();
+            let out = self.forward(&rows, pooling).map_err(model_err)?;
             for (row, &i) in batch.iter().enumerate() {
                 vectors[i * width..(i + 1) * width]
                     .copy_from_slice(&out[row * width..(row + 1) * width]);
@@ -208,7 +228,7 @@ impl Encoder {
             done += batch.len();
             progress(done);
         }
-        Ok(Embeddings { vectors, truncated })
+        Ok(vectors)
     }
 
     /// One padded batch -> `[batch, pooling.width()]` rows (the mean part unit length).
@@ -221,17 +241,39 @@ impl Encoder {
             ids[b * len..b * len + tokens.len()].copy_from_slice(tokens);
             mask[b * len..b * len + tokens.len()].fill(1.0);
         }
-        let dev = Device::Cpu;
-        let ids = Tensor::from_vec(ids, (n, len), &dev)?;
-        let mask = Tensor::from_vec(mask, (n, len), &dev)?;
+        let ids = Tensor::from_vec(ids, (n, len), &Device::Cpu)?;
+        let mask = Tensor::from_vec(mask, (n, len), &Device::Cpu)?;
+        let h = self.token_states(&self.words.forward(&ids)?, &mask, Graph::Fused)?;
+        let m = mask.unsqueeze(2)?;
+        let mean = mean_unit(&h, &m)?;
+        match pooling {
+            Pooling::Mean => mean.flatten_all()?.to_vec1::<f32>(),
+            Pooling::MeanMax => {
+                // Padding positions get -1e9 so they never win the maximum.
+                let max = h.broadcast_add(&((m - 1.0)? * 1e9)?)?.max(1)?;
+                Tensor::cat(&[&mean, &max], 1)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()
+            }
+        }
+    }
+
+    /// The last hidden states `[n, len, DIM]` of texts given by their word vectors `words`
+    /// (`[n, len, DIM]`, rows of the word-embedding matrix or any point between them) under
+    /// `mask` (`[n, len]`, 1 for tokens, 0 for padding).
+    fn token_states(
+        &self,
+        words: &Tensor,
+        mask: &Tensor,
+        graph: Graph,
+    ) -> candle_core::Result<Tensor> {
+        let (n, len, _) = words.dims3()?;
         // Padding keys get -1e9 before the softmax: exp underflows to exactly 0.
         let bias = ((mask.clone() - 1.0)? * 1e9)?.reshape((n, 1, 1, len))?;
-        let mut h = self
-            .words
-            .forward(&ids)?
+        let mut h = words
             .broadcast_add(&self.positions.narrow(0, 0, len)?)?
             .broadcast_add(&self.token_type)?;
-        h = self.embedding_norm.forward(&h)?;
+        h = graph.norm(&self.embedding_norm, &h)?;
         let head = DIM / HEADS;
         let split = |t: Tensor| {
             t.reshape((n, len, HEADS, head))?
@@ -244,28 +286,58 @@ impl Encoder {
             let v = split(layer.value.forward(&h)?)?;
             let scores =
                 (q.matmul(&k.t()?.contiguous()?)? / (head as f64).sqrt())?.broadcast_add(&bias)?;
-            let attention = candle_nn::ops::softmax_last_dim(&scores)?.matmul(&v)?;
+            let attention = graph.softmax(&scores)?.matmul(&v)?;
             let attention = attention.transpose(1, 2)?.reshape((n, len, DIM))?;
-            h = layer
-                .attention_norm
-                .forward(&(layer.attention_out.forward(&attention)? + &h)?)?;
+            h = graph.norm(
+                &layer.attention_norm,
+                &(layer.attention_out.forward(&attention)? + &h)?,
+            )?;
             let ff = layer
                 .output
                 .forward(&layer.intermediate.forward(&h)?.gelu_erf()?)?;
-            h = layer.output_norm.forward(&(ff + &h)?)?;
+            h = graph.norm(&layer.output_norm, &(ff + &h)?)?;
         }
-        let m = mask.unsqueeze(2)?;
-        let pooled = h.broadcast_mul(&m)?.sum(1)?.broadcast_div(&m.sum(1)?)?;
-        let norm = pooled.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?;
-        let mean = pooled.broadcast_div(&norm)?;
-        match pooling {
-            Pooling::Mean => mean.flatten_all()?.to_vec1::<f32>(),
-            Pooling::MeanMax => {
-                // Padding positions get -1e9 so they never win the maximum.
-                let max = h.broadcast_add(&((m - 1.0)? * 1e9)?)?.max(1)?;
-                Tensor::cat(&[&mean, &max], 1)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()
+        Ok(h)
+    }
+}
+
+/// The normalised mean of `h` (`[n, len, DIM]`) over the tokens of mask `m` (`[n, len, 1]`).
+fn mean_unit(h: &Tensor, m: &Tensor) -> candle_core::Result<Tensor> {
+    let pooled = h.broadcast_mul(m)?.sum(1)?.broadcast_div(&m.sum(1)?)?;
+    let norm = pooled.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?;
+    pooled.broadcast_div(&norm)
+}
+
+/// How a forward pass is built: candle's fused softmax and layer norm (fast, no backward
+/// pass), or the same functions from elementary operations that candle can differentiate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Graph {
+    Fused,
+    Differentiable,
+}
+
+impl Graph {
+    fn softmax(self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Graph::Fused => candle_nn::ops::softmax_last_dim(x),
+            Graph::Differentiable => candle_nn::ops::softmax(x, D::Minus1),
+        }
+    }
+
+    fn norm(self, norm: &LayerNorm, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Graph::Fused => norm.forward(x),
+            Graph::Differentiable => {
+                let mean = x.mean_keepdim(D::Minus1)?;
+                let centred = x.broadcast_sub(&mean)?;
+                let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+                let out = centred
+                    .broadcast_div(&(var + norm.eps())?.sqrt()?)?
+                    .broadcast_mul(norm.weight())?;
+                match norm.bias() {
+                    Some(b) => out.broadcast_add(b),
+                    None => Ok(out),
+                }
             }
         }
     }

@@ -19,7 +19,7 @@ use crate::defences::{IndexView, Query, RetrievalDefence};
 use crate::encoder::{Encoder, DIM, MAX_TOKENS};
 use crate::index::{corpus_embeddings, CacheStatus, DenseIndex};
 use crate::metrics::RetrievalMetrics;
-use crate::registry::{build_attack, build_defence, DEFENCES};
+use crate::registry::{build_attack, build_defence, ATTACKS, DEFENCES};
 use crate::targets::{self, Target};
 use crate::{RagError, Result};
 use mithridate_core::registry::Requirement;
@@ -148,11 +148,24 @@ pub fn run(
         TargetSource::File(path) => (targets::read_targets(path)?, clean.clone()),
     };
     check_gold(&targets, &indexed)?;
+    // The index needs embeddings (dense retriever, embedding defences); a white-box attack
+    // needs the encoder itself, whatever the retriever (a BM25 index then faces passages
+    // optimised against MiniLM: a transfer attack).
+    let needs_model = spec.needs_encoder();
+    let white_box = ATTACKS
+        .get(&spec.attack)
+        .is_ok_and(|e| e.requires(Requirement::Model));
+    let encoder = if needs_model || white_box {
+        Some(Encoder::minilm(home)?)
+    } else {
+        None
+    };
     let poisoning = attack.poison(&AttackInput {
         corpus: &indexed,
         targets: &targets,
         per_target: spec.poisons_per_target,
         seed: spec.seed,
+        encoder: encoder.as_ref(),
     })?;
     // Published = indexed + added; offered = published with the replacements swapped in.
     let mut published = indexed.passages.clone();
@@ -176,22 +189,20 @@ pub fn run(
         offered[*row].text = p.text.clone();
     }
 
-    let needs_model = spec.needs_encoder();
     let mut truncated_passages = 0;
     let mut embedding_cache = None;
     let mut query_vectors = None;
     let mut clean_vectors = None;
-    let embeddings = if needs_model {
-        let encoder = Encoder::minilm(home)?;
+    let embeddings = if let (true, Some(encoder)) = (needs_model, &encoder) {
         truncated_passages = offered
             .iter()
             .filter(|p| encoder.tokenizer().encode(&p.text, MAX_TOKENS).truncated)
             .count();
-        let (vectors_of_clean, status) = corpus_embeddings(home, &encoder, &clean, &mut |d, t| {
+        let (vectors_of_clean, status) = corpus_embeddings(home, encoder, &clean, &mut |d, t| {
             progress("embedding corpus", d, t)
         })?;
         embedding_cache = Some(status);
-        let vectors = embed_offered(&encoder, &clean.passages, &vectors_of_clean, &offered)?;
+        let vectors = embed_offered(encoder, &clean.passages, &vectors_of_clean, &offered)?;
         let questions: Vec<&str> = targets.iter().map(|t| t.question.as_str()).collect();
         query_vectors = Some(encoder.encode(&questions)?.vectors);
         clean_vectors = Some(vectors_of_clean);

@@ -2,7 +2,7 @@
 //! and one line in [`ATTACKS`] or [`DEFENCES`]. `mithridate rag attack --list` and the docs
 //! read these lists.
 
-use crate::attacks::{naive, poisoned_rag, prompt_injection, split_view, RetrievalAttack};
+use crate::attacks::{hotflip, naive, poisoned_rag, prompt_injection, split_view, RetrievalAttack};
 use crate::defences::{manifest, perplexity, query_echo, two_means, RetrievalDefence};
 use crate::{RagError, Result};
 use mithridate_core::registry::{Entry, Registry, Role};
@@ -59,6 +59,7 @@ pub static ATTACKS: Registry<AttackBuilder> = Registry::new(
         poisoned_rag::ENTRY,
         prompt_injection::ENTRY,
         split_view::ENTRY,
+        hotflip::ENTRY,
     ],
 );
 

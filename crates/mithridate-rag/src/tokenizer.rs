@@ -50,6 +50,8 @@ pub struct Encoding {
 #[derive(Debug, Clone)]
 pub struct WordPiece {
     vocab: HashMap<String, u32>,
+    /// `pieces[id]`: the inverse of `vocab` (empty where an id has no piece).
+    pieces: Vec<String>,
     unk: u32,
     cls: u32,
     sep: u32,
@@ -107,17 +109,68 @@ impl WordPiece {
                 message: format!("has no {name} token"),
             })
         };
+        let size = vocab.values().map(|&id| id as usize + 1).max().unwrap_or(0);
+        let mut pieces = vec![String::new(); size];
+        for (piece, &id) in &vocab {
+            pieces[id as usize].clone_from(piece);
+        }
         Ok(WordPiece {
             unk: special("[UNK]")?,
             cls: special("[CLS]")?,
             sep: special("[SEP]")?,
             vocab,
+            pieces,
         })
     }
 
     /// The number of pieces in the vocabulary.
     pub fn vocab_size(&self) -> usize {
         self.vocab.len()
+    }
+
+    /// The piece of `id` (`None` outside the vocabulary).
+    pub fn piece(&self, id: u32) -> Option<&str> {
+        self.pieces
+            .get(id as usize)
+            .map(String::as_str)
+            .filter(|p| !p.is_empty())
+    }
+
+    /// `[CLS]` and `[SEP]`.
+    pub fn specials(&self) -> (u32, u32) {
+        (self.cls, self.sep)
+    }
+
+    /// Text whose pieces are `ids` (specials dropped, `##` continuations glued to the piece
+    /// before them, words separated by one space). Encoding the result gives `ids` back when
+    /// every word piece is a whole lowercase word (see [`whole_words`](WordPiece::whole_words)).
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let mut out = String::new();
+        for &id in ids.iter().filter(|&&id| id != self.cls && id != self.sep) {
+            let piece = self.piece(id).unwrap_or("[UNK]");
+            match piece.strip_prefix("##") {
+                Some(rest) => out.push_str(rest),
+                None => {
+                    if !out.is_empty() {
+                        out.push(' ');
+                    }
+                    out.push_str(piece);
+                }
+            }
+        }
+        out
+    }
+
+    /// Ids of the pieces that are whole words of ASCII lowercase letters (at least two):
+    /// each encodes to itself alone, so a sequence of them survives decode and re-encoding
+    /// (what a token-substitution attack needs to publish its passage as text).
+    pub fn whole_words(&self) -> Vec<u32> {
+        (0..self.pieces.len() as u32)
+            .filter(|&id| {
+                let p = &self.pieces[id as usize];
+                p.len() >= 2 && p.bytes().all(|b| b.is_ascii_lowercase())
+            })
+            .collect()
     }
 
     /// `[CLS] pieces [SEP]`, at most `max_len` ids (`max_len >= 2`).

@@ -5,6 +5,7 @@
 //! the attacker contributed them like any author) or **replaces** the content of existing
 //! passages after the manifest was signed (split-view poisoning).
 
+pub mod hotflip;
 pub mod naive;
 pub mod poisoned_rag;
 pub mod prompt_injection;
@@ -23,6 +24,9 @@ pub struct AttackInput<'a> {
     /// Poisoned passages per target question.
     pub per_target: usize,
     pub seed: u64,
+    /// The retriever's sentence encoder, for white-box attacks (entries that require the
+    /// model); `None` when the run loads no encoder.
+    pub encoder: Option<&'a crate::encoder::Encoder>,
 }
 
 /// What an attack did.
@@ -51,6 +55,16 @@ pub(crate) fn add_passages(
     input: &AttackInput,
     craft: impl Fn(&Target, usize) -> String,
 ) -> Poisoning {
+    let crafted: Result<Poisoning> = try_add_passages(name, input, |_, t, j| Ok(craft(t, j)));
+    crafted.unwrap_or_default()
+}
+
+/// [`add_passages`] with a fallible `craft(target index, target, j)`, called in target order.
+pub(crate) fn try_add_passages(
+    name: &str,
+    input: &AttackInput,
+    mut craft: impl FnMut(usize, &Target, usize) -> Result<String>,
+) -> Result<Poisoning> {
     let mut out = Poisoning::default();
     for (t, target) in input.targets.iter().enumerate() {
         let mut ids = Vec::with_capacity(input.per_target);
@@ -58,13 +72,13 @@ pub(crate) fn add_passages(
             let id = format!("poison/{name}/{t}/{j}");
             out.added.push(Passage {
                 id: id.clone(),
-                text: craft(target, j),
+                text: craft(t, target, j)?,
             });
             ids.push(id);
         }
         out.injected.push(ids);
     }
-    out
+    Ok(out)
 }
 
 /// The false statement of PoisonedRAG's black-box attack without an LLM: the question with

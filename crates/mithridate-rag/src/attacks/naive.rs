@@ -15,7 +15,7 @@
 //! let targets = [Target { question: "Who won?".into(), target_answer: "Bob".into(),
 //!                         correct_answer: None, passage_id: None }];
 //! let attack = mithridate_rag::registry::build_attack("naive", &serde_json::Value::Null)?;
-//! let out = attack.poison(&AttackInput { corpus: &corpus, targets: &targets, per_target: 2, seed: 0 })?;
+//! let out = attack.poison(&AttackInput { corpus: &corpus, targets: &targets, per_target: 2, seed: 0, encoder: None })?;
 //! assert_eq!(out.added.len(), 2);
 //! assert!(out.added.iter().all(|p| p.text == "Who won?"));
 //! assert_eq!(out.injected, vec![vec!["poison/naive/0/0".to_string(), "poison/naive/0/1".into()]]);

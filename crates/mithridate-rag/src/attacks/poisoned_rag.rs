@@ -18,7 +18,7 @@
 //! let targets = [Target { question: "Unemployment fell to 4 percent.".into(),
 //!     target_answer: "9".into(), correct_answer: Some("4".into()), passage_id: None }];
 //! let attack = mithridate_rag::registry::build_attack("poisoned-rag", &serde_json::Value::Null)?;
-//! let out = attack.poison(&AttackInput { corpus: &corpus, targets: &targets, per_target: 3, seed: 0 })?;
+//! let out = attack.poison(&AttackInput { corpus: &corpus, targets: &targets, per_target: 3, seed: 0, encoder: None })?;
 //! assert_eq!(out.added.len(), 3);
 //! for p in &out.added {
 //!     assert!(p.text.starts_with("Unemployment fell to 4 percent. "));

@@ -14,7 +14,7 @@
 //! let targets = [Target { question: "Who won?".into(), target_answer: "Bob".into(),
 //!                         correct_answer: None, passage_id: None }];
 //! let attack = mithridate_rag::registry::build_attack("prompt-injection", &serde_json::Value::Null)?;
-//! let out = attack.poison(&AttackInput { corpus: &corpus, targets: &targets, per_target: 2, seed: 0 })?;
+//! let out = attack.poison(&AttackInput { corpus: &corpus, targets: &targets, per_target: 2, seed: 0, encoder: None })?;
 //! assert!(out.added.iter().all(|p| p.text.starts_with("Who won? ") && p.text.contains("\"Bob\"")));
 //! # Ok::<(), mithridate_rag::RagError>(())
 //! ```

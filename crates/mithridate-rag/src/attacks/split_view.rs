@@ -16,7 +16,7 @@
 //! let targets = [Target { question: "Who won?".into(), target_answer: "Bob".into(),
 //!                         correct_answer: None, passage_id: Some("p3".into()) }];
 //! let attack = mithridate_rag::registry::build_attack("split-view", &serde_json::Value::Null)?;
-//! let out = attack.poison(&AttackInput { corpus: &corpus, targets: &targets, per_target: 4, seed: 1 })?;
+//! let out = attack.poison(&AttackInput { corpus: &corpus, targets: &targets, per_target: 4, seed: 1, encoder: None })?;
 //! assert!(out.added.is_empty());
 //! assert_eq!(out.replaced.len(), 4);
 //! assert!(out.injected[0].iter().all(|id| id != "p3" && corpus.passages.iter().any(|p| &p.id == id)));
