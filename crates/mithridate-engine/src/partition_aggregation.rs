@@ -17,7 +17,10 @@
 //! correctly with radius at least `r`.
 //!
 //! Assumptions: base training is deterministic given its partition (the same seed for every
-//! partition), so the certificate covers the training procedure, not a lucky draw; the hash is
+//! partition), so the certificate covers the training procedure, not a lucky draw; the
+//! optional shifted copies ([`DpaParams::shift`]) and per-image feature maps
+//! ([`DpaParams::features`], [`crate::base_features`]) are functions of each sample alone,
+//! fitted on nothing, so they are part of that procedure; the hash is
 //! BLAKE3 of the feature bytes (an attacker cannot place a sample in a chosen partition
 //! without finding a hash preimage bucket, which the certificate does not even need: it holds
 //! for any placement). Cost: `k` trainings on `n / k` samples each (in parallel) and `k`
@@ -259,7 +262,7 @@ pub fn run(train: &Dataset, test: &Dataset, params: &DpaParams) -> Result<DpaOut
     }
     // Per-image and data-independent: the same as transforming each partition on its own,
     // done once. Partitions are hashed from the untransformed samples above.
-    let train = &params.features.apply(train)?;
+    let train = &params.features.transform_images(train)?;
     let test = &params.features.apply(test)?;
     let mut sizes: Vec<usize> = members.iter().map(Vec::len).collect();
     sizes.sort_unstable();
@@ -272,14 +275,16 @@ pub fn run(train: &Dataset, test: &Dataset, params: &DpaParams) -> Result<DpaOut
             if rows.is_empty() {
                 return Ok(None);
             }
-            let data = shifted(&train.select(rows)?, params.shift)?;
+            let data = params
+                .features
+                .map_features(&shifted(&train.select(rows)?, params.shift)?)?;
             let cfg = TrainParams {
                 epochs: params.steps.div_ceil(rows.len().div_ceil(base.batch_size)),
                 ..base.clone()
             }
             .check()?;
             let mut model =
-                Classifier::new(params.architecture, train.modality(), classes, params.seed)?;
+                Classifier::new(params.architecture, test.modality(), classes, params.seed)?;
             model.fit(&data, &cfg, params.seed, &mut |_| {})?;
             Ok(Some(model.predict(test)?))
         })

@@ -31,8 +31,10 @@ pub struct DpaArgs {
     /// pixels (zero fill), (2s+1)^2 copies; 0 turns it off.
     #[arg(long, default_value_t = 0)]
     pub shift: usize,
-    /// Per-image transform in front of every base classifier (data-independent, so the
-    /// certificate holds): raw, or deskew (moment deskewing and centring, Casey 1970).
+    /// Per-image transform in front of every base classifier, data-independent so the
+    /// certificate holds: raw (pixels), deskew (moment deskewing and centring, Casey 1970) or
+    /// hog (deskewing, then histograms of oriented gradients, Dalal & Triggs 2005; with
+    /// logreg the strongest on MNIST: certified accuracy at 400 poisoned samples 29% -> ~70%).
     #[arg(long, default_value = "raw")]
     pub features: BaseFeatures,
     /// Seeded stratified subset of the training set (default: all of it).
