@@ -38,7 +38,12 @@ pub fn privacy(
 /// The deployments (label, rule, curve point, noise multiplier, epsilon) of
 /// [`privacy_assessment`], in plan order (the curve's larger multiplier first, to check that the
 /// report sorts the curve).
-const DEPLOYMENTS: [(&str, &str, bool, Option<f64>, Option<f64>); 6] = [
+/// (label, rule, curve point, noise multiplier, epsilon).
+type DeploymentFixture = (&'static str, &'static str, bool, Option<f64>, Option<f64>);
+/// Per seed: no-attack accuracy, accuracy and ASR under model replacement, under sign flip.
+type OutcomeFixture = ([f64; 2], [f64; 2], [f64; 2], [f64; 2]);
+
+const DEPLOYMENTS: [DeploymentFixture; 6] = [
     ("fedavg", "fedavg", false, None, None),
     ("median", "median", false, None, None),
     (
@@ -73,8 +78,7 @@ const DEPLOYMENTS: [(&str, &str, bool, Option<f64>, Option<f64>); 6] = [
 
 /// Final accuracy per seed (0, 1) without attack, under model replacement (with its ASR) and
 /// under sign flip, per deployment of [`DEPLOYMENTS`].
-#[allow(clippy::type_complexity)]
-const OUTCOMES: [([f64; 2], [f64; 2], [f64; 2], [f64; 2]); 6] = [
+const OUTCOMES: [OutcomeFixture; 6] = [
     ([0.90, 0.92], [0.89, 0.91], [1.0, 0.98], [0.30, 0.40]),
     ([0.88, 0.90], [0.88, 0.90], [0.05, 0.03], [0.86, 0.89]),
     ([0.80, 0.82], [0.79, 0.81], [0.06, 0.08], [0.70, 0.76]),

@@ -158,7 +158,7 @@ impl PrivacySummary {
     }
 }
 
-fn push<'a, K: PartialEq, T>(groups: &mut Vec<(K, Vec<T>)>, key: K, item: T) {
+fn push<K: PartialEq, T>(groups: &mut Vec<(K, Vec<T>)>, key: K, item: T) {
     match groups.iter_mut().find(|(k, _)| *k == key) {
         Some((_, list)) => list.push(item),
         None => groups.push((key, vec![item])),
