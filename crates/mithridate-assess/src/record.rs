@@ -311,6 +311,10 @@ pub struct PrivacyOutcome {
     pub federated: FederatedOutcome,
 }
 
+fn raw() -> String {
+    "raw".to_string()
+}
+
 /// Certified accuracy at one radius.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RadiusPoint {
@@ -330,6 +334,10 @@ pub struct DpaOutcome {
     pub partitions: usize,
     pub steps: usize,
     pub shift: usize,
+    /// The per-image transform in front of every base classifier (`raw` in records written
+    /// before it existed).
+    #[serde(default = "raw")]
+    pub features: String,
     pub train_samples: usize,
     pub test_samples: usize,
     /// Training samples per partition: smallest, median, largest.

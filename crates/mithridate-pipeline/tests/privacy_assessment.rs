@@ -175,6 +175,9 @@ fn privacy_mistakes_name_their_line_before_anything_runs() {
         message.contains("401 partitions need at least as many training rows, have 400"),
         "{message}"
     );
+    let (line, message) = prepare(&CONFIG.replace("steps = 20,", "features = \"hug\","));
+    assert_eq!(line, Some(17));
+    assert!(message.contains("unknown base features 'hug'"), "{message}");
     let (line, message) = prepare(&CONFIG.replace("steps = 20,", "model = \"text\","));
     assert_eq!(line, Some(17));
     assert!(message.contains("'text'"), "{message}");

@@ -244,6 +244,9 @@ pub struct Dpa {
     pub steps: Option<Spanned<usize>>,
     /// Images: also train on copies shifted by up to this many pixels (default 0).
     pub shift: Option<Spanned<usize>>,
+    /// The per-image transform in front of every base classifier (`raw`, default, `deskew`,
+    /// `hog`; `mithridate privacy dpa --features`).
+    pub features: Option<Spanned<String>>,
     /// Seeded stratified subsets (default: all of the dataset).
     pub max_train: Option<Spanned<usize>>,
     pub max_test: Option<Spanned<usize>>,

@@ -25,7 +25,7 @@ use crate::record::{CellRecord, Outcome, TaxonomyRefs};
 /// `dropout`. DPA rows (`kind` = `dpa`) put the base classifier in `model`, the vote's accuracy
 /// in `clean_accuracy`, and their own columns from `partitions` on; `certified_accuracy` is
 /// `radius:accuracy` pairs joined with `;`.
-pub const CSV_HEADER: [&str; 90] = [
+pub const CSV_HEADER: [&str; 91] = [
     "index",
     "id",
     "kind",
@@ -113,6 +113,7 @@ pub const CSV_HEADER: [&str; 90] = [
     "partitions",
     "steps",
     "shift",
+    "features",
     "base_accuracy",
     "median_radius",
     "certified_accuracy",
@@ -249,6 +250,7 @@ fn row_of(r: &CellRecord) -> Row {
                 ("partitions", d.partitions.to_string()),
                 ("steps", d.steps.to_string()),
                 ("shift", d.shift.to_string()),
+                ("features", d.features.clone()),
                 ("base_accuracy", opt_num(Some(d.base_accuracy))),
                 ("median_radius", opt_num(Some(d.median_radius))),
                 ("certified_accuracy", certified.join(";")),

@@ -159,6 +159,7 @@ pub fn dpa(
             partitions,
             steps: 200,
             shift: 0,
+            features: "raw".to_string(),
             train_samples: 60000,
             test_samples: 2000,
             partition_sizes: [30, 50, 71],

@@ -18,6 +18,7 @@ use crate::federated;
 use mithridate_assess::config::{Config, Privacy};
 use mithridate_assess::plan::{DpaCell, PrivacyCell};
 use mithridate_assess::record::{DpaOutcome, PrivacyOutcome, RadiusPoint};
+use mithridate_engine::base_features::BaseFeatures;
 use mithridate_engine::partition_aggregation::{self, DpaParams};
 use mithridate_fl::{FlParams, FlReport, SecAggParams};
 
@@ -91,6 +92,10 @@ impl DpaRun {
                 architecture,
                 steps: cell.steps.unwrap_or(defaults.steps),
                 shift: cell.shift.unwrap_or(defaults.shift),
+                features: match &cell.features {
+                    Some(f) => f.parse()?,
+                    None => defaults.features,
+                },
                 seed: cell.seed,
                 ..DpaParams::default()
             },
@@ -110,6 +115,7 @@ impl DpaRun {
             partitions: self.params.partitions,
             steps: self.params.steps,
             shift: self.params.shift,
+            features: self.params.features.to_string(),
             train_samples: train.len(),
             test_samples: test.len(),
             partition_sizes: out.partition_sizes,
@@ -163,6 +169,11 @@ pub(super) fn validate(
     for dpa in &block.dpa {
         if let Some(m) = &dpa.model {
             architecture(config, m, train)?;
+        }
+        if let Some(f) = &dpa.features {
+            f.get_ref()
+                .parse::<BaseFeatures>()
+                .map_err(|e| super::validate::at(config, f, e))?;
         }
         // The stratified subset the cell trains on (it may round below max_train).
         let rows = match &dpa.max_train {

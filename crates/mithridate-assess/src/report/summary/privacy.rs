@@ -17,8 +17,9 @@ use std::collections::BTreeMap;
 /// (dataset, model, clients, participants per round, Byzantine fraction bits, rounds, delta
 /// bits): one federation, one side-by-side table.
 type GroupKey = (String, String, usize, usize, u64, usize, u64);
-/// (dataset, model, partitions, steps, shift, train and test samples): one DPA setting.
-type DpaKey = (String, String, usize, usize, usize, usize, usize);
+/// (dataset, model, partitions, steps, shift, features, train and test samples): one DPA
+/// setting.
+type DpaKey = (String, String, usize, usize, usize, String, usize, usize);
 
 /// An update attack of a privacy group, with its filing.
 #[derive(Debug, Clone, Serialize)]
@@ -120,6 +121,7 @@ pub struct DpaRow {
     pub partitions: usize,
     pub steps: usize,
     pub shift: usize,
+    pub features: String,
     pub train_samples: usize,
     pub test_samples: usize,
     pub seeds: Vec<u64>,
@@ -134,14 +136,17 @@ pub struct DpaRow {
 }
 
 impl DpaRow {
-    /// `k = 1200 logreg` (with the shift when there is one).
+    /// `k = 1200 logreg`, with the features and shift when not raw and 0
+    /// (`k = 1200 logreg on hog, shift 1`).
     pub fn label(&self) -> String {
-        let shift = if self.shift > 0 {
-            format!(", shift {}", self.shift)
-        } else {
-            String::new()
-        };
-        format!("k = {} {}{shift}", self.partitions, self.model)
+        let mut label = format!("k = {} {}", self.partitions, self.model);
+        if self.features != "raw" {
+            label.push_str(&format!(" on {}", self.features));
+        }
+        if self.shift > 0 {
+            label.push_str(&format!(", shift {}", self.shift));
+        }
+        label
     }
 }
 
@@ -198,6 +203,7 @@ pub(super) fn privacy_summary(records: &[&CellRecord]) -> PrivacySummary {
                     d.partitions,
                     d.steps,
                     d.shift,
+                    d.features.clone(),
                     d.train_samples,
                     d.test_samples,
                 );
@@ -336,6 +342,7 @@ fn dpa_row(runs: &[(&CellRecord, &DpaOutcome)]) -> DpaRow {
         partitions: d.partitions,
         steps: d.steps,
         shift: d.shift,
+        features: d.features.clone(),
         train_samples: d.train_samples,
         test_samples: d.test_samples,
         seeds: seeds(runs),
