@@ -146,3 +146,40 @@ def test_impossible_parameters(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no results.jsonl"):
         assess.records(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+PRIVACY = {
+    "seeds": 1,
+    "privacy": [
+        {
+            "dataset": "digits",
+            "clients": 10,
+            "per_round": 0.5,
+            "rounds": 2,
+            "byzantine": 0.2,
+            "max_train": 600,
+            "max_test": 300,
+            "attacks": ["none", "sign-flip"],
+            "deployments": [
+                "dp-fedavg:clip=1,noise-multiplier=1",
+                {"rule": "fedavg", "secagg": "secagg", "dropout": 0.2},
+            ],
+            "dpa": {"partitions": 20, "steps": 20, "max_train": 400, "max_test": 200, "radii": [0, 2]},
+        }
+    ],
+}
+
+
+def test_privacy_and_dpa_records_come_through_as_dicts(tmp_path: Path) -> None:
+    result = assess.run(PRIVACY, tmp_path / "out")
+    kinds = [r["outcome"]["kind"] for r in result.records]
+    assert kinds == ["privacy"] * 4 + ["dpa"]
+    dp, secure = result.records[0]["outcome"], result.records[1]["outcome"]
+    assert dp["deployment"] == "dp-fedavg:clip=1,noise-multiplier=1" and dp["epsilon"] > 0
+    assert secure["deployment"] == "fedavg + secagg, dropout 20%" and secure["epsilon"] is None
+    assert (secure["secure_aggregation"], secure["dropout"]) == ("secagg", 0.2)
+    assert result.records[3]["outcome"]["federated"]["attack"] == "sign-flip"
+    dpa = result.records[4]["outcome"]
+    assert [p["radius"] for p in dpa["certified_accuracy"]] == [0, 2]
+    assert dpa["certified_accuracy"][0]["accuracy"] == dpa["vote_accuracy"]
+    assert "Deep Partition Aggregation" in assess.report(result.out, format="md")
