@@ -222,6 +222,9 @@ fn html_shows_deployments_curve_attacks_dpa_and_plots() {
     ] {
         assert!(curve.svg.contains(label), "{label}");
     }
+    // The log axis is labelled at the curve's multipliers, without floating-point noise.
+    assert!(curve.svg.contains("\n0.5\n") && curve.svg.contains("\n2\n"));
+    assert!(!curve.svg.contains("00000\n"));
     assert_eq!(
         dpa.title,
         "DPA on mnist: certified accuracy vs poisoned samples"
@@ -315,6 +318,15 @@ fn csv_and_json_carry_privacy_and_dpa_runs() {
     let radius = &json["privacy"]["dpa"][0]["certified"][2];
     assert_eq!(radius["radius"], 400);
     assert!(close(radius["accuracy"]["mean"].as_f64().unwrap(), 0.45));
+}
+
+#[test]
+fn a_dpa_record_from_before_features_reads_as_raw() {
+    let mut line = serde_json::to_value(&privacy_assessment()[18]).unwrap();
+    let outcome = line["outcome"].as_object_mut().unwrap();
+    assert_eq!(outcome.remove("features"), Some(serde_json::json!("raw")));
+    let back: CellRecord = serde_json::from_value(line).unwrap();
+    assert!(back.same_result(&privacy_assessment()[18]));
 }
 
 #[test]

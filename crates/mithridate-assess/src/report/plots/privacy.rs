@@ -8,6 +8,7 @@ use crate::record::Family;
 use crate::report::privacy_tables::curve_points;
 use crate::report::summary::{DpaRow, PrivacyGroup};
 use crate::report::ReportError;
+use plotters::coord::combinators::BindKeyPoints;
 use plotters::prelude::*;
 
 pub(super) fn noise_curve(g: &PrivacyGroup) -> Result<Plot, ReportError> {
@@ -26,11 +27,14 @@ pub(super) fn noise_curve(g: &PrivacyGroup) -> Result<Plot, ReportError> {
         } else {
             (lo / 1.25, hi * 1.25)
         };
+        let ticks: Vec<f64> = points.iter().map(|(z, _)| *z).collect();
         let mut chart = ChartBuilder::on(root)
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(56)
-            .build_cartesian_2d((x0..x1).log_scale(), 0.0..105.0)
+            // Ticks at the curve's own multipliers: a log axis's 1..9 x 10^k ticks would miss
+            // most of them and label the rest with floating-point noise.
+            .build_cartesian_2d((x0..x1).log_scale().with_key_points(ticks), 0.0..105.0)
             .map_err(err)?;
         chart
             .configure_mesh()
