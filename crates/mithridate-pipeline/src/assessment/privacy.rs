@@ -86,19 +86,23 @@ impl DpaRun {
             Some(m) => m.parse()?,
             None => defaults.architecture,
         };
-        Ok(DpaRun {
-            params: DpaParams {
-                partitions: cell.partitions,
-                architecture,
-                steps: cell.steps.unwrap_or(defaults.steps),
-                shift: cell.shift.unwrap_or(defaults.shift),
-                features: match &cell.features {
-                    Some(f) => f.parse()?,
-                    None => defaults.features,
-                },
-                seed: cell.seed,
-                ..DpaParams::default()
+        // `..default()` although every field is named today: fields the engine adds later keep
+        // their defaults instead of breaking this literal.
+        #[allow(clippy::needless_update)]
+        let params = DpaParams {
+            partitions: cell.partitions,
+            architecture,
+            steps: cell.steps.unwrap_or(defaults.steps),
+            shift: cell.shift.unwrap_or(defaults.shift),
+            features: match &cell.features {
+                Some(f) => f.parse()?,
+                None => defaults.features,
             },
+            seed: cell.seed,
+            ..DpaParams::default()
+        };
+        Ok(DpaRun {
+            params,
             cell: cell.clone(),
         })
     }
