@@ -125,9 +125,9 @@ fn rag_mistakes_name_their_lines_before_anything_runs() {
     };
     // CONFIG's lines: 2 [[rag]], 3 corpus, 4 retrievers, 5 targets, 6 poisons, 7 attacks,
     // 8 defences.
-    let (l, m) = line(("\"poisoned-rag\"", "\"hotflip\""));
+    let (l, m) = line(("\"poisoned-rag\"", "\"poisoned-rags\""));
     assert_eq!(l, Some(7));
-    assert!(m.contains("unknown retrieval attack 'hotflip'"), "{m}");
+    assert!(m.contains("unknown retrieval attack 'poisoned-rags'"), "{m}");
     let (l, m) = line((
         "[\"query-echo\"]",
         "[\"query-echo\",\n  [\"perplexity\", \"qery-echo\"]]",
