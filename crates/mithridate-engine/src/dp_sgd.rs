@@ -56,25 +56,47 @@ pub fn clipped_gradient_sum(
     // Pass 1: per-sample squared norms from the ghost-norm identity (f64 sums).
     let mut norms_sq = vec![0f64; n];
     backward(sizes, params, &acts, d_logits.clone(), grads, |l, d_out| {
-        let (width_in, width_out) = (sizes[l], sizes[l + 1]);
-        for (i, sq) in norms_sq.iter_mut().enumerate() {
-            let a = &acts[l][i * width_in..(i + 1) * width_in];
-            let g = &d_out[i * width_out..(i + 1) * width_out];
-            let a_sq: f64 = a.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-            let g_sq: f64 = g.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-            *sq += (a_sq + 1.0) * g_sq;
-        }
+        add_dense_norms_sq(&acts[l], d_out, &mut norms_sq);
     });
-    let norms: Vec<f32> = norms_sq.iter().map(|s| s.sqrt() as f32).collect();
+    let norms = scale_rows_to_clip(&mut d_logits, &norms_sq, clip);
 
     // Pass 2: the ordinary backward of the row-scaled logit gradient.
-    let classes = sizes[layers];
+    backward(sizes, params, &acts, d_logits, grads, |_, _| {});
+    ClipReport { loss, norms }
+}
+
+/// Adds each sample's squared gradient norm of one dense layer (weight and bias) to `norms_sq`:
+/// `(||a_i||^2 + 1) ||g_i||^2` for its input rows `inputs` and output-gradient rows `d_out`
+/// (the rows' widths follow from `norms_sq.len()` samples).
+pub(crate) fn add_dense_norms_sq(inputs: &[f32], d_out: &[f32], norms_sq: &mut [f64]) {
+    let n = norms_sq.len();
+    if n == 0 {
+        return;
+    }
+    let (width_in, width_out) = (inputs.len() / n, d_out.len() / n);
+    let rows = inputs
+        .chunks_exact(width_in)
+        .zip(d_out.chunks_exact(width_out));
+    for (sq, (a, g)) in norms_sq.iter_mut().zip(rows) {
+        *sq += (squared_norm(a) + 1.0) * squared_norm(g);
+    }
+}
+
+/// `sum v^2` in f64.
+pub(crate) fn squared_norm(values: &[f32]) -> f64 {
+    values.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
+}
+
+/// Scales row `i` of `d_logits` by `min(1, clip / ||grad_i||)` where `||grad_i||^2 =
+/// norms_sq[i]`; returns the norms.
+pub(crate) fn scale_rows_to_clip(d_logits: &mut [f32], norms_sq: &[f64], clip: f32) -> Vec<f32> {
+    let norms: Vec<f32> = norms_sq.iter().map(|s| s.sqrt() as f32).collect();
+    let classes = d_logits.len() / norms.len().max(1);
     for (row, &norm) in d_logits.chunks_exact_mut(classes).zip(&norms) {
         let factor = if norm > clip { clip / norm } else { 1.0 };
         row.iter_mut().for_each(|v| *v *= factor);
     }
-    backward(sizes, params, &acts, d_logits, grads, |_, _| {});
-    ClipReport { loss, norms }
+    norms
 }
 
 /// Backward through the dense layers from the logit gradient `d_out`, writing every

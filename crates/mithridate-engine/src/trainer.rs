@@ -35,6 +35,9 @@ pub(crate) enum Objective {
     CrossEntropy(f32),
     /// The logit margin `logit_y - max_{j != y} logit_j` (unscaled).
     Margin,
+    /// The summed cross-entropy with each sample's parameter gradient clipped to this L2 norm
+    /// (DP-SGD; see [`dp`]).
+    ClippedCrossEntropy(f32),
 }
 
 /// The layers the fast path trains (borrowed from the [`Network`]).
@@ -89,6 +92,19 @@ struct TaskWork {
     /// Output gradient of the current layer and input gradient of it.
     d_out: Vec<f32>,
     d_in: Vec<f32>,
+    /// Each sample's unclipped gradient norm (clipped objectives only).
+    norms: Vec<f32>,
+}
+
+/// Observers of [`TaskWork::backward`] (none by default).
+#[derive(Default)]
+struct Hooks<'h> {
+    /// Called with `(layer, its input rows, its output gradient rows)` for each dense layer,
+    /// last layer first.
+    dense: Option<&'h mut dyn FnMut(usize, &[f32], &[f32])>,
+    /// Called with `(sample, the convolutions' gradient)` after each image's convolution
+    /// backward (not when input gradients are asked for); what it leaves there is summed.
+    image: Option<&'h mut dyn FnMut(usize, &mut [f32])>,
 }
 
 /// Mini-batch gradients of one network, with the buffers of a fit.
@@ -172,7 +188,22 @@ impl<'a> FastTrainer<'a> {
         rows: &[usize],
         labels: &[u32],
     ) -> f64 {
-        let scale = 1.0 / rows.len() as f32;
+        let objective = Objective::CrossEntropy(1.0 / rows.len() as f32);
+        self.accumulate(params, (inputs, rows, labels), objective) / rows.len() as f64
+    }
+
+    /// The gradient of the summed `objective` over `rows` into `self.grad` (zero for no rows);
+    /// returns the objective's sum.
+    fn accumulate(
+        &mut self,
+        params: &[Vec<f32>],
+        (inputs, rows, labels): (&[f32], &[usize], &[u32]),
+        objective: Objective,
+    ) -> f64 {
+        if rows.is_empty() {
+            self.grad.fill(0.0);
+            return 0.0;
+        }
         if let Body::Cnn { convs, .. } = &self.body {
             reorder_kernel(convs[1], &params[2], &mut self.conv2_hwc, true);
         }
@@ -197,7 +228,7 @@ impl<'a> FastTrainer<'a> {
                     kernels,
                     offsets,
                     (inputs, rows, labels),
-                    Objective::CrossEntropy(scale),
+                    objective,
                     None,
                 );
             });
@@ -221,7 +252,7 @@ impl<'a> FastTrainer<'a> {
             let hwc = self.grad[range.clone()].to_vec();
             reorder_kernel(convs[1], &hwc, &mut self.grad[range], false);
         }
-        tasks.iter().map(|t| t.loss).sum::<f64>() / rows.len() as f64
+        tasks.iter().map(|t| t.loss).sum::<f64>()
     }
 
     /// One optimizer step on `weights` (flat, in [`Network::specs`] order) from the mean loss
@@ -235,9 +266,15 @@ impl<'a> FastTrainer<'a> {
         (inputs, rows, labels): (&[f32], &[usize], &[u32]),
     ) -> f64 {
         let loss = self.step(weights, inputs, rows, labels);
-        if !loss.is_finite() {
-            return loss;
+        if !loss.is_finite() || !self.apply(weights, optimizer) {
+            return f64::NAN;
         }
+        loss
+    }
+
+    /// The optimizer's update of `weights` from `self.grad`; false (leaving `weights` as they
+    /// were) when the updated weights are not finite.
+    fn apply(&mut self, weights: &mut [Vec<f32>], optimizer: &mut OptimizerState) -> bool {
         optimizer.begin_step();
         self.updated.resize_with(weights.len(), Vec::new);
         let mut finite = true;
@@ -246,13 +283,12 @@ impl<'a> FastTrainer<'a> {
             let grad = &self.grad[self.offsets[i]..self.offsets[i] + self.sizes[i]];
             finite &= optimizer.update_into(i, w, grad, updated);
         }
-        if !finite {
-            return f64::NAN;
+        if finite {
+            for (w, updated) in weights.iter_mut().zip(&mut self.updated) {
+                std::mem::swap(w, updated);
+            }
         }
-        for (w, updated) in weights.iter_mut().zip(&mut self.updated) {
-            std::mem::swap(w, updated);
-        }
-        loss
+        finite
     }
 
     /// Gradient of parameter tensor `index` from the last [`FastTrainer::step`].
@@ -295,14 +331,11 @@ impl TaskWork {
         offsets: &[usize],
         (inputs, rows, labels): (&[f32], &[usize], &[u32]),
         objective: Objective,
-        mut d_inputs: Option<&mut [f32]>,
+        d_inputs: Option<&mut [f32]>,
     ) {
         let n = rows.len();
         let head = body.head_sizes();
         let first = body.head_first_param();
-        // Only the convolutions accumulate (image by image); the dense layers' gradients are
-        // written whole by one GEMM per task.
-        self.grad[..offsets[first]].fill(0.0);
         // Forward.
         match body {
             Body::Dense { sizes } => {
@@ -365,7 +398,47 @@ impl TaskWork {
                 softmax_cross_entropy_grad(&mut self.d_out, labels, scale)
             }
             Objective::Margin => margin_grad(&mut self.d_out, labels),
+            Objective::ClippedCrossEntropy(clip) => {
+                let loss = softmax_cross_entropy_grad(&mut self.d_out, labels, 1.0);
+                self.clip_logit_rows(body, params, conv2_hwc, offsets, (inputs, rows), clip);
+                loss
+            }
         };
+        let kernels = (conv2_hwc, conv1_hwc);
+        let batch = (inputs, rows);
+        self.backward(
+            body,
+            params,
+            kernels,
+            offsets,
+            batch,
+            d_inputs,
+            Hooks::default(),
+        );
+    }
+
+    /// Backward from the logit gradient in `self.d_out` (the task's `rows.len()` rows) into
+    /// `self.grad`, through the dense head (one GEMM per layer) and then the convolutions image
+    /// by image. `hooks` see each dense layer's input and output gradient, and each image's own
+    /// convolution gradient (which they may read and zero; it is then not summed).
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        &mut self,
+        body: &Body<'_>,
+        params: &[Vec<f32>],
+        (conv2_hwc, conv1_hwc): (&[f32], &[f32]),
+        offsets: &[usize],
+        (inputs, rows): (&[f32], &[usize]),
+        mut d_inputs: Option<&mut [f32]>,
+        mut hooks: Hooks<'_>,
+    ) {
+        let n = rows.len();
+        let head = body.head_sizes();
+        let first = body.head_first_param();
+        let layers = head.len() - 1;
+        // Only the convolutions accumulate (image by image); the dense layers' gradients are
+        // written whole by one GEMM per task.
+        self.grad[..offsets[first]].fill(0.0);
         let has_convs = matches!(body, Body::Cnn { .. });
         for l in (0..layers).rev() {
             let (wi, bi) = (first + 2 * l, first + 2 * l + 1);
@@ -375,6 +448,9 @@ impl TaskWork {
             let need_dx = l > 0 || has_convs || d_inputs.is_some();
             self.d_in.resize(n * head[l], 0.0);
             let d_x = need_dx.then_some(&mut self.d_in[..]);
+            if let Some(hook) = hooks.dense.as_mut() {
+                hook(l, &self.acts[l][..n * head[l]], &self.d_out);
+            }
             linear_backward(
                 &self.acts[l][..n * head[l]],
                 &params[wi],
@@ -399,11 +475,11 @@ impl TaskWork {
             let per = c1.in_channels * c1.in_h * c1.in_w;
             let mid_len = self.d_mid.len();
             let feat_len = head[0];
-            let (g01, g23) = self.grad.split_at_mut(offsets[2]);
-            let (dw1, db1) = g01.split_at_mut(offsets[1]);
-            let (dw2, rest) = g23.split_at_mut(offsets[3] - offsets[2]);
-            let db2 = &mut rest[..c2.out_channels];
             for (s, &r) in rows.iter().enumerate() {
+                let (g01, g23) = self.grad.split_at_mut(offsets[2]);
+                let (dw1, db1) = g01.split_at_mut(offsets[1]);
+                let (dw2, rest) = g23.split_at_mut(offsets[3] - offsets[2]);
+                let db2 = &mut rest[..c2.out_channels];
                 let image = &inputs[r * per..(r + 1) * per];
                 let mid = &self.mid[s * mid_len..(s + 1) * mid_len];
                 let mid_arg = &self.mid_arg[s * mid_len..(s + 1) * mid_len];
@@ -430,6 +506,9 @@ impl TaskWork {
                         &mut self.conv[0],
                         (dw1, db1),
                     );
+                    if let Some(hook) = hooks.image.as_mut() {
+                        hook(s, &mut self.grad[..offsets[first]]);
+                    }
                     continue;
                 };
                 // The input's gradient: the sparse backward on the channel-last image.
@@ -461,6 +540,7 @@ impl TaskWork {
     }
 }
 
+mod dp;
 mod input_grad;
 #[cfg(test)]
 mod tests;

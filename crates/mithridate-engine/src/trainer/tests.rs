@@ -322,3 +322,64 @@ fn margin_gradients_equal_candle_autodiff() {
         }
     }
 }
+
+/// DP-SGD's batched clipping (two backward passes over the lot) against clipping each
+/// sample's own gradient, computed from a batch of that one sample: the CNN (two tasks of
+/// images, and a tiny image), the MLP (three tasks) and logistic regression.
+#[test]
+fn batched_clipping_equals_clipping_each_sample_alone() {
+    let cases = [
+        (Architecture::Cnn, image(3, 7, 9), 20),
+        (Architecture::Cnn, image(2, 4, 5), 5),
+        (Architecture::Mlp, Modality::Tabular { features: 13 }, 70),
+        (Architecture::LogReg, Modality::Tabular { features: 6 }, 5),
+    ];
+    for (arch, modality, n) in cases {
+        let (network, params, inputs, labels) = problem(arch, &modality, n);
+        let len = modality.sample_len();
+        let alone: Vec<(Vec<Vec<f32>>, f32)> = (0..n)
+            .map(|i| {
+                let one = &inputs[i * len..(i + 1) * len];
+                let (_, g) = fast(&network, &params, one, &labels[i..i + 1]);
+                let sq: f64 = g.iter().flatten().map(|&v| f64::from(v).powi(2)).sum();
+                (g, sq.sqrt() as f32)
+            })
+            .collect();
+        // A clip norm between the smallest and largest, so both cases occur.
+        let mut sorted: Vec<f32> = alone.iter().map(|(_, norm)| *norm).collect();
+        sorted.sort_by(f32::total_cmp);
+        let clip = sorted[n / 2];
+        assert!(sorted[0] < clip && clip < sorted[n - 1], "{arch}");
+
+        let mut trainer = FastTrainer::new(&network, n).expect("fast path");
+        let rows: Vec<usize> = (0..n).collect();
+        let report = trainer.clipped_gradient_sum(&params, (&inputs, &rows, &labels), clip);
+        let norms: Vec<f32> = trainer.tasks.iter().flat_map(|t| t.norms.clone()).collect();
+        for (i, (_, norm)) in alone.iter().enumerate() {
+            let got = norms[i];
+            assert!(
+                (got - norm).abs() <= 1e-4 * norm,
+                "{arch} sample {i}: {got} vs {norm}"
+            );
+        }
+        let over = sorted.iter().filter(|&&v| v > clip).count();
+        assert_eq!(report.clipped, over, "{arch}");
+        for t in 0..params.len() {
+            let want: Vec<f32> = (0..params[t].len())
+                .map(|k| {
+                    alone
+                        .iter()
+                        .map(|(g, norm)| g[t][k] * (clip / norm).min(1.0))
+                        .sum()
+                })
+                .collect();
+            let scale = want.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+            for (k, (a, b)) in trainer.gradient(t).iter().zip(&want).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-4 * scale,
+                    "{arch} tensor {t}[{k}]: batched {a} vs alone {b} (scale {scale})"
+                );
+            }
+        }
+    }
+}
