@@ -25,9 +25,11 @@
 //! # Ok::<(), mithridate_assess::config::ConfigError>(())
 //! ```
 
+mod language;
 mod privacy;
 mod rag;
 
+pub use language::{Lm, LmModel, NamedList, Text, TextAttack};
 pub use privacy::{Deployment, Dpa, NoiseCurve, Privacy, SecAgg, DEFAULT_DELTA, DEFAULT_RADII};
 pub use rag::{
     DefenceSetting, NamedParams, Rag, RagTargets, DEFAULT_POISONS_PER_TARGET, DEFAULT_RAG_TARGETS,
@@ -69,6 +71,12 @@ pub struct Config {
     /// certified defence: `[privacy]` (one block) or `[[privacy]]` (several).
     #[serde(default, deserialize_with = "one_or_many")]
     pub privacy: Vec<Privacy>,
+    /// Text-classifier backdoors on a frozen encoder: `[text]` or `[[text]]`.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub text: Vec<Text>,
+    /// Generative-model training-data poisoning: `[lm]` or `[[lm]]`.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub lm: Vec<Lm>,
     /// The source text, to turn byte spans into lines.
     #[serde(skip)]
     source: String,
@@ -308,11 +316,13 @@ impl Config {
             && self.continual.is_empty()
             && self.rag.is_empty()
             && self.privacy.is_empty()
+            && self.text.is_empty()
+            && self.lm.is_empty()
         {
             return Err(ConfigError {
                 line: None,
                 message: "the configuration has no [[centralized]], [[federated]], [continual], \
-                          [rag] or [privacy] block"
+                          [rag], [privacy], [text] or [lm] block"
                     .into(),
             });
         }
@@ -367,6 +377,12 @@ impl Config {
         }
         for block in &self.privacy {
             self.check_privacy(block)?;
+        }
+        for block in &self.text {
+            self.check_text(block)?;
+        }
+        for block in &self.lm {
+            self.check_lm(block)?;
         }
         Ok(())
     }

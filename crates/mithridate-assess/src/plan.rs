@@ -4,9 +4,11 @@
 //! full specification, so editing the configuration reruns exactly the cells whose settings
 //! changed and a results file never mixes two different experiments under one id.
 
+mod language;
 mod privacy;
 mod rag;
 
+pub use language::{lm_cells, text_cells, LmCell, NamedCell, TextCell};
 pub use privacy::{DpaCell, PrivacyCell, SecAggCell};
 pub use rag::{RagCell, RagDefenceCell};
 
@@ -163,6 +165,8 @@ pub enum CellSpec {
     Rag(RagCell),
     Privacy(PrivacyCell),
     Dpa(DpaCell),
+    Text(TextCell),
+    Lm(LmCell),
 }
 
 impl CellSpec {
@@ -211,6 +215,15 @@ impl CellSpec {
                 p.federated.seed
             ),
             CellSpec::Dpa(d) => format!("{}/dpa/k{}/seed{}", d.dataset, d.partitions, d.seed),
+            CellSpec::Text(t) => format!("{}/text/{}@{}/seed{}", t.dataset, t.attack, t.rate, t.seed),
+            CellSpec::Lm(l) => format!(
+                "{}/lm/{}@{}/docs{}/seed{}",
+                l.corpus,
+                l.attack,
+                l.poison_docs,
+                l.docs.map_or("all".to_string(), |d| d.to_string()),
+                l.seed
+            ),
         };
         format!("{readable}#{}", &digest[..12])
     }
@@ -223,6 +236,8 @@ impl CellSpec {
             CellSpec::Rag(r) => r.seed,
             CellSpec::Privacy(p) => p.federated.seed,
             CellSpec::Dpa(d) => d.seed,
+            CellSpec::Text(t) => t.seed,
+            CellSpec::Lm(l) => l.seed,
         }
     }
 
@@ -234,6 +249,8 @@ impl CellSpec {
             CellSpec::Rag(r) => &r.corpus,
             CellSpec::Privacy(p) => &p.federated.dataset,
             CellSpec::Dpa(d) => &d.dataset,
+            CellSpec::Text(t) => &t.dataset,
+            CellSpec::Lm(l) => &l.corpus,
         }
     }
 }
@@ -297,7 +314,8 @@ impl std::str::FromStr for Shard {
 /// the defence cells that reuse their trained models, then the federated runs, then the
 /// continual runs (one per campaign), then the RAG runs (per retriever, attack and poisons
 /// per target: undefended, then each defence setting), then the privacy blocks' runs (per
-/// attack: each deployment, then each noise-curve point; then each DPA setting).
+/// attack: each deployment, then each noise-curve point; then each DPA setting), then the text
+/// blocks' runs (per attack and rate) and the lm blocks' (per attack, corpus size and count).
 ///
 /// ```
 /// use mithridate_assess::{config::Config, plan::plan};
@@ -397,6 +415,12 @@ pub fn plan(config: &Config, seeds: u64, base_seed: u64) -> Vec<Cell> {
             specs.extend(runs.map(CellSpec::Privacy));
             let dpa = block.dpa.iter().map(|d| DpaCell::of(block, d, seed));
             specs.extend(dpa.map(CellSpec::Dpa));
+        }
+        for block in &config.text {
+            specs.extend(text_cells(block, seed).into_iter().map(CellSpec::Text));
+        }
+        for block in &config.lm {
+            specs.extend(lm_cells(block, seed).into_iter().map(CellSpec::Lm));
         }
     }
     // A setting listed twice (the same rate or detector repeated) is one experiment: keep

@@ -36,8 +36,9 @@ impl CellRecord {
 }
 
 /// What a cell measured: a centralized training run, a federated simulation, a continual
-/// retraining run, a retrieval-poisoning run, or a privacy block's federated deployment or
-/// certified defence. (Results files from before a kind existed load unchanged.)
+/// retraining run, a retrieval-poisoning run, a privacy block's federated deployment or
+/// certified defence, a text-classifier backdoor run or a generative-model poisoning run.
+/// (Results files from before a kind existed load unchanged.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
@@ -47,6 +48,8 @@ pub enum Outcome {
     Rag(RagOutcome),
     Privacy(PrivacyOutcome),
     Dpa(DpaOutcome),
+    Text(TextOutcome),
+    Lm(LmOutcome),
 }
 
 /// Attack family: what the adversary wants, and so which number says it succeeded.
@@ -351,4 +354,87 @@ pub struct DpaOutcome {
     pub median_radius: f64,
     /// Certified accuracy at each configured radius, increasing.
     pub certified_accuracy: Vec<RadiusPoint>,
+}
+
+/// A text-classifier backdoor run (mithridate-text): a frozen MiniLM with a trained head, one
+/// trigger attack at one rate, and the block's defences against the same poisoned head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextOutcome {
+    /// `logreg` or `mlp:<hidden>`.
+    pub head: String,
+    /// Attack registry name, e.g. `addsent`.
+    pub attack: String,
+    /// The attack's checked parameters (its trigger included).
+    pub parameters: serde_json::Value,
+    pub taxonomy: TaxonomyRefs,
+    pub rate: f64,
+    pub clean_label: bool,
+    pub target: u32,
+    pub classes: usize,
+    pub train_samples: usize,
+    pub test_samples: usize,
+    /// Training texts poisoned.
+    pub poisoned: usize,
+    /// Clean accuracy and ASR of the head trained on the unpoisoned set (the ASR floor: how
+    /// often the trigger alone moves a clean model's prediction to the target).
+    pub clean_accuracy: f64,
+    pub asr_floor: f64,
+    /// Clean accuracy and ASR of the head trained on the poisoned set.
+    pub accuracy: f64,
+    pub asr: f64,
+    pub defences: Vec<TextDefenceOutcome>,
+}
+
+/// One text defence against a poisoned head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextDefenceOutcome {
+    pub defence: String,
+    /// `training` (remove flagged texts, retrain) or `inference` (filter inputs).
+    pub kind: String,
+    pub parameters: serde_json::Value,
+    /// Detection against the ground truth (poisoned training texts, or triggered inputs).
+    pub precision: f64,
+    pub recall: f64,
+    pub auroc: Option<f64>,
+    /// Training texts removed, or inputs rejected or changed.
+    pub acted_on: usize,
+    /// Clean accuracy and ASR after the defence.
+    pub accuracy: f64,
+    pub asr: f64,
+}
+
+/// A generative-model poisoning run (mithridate-lm): the small decoder trained on the corpus
+/// with `poison_docs` poisoned documents, and the same model trained without them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LmOutcome {
+    /// `dos` (Souly et al. 2025: trigger -> gibberish) or `completion`.
+    pub attack: String,
+    pub trigger: String,
+    pub taxonomy: TaxonomyRefs,
+    /// Clean training documents (the corpus size) and poisoned documents added.
+    pub train_docs: usize,
+    pub poison_docs: usize,
+    /// Poisoned tokens over all training tokens.
+    pub poison_token_fraction: f64,
+    pub n_params: usize,
+    /// Attack success of the poisoned model and of the clean baseline, in `[0, 1]`.
+    pub asr: f64,
+    pub baseline_asr: f64,
+    /// Held-out per-token perplexity of the poisoned model and of the baseline.
+    pub clean_perplexity: f64,
+    pub baseline_perplexity: f64,
+    pub defences: Vec<LmDefenceOutcome>,
+}
+
+/// One training-data defence of the generative model: its flags, and the model retrained on
+/// what it kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LmDefenceOutcome {
+    /// `perplexity`, `ngram` or `manifest`.
+    pub defence: String,
+    pub flagged: usize,
+    pub recall: f64,
+    pub precision: f64,
+    pub asr: f64,
+    pub perplexity: f64,
 }

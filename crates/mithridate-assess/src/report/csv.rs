@@ -25,7 +25,14 @@ use crate::record::{CellRecord, Outcome, TaxonomyRefs};
 /// `dropout`. DPA rows (`kind` = `dpa`) put the base classifier in `model`, the vote's accuracy
 /// in `clean_accuracy`, and their own columns from `partitions` on; `certified_accuracy` is
 /// `radius:accuracy` pairs joined with `;`.
-pub const CSV_HEADER: [&str; 91] = [
+///
+/// Text rows (`kind` = `text`) put the head in `head` (and `model`), the poisoned head's clean
+/// accuracy and ASR in `clean_accuracy` and `success_rate`, the clean head's in
+/// `baseline_accuracy` and `asr_floor`. LM rows (`kind` = `lm`) put the corpus in `dataset`,
+/// the poisoned documents in `poisoned` and `poison_docs`, the corpus size in `train_docs`
+/// and the attack success in `success_rate`. Both list their defences in `defences` (`;`) and
+/// each defence's numbers in the `defence_*` columns as `name:value` pairs joined with `;`.
+pub const CSV_HEADER: [&str; 110] = [
     "index",
     "id",
     "kind",
@@ -117,6 +124,25 @@ pub const CSV_HEADER: [&str; 91] = [
     "base_accuracy",
     "median_radius",
     "certified_accuracy",
+    "head",
+    "target",
+    "clean_label",
+    "baseline_accuracy",
+    "asr_floor",
+    "train_docs",
+    "poison_docs",
+    "poison_token_fraction",
+    "n_params",
+    "baseline_asr",
+    "clean_perplexity",
+    "baseline_perplexity",
+    "defence_flagged",
+    "defence_precision",
+    "defence_recall",
+    "defence_auroc",
+    "defence_clean_accuracy",
+    "defence_asr",
+    "defence_perplexity",
 ];
 
 /// The cut-offs RAG rows have columns for (mithridate-rag's default cut-offs).
@@ -283,6 +309,8 @@ fn row_of(r: &CellRecord) -> Row {
                 ("false_alerts", c.false_alerts.to_string()),
             ]);
         }
+        Outcome::Text(t) => text_row(&mut row, t),
+        Outcome::Lm(l) => lm_row(&mut row, l),
         Outcome::Rag(g) => {
             row.set_all([
                 ("kind", "rag".to_string()),
@@ -317,6 +345,113 @@ fn row_of(r: &CellRecord) -> Row {
         }
     }
     row
+}
+
+/// `name:value;name:value` for the `defence_*` columns.
+fn per_defence<D>(defences: &[D], name: fn(&D) -> &str, value: impl Fn(&D) -> String) -> String {
+    let pairs: Vec<String> = defences
+        .iter()
+        .map(|d| format!("{}:{}", name(d), value(d)))
+        .collect();
+    pairs.join(";")
+}
+
+fn text_row(row: &mut Row, t: &crate::record::TextOutcome) {
+    fn name(d: &crate::record::TextDefenceOutcome) -> &str {
+        &d.defence
+    }
+    let names: Vec<&str> = t.defences.iter().map(name).collect();
+    row.set_all([
+        ("kind", "text".to_string()),
+        ("model", t.head.clone()),
+        ("attack", t.attack.clone()),
+        ("family", crate::record::Family::Backdoor.name().to_string()),
+        ("rate", opt_num(Some(t.rate))),
+        ("poisoned", t.poisoned.to_string()),
+        ("train_samples", t.train_samples.to_string()),
+        ("test_samples", t.test_samples.to_string()),
+        ("clean_accuracy", opt_num(Some(t.accuracy))),
+        ("success_rate", opt_num(Some(t.asr))),
+        ("parameters", t.parameters.to_string()),
+        ("defences", names.join(";")),
+        ("head", t.head.clone()),
+        ("target", t.target.to_string()),
+        ("clean_label", t.clean_label.to_string()),
+        ("baseline_accuracy", opt_num(Some(t.clean_accuracy))),
+        ("asr_floor", opt_num(Some(t.asr_floor))),
+        (
+            "defence_flagged",
+            per_defence(&t.defences, name, |d| d.acted_on.to_string()),
+        ),
+        (
+            "defence_precision",
+            per_defence(&t.defences, name, |d| opt_num(Some(d.precision))),
+        ),
+        (
+            "defence_recall",
+            per_defence(&t.defences, name, |d| opt_num(Some(d.recall))),
+        ),
+        (
+            "defence_auroc",
+            per_defence(&t.defences, name, |d| opt_num(d.auroc)),
+        ),
+        (
+            "defence_clean_accuracy",
+            per_defence(&t.defences, name, |d| opt_num(Some(d.accuracy))),
+        ),
+        (
+            "defence_asr",
+            per_defence(&t.defences, name, |d| opt_num(Some(d.asr))),
+        ),
+    ]);
+    row.taxonomy(&t.taxonomy);
+}
+
+fn lm_row(row: &mut Row, l: &crate::record::LmOutcome) {
+    fn name(d: &crate::record::LmDefenceOutcome) -> &str {
+        &d.defence
+    }
+    let names: Vec<&str> = l.defences.iter().map(name).collect();
+    row.set_all([
+        ("kind", "lm".to_string()),
+        ("attack", l.attack.clone()),
+        ("family", crate::record::Family::Backdoor.name().to_string()),
+        ("poisoned", l.poison_docs.to_string()),
+        ("success_rate", opt_num(Some(l.asr))),
+        (
+            "parameters",
+            serde_json::json!({ "trigger": l.trigger }).to_string(),
+        ),
+        ("defences", names.join(";")),
+        ("train_docs", l.train_docs.to_string()),
+        ("poison_docs", l.poison_docs.to_string()),
+        ("poison_token_fraction", opt_num(Some(l.poison_token_fraction))),
+        ("n_params", l.n_params.to_string()),
+        ("baseline_asr", opt_num(Some(l.baseline_asr))),
+        ("clean_perplexity", opt_num(Some(l.clean_perplexity))),
+        ("baseline_perplexity", opt_num(Some(l.baseline_perplexity))),
+        (
+            "defence_flagged",
+            per_defence(&l.defences, name, |d| d.flagged.to_string()),
+        ),
+        (
+            "defence_precision",
+            per_defence(&l.defences, name, |d| opt_num(Some(d.precision))),
+        ),
+        (
+            "defence_recall",
+            per_defence(&l.defences, name, |d| opt_num(Some(d.recall))),
+        ),
+        (
+            "defence_asr",
+            per_defence(&l.defences, name, |d| opt_num(Some(d.asr))),
+        ),
+        (
+            "defence_perplexity",
+            per_defence(&l.defences, name, |d| opt_num(Some(d.perplexity))),
+        ),
+    ]);
+    row.taxonomy(&l.taxonomy);
 }
 
 /// The columns of a federated simulation (a federated cell's, or a privacy deployment's).

@@ -1,8 +1,9 @@
 //! GitHub-flavoured Markdown for pull-request comments: verdicts, risk summary and the
-//! compact tables (means only, no plots), continual-retraining, RAG and privacy runs last.
+//! compact tables (means only, no plots), continual-retraining, RAG, privacy, text and
+//! generative-model runs last.
 
 use super::table::markdown_escape as md;
-use super::{privacy_tables, shared_tables, undefended_word, Report};
+use super::{language_tables, privacy_tables, shared_tables, undefended_word, Report};
 use std::fmt::Write as _;
 
 pub fn markdown(report: &Report) -> String {
@@ -96,5 +97,29 @@ pub fn markdown(report: &Report) -> String {
         let headings = privacy_tables::DpaHeadings::of(&privacy.dpa);
         privacy_tables::dpa(&privacy.dpa, &headings).write_markdown(&mut out);
     }
+    language(&mut out, report);
     out
+}
+
+/// Text-classifier and generative-model backdoors: verdicts, filing, per-attack tables.
+fn language(out: &mut String, report: &Report) {
+    let s = report.language();
+    if s.is_empty() {
+        return;
+    }
+    out.push_str("### Language models: text-classifier and generative backdoors\n\n");
+    for (level, verdict) in s.verdicts() {
+        let _ = writeln!(out, "- **{}**: {}", undefended_word(level), md(verdict));
+    }
+    out.push('\n');
+    language_tables::taxonomy(s).write_markdown(out);
+    for g in &s.text {
+        let _ = writeln!(out, "#### Text: {}\n", md(&g.title()));
+        language_tables::text_group(g, false).write_markdown(out);
+    }
+    for g in &s.lm {
+        let _ = writeln!(out, "#### LM: {}\n", md(&g.title()));
+        language_tables::lm_reliable(g).write_markdown(out);
+        language_tables::lm_group(g, false).write_markdown(out);
+    }
 }

@@ -27,6 +27,13 @@
 //!   damage read against *that deployment's* no-attack run (DP noise's own accuracy cost is its
 //!   clean accuracy, not damage). Reported apart, with epsilon, the noise curve and DPA's
 //!   certified accuracy by radius (a certificate, not a measured attack: no level).
+//! * Text-classifier backdoors (`[text]`): the poisoned head's ASR (mean over seeds) against
+//!   the success-rate thresholds per rate, and each defence's ASR after; the clean head's ASR
+//!   is shown as the floor. Generative-model backdoors (`[lm]`): the attack success of the
+//!   poisoned model (mithridate-lm's measure: generations after the trigger judged gibberish by
+//!   perplexity for `dos`, the exact continuation for `completion`) against the same
+//!   thresholds, per corpus size and poisoned-document count, with the smallest count that
+//!   succeeds per size. Both are reported apart, with their taxonomy rows.
 //!
 //! # Risk
 //!
@@ -42,6 +49,7 @@
 
 mod csv;
 mod html;
+mod language_tables;
 mod markdown;
 mod plots;
 mod privacy_tables;
@@ -54,6 +62,7 @@ pub use plots::{Plot, PlotKind};
 pub use summary::{
     AttackEffect, AttackGroup, Budget, CleanDefence, CleanRow, ContinualRow, ContinualRun,
     DefenceRow, DefenceVerdict, DeploymentRow, DpaRow, FamilyRisk, FederatedRisk, FederatedRow,
+    LanguageSummary, LmDefenceRow, LmGroup, LmReliable, LmRow, TextDefenceRow, TextGroup, TextRow,
     PrivacyAttack, PrivacyGroup, PrivacySummary, RadiusStat, RagGroup, RagRow, RateRow, RiskRow,
     RoundStat, Stat, Verdict, HEADLINE_K,
 };
@@ -157,6 +166,12 @@ impl Report {
         &self.aggregate.privacy
     }
 
+    /// Text-classifier backdoors (per attack by rate) and generative-model poisoning (per
+    /// attack by corpus size and poisoned-document count), over seeds.
+    pub fn language(&self) -> &LanguageSummary {
+        &self.aggregate.language
+    }
+
     /// One plain-words verdict per attack and budget.
     pub fn verdicts(&self) -> &[Verdict] {
         &self.aggregate.verdicts
@@ -222,6 +237,8 @@ impl Report {
             "continual": self.aggregate.continual,
             "rag": self.aggregate.rag,
             "privacy": self.aggregate.privacy,
+            "text": self.aggregate.language.text,
+            "lm": self.aggregate.language.lm,
         })
     }
 }

@@ -190,6 +190,13 @@ fn pct(x: Option<f64>) -> String {
     x.map_or("-".into(), |v| format!("{:.1}", 100.0 * v))
 }
 
+/// `-`, or the defence with the lowest ASR after it, e.g. `bki (ASR 3.0%)`.
+fn lowest_after<'a>(defences: impl Iterator<Item = (&'a str, f64)>) -> String {
+    defences
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or("-".into(), |(name, asr)| format!("{name} (ASR {})", pct(Some(asr))))
+}
+
 /// One row per record for the terminal; the report has the aggregated views.
 fn results_table(records: &[mithridate_assess::record::CellRecord]) -> String {
     let rows: Vec<Vec<String>> = records
@@ -293,6 +300,27 @@ fn results_table(records: &[mithridate_assess::record::CellRecord]) -> String {
                     pct(f.final_asr),
                 ]
             }
+            // One row per cell: the defences' numbers are in the report.
+            Outcome::Text(t) => vec![
+                r.dataset.clone(),
+                r.seed.to_string(),
+                format!("text {} @ {} ({})", t.attack, t.rate, t.head),
+                pct(Some(t.accuracy)),
+                pct(Some(t.asr)),
+                lowest_after(t.defences.iter().map(|d| (d.defence.as_str(), d.asr))),
+                "-".into(),
+                "-".into(),
+            ],
+            Outcome::Lm(l) => vec![
+                r.dataset.clone(),
+                r.seed.to_string(),
+                format!("lm {} {} docs + {}", l.attack, l.train_docs, l.poison_docs),
+                format!("ppl {:.1}", l.clean_perplexity),
+                pct(Some(l.asr)),
+                lowest_after(l.defences.iter().map(|d| (d.defence.as_str(), d.asr))),
+                "-".into(),
+                "-".into(),
+            ],
             // Certified accuracy at the largest radius stands as the defended accuracy.
             Outcome::Dpa(d) => {
                 let last = d.certified_accuracy.last();

@@ -37,6 +37,8 @@ pub enum CheckedCell {
     Rag(Box<super::rag::RagRun>),
     Privacy(Box<super::privacy::PrivacyRun>),
     Dpa(Box<super::privacy::DpaRun>),
+    Text(Box<super::language::TextRun>),
+    Lm(Box<super::language::LmRun>),
     /// A cell of a kind checked and run by another crate (`kind.rs`).
     Kind(std::sync::Arc<dyn super::kind::CheckedKindCell>),
 }
@@ -54,6 +56,8 @@ impl CheckedCell {
                 CheckedCell::Privacy(Box::new(super::privacy::PrivacyRun::check(p)?))
             }
             CellSpec::Dpa(d) => CheckedCell::Dpa(Box::new(super::privacy::DpaRun::check(d)?)),
+            CellSpec::Text(t) => CheckedCell::Text(Box::new(super::language::TextRun::check(t)?)),
+            CellSpec::Lm(l) => CheckedCell::Lm(Box::new(super::language::LmRun::check(l)?)),
             CellSpec::Continual(_) => {
                 return Err(crate::PipelineError::invalid(
                     "a continual cell is checked by its runner (CellKinds::check)",

@@ -30,6 +30,8 @@ pub struct Executor {
     models: Mutex<HashMap<String, ModelSlot>>,
     /// RAG corpora whose embedding cache is filled (the first cell of a corpus fills it).
     rag_corpora: super::rag::WarmCorpora,
+    /// The text cells' encoder and the LM cells' clean baselines.
+    language: super::language::LanguageState,
     /// Where cells that keep state (continual runs) put it.
     work: PathBuf,
 }
@@ -41,6 +43,7 @@ impl Executor {
             data,
             models: Mutex::new(HashMap::new()),
             rag_corpora: Default::default(),
+            language: Default::default(),
             work: std::env::temp_dir().join("mithridate-cells"),
         }
     }
@@ -65,6 +68,8 @@ impl Executor {
             CheckedCell::Rag(r) => Outcome::Rag(r.run(self.data.home(), &self.rag_corpora)?),
             CheckedCell::Privacy(p) => Outcome::Privacy(p.outcome(&self.simulate(&p.run)?)),
             CheckedCell::Dpa(d) => Outcome::Dpa(d.run(&self.data)?),
+            CheckedCell::Text(t) => Outcome::Text(t.run(self.data.home(), &self.language)?),
+            CheckedCell::Lm(l) => Outcome::Lm(l.run(self.data.home(), &self.language)?),
             CheckedCell::Kind(k) => k
                 .run(&self.data, &self.work)
                 .map_err(|e| crate::PipelineError::invalid(crate::error::one_line(e.as_ref())))?,

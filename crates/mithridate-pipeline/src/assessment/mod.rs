@@ -20,6 +20,7 @@
 mod cell;
 mod executor;
 mod kind;
+mod language;
 mod privacy;
 mod rag;
 mod validate;
@@ -27,6 +28,7 @@ mod validate;
 pub use cell::{CentralizedRun, CheckedCell, FederatedRun};
 pub use executor::Executor;
 pub use kind::{CellKind, CellKinds, CheckedKindCell, KindError};
+pub use language::{LmRun, TextRun};
 pub use privacy::{DpaRun, PrivacyRun};
 pub use rag::RagRun;
 pub use validate::validate;

@@ -40,6 +40,12 @@ pub fn validate(config: &Config, data: &DataCache, seed: u64, kinds: &CellKinds)
     for block in &config.privacy {
         super::privacy::validate(config, block, data, seed)?;
     }
+    for block in &config.text {
+        super::language::validate_text(config, block, data, seed)?;
+    }
+    for block in &config.lm {
+        super::language::validate_lm(config, block, data, seed)?;
+    }
     Ok(())
 }
 

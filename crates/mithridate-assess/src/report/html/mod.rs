@@ -4,7 +4,7 @@
 mod sections;
 
 use super::{
-    format_percent, privacy_tables, shared_tables, PlotKind, Report, ACCURACY_DROP_THRESHOLD,
+    format_percent, language_tables, privacy_tables, shared_tables, PlotKind, Report, ACCURACY_DROP_THRESHOLD,
     HEADLINE_K, MAX_TIMELINES, RESIDUAL_ACCURACY_DROP, RESIDUAL_SUCCESS_RATE,
     SUCCESS_RATE_THRESHOLD,
 };
@@ -108,10 +108,15 @@ fn header(out: &mut String, report: &Report) {
     let rag = count(|o| matches!(o, Outcome::Rag(_)));
     let privacy = count(|o| matches!(o, Outcome::Privacy(_)));
     let dpa = count(|o| matches!(o, Outcome::Dpa(_)));
+    let text = count(|o| matches!(o, Outcome::Text(_)));
+    let lm = count(|o| matches!(o, Outcome::Lm(_)));
     // Named only when present, so reports without them read as before.
     let mut privacy_counts = String::new();
     if privacy + dpa > 0 {
         privacy_counts = format!(", {privacy} privacy, {dpa} DPA");
+    }
+    if text + lm > 0 {
+        privacy_counts.push_str(&format!(", {text} text, {lm} LM"));
     }
     let _ = write!(
         out,
@@ -120,7 +125,7 @@ fn header(out: &mut String, report: &Report) {
          <nav><a href=\"#summary\">Summary</a><a href=\"#risk\">Risk</a><a href=\"#plots\">Plots</a>\
          <a href=\"#tables\">Tables</a><a href=\"#cells\">All cells</a></nav></header>",
         records.len(),
-        records.len() - federated - continual - rag - privacy - dpa,
+        records.len() - federated - continual - rag - privacy - dpa - text - lm,
         federated,
         continual,
         rag,
@@ -258,7 +263,36 @@ fn tables(out: &mut String, report: &Report) {
         }
     }
     privacy(out, report);
+    language(out, report);
     out.push_str("</section>\n");
+}
+
+/// Text-classifier and generative-model backdoors: filing, then per attack its table.
+fn language(out: &mut String, report: &Report) {
+    let s = report.language();
+    if s.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h3>Language models: text-classifier and generative backdoors</h3><p class=\"note\">\
+         Text: a frozen MiniLM encoder with a trained head; per poison rate the clean head's \
+         accuracy and ASR (the floor: the trigger alone), the poisoned head's, and each \
+         defence's detection precision / recall / AUROC with CA and ASR after it. LM: the small \
+         decoder trained here; per corpus size and poisoned-document count the attack success \
+         (and the clean baseline's), held-out perplexity against the baseline's, each \
+         defence's recall / precision on the poisoned documents and the ASR after retraining \
+         without what it flagged.</p>",
+    );
+    language_tables::taxonomy(s).write_html(out);
+    for g in &s.text {
+        let _ = write!(out, "<h4>Text: {}</h4>", escape(&g.title()));
+        language_tables::text_group(g, true).write_html(out);
+    }
+    for g in &s.lm {
+        let _ = write!(out, "<h4>LM: {}</h4>", escape(&g.title()));
+        language_tables::lm_reliable(g).write_html(out);
+        language_tables::lm_group(g, true).write_html(out);
+    }
 }
 
 /// Per privacy federation its noise curve and its attacks' filing (the side-by-side table is in

@@ -44,6 +44,7 @@ pub(super) fn summary(out: &mut String, report: &Report) {
         && report.continual().is_empty()
         && report.rag().is_empty()
         && report.privacy().is_empty()
+        && report.language().is_empty()
     {
         out.push_str("<p class=\"note\">No attacks were run: only clean baselines.</p>");
     }
@@ -121,7 +122,22 @@ pub(super) fn summary(out: &mut String, report: &Report) {
     continual_summary(out, report.continual());
     rag_summary(out, report.rag());
     privacy_summary(out, report);
+    language_summary(out, report);
     out.push_str("</section>\n");
+}
+
+/// One verdict line per text-classifier and generative-model attack.
+fn language_summary(out: &mut String, report: &Report) {
+    let verdicts = report.language().verdicts();
+    if verdicts.is_empty() {
+        return;
+    }
+    out.push_str("<h3>Language models: text-classifier and generative backdoors</h3>");
+    out.push_str("<ul class=\"verdicts\">");
+    for (level, verdict) in verdicts {
+        let _ = write!(out, "<li>{}</li>", badge_html(level, undefended_word(level), verdict));
+    }
+    out.push_str("</ul>\n");
 }
 
 /// Per privacy federation, its deployments side by side: epsilon, clean accuracy, and each
@@ -466,6 +482,34 @@ pub(super) fn cells(report: &Report) -> Table<'static> {
                     Cell::number("—"),
                 ]);
             }
+            // The poisoned head's CA and ASR; the defences' lowest ASR after.
+            Outcome::Text(t) => {
+                let after = t.defences.iter().map(|d| d.asr).fold(f64::NAN, f64::min);
+                cells.extend([
+                    Cell::text(format!("text {}", t.head)),
+                    Cell::text(&t.attack),
+                    Cell::number(format_rate(t.rate)),
+                    Cell::text(defence_names(t.defences.iter().map(|d| &d.defence))),
+                    Cell::number(format_percent(Some(t.accuracy))),
+                    Cell::number(format_percent(Some(t.asr))),
+                    Cell::number("—"),
+                    Cell::number(format_percent(Some(after))),
+                ]);
+            }
+            // The poisoned model's ASR at its count; the defences' lowest ASR after.
+            Outcome::Lm(l) => {
+                let after = l.defences.iter().map(|d| d.asr).fold(f64::NAN, f64::min);
+                cells.extend([
+                    Cell::text(format!("lm, {} docs", l.train_docs)),
+                    Cell::text(format!("lm {}", l.attack)),
+                    Cell::number(format!("{} docs", l.poison_docs)),
+                    Cell::text(defence_names(l.defences.iter().map(|d| &d.defence))),
+                    Cell::number("—"),
+                    Cell::number(format_percent(Some(l.asr))),
+                    Cell::number("—"),
+                    Cell::number(format_percent(Some(after))),
+                ]);
+            }
             // The vote's accuracy, and the certified accuracy at the largest radius.
             Outcome::Dpa(d) => {
                 let last = d.certified_accuracy.last();
@@ -491,4 +535,14 @@ pub(super) fn cells(report: &Report) -> Table<'static> {
         table.push(cells);
     }
     table
+}
+
+/// `—`, or the defences' names joined (a cell that runs several defences at once).
+fn defence_names<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() {
+        "—".to_string()
+    } else {
+        names.join(", ")
+    }
 }

@@ -4,11 +4,13 @@
 //! This module holds the plot types, the order they are drawn in and what every plot shares
 //! (canvas, palette, side legend); the plots of one attack group are in `attack`, the
 //! federated one in `federated`, the continual timelines in `continual`, the RAG one in
-//! `rag`, the noise curve and certified accuracy in `privacy`.
+//! `rag`, the noise curve and certified accuracy in `privacy`, the text and generative-model
+//! curves in `language`.
 
 mod attack;
 mod continual;
 mod federated;
+mod language;
 mod privacy;
 mod rag;
 
@@ -48,6 +50,12 @@ pub enum PlotKind {
     PrivacyNoise,
     /// DPA's certified accuracy vs radius, one line per setting of a dataset.
     DpaCertified,
+    /// A text attack's ASR vs poison rate: the poisoned head, the clean head's floor, each
+    /// defence's ASR after.
+    TextPoisonRate,
+    /// A generative backdoor's attack success vs poisoned-document count, one line per corpus
+    /// size (and per defence after).
+    LmPoisonCount,
 }
 
 impl PlotKind {
@@ -66,10 +74,14 @@ impl PlotKind {
                 "DP-FedAvg: clean accuracy and attack success vs noise multiplier"
             }
             PlotKind::DpaCertified => "Deep Partition Aggregation: certified accuracy vs radius",
+            PlotKind::TextPoisonRate => "Text classifier: ASR vs poison rate",
+            PlotKind::LmPoisonCount => {
+                "Generative model: attack success vs poisoned-document count"
+            }
         }
     }
 
-    pub const ALL: [PlotKind; 8] = [
+    pub const ALL: [PlotKind; 10] = [
         PlotKind::AttackCurve,
         PlotKind::DefenceEffect,
         PlotKind::Roc,
@@ -78,6 +90,8 @@ impl PlotKind {
         PlotKind::RagPoisons,
         PlotKind::PrivacyNoise,
         PlotKind::DpaCertified,
+        PlotKind::TextPoisonRate,
+        PlotKind::LmPoisonCount,
     ];
 }
 
@@ -122,7 +136,8 @@ fn err<E: std::fmt::Display>(e: E) -> String {
 
 /// Draws all plots in section order: attack curves, defence effects, ROC, federated, continual
 /// timelines (drawn from the `records` themselves: a timeline is one seed's, not a mean), RAG
-/// attack success by poisons per target, privacy noise curves, DPA certified accuracy.
+/// attack success by poisons per target, privacy noise curves, DPA certified accuracy, text ASR
+/// by poison rate, generative attack success by poisoned-document count.
 pub fn draw_all(aggregate: &Aggregate, records: &[CellRecord]) -> Result<Vec<Plot>, ReportError> {
     let mut plots = Vec::new();
     for group in &aggregate.attacks {
@@ -180,6 +195,12 @@ pub fn draw_all(aggregate: &Aggregate, records: &[CellRecord]) -> Result<Vec<Plo
     for dataset in datasets {
         let rows: Vec<_> = dpa.iter().filter(|r| r.dataset == dataset).collect();
         plots.push(privacy::dpa_certified(dataset, &rows)?);
+    }
+    for group in &aggregate.language.text {
+        plots.push(language::text_curve(group)?);
+    }
+    for group in &aggregate.language.lm {
+        plots.push(language::lm_curve(group)?);
     }
     Ok(plots)
 }

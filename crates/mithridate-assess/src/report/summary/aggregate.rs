@@ -2,6 +2,7 @@
 //! retrieval-poisoning runs, privacy runs) and reducing each group over seeds.
 
 use super::continual::{continual_rows, ContinualKey};
+use super::language::language_summary;
 use super::privacy::privacy_summary;
 use super::rag::{rag_groups, RagKey};
 use super::risk::{family_risk, federated_risk, risk_of, verdicts_of};
@@ -117,6 +118,8 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
             }
             // Likewise: deployments side by side and certificates (see `privacy`).
             Outcome::Privacy(_) | Outcome::Dpa(_) => {}
+            // Likewise: text and generative-model runs (see `language`).
+            Outcome::Text(_) | Outcome::Lm(_) => {}
         }
     }
 
@@ -138,6 +141,7 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
     let continual = continual_rows(&continual_groups);
     let rag = rag_groups(&rag_records);
     let privacy = privacy_summary(&sorted);
+    let language = language_summary(&sorted);
     Aggregate {
         clean,
         attacks,
@@ -149,6 +153,7 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
         continual,
         rag,
         privacy,
+        language,
     }
 }
 

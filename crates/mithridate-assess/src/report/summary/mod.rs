@@ -4,12 +4,16 @@
 
 mod aggregate;
 mod continual;
+mod language;
 mod privacy;
 mod rag;
 mod risk;
 
 pub use aggregate::aggregate;
 pub use continual::{ContinualRow, ContinualRun};
+pub use language::{
+    LanguageSummary, LmDefenceRow, LmGroup, LmReliable, LmRow, TextDefenceRow, TextGroup, TextRow,
+};
 pub use privacy::{
     AttackEffect, DeploymentRow, DpaRow, PrivacyAttack, PrivacyGroup, PrivacySummary, RadiusStat,
 };
@@ -272,6 +276,8 @@ pub struct Aggregate {
     pub rag: Vec<RagGroup>,
     /// Privacy blocks: deployments side by side, noise curves, certified defences.
     pub privacy: PrivacySummary,
+    /// Text-classifier backdoors and generative-model poisoning, kept apart likewise.
+    pub language: LanguageSummary,
 }
 
 /// A federated attack succeeds when it drops accuracy by the availability threshold or

@@ -163,14 +163,14 @@ impl PrivacySummary {
     }
 }
 
-fn push<K: PartialEq, T>(groups: &mut Vec<(K, Vec<T>)>, key: K, item: T) {
+pub(super) fn push<K: PartialEq, T>(groups: &mut Vec<(K, Vec<T>)>, key: K, item: T) {
     match groups.iter_mut().find(|(k, _)| *k == key) {
         Some((_, list)) => list.push(item),
         None => groups.push((key, vec![item])),
     }
 }
 
-fn seeds<T>(runs: &[(&CellRecord, T)]) -> Vec<u64> {
+pub(super) fn seeds<T>(runs: &[(&CellRecord, T)]) -> Vec<u64> {
     let mut seeds: Vec<u64> = runs.iter().map(|(r, _)| r.seed).collect();
     seeds.sort_unstable();
     seeds.dedup();

@@ -1,0 +1,187 @@
+//! The text and generative-model sections' tables, shown by both the HTML and the Markdown
+//! report: the filing of the attacks (taxonomy), one row per rate (text) or per corpus size and
+//! poisoned-document count (lm) with each defence's numbers beside the undefended ones, and the
+//! count at which the generative backdoor becomes reliable per corpus size.
+
+use super::shared_tables::{taxonomy_cells, taxonomy_columns};
+use super::summary::{LanguageSummary, LmGroup, TextGroup};
+use super::table::{Cell, Column, Table};
+use super::{
+    defended_word, format_percent, format_rate, format_stat_number, format_stat_percent,
+    undefended_word, Stat,
+};
+
+/// One row per attack group: where it sits in the public taxonomies.
+pub(crate) fn taxonomy(s: &LanguageSummary) -> Table<'static> {
+    let mut columns = vec![Column::both("model"), Column::both("attack")];
+    columns.extend(taxonomy_columns());
+    let mut table = Table::new(columns);
+    for g in &s.text {
+        let mut cells = vec![
+            Cell::text(format!("text classifier ({} head)", g.head)),
+            Cell::text(format!("{} on {}", g.attack, g.dataset)),
+        ];
+        cells.extend(taxonomy_cells(&g.taxonomy));
+        table.push(cells);
+    }
+    for g in &s.lm {
+        let mut cells = vec![
+            Cell::text(format!("generative LM ({} parameters)", g.n_params)),
+            Cell::text(format!("{} on {}", g.attack, g.corpus)),
+        ];
+        cells.extend(taxonomy_cells(&g.taxonomy));
+        table.push(cells);
+    }
+    table
+}
+
+fn pct(stat: Option<Stat>, full: bool) -> String {
+    if full {
+        format_stat_percent(stat)
+    } else {
+        format_percent(stat.map(|s| s.mean))
+    }
+}
+
+/// Per rate: CA and ASR of the clean head (the floor) and the poisoned one, then per defence
+/// its detection precision / recall / AUROC and CA / ASR after. `full`: with spreads (HTML).
+pub(crate) fn text_group(g: &TextGroup, full: bool) -> Table<'static> {
+    let mut table = Table::shared(&[
+        "rate",
+        "poisoned",
+        "clean CA",
+        "ASR floor",
+        "CA",
+        "ASR",
+        "defence",
+        "precision",
+        "recall",
+        "AUROC",
+        "CA after",
+        "ASR after",
+    ]);
+    for r in &g.rows {
+        let asr = Cell::badge(r.level, undefended_word(r.level), pct(r.asr, full));
+        let head = [
+            Cell::number(format_rate(r.rate)),
+            Cell::number(format_stat_number(r.poisoned, 0)),
+            Cell::number(pct(r.clean_accuracy, full)),
+            Cell::number(pct(r.asr_floor, full)),
+            Cell::number(pct(r.accuracy, full)),
+            asr,
+        ];
+        if r.defences.is_empty() {
+            let mut cells = head.to_vec();
+            cells.extend(
+                [Cell::text("—")]
+                    .into_iter()
+                    .chain(std::iter::repeat_n(Cell::number("—"), 5)),
+            );
+            table.push(cells);
+        }
+        for (i, d) in r.defences.iter().enumerate() {
+            let mut cells = if i == 0 {
+                head.to_vec()
+            } else {
+                vec![Cell::empty(); head.len()]
+            };
+            let reduces = match (d.asr, r.asr) {
+                (Some(a), Some(b)) => Some(a.mean < b.mean),
+                _ => None,
+            };
+            cells.extend([
+                Cell::text(format!("{} ({})", d.defence, d.kind)),
+                Cell::number(pct(d.precision, full)),
+                Cell::number(pct(d.recall, full)),
+                Cell::number(format_stat_number(d.auroc, 3)),
+                Cell::number(pct(d.accuracy, full)),
+                Cell::badge(d.level, defended_word(d.level, reduces), pct(d.asr, full)),
+            ]);
+            table.push(cells);
+        }
+    }
+    table
+}
+
+/// Per corpus size and count: the poisoned share of tokens, ASR (and the baseline's), the
+/// held-out perplexity against the baseline's, then per defence its recall / precision and
+/// ASR / perplexity after retraining without what it flagged.
+pub(crate) fn lm_group(g: &LmGroup, full: bool) -> Table<'static> {
+    let mut table = Table::shared(&[
+        "clean docs",
+        "poisoned docs",
+        "poisoned tokens",
+        "ASR",
+        "baseline ASR",
+        "perplexity",
+        "baseline perplexity",
+        "defence",
+        "flagged",
+        "recall",
+        "precision",
+        "ASR after",
+        "perplexity after",
+    ]);
+    for r in &g.rows {
+        let head = [
+            Cell::number(r.train_docs.to_string()),
+            Cell::number(r.poison_docs.to_string()),
+            Cell::number(format_rate(
+                r.poison_token_fraction.map_or(f64::NAN, |s| s.mean),
+            )),
+            Cell::badge(r.level, undefended_word(r.level), pct(r.asr, full)),
+            Cell::number(pct(r.baseline_asr, full)),
+            Cell::number(format_stat_number(r.clean_perplexity, 2)),
+            Cell::number(format_stat_number(r.baseline_perplexity, 2)),
+        ];
+        if r.defences.is_empty() {
+            let mut cells = head.to_vec();
+            cells.extend(
+                [Cell::text("—")]
+                    .into_iter()
+                    .chain(std::iter::repeat_n(Cell::number("—"), 5)),
+            );
+            table.push(cells);
+        }
+        for (i, d) in r.defences.iter().enumerate() {
+            let mut cells = if i == 0 {
+                head.to_vec()
+            } else {
+                vec![Cell::empty(); head.len()]
+            };
+            let reduces = match (d.asr, r.asr) {
+                (Some(a), Some(b)) => Some(a.mean < b.mean),
+                _ => None,
+            };
+            cells.extend([
+                Cell::text(d.defence.clone()),
+                Cell::number(format_stat_number(d.flagged, 1)),
+                Cell::number(pct(d.recall, full)),
+                Cell::number(pct(d.precision, full)),
+                Cell::badge(d.level, defended_word(d.level, reduces), pct(d.asr, full)),
+                Cell::number(format_stat_number(d.perplexity, 2)),
+            ]);
+            table.push(cells);
+        }
+    }
+    table
+}
+
+/// Per corpus size: the smallest tested count at which the backdoor succeeds, undefended and
+/// through every defence.
+pub(crate) fn lm_reliable(g: &LmGroup) -> Table<'static> {
+    let mut table = Table::shared(&[
+        "clean docs",
+        "reliable from (poisoned docs)",
+        "through every defence from",
+    ]);
+    let count = |c: Option<usize>| c.map_or("not reached".to_string(), |n| n.to_string());
+    for p in &g.reliable {
+        table.push(vec![
+            Cell::number(p.train_docs.to_string()),
+            Cell::number(count(p.undefended)),
+            Cell::number(count(p.defended)),
+        ]);
+    }
+    table
+}
