@@ -48,6 +48,9 @@ pub struct TrainReport {
     pub seconds: f64,
     /// Training samples processed per second (all epochs).
     pub samples_per_sec: f64,
+    /// What a DP-SGD fit spent (`None` for ordinary training).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dp: Option<DpReport>,
 }
 
 /// A classifier of one [`Architecture`] for one data [`Modality`] and class count.
@@ -271,9 +274,11 @@ impl Classifier {
         progress: &mut dyn FnMut(TrainProgress),
     ) -> Result<TrainReport> {
         self.check_nonempty(data)?;
+        if let Some(dp) = cfg.dp() {
+            return self.fit_dp(data, cfg, dp, seed, progress);
+        }
         let n = data.len();
-        let sizes: Vec<usize> = self.specs.iter().map(ParamSpec::numel).collect();
-        let mut optimizer = OptimizerState::new(cfg.optimizer(), cfg.weight_decay(), &sizes);
+        let mut optimizer = self.optimizer_state(cfg);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut order: Vec<usize> = (0..n).collect();
         let mut epochs = Vec::with_capacity(cfg.epochs());
@@ -303,9 +308,7 @@ impl Classifier {
                     if let Some((_, _, weights)) = &fast {
                         self.store_weights(weights)?;
                     }
-                    return Err(EngineError::invalid_input(format!(
-                        "training diverged in epoch {epoch} (non-finite loss or weights); lower the learning rate"
-                    )));
+                    return Err(diverged(epoch));
                 }
                 loss_sum += loss * rows.len() as f64;
                 done += rows.len();
@@ -330,7 +333,14 @@ impl Classifier {
             epochs,
             seconds,
             samples_per_sec: (n * cfg.epochs()) as f64 / seconds.max(1e-9),
+            dp: None,
         })
+    }
+
+    /// A fresh optimizer for this model's parameters.
+    fn optimizer_state(&self, cfg: &TrainConfig) -> OptimizerState {
+        let sizes: Vec<usize> = self.specs.iter().map(ParamSpec::numel).collect();
+        OptimizerState::new(cfg.optimizer(), cfg.weight_decay(), &sizes)
     }
 
     /// Every parameter tensor as a flat vector.
@@ -570,6 +580,15 @@ pub(crate) fn describe(m: &Modality) -> String {
     }
 }
 
+/// The error of a fit whose loss or weights stopped being finite in `epoch`.
+fn diverged(epoch: usize) -> EngineError {
+    EngineError::invalid_input(format!(
+        "training diverged in epoch {epoch} (non-finite loss or weights); lower the learning rate"
+    ))
+}
+
+mod dp_fit;
 pub(crate) mod gradients;
+pub use dp_fit::DpReport;
 #[cfg(test)]
 mod tests;

@@ -11,8 +11,10 @@
 //! norms; per-sample gradients are linear in the logit gradient, so scaling its row `i` by
 //! `c_i = min(1, C / ||grad_i||)` makes the second, ordinary pass return `sum_i c_i grad_i`.
 //!
-//! Not yet wired into [`crate::Classifier::fit`] (nor the CNN, whose convolutions would need
-//! per-image norms): these are the tested building blocks.
+//! These are the standalone, tested building blocks (the `dp_sgd_mnist` example trains with
+//! them). [`crate::Classifier::fit`] runs DP-SGD through the fast trainer instead (set
+//! [`crate::TrainParams::dp`]), which shares the dense norms and row scaling below and adds
+//! per-image norms for the CNN's convolutions (`trainer/dp.rs`).
 
 use rand::Rng;
 

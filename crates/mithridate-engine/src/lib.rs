@@ -88,9 +88,11 @@ mod trainer;
 
 pub use arch::Architecture;
 pub use card::{ModelCard, ENGINE_VERSION};
-pub use classifier::{Classifier, EpochReport, TrainProgress, TrainReport, INFERENCE_CHUNK};
+pub use classifier::{
+    Classifier, DpReport, EpochReport, TrainProgress, TrainReport, INFERENCE_CHUNK,
+};
 pub use error::EngineError;
-pub use params::{Optimizer, TrainConfig, TrainParams, MIN_DEFAULT_STEPS};
+pub use params::{DpSgd, Optimizer, TrainConfig, TrainParams, MIN_DEFAULT_STEPS};
 
 /// Result type of every fallible engine call.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -37,6 +37,34 @@ pub struct TrainParams {
     pub batch_size: usize,
     pub optimizer: Optimizer,
     pub weight_decay: f64,
+    /// Train with DP-SGD instead of shuffled mini-batches (`None`: ordinary training).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dp: Option<DpSgd>,
+}
+
+/// DP-SGD (Abadi et al. 2016, "Deep Learning with Differential Privacy", Algorithm 1) for
+/// [`crate::Classifier::fit`]: each step draws a Poisson lot (every sample independently with
+/// probability `sampling_rate = q`), clips each sample's gradient to L2 norm `clip = C`, adds
+/// `N(0, (noise_multiplier C)^2)` per coordinate to their sum and divides by the expected lot
+/// size `q N`; the configured optimizer then takes the step (post-processing). An epoch is
+/// `round(1 / q)` lots, so `T = epochs round(1 / q)` steps, and the privacy spent is that of
+/// `T` Poisson-subsampled Gaussian steps (`mithridate_privacy::epsilon_for_poisson_gaussian`,
+/// add/remove-one neighbours). `batch_size` is not used.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DpSgd {
+    /// `sigma`: noise standard deviation over the clip norm, > 0.
+    pub noise_multiplier: f64,
+    /// `C`: per-sample L2 clip norm, finite and > 0.
+    pub clip: f64,
+    /// `q`: Poisson sampling rate, in (0, 1].
+    pub sampling_rate: f64,
+}
+
+impl DpSgd {
+    /// Lots per epoch, `round(1 / q)` (at least 1).
+    pub fn steps_per_epoch(&self) -> usize {
+        ((1.0 / self.sampling_rate).round() as usize).max(1)
+    }
 }
 
 /// Optimiser steps a default training run takes at least (see [`TrainParams::default_for_samples`]).
@@ -67,6 +95,7 @@ impl TrainParams {
             batch_size: 64,
             optimizer: Optimizer::Adam { lr },
             weight_decay: 0.0,
+            dp: None,
         }
     }
 
@@ -102,7 +131,9 @@ impl ParamGuard for TrainParams {
     type Error = EngineError;
 
     /// Rejects zero epochs or batch size, a learning rate that is not finite and positive,
-    /// a momentum outside `[0, 1)`, and a negative or non-finite weight decay.
+    /// a momentum outside `[0, 1)`, a negative or non-finite weight decay, and DP settings
+    /// out of range (noise multiplier <= 0, clip norm <= 0 or infinite, sampling rate outside
+    /// `(0, 1]`).
     fn check_ref(&self) -> Result<()> {
         let bad = |m: String| Err(EngineError::InvalidParams(m));
         if self.epochs == 0 {
@@ -125,6 +156,26 @@ impl ParamGuard for TrainParams {
                 "weight decay must be finite and >= 0, got {}",
                 self.weight_decay
             ));
+        }
+        if let Some(dp) = &self.dp {
+            if !(dp.noise_multiplier.is_finite() && dp.noise_multiplier > 0.0) {
+                return bad(format!(
+                    "DP noise multiplier must be finite and > 0, got {}",
+                    dp.noise_multiplier
+                ));
+            }
+            if !(dp.clip.is_finite() && dp.clip > 0.0) {
+                return bad(format!(
+                    "DP clip norm must be finite and > 0, got {}",
+                    dp.clip
+                ));
+            }
+            if !(dp.sampling_rate > 0.0 && dp.sampling_rate <= 1.0) {
+                return bad(format!(
+                    "DP sampling rate must be in (0, 1], got {}",
+                    dp.sampling_rate
+                ));
+            }
         }
         Ok(())
     }
@@ -157,6 +208,11 @@ impl TrainConfig {
 
     pub fn weight_decay(&self) -> f64 {
         self.params.weight_decay
+    }
+
+    /// The DP-SGD setting, if training is private.
+    pub fn dp(&self) -> Option<DpSgd> {
+        self.params.dp
     }
 
     /// The parameters this configuration was checked from.
@@ -213,6 +269,25 @@ mod tests {
         );
         rejects(|p| p.weight_decay = -1e-4, "weight decay");
         rejects(|p| p.weight_decay = f64::INFINITY, "weight decay");
+        let dp = |noise_multiplier, clip, sampling_rate| {
+            move |p: &mut TrainParams| {
+                p.dp = Some(DpSgd {
+                    noise_multiplier,
+                    clip,
+                    sampling_rate,
+                })
+            }
+        };
+        rejects(dp(0.0, 1.0, 0.01), "noise multiplier");
+        rejects(dp(f64::NAN, 1.0, 0.01), "noise multiplier");
+        rejects(dp(1.0, 0.0, 0.01), "clip norm");
+        rejects(dp(1.0, f64::INFINITY, 0.01), "clip norm");
+        rejects(dp(1.0, 1.0, 0.0), "sampling rate");
+        rejects(dp(1.0, 1.0, 1.5), "sampling rate");
+        let mut ok = TrainParams::default_for(Architecture::Mlp);
+        dp(1.1, 1.0, 1.0)(&mut ok);
+        assert!(ok.check_ref().is_ok());
+        assert_eq!(ok.dp.unwrap().steps_per_epoch(), 1);
     }
 
     #[test]

@@ -96,15 +96,20 @@ struct TaskWork {
     norms: Vec<f32>,
 }
 
+/// A dense-layer observer: `(layer, its input rows, its output gradient rows)`.
+type DenseHook<'h> = &'h mut dyn FnMut(usize, &[f32], &[f32]);
+/// A per-image observer: `(sample, the convolutions' gradient)`.
+type ImageHook<'h> = &'h mut dyn FnMut(usize, &mut [f32]);
+
 /// Observers of [`TaskWork::backward`] (none by default).
 #[derive(Default)]
 struct Hooks<'h> {
     /// Called with `(layer, its input rows, its output gradient rows)` for each dense layer,
     /// last layer first.
-    dense: Option<&'h mut dyn FnMut(usize, &[f32], &[f32])>,
+    dense: Option<DenseHook<'h>>,
     /// Called with `(sample, the convolutions' gradient)` after each image's convolution
     /// backward (not when input gradients are asked for); what it leaves there is summed.
-    image: Option<&'h mut dyn FnMut(usize, &mut [f32])>,
+    image: Option<ImageHook<'h>>,
 }
 
 /// Mini-batch gradients of one network, with the buffers of a fit.
@@ -541,6 +546,7 @@ impl TaskWork {
 }
 
 mod dp;
+pub(crate) use dp::DpStep;
 mod input_grad;
 #[cfg(test)]
 mod tests;

@@ -147,6 +147,7 @@ impl FlParams {
                 momentum: 0.0,
             },
             weight_decay: 0.0,
+            dp: None,
         }
         .check()?;
         let participants = ((self.per_round * self.clients as f64).round() as usize).max(1);

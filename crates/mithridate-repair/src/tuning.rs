@@ -47,6 +47,7 @@ impl FineTune {
                 lr: self.learning_rate,
             },
             weight_decay: 0.0,
+            dp: None,
         };
         model.fit(data, &params.check()?, seed, &mut |_| {})?;
         Ok(())
