@@ -106,6 +106,10 @@ pub struct RagReport {
     /// Passages longer than the encoder's limit (truncated to 256 tokens).
     pub truncated_passages: usize,
     pub embedding_cache: Option<CacheStatus>,
+    /// Why a cached white-box poisoning could not be used and was crafted again (corrupted,
+    /// truncated, another version); absent when it was read, fresh, or not cached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poisoning_cache_rebuilt_because: Option<String>,
     /// `clean_recall_at_k` is measured on the corpus *without* the attack (same retriever and
     /// defences): the cost of the defences on clean retrieval.
     #[serde(flatten)]
@@ -160,13 +164,20 @@ pub fn run(
     } else {
         None
     };
-    let poisoning = attack.poison(&AttackInput {
+    let input = AttackInput {
         corpus: &indexed,
         targets: &targets,
         per_target: spec.poisons_per_target,
         seed: spec.seed,
         encoder: encoder.as_ref(),
-    })?;
+    };
+    // White-box passages cost encoder passes: crafted once, then read from the cache.
+    let (poisoning, poison_cache_rebuilt) = match (&encoder, white_box) {
+        (Some(e), true) => {
+            crate::poison_cache::poison_cached(home, attack.as_ref(), &input, e.id())?
+        }
+        _ => (attack.poison(&input)?, None),
+    };
     // Published = indexed + added; offered = published with the replacements swapped in.
     let mut published = indexed.passages.clone();
     published.extend(poisoning.added.iter().cloned());
@@ -276,6 +287,7 @@ pub fn run(
         refused_poisons: poison_rows.iter().filter(|&&r| !admitted[r]).count(),
         truncated_passages,
         embedding_cache,
+        poisoning_cache_rebuilt_because: poison_cache_rebuilt,
         metrics,
         recall_under_attack_at_k,
         seed: spec.seed,

@@ -25,6 +25,7 @@ pub mod experiment;
 pub mod index;
 pub mod lm;
 pub mod metrics;
+pub mod poison_cache;
 pub mod registry;
 mod sotu_files;
 pub mod targets;

@@ -74,10 +74,34 @@ impl BigramLm {
     /// Perplexity of `text`; `in_training` subtracts the text's own counts (leave-one-out).
     /// A text without terms has perplexity 1.
     pub fn perplexity(&self, text: &str, in_training: bool) -> f64 {
-        let ((own_u, own_h, own_b), words) = counts(text);
-        if words.is_empty() {
+        self.windowed_perplexity(text, in_training, 0)
+    }
+
+    /// The largest perplexity of any `window` consecutive terms of `text` (all of them when
+    /// `window` is 0 or at least the text's length): Jain et al. (2023)'s windowed filter,
+    /// which sees a short optimised span that the fluent rest of a passage would average away.
+    pub fn windowed_perplexity(&self, text: &str, in_training: bool, window: usize) -> f64 {
+        let logs = self.term_log_probs(text, in_training);
+        if logs.is_empty() {
             return 1.0;
         }
+        let w = if window == 0 {
+            logs.len()
+        } else {
+            window.min(logs.len())
+        };
+        let mut sum: f64 = logs[..w].iter().sum();
+        let mut lowest = sum;
+        for i in w..logs.len() {
+            sum += logs[i] - logs[i - w];
+            lowest = lowest.min(sum);
+        }
+        (-lowest / w as f64).exp()
+    }
+
+    /// `ln P(w_i | w_{i-1})` for each term of `text` (leave-one-out when `in_training`).
+    fn term_log_probs(&self, text: &str, in_training: bool) -> Vec<f64> {
+        let ((own_u, own_h, own_b), words) = counts(text);
         let sub = |total: u64, own: Option<&u64>| {
             if in_training {
                 total.saturating_sub(own.copied().unwrap_or(0))
@@ -91,7 +115,7 @@ impl BigramLm {
             self.tokens
         };
         let vocab = self.unigrams.len() as f64;
-        let mut log_sum = 0.0;
+        let mut logs = Vec::with_capacity(words.len());
         let mut prev = START.to_string();
         for w in words {
             let cw = sub(*self.unigrams.get(&w).unwrap_or(&0), own_u.get(&w));
@@ -104,11 +128,10 @@ impl BigramLm {
             } else {
                 unigram
             };
-            log_sum += p.ln();
+            logs.push(p.ln());
             prev = w;
         }
-        let n = terms(text).len() as f64;
-        (-log_sum / n).exp()
+        logs
     }
 }
 
@@ -125,5 +148,21 @@ mod tests {
         // Leave-one-out on the training passage itself: no counts remain (T = 0), every
         // history is unseen: P = 1 / (0 + 2 + 1) per word -> perplexity 3.
         assert!((lm.perplexity("a b", true) - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn windows_find_the_worst_span() {
+        // Trained on "a b a b a b": P(b | a) = 0.7 * 1 + 0.3 * 4/9 = 0.8333..., while the
+        // unseen pair "b c" falls back to 0.7 * 0 + 0.3 * 1/9. In "a b c a b" the window of
+        // one term around "c" is the worst; the whole passage averages it away.
+        let lm = BigramLm::train(&["a b a b a b"]);
+        let text = "a b c a b";
+        let whole = lm.perplexity(text, false);
+        let one = lm.windowed_perplexity(text, false, 1);
+        assert!((one - 1.0 / (0.3 / 9.0)).abs() < 1e-9, "{one}");
+        assert!(one > lm.windowed_perplexity(text, false, 3) && whole < one);
+        assert_eq!(lm.windowed_perplexity(text, false, 0), whole);
+        assert_eq!(lm.windowed_perplexity(text, false, 50), whole);
+        assert_eq!(lm.windowed_perplexity("", false, 3), 1.0);
     }
 }

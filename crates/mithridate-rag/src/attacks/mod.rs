@@ -30,7 +30,7 @@ pub struct AttackInput<'a> {
 }
 
 /// What an attack did.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Poisoning {
     /// New passages (their ids are new to the corpus).
     pub added: Vec<Passage>,

@@ -5,7 +5,10 @@
 //! Perplexity"; evaluated against PoisonedRAG by Zou et al. (2025). A bigram model
 //! ([`crate::lm::BigramLm`]) is trained on every passage offered for indexing; each passage
 //! is scored leave-one-out, and passages above the `quantile` (default 0.95) of those scores
-//! are refused at index time. Assumes poisoned text is less fluent than the corpus: true of
+//! are refused at index time. With `window = w > 0` a passage's score is its worst span of `w`
+//! consecutive terms (Jain et al.'s windowed perplexity), which finds a short optimised span
+//! inside otherwise fluent text (a HotFlip prefix before a natural false statement).
+//! Assumes poisoned text is less fluent than the corpus: true of
 //! optimised (HotFlip-style) passages, not of templated natural sentences; by construction
 //! `1 - quantile` of clean passages are refused too.
 //!
@@ -35,7 +38,7 @@ pub const ENTRY: DefenceEntry = Entry {
     name: "perplexity",
     role: Role::RetrievalDefence,
     modalities: &["text"],
-    summary: "refuses passages whose leave-one-out bigram perplexity exceeds the quantile=0.95 of the corpus",
+    summary: "refuses passages whose leave-one-out bigram perplexity (whole, or the worst window of w terms) exceeds the quantile=0.95 of the corpus",
     paper: "Jain et al. 2023; Alon & Kamfonas 2023",
     taxonomy: crate::registry::RETRIEVAL_FILTERING,
     requires: &[],
@@ -48,11 +51,16 @@ pub const ENTRY: DefenceEntry = Entry {
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct PerplexityParams {
     pub quantile: f64,
+    /// Terms per scoring window; 0 scores the whole passage.
+    pub window: usize,
 }
 
 impl Default for PerplexityParams {
     fn default() -> Self {
-        PerplexityParams { quantile: 0.95 }
+        PerplexityParams {
+            quantile: 0.95,
+            window: 0,
+        }
     }
 }
 
@@ -93,7 +101,10 @@ impl RetrievalDefence for Perplexity {
     fn prepare(&mut self, view: &IndexView) -> Result<Vec<bool>> {
         let texts: Vec<&str> = view.passages.iter().map(|p| p.text.as_str()).collect();
         let lm = BigramLm::train(&texts);
-        let scores: Vec<f64> = texts.iter().map(|t| lm.perplexity(t, true)).collect();
+        let scores: Vec<f64> = texts
+            .iter()
+            .map(|t| lm.windowed_perplexity(t, true, self.params.window))
+            .collect();
         let mut sorted = scores.clone();
         sorted.sort_by(f64::total_cmp);
         let rank =
