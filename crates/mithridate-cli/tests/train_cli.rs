@@ -272,3 +272,49 @@ fn test_sets_with_fewer_classes_than_the_model_are_accepted() {
         "11 classes",
     );
 }
+
+#[test]
+fn dp_sgd_training_reports_the_accountants_epsilon() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dp.safetensors");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "train",
+            "--data",
+            "digits",
+            "--model",
+            "logreg",
+            "--epochs",
+            "2",
+            "--dp-noise",
+            "1.1",
+            "-o",
+            path(&out),
+        ];
+        args.extend_from_slice(extra);
+        mithridate(&args)
+    };
+    let got = json(&train(&["--dp-sampling-rate", "0.05"]));
+    // An epoch is round(1 / 0.05) = 20 lots.
+    assert_eq!(got["dp"]["steps"], 40, "{got}");
+    let want = json(&mithridate(&[
+        "--json",
+        "privacy",
+        "epsilon",
+        "--noise-multiplier",
+        "1.1",
+        "--sampling-rate",
+        "0.05",
+        "--steps",
+        "40",
+        "--delta",
+        "1e-5",
+    ]));
+    assert_eq!(got["epsilon"], want["epsilon"], "{got}");
+    assert_eq!(got["delta"], 1e-5);
+    assert!(got["test_accuracy"].as_f64().unwrap() > 0.5, "{got}");
+    assert_fails(&train(&["--dp-delta", "1"]), 2, "--dp-delta");
+    assert_fails(&train(&["--dp-clip", "0"]), 2, "clip norm");
+    assert_fails(&train(&["--dp-sampling-rate", "0"]), 2, "sampling rate");
+}
