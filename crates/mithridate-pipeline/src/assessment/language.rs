@@ -200,7 +200,7 @@ impl LmRun {
         spec.prompts = m.prompts.unwrap_or(spec.prompts);
         spec.prompt_len = m.prompt_len.unwrap_or(spec.prompt_len);
         spec.gen_len = m.gen_len.unwrap_or(spec.gen_len);
-        if spec.d_model % spec.n_head != 0 {
+        if !spec.d_model.is_multiple_of(spec.n_head) {
             return Err(invalid(format!(
                 "d_model {} is not a multiple of heads {}",
                 spec.d_model, spec.n_head

@@ -172,6 +172,8 @@ fn by_defence<'a, T, D>(
 
 type TextKey = (String, String, String, String, bool);
 type LmKey = (String, String, String);
+/// Runs of one lm group keyed by (corpus size, poisoned-document count).
+type LmCells<'a> = Vec<((usize, usize), Vec<(&'a CellRecord, &'a LmOutcome)>)>;
 
 /// Reduces the text and lm records (in plan order) over seeds.
 pub(super) fn language_summary(records: &[&CellRecord]) -> LanguageSummary {
@@ -297,7 +299,7 @@ fn text_verdict(g: &TextGroup) -> String {
 
 fn lm_group(runs: &[(&CellRecord, &LmOutcome)]) -> LmGroup {
     let (first_record, first) = runs[0];
-    let mut cells: Vec<((usize, usize), Vec<(&CellRecord, &LmOutcome)>)> = Vec::new();
+    let mut cells: LmCells = Vec::new();
     for &(r, l) in runs {
         push(&mut cells, (l.train_docs, l.poison_docs), (r, l));
     }
