@@ -340,11 +340,15 @@ pub fn defended_word(level: Option<Level>, reduces: Option<bool>) -> &'static st
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod fixtures_language;
+#[cfg(test)]
 mod fixtures_privacy;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_continual;
+#[cfg(test)]
+mod tests_language;
 #[cfg(test)]
 mod tests_privacy;
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! backdoor's attack success against the poisoned-document count, one solid line per corpus
 //! size (each defence's ASR after, dashed in the size's colour).
 
-use super::{color, err, render, short, LegendEntry, Plot, PlotKind, Swatch, FONT};
+use super::{color, err, integer_label, render, short, LegendEntry, Plot, PlotKind, Swatch, FONT};
 use crate::report::summary::{LmGroup, TextGroup};
 use crate::report::{format_rate, ReportError, Stat};
 use plotters::prelude::*;
@@ -149,7 +149,7 @@ pub(super) fn lm_curve(g: &LmGroup) -> Result<Plot, ReportError> {
             root,
             range(g.rows.iter().map(|r| r.poison_docs as f64)),
             "poisoned documents",
-            &|x| format!("{}", x.round() + 0.0),
+            &integer_label,
             solid,
             dashed,
         )
