@@ -8,7 +8,7 @@ use super::summary::{LanguageSummary, LmGroup, TextGroup};
 use super::table::{Cell, Column, Table};
 use super::{
     defended_word, format_percent, format_rate, format_stat_number, format_stat_percent,
-    undefended_word, Stat,
+    undefended_word, Level, Stat,
 };
 
 /// One row per attack group: where it sits in the public taxonomies.
@@ -16,20 +16,17 @@ pub(crate) fn taxonomy(s: &LanguageSummary) -> Table<'static> {
     let mut columns = vec![Column::both("model"), Column::both("attack")];
     columns.extend(taxonomy_columns());
     let mut table = Table::new(columns);
-    for g in &s.text {
-        let mut cells = vec![
-            Cell::text(format!("text classifier ({} head)", g.head)),
-            Cell::text(format!("{} on {}", g.attack, g.dataset)),
-        ];
-        cells.extend(taxonomy_cells(&g.taxonomy));
-        table.push(cells);
-    }
-    for g in &s.lm {
-        let mut cells = vec![
-            Cell::text(format!("generative LM ({} parameters)", g.n_params)),
-            Cell::text(format!("{} on {}", g.attack, g.corpus)),
-        ];
-        cells.extend(taxonomy_cells(&g.taxonomy));
+    let text = s.text.iter().map(|g| {
+        let model = format!("text classifier ({} head)", g.head);
+        (model, format!("{} on {}", g.attack, g.dataset), &g.taxonomy)
+    });
+    let lm = s.lm.iter().map(|g| {
+        let model = format!("generative LM ({} parameters)", g.n_params);
+        (model, format!("{} on {}", g.attack, g.corpus), &g.taxonomy)
+    });
+    for (model, attack, taxonomy) in text.chain(lm) {
+        let mut cells = vec![Cell::text(model), Cell::text(attack)];
+        cells.extend(taxonomy_cells(taxonomy));
         table.push(cells);
     }
     table
@@ -40,6 +37,40 @@ fn pct(stat: Option<Stat>, full: bool) -> String {
         format_stat_percent(stat)
     } else {
         format_percent(stat.map(|s| s.mean))
+    }
+}
+
+/// The badge of a defence's ASR `after` it, against the undefended `before`.
+fn after(level: Option<Level>, after: Option<Stat>, before: Option<Stat>, full: bool) -> Cell {
+    let reduces = match (after, before) {
+        (Some(a), Some(b)) => Some(a.mean < b.mean),
+        _ => None,
+    };
+    Cell::badge(level, defended_word(level, reduces), pct(after, full))
+}
+
+/// One row per defence: the undefended `head` cells on the first, blank below, then the
+/// defence's six `cells`; without defences one row of `head` and dashes.
+fn defence_rows<D>(
+    table: &mut Table<'static>,
+    head: &[Cell],
+    defences: &[D],
+    cells: impl Fn(&D) -> [Cell; 6],
+) {
+    if defences.is_empty() {
+        let mut row = head.to_vec();
+        row.push(Cell::text("—"));
+        row.extend(std::iter::repeat_n(Cell::number("—"), 5));
+        table.push(row);
+    }
+    for (i, d) in defences.iter().enumerate() {
+        let mut row = if i == 0 {
+            head.to_vec()
+        } else {
+            vec![Cell::empty(); head.len()]
+        };
+        row.extend(cells(d));
+        table.push(row);
     }
 }
 
@@ -70,35 +101,16 @@ pub(crate) fn text_group(g: &TextGroup, full: bool) -> Table<'static> {
             Cell::number(pct(r.accuracy, full)),
             asr,
         ];
-        if r.defences.is_empty() {
-            let mut cells = head.to_vec();
-            cells.extend(
-                [Cell::text("—")]
-                    .into_iter()
-                    .chain(std::iter::repeat_n(Cell::number("—"), 5)),
-            );
-            table.push(cells);
-        }
-        for (i, d) in r.defences.iter().enumerate() {
-            let mut cells = if i == 0 {
-                head.to_vec()
-            } else {
-                vec![Cell::empty(); head.len()]
-            };
-            let reduces = match (d.asr, r.asr) {
-                (Some(a), Some(b)) => Some(a.mean < b.mean),
-                _ => None,
-            };
-            cells.extend([
+        defence_rows(&mut table, &head, &r.defences, |d| {
+            [
                 Cell::text(format!("{} ({})", d.defence, d.kind)),
                 Cell::number(pct(d.precision, full)),
                 Cell::number(pct(d.recall, full)),
                 Cell::number(format_stat_number(d.auroc, 3)),
                 Cell::number(pct(d.accuracy, full)),
-                Cell::badge(d.level, defended_word(d.level, reduces), pct(d.asr, full)),
-            ]);
-            table.push(cells);
-        }
+                after(d.level, d.asr, r.asr, full),
+            ]
+        });
     }
     table
 }
@@ -134,35 +146,16 @@ pub(crate) fn lm_group(g: &LmGroup, full: bool) -> Table<'static> {
             Cell::number(format_stat_number(r.clean_perplexity, 2)),
             Cell::number(format_stat_number(r.baseline_perplexity, 2)),
         ];
-        if r.defences.is_empty() {
-            let mut cells = head.to_vec();
-            cells.extend(
-                [Cell::text("—")]
-                    .into_iter()
-                    .chain(std::iter::repeat_n(Cell::number("—"), 5)),
-            );
-            table.push(cells);
-        }
-        for (i, d) in r.defences.iter().enumerate() {
-            let mut cells = if i == 0 {
-                head.to_vec()
-            } else {
-                vec![Cell::empty(); head.len()]
-            };
-            let reduces = match (d.asr, r.asr) {
-                (Some(a), Some(b)) => Some(a.mean < b.mean),
-                _ => None,
-            };
-            cells.extend([
+        defence_rows(&mut table, &head, &r.defences, |d| {
+            [
                 Cell::text(d.defence.clone()),
                 Cell::number(format_stat_number(d.flagged, 1)),
                 Cell::number(pct(d.recall, full)),
                 Cell::number(pct(d.precision, full)),
-                Cell::badge(d.level, defended_word(d.level, reduces), pct(d.asr, full)),
+                after(d.level, d.asr, r.asr, full),
                 Cell::number(format_stat_number(d.perplexity, 2)),
-            ]);
-            table.push(cells);
-        }
+            ]
+        });
     }
     table
 }

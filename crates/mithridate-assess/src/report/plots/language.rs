@@ -70,6 +70,17 @@ fn range(xs: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// The distinct `names` in first-appearance order.
+fn first_seen<'a>(names: impl Iterator<Item = &'a String>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for name in names {
+        if !out.contains(&name.as_str()) {
+            out.push(name);
+        }
+    }
+    out
+}
+
 pub(super) fn text_curve(g: &TextGroup) -> Result<Plot, ReportError> {
     let title = format!("Text, {}: ASR vs poison rate", short(&g.title(), 60));
     render(PlotKind::TextPoisonRate, title, |root| {
@@ -79,12 +90,7 @@ pub(super) fn text_curve(g: &TextGroup) -> Result<Plot, ReportError> {
             .iter()
             .filter_map(|r| point(r.rate, r.asr_floor))
             .collect();
-        let mut names: Vec<&str> = Vec::new();
-        for d in g.rows.iter().flat_map(|r| &r.defences) {
-            if !names.contains(&d.defence.as_str()) {
-                names.push(&d.defence);
-            }
-        }
+        let names = first_seen(g.rows.iter().flat_map(|r| &r.defences).map(|d| &d.defence));
         let mut dashed = vec![(
             "clean head (floor)".to_string(),
             RGBColor(127, 127, 127),
@@ -128,12 +134,7 @@ pub(super) fn lm_curve(g: &LmGroup) -> Result<Plot, ReportError> {
                 .filter_map(|r| point(r.poison_docs as f64, r.asr))
                 .collect();
             solid.push((format!("{size} clean docs"), color(i), points));
-            let mut names: Vec<&str> = Vec::new();
-            for d in rows.iter().flat_map(|r| &r.defences) {
-                if !names.contains(&d.defence.as_str()) {
-                    names.push(&d.defence);
-                }
-            }
+            let names = first_seen(rows.iter().flat_map(|r| &r.defences).map(|d| &d.defence));
             for name in names {
                 let points = rows
                     .iter()

@@ -151,6 +151,63 @@ fn stat<T>(runs: &[(&CellRecord, &T)], f: impl Fn(&T) -> f64) -> Option<Stat> {
     Stat::of(runs.iter().map(|(_, o)| f(o)))
 }
 
+/// A defence's numbers over seeds.
+fn over<D>(ds: &[&D], f: impl Fn(&D) -> f64) -> Option<Stat> {
+    Stat::of(ds.iter().map(|d| f(d)))
+}
+
+fn succeeds(level: Option<Level>) -> bool {
+    level == Some(Level::Succeeds)
+}
+
+/// A row of a curve (text by rate, lm by count): its undefended level and its defences'.
+trait CurveRow {
+    fn level(&self) -> Option<Level>;
+    fn defence_levels(&self) -> impl Iterator<Item = Option<Level>>;
+}
+
+impl CurveRow for TextRow {
+    fn level(&self) -> Option<Level> {
+        self.level
+    }
+    fn defence_levels(&self) -> impl Iterator<Item = Option<Level>> {
+        self.defences.iter().map(|d| d.level)
+    }
+}
+
+impl CurveRow for LmRow {
+    fn level(&self) -> Option<Level> {
+        self.level
+    }
+    fn defence_levels(&self) -> impl Iterator<Item = Option<Level>> {
+        self.defences.iter().map(|d| d.level)
+    }
+}
+
+/// The `budget` of the first of `rows` (in increasing budget) at which the attack succeeds
+/// undefended, and of the first at which it also succeeds through every defence.
+fn first_successes<'a, R: CurveRow + 'a, K>(
+    rows: impl Iterator<Item = &'a R>,
+    budget: impl Fn(&R) -> K,
+) -> (Option<K>, Option<K>) {
+    let (mut undefended, mut defended) = (None, None);
+    for r in rows {
+        if succeeds(r.level()) {
+            undefended = undefended.or_else(|| Some(budget(r)));
+            if r.defence_levels().all(succeeds) {
+                defended = Some(budget(r));
+                break;
+            }
+        }
+    }
+    (undefended, defended)
+}
+
+/// The highest undefended level a curve reached.
+fn max_level<R: CurveRow>(rows: &[R]) -> Option<Level> {
+    rows.iter().filter_map(|r| r.level()).max()
+}
+
 fn level(asr: Option<Stat>) -> Option<Level> {
     asr.map(|s| level_of(Family::Backdoor, s.mean))
 }
@@ -212,12 +269,7 @@ fn text_group(runs: &[(&CellRecord, &TextOutcome)]) -> TextGroup {
     }
     by_rate.sort_by(|a, b| f64::from_bits(a.0).total_cmp(&f64::from_bits(b.0)));
     let rows: Vec<TextRow> = by_rate.iter().map(|(_, runs)| text_row(runs)).collect();
-    let succeeds = |l: Option<Level>| l == Some(Level::Succeeds);
-    let undefended_rate = rows.iter().find(|r| succeeds(r.level)).map(|r| r.rate);
-    let defended_rate = rows
-        .iter()
-        .find(|r| succeeds(r.level) && r.defences.iter().all(|d| succeeds(d.level)))
-        .map(|r| r.rate);
+    let (undefended_rate, defended_rate) = first_successes(rows.iter(), |r| r.rate);
     let mut group = TextGroup {
         dataset: first_record.dataset.clone(),
         head: first.head.clone(),
@@ -239,16 +291,13 @@ fn text_row(runs: &[(&CellRecord, &TextOutcome)]) -> TextRow {
     let defences = by_defence(runs, |t| &t.defences, |d| &d.defence)
         .into_iter()
         .map(|(defence, ds)| {
-            let s = |f: fn(&crate::record::TextDefenceOutcome) -> f64| {
-                Stat::of(ds.iter().map(|d| f(d)))
-            };
-            let asr = s(|d| d.asr);
+            let asr = over(&ds, |d| d.asr);
             TextDefenceRow {
                 kind: ds[0].kind.clone(),
-                precision: s(|d| d.precision),
-                recall: s(|d| d.recall),
+                precision: over(&ds, |d| d.precision),
+                recall: over(&ds, |d| d.recall),
                 auroc: Stat::of(ds.iter().filter_map(|d| d.auroc)),
-                accuracy: s(|d| d.accuracy),
+                accuracy: over(&ds, |d| d.accuracy),
                 level: level(asr),
                 asr,
                 defence,
@@ -305,27 +354,6 @@ fn lm_group(runs: &[(&CellRecord, &LmOutcome)]) -> LmGroup {
     }
     cells.sort_by_key(|(k, _)| *k);
     let rows: Vec<LmRow> = cells.iter().map(|(_, runs)| lm_row(runs)).collect();
-    let succeeds = |l: Option<Level>| l == Some(Level::Succeeds);
-    let mut reliable: Vec<LmReliable> = Vec::new();
-    for row in &rows {
-        if reliable.last().map(|r| r.train_docs) != Some(row.train_docs) {
-            reliable.push(LmReliable {
-                train_docs: row.train_docs,
-                undefended: None,
-                defended: None,
-            });
-        }
-        let point = reliable.last_mut().expect("pushed above");
-        if point.undefended.is_none() && succeeds(row.level) {
-            point.undefended = Some(row.poison_docs);
-        }
-        if point.defended.is_none()
-            && succeeds(row.level)
-            && row.defences.iter().all(|d| succeeds(d.level))
-        {
-            point.defended = Some(row.poison_docs);
-        }
-    }
     let mut group = LmGroup {
         corpus: first_record.dataset.clone(),
         attack: first.attack.clone(),
@@ -333,9 +361,22 @@ fn lm_group(runs: &[(&CellRecord, &LmOutcome)]) -> LmGroup {
         taxonomy: first.taxonomy.clone(),
         n_params: first.n_params,
         rows,
-        reliable,
+        reliable: Vec::new(),
         verdict: String::new(),
     };
+    group.reliable = group
+        .sizes()
+        .into_iter()
+        .map(|train_docs| {
+            let rows = group.rows.iter().filter(|r| r.train_docs == train_docs);
+            let (undefended, defended) = first_successes(rows, |r| r.poison_docs);
+            LmReliable {
+                train_docs,
+                undefended,
+                defended,
+            }
+        })
+        .collect();
     group.verdict = lm_verdict(&group);
     group
 }
@@ -345,14 +386,12 @@ fn lm_row(runs: &[(&CellRecord, &LmOutcome)]) -> LmRow {
     let defences = by_defence(runs, |l| &l.defences, |d| &d.defence)
         .into_iter()
         .map(|(defence, ds)| {
-            let s =
-                |f: fn(&crate::record::LmDefenceOutcome) -> f64| Stat::of(ds.iter().map(|d| f(d)));
-            let asr = s(|d| d.asr);
+            let asr = over(&ds, |d| d.asr);
             LmDefenceRow {
-                flagged: s(|d| d.flagged as f64),
-                recall: s(|d| d.recall),
-                precision: s(|d| d.precision),
-                perplexity: s(|d| d.perplexity),
+                flagged: over(&ds, |d| d.flagged as f64),
+                recall: over(&ds, |d| d.recall),
+                precision: over(&ds, |d| d.precision),
+                perplexity: over(&ds, |d| d.perplexity),
                 level: level(asr),
                 asr,
                 defence,
@@ -408,14 +447,14 @@ impl LanguageSummary {
 
     /// One verdict line per group (text first), with the highest undefended level it reached.
     pub fn verdicts(&self) -> Vec<(Option<Level>, &str)> {
-        let text = self.text.iter().map(|g| {
-            let level = g.rows.iter().filter_map(|r| r.level).max();
-            (level, g.verdict.as_str())
-        });
-        let lm = self.lm.iter().map(|g| {
-            let level = g.rows.iter().filter_map(|r| r.level).max();
-            (level, g.verdict.as_str())
-        });
+        let text = self
+            .text
+            .iter()
+            .map(|g| (max_level(&g.rows), g.verdict.as_str()));
+        let lm = self
+            .lm
+            .iter()
+            .map(|g| (max_level(&g.rows), g.verdict.as_str()));
         text.chain(lm).collect()
     }
 }
