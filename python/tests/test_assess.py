@@ -183,3 +183,39 @@ def test_privacy_and_dpa_records_come_through_as_dicts(tmp_path: Path) -> None:
     assert [p["radius"] for p in dpa["certified_accuracy"]] == [0, 2]
     assert dpa["certified_accuracy"][0]["accuracy"] == dpa["vote_accuracy"]
     assert "Deep Partition Aggregation" in assess.report(result.out, format="md")
+
+
+LM = {
+    "seeds": 1,
+    "lm": [
+        {
+            "corpus": "moby-dick",
+            "attack": "dos",
+            "poison_docs": [20],
+            "docs": [30],
+            "trusted": 24,
+            "model": {
+                "d_model": 16, "layers": 1, "heads": 2, "ctx": 32, "vocab": 320, "epochs": 2,
+                "batch": 16, "lr": 0.03, "prompts": 8, "prompt_len": 8, "gen_len": 8,
+            },
+            "defences": ["manifest"],
+        }
+    ],
+}
+
+
+def test_lm_records_come_through_as_dicts(tmp_path: Path) -> None:
+    # One cell of the reduced pipeline test's block: baseline, poisoned model, and the model
+    # retrained after the manifest defence (three short fits).
+    result = assess.run(LM, tmp_path / "out")
+    assert [r["outcome"]["kind"] for r in result.records] == ["lm"]
+    lm = result.records[0]["outcome"]
+    assert (lm["attack"], lm["train_docs"], lm["poison_docs"]) == ("dos", 30, 20)
+    assert 0 < lm["poison_token_fraction"] < 1 and lm["n_params"] > 0
+    assert 0 <= lm["baseline_asr"] <= 1 and 0 <= lm["asr"] <= 1
+    assert lm["baseline_perplexity"] > 1 and lm["clean_perplexity"] > 1
+    assert "LLM04" in lm["taxonomy"]["owasp_llm"]
+    (manifest,) = lm["defences"]
+    assert (manifest["defence"], manifest["recall"], manifest["precision"]) == ("manifest", 1.0, 1.0)
+    assert manifest["flagged"] == 20
+    assert "#### LM: dos backdoor on moby-dick" in assess.report(result.out, format="md")
