@@ -215,7 +215,9 @@ impl CellSpec {
                 p.federated.seed
             ),
             CellSpec::Dpa(d) => format!("{}/dpa/k{}/seed{}", d.dataset, d.partitions, d.seed),
-            CellSpec::Text(t) => format!("{}/text/{}@{}/seed{}", t.dataset, t.attack, t.rate, t.seed),
+            CellSpec::Text(t) => {
+                format!("{}/text/{}@{}/seed{}", t.dataset, t.attack, t.rate, t.seed)
+            }
             CellSpec::Lm(l) => format!(
                 "{}/lm/{}@{}/docs{}/seed{}",
                 l.corpus,

@@ -127,7 +127,10 @@ fn rag_mistakes_name_their_lines_before_anything_runs() {
     // 8 defences.
     let (l, m) = line(("\"poisoned-rag\"", "\"poisoned-rags\""));
     assert_eq!(l, Some(7));
-    assert!(m.contains("unknown retrieval attack 'poisoned-rags'"), "{m}");
+    assert!(
+        m.contains("unknown retrieval attack 'poisoned-rags'"),
+        "{m}"
+    );
     let (l, m) = line((
         "[\"query-echo\"]",
         "[\"query-echo\",\n  [\"perplexity\", \"qery-echo\"]]",

@@ -425,7 +425,10 @@ fn lm_row(row: &mut Row, l: &crate::record::LmOutcome) {
         ("defences", names.join(";")),
         ("train_docs", l.train_docs.to_string()),
         ("poison_docs", l.poison_docs.to_string()),
-        ("poison_token_fraction", opt_num(Some(l.poison_token_fraction))),
+        (
+            "poison_token_fraction",
+            opt_num(Some(l.poison_token_fraction)),
+        ),
         ("n_params", l.n_params.to_string()),
         ("baseline_asr", opt_num(Some(l.baseline_asr))),
         ("clean_perplexity", opt_num(Some(l.clean_perplexity))),

@@ -62,9 +62,9 @@ pub use plots::{Plot, PlotKind};
 pub use summary::{
     AttackEffect, AttackGroup, Budget, CleanDefence, CleanRow, ContinualRow, ContinualRun,
     DefenceRow, DefenceVerdict, DeploymentRow, DpaRow, FamilyRisk, FederatedRisk, FederatedRow,
-    LanguageSummary, LmDefenceRow, LmGroup, LmReliable, LmRow, TextDefenceRow, TextGroup, TextRow,
-    PrivacyAttack, PrivacyGroup, PrivacySummary, RadiusStat, RagGroup, RagRow, RateRow, RiskRow,
-    RoundStat, Stat, Verdict, HEADLINE_K,
+    LanguageSummary, LmDefenceRow, LmGroup, LmReliable, LmRow, PrivacyAttack, PrivacyGroup,
+    PrivacySummary, RadiusStat, RagGroup, RagRow, RateRow, RiskRow, RoundStat, Stat,
+    TextDefenceRow, TextGroup, TextRow, Verdict, HEADLINE_K,
 };
 
 use crate::record::{CellRecord, Family};

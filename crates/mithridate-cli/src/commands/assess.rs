@@ -194,7 +194,9 @@ fn pct(x: Option<f64>) -> String {
 fn lowest_after<'a>(defences: impl Iterator<Item = (&'a str, f64)>) -> String {
     defences
         .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or("-".into(), |(name, asr)| format!("{name} (ASR {})", pct(Some(asr))))
+        .map_or("-".into(), |(name, asr)| {
+            format!("{name} (ASR {})", pct(Some(asr)))
+        })
 }
 
 /// One row per record for the terminal; the report has the aggregated views.

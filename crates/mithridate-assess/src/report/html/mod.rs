@@ -4,9 +4,9 @@
 mod sections;
 
 use super::{
-    format_percent, language_tables, privacy_tables, shared_tables, PlotKind, Report, ACCURACY_DROP_THRESHOLD,
-    HEADLINE_K, MAX_TIMELINES, RESIDUAL_ACCURACY_DROP, RESIDUAL_SUCCESS_RATE,
-    SUCCESS_RATE_THRESHOLD,
+    format_percent, language_tables, privacy_tables, shared_tables, PlotKind, Report,
+    ACCURACY_DROP_THRESHOLD, HEADLINE_K, MAX_TIMELINES, RESIDUAL_ACCURACY_DROP,
+    RESIDUAL_SUCCESS_RATE, SUCCESS_RATE_THRESHOLD,
 };
 use crate::record::Outcome;
 use std::fmt::Write as _;

@@ -135,7 +135,11 @@ fn language_summary(out: &mut String, report: &Report) {
     out.push_str("<h3>Language models: text-classifier and generative backdoors</h3>");
     out.push_str("<ul class=\"verdicts\">");
     for (level, verdict) in verdicts {
-        let _ = write!(out, "<li>{}</li>", badge_html(level, undefended_word(level), verdict));
+        let _ = write!(
+            out,
+            "<li>{}</li>",
+            badge_html(level, undefended_word(level), verdict)
+        );
     }
     out.push_str("</ul>\n");
 }
