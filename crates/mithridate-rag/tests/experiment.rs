@@ -146,7 +146,7 @@ fn bad_input_is_a_one_line_error() {
         err.contains("line 1") && err.contains("target_answer") && !err.contains('\n'),
         "{err}"
     );
-    let err = run(&home(), &spec(&corpus, "hotflip", &[]), &mut |_, _, _| {})
+    let err = run(&home(), &spec(&corpus, "hot-flip", &[]), &mut |_, _, _| {})
         .unwrap_err()
         .to_string();
     assert!(err.contains("unknown retrieval attack"), "{err}");
