@@ -1,6 +1,7 @@
 //! The three plots of one attack group: (a) the attack curve, (b) the defence effect and
 //! (c) the detection ROC curves, with the axis ranges and labels only they use.
 
+use super::HouseStyle;
 use super::{color, err, render, short, LegendEntry, Plot, PlotKind, Swatch, FONT};
 use crate::record::Family;
 use crate::report::summary::{AttackGroup, Stat};
@@ -80,10 +81,7 @@ pub(super) fn attack_curve(group: &AttackGroup) -> Result<Plot, ReportError> {
             .y_desc("%")
             .x_label_formatter(&|x| trim_number(*x))
             .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
-            .light_line_style(BLACK.mix(0.05))
-            .bold_line_style(BLACK.mix(0.12))
+            .house_style()
             .draw()
             .map_err(err)?;
         if let Some(baseline) = group.rates.iter().find_map(|r| r.baseline_accuracy) {
@@ -220,10 +218,7 @@ pub(super) fn defence_effect(group: &AttackGroup) -> Result<Plot, ReportError> {
             .y_desc(y_desc)
             .x_label_formatter(&x_formatter)
             .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
-            .light_line_style(BLACK.mix(0.05))
-            .bold_line_style(BLACK.mix(0.12))
+            .house_style()
             .draw()
             .map_err(err)?;
         let threshold = match group.family {
@@ -305,10 +300,7 @@ pub(super) fn roc(group: &AttackGroup) -> Result<Option<Plot>, ReportError> {
             .configure_mesh()
             .x_desc("false positive rate")
             .y_desc("true positive rate")
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
-            .light_line_style(BLACK.mix(0.05))
-            .bold_line_style(BLACK.mix(0.12))
+            .house_style()
             .draw()
             .map_err(err)?;
         chart

@@ -4,7 +4,8 @@
 //! A timeline is one seed's run, not a mean over seeds: averaging would blur the one thing it
 //! is there to show, the batch at which the poison was (or was not) stopped.
 
-use super::{color, err, integer_label, render, short, LegendEntry, Plot, PlotKind, Swatch, FONT};
+use super::HouseStyle;
+use super::{color, err, integer_label, render, short, LegendEntry, Plot, PlotKind, Swatch};
 use crate::record::{CellRecord, ContinualOutcome, Outcome};
 use crate::report::summary::ContinualRow;
 use crate::report::ReportError;
@@ -103,10 +104,7 @@ fn timeline(row: &ContinualRow, seed: u64, c: &ContinualOutcome) -> Result<Plot,
                     String::new()
                 }
             })
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
-            .light_line_style(BLACK.mix(0.05))
-            .bold_line_style(BLACK.mix(0.12))
+            .house_style()
             .draw()
             .map_err(err)?;
 

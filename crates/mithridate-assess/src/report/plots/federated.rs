@@ -1,6 +1,7 @@
 //! The federated plot: accuracy (and ASR) per round per aggregation rule under one attack.
 
-use super::{color, err, integer_label, render, short, LegendEntry, Plot, PlotKind, Swatch, FONT};
+use super::HouseStyle;
+use super::{color, err, integer_label, render, short, LegendEntry, Plot, PlotKind, Swatch};
 use crate::report::summary::FederatedRow;
 use crate::report::ReportError;
 use plotters::prelude::*;
@@ -56,10 +57,7 @@ pub(super) fn federated_rounds(rows: &[&FederatedRow], several: bool) -> Result<
             // Rounds are whole numbers: label only the integer ticks.
             .x_label_formatter(&integer_label)
             .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
-            .light_line_style(BLACK.mix(0.05))
-            .bold_line_style(BLACK.mix(0.12))
+            .house_style()
             .draw()
             .map_err(err)?;
         for (i, row) in rows.iter().enumerate() {

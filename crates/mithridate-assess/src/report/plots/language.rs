@@ -3,7 +3,8 @@
 //! backdoor's attack success against the poisoned-document count, one solid line per corpus
 //! size (each defence's ASR after, dashed in the size's colour).
 
-use super::{color, err, integer_label, render, short, LegendEntry, Plot, PlotKind, Swatch, FONT};
+use super::HouseStyle;
+use super::{color, err, integer_label, render, short, LegendEntry, Plot, PlotKind, Swatch};
 use crate::report::summary::{LmGroup, TextGroup};
 use crate::report::{format_rate, ReportError, Stat};
 use plotters::prelude::*;
@@ -31,10 +32,7 @@ fn curves(
         .y_desc("attack success (%)")
         .x_label_formatter(x_label)
         .y_label_formatter(&|y| format!("{y:.0}"))
-        .label_style((FONT, 15))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(BLACK.mix(0.05))
-        .bold_line_style(BLACK.mix(0.12))
+        .house_style()
         .draw()
         .map_err(err)?;
     let mut entries = Vec::new();

@@ -110,6 +110,22 @@ const LEGEND_WIDTH: u32 = 220;
 const HEIGHT: u32 = 430;
 const FONT: &str = "sans-serif";
 
+/// The mesh style every plot shares: label and axis fonts, faint grid lines.
+trait HouseStyle {
+    fn house_style(&mut self) -> &mut Self;
+}
+
+impl<X: Ranged, Y: Ranged, DB: DrawingBackend> HouseStyle
+    for plotters::chart::MeshStyle<'_, '_, X, Y, DB>
+{
+    fn house_style(&mut self) -> &mut Self {
+        self.label_style((FONT, 15))
+            .axis_desc_style((FONT, 16))
+            .light_line_style(BLACK.mix(0.05))
+            .bold_line_style(BLACK.mix(0.12))
+    }
+}
+
 /// Tableau 10: distinguishable, colour-blind friendlier than the default palette.
 const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),

@@ -3,7 +3,8 @@
 //! since multipliers are chosen by factors), and DPA's certified accuracy against the poison
 //! budget, one line per setting of a dataset.
 
-use super::{color, err, render, short, LegendEntry, Plot, PlotKind, Swatch, FONT};
+use super::HouseStyle;
+use super::{color, err, render, short, LegendEntry, Plot, PlotKind, Swatch};
 use crate::record::Family;
 use crate::report::privacy_tables::curve_points;
 use crate::report::summary::{DpaRow, PrivacyGroup};
@@ -42,10 +43,7 @@ pub(super) fn noise_curve(g: &PrivacyGroup) -> Result<Plot, ReportError> {
             .y_desc("accuracy, ASR dashed (%)")
             .x_label_formatter(&|z| format!("{z}"))
             .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
-            .light_line_style(BLACK.mix(0.05))
-            .bold_line_style(BLACK.mix(0.12))
+            .house_style()
             .draw()
             .map_err(err)?;
         let mut entries: Vec<LegendEntry> = Vec::new();
@@ -122,10 +120,7 @@ pub(super) fn dpa_certified(dataset: &str, rows: &[&DpaRow]) -> Result<Plot, Rep
             .y_desc("certified accuracy (%)")
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
-            .light_line_style(BLACK.mix(0.05))
-            .bold_line_style(BLACK.mix(0.12))
+            .house_style()
             .draw()
             .map_err(err)?;
         let mut entries: Vec<LegendEntry> = Vec::new();

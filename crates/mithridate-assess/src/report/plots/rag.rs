@@ -4,7 +4,8 @@
 //! Clean recall does not depend on the attack's budget; drawing it beside the attack success
 //! shows at a glance what a defence that flattens the solid line costs the dashed one.
 
-use super::{color, err, integer_label, render, short, LegendEntry, Plot, PlotKind, Swatch, FONT};
+use super::HouseStyle;
+use super::{color, err, integer_label, render, short, LegendEntry, Plot, PlotKind, Swatch};
 use crate::report::summary::{setting_label, RagGroup, RagRow};
 use crate::report::ReportError;
 use plotters::prelude::*;
@@ -37,10 +38,7 @@ pub(super) fn rag_poisons(g: &RagGroup) -> Result<Plot, ReportError> {
             .x_labels(((x1 - x0) as usize + 1).clamp(2, 12))
             .x_label_formatter(&integer_label)
             .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
-            .light_line_style(BLACK.mix(0.05))
-            .bold_line_style(BLACK.mix(0.12))
+            .house_style()
             .draw()
             .map_err(err)?;
         for (i, setting) in g.settings.iter().enumerate() {
