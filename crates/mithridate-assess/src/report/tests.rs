@@ -374,3 +374,22 @@ fn a_defence_that_raises_success_is_not_called_partial_disarming() {
     assert!(text.contains("spectral does not reduce it"), "{text}");
     assert!(report.to_html().contains("not reduced"));
 }
+
+/// The report's CSV rows, each checked to carry every column of the header.
+pub(super) fn csv_rows(report: &super::Report) -> Vec<::csv::StringRecord> {
+    let text = report.to_csv().unwrap();
+    let rows: Vec<::csv::StringRecord> = ::csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    assert!(rows.iter().all(|r| r.len() == super::CSV_HEADER.len()));
+    rows
+}
+
+/// Asserts the value of each named column of `rows[row]`.
+pub(super) fn expect_cells(rows: &[::csv::StringRecord], row: usize, pairs: &[(&str, &str)]) {
+    let column = |name: &str| super::CSV_HEADER.iter().position(|h| *h == name).unwrap();
+    for (name, value) in pairs {
+        assert_eq!(&rows[row][column(name)], *value, "row {row} {name}");
+    }
+}

@@ -4,6 +4,7 @@
 
 use super::fixtures::{followed_by, full_assessment, FULL_ASSESSMENT_PLOTS};
 use super::fixtures_language::{language_assessment, LANGUAGE_ASSESSMENT_PLOTS};
+use super::tests::{csv_rows, expect_cells};
 use super::*;
 use crate::record::CellRecord;
 
@@ -255,17 +256,9 @@ fn html_and_markdown_show_the_language_section() {
 #[test]
 fn csv_and_json_carry_text_and_lm_runs() {
     let report = Report::new(&language_assessment()).unwrap();
-    let text = report.to_csv().unwrap();
-    let mut reader = ::csv::Reader::from_reader(text.as_bytes());
-    let column = |name: &str| CSV_HEADER.iter().position(|h| *h == name).unwrap();
-    let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let rows = csv_rows(&report);
     assert_eq!(rows.len(), 16);
-    assert!(rows.iter().all(|r| r.len() == CSV_HEADER.len()));
-    let expect = |row: usize, pairs: &[(&str, &str)]| {
-        for (name, value) in pairs {
-            assert_eq!(&rows[row][column(name)], *value, "row {row} {name}");
-        }
-    };
+    let expect = |row: usize, pairs: &[(&str, &str)]| expect_cells(&rows, row, pairs);
     expect(
         1,
         &[

@@ -3,6 +3,7 @@
 
 use super::fixtures::{followed_by, full_assessment, FULL_ASSESSMENT_PLOTS};
 use super::fixtures_privacy::{privacy_assessment, PRIVACY_ASSESSMENT_PLOTS};
+use super::tests::{csv_rows, expect_cells};
 use super::*;
 use crate::record::CellRecord;
 
@@ -262,17 +263,9 @@ fn markdown_has_a_privacy_section() {
 #[test]
 fn csv_and_json_carry_privacy_and_dpa_runs() {
     let report = Report::new(&privacy_assessment()).unwrap();
-    let text = report.to_csv().unwrap();
-    let mut reader = ::csv::Reader::from_reader(text.as_bytes());
-    let column = |name: &str| CSV_HEADER.iter().position(|h| *h == name).unwrap();
-    let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let rows = csv_rows(&report);
     assert_eq!(rows.len(), 39);
-    assert!(rows.iter().all(|r| r.len() == CSV_HEADER.len()));
-    let expect = |row: usize, pairs: &[(&str, &str)]| {
-        for (name, value) in pairs {
-            assert_eq!(&rows[row][column(name)], *value, "row {row} {name}");
-        }
-    };
+    let expect = |row: usize, pairs: &[(&str, &str)]| expect_cells(&rows, row, pairs);
     expect(
         0,
         &[
