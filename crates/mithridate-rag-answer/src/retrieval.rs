@@ -1,0 +1,246 @@
+//! One attack x defences run of [`mithridate_rag`] that keeps what was retrieved: the
+//! generator needs the passages' text, and `mithridate_rag::experiment::run` returns metrics
+//! only. The steps are the crate's (see its `experiment` module): corpus and targets, the
+//! attack's passages published (signed manifest) and replacements swapped in, embeddings from
+//! the corpus cache plus the changed rows, index-time admission, `3k` candidates filtered at
+//! query time, the best `k` kept.
+//!
+//! Three retrievals per target come back: `clean` (the corpus without the attack, no
+//! defence), `attacked` (undefended) and `defended` (attacked, the defences applied).
+
+use crate::{AnswerError, Result};
+use mithridate_core::registry::Requirement;
+use mithridate_rag::attacks::AttackInput;
+use mithridate_rag::bm25::Bm25;
+use mithridate_rag::corpus::{self, Passage};
+use mithridate_rag::defences::manifest::SignedCorpus;
+use mithridate_rag::defences::{IndexView, Query, RetrievalDefence};
+use mithridate_rag::encoder::{Encoder, DIM};
+use mithridate_rag::experiment::{RagSpec, Retriever, TargetSource};
+use mithridate_rag::index::{corpus_embeddings, DenseIndex};
+use mithridate_rag::registry::{build_attack, build_defence, ATTACKS};
+use mithridate_rag::targets::{self, Target};
+use std::collections::HashMap;
+
+/// What each target retrieved (passage ids and texts, best first) in the three conditions.
+#[derive(Debug, Clone)]
+pub struct Retrieved {
+    pub targets: Vec<Target>,
+    pub clean: Vec<Vec<Passage>>,
+    pub attacked: Vec<Vec<Passage>>,
+    pub defended: Vec<Vec<Passage>>,
+    /// The injected passage ids per target (ground truth).
+    pub injected: Vec<Vec<String>>,
+}
+
+/// Runs `spec` (its largest cut-off is `k`) and returns the top-`k` passages per condition.
+pub fn retrieve_all(home: &mithridate_data::DataHome, spec: &RagSpec) -> Result<Retrieved> {
+    let k = *spec
+        .cutoffs
+        .iter()
+        .max()
+        .ok_or_else(|| AnswerError::invalid("no cut-off k"))?;
+    if k == 0 {
+        return Err(AnswerError::invalid("k must be at least 1"));
+    }
+    let attack = build_attack(&spec.attack, &spec.attack_params)?;
+    let build_defences = || -> Result<Vec<Box<dyn RetrievalDefence>>> {
+        spec.defences
+            .iter()
+            .map(|(name, params)| Ok(build_defence(name, params)?))
+            .collect()
+    };
+    let mut defences = build_defences()?;
+    let clean = corpus::load(home, &spec.corpus)?;
+    let (targets, indexed) = match &spec.targets {
+        TargetSource::KnownItems(n) => targets::known_items(&clean, *n, spec.seed)?,
+        TargetSource::File(path) => (targets::read_targets(path)?, clean.clone()),
+    };
+    let white_box = ATTACKS
+        .get(&spec.attack)
+        .is_ok_and(|e| e.requires(Requirement::Model));
+    let needs_model = spec.needs_encoder();
+    let encoder = if needs_model || white_box {
+        Some(Encoder::minilm(home)?)
+    } else {
+        None
+    };
+    let input = AttackInput {
+        corpus: &indexed,
+        targets: &targets,
+        per_target: spec.poisons_per_target,
+        seed: spec.seed,
+        encoder: encoder.as_ref(),
+    };
+    let poisoning = match (&encoder, white_box) {
+        (Some(e), true) => {
+            mithridate_rag::poison_cache::poison_cached(home, attack.as_ref(), &input, e.id())?.0
+        }
+        _ => attack.poison(&input)?,
+    };
+    let mut published = indexed.passages.clone();
+    published.extend(poisoning.added.iter().cloned());
+    let signed = SignedCorpus::sign(&published, spec.seed)?;
+    let mut offered = published;
+    let row_of: HashMap<String, usize> = offered
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.clone(), i))
+        .collect();
+    if row_of.len() != offered.len() {
+        return Err(AnswerError::invalid(
+            "the attack added a passage id the corpus already has",
+        ));
+    }
+    for p in &poisoning.replaced {
+        let row = row_of.get(&p.id).ok_or_else(|| {
+            AnswerError::invalid(format!("the attack replaced unknown passage '{}'", p.id))
+        })?;
+        offered[*row].text = p.text.clone();
+    }
+
+    let (mut offered_vectors, mut indexed_vectors, mut queries) = (None, None, None);
+    if let (true, Some(encoder)) = (needs_model, &encoder) {
+        let (clean_vectors, _) = corpus_embeddings(home, encoder, &clean, &mut |_, _| {})?;
+        offered_vectors = Some(embed_changed(
+            encoder,
+            &clean.passages,
+            &clean_vectors,
+            &offered,
+        )?);
+        indexed_vectors = Some(embed_changed(
+            encoder,
+            &clean.passages,
+            &clean_vectors,
+            &indexed.passages,
+        )?);
+        let questions: Vec<&str> = targets.iter().map(|t| t.question.as_str()).collect();
+        queries = Some(encoder.encode(&questions)?.vectors);
+    }
+    let clean_signed = SignedCorpus::sign(&indexed.passages, spec.seed)?;
+    let view = |passages, embeddings, manifest| IndexView {
+        passages,
+        embeddings,
+        dim: DIM,
+        manifest,
+        seed: spec.seed,
+    };
+    let q = queries.as_deref();
+    let clean_view = view(&indexed.passages, indexed_vectors.as_deref(), &clean_signed);
+    let attacked_view = view(&offered, offered_vectors.as_deref(), &signed);
+    let clean_hits = retrieve(spec.retriever, &clean_view, &mut [], &targets, q, k)?;
+    let attacked_hits = retrieve(spec.retriever, &attacked_view, &mut [], &targets, q, k)?;
+    let defended_hits = retrieve(
+        spec.retriever,
+        &attacked_view,
+        &mut defences,
+        &targets,
+        q,
+        k,
+    )?;
+    let texts = |hits: Vec<Vec<usize>>, passages: &[Passage]| -> Vec<Vec<Passage>> {
+        hits.into_iter()
+            .map(|rows| rows.into_iter().map(|r| passages[r].clone()).collect())
+            .collect()
+    };
+    Ok(Retrieved {
+        clean: texts(clean_hits, &indexed.passages),
+        attacked: texts(attacked_hits, &offered),
+        defended: texts(defended_hits, &offered),
+        injected: poisoning.injected,
+        targets,
+    })
+}
+
+/// Index-time admission, `3k` candidates, query-time filters in order, the best `k` rows.
+fn retrieve(
+    retriever: Retriever,
+    view: &IndexView,
+    defences: &mut [Box<dyn RetrievalDefence>],
+    targets: &[Target],
+    query_vectors: Option<&[f32]>,
+    k: usize,
+) -> Result<Vec<Vec<usize>>> {
+    let passages = view.passages;
+    let mut admitted = vec![true; passages.len()];
+    for d in defences.iter_mut() {
+        for (a, keep) in admitted.iter_mut().zip(d.prepare(view)?) {
+            *a &= keep;
+        }
+    }
+    let rows: Vec<usize> = (0..passages.len()).filter(|&i| admitted[i]).collect();
+    if rows.is_empty() {
+        return Err(AnswerError::invalid(
+            "the defences refused every passage: nothing to index",
+        ));
+    }
+    let depth = 3 * k;
+    let candidates: Vec<Vec<usize>> = match retriever {
+        Retriever::Minilm => {
+            let vectors = view.embeddings.unwrap_or_default();
+            let mut matrix = Vec::with_capacity(rows.len() * DIM);
+            for &r in &rows {
+                matrix.extend_from_slice(&vectors[r * DIM..(r + 1) * DIM]);
+            }
+            DenseIndex::new(matrix, DIM)?
+                .search(query_vectors.unwrap_or_default(), depth)?
+                .into_iter()
+                .map(|hits| hits.into_iter().map(|(i, _)| rows[i]).collect())
+                .collect()
+        }
+        Retriever::Bm25 => {
+            let texts: Vec<&str> = rows.iter().map(|&r| passages[r].text.as_str()).collect();
+            let bm25 = Bm25::new(&texts);
+            targets
+                .iter()
+                .map(|t| {
+                    bm25.search(&t.question, depth)
+                        .into_iter()
+                        .map(|(i, _)| rows[i])
+                        .collect()
+                })
+                .collect()
+        }
+    };
+    let mut out = Vec::with_capacity(targets.len());
+    for (t, target) in targets.iter().enumerate() {
+        let query = Query {
+            text: &target.question,
+            embedding: query_vectors.map(|q| &q[t * DIM..(t + 1) * DIM]),
+        };
+        let mut kept = candidates[t].clone();
+        for d in defences.iter() {
+            kept = d.filter(&query, &kept, view);
+        }
+        kept.truncate(k);
+        out.push(kept);
+    }
+    Ok(out)
+}
+
+/// Embeddings of `passages`: rows equal to the clean corpus's reuse its vectors, the rest
+/// are encoded.
+fn embed_changed(
+    encoder: &Encoder,
+    clean: &[Passage],
+    clean_vectors: &[f32],
+    passages: &[Passage],
+) -> Result<Vec<f32>> {
+    let mut vectors = vec![0f32; passages.len() * DIM];
+    let mut fresh = Vec::new();
+    for (i, p) in passages.iter().enumerate() {
+        match clean.get(i) {
+            Some(c) if c.id == p.id && c.text == p.text => {
+                vectors[i * DIM..(i + 1) * DIM]
+                    .copy_from_slice(&clean_vectors[i * DIM..(i + 1) * DIM]);
+            }
+            _ => fresh.push(i),
+        }
+    }
+    let texts: Vec<&str> = fresh.iter().map(|&i| passages[i].text.as_str()).collect();
+    let encoded = encoder.encode(&texts)?;
+    for (j, &i) in fresh.iter().enumerate() {
+        vectors[i * DIM..(i + 1) * DIM].copy_from_slice(&encoded.vectors[j * DIM..(j + 1) * DIM]);
+    }
+    Ok(vectors)
+}
