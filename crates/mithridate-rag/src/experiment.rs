@@ -8,8 +8,9 @@
 //! 3. Embeddings (when the retriever is `minilm` or a defence needs them): the clean corpus
 //!    from the cache, every changed or added passage freshly.
 //! 4. Defences admit passages at index time, then filter each query's candidates (the best
-//!    `3 x max(k)`); the retriever returns the best `max(k)` of what remains.
-//! 5. Metrics against the ground truth ([`crate::metrics`]).
+//!    `3 x max(k)`); the retriever returns the best `max(k)` of what remains (`f x max(k)`
+//!    when a defence widens the generator's context by `f`).
+//! 5. Metrics against the ground truth ([`crate::metrics`]; over the top `f k` when widened).
 
 use crate::attacks::AttackInput;
 use crate::bm25::Bm25;
@@ -53,7 +54,7 @@ impl std::str::FromStr for Retriever {
 /// Where the target questions come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetSource {
-    /// `n` built-in known-item targets.
+    /// `n` built-in targets ([`targets::built_in`]: known-item, or definitional for `wordnet`).
     KnownItems(usize),
     /// A JSONL file of `{"question", "target_answer"[, ...]}`.
     File(PathBuf),
@@ -146,9 +147,15 @@ pub fn run(
         .iter()
         .map(|(name, params)| build_defence(name, params))
         .collect::<Result<_>>()?;
+    // The generator's context widens by the product of the defences' factors (`wider`).
+    let factor = defences
+        .iter()
+        .try_fold(1usize, |f, d| f.checked_mul(d.context_factor()))
+        .filter(|&f| (1..=50).contains(&f))
+        .ok_or_else(|| RagError::invalid("the defences widen the context more than 50 times"))?;
     let clean = corpus::load(home, &spec.corpus)?;
     let (targets, indexed) = match &spec.targets {
-        TargetSource::KnownItems(n) => targets::known_items(&clean, *n, spec.seed)?,
+        TargetSource::KnownItems(n) => targets::built_in(&clean, *n, spec.seed)?,
         TargetSource::File(path) => (targets::read_targets(path)?, clean.clone()),
     };
     check_gold(&targets, &indexed)?;
@@ -231,7 +238,14 @@ pub fn run(
     };
     progress("retrieving", 0, targets.len());
     let queries = query_vectors.as_deref();
-    let (retrieved, admitted) = retrieve(spec, &view, &mut defences, &targets, queries, max_k)?;
+    let (retrieved, admitted) = retrieve(
+        spec,
+        &view,
+        &mut defences,
+        &targets,
+        queries,
+        max_k * factor,
+    )?;
     // The same retriever and defences over the corpus without the attack: clean recall.
     let clean_signed = SignedCorpus::sign(&indexed.passages, spec.seed)?;
     let clean_embeddings = embeddings.as_ref().map(|e| {
@@ -256,14 +270,27 @@ pub fn run(
         .iter()
         .map(|(name, params)| build_defence(name, params))
         .collect::<Result<_>>()?;
-    let (clean_retrieved, _) = retrieve(spec, &clean_view, &mut fresh, &targets, queries, max_k)?;
+    let (clean_retrieved, _) = retrieve(
+        spec,
+        &clean_view,
+        &mut fresh,
+        &targets,
+        queries,
+        max_k * factor,
+    )?;
     progress("retrieving", targets.len(), targets.len());
     let gold: Vec<Option<String>> = targets.iter().map(|t| t.passage_id.clone()).collect();
-    let mut metrics =
-        RetrievalMetrics::compute(&retrieved, &poisoning.injected, &gold, &spec.cutoffs);
+    let mut metrics = RetrievalMetrics::compute_widened(
+        &retrieved,
+        &poisoning.injected,
+        &gold,
+        &spec.cutoffs,
+        factor,
+    );
     let recall_under_attack_at_k = metrics.clean_recall_at_k.take();
     metrics.clean_recall_at_k =
-        RetrievalMetrics::compute(&clean_retrieved, &[], &gold, &spec.cutoffs).clean_recall_at_k;
+        RetrievalMetrics::compute_widened(&clean_retrieved, &[], &gold, &spec.cutoffs, factor)
+            .clean_recall_at_k;
     let poison_rows: Vec<usize> = poisoning
         .injected
         .iter()
@@ -296,7 +323,8 @@ pub fn run(
 }
 
 /// Index-time admission by every defence, retrieval of `3 x max_k` candidates, query-time
-/// filters in order, the best `max_k` kept: the ids per target and the admission mask.
+/// filters in order, the best `max_k` kept: the ids per target and the admission mask
+/// (`max_k` is already widened by the defences' context factor).
 fn retrieve(
     spec: &RagSpec,
     view: &IndexView,

@@ -9,6 +9,11 @@
 //! the BLAKE3 of the corpus content hash and the encoder id, and the file carries the BLAKE3
 //! of its payload: a truncated, corrupted or foreign file is detected and rebuilt.
 //!
+//! A valid cache is memory-mapped ([`EmbeddingMatrix`]), not read into a vector: the 88-byte
+//! header is a multiple of 4 and a mapping starts on a page boundary, so the little-endian
+//! `f32` payload is already an aligned `[f32]` on little-endian hosts (others copy and
+//! convert). The payload hash is still checked over the mapped bytes before use.
+//!
 //! ```
 //! use mithridate_rag::index::DenseIndex;
 //! // Three unit vectors in 2-d; the query (1, 0) is closest to row 2, then row 0.
@@ -132,14 +137,80 @@ pub enum CacheMiss {
     Invalid(String),
 }
 
-/// Reads a cached matrix of `rows x dim` written under `key`.
-pub fn read_cache(path: &Path, key: &str, rows: usize, dim: usize) -> Result<Vec<f32>, CacheMiss> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+/// Bytes before the payload: magic, key, rows, dim, payload hash (a multiple of 4, so the
+/// payload of a page-aligned mapping is `f32`-aligned).
+const HEADER: usize = 8 + 32 + 8 + 8 + 32;
+
+/// An embedding matrix (row-major `f32`), read as a slice: the cache file mapped into memory,
+/// or a vector (freshly computed, or converted on a big-endian host).
+pub struct EmbeddingMatrix(Storage);
+
+enum Storage {
+    /// The whole file; the payload starts at [`HEADER`].
+    Mapped(memmap2::Mmap),
+    Owned(Vec<f32>),
+}
+
+impl EmbeddingMatrix {
+    /// Whether the values are read in place from the mapped cache file.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.0, Storage::Mapped(_))
+    }
+}
+
+impl From<Vec<f32>> for EmbeddingMatrix {
+    fn from(v: Vec<f32>) -> Self {
+        EmbeddingMatrix(Storage::Owned(v))
+    }
+}
+
+impl std::ops::Deref for EmbeddingMatrix {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match &self.0 {
+            // Alignment and length were checked when the mapping was accepted.
+            Storage::Mapped(map) => bytemuck::try_cast_slice(&map[HEADER..]).unwrap_or_default(),
+            Storage::Owned(v) => v,
+        }
+    }
+}
+
+impl PartialEq for EmbeddingMatrix {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for EmbeddingMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddingMatrix")
+            .field("values", &self.len())
+            .field("mapped", &self.is_mapped())
+            .finish()
+    }
+}
+
+/// Reads a cached matrix of `rows x dim` written under `key` (memory-mapped).
+pub fn read_cache(
+    path: &Path,
+    key: &str,
+    rows: usize,
+    dim: usize,
+) -> Result<EmbeddingMatrix, CacheMiss> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CacheMiss::Absent),
         Err(e) => return Err(CacheMiss::Invalid(format!("unreadable: {e}"))),
     };
-    let header = 8 + 32 + 8 + 8 + 32;
+    // SAFETY: the mapping is undefined behaviour only if the file changes while mapped. Cache
+    // files are never modified in place: `write_cache` writes a new file and renames it over
+    // the old one (`write_atomic`), so a live mapping keeps the old, unchanged inode.
+    let map = match unsafe { memmap2::Mmap::map(&file) } {
+        Ok(m) => m,
+        Err(e) => return Err(CacheMiss::Invalid(format!("unreadable: {e}"))),
+    };
+    let bytes: &[u8] = &map;
+    let header = HEADER;
     let invalid = |m: &str| Err(CacheMiss::Invalid(m.to_string()));
     if bytes.len() < header || &bytes[..8] != MAGIC {
         return invalid("not an embedding cache file");
@@ -156,10 +227,14 @@ pub fn read_cache(path: &Path, key: &str, rows: usize, dim: usize) -> Result<Vec
     if blake3::hash(payload).as_bytes() != &bytes[56..88] {
         return invalid("payload hash mismatch (corrupted)");
     }
+    if cfg!(target_endian = "little") && bytemuck::try_cast_slice::<u8, f32>(payload).is_ok() {
+        return Ok(EmbeddingMatrix(Storage::Mapped(map)));
+    }
     Ok(payload
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
+        .collect::<Vec<f32>>()
+        .into())
 }
 
 /// Writes a matrix to the cache atomically.
@@ -168,7 +243,7 @@ pub fn write_cache(path: &Path, key: &str, vectors: &[f32], dim: usize) -> Resul
         return Err(RagError::invalid("cache keys are 32 characters"));
     }
     let payload: Vec<u8> = vectors.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let mut bytes = Vec::with_capacity(88 + payload.len());
+    let mut bytes = Vec::with_capacity(HEADER + payload.len());
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(key.as_bytes());
     bytes.extend_from_slice(&((vectors.len() / dim.max(1)) as u64).to_le_bytes());
@@ -198,7 +273,7 @@ pub fn corpus_embeddings(
     encoder: &crate::encoder::Encoder,
     corpus: &crate::corpus::Corpus,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<(Vec<f32>, CacheStatus)> {
+) -> Result<(EmbeddingMatrix, CacheStatus)> {
     let key = cache_key(&corpus.content_hash(), encoder.id());
     let path = cache_path(home, &key);
     let dim = crate::encoder::DIM;
@@ -221,7 +296,7 @@ pub fn corpus_embeddings(
     let embedded = encoder.encode_with_progress(&texts, &mut |done| progress(done, total))?;
     write_cache(&path, &key, &embedded.vectors, dim)?;
     Ok((
-        embedded.vectors,
+        embedded.vectors.into(),
         CacheStatus {
             cached: false,
             rebuilt_because,
@@ -278,7 +353,10 @@ mod tests {
         let m = vec![1.0f32, 2.0, 3.0, 4.0];
         assert_eq!(read_cache(&path, &key, 2, 2), Err(CacheMiss::Absent));
         write_cache(&path, &key, &m, 2).unwrap();
-        assert_eq!(read_cache(&path, &key, 2, 2), Ok(m));
+        let read = read_cache(&path, &key, 2, 2).unwrap();
+        assert_eq!(read.to_vec(), m);
+        assert_eq!(read.is_mapped(), cfg!(target_endian = "little"));
+        drop(read); // the file is rewritten in place below
         assert!(read_cache(&path, &cache_key("other", "encoder"), 2, 2).is_err());
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;

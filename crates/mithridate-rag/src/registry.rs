@@ -3,7 +3,9 @@
 //! read these lists.
 
 use crate::attacks::{hotflip, naive, poisoned_rag, prompt_injection, split_view, RetrievalAttack};
-use crate::defences::{manifest, perplexity, query_echo, two_means, RetrievalDefence};
+use crate::defences::{
+    manifest, perplexity, query_echo, spectral, two_means, wider, RetrievalDefence,
+};
 use crate::{RagError, Result};
 use mithridate_core::registry::{Entry, Registry, Role};
 use mithridate_core::taxonomy::Ids;
@@ -71,6 +73,8 @@ pub static DEFENCES: Registry<DefenceBuilder> = Registry::new(
         perplexity::ENTRY,
         two_means::ENTRY,
         manifest::ENTRY,
+        spectral::ENTRY,
+        wider::ENTRY,
     ],
 );
 

@@ -7,6 +7,15 @@
 //! 5 letters); the target answer is a false replacement: a different word of the same shape
 //! (capitalised or not, or a number) drawn from another passage.
 //!
+//! Built in for the `wordnet` corpus, **definitional** construction ([`definitional`],
+//! seeded): the question is "what is X?" for a noun lemma X that names exactly one synset
+//! across all four parts of speech (compared case-insensitively), so exactly one gloss is its
+//! correct passage; at most one question per synset. The correct answer is the gloss's
+//! definition (before the first `"; "` that starts its examples), the target answer the
+//! definition of another noun synset drawn at random. Nouns only, because "what is X?" asks
+//! about a thing; the indexed corpus is unchanged (a definition retrieved by its headword is
+//! the use case, not a held-out text). [`built_in`] picks the construction by corpus.
+//!
 //! User files: JSONL of `{"question", "target_answer"[, "correct_answer"][, "passage_id"]}`
 //! (`passage_id` names the gold passage, enabling clean recall).
 //!
@@ -143,6 +152,132 @@ pub fn known_items(corpus: &Corpus, n: usize, seed: u64) -> Result<(Vec<Target>,
         });
     }
     Ok((targets, indexed))
+}
+
+/// The built-in targets of `corpus`: [`definitional`] for `wordnet`, [`known_items`] for the
+/// rest; and the corpus to index.
+pub fn built_in(corpus: &Corpus, n: usize, seed: u64) -> Result<(Vec<Target>, Corpus)> {
+    if corpus.name == crate::wordnet::CORPUS {
+        Ok((definitional(corpus, n, seed)?, corpus.clone()))
+    } else {
+        known_items(corpus, n, seed)
+    }
+}
+
+/// The term X of a definitional question "what is X?" (`None` for any other question).
+pub fn defined_term(question: &str) -> Option<&str> {
+    let term = question.strip_prefix("what is ")?.strip_suffix('?')?.trim();
+    (!term.is_empty()).then_some(term)
+}
+
+/// `n` definitional targets over a WordNet corpus (passages `wordnet:<pos>:<offset>` with text
+/// `"<word>, <word>: <gloss>"`; see the module docs).
+///
+/// ```
+/// use mithridate_rag::corpus::{Corpus, Passage};
+/// use mithridate_rag::targets::definitional;
+/// let p = |id: &str, text: &str| Passage { id: id.into(), text: text.into() };
+/// let corpus = Corpus::new("wordnet", vec![
+///     p("wordnet:n:00000001", "aardvark, ant bear: nocturnal burrowing mammal; \"an aardvark\""),
+///     p("wordnet:n:00000002", "bank: sloping land beside a body of water"),
+///     p("wordnet:v:00000003", "bank: do business with a bank"),
+///     p("wordnet:n:00000004", "zebra: African equine with stripes"),
+/// ])?;
+/// assert!(definitional(&corpus, 3, 0).is_err()); // only two unambiguous noun lemmas
+/// let targets = definitional(&corpus, 2, 0)?;
+/// // "bank" names two synsets: never asked. Each question's gold passage defines it.
+/// let mut questions: Vec<_> = targets.iter().map(|t| t.question.as_str()).collect();
+/// questions.sort();
+/// assert!(questions[0] == "what is aardvark?" || questions[0] == "what is ant bear?");
+/// assert_eq!(questions[1], "what is zebra?");
+/// let zebra = targets.iter().find(|t| t.question == "what is zebra?").unwrap();
+/// assert_eq!(zebra.passage_id.as_deref(), Some("wordnet:n:00000004"));
+/// assert_eq!(zebra.correct_answer.as_deref(), Some("African equine with stripes"));
+/// assert_ne!(zebra.target_answer, "African equine with stripes"); // another noun's definition
+/// assert_eq!(definitional(&corpus, 2, 0)?, targets); // same seed, same targets
+/// # Ok::<(), mithridate_rag::RagError>(())
+/// ```
+pub fn definitional(corpus: &Corpus, n: usize, seed: u64) -> Result<Vec<Target>> {
+    use std::collections::HashMap;
+    if n == 0 {
+        return Err(RagError::invalid(
+            "the number of targets must be at least 1",
+        ));
+    }
+    // (passage row, words, definition) of every WordNet passage.
+    let entries: Vec<(usize, Vec<&str>, &str)> = corpus
+        .passages
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.id.starts_with("wordnet:"))
+        .filter_map(|(i, p)| {
+            let words = crate::wordnet::passage_words(&p.text)?;
+            let gloss = p.text.split_once(": ")?.1;
+            let definition = gloss.split_once("; ").map_or(gloss, |(d, _)| d).trim();
+            Some((i, words, definition))
+        })
+        .collect();
+    let mut synsets_of: HashMap<String, usize> = HashMap::new();
+    for (_, words, _) in &entries {
+        let distinct: std::collections::HashSet<String> =
+            words.iter().map(|w| w.to_lowercase()).collect();
+        for w in distinct {
+            *synsets_of.entry(w).or_default() += 1;
+        }
+    }
+    let is_noun = |row: usize| corpus.passages[row].id.starts_with("wordnet:n:");
+    // Per noun synset, its first unambiguous lemma; candidates in corpus order.
+    let mut candidates: Vec<(usize, &str, &str)> = entries
+        .iter()
+        .filter(|(row, _, _)| is_noun(*row))
+        .filter_map(|(row, words, def)| {
+            let lemma = words
+                .iter()
+                .find(|w| synsets_of.get(&w.to_lowercase()) == Some(&1))?;
+            Some((*row, *lemma, *def))
+        })
+        .collect();
+    let nouns: Vec<&str> = entries
+        .iter()
+        .filter(|(row, _, _)| is_noun(*row))
+        .map(|(_, _, def)| *def)
+        .collect();
+    if candidates.len() < n || nouns.len() < 2 {
+        return Err(RagError::invalid(format!(
+            "corpus {} has {} noun synsets with an unambiguous lemma (of {} noun synsets); {n} definitional targets need {n}",
+            corpus.name,
+            candidates.len(),
+            nouns.len()
+        )));
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x6465_6669_6e69_7465);
+    candidates.shuffle(&mut rng);
+    candidates.truncate(n);
+    let mut targets = Vec::with_capacity(n);
+    for (row, lemma, definition) in candidates {
+        // Another noun's definition (a different text, so the statement is false).
+        let mut answer = None;
+        for _ in 0..100 {
+            let other = nouns[rng.random_range(0..nouns.len())];
+            if other != definition {
+                answer = Some(other);
+                break;
+            }
+        }
+        let answer = answer.ok_or_else(|| {
+            RagError::invalid(format!(
+                "corpus {} has no second noun definition to use as a false answer",
+                corpus.name
+            ))
+        })?;
+        targets.push(Target {
+            question: format!("what is {lemma}?"),
+            target_answer: answer.to_string(),
+            correct_answer: Some(definition.to_string()),
+            passage_id: Some(corpus.passages[row].id.clone()),
+        });
+    }
+    Ok(targets)
 }
 
 /// The key term of a sentence usable as a question (8-40 words, a word of >= 5 letters).

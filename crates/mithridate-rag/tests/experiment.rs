@@ -154,3 +154,37 @@ fn bad_input_is_a_one_line_error() {
     s.poisons_per_target = 0;
     assert!(run(&home(), &s, &mut |_, _, _| {}).is_err());
 }
+
+#[test]
+fn wider_retrieval_dilutes_by_its_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus_file(dir.path());
+    let with = |factor: usize, poisons: usize| {
+        let mut s = spec(&corpus, "poisoned-rag", &[]);
+        s.defences = vec![("wider".into(), serde_json::json!({ "factor": factor }))];
+        s.poisons_per_target = poisons;
+        run(&home(), &s, &mut |_, _, _| {}).unwrap()
+    };
+    let plain = run(
+        &home(),
+        &spec(&corpus, "poisoned-rag", &[]),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    // factor 1 is the undefended rule.
+    assert_eq!(with(1, 5).metrics, plain.metrics);
+    // factor 4: success at k needs 4 poisons in the top 4k. One poison per target never
+    // suffices; five that all rank first do at every k, diluted to 5 of 20 at k = 5.
+    let one = with(4, 1);
+    assert_eq!(one.metrics.asr_at_k["1"], 0.0);
+    assert_eq!(one.metrics.asr_at_k["20"], 0.0);
+    let five = with(4, 5);
+    assert_eq!(five.metrics.asr_at_k["1"], 1.0);
+    assert_eq!(five.metrics.poison_precision_at_k["5"], 0.25);
+    // The gold passage in the top 4k: clean recall can only rise.
+    let wide = five.metrics.clean_recall_at_k.unwrap();
+    let narrow = plain.metrics.clean_recall_at_k.unwrap();
+    for k in ["1", "5", "20"] {
+        assert!(wide[k] >= narrow[k], "{k}: {} < {}", wide[k], narrow[k]);
+    }
+}

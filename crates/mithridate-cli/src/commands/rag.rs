@@ -17,8 +17,9 @@ pub enum RagCommand {
 
 #[derive(Args)]
 pub struct RagAttackArgs {
-    /// Built-in corpus (sotu: State of the Union 2001-2021; sotu-all: 1790-2021) or a
-    /// .jsonl file of {"id","text"} or a folder of .txt files.
+    /// Built-in corpus (sotu: State of the Union 2001-2021; sotu-all: 1790-2021; wordnet:
+    /// the WordNet 3.0 glosses, one passage per synset) or a .jsonl file of {"id","text"} or
+    /// a folder of .txt files.
     #[arg(long, default_value = "sotu")]
     pub corpus: String,
     /// minilm (all-MiniLM-L6-v2, exact cosine) or bm25.
@@ -30,7 +31,8 @@ pub struct RagAttackArgs {
     /// Attack parameters as KEY=VALUE.
     #[arg(short = 'P', long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
-    /// N built-in known-item target questions, or a .jsonl file of
+    /// N built-in target questions (known-item; definitional "what is X?" for wordnet), or a
+    /// .jsonl file of
     /// {"question","target_answer"[,"correct_answer"][,"passage_id"]}.
     #[arg(long, default_value = "50")]
     pub targets: String,

@@ -83,8 +83,12 @@ pub(crate) fn try_add_passages(
 
 /// The false statement of PoisonedRAG's black-box attack without an LLM: the question with
 /// its correct answer replaced by the target answer when the correct answer is known and
-/// occurs in it, else "The answer to this is <target answer>."
+/// occurs in it; for a definitional question "what is X?", "X is <target answer>."; else
+/// "The answer to this is <target answer>."
 pub(crate) fn false_statement(target: &Target) -> String {
+    if let Some(term) = crate::targets::defined_term(&target.question) {
+        return format!("{term} is {}.", target.target_answer);
+    }
     match &target.correct_answer {
         Some(correct) if !correct.is_empty() && target.question.contains(correct.as_str()) => {
             target

@@ -1,12 +1,14 @@
 //! Retrieval defences. A defence may refuse passages at index time ([`RetrievalDefence::prepare`],
 //! where it also fits what it needs on the indexed corpus) and drop retrieved candidates at
 //! query time ([`RetrievalDefence::filter`]); the retriever then returns the best `k` of
-//! what is left.
+//! what is left (or `factor x k` of it, when a defence widens the generator's context).
 
 pub mod manifest;
 pub mod perplexity;
 pub mod query_echo;
+pub mod spectral;
 pub mod two_means;
+pub mod wider;
 
 use crate::corpus::Passage;
 use crate::Result;
@@ -46,6 +48,12 @@ pub trait RetrievalDefence: std::fmt::Debug + Send + Sync {
     /// Fits on the indexed corpus; returns which passages may be indexed (true = admit).
     fn prepare(&mut self, view: &IndexView) -> Result<Vec<bool>> {
         Ok(vec![true; view.passages.len()])
+    }
+    /// How many times more passages than `k` the generator reads under this defence (1: as
+    /// asked). The run retrieves `factor x k` and scores it with
+    /// [`RetrievalMetrics::compute_widened`](crate::metrics::RetrievalMetrics::compute_widened).
+    fn context_factor(&self) -> usize {
+        1
     }
     /// Keeps the candidates (passage rows, best first) it trusts for `query`.
     fn filter(&self, _query: &Query, candidates: &[usize], _view: &IndexView) -> Vec<usize> {
