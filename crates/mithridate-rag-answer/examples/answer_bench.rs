@@ -172,10 +172,11 @@ fn run(args: Args) -> Result<()> {
             tally.poisons += poisons;
             tally.seconds += g.seconds;
             eprintln!(
-                "[{}/{n}] {condition:<8} {:>3} tok {:>5.1} s target={has_target} poisons={poisons} answer={:?}",
+                "[{}/{n}] {condition:<8} {:>3} tok {:>5.1} s (prefill {:.1} s) target={has_target} poisons={poisons} answer={:?}",
                 t + 1,
                 g.prompt_tokens,
                 g.seconds,
+                g.prefill_seconds,
                 g.text
             );
             write(serde_json::json!({
@@ -191,6 +192,7 @@ fn run(args: Args) -> Result<()> {
                 "contains_correct": has_correct,
                 "prompt_tokens": g.prompt_tokens,
                 "new_tokens": g.new_tokens,
+                "prefill_seconds": g.prefill_seconds,
                 "seconds": g.seconds,
             }))?;
         }

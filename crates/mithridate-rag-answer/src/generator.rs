@@ -24,6 +24,8 @@ pub struct Generation {
     pub text: String,
     pub prompt_tokens: usize,
     pub new_tokens: usize,
+    /// The prompt's forward pass alone.
+    pub prefill_seconds: f64,
     pub seconds: f64,
 }
 
@@ -89,6 +91,7 @@ impl Gemma {
             .map_err(model_err)?;
         // index_pos 0 also clears the previous prompt's cache.
         let mut logits = self.model.forward(&input, 0).map_err(model_err)?;
+        let prefill_seconds = start.elapsed().as_secs_f64();
         let mut pos = prompt_tokens;
         for _ in 0..max_new_tokens {
             let next = logits
@@ -110,6 +113,7 @@ impl Gemma {
             text: self.tokenizer.decode(&out),
             prompt_tokens,
             new_tokens: out.len(),
+            prefill_seconds,
             seconds: start.elapsed().as_secs_f64(),
         })
     }
