@@ -51,6 +51,8 @@ ROLES = (
     "detector",
     "input-detector",
     "campaign",
+    "model-inspector",
+    "repair",
 )
 
 

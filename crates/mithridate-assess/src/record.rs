@@ -37,8 +37,8 @@ impl CellRecord {
 
 /// What a cell measured: a centralized training run, a federated simulation, a continual
 /// retraining run, a retrieval-poisoning run, a privacy block's federated deployment or
-/// certified defence, a text-classifier backdoor run or a generative-model poisoning run.
-/// (Results files from before a kind existed load unchanged.)
+/// certified defence, a text-classifier backdoor run, a generative-model poisoning run, or a
+/// model-level inspection or repair of a centralized cell's poisoned model. (Results files from before a kind existed load unchanged.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
@@ -50,6 +50,7 @@ pub enum Outcome {
     Dpa(DpaOutcome),
     Text(TextOutcome),
     Lm(LmOutcome),
+    ModelDefence(ModelDefenceOutcome),
 }
 
 /// Attack family: what the adversary wants, and so which number says it succeeded.
@@ -437,4 +438,51 @@ pub struct LmDefenceOutcome {
     pub precision: f64,
     pub asr: f64,
     pub perplexity: f64,
+}
+
+/// A model-level defence of a centralized cell (issue 15): the poisoned model inspected for a
+/// backdoor (`neural-cleanse`, `max-margin`) or repaired (`fine-tuning`, `fine-pruning`,
+/// `nc-unlearning`) with a small trusted clean set, never with the training data.
+///
+/// The trusted set is a seeded draw from the cell's clean test split; `before` and `after`
+/// are measured on the rest of it, so no trusted sample is scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelDefenceOutcome {
+    /// Victim architecture, e.g. `cnn`.
+    pub model: String,
+    pub train_samples: usize,
+    /// `None` for a clean model (a false-positive check).
+    pub attack: Option<AttackInfo>,
+    /// Registry name of the inspector or repair, e.g. `neural-cleanse`.
+    pub method: String,
+    /// `inspection` or `repair` (not `kind`: the record's outcome tag).
+    pub role: String,
+    /// MITRE ATLAS mitigation id (AML.M0008 validate model, AML.M0003 model hardening).
+    pub mitigation: String,
+    pub parameters: serde_json::Value,
+    pub trusted_samples: usize,
+    pub evaluated_samples: usize,
+    /// `trojaned` or `clean`; `None` for a repair that scans nothing (fine-tuning, pruning).
+    pub verdict: Option<String>,
+    pub target_classes: Vec<usize>,
+    /// The attack's true target class, where it has one.
+    pub true_target: Option<usize>,
+    /// The model as trained on the poisoned set, and after the repair (`None` for inspections).
+    pub before: ModelScore,
+    pub after: Option<ModelScore>,
+    /// Each flagged class's reverse-engineered trigger as a PNG picture (base64), where the
+    /// method reverses one and the data are images.
+    pub triggers: Vec<TriggerPicture>,
+    /// The method's own evidence (per-class scores, pruned units, ...).
+    pub details: serde_json::Value,
+}
+
+/// A reverse-engineered trigger as the report shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerPicture {
+    pub class: usize,
+    /// The mask's L1 norm.
+    pub mask_norm: f64,
+    /// PNG bytes, standard base64.
+    pub png_base64: String,
 }

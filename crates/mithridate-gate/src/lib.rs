@@ -40,6 +40,7 @@
 
 pub mod audit;
 mod compare;
+pub mod inspectors;
 pub mod junit;
 pub mod max_margin;
 pub mod model_scan;

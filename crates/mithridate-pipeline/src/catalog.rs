@@ -29,7 +29,11 @@ pub fn markdown() -> String {
             mithridate_fl::UPDATE_ATTACKS.markdown_table(),
         ),
         (
-            "Model repairs (`mithridate repair`)",
+            "Model inspectors (`mithridate scan model`; assessment defences)",
+            mithridate_gate::inspectors::MODEL_INSPECTORS.markdown_table(),
+        ),
+        (
+            "Model repairs (`mithridate repair`; assessment defences)",
             mithridate_repair::REPAIRS.markdown_table(),
         ),
     ];

@@ -3,6 +3,7 @@
 
 use crate::attack::AttackSpec;
 use crate::error::{PipelineError, Result};
+use crate::model_defence::ModelDefenceSpec;
 use mithridate_core::Requirement;
 use mithridate_detect::registry::{self, DetectorEntry, InputDetectorEntry};
 use mithridate_detect::sanitize::Action;
@@ -108,8 +109,8 @@ impl FilterSpec {
     }
 }
 
-/// A defence of an assessment cell: scan + sanitize + retrain, or an input filter in front
-/// of the poisoned model.
+/// A defence of an assessment cell: scan + sanitize + retrain, an input filter in front
+/// of the poisoned model, or a model-level inspection or repair of it.
 #[derive(Debug, Clone)]
 pub enum DefenceSpec {
     Sanitize {
@@ -117,6 +118,7 @@ pub enum DefenceSpec {
         action: Action,
     },
     Filter(FilterSpec),
+    Model(ModelDefenceSpec),
 }
 
 /// `drop` or `relabel`.
@@ -127,8 +129,8 @@ pub fn parse_action(name: &str) -> Result<Action> {
 }
 
 impl DefenceSpec {
-    /// The defence `name`: a training-set detector (sanitized with `action`) or an input
-    /// filter, from either registry.
+    /// The defence `name`: a training-set detector (sanitized with `action`), an input
+    /// filter, a model inspector or a repair, from their registries.
     pub fn new(
         name: &str,
         params: &serde_json::Value,
@@ -141,11 +143,15 @@ impl DefenceSpec {
                 filter: (entry.build)(params)?,
             }));
         }
+        if let Some(model) = ModelDefenceSpec::new(name, params)? {
+            return Ok(DefenceSpec::Model(model));
+        }
         if registry::DETECTORS.get(name).is_err() {
             let known: Vec<&str> = registry::DETECTORS
                 .names()
                 .into_iter()
                 .chain(registry::INPUT_DETECTORS.names())
+                .chain(ModelDefenceSpec::names())
                 .collect();
             return Err(PipelineError::invalid(format!(
                 "unknown defence '{name}' (known: {})",
@@ -162,6 +168,7 @@ impl DefenceSpec {
         match self {
             DefenceSpec::Sanitize { detector, .. } => detector.name(),
             DefenceSpec::Filter(f) => f.name(),
+            DefenceSpec::Model(m) => m.name(),
         }
     }
 
@@ -171,6 +178,7 @@ impl DefenceSpec {
                 (detector.entry.requires, detector.entry.modalities)
             }
             DefenceSpec::Filter(f) => (f.entry.requires, f.entry.modalities),
+            DefenceSpec::Model(m) => (&[], m.modalities()),
         }
     }
 

@@ -24,6 +24,7 @@ pub mod defence;
 pub mod defend;
 mod error;
 pub mod federated;
+pub mod model_defence;
 pub mod sweep;
 pub mod train;
 

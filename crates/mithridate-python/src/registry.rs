@@ -24,7 +24,8 @@ fn entry<B>(e: &Entry<B>) -> serde_json::Value {
 }
 
 /// Every registered entry of `role` (`"aggregation-rule"`, `"pre-aggregator"`,
-/// `"data-attack"`, `"update-attack"`, `"detector"`, `"input-detector"`) as a list of dicts.
+/// `"data-attack"`, `"update-attack"`, `"detector"`, `"input-detector"`, `"campaign"`,
+/// `"model-inspector"`, `"repair"`) as a list of dicts.
 #[pyfunction]
 fn registry(py: Python<'_>, role: &str) -> PyResult<Py<PyAny>> {
     let value = match role {
@@ -35,10 +36,12 @@ fn registry(py: Python<'_>, role: &str) -> PyResult<Py<PyAny>> {
         "detector" => entries(&mithridate_detect::registry::DETECTORS),
         "input-detector" => entries(&mithridate_detect::registry::INPUT_DETECTORS),
         "campaign" => entries(&mithridate_continual::CAMPAIGNS),
+        "model-inspector" => entries(&mithridate_gate::inspectors::MODEL_INSPECTORS),
+        "repair" => entries(mithridate_pipeline::model_defence::repairs()),
         other => {
             return Err(crate::errors::invalid(format!(
                 "unknown role '{other}' (known: aggregation-rule, pre-aggregator, data-attack, \
-                 update-attack, detector, input-detector, campaign)"
+                 update-attack, detector, input-detector, campaign, model-inspector, repair)"
             )))
         }
     };

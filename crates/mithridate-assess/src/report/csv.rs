@@ -32,7 +32,13 @@ use crate::record::{CellRecord, Outcome, TaxonomyRefs};
 /// the poisoned documents in `poisoned` and `poison_docs`, the corpus size in `train_docs`
 /// and the attack success in `success_rate`. Both list their defences in `defences` (`;`) and
 /// each defence's numbers in the `defence_*` columns as `name:value` pairs joined with `;`.
-pub const CSV_HEADER: [&str; 110] = [
+///
+/// Model-defence rows (`kind` = `model_defence`) fill the centralized columns: the inspector
+/// or repair in `detector`, the poisoned model's numbers on the evaluated part of the test set
+/// in `clean_accuracy` / `success_rate` (that part's size in `test_samples`), a repair's
+/// model in `defended_*`, the method's parameters in `parameters`, and their own columns
+/// `verdict`, `target_classes` (`;`), `true_target` and `trusted_samples`.
+pub const CSV_HEADER: [&str; 114] = [
     "index",
     "id",
     "kind",
@@ -143,6 +149,10 @@ pub const CSV_HEADER: [&str; 110] = [
     "defence_clean_accuracy",
     "defence_asr",
     "defence_perplexity",
+    "verdict",
+    "target_classes",
+    "true_target",
+    "trusted_samples",
 ];
 
 /// The cut-offs RAG rows have columns for (mithridate-rag's default cut-offs).
@@ -244,6 +254,7 @@ fn row_of(r: &CellRecord) -> Row {
                 ]);
             }
         }
+        Outcome::ModelDefence(m) => model_defence_row(&mut row, m),
         Outcome::Federated(f) => federated(&mut row, f),
         Outcome::Privacy(p) => {
             federated(&mut row, &p.federated);
@@ -492,4 +503,44 @@ pub fn csv(report: &Report) -> Result<String, ReportError> {
         .into_inner()
         .map_err(|e| ReportError::Csv(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| ReportError::Csv(e.to_string()))
+}
+
+fn model_defence_row(row: &mut Row, m: &crate::record::ModelDefenceOutcome) {
+    let attack = m.attack.as_ref();
+    let targets: Vec<String> = m.target_classes.iter().map(usize::to_string).collect();
+    row.set_all([
+        ("kind", "model_defence".to_string()),
+        ("model", m.model.clone()),
+        (
+            "attack",
+            attack.map_or("clean".to_string(), |a| a.name.clone()),
+        ),
+        ("train_samples", m.train_samples.to_string()),
+        ("test_samples", m.evaluated_samples.to_string()),
+        ("clean_accuracy", opt_num(Some(m.before.clean_accuracy))),
+        ("success_rate", opt_num(m.before.success_rate)),
+        ("detector", m.method.clone()),
+        ("mitigation", m.mitigation.clone()),
+        (
+            "defended_clean_accuracy",
+            opt_num(m.after.map(|a| a.clean_accuracy)),
+        ),
+        (
+            "defended_success_rate",
+            opt_num(m.after.and_then(|a| a.success_rate)),
+        ),
+        ("parameters", m.parameters.to_string()),
+        ("verdict", m.verdict.clone().unwrap_or_default()),
+        ("target_classes", targets.join(";")),
+        ("true_target", opt_count(m.true_target)),
+        ("trusted_samples", m.trusted_samples.to_string()),
+    ]);
+    if let Some(a) = attack {
+        row.set_all([
+            ("family", a.family.name().to_string()),
+            ("rate", opt_num(Some(a.rate))),
+            ("poisoned", a.poisoned.to_string()),
+        ]);
+        row.taxonomy(&a.taxonomy);
+    }
 }

@@ -98,6 +98,7 @@ pub fn markdown(report: &Report) -> String {
         privacy_tables::dpa(&privacy.dpa, &headings).write_markdown(&mut out);
     }
     language(&mut out, report);
+    super::model_tables::markdown(&mut out, report);
     out
 }
 

@@ -52,6 +52,7 @@ mod html;
 mod language_tables;
 mod markdown;
 mod plots;
+mod model_tables;
 mod privacy_tables;
 mod shared_tables;
 mod summary;
@@ -62,7 +63,7 @@ pub use plots::{Plot, PlotKind};
 pub use summary::{
     AttackEffect, AttackGroup, Budget, CleanDefence, CleanRow, ContinualRow, ContinualRun,
     DefenceRow, DefenceVerdict, DeploymentRow, DpaRow, FamilyRisk, FederatedRisk, FederatedRow,
-    LanguageSummary, LmDefenceRow, LmGroup, LmReliable, LmRow, PrivacyAttack, PrivacyGroup,
+    LanguageSummary, LmDefenceRow, LmGroup, LmReliable, LmRow, ModelDefenceRow, PrivacyAttack, PrivacyGroup,
     PrivacySummary, RadiusStat, RagGroup, RagRow, RateRow, RiskRow, RoundStat, Stat,
     TextDefenceRow, TextGroup, TextRow, Verdict, HEADLINE_K,
 };
@@ -170,6 +171,11 @@ impl Report {
     /// attack by corpus size and poisoned-document count), over seeds.
     pub fn language(&self) -> &LanguageSummary {
         &self.aggregate.language
+    }
+
+    /// Model inspections and repairs: per attack setting and method, over seeds.
+    pub fn model_defences(&self) -> &[ModelDefenceRow] {
+        &self.aggregate.model_defences
     }
 
     /// One plain-words verdict per attack and budget.

@@ -8,6 +8,7 @@ use crate::defence::DefenceSpec;
 use crate::defend::{filter_outcome, sanitize_outcome, scan_sanitize_retrain, score};
 use crate::error::Result;
 use crate::federated;
+use crate::model_defence::{ModelContext, ModelDefenceSpec};
 use mithridate_assess::plan::CellSpec;
 use mithridate_assess::record::{
     AttackInfo, CentralizedOutcome, Family, FederatedOutcome, ModelScore, Outcome,
@@ -17,6 +18,22 @@ use mithridate_engine::Classifier;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+
+/// What a centralized cell trains before any defence.
+struct Victim {
+    arch: String,
+    train: mithridate_data::Dataset,
+    test: mithridate_data::Dataset,
+    baseline: Arc<Classifier>,
+    attacked: Option<Attacked>,
+}
+
+/// The poisoned set, the model trained on it and the attack as records describe it.
+struct Attacked {
+    poisoned: mithridate_attack::Poisoned,
+    victim: Arc<Classifier>,
+    info: AttackInfo,
+}
 
 /// A trained model shared by the cells that need it; the inner lock makes a second cell wait
 /// for the first to finish training instead of training the same model again.
@@ -63,7 +80,10 @@ impl Executor {
     /// Runs one cell.
     pub fn run(&self, cell: &CheckedCell) -> Result<Outcome> {
         Ok(match cell {
-            CheckedCell::Centralized(c) => Outcome::Centralized(self.centralized(c)?),
+            CheckedCell::Centralized(c) => match &c.defence {
+                Some(DefenceSpec::Model(m)) => self.model_defence(c, m)?,
+                _ => Outcome::Centralized(self.centralized(c)?),
+            },
             CheckedCell::Federated(f) => Outcome::Federated(self.federated(f)?),
             CheckedCell::Rag(r) => Outcome::Rag(r.run(self.data.home(), &self.rag_corpora)?),
             CheckedCell::Privacy(p) => Outcome::Privacy(p.outcome(&self.simulate(&p.run)?)),
@@ -98,27 +118,24 @@ impl Executor {
         Ok(model)
     }
 
-    fn centralized(&self, run: &CentralizedRun) -> Result<CentralizedOutcome> {
+    /// A centralized cell's data, clean baseline and, for an attack cell, the poisoned set
+    /// and the model trained on it (both models shared with the other cells that need them).
+    fn victim(&self, run: &CentralizedRun) -> Result<Victim> {
         let cell = &run.cell;
         let (train, test) =
             self.data
                 .split(&cell.dataset, cell.max_train, cell.max_test, cell.seed)?;
-        let arch = run.model.architecture_for(&train);
+        let arch = run.model.architecture_for(&train).to_string();
         let fit = |data: &mithridate_data::Dataset| run.model.train(data, cell.seed, &mut |_| {});
         let baseline = self.model(&CellSpec::Centralized(cell.baseline()), || fit(&train))?;
-        let mut outcome = CentralizedOutcome {
-            model: arch.to_string(),
-            train_samples: train.len(),
-            test_samples: test.len(),
-            attack: None,
-            undefended: ModelScore {
-                clean_accuracy: accuracy(&baseline, &test)?,
-                success_rate: None,
-            },
-            defence: None,
-        };
         let Some((attack, rate)) = &run.attack else {
-            return Ok(outcome);
+            return Ok(Victim {
+                arch,
+                train,
+                test,
+                baseline,
+                attacked: None,
+            });
         };
         let surrogate = attack.needs_surrogate().then_some(baseline.as_ref());
         let poisoned = attack.run(
@@ -131,30 +148,67 @@ impl Executor {
         let victim = self.model(&CellSpec::Centralized(cell.undefended()), || {
             fit(&poisoned.data)
         })?;
-        outcome.undefended = score(&assess_model(&poisoned.truth, &victim, &test)?);
         let built = attack.attack();
-        outcome.attack = Some(AttackInfo {
+        let info = AttackInfo {
             name: attack.name().to_string(),
             family: family(&poisoned.truth.goal),
             rate: *rate,
             parameters: built.parameters(),
             poisoned: poisoned.truth.changes.len(),
             taxonomy: federated::refs(&built.taxonomy()),
-        });
+        };
+        Ok(Victim {
+            arch,
+            train,
+            test,
+            baseline,
+            attacked: Some(Attacked {
+                poisoned,
+                victim,
+                info,
+            }),
+        })
+    }
+
+    fn centralized(&self, run: &CentralizedRun) -> Result<CentralizedOutcome> {
+        let cell = &run.cell;
+        let v = self.victim(run)?;
+        let mut outcome = CentralizedOutcome {
+            model: v.arch.clone(),
+            train_samples: v.train.len(),
+            test_samples: v.test.len(),
+            attack: None,
+            undefended: ModelScore {
+                clean_accuracy: accuracy(&v.baseline, &v.test)?,
+                success_rate: None,
+            },
+            defence: None,
+        };
+        let Some(Attacked {
+            poisoned,
+            victim,
+            info,
+        }) = &v.attacked
+        else {
+            return Ok(outcome);
+        };
+        let test = &v.test;
+        outcome.undefended = score(&assess_model(&poisoned.truth, victim, test)?);
+        outcome.attack = Some(info.clone());
         outcome.defence = match &run.defence {
-            None => None,
+            None | Some(DefenceSpec::Model(_)) => None,
             Some(DefenceSpec::Filter(filter)) => Some(filter_outcome(
                 filter,
-                &victim,
+                victim,
                 &poisoned.truth,
-                &test,
+                test,
                 cell.seed,
             )?),
             Some(DefenceSpec::Sanitize { detector, action }) => {
                 let defended = scan_sanitize_retrain(
-                    &poisoned,
-                    &victim,
-                    &test,
+                    poisoned,
+                    victim,
+                    test,
                     std::slice::from_ref(detector),
                     *action,
                     &run.model,
@@ -164,6 +218,28 @@ impl Executor {
             }
         };
         Ok(outcome)
+    }
+
+    /// A model-level defence of the cell's model: the poisoned one, or the clean baseline
+    /// (a false-positive check) for a cell without attack.
+    fn model_defence(&self, run: &CentralizedRun, spec: &ModelDefenceSpec) -> Result<Outcome> {
+        let v = self.victim(run)?;
+        let (model, attack, truth) = match &v.attacked {
+            Some(a) => (&a.victim, Some(a.info.clone()), Some(&a.poisoned.truth)),
+            None => (&v.baseline, None, None),
+        };
+        let context = ModelContext {
+            model: &v.arch,
+            train_samples: v.train.len(),
+            attack: &attack,
+            truth,
+        };
+        Ok(Outcome::ModelDefence(spec.run(
+            model,
+            context,
+            &v.test,
+            run.cell.seed,
+        )?))
     }
 
     /// Runs a federated cell's simulation (a privacy cell's with its protocol).

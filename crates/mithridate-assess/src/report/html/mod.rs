@@ -41,6 +41,9 @@ h2 { margin: 0 0 12px; font-size: 20px; border-bottom: 1px solid var(--line); pa
 h3 { margin: 18px 0 8px; font-size: 16px; }
 h4 { margin: 12px 0 4px; font-size: 14.5px; }
 p.meta, .note { color: var(--muted); margin: 4px 0; }
+.triggers { display: flex; flex-wrap: wrap; gap: 12px; }
+.triggers img { image-rendering: pixelated; width: 112px; border: 1px solid var(--muted); }
+.triggers figcaption { font-size: 12px; color: var(--muted); }
 nav a { margin-right: 14px; color: #1a5fb4; text-decoration: none; }
 .table-wrap { overflow-x: auto; margin: 8px 0 14px; }
 table { border-collapse: collapse; width: 100%; font-size: 13.5px; }
@@ -110,6 +113,7 @@ fn header(out: &mut String, report: &Report) {
     let dpa = count(|o| matches!(o, Outcome::Dpa(_)));
     let text = count(|o| matches!(o, Outcome::Text(_)));
     let lm = count(|o| matches!(o, Outcome::Lm(_)));
+    let model = count(|o| matches!(o, Outcome::ModelDefence(_)));
     // Named only when present, so reports without them read as before.
     let mut privacy_counts = String::new();
     if privacy + dpa > 0 {
@@ -118,6 +122,9 @@ fn header(out: &mut String, report: &Report) {
     if text + lm > 0 {
         privacy_counts.push_str(&format!(", {text} text, {lm} LM"));
     }
+    if model > 0 {
+        privacy_counts.push_str(&format!(", {model} model inspection or repair"));
+    }
     let _ = write!(
         out,
         "<header><h1>Mithridate assessment report</h1>\
@@ -125,7 +132,7 @@ fn header(out: &mut String, report: &Report) {
          <nav><a href=\"#summary\">Summary</a><a href=\"#risk\">Risk</a><a href=\"#plots\">Plots</a>\
          <a href=\"#tables\">Tables</a><a href=\"#cells\">All cells</a></nav></header>",
         records.len(),
-        records.len() - federated - continual - rag - privacy - dpa - text - lm,
+        records.len() - federated - continual - rag - privacy - dpa - text - lm - model,
         federated,
         continual,
         rag,
@@ -264,6 +271,7 @@ fn tables(out: &mut String, report: &Report) {
     }
     privacy(out, report);
     language(out, report);
+    super::model_tables::html(out, report);
     out.push_str("</section>\n");
 }
 

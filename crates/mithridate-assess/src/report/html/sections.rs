@@ -514,6 +514,27 @@ pub(super) fn cells(report: &Report) -> Table<'static> {
                     Cell::number(format_percent(Some(after))),
                 ]);
             }
+            // The poisoned model on the evaluated part of the test set; a repair's model after.
+            Outcome::ModelDefence(m) => {
+                let verdict = m
+                    .verdict
+                    .as_deref()
+                    .map_or(String::new(), |v| format!(": {v}"));
+                cells.extend([
+                    Cell::text(&m.model),
+                    Cell::text(m.attack.as_ref().map_or("clean", |a| a.name.as_str())),
+                    Cell::number(
+                        m.attack
+                            .as_ref()
+                            .map_or("—".to_string(), |a| format_rate(a.rate)),
+                    ),
+                    Cell::text(format!("{}{verdict}", m.method)),
+                    Cell::number(format_percent(Some(m.before.clean_accuracy))),
+                    Cell::number(format_percent(m.before.success_rate)),
+                    Cell::number(format_percent(m.after.map(|a| a.clean_accuracy))),
+                    Cell::number(format_percent(m.after.and_then(|a| a.success_rate))),
+                ]);
+            }
             // The vote's accuracy, and the certified accuracy at the largest radius.
             Outcome::Dpa(d) => {
                 let last = d.certified_accuracy.last();

@@ -120,6 +120,8 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
             Outcome::Privacy(_) | Outcome::Dpa(_) => {}
             // Likewise: text and generative-model runs (see `language`).
             Outcome::Text(_) | Outcome::Lm(_) => {}
+            // Likewise: model inspections and repairs (see `model_defence`).
+            Outcome::ModelDefence(_) => {}
         }
     }
 
@@ -142,6 +144,7 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
     let rag = rag_groups(&rag_records);
     let privacy = privacy_summary(&sorted);
     let language = language_summary(&sorted);
+    let model_defences = super::model_defence_rows(&sorted);
     Aggregate {
         clean,
         attacks,
@@ -154,6 +157,7 @@ pub fn aggregate(records: &[CellRecord]) -> Aggregate {
         rag,
         privacy,
         language,
+        model_defences,
     }
 }
 

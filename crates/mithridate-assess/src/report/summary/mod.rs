@@ -5,6 +5,7 @@
 mod aggregate;
 mod continual;
 mod language;
+mod model_defence;
 mod privacy;
 mod rag;
 mod risk;
@@ -14,6 +15,7 @@ pub use continual::{ContinualRow, ContinualRun};
 pub use language::{
     LanguageSummary, LmDefenceRow, LmGroup, LmReliable, LmRow, TextDefenceRow, TextGroup, TextRow,
 };
+pub use model_defence::{model_defence_rows, ModelDefenceRow};
 pub use privacy::{
     AttackEffect, DeploymentRow, DpaRow, PrivacyAttack, PrivacyGroup, PrivacySummary, RadiusStat,
 };
@@ -278,6 +280,8 @@ pub struct Aggregate {
     pub privacy: PrivacySummary,
     /// Text-classifier backdoors and generative-model poisoning, kept apart likewise.
     pub language: LanguageSummary,
+    /// Model inspections and repairs of centralized cells' models, kept apart likewise.
+    pub model_defences: Vec<ModelDefenceRow>,
 }
 
 /// A federated attack succeeds when it drops accuracy by the availability threshold or
