@@ -120,4 +120,7 @@ fn mistakes_name_their_line_before_anything_runs() {
     let (l, m) = line_of(&text.replace("\"logreg\"", "\"svm\""));
     assert_eq!(l, Some(3));
     assert!(m.contains("unknown head"), "{m}");
+    let (l, m) = line_of(&text.replace("\ndefences", "\nfine_tune_layers = 7\ndefences"));
+    assert_eq!(l, Some(5));
+    assert!(m.contains("0..=6"), "{m}");
 }

@@ -30,14 +30,23 @@ use crate::{RagError, Result};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
 
+// Re-exported so that crates fine-tuning the encoder's layers (mithridate-text) build their
+// heads on the same candle without a second dependency declaration.
+pub use candle_core;
+pub use candle_nn;
+
 mod gradient;
+mod layers;
+
+pub use layers::{LowerStates, TrainableLayers};
 
 /// Width of the embeddings.
 pub const DIM: usize = 384;
 /// sentence-transformers' `max_seq_length` for this model (tokens including specials).
 pub const MAX_TOKENS: usize = 256;
 const HEADS: usize = 12;
-const LAYERS: usize = 6;
+/// Transformer layers of the model.
+pub const LAYERS: usize = 6;
 const LN_EPS: f64 = 1e-12;
 /// Texts per forward batch.
 const BATCH: usize = 32;
@@ -243,61 +252,83 @@ impl Encoder {
         }
         let ids = Tensor::from_vec(ids, (n, len), &Device::Cpu)?;
         let mask = Tensor::from_vec(mask, (n, len), &Device::Cpu)?;
-        let h = self.token_states(&self.words.forward(&ids)?, &mask, Graph::Fused)?;
-        let m = mask.unsqueeze(2)?;
-        let mean = mean_unit(&h, &m)?;
-        match pooling {
-            Pooling::Mean => mean.flatten_all()?.to_vec1::<f32>(),
-            Pooling::MeanMax => {
-                // Padding positions get -1e9 so they never win the maximum.
-                let max = h.broadcast_add(&((m - 1.0)? * 1e9)?)?.max(1)?;
-                Tensor::cat(&[&mean, &max], 1)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()
-            }
-        }
+        let h = self.token_states(&self.words.forward(&ids)?, &mask, LAYERS, Graph::Fused)?;
+        pool(&h, &mask, pooling)?.flatten_all()?.to_vec1::<f32>()
     }
 
     /// The last hidden states `[n, len, DIM]` of texts given by their word vectors `words`
     /// (`[n, len, DIM]`, rows of the word-embedding matrix or any point between them) under
-    /// `mask` (`[n, len]`, 1 for tokens, 0 for padding).
+    /// `mask` (`[n, len]`, 1 for tokens, 0 for padding), after the first `layers` layers
+    /// (`LAYERS`: the last hidden states; 0: the normalised input embeddings).
     fn token_states(
         &self,
         words: &Tensor,
         mask: &Tensor,
+        layers: usize,
         graph: Graph,
     ) -> candle_core::Result<Tensor> {
-        let (n, len, _) = words.dims3()?;
-        // Padding keys get -1e9 before the softmax: exp underflows to exactly 0.
-        let bias = ((mask.clone() - 1.0)? * 1e9)?.reshape((n, 1, 1, len))?;
+        let len = words.dim(1)?;
+        let bias = attention_bias(mask)?;
         let mut h = words
             .broadcast_add(&self.positions.narrow(0, 0, len)?)?
             .broadcast_add(&self.token_type)?;
         h = graph.norm(&self.embedding_norm, &h)?;
+        for layer in &self.layers[..layers] {
+            h = layer.forward(&h, &bias, graph)?;
+        }
+        Ok(h)
+    }
+}
+
+impl Layer {
+    /// One transformer layer on `h` (`[n, len, DIM]`) with additive attention `bias`
+    /// (`[n, 1, 1, len]`: 0 for tokens, -1e9 for padding).
+    fn forward(&self, h: &Tensor, bias: &Tensor, graph: Graph) -> candle_core::Result<Tensor> {
+        let (n, len, _) = h.dims3()?;
         let head = DIM / HEADS;
         let split = |t: Tensor| {
             t.reshape((n, len, HEADS, head))?
                 .transpose(1, 2)?
                 .contiguous()
         };
-        for layer in &self.layers {
-            let q = split(layer.query.forward(&h)?)?;
-            let k = split(layer.key.forward(&h)?)?;
-            let v = split(layer.value.forward(&h)?)?;
-            let scores =
-                (q.matmul(&k.t()?.contiguous()?)? / (head as f64).sqrt())?.broadcast_add(&bias)?;
-            let attention = graph.softmax(&scores)?.matmul(&v)?;
-            let attention = attention.transpose(1, 2)?.reshape((n, len, DIM))?;
-            h = graph.norm(
-                &layer.attention_norm,
-                &(layer.attention_out.forward(&attention)? + &h)?,
-            )?;
-            let ff = layer
-                .output
-                .forward(&layer.intermediate.forward(&h)?.gelu_erf()?)?;
-            h = graph.norm(&layer.output_norm, &(ff + &h)?)?;
+        let q = split(self.query.forward(h)?)?;
+        let k = split(self.key.forward(h)?)?;
+        let v = split(self.value.forward(h)?)?;
+        let scores =
+            (q.matmul(&k.t()?.contiguous()?)? / (head as f64).sqrt())?.broadcast_add(bias)?;
+        let attention = graph.softmax(&scores)?.matmul(&v)?;
+        let attention = attention.transpose(1, 2)?.reshape((n, len, DIM))?;
+        let h = graph.norm(
+            &self.attention_norm,
+            &(self.attention_out.forward(&attention)? + h)?,
+        )?;
+        let ff = self
+            .output
+            .forward(&self.intermediate.forward(&h)?.gelu_erf()?)?;
+        graph.norm(&self.output_norm, &(ff + &h)?)
+    }
+}
+
+/// Additive attention bias `[n, 1, 1, len]` of a `[n, len]` mask: padding keys get -1e9
+/// before the softmax, so their weight underflows to exactly 0.
+fn attention_bias(mask: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, len) = mask.dims2()?;
+    ((mask.clone() - 1.0)? * 1e9)?.reshape((n, 1, 1, len))
+}
+
+/// One row per text, `[n, pooling.width()]`, from token states `h` (`[n, len, DIM]`) under
+/// `mask` (`[n, len]`): the unit mean, then (`MeanMax`) the per-dimension maximum over the
+/// text's tokens. Differentiable (candle's maximum passes the gradient to the arg-max).
+fn pool(h: &Tensor, mask: &Tensor, pooling: Pooling) -> candle_core::Result<Tensor> {
+    let m = mask.unsqueeze(2)?;
+    let mean = mean_unit(h, &m)?;
+    match pooling {
+        Pooling::Mean => Ok(mean),
+        Pooling::MeanMax => {
+            // Padding positions get -1e9 so they never win the maximum.
+            let max = h.broadcast_add(&((m - 1.0)? * 1e9)?)?.max(1)?;
+            Tensor::cat(&[&mean, &max], 1)
         }
-        Ok(h)
     }
 }
 

@@ -6,14 +6,20 @@
 //! - `clean_*`: the same head trained on the unpoisoned training set (its ASR is the rate at
 //!   which the trigger alone moves clean predictions to the target: the floor of any ASR).
 //!
+//! With `fine_tune.layers = K > 0` both models are fine-tuned ([`crate::finetune`]): the last
+//! `K` MiniLM layers and the head, starting from the head trained on the frozen features; CA,
+//! ASR and every defence then use the fine-tuned models.
+//!
 //! Everything random is seeded by `seed` (poison choice, trigger positions, head training,
 //! defences' draws); the data subsets do not depend on it. Same spec, same result bytes.
 
 use crate::attacks::{poison, triggered_test};
 use crate::data::{self, Sample};
 use crate::defences::{accuracy, success, DefenceContext, DefenceOutcome};
+use crate::defences::{texts_of, FineTuning};
 use crate::embed::Embedder;
 use crate::embed::FEATURES as DIM;
+use crate::finetune::{FineTuneConfig, Tuner};
 use crate::head::{Head, HeadConfig};
 use crate::registry::{build_attack, build_defence};
 use crate::{Result, TextError};
@@ -33,6 +39,8 @@ pub struct ExperimentSpec {
     /// Defences by name with parameters, run in order, each on the same poisoned model.
     pub defences: Vec<(String, serde_json::Value)>,
     pub head: HeadConfig,
+    /// Fine-tuning of the encoder's last layers (`layers = 0`, the default: frozen).
+    pub fine_tune: FineTuneConfig,
     pub seed: u64,
 }
 
@@ -50,6 +58,7 @@ impl ExperimentSpec {
             clean_label: false,
             defences: vec![],
             head: HeadConfig::default(),
+            fine_tune: FineTuneConfig::default(),
             seed: 0,
         }
     }
@@ -71,6 +80,9 @@ pub struct ExperimentResult {
     pub poisoned: usize,
     pub seed: u64,
     pub head: HeadConfig,
+    pub fine_tune: FineTuneConfig,
+    /// Mean training loss per fine-tuning epoch of the poisoned model (empty when frozen).
+    pub fine_tune_losses: Vec<f32>,
     pub clean_ca: f64,
     pub clean_asr: f64,
     pub ca: f64,
@@ -84,6 +96,8 @@ pub struct ExperimentResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Encode,
+    /// Fine-tuning epochs (done, total).
+    FineTune,
     Defence,
 }
 
@@ -97,14 +111,12 @@ fn rows(
     emb.embed(&texts, &mut |done| progress(Stage::Encode, done, total))
 }
 
-/// Runs `spec` with `embedder` (the data home is for fetching data and ONION's corpus).
-pub fn run(
-    home: &mithridate_data::DataHome,
-    embedder: &mut Embedder,
-    spec: &ExperimentSpec,
-    progress: &mut dyn FnMut(Stage, usize, usize),
-) -> Result<ExperimentResult> {
-    // Everything that can be refused is checked before any heavy work.
+type Checked = (
+    Box<dyn crate::attacks::TextAttack>,
+    Vec<Box<dyn crate::defences::TextDefence>>,
+);
+
+fn checked(spec: &ExperimentSpec) -> Result<Checked> {
     let attack = build_attack(&spec.attack, &spec.attack_params)?;
     let defences = spec
         .defences
@@ -114,6 +126,25 @@ pub fn run(
     if spec.head.epochs == 0 || spec.head.batch == 0 {
         return Err(TextError::invalid("the head needs epochs and batch >= 1"));
     }
+    spec.fine_tune.check()?;
+    Ok((attack, defences))
+}
+
+/// Refuses a spec whose attack, defences, head or fine-tuning settings are impossible
+/// (what [`run`] checks before loading data or encoding anything).
+pub fn check(spec: &ExperimentSpec) -> Result<()> {
+    checked(spec).map(|_| ())
+}
+
+/// Runs `spec` with `embedder` (the data home is for fetching data and ONION's corpus).
+pub fn run(
+    home: &mithridate_data::DataHome,
+    embedder: &mut Embedder,
+    spec: &ExperimentSpec,
+    progress: &mut dyn FnMut(Stage, usize, usize),
+) -> Result<ExperimentResult> {
+    // Everything that can be refused is checked before any heavy work.
+    let (attack, defences) = checked(spec)?;
     let set = data::load(home, &spec.data)?.subset(spec.train_size, spec.test_size)?;
     if spec.target as usize >= set.num_classes() {
         return Err(TextError::invalid(format!(
@@ -159,25 +190,85 @@ pub fn run(
         &spec.head,
         spec.seed,
     );
+    let mut tuner = match spec.fine_tune.layers {
+        0 => None,
+        _ => Some(Tuner::new(spec.fine_tune)?),
+    };
+    // Fine-tuned models and their features, or the frozen ones.
+    let mut tuned = None;
+    let mut scores = (
+        accuracy(&clean_head, &test_emb, &set.test),
+        success(&clean_head, &triggered_emb, spec.target),
+    );
+    let mut features = (train_emb.clone(), test_emb.clone(), triggered_emb.clone());
+    if let Some(tuner) = tuner.as_mut() {
+        let encoder = embedder.encoder();
+        for part in [&set.train, &poisoned.train, &set.test, &triggered] {
+            let total = part.len();
+            tuner.hold(encoder, &texts_of(part), &mut |d| {
+                progress(Stage::Encode, d, total)
+            })?;
+        }
+        let epochs = spec.fine_tune.epochs;
+        let mut train = |samples: &[Sample], init: &Head| {
+            tuner.train(
+                encoder,
+                &texts_of(samples),
+                &labels(samples),
+                init,
+                &spec.head,
+                spec.seed,
+                &mut |e| progress(Stage::FineTune, e, epochs),
+            )
+        };
+        let clean_model = train(&set.train, &clean_head)?;
+        let model = train(&poisoned.train, &head)?;
+        let mut f = |m, s: &[Sample]| tuner.features(encoder, m, &texts_of(s), &mut |_| {});
+        scores = (
+            accuracy(&clean_model.head, &f(&clean_model, &set.test)?, &set.test),
+            success(
+                &clean_model.head,
+                &f(&clean_model, &triggered)?,
+                spec.target,
+            ),
+        );
+        features = (
+            f(&model, &poisoned.train)?,
+            f(&model, &set.test)?,
+            f(&model, &triggered)?,
+        );
+        tuned = Some(model);
+    }
+    let (features_train, features_test, features_triggered) = &features;
+    let model_head = tuned.as_ref().map_or(&head, |m| &m.head);
     let mut outcomes = Vec::with_capacity(defences.len());
     for (i, d) in defences.iter().enumerate() {
         let mut defence_progress =
             |done: usize, total: usize| progress(Stage::Defence, done, total);
+        let fine_tuning = match (tuner.as_mut(), tuned.as_ref()) {
+            (Some(tuner), Some(model)) => Some(FineTuning {
+                tuner,
+                model,
+                frozen_train_emb: &train_emb,
+            }),
+            _ => None,
+        };
         let mut ctx = DefenceContext {
             home,
             embedder: Some(&mut *embedder),
             train: &poisoned.train,
-            train_emb: &train_emb,
+            train_emb: features_train,
             test: &set.test,
-            test_emb: &test_emb,
+            test_emb: features_test,
             triggered: &triggered,
-            triggered_emb: &triggered_emb,
-            head: &head,
+            triggered_emb: features_triggered,
+            head: model_head,
             head_config: &spec.head,
             num_classes: k,
             target: spec.target,
             seed: spec.seed.wrapping_add(i as u64),
             progress: &mut defence_progress,
+            fine_tuning,
         };
         outcomes.push(d.run(&mut ctx, &poisoned.poisoned_ids)?);
     }
@@ -200,10 +291,12 @@ pub fn run(
         poisoned: poisoned.poisoned_ids.len(),
         seed: spec.seed,
         head: spec.head,
-        clean_ca: accuracy(&clean_head, &test_emb, &set.test),
-        clean_asr: success(&clean_head, &triggered_emb, spec.target),
-        ca: accuracy(&head, &test_emb, &set.test),
-        asr: success(&head, &triggered_emb, spec.target),
+        fine_tune: spec.fine_tune,
+        fine_tune_losses: tuned.as_ref().map_or(vec![], |m| m.losses.clone()),
+        clean_ca: scores.0,
+        clean_asr: scores.1,
+        ca: accuracy(model_head, features_test, &set.test),
+        asr: success(model_head, features_triggered, spec.target),
         defences: outcomes,
         example,
     })

@@ -48,15 +48,19 @@ impl Default for HeadConfig {
 /// A trained head.
 #[derive(Debug, Clone)]
 pub struct Head {
-    dim: usize,
-    hidden: usize,
-    classes: usize,
-    mean: Vec<f32>,
-    scale: Vec<f32>,
-    w1: Vec<f32>,
-    b1: Vec<f32>,
-    w2: Vec<f32>,
-    b2: Vec<f32>,
+    // Crate-visible so that fine-tuning (crate::finetune) can start from a trained head and
+    // hand its jointly trained weights back in the same layout.
+    pub(crate) dim: usize,
+    pub(crate) hidden: usize,
+    pub(crate) classes: usize,
+    pub(crate) mean: Vec<f32>,
+    pub(crate) scale: Vec<f32>,
+    /// `[hidden, dim]` row-major (unit `k`'s weights in row `k`).
+    pub(crate) w1: Vec<f32>,
+    pub(crate) b1: Vec<f32>,
+    /// `[classes, width]` row-major, `width` = hidden or dim.
+    pub(crate) w2: Vec<f32>,
+    pub(crate) b2: Vec<f32>,
 }
 
 struct Adam {

@@ -17,6 +17,7 @@ pub mod data;
 pub mod defences;
 pub mod embed;
 pub mod experiment;
+pub mod finetune;
 pub mod head;
 pub mod registry;
 pub mod words;

@@ -50,6 +50,8 @@ pub struct Text {
     pub hidden: Option<Spanned<usize>>,
     /// Training epochs of the head (default 40).
     pub epochs: Option<Spanned<usize>>,
+    /// MiniLM's last transformer layers fine-tuned with the head, 0..=6 (default 0: frozen).
+    pub fine_tune_layers: Option<Spanned<usize>>,
     /// Training texts (seeded subset; default 2,000).
     pub max_train: Option<Spanned<usize>>,
     /// Test texts (default 500).

@@ -29,6 +29,10 @@ pub struct TextCell {
     pub head: String,
     pub hidden: Option<usize>,
     pub epochs: Option<usize>,
+    /// Fine-tuned encoder layers; absent (0) from the serialised cell so that frozen cells
+    /// keep their identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fine_tune_layers: Option<usize>,
     pub max_train: Option<usize>,
     pub max_test: Option<usize>,
     pub target: u32,
@@ -74,6 +78,11 @@ pub fn text_cells(block: &Text, seed: u64) -> Vec<TextCell> {
                     .map_or("mlp".to_string(), |h| h.get_ref().clone()),
                 hidden: block.hidden.as_ref().map(|v| *v.get_ref()),
                 epochs: block.epochs.as_ref().map(|v| *v.get_ref()),
+                fine_tune_layers: block
+                    .fine_tune_layers
+                    .as_ref()
+                    .map(|v| *v.get_ref())
+                    .filter(|&k| k > 0),
                 max_train: block.max_train.as_ref().map(|v| *v.get_ref()),
                 max_test: block.max_test.as_ref().map(|v| *v.get_ref()),
                 target: block.target.as_ref().map_or(0, |v| *v.get_ref()),

@@ -1,11 +1,12 @@
-//! `mithridate text attack`: backdoors in a text classifier on a frozen all-MiniLM-L6-v2
-//! (mithridate-text): a text set, a trigger attack at a poison rate (dirty or clean label),
+//! `mithridate text attack`: backdoors in a text classifier on all-MiniLM-L6-v2, frozen or with
+//! its last layers fine-tuned (mithridate-text): a text set, a trigger attack at a poison rate (dirty or clean label),
 //! defences; clean accuracy, attack success, and detection precision / recall / AUROC.
 
 use crate::output::Context;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use mithridate_text::experiment::{self, ExperimentSpec, Stage};
+use mithridate_text::finetune::FineTuneConfig;
 use mithridate_text::head::HeadConfig;
 use mithridate_text::registry::{ATTACKS, DEFENCES};
 use mithridate_text::TextError;
@@ -54,6 +55,15 @@ pub struct TextAttackArgs {
     /// Training epochs of the head.
     #[arg(long, default_value_t = HeadConfig::default().epochs)]
     pub epochs: usize,
+    /// Fine-tune the encoder's last K transformer layers with the head (0..=6; 0: frozen).
+    #[arg(long, default_value_t = 0)]
+    pub fine_tune_layers: usize,
+    /// Fine-tuning epochs (with --fine-tune-layers).
+    #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
+    pub fine_tune_epochs: usize,
+    /// Fine-tuning AdamW learning rate of the layers (the head keeps its own).
+    #[arg(long, default_value_t = FineTuneConfig::default().lr)]
+    pub fine_tune_lr: f64,
     /// Do not read or write the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -115,13 +125,16 @@ fn attack(args: TextAttackArgs, ctx: &Context) -> Result<()> {
             epochs: args.epochs,
             ..HeadConfig::default()
         },
+        fine_tune: FineTuneConfig {
+            layers: args.fine_tune_layers,
+            epochs: args.fine_tune_epochs,
+            lr: args.fine_tune_lr,
+            ..FineTuneConfig::default()
+        },
         seed: ctx.seed,
     };
     // Parameters are checked before the encoder loads (bad input fails fast).
-    mithridate_text::registry::build_attack(&spec.attack, &spec.attack_params)?;
-    for (name, p) in &spec.defences {
-        mithridate_text::registry::build_defence(name, p)?;
-    }
+    experiment::check(&spec)?;
     let home = mithridate_data::DataHome::from_env()?;
     let started = std::time::Instant::now();
     let mut embedder = mithridate_text::embed::Embedder::minilm(&home, !args.no_cache)?;
@@ -141,6 +154,7 @@ fn attack(args: TextAttackArgs, ctx: &Context) -> Result<()> {
             current = Some((stage, total));
             let name = match stage {
                 Stage::Encode => "encoding",
+                Stage::FineTune => "fine-tuning (epochs)",
                 Stage::Defence => "defence",
             };
             bar = Some(ctx.progress(total as u64, name));
@@ -174,6 +188,15 @@ fn attack(args: TextAttackArgs, ctx: &Context) -> Result<()> {
         report.seed
     );
     println!("trigger: {}", report.attack_parameters);
+    if report.fine_tune.layers > 0 {
+        println!(
+            "fine-tuned: last {} layer(s), {} epochs, lr {}; loss per epoch {:?}",
+            report.fine_tune.layers,
+            report.fine_tune.epochs,
+            report.fine_tune.lr,
+            report.fine_tune_losses
+        );
+    }
     println!(
         "clean model:    CA {:.3}  ASR {:.3}\npoisoned model: CA {:.3}  ASR {:.3}",
         report.clean_ca, report.clean_asr, report.ca, report.asr

@@ -83,6 +83,8 @@ impl TextRun {
         spec.target = cell.target;
         spec.clean_label = cell.clean_label;
         spec.head = head(&cell.head, cell.hidden, cell.epochs)?;
+        spec.fine_tune.layers = cell.fine_tune_layers.unwrap_or(0);
+        spec.fine_tune.check().map_err(invalid)?;
         spec.seed = cell.seed;
         spec.defences = cell
             .defences
@@ -109,10 +111,11 @@ impl TextRun {
         let r = mithridate_text::experiment::run(home, embedder, &self.spec, &mut |_, _, _| {})
             .map_err(invalid)?;
         Ok(TextOutcome {
-            head: if r.head.hidden == 0 {
-                "logreg".to_string()
-            } else {
-                format!("mlp:{}", r.head.hidden)
+            head: match (r.head.hidden, r.fine_tune.layers) {
+                (0, 0) => "logreg".to_string(),
+                (h, 0) => format!("mlp:{h}"),
+                (0, k) => format!("logreg+ft{k}"),
+                (h, k) => format!("mlp:{h}+ft{k}"),
             },
             attack: r.attack,
             parameters: r.attack_parameters,
@@ -281,6 +284,13 @@ pub(super) fn validate_text(
             _ => at(config, &block.dataset, e),
         }
     })?;
+    if let Some(k) = &block.fine_tune_layers {
+        let cfg = mithridate_text::finetune::FineTuneConfig {
+            layers: *k.get_ref(),
+            ..Default::default()
+        };
+        cfg.check().map_err(|e| at(config, k, e))?;
+    }
     for attack in &block.attacks {
         let where_ = attack
             .params

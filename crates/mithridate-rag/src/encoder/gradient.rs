@@ -52,7 +52,12 @@ impl Encoder {
         let run = || -> candle_core::Result<(f32, Vec<f32>)> {
             let input = Var::from_vec(words.to_vec(), (1, len, DIM), &Device::Cpu)?;
             let mask = Tensor::ones((1, len), candle_core::DType::F32, &Device::Cpu)?;
-            let h = self.token_states(input.as_tensor(), &mask, Graph::Differentiable)?;
+            let h = self.token_states(
+                input.as_tensor(),
+                &mask,
+                super::LAYERS,
+                Graph::Differentiable,
+            )?;
             let e = mean_unit(&h, &mask.unsqueeze(2)?)?;
             let q = Tensor::from_slice(query, (1, DIM), &Device::Cpu)?;
             let s = e.mul(&q)?.sum_all()?;

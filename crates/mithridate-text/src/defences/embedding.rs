@@ -178,6 +178,7 @@ mod tests {
             target: 0,
             seed: 0,
             progress: &mut progress,
+            fine_tuning: None,
         };
         let spectral =
             crate::registry::build_defence("spectral", &serde_json::Value::Null).unwrap();

@@ -8,6 +8,14 @@
 //!   detector of triggered inputs among clean and triggered test texts.
 //!
 //! Both report CA and ASR after the defence ([`DefenceOutcome`]).
+//!
+//! With a fine-tuned encoder ([`DefenceContext::fine_tuning`]) every defence sees the
+//! fine-tuned model: the representations that activation clustering and spectral signatures
+//! cluster are the fine-tuned layers' pooled features (CUBE's setting, Cui et al. 2022), the
+//! texts STRIP, ONION and BKI perturb are encoded by the fine-tuned layers and scored by the
+//! jointly trained head, and a training-set defence's retraining fine-tunes fresh copies of
+//! the layers (from the pretrained weights) on the texts it kept, since retraining only the
+//! head would leave a backdoor learned by the layers in place.
 
 pub mod bki;
 pub mod embedding;
@@ -17,6 +25,7 @@ pub mod strip;
 use crate::data::Sample;
 use crate::embed::Embedder;
 use crate::embed::FEATURES as DIM;
+use crate::finetune::{TunedModel, Tuner};
 use crate::head::{Head, HeadConfig};
 use crate::{Result, TextError};
 use mithridate_detect::metrics::{score_detection, DetectionMetrics};
@@ -49,17 +58,37 @@ pub struct DefenceContext<'a> {
     pub seed: u64,
     /// Called with (done, total) while a defence encodes texts.
     pub progress: &'a mut dyn FnMut(usize, usize),
+    /// The fine-tuned model behind `head` and the `*_emb` rows (`None`: the frozen encoder).
+    pub fine_tuning: Option<FineTuning<'a>>,
+}
+
+/// What a defence needs to encode texts with, and retrain, a fine-tuned model.
+pub struct FineTuning<'a> {
+    pub tuner: &'a mut Tuner,
+    pub model: &'a TunedModel,
+    /// Frozen-encoder features of `train` (a retrained model's head starts from a head
+    /// trained on them, as the experiment's does).
+    pub frozen_train_emb: &'a [f32],
 }
 
 impl DefenceContext<'_> {
-    /// Embeds `texts` with the shared encoder and cache, reporting progress.
+    /// Embeds `texts` with the shared encoder and cache (or the fine-tuned model), reporting
+    /// progress.
     pub fn embed(&mut self, texts: &[String]) -> Result<Vec<f32>> {
         let embedder = self
             .embedder
             .as_deref_mut()
             .ok_or_else(|| TextError::invalid("this defence needs the encoder"))?;
-        let total = embedder.missing(texts);
         let progress = &mut *self.progress;
+        if let Some(ft) = self.fine_tuning.as_mut() {
+            let total = texts.len();
+            return ft
+                .tuner
+                .features(embedder.encoder(), ft.model, texts, &mut |done| {
+                    progress(done, total)
+                });
+        }
+        let total = embedder.missing(texts);
         embedder.embed(texts, &mut |done| progress(done, total))
     }
 }
@@ -118,9 +147,10 @@ pub(crate) fn share(a: usize, b: usize) -> f64 {
     }
 }
 
-/// Trains the head on the rows of `ctx.train` not in `flagged` (sorted ids), and scores it.
+/// Trains the head (and, with fine-tuning, fresh copies of the layers) on the rows of
+/// `ctx.train` not in `flagged` (sorted ids), and scores it.
 pub fn retrain_without(
-    ctx: &DefenceContext,
+    ctx: &mut DefenceContext,
     name: &str,
     parameters: serde_json::Value,
     detection: &Detection,
@@ -136,22 +166,68 @@ pub fn retrain_without(
             "{name} flagged every training text"
         )));
     }
+    let frozen = match &ctx.fine_tuning {
+        Some(ft) => ft.frozen_train_emb,
+        None => ctx.train_emb,
+    };
     let x: Vec<f32> = keep
         .iter()
-        .flat_map(|&i| ctx.train_emb[i * DIM..(i + 1) * DIM].iter().copied())
+        .flat_map(|&i| frozen[i * DIM..(i + 1) * DIM].iter().copied())
         .collect();
     let y: Vec<u32> = keep.iter().map(|&i| ctx.train[i].label).collect();
     let head = Head::train(&x, DIM, &y, ctx.num_classes, ctx.head_config, ctx.seed);
+    let (ca_after, asr_after) = match ctx.fine_tuning.as_mut() {
+        None => (
+            accuracy(&head, ctx.test_emb, ctx.test),
+            success(&head, ctx.triggered_emb, ctx.target),
+        ),
+        Some(ft) => {
+            let encoder = ctx
+                .embedder
+                .as_deref()
+                .ok_or_else(|| {
+                    TextError::invalid("retraining a fine-tuned model needs the encoder")
+                })?
+                .encoder();
+            let texts: Vec<&str> = keep.iter().map(|&i| ctx.train[i].text.as_str()).collect();
+            let epochs = ft.tuner.config().epochs;
+            let progress = &mut *ctx.progress;
+            let model = ft.tuner.train(
+                encoder,
+                &texts,
+                &y,
+                &head,
+                ctx.head_config,
+                ctx.seed,
+                &mut |e| progress(e, epochs),
+            )?;
+            let test = ft
+                .tuner
+                .features(encoder, &model, &texts_of(ctx.test), &mut |_| {})?;
+            let triggered =
+                ft.tuner
+                    .features(encoder, &model, &texts_of(ctx.triggered), &mut |_| {})?;
+            (
+                accuracy(&model.head, &test, ctx.test),
+                success(&model.head, &triggered, ctx.target),
+            )
+        }
+    };
     Ok(DefenceOutcome {
         defence: name.to_string(),
         kind: DefenceKind::Training,
         parameters,
         detection: metrics,
-        ca_after: accuracy(&head, ctx.test_emb, ctx.test),
-        asr_after: success(&head, ctx.triggered_emb, ctx.target),
+        ca_after,
+        asr_after,
         acted_on: ctx.train.len() - keep.len(),
         details,
     })
+}
+
+/// The texts of `samples`, in order.
+pub(crate) fn texts_of(samples: &[Sample]) -> Vec<&str> {
+    samples.iter().map(|s| s.text.as_str()).collect()
 }
 
 /// Ids that tell clean and triggered test inputs apart in an inference-time [`Detection`].
