@@ -323,6 +323,26 @@ fn results_table(records: &[mithridate_assess::record::CellRecord]) -> String {
                 "-".into(),
                 "-".into(),
             ],
+            // The poisoned model on the scored part of the test split; a repair's after it.
+            Outcome::ModelDefence(m) => {
+                let attack = m
+                    .attack
+                    .as_ref()
+                    .map_or("clean".into(), |a| format!("{} @ {}", a.name, a.rate));
+                let verdict = m.verdict.as_deref().map_or(String::new(), |v| {
+                    format!(": {v} {:?}", m.target_classes)
+                });
+                vec![
+                    r.dataset.clone(),
+                    r.seed.to_string(),
+                    attack,
+                    pct(Some(m.before.clean_accuracy)),
+                    pct(m.before.success_rate),
+                    format!("{}{verdict}", m.method),
+                    pct(m.after.map(|a| a.clean_accuracy)),
+                    pct(m.after.and_then(|a| a.success_rate)),
+                ]
+            }
             // Certified accuracy at the largest radius stands as the defended accuracy.
             Outcome::Dpa(d) => {
                 let last = d.certified_accuracy.last();
