@@ -171,3 +171,16 @@ def test_incompatible_holdout_missing_files(models, tmp_path: Path) -> None:
     with pytest.raises(OSError, match="loading candidate model"):
         gate.run_gate(d / "base.safetensors", tmp_path / "none.safetensors", (xh, yh), junit=tmp_path / "gate.xml")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_model_inspectors_and_repairs_are_listed_from_their_registries() -> None:
+    import mithridate
+
+    inspectors = {e["name"]: e for e in mithridate.available("model-inspector")}
+    assert set(inspectors) == {"neural-cleanse", "max-margin"}
+    assert "Wang" in inspectors["neural-cleanse"]["paper"]
+    assert "AML.M0008" in inspectors["max-margin"]["taxonomy"]["mitre_atlas"]
+    repairs = {e["name"] for e in mithridate.available("repair")}
+    assert {"fine-tuning", "fine-pruning", "nc-unlearning"} <= repairs
+    with pytest.raises(ValueError, match="model-inspector"):
+        mithridate.available("model-inspectr")
