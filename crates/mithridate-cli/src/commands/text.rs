@@ -1,6 +1,7 @@
 //! `mithridate text attack`: backdoors in a text classifier on all-MiniLM-L6-v2, frozen or with
-//! its last layers fine-tuned (mithridate-text): a text set, a trigger attack at a poison rate (dirty or clean label),
-//! defences; clean accuracy, attack success, and detection precision / recall / AUROC.
+//! its last layers fine-tuned (mithridate-text): a text set, a trigger attack at a poison rate
+//! (dirty or clean label), defences; clean accuracy, attack success, and detection precision /
+//! recall / AUROC.
 
 use crate::output::Context;
 use anyhow::Result;
