@@ -92,8 +92,7 @@ impl Gemma {
         // index_pos 0 also clears the previous prompt's cache.
         let mut logits = self.model.forward(&input, 0).map_err(model_err)?;
         let prefill_seconds = start.elapsed().as_secs_f64();
-        let mut pos = prompt_tokens;
-        for _ in 0..max_new_tokens {
+        for pos in prompt_tokens..prompt_tokens + max_new_tokens {
             let next = logits
                 .squeeze(0)
                 .and_then(|l| l.argmax(0))
@@ -107,7 +106,6 @@ impl Gemma {
                 .and_then(|t| t.unsqueeze(0))
                 .map_err(model_err)?;
             logits = self.model.forward(&input, pos).map_err(model_err)?;
-            pos += 1;
         }
         Ok(Generation {
             text: self.tokenizer.decode(&out),
