@@ -51,8 +51,8 @@ mod csv;
 mod html;
 mod language_tables;
 mod markdown;
-mod plots;
 mod model_tables;
+mod plots;
 mod privacy_tables;
 mod shared_tables;
 mod summary;
@@ -63,8 +63,8 @@ pub use plots::{Plot, PlotKind};
 pub use summary::{
     AttackEffect, AttackGroup, Budget, CleanDefence, CleanRow, ContinualRow, ContinualRun,
     DefenceRow, DefenceVerdict, DeploymentRow, DpaRow, FamilyRisk, FederatedRisk, FederatedRow,
-    LanguageSummary, LmDefenceRow, LmGroup, LmReliable, LmRow, ModelDefenceRow, PrivacyAttack, PrivacyGroup,
-    PrivacySummary, RadiusStat, RagGroup, RagRow, RateRow, RiskRow, RoundStat, Stat,
+    LanguageSummary, LmDefenceRow, LmGroup, LmReliable, LmRow, ModelDefenceRow, PrivacyAttack,
+    PrivacyGroup, PrivacySummary, RadiusStat, RagGroup, RagRow, RateRow, RiskRow, RoundStat, Stat,
     TextDefenceRow, TextGroup, TextRow, Verdict, HEADLINE_K,
 };
 

@@ -329,9 +329,10 @@ fn results_table(records: &[mithridate_assess::record::CellRecord]) -> String {
                     .attack
                     .as_ref()
                     .map_or("clean".into(), |a| format!("{} @ {}", a.name, a.rate));
-                let verdict = m.verdict.as_deref().map_or(String::new(), |v| {
-                    format!(": {v} {:?}", m.target_classes)
-                });
+                let verdict = m
+                    .verdict
+                    .as_deref()
+                    .map_or(String::new(), |v| format!(": {v} {:?}", m.target_classes));
                 vec![
                     r.dataset.clone(),
                     r.seed.to_string(),
