@@ -53,7 +53,7 @@ pub fn retrieve_all(home: &mithridate_data::DataHome, spec: &RagSpec) -> Result<
     let mut defences = build_defences()?;
     let clean = corpus::load(home, &spec.corpus)?;
     let (targets, indexed) = match &spec.targets {
-        TargetSource::KnownItems(n) => targets::known_items(&clean, *n, spec.seed)?,
+        TargetSource::KnownItems(n) => targets::built_in(&clean, *n, spec.seed)?,
         TargetSource::File(path) => (targets::read_targets(path)?, clean.clone()),
     };
     let white_box = ATTACKS

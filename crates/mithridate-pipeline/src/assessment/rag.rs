@@ -162,7 +162,7 @@ pub(super) fn validate(config: &Config, block: &Rag, data: &DataCache, seed: u64
             .map_err(|e| at(config, &retriever, e))?;
     }
     let checked = match block.target_source() {
-        RagTargets::Count(n) => targets::known_items(&loaded, n, seed).map(|_| ()),
+        RagTargets::Count(n) => targets::built_in(&loaded, n, seed).map(|_| ()),
         RagTargets::File(path) => targets::read_targets(path.as_ref()).map(|_| ()),
     };
     if let Err(e) = checked {
