@@ -11,13 +11,12 @@
 use crate::{AnswerError, Result};
 use mithridate_core::registry::Requirement;
 use mithridate_rag::attacks::AttackInput;
-use mithridate_rag::bm25::Bm25;
 use mithridate_rag::corpus::{self, Passage};
 use mithridate_rag::defences::manifest::SignedCorpus;
-use mithridate_rag::defences::{IndexView, Query, RetrievalDefence};
+use mithridate_rag::defences::{IndexView, RetrievalDefence};
 use mithridate_rag::encoder::{Encoder, DIM};
-use mithridate_rag::experiment::{RagSpec, Retriever, TargetSource};
-use mithridate_rag::index::{corpus_embeddings, DenseIndex};
+use mithridate_rag::experiment::{self, RagSpec, Retriever, TargetSource};
+use mithridate_rag::index::corpus_embeddings;
 use mithridate_rag::registry::{build_attack, build_defence, ATTACKS};
 use mithridate_rag::targets::{self, Target};
 use std::collections::HashMap;
@@ -102,13 +101,13 @@ pub fn retrieve_all(home: &mithridate_data::DataHome, spec: &RagSpec) -> Result<
     let (mut offered_vectors, mut indexed_vectors, mut queries) = (None, None, None);
     if let (true, Some(encoder)) = (needs_model, &encoder) {
         let (clean_vectors, _) = corpus_embeddings(home, encoder, &clean, &mut |_, _| {})?;
-        offered_vectors = Some(embed_changed(
+        offered_vectors = Some(experiment::embed_offered(
             encoder,
             &clean.passages,
             &clean_vectors,
             &offered,
         )?);
-        indexed_vectors = Some(embed_changed(
+        indexed_vectors = Some(experiment::embed_offered(
             encoder,
             &clean.passages,
             &clean_vectors,
@@ -152,7 +151,8 @@ pub fn retrieve_all(home: &mithridate_data::DataHome, spec: &RagSpec) -> Result<
     })
 }
 
-/// Index-time admission, `3k` candidates, query-time filters in order, the best `k` rows.
+/// The rag experiment's retrieval (index-time admission, `3k` candidates, query-time
+/// filters in order), keeping the best `k` rows per target.
 fn retrieve(
     retriever: Retriever,
     view: &IndexView,
@@ -161,86 +161,5 @@ fn retrieve(
     query_vectors: Option<&[f32]>,
     k: usize,
 ) -> Result<Vec<Vec<usize>>> {
-    let passages = view.passages;
-    let mut admitted = vec![true; passages.len()];
-    for d in defences.iter_mut() {
-        for (a, keep) in admitted.iter_mut().zip(d.prepare(view)?) {
-            *a &= keep;
-        }
-    }
-    let rows: Vec<usize> = (0..passages.len()).filter(|&i| admitted[i]).collect();
-    if rows.is_empty() {
-        return Err(AnswerError::invalid(
-            "the defences refused every passage: nothing to index",
-        ));
-    }
-    let depth = 3 * k;
-    let candidates: Vec<Vec<usize>> = match retriever {
-        Retriever::Minilm => {
-            let vectors = view.embeddings.unwrap_or_default();
-            let mut matrix = Vec::with_capacity(rows.len() * DIM);
-            for &r in &rows {
-                matrix.extend_from_slice(&vectors[r * DIM..(r + 1) * DIM]);
-            }
-            DenseIndex::new(matrix, DIM)?
-                .search(query_vectors.unwrap_or_default(), depth)?
-                .into_iter()
-                .map(|hits| hits.into_iter().map(|(i, _)| rows[i]).collect())
-                .collect()
-        }
-        Retriever::Bm25 => {
-            let texts: Vec<&str> = rows.iter().map(|&r| passages[r].text.as_str()).collect();
-            let bm25 = Bm25::new(&texts);
-            targets
-                .iter()
-                .map(|t| {
-                    bm25.search(&t.question, depth)
-                        .into_iter()
-                        .map(|(i, _)| rows[i])
-                        .collect()
-                })
-                .collect()
-        }
-    };
-    let mut out = Vec::with_capacity(targets.len());
-    for (t, target) in targets.iter().enumerate() {
-        let query = Query {
-            text: &target.question,
-            embedding: query_vectors.map(|q| &q[t * DIM..(t + 1) * DIM]),
-        };
-        let mut kept = candidates[t].clone();
-        for d in defences.iter() {
-            kept = d.filter(&query, &kept, view);
-        }
-        kept.truncate(k);
-        out.push(kept);
-    }
-    Ok(out)
-}
-
-/// Embeddings of `passages`: rows equal to the clean corpus's reuse its vectors, the rest
-/// are encoded.
-fn embed_changed(
-    encoder: &Encoder,
-    clean: &[Passage],
-    clean_vectors: &[f32],
-    passages: &[Passage],
-) -> Result<Vec<f32>> {
-    let mut vectors = vec![0f32; passages.len() * DIM];
-    let mut fresh = Vec::new();
-    for (i, p) in passages.iter().enumerate() {
-        match clean.get(i) {
-            Some(c) if c.id == p.id && c.text == p.text => {
-                vectors[i * DIM..(i + 1) * DIM]
-                    .copy_from_slice(&clean_vectors[i * DIM..(i + 1) * DIM]);
-            }
-            _ => fresh.push(i),
-        }
-    }
-    let texts: Vec<&str> = fresh.iter().map(|&i| passages[i].text.as_str()).collect();
-    let encoded = encoder.encode(&texts)?;
-    for (j, &i) in fresh.iter().enumerate() {
-        vectors[i * DIM..(i + 1) * DIM].copy_from_slice(&encoded.vectors[j * DIM..(j + 1) * DIM]);
-    }
-    Ok(vectors)
+    Ok(experiment::retrieve_rows(retriever, view, defences, targets, query_vectors, k)?.0)
 }

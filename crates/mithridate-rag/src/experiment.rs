@@ -322,9 +322,7 @@ pub fn run(
     })
 }
 
-/// Index-time admission by every defence, retrieval of `3 x max_k` candidates, query-time
-/// filters in order, the best `max_k` kept: the ids per target and the admission mask
-/// (`max_k` is already widened by the defences' context factor).
+/// [`retrieve_rows`] as passage ids per target, with the admission mask.
 fn retrieve(
     spec: &RagSpec,
     view: &IndexView,
@@ -333,6 +331,37 @@ fn retrieve(
     query_vectors: Option<&[f32]>,
     max_k: usize,
 ) -> Result<(Vec<Vec<String>>, Vec<bool>)> {
+    let (rows, admitted) = retrieve_rows(
+        spec.retriever,
+        view,
+        defences,
+        targets,
+        query_vectors,
+        max_k,
+    )?;
+    let ids = rows
+        .into_iter()
+        .map(|hits| {
+            hits.into_iter()
+                .map(|r| view.passages[r].id.clone())
+                .collect()
+        })
+        .collect();
+    Ok((ids, admitted))
+}
+
+/// Index-time admission by every defence, retrieval of `3 x max_k` candidates, query-time
+/// filters in order, the best `max_k` kept: the passage rows per target and the admission
+/// mask (`max_k` is already widened by the defences' context factor). The experiment and
+/// the answer-level benchmark (mithridate-rag-answer) retrieve through this one function.
+pub fn retrieve_rows(
+    retriever: Retriever,
+    view: &IndexView,
+    defences: &mut [Box<dyn RetrievalDefence>],
+    targets: &[Target],
+    query_vectors: Option<&[f32]>,
+    max_k: usize,
+) -> Result<(Vec<Vec<usize>>, Vec<bool>)> {
     let passages = view.passages;
     let mut admitted = vec![true; passages.len()];
     for d in defences.iter_mut() {
@@ -347,7 +376,7 @@ fn retrieve(
         ));
     }
     let depth = 3 * max_k;
-    let candidates: Vec<Vec<usize>> = match spec.retriever {
+    let candidates: Vec<Vec<usize>> = match retriever {
         Retriever::Minilm => {
             let vectors = view.embeddings.unwrap_or_default();
             let mut matrix = Vec::with_capacity(rows.len() * DIM);
@@ -385,7 +414,7 @@ fn retrieve(
             kept = d.filter(&query, &kept, view);
         }
         kept.truncate(max_k);
-        retrieved.push(kept.into_iter().map(|r| passages[r].id.clone()).collect());
+        retrieved.push(kept);
     }
     Ok((retrieved, admitted))
 }
@@ -407,7 +436,7 @@ fn check_gold(targets: &[Target], corpus: &corpus::Corpus) -> Result<()> {
 
 /// Embeddings of `offered`: rows of the clean corpus whose text is unchanged are reused, the
 /// rest are encoded.
-fn embed_offered(
+pub fn embed_offered(
     encoder: &Encoder,
     clean: &[Passage],
     clean_vectors: &[f32],
