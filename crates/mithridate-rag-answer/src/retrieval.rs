@@ -19,7 +19,6 @@ use mithridate_rag::experiment::{self, RagSpec, Retriever, TargetSource};
 use mithridate_rag::index::corpus_embeddings;
 use mithridate_rag::registry::{build_attack, build_defence, ATTACKS};
 use mithridate_rag::targets::{self, Target};
-use std::collections::HashMap;
 
 /// What each target retrieved (passage ids and texts, best first) in the three conditions.
 #[derive(Debug, Clone)]
@@ -77,26 +76,7 @@ pub fn retrieve_all(home: &mithridate_data::DataHome, spec: &RagSpec) -> Result<
         }
         _ => attack.poison(&input)?,
     };
-    let mut published = indexed.passages.clone();
-    published.extend(poisoning.added.iter().cloned());
-    let signed = SignedCorpus::sign(&published, spec.seed)?;
-    let mut offered = published;
-    let row_of: HashMap<String, usize> = offered
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.id.clone(), i))
-        .collect();
-    if row_of.len() != offered.len() {
-        return Err(AnswerError::invalid(
-            "the attack added a passage id the corpus already has",
-        ));
-    }
-    for p in &poisoning.replaced {
-        let row = row_of.get(&p.id).ok_or_else(|| {
-            AnswerError::invalid(format!("the attack replaced unknown passage '{}'", p.id))
-        })?;
-        offered[*row].text = p.text.clone();
-    }
+    let (signed, offered) = experiment::publish(&indexed.passages, &poisoning, spec.seed)?;
 
     let (mut offered_vectors, mut indexed_vectors, mut queries) = (None, None, None);
     if let (true, Some(encoder)) = (needs_model, &encoder) {

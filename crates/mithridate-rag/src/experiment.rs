@@ -185,27 +185,12 @@ pub fn run(
         }
         _ => (attack.poison(&input)?, None),
     };
-    // Published = indexed + added; offered = published with the replacements swapped in.
-    let mut published = indexed.passages.clone();
-    published.extend(poisoning.added.iter().cloned());
-    let signed = SignedCorpus::sign(&published, spec.seed)?;
-    let mut offered = published;
-    let row_of: HashMap<String, usize> = offered
+    let (signed, offered) = publish(&indexed.passages, &poisoning, spec.seed)?;
+    let row_of: HashMap<&str, usize> = offered
         .iter()
         .enumerate()
-        .map(|(i, p)| (p.id.clone(), i))
+        .map(|(i, p)| (p.id.as_str(), i))
         .collect();
-    if row_of.len() != offered.len() {
-        return Err(RagError::invalid(
-            "the attack added a passage id the corpus already has",
-        ));
-    }
-    for p in &poisoning.replaced {
-        let row = row_of.get(&p.id).ok_or_else(|| {
-            RagError::invalid(format!("the attack replaced unknown passage '{}'", p.id))
-        })?;
-        offered[*row].text = p.text.clone();
-    }
 
     let mut truncated_passages = 0;
     let mut embedding_cache = None;
@@ -252,7 +237,7 @@ pub fn run(
         let mut v = e[..indexed.len() * DIM].to_vec();
         for p in &poisoning.replaced {
             // A replaced row's text is unchanged in the indexed corpus: its clean vector.
-            if let (Some(&r), Some(cv)) = (row_of.get(&p.id), clean_vectors.as_ref()) {
+            if let (Some(&r), Some(cv)) = (row_of.get(p.id.as_str()), clean_vectors.as_ref()) {
                 v[r * DIM..(r + 1) * DIM].copy_from_slice(&cv[r * DIM..(r + 1) * DIM]);
             }
         }
@@ -295,7 +280,7 @@ pub fn run(
         .injected
         .iter()
         .flatten()
-        .filter_map(|id| row_of.get(id).copied())
+        .filter_map(|id| row_of.get(id.as_str()).copied())
         .collect();
     Ok(RagReport {
         corpus: clean.name.clone(),
@@ -320,6 +305,38 @@ pub fn run(
         seed: spec.seed,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The corpus as the attacker leaves it: *published* = `indexed` + the added passages, signed
+/// (the manifest a defender would have recorded), and *offered* = published with the
+/// replacements swapped in after signing (split-view poisoning). Errors when an added id
+/// already exists or a replaced id does not.
+pub fn publish(
+    indexed: &[Passage],
+    poisoning: &crate::attacks::Poisoning,
+    seed: u64,
+) -> Result<(SignedCorpus, Vec<Passage>)> {
+    let mut published = indexed.to_vec();
+    published.extend(poisoning.added.iter().cloned());
+    let signed = SignedCorpus::sign(&published, seed)?;
+    let mut offered = published;
+    let row_of: HashMap<String, usize> = offered
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.clone(), i))
+        .collect();
+    if row_of.len() != offered.len() {
+        return Err(RagError::invalid(
+            "the attack added a passage id the corpus already has",
+        ));
+    }
+    for p in &poisoning.replaced {
+        let row = row_of.get(&p.id).ok_or_else(|| {
+            RagError::invalid(format!("the attack replaced unknown passage '{}'", p.id))
+        })?;
+        offered[*row].text = p.text.clone();
+    }
+    Ok((signed, offered))
 }
 
 /// [`retrieve_rows`] as passage ids per target, with the admission mask.
