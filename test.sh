@@ -31,4 +31,4 @@ cargo test --workspace
 MATURIN_PEP517_ARGS="--profile dev" pip_install --force-reinstall --no-deps ./python
 # The CLI-equality tests compare against the binary `cargo test` just built.
 export MITHRIDATE_BIN="$PWD/target/debug/mithridate"
-python -m pytest -q python/tests
+OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python -m pytest -q python/tests

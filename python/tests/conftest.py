@@ -8,10 +8,18 @@ missing reference is a failure, so CI cannot pass by skipping.
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
-import pytest
+# One BLAS thread per process, set before NumPy loads (Ray's simulation actors inherit it):
+# a CI run hung for 30 min inside OpenBLAS's thread-pool wait (exec_blas_async_wait) in the
+# Flower simulation's central evaluation on a loaded 2-core machine. The test's models are
+# small, so single-threaded BLAS costs nothing measurable.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
