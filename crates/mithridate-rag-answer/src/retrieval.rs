@@ -9,15 +9,13 @@
 //! defence), `attacked` (undefended) and `defended` (attacked, the defences applied).
 
 use crate::{AnswerError, Result};
-use mithridate_core::registry::Requirement;
-use mithridate_rag::attacks::AttackInput;
 use mithridate_rag::corpus::{self, Passage};
 use mithridate_rag::defences::manifest::SignedCorpus;
 use mithridate_rag::defences::{IndexView, RetrievalDefence};
-use mithridate_rag::encoder::{Encoder, DIM};
+use mithridate_rag::encoder::DIM;
 use mithridate_rag::experiment::{self, RagSpec, Retriever, TargetSource};
 use mithridate_rag::index::corpus_embeddings;
-use mithridate_rag::registry::{build_attack, build_defence, ATTACKS};
+use mithridate_rag::registry::{build_attack, build_defence};
 use mithridate_rag::targets::{self, Target};
 
 /// What each target retrieved (passage ids and texts, best first) in the three conditions.
@@ -54,28 +52,9 @@ pub fn retrieve_all(home: &mithridate_data::DataHome, spec: &RagSpec) -> Result<
         TargetSource::KnownItems(n) => targets::built_in(&clean, *n, spec.seed)?,
         TargetSource::File(path) => (targets::read_targets(path)?, clean.clone()),
     };
-    let white_box = ATTACKS
-        .get(&spec.attack)
-        .is_ok_and(|e| e.requires(Requirement::Model));
     let needs_model = spec.needs_encoder();
-    let encoder = if needs_model || white_box {
-        Some(Encoder::minilm(home)?)
-    } else {
-        None
-    };
-    let input = AttackInput {
-        corpus: &indexed,
-        targets: &targets,
-        per_target: spec.poisons_per_target,
-        seed: spec.seed,
-        encoder: encoder.as_ref(),
-    };
-    let poisoning = match (&encoder, white_box) {
-        (Some(e), true) => {
-            mithridate_rag::poison_cache::poison_cached(home, attack.as_ref(), &input, e.id())?.0
-        }
-        _ => attack.poison(&input)?,
-    };
+    let (encoder, poisoning, _) =
+        experiment::poison(home, spec, attack.as_ref(), &indexed, &targets)?;
     let (signed, offered) = experiment::publish(&indexed.passages, &poisoning, spec.seed)?;
 
     let (mut offered_vectors, mut indexed_vectors, mut queries) = (None, None, None);

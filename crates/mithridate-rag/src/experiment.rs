@@ -159,32 +159,9 @@ pub fn run(
         TargetSource::File(path) => (targets::read_targets(path)?, clean.clone()),
     };
     check_gold(&targets, &indexed)?;
-    // The index needs embeddings (dense retriever, embedding defences); a white-box attack
-    // needs the encoder itself, whatever the retriever (a BM25 index then faces passages
-    // optimised against MiniLM: a transfer attack).
     let needs_model = spec.needs_encoder();
-    let white_box = ATTACKS
-        .get(&spec.attack)
-        .is_ok_and(|e| e.requires(Requirement::Model));
-    let encoder = if needs_model || white_box {
-        Some(Encoder::minilm(home)?)
-    } else {
-        None
-    };
-    let input = AttackInput {
-        corpus: &indexed,
-        targets: &targets,
-        per_target: spec.poisons_per_target,
-        seed: spec.seed,
-        encoder: encoder.as_ref(),
-    };
-    // White-box passages cost encoder passes: crafted once, then read from the cache.
-    let (poisoning, poison_cache_rebuilt) = match (&encoder, white_box) {
-        (Some(e), true) => {
-            crate::poison_cache::poison_cached(home, attack.as_ref(), &input, e.id())?
-        }
-        _ => (attack.poison(&input)?, None),
-    };
+    let (encoder, poisoning, poison_cache_rebuilt) =
+        poison(home, spec, attack.as_ref(), &indexed, &targets)?;
     let (signed, offered) = publish(&indexed.passages, &poisoning, spec.seed)?;
     let row_of: HashMap<&str, usize> = offered
         .iter()
@@ -305,6 +282,42 @@ pub fn run(
         seed: spec.seed,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The encoder (when the index or a white-box attack needs it) and the attack's passages
+/// against `indexed`: white-box passages cost encoder passes, so they are crafted once and
+/// then read from the poisoning cache (whose rebuild reason is the third value).
+///
+/// The index needs embeddings (dense retriever, embedding defences); a white-box attack
+/// needs the encoder itself, whatever the retriever (a BM25 index then faces passages
+/// optimised against MiniLM: a transfer attack).
+pub fn poison(
+    home: &mithridate_data::DataHome,
+    spec: &RagSpec,
+    attack: &dyn crate::attacks::RetrievalAttack,
+    indexed: &corpus::Corpus,
+    targets: &[Target],
+) -> Result<(Option<Encoder>, crate::attacks::Poisoning, Option<String>)> {
+    let white_box = ATTACKS
+        .get(&spec.attack)
+        .is_ok_and(|e| e.requires(Requirement::Model));
+    let encoder = if spec.needs_encoder() || white_box {
+        Some(Encoder::minilm(home)?)
+    } else {
+        None
+    };
+    let input = AttackInput {
+        corpus: indexed,
+        targets,
+        per_target: spec.poisons_per_target,
+        seed: spec.seed,
+        encoder: encoder.as_ref(),
+    };
+    let (poisoning, rebuilt) = match (&encoder, white_box) {
+        (Some(e), true) => crate::poison_cache::poison_cached(home, attack, &input, e.id())?,
+        _ => (attack.poison(&input)?, None),
+    };
+    Ok((encoder, poisoning, rebuilt))
 }
 
 /// The corpus as the attacker leaves it: *published* = `indexed` + the added passages, signed
