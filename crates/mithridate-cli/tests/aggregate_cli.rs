@@ -5,7 +5,7 @@
 //! The `.npy` files are written by hand here (format 1.0), independently of the reader under
 //! test.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::{Path, PathBuf};
 

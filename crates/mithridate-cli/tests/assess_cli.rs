@@ -2,7 +2,7 @@
 //! resumes to the same results as an uninterrupted one, shards merge to the unsharded results,
 //! and malformed configurations fail before any work, naming the line.
 
-mod common;
+use crate::common;
 
 use common::{home, json, mithridate};
 use mithridate_assess::record::CellRecord;

@@ -2,7 +2,7 @@
 //! Uses `MITHRIDATE_HOME` if set, else `<workspace>/target/mithridate-home` (shared with the
 //! data crate's tests, so the small datasets are downloaded at most once).
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

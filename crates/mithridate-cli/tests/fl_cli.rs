@@ -1,7 +1,7 @@
 //! `mithridate fl` and `fl-sweep` end to end on digits: JSON lines, the summary, exit codes.
 //! Uses `MITHRIDATE_HOME` if set, else `<workspace>/target/mithridate-home`.
 
-mod common;
+use crate::common;
 use common::*;
 
 const SMALL: [&str; 14] = [

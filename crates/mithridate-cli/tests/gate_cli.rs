@@ -2,7 +2,7 @@
 //! fails, a clean retrain with another seed passes, both decisions land in a verifiable audit
 //! log, and bad input exits 2 with one error line.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! trigger longer than the context, a poison count above the corpus size, unknown names) as
 //! one-line errors with exit code 2.
 
-mod common;
+use crate::common;
 use common::*;
 
 fn corpus(dir: &std::path::Path) -> std::path::PathBuf {

@@ -1,7 +1,7 @@
 //! `mithridate evaluate --model x.onnx`: PyTorch-exported fixtures of mithridate-onnx give
 //! PyTorch's own MNIST test accuracy, and bad ONNX inputs fail with one line and exit 2.
 
-mod common;
+use crate::common;
 
 use common::{arg, assert_one_line_error, json, mithridate};
 use std::path::PathBuf;

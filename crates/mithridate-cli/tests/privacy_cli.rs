@@ -2,7 +2,7 @@
 //! Google's dp-accounting 0.6.0 (computed once, quoted here), the text form, and the bad
 //! inputs the issue names (delta outside (0, 1), noise multiplier <= 0) as one-line errors.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

@@ -1,7 +1,7 @@
 //! `mithridate provenance` end to end on real data: keygen, manifest (signed at once or
 //! later), verify against the data, and diff naming the label-flipped samples by id.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[cfg(unix)]

@@ -1,7 +1,7 @@
 //! `mithridate rag attack` end to end on a generated JSONL corpus with BM25 (no model): the
 //! JSON keys and ranges, the defence flag, and bad input as one-line errors with exit code 2.
 
-mod common;
+use crate::common;
 use common::*;
 
 fn corpus(dir: &std::path::Path) -> std::path::PathBuf {

@@ -2,7 +2,7 @@
 //! categorical column exports to .npz (same ids) with its encoding recorded, the recorded
 //! encoding reproduces the layout on another file, and malformed files exit 2 with one line.
 
-mod common;
+use crate::common;
 use common::{arg, json, mithridate};
 
 #[test]

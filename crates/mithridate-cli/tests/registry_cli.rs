@@ -1,7 +1,7 @@
 //! The CLI's lists and help read the registries: every registered name appears, and nothing
 //! else does.
 
-mod common;
+use crate::common;
 
 use common::{json, mithridate};
 use mithridate_attack::registry::ATTACKS;

@@ -2,7 +2,7 @@
 //! trained here (the scan settings are those of scan_model_cli.rs), fine-pruning reports its
 //! pruning, and bad requests fail on one line.
 
-mod common;
+use crate::common;
 
 use common::{arg, assert_one_line_error, json, mithridate};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! (the settings are the smallest that separated the two here: fewer steps left class 7's
 //! trigger unconverged, anomaly index 1.65).
 
-mod common;
+use crate::common;
 
 use common::{arg, assert_one_line_error, json, mithridate};
 use std::path::PathBuf;

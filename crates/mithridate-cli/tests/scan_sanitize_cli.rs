@@ -2,7 +2,7 @@
 //! flipped by `poison`): confident learning finds the flips, sanitize relabels or drops them,
 //! and every bad input exits 2 with one error line and writes no output file.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

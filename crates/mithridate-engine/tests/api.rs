@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 
-mod common;
+use crate::common;
 use common::{quadrant_images, two_topic_text};
 
 /// `n` samples of `k` Gaussian-ish blobs in `dim` dimensions (class c centred on +-2 in

@@ -3,7 +3,7 @@
 
 use mithridate_engine::{Architecture, Classifier, DpSgd, Optimizer, TrainParams};
 
-mod common;
+use crate::common;
 use common::{quadrant_images, two_topic_text};
 
 fn dp_params(arch: Architecture, epochs: usize) -> TrainParams {

@@ -38,7 +38,7 @@ pub fn markdown() -> String {
         ),
     ];
     let mut out = String::from(
-        "# Registry\n\nGenerated from the registries (`cargo test -p mithridate-pipeline --test catalog` \
+        "# Registry\n\nGenerated from the registries (`cargo test -p mithridate-pipeline --test integration catalog::` \
          checks it; `MITHRIDATE_BLESS=1` rewrites it). Every entry is one file plus one registry line.\n",
     );
     for (title, table) in sections {

@@ -1,0 +1,11 @@
+//! All of this crate's integration tests, one module per file, linked into one test binary:
+//! each binary statically links the whole dependency tree, so one instead of several saves
+//! link time and disk (CI ran out of disk with ~100 test binaries).
+
+mod npy_files;
+mod npz_files;
+mod readers;
+mod readers_arff;
+mod readers_fuzz;
+mod readers_real;
+mod real_data;

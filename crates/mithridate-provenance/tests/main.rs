@@ -1,0 +1,8 @@
+//! All of this crate's integration tests, one module per file, linked into one test binary:
+//! each binary statically links the whole dependency tree, so one instead of several saves
+//! link time and disk (CI ran out of disk with ~100 test binaries).
+
+mod audit;
+mod file_modes;
+mod malformed;
+mod tamper;
