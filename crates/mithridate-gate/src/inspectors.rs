@@ -28,8 +28,22 @@ pub struct Inspection {
     pub target_classes: Vec<usize>,
     /// The reverse-engineered trigger of each flagged class, where the method reverses one.
     pub triggers: Vec<(usize, ReversedTrigger)>,
+    /// One score per class, indexed by class (larger = more suspicious; `None` where the
+    /// method did not score a class), named by [`ClassScores::name`], for tables.
+    pub class_scores: ClassScores,
     /// The method's full per-class evidence (JSON, for reports).
     pub details: serde_json::Value,
+}
+
+/// A detector's per-class statistic, for the CLI's per-class table and reports.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClassScores {
+    /// What the score is, e.g. `"anomaly index"`.
+    pub name: &'static str,
+    /// The score of class `c` at index `c`.
+    pub values: Vec<Option<f64>>,
+    /// A one-line account of the decision, e.g. `"largest anomaly index 3.53 > 2"`.
+    pub evidence: String,
 }
 
 impl Inspection {
@@ -173,6 +187,26 @@ impl ModelInspector for NeuralCleanse {
         _seed: u64,
     ) -> Result<Inspection> {
         let scan = scan_model(model, trusted, &self.reverse)?;
+        let mut values = vec![None; trusted.num_classes()];
+        for c in &scan.classes {
+            if let Some(v) = values.get_mut(c.class) {
+                *v = Some(c.anomaly_index);
+            }
+        }
+        let largest = values
+            .iter()
+            .flatten()
+            .fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+        let threshold = crate::model_scan::ANOMALY_THRESHOLD;
+        let class_scores = ClassScores {
+            name: "anomaly index",
+            values,
+            evidence: format!(
+                "largest anomaly index {largest:.2} {} {threshold} ({} trusted samples)",
+                if largest > threshold { ">" } else { "<=" },
+                trusted.len()
+            ),
+        };
         let triggers = scan
             .classes
             .iter()
@@ -194,6 +228,7 @@ impl ModelInspector for NeuralCleanse {
         Ok(Inspection {
             target_classes: scan.target_classes,
             triggers,
+            class_scores,
             details,
         })
     }
@@ -262,6 +297,21 @@ impl ModelInspector for MaxMargin {
         seed: u64,
     ) -> Result<Inspection> {
         let scan = max_margin_scan(model, trusted, &MaxMargin::margin(&self.params, seed)?)?;
+        let class_scores = ClassScores {
+            name: "max margin",
+            values: scan.classes.iter().map(|c| Some(c.max_margin)).collect(),
+            evidence: format!(
+                "class {} p = {:.2e} {} {}",
+                scan.top_class,
+                scan.p_value,
+                if scan.p_value < self.params.p_threshold {
+                    "<"
+                } else {
+                    ">="
+                },
+                self.params.p_threshold
+            ),
+        };
         let details = serde_json::json!({
             "classes": scan.classes,
             "top_class": scan.top_class,
@@ -272,6 +322,7 @@ impl ModelInspector for MaxMargin {
         Ok(Inspection {
             target_classes: scan.target_classes,
             triggers: Vec::new(),
+            class_scores,
             details,
         })
     }
@@ -301,6 +352,7 @@ mod tests {
         let clean = Inspection {
             target_classes: vec![],
             triggers: vec![],
+            class_scores: ClassScores::default(),
             details: serde_json::Value::Null,
         };
         assert_eq!(clean.verdict(), "clean");
