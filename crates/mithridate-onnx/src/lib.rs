@@ -15,6 +15,10 @@
 //! workspace already builds for the engine: no new dependency, and candle's reverse-mode
 //! autodiff gives input gradients through the whole graph.
 //!
+//! The other direction, [`export_classifier`], writes a model Mithridate trained (logreg, mlp,
+//! cnn) as a standard ONNX classifier (IR 8, opset 17) that this importer and ONNX Runtime
+//! evaluate to the engine's own logits (`mithridate export` on the command line).
+//!
 //! ```no_run
 //! use mithridate_onnx::{InputOptions, OnnxClassifier};
 //! # fn demo(data: &mithridate_data::Dataset) -> Result<(), mithridate_onnx::OnnxError> {
@@ -27,16 +31,25 @@
 
 mod classifier;
 mod error;
+mod export;
+#[cfg(test)]
+mod export_tests;
 mod graph;
 mod ops;
 pub mod proto;
+mod proto_write;
 mod shape_ops;
 mod value;
 
 pub use classifier::{InputLayout, InputOptions, OnnxClassifier};
 pub use error::OnnxError;
+pub use export::{
+    export_classifier, OnnxExport, EXPORT_HIDDEN, EXPORT_INPUT, EXPORT_IR_VERSION, EXPORT_OPSET,
+    EXPORT_OUTPUT,
+};
 pub use graph::OPSETS;
 pub use ops::SUPPORTED as SUPPORTED_OPERATORS;
+pub use proto_write::Dim;
 
 /// True when `path` names an ONNX file (by extension), so commands can pick the loader.
 pub fn is_onnx_path(path: &std::path::Path) -> bool {
