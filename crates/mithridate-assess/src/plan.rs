@@ -335,6 +335,36 @@ impl std::str::FromStr for Shard {
 /// # Ok::<(), mithridate_assess::config::ConfigError>(())
 /// ```
 pub fn plan(config: &Config, seeds: u64, base_seed: u64) -> Vec<Cell> {
+    plan_with(config, seeds, base_seed, &|_| false)
+}
+
+/// [`plan`], plus a cell per clean baseline and each configured defence that
+/// `runs_on_clean(name)` accepts: model-level inspectors and repairs applied to the
+/// unpoisoned model, which measures their false positives (and a repair's cost in clean
+/// accuracy). These cells come first among a block's defence cells. The pipeline passes its
+/// registries' test; this crate does not know which names are model-level.
+///
+/// ```
+/// use mithridate_assess::{config::Config, plan::plan_with};
+/// let config = Config::parse(r#"
+/// [[centralized]]
+/// dataset = "digits"
+/// defences = ["spectral", "neural-cleanse"]
+/// [[centralized.attacks]]
+/// name = "badnets"
+/// rates = [0.05]
+/// "#)?;
+/// let cells = plan_with(&config, 1, 0, &|name| name == "neural-cleanse");
+/// // 1 clean + 1 undefended + 1 clean inspected + 2 defended.
+/// assert_eq!(cells.len(), 5);
+/// # Ok::<(), mithridate_assess::config::ConfigError>(())
+/// ```
+pub fn plan_with(
+    config: &Config,
+    seeds: u64,
+    base_seed: u64,
+    runs_on_clean: &dyn Fn(&str) -> bool,
+) -> Vec<Cell> {
     let mut specs: Vec<CellSpec> = Vec::new();
     for s in 0..seeds {
         let seed = base_seed.wrapping_add(s);
@@ -376,7 +406,28 @@ pub fn plan(config: &Config, seeds: u64, base_seed: u64) -> Vec<Cell> {
                     .iter()
                     .map(|(c, _)| CellSpec::Centralized(c.clone())),
             );
-            for (cell, defences) in &attacked {
+            // The clean model under every model-level defence configured for the block or
+            // one of its attacks (each once, in configuration order).
+            let mut on_clean: Vec<&toml::Spanned<String>> = Vec::new();
+            let configured = block.defences.iter().chain(
+                block
+                    .attacks
+                    .iter()
+                    .flat_map(|a| a.defences.as_deref().unwrap_or(&[])),
+            );
+            for d in configured {
+                if runs_on_clean(d.get_ref())
+                    && !on_clean.iter().any(|o| o.get_ref() == d.get_ref())
+                {
+                    on_clean.push(d);
+                }
+            }
+            let clean_defended = on_clean
+                .iter()
+                .map(|d| (base.clone(), std::slice::from_ref(*d)));
+            let defended: Vec<(CentralizedCell, &[toml::Spanned<String>])> =
+                clean_defended.chain(attacked.iter().cloned()).collect();
+            for (cell, defences) in &defended {
                 for detector in defences.iter() {
                     specs.push(CellSpec::Centralized(CentralizedCell {
                         defence: Some(DefenceCell {

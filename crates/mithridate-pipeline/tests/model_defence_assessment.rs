@@ -53,19 +53,35 @@ fn model_defences_inspect_and_repair_the_poisoned_model() {
         .run(&Executor::new(data), &store, Shard::ALL, 2, &|_| {})
         .unwrap();
     assert_eq!(
-        summary.ran, 5,
-        "baseline, undefended and three model defences"
+        summary.ran, 8,
+        "baseline, undefended, three model defences of the clean model and three of the poisoned"
     );
     let records = store.records().unwrap();
-    let by_method = |name: &str| -> ModelDefenceOutcome {
+    let of_model = |name: &str, poisoned: bool| -> ModelDefenceOutcome {
         records
             .iter()
             .find_map(|r| match &r.outcome {
-                Outcome::ModelDefence(m) if m.method == name => Some(m.clone()),
+                Outcome::ModelDefence(m) if m.method == name && m.attack.is_some() == poisoned => {
+                    Some(m.clone())
+                }
                 _ => None,
             })
-            .unwrap_or_else(|| panic!("no {name} record"))
+            .unwrap_or_else(|| panic!("no {name} record (poisoned {poisoned})"))
     };
+    let by_method = |name: &str| of_model(name, true);
+    // The clean baseline under each method: a false-positive check, no attack to score.
+    let clean: Vec<ModelDefenceOutcome> = ["neural-cleanse", "max-margin", "nc-unlearning"]
+        .iter()
+        .map(|name| of_model(name, false))
+        .collect();
+    for m in &clean {
+        assert!(m.verdict.is_some(), "{}: {m:?}", m.method);
+        assert_eq!((m.true_target, m.before.success_rate), (None, None));
+    }
+    let clean_repair_after = clean[2]
+        .after
+        .expect("a repair of the clean model reports after");
+    assert!(clean_repair_after.success_rate.is_none());
     let nc = by_method("neural-cleanse");
     eprintln!(
         "neural-cleanse: {:?} {:?} {} evaluated {}",
@@ -132,12 +148,16 @@ fn model_defences_inspect_and_repair_the_poisoned_model() {
     assert!(markdown.contains("nc-unlearning (repair)"));
     let html = report.to_html();
     assert!(html.contains("<h3>Model inspection and repair</h3>"));
+    assert!(
+        markdown.contains("| clean |"),
+        "a row for the clean model:\n{markdown}"
+    );
     assert_eq!(
         html.matches("data:image/png;base64,").count(),
-        nc.triggers.len()
+        nc.triggers.len() + clean[0].triggers.len() + clean[2].triggers.len()
     );
     let csv = report.to_csv().unwrap();
-    assert_eq!(csv.matches(",model_defence,").count(), 3);
+    assert_eq!(csv.matches(",model_defence,").count(), 6);
 }
 
 #[test]

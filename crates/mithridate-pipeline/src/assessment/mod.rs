@@ -62,7 +62,11 @@ impl Assessment {
             return Err(crate::PipelineError::invalid("--seeds must be at least 1"));
         }
         validate(config, data, base_seed, kinds)?;
-        let cells = plan::plan(config, seeds, base_seed);
+        // Model-level defences also inspect (or repair) the clean baseline: their false
+        // positives.
+        let cells = plan::plan_with(config, seeds, base_seed, &|name| {
+            crate::model_defence::ModelDefenceSpec::names().contains(&name)
+        });
         let checked = cells
             .iter()
             .map(|c| kinds.check(&c.spec, data))
