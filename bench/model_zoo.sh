@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A zoo of MNIST models, half trojaned and half clean, scanned by `mithridate scan model
+# A zoo of MNIST (or Fashion-MNIST) models, half trojaned and half clean, scanned by `mithridate scan model
 # --detector all` (Neural Cleanse with a trusted set, MM-BD without data): per detector, the
 # AUROC of its score (NC: the largest anomaly index; MM-BD: 1 - p), detection and
 # false-positive rates at its own threshold (NC: index > 2; MM-BD: p < 0.05), how often the
@@ -13,12 +13,13 @@
 # 20,000-image subset (seed i). Patch triggers are what Neural Cleanse assumes; the three
 # full-image ones are the triggers it is known to miss, kept to show where it stops working.
 #
-# Usage: bench/model_zoo.sh [N (default 40)] [OUT_DIR (default target/model-zoo)]
+# Usage: bench/model_zoo.sh [N (default 40)] [OUT_DIR (default target/model-zoo)] [DATASET
+# (default mnist; any 28x28 built-in image set, e.g. fashion-mnist)]
 # Writes OUT_DIR/zoo.jsonl (one line per model) and prints the summary table. Rerunning skips
 # models already in zoo.jsonl, and reuses trained models (delete OUT_DIR to rebuild).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n="${1:-40}"; out="${2:-target/model-zoo}"
+n="${1:-40}"; out="${2:-target/model-zoo}"; dataset="${3:-mnist}"
 bin="${MITHRIDATE_BIN:-target/release/mithridate}"
 [[ -x "$bin" ]] || cargo build --release -p mithridate-cli
 mkdir -p "$out"
@@ -45,32 +46,32 @@ for ((i = 0; i < n; i++)); do
     spec="${attacks[$(((i / 4) % 6))]}"; target=$(((3 * i + 1) % 10))
     rate=$([[ $(((i / 4) % 2)) -eq 0 ]] && echo 0.05 || echo 0.1)
     # shellcheck disable=SC2086 # the attack spec is words on purpose
-    [[ -f "$out/data-$i.npz" ]] || "$bin" --seed "$i" --json poison --data mnist --max-train 20000 --attack $spec \
+    [[ -f "$out/data-$i.npz" ]] || "$bin" --seed "$i" --json poison --data "$dataset" --max-train 20000 --attack $spec \
       --target "$target" --rate "$rate" -o "$out/data-$i.npz" > /dev/null
     data="$out/data-$i.npz"; attack="${spec// -p /,}"
   else
-    data="mnist"; target=-1; rate=0; attack="none"
+    data="$dataset"; target=-1; rate=0; attack="none"
   fi
   [[ -f "$model" && -s "$out/train-$i.json" ]] ||
-    "$bin" --seed "$i" --json train --data "$data" --max-train 20000 --test mnist --model "$arch" \
+    "$bin" --seed "$i" --json train --data "$data" --max-train 20000 --test "$dataset" --model "$arch" \
       -o "$model" > "$out/train-$i.json"
   asr=null
   if [[ "$target" -ge 0 ]]; then
-    asr=$("$bin" --json evaluate --model "$model" --data mnist --trigger "$data.truth.json" |
+    asr=$("$bin" --json evaluate --model "$model" --data "$dataset" --trigger "$data.truth.json" |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["attack"]["assessment"]["attack_success_rate"])')
   fi
-  "$bin" --seed "$i" --json scan model --model "$model" --data mnist --detector all \
+  "$bin" --seed "$i" --json scan model --model "$model" --data "$dataset" --detector all \
     > "$out/scan-$i.json"
   python3 - "$i" "$arch" "$attack" "$target" "$rate" "$asr" "$out/scan-$i.json" \
-    "$out/train-$i.json" >> "$log" <<'PY'
+    "$out/train-$i.json" "$dataset" >> "$log" <<'PY'
 import json, sys
-i, arch, attack, target, rate, asr, scan, train = sys.argv[1:]
+i, arch, attack, target, rate, asr, scan, train, dataset = sys.argv[1:]
 s = json.load(open(scan))
 t = json.load(open(train))
 nc = s["detectors"]["neural-cleanse"]
 mm = s["detectors"]["max-margin"]
 print(json.dumps({
-    "index": int(i), "arch": arch, "attack": attack, "target": int(target),
+    "index": int(i), "dataset": dataset, "arch": arch, "attack": attack, "target": int(target),
     "rate": float(rate), "asr": None if asr in ("null", "None") else float(asr),
     "clean_accuracy": t["test_accuracy"], "train_seconds": t["seconds"],
     "nc": {"score": max(c["anomaly_index"] for c in nc["classes"]),

@@ -11,7 +11,6 @@ use mithridate_data::{load, DataHome, Dataset, Features, Modality, Split};
 use mithridate_engine::{Architecture, Classifier, TrainParams};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 
 fn image(
     channels: usize,
@@ -436,12 +435,7 @@ fn invalid_sig_and_wanet_parameters_are_named_errors() {
 }
 
 fn home() -> DataHome {
-    match std::env::var_os("MITHRIDATE_HOME") {
-        Some(h) if !h.is_empty() => DataHome::new(PathBuf::from(h)),
-        _ => DataHome::new(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
-        ),
-    }
+    DataHome::for_workspace_tests()
 }
 
 /// An MLP trained on `data` with the engine's small-set defaults (digits: 44 epochs).

@@ -6,6 +6,7 @@ mod aggregate_cli;
 mod assess_cli;
 mod common;
 mod data_cli;
+mod export_cli;
 mod fl_cli;
 mod gate_cli;
 mod lm_cli;

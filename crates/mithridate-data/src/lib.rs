@@ -53,6 +53,18 @@ impl DataHome {
         Ok(DataHome::new(cache.join("mithridate")))
     }
 
+    /// The cache the workspace's test suites share: `MITHRIDATE_HOME` when set, else
+    /// `<workspace>/target/mithridate-home` (so `cargo test` fetches each dataset once per
+    /// checkout, not into the user's cache).
+    pub fn for_workspace_tests() -> DataHome {
+        match std::env::var_os("MITHRIDATE_HOME") {
+            Some(h) if !h.is_empty() => DataHome::new(PathBuf::from(h)),
+            _ => DataHome::new(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
+            ),
+        }
+    }
+
     /// A data home rooted at `root` (created on first fetch).
     pub fn new(root: PathBuf) -> DataHome {
         DataHome { root }

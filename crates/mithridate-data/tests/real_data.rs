@@ -4,15 +4,9 @@
 //! --test integration real_data:: -- --ignored`.
 
 use mithridate_data::{fetch, load, registry, DataHome, Features, Modality, Split};
-use std::path::PathBuf;
 
 fn home() -> DataHome {
-    match std::env::var_os("MITHRIDATE_HOME") {
-        Some(h) if !h.is_empty() => DataHome::new(PathBuf::from(h)),
-        _ => DataHome::new(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
-        ),
-    }
+    DataHome::for_workspace_tests()
 }
 
 fn dense(d: &mithridate_data::Dataset) -> &[f32] {

@@ -13,15 +13,9 @@ use mithridate_detect::metrics::score_detection;
 use mithridate_detect::scale_up::ScaleUpParams;
 use mithridate_detect::{Detector, ScanContext, TrainSpec};
 use mithridate_engine::{Architecture, Classifier, TrainParams};
-use std::path::PathBuf;
 
 fn home() -> DataHome {
-    match std::env::var_os("MITHRIDATE_HOME") {
-        Some(h) if !h.is_empty() => DataHome::new(PathBuf::from(h)),
-        _ => DataHome::new(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
-        ),
-    }
+    DataHome::for_workspace_tests()
 }
 
 fn digits() -> Dataset {

@@ -8,15 +8,9 @@ use mithridate_data::{load, DataHome, Dataset, Split};
 use mithridate_engine::base_features::BaseFeatures;
 use mithridate_engine::partition_aggregation::{partition_of_rows, run, DpaParams};
 use mithridate_engine::Architecture;
-use std::path::PathBuf;
 
 fn home() -> DataHome {
-    match std::env::var_os("MITHRIDATE_HOME") {
-        Some(h) if !h.is_empty() => DataHome::new(PathBuf::from(h)),
-        _ => DataHome::new(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
-        ),
-    }
+    DataHome::for_workspace_tests()
 }
 
 const PARAMS: DpaParams = DpaParams {

@@ -4,15 +4,9 @@
 
 use mithridate_data::{load, DataHome, Dataset, Split};
 use mithridate_engine::{metrics, Architecture, Classifier, ModelCard, TrainParams};
-use std::path::PathBuf;
 
 fn home() -> DataHome {
-    match std::env::var_os("MITHRIDATE_HOME") {
-        Some(h) if !h.is_empty() => DataHome::new(PathBuf::from(h)),
-        _ => DataHome::new(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
-        ),
-    }
+    DataHome::for_workspace_tests()
 }
 
 fn subset(name: &str, split: Split, n: usize) -> Dataset {

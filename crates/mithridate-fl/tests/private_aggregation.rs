@@ -7,18 +7,12 @@ use mithridate_aggregate::RuleSpec;
 use mithridate_data::{load, DataHome, Dataset, Split};
 use mithridate_engine::Architecture;
 use mithridate_fl::{AttackSpec, FlParams, FlReport, SecAggParams};
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 fn digits() -> &'static (Dataset, Dataset) {
     static DATA: OnceLock<(Dataset, Dataset)> = OnceLock::new();
     DATA.get_or_init(|| {
-        let home = match std::env::var_os("MITHRIDATE_HOME") {
-            Some(h) if !h.is_empty() => DataHome::new(PathBuf::from(h)),
-            _ => DataHome::new(
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
-            ),
-        };
+        let home = DataHome::for_workspace_tests();
         (
             load(&home, "digits", Split::Train).unwrap(),
             load(&home, "digits", Split::Test).unwrap(),

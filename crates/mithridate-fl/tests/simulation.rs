@@ -6,16 +6,10 @@ use mithridate_aggregate::Rule;
 use mithridate_data::{load, DataHome, Dataset, Split};
 use mithridate_engine::Architecture;
 use mithridate_fl::{AttackSpec, FlError, FlParams, FlReport};
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 fn home() -> DataHome {
-    match std::env::var_os("MITHRIDATE_HOME") {
-        Some(h) if !h.is_empty() => DataHome::new(PathBuf::from(h)),
-        _ => DataHome::new(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
-        ),
-    }
+    DataHome::for_workspace_tests()
 }
 
 fn digits() -> &'static (Dataset, Dataset) {

@@ -10,15 +10,9 @@ use mithridate_assess::store::Store;
 use mithridate_data::DataHome;
 use mithridate_pipeline::assessment::{Assessment, CellKinds, Executor};
 use mithridate_pipeline::data::DataCache;
-use std::path::PathBuf;
 
 fn home() -> DataHome {
-    match std::env::var_os("MITHRIDATE_HOME") {
-        Some(h) if !h.is_empty() => DataHome::new(PathBuf::from(h)),
-        _ => DataHome::new(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
-        ),
-    }
+    DataHome::for_workspace_tests()
 }
 
 const CONFIG: &str = r#"

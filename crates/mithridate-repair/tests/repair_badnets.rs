@@ -6,15 +6,9 @@
 use mithridate_attack::{AttackInput, Budget, GroundTruth};
 use mithridate_data::{DataHome, Dataset, Split};
 use mithridate_engine::{Architecture, Classifier, TrainParams};
-use std::path::PathBuf;
 
 fn home() -> DataHome {
-    match std::env::var_os("MITHRIDATE_HOME") {
-        Some(h) if !h.is_empty() => DataHome::new(PathBuf::from(h)),
-        _ => DataHome::new(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
-        ),
-    }
+    DataHome::for_workspace_tests()
 }
 
 struct Case {

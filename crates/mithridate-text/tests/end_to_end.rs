@@ -7,13 +7,7 @@ use mithridate_text::experiment::{run, ExperimentSpec};
 use mithridate_text::head::HeadConfig;
 
 fn home() -> mithridate_data::DataHome {
-    match std::env::var_os("MITHRIDATE_HOME") {
-        Some(h) if !h.is_empty() => mithridate_data::DataHome::new(h.into()),
-        _ => mithridate_data::DataHome::new(
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../target/mithridate-home"),
-        ),
-    }
+    mithridate_data::DataHome::for_workspace_tests()
 }
 
 #[test]

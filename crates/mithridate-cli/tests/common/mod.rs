@@ -10,10 +10,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 pub fn home() -> PathBuf {
-    match std::env::var_os("MITHRIDATE_HOME") {
-        Some(h) if !h.is_empty() => PathBuf::from(h),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mithridate-home"),
-    }
+    mithridate_data::DataHome::for_workspace_tests()
+        .root()
+        .to_path_buf()
 }
 
 /// Runs `mithridate ARGS` with the shared cache.
