@@ -50,6 +50,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Evaluate a saved model: accuracy and a per-class table.
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// Write a trained model (logreg, mlp, cnn) as an ONNX classifier for other runtimes.
+    Export(commands::export::ExportArgs),
     /// Poison a training set with one attack; writes the .npz and its ground truth.
     Poison(commands::poison::PoisonArgs),
     /// Train a model per poison rate and seed; table of clean accuracy and attack success.
@@ -110,6 +112,7 @@ fn main() -> ExitCode {
         Command::Data(cmd) => commands::data::run(cmd, &ctx),
         Command::Train(args) => commands::train::run(args, &ctx),
         Command::Evaluate(args) => commands::evaluate::run(args, &ctx),
+        Command::Export(args) => commands::export::run(args, &ctx),
         Command::Poison(args) => commands::poison::run(args, &ctx),
         Command::AttackSweep(args) => commands::sweep::run(args, &ctx),
         Command::Provenance(cmd) => commands::provenance::run(cmd, &ctx),

@@ -7,6 +7,7 @@ pub mod continual;
 pub mod data;
 pub mod defend;
 pub mod evaluate;
+pub mod export;
 pub mod fl;
 pub mod gate;
 pub mod lm;
