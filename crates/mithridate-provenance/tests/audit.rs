@@ -508,9 +508,18 @@ fn child_writer() {
     }
 }
 
+/// `child_writer`'s name as the test harness filters it: its module path without the
+/// crate (this file is a module of the crate's one integration-test binary).
+fn child_test_name() -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::child_writer"),
+        None => "child_writer".to_string(),
+    }
+}
+
 fn spawn_writer(path: &Path, name: &str, count: usize) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_writer", "--test-threads=1", "--quiet"])
+        .args(["--exact", &child_test_name(), "--test-threads=1", "--quiet"])
         .env(CHILD_LOG, path)
         .env(CHILD_NAME, name)
         .env(CHILD_COUNT, count.to_string())
