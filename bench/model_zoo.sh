@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A zoo of MNIST (or Fashion-MNIST) models, half trojaned and half clean, scanned by `mithridate scan model
 # --detector all` (Neural Cleanse with a trusted set, MM-BD without data): per detector, the
-# AUROC of its score (NC: the largest anomaly index; MM-BD: 1 - p), detection and
+# AUROC of its score (NC: the largest anomaly index; MM-BD: 1 - p, p the bootstrap-calibrated
+# p-value; the paper's plug-in p is recorded too), detection and
 # false-positive rates at its own threshold (NC: index > 2; MM-BD: p < 0.05), how often the
 # flagged class is the attacker's, and seconds per scan.
 #
@@ -77,6 +78,7 @@ print(json.dumps({
     "nc": {"score": max(c["anomaly_index"] for c in nc["classes"]),
            "flagged": nc["target_classes"], "seconds": nc["seconds"]},
     "mm": {"score": 1.0 - mm["p_value"], "flagged": mm["target_classes"],
+           "p_value": mm["p_value"], "plug_in_p_value": mm.get("plug_in_p_value"),
            "seconds": mm["seconds"]},
 }, separators=(",", ":")))
 PY

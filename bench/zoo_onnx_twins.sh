@@ -40,6 +40,7 @@ if os.path.exists(os.path.join(d, f"mm-onnx-{i}.json")):
     b = load(f"mm-onnx-{i}.json")["detectors"]["max-margin"]
     row.update({"mm_flagged": a["target_classes"], "onnx_mm_flagged": b["target_classes"],
                 "mm_p": a["p_value"], "onnx_mm_p": b["p_value"],
+                "mm_plug_in_p": a.get("plug_in_p_value"), "onnx_mm_plug_in_p": b.get("plug_in_p_value"),
                 "mm_seconds": a["seconds"], "onnx_mm_seconds": b["seconds"]})
 print(json.dumps(row, separators=(",", ":")))
 PY

@@ -118,7 +118,7 @@ pub const MAX_MARGIN: InspectorEntry = InspectorEntry {
     name: "max-margin",
     role: Role::ModelInspector,
     modalities: &["image", "tabular"],
-    summary: "per-class maximum logit margin over the input box by Adam ascent (steps=300, starts=8, learning-rate=0.1); Gamma null fitted to the other classes, flagged when the top class's p < p-threshold=0.05; assumes no trigger shape",
+    summary: "per-class maximum logit margin over the input box by Adam ascent (steps=300, starts=8, learning-rate=0.1); Gamma null fitted to the other classes, p-value calibrated by parametric bootstrap (calibration-draws=2000; 0: the paper's plug-in), flagged when the top class's p < p-threshold=0.05; assumes no trigger shape",
     paper: "Wang, Xiang, Miller & Kesidis 2024 (MM-BD, IEEE S&P)",
     taxonomy: MODEL_INSPECTION,
     requires: &[],
@@ -243,6 +243,7 @@ pub struct MaxMarginParams {
     pub starts: usize,
     pub learning_rate: f64,
     pub p_threshold: f64,
+    pub calibration_draws: usize,
 }
 
 impl Default for MaxMarginParams {
@@ -253,6 +254,7 @@ impl Default for MaxMarginParams {
             starts: m.starts,
             learning_rate: m.learning_rate,
             p_threshold: m.p_threshold,
+            calibration_draws: m.calibration_draws,
         }
     }
 }
@@ -275,6 +277,7 @@ impl MaxMargin {
             starts: p.starts,
             learning_rate: p.learning_rate,
             p_threshold: p.p_threshold,
+            calibration_draws: p.calibration_draws,
             seed,
         }
         .check()
@@ -316,6 +319,7 @@ impl ModelInspector for MaxMargin {
             "classes": scan.classes,
             "top_class": scan.top_class,
             "p_value": scan.p_value,
+            "plug_in_p_value": scan.plug_in_p_value,
             "null_shape": scan.null_shape,
             "null_scale": scan.null_scale,
         });
