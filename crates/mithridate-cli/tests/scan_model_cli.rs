@@ -8,7 +8,9 @@ use crate::common;
 use common::{arg, assert_one_line_error, json, mithridate};
 use std::path::PathBuf;
 
-const SCAN: [&str; 8] = [
+const SCAN: [&str; 10] = [
+    "--detector",
+    "neural-cleanse",
     "--max-samples",
     "600",
     "--steps",

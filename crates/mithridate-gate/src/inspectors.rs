@@ -11,6 +11,7 @@
 //! assert!(build_inspector("crystal-ball", &serde_json::Value::Null).is_err());
 //! ```
 
+use crate::margin_reference::ReferenceArchitecture;
 use crate::max_margin::{max_margin_scan, MarginParams};
 use crate::model_scan::{scan_model, GradientModel};
 use crate::reverse::{ReverseParams, ReversedTrigger};
@@ -118,7 +119,7 @@ pub const MAX_MARGIN: InspectorEntry = InspectorEntry {
     name: "max-margin",
     role: Role::ModelInspector,
     modalities: &["image", "tabular"],
-    summary: "per-class maximum logit margin over the input box by Adam ascent (steps=300, starts=8, learning-rate=0.1); Gamma null fitted to the other classes, p-value calibrated by parametric bootstrap (calibration-draws=2000; 0: the paper's plug-in), flagged when the top class's p < p-threshold=0.05; assumes no trigger shape",
+    summary: "per-class maximum logit margin over the input box by Adam ascent (steps=300, starts=8, learning-rate=0.1), divided by the same margin of clean reference models trained on the trusted set (reference-models=3, reference-architecture=auto: the model's own family; 0: the paper's raw margins); Gamma null fitted to the other classes, p-value calibrated by parametric bootstrap (calibration-draws=2000; 0: the paper's plug-in), flagged when the top class's p < p-threshold=0.05; assumes no trigger shape",
     paper: "Wang, Xiang, Miller & Kesidis 2024 (MM-BD, IEEE S&P)",
     taxonomy: MODEL_INSPECTION,
     requires: &[],
@@ -244,6 +245,11 @@ pub struct MaxMarginParams {
     pub learning_rate: f64,
     pub p_threshold: f64,
     pub calibration_draws: usize,
+    pub reference_models: usize,
+    pub reference_architecture: ReferenceArchitecture,
+    /// Picture each flagged class's trigger by Neural Cleanse's reverse-engineering of that
+    /// class alone (default settings; image and tabular data).
+    pub reverse_trigger: bool,
 }
 
 impl Default for MaxMarginParams {
@@ -255,20 +261,29 @@ impl Default for MaxMarginParams {
             learning_rate: m.learning_rate,
             p_threshold: m.p_threshold,
             calibration_draws: m.calibration_draws,
+            reference_models: m.reference_models,
+            reference_architecture: m.reference_architecture,
+            reverse_trigger: true,
         }
     }
 }
 
-/// MM-BD as a registry entry: [`max_margin_scan`], which needs no trusted sample (only the
-/// trusted set's shape and classes) and reverses no trigger.
+/// MM-BD as a registry entry: [`max_margin_scan`], whose trusted samples train the clean
+/// reference models (with `reference-models = 0` only the set's shape and classes are used);
+/// a flagged class's trigger is then reversed by Neural Cleanse's routine for that class
+/// alone, for its picture (MM-BD decides; the reversal only shows what was found).
 pub struct MaxMargin {
     params: MaxMarginParams,
+    reverse: crate::reverse::CheckedReverse,
 }
 
 impl MaxMargin {
     pub fn new(params: MaxMarginParams) -> Result<MaxMargin> {
         MaxMargin::margin(&params, 0)?;
-        Ok(MaxMargin { params })
+        Ok(MaxMargin {
+            params,
+            reverse: ReverseParams::default().check()?,
+        })
     }
 
     fn margin(p: &MaxMarginParams, seed: u64) -> Result<crate::max_margin::CheckedMargin> {
@@ -278,6 +293,8 @@ impl MaxMargin {
             learning_rate: p.learning_rate,
             p_threshold: p.p_threshold,
             calibration_draws: p.calibration_draws,
+            reference_models: p.reference_models,
+            reference_architecture: p.reference_architecture,
             seed,
         }
         .check()
@@ -300,12 +317,29 @@ impl ModelInspector for MaxMargin {
         seed: u64,
     ) -> Result<Inspection> {
         let scan = max_margin_scan(model, trusted, &MaxMargin::margin(&self.params, seed)?)?;
+        let referenced = scan.reference.is_some();
         let class_scores = ClassScores {
-            name: "max margin",
-            values: scan.classes.iter().map(|c| Some(c.max_margin)).collect(),
+            name: if referenced {
+                "margin / reference"
+            } else {
+                "max margin"
+            },
+            values: scan
+                .classes
+                .iter()
+                .map(|c| Some(c.ratio.unwrap_or(c.max_margin)))
+                .collect(),
             evidence: format!(
-                "class {} p = {:.2e} {} {}",
+                "class {}{} p = {:.2e} {} {}",
                 scan.top_class,
+                match &scan.reference {
+                    Some(r) => format!(
+                        " (vs {} clean {} references)",
+                        r.per_model.len(),
+                        r.architecture
+                    ),
+                    None => String::new(),
+                },
                 scan.p_value,
                 if scan.p_value < self.params.p_threshold {
                     "<"
@@ -322,10 +356,21 @@ impl ModelInspector for MaxMargin {
             "plug_in_p_value": scan.plug_in_p_value,
             "null_shape": scan.null_shape,
             "null_scale": scan.null_scale,
+            "reference": scan.reference,
         });
+        let mut triggers = Vec::new();
+        if self.params.reverse_trigger {
+            for &class in &scan.target_classes {
+                if let Some(t) =
+                    crate::model_scan::reverse_class(model, trusted, class, &self.reverse)?
+                {
+                    triggers.push((class, t));
+                }
+            }
+        }
         Ok(Inspection {
             target_classes: scan.target_classes,
-            triggers: Vec::new(),
+            triggers,
             class_scores,
             details,
         })

@@ -42,6 +42,7 @@ pub mod audit;
 mod compare;
 pub mod inspectors;
 pub mod junit;
+pub mod margin_reference;
 pub mod max_margin;
 pub mod model_scan;
 mod policy;

@@ -19,6 +19,12 @@
 //! ([`calibrated_p_value`]; `calibration_draws = 0` keeps the paper's). The model is flagged,
 //! with the class of `r_max` as the target, when `p < threshold` (the paper's 0.05).
 //!
+//! By default the statistics are first divided by clean reference models' margins, class by
+//! class ([`crate::margin_reference`]): the paper's exchangeability of the classes' margins
+//! fails on data where some classes are naturally easier to push (Fashion-MNIST's sandals),
+//! and the ratio `r_c / r̄_c` restores it. `reference_models = 0` keeps the paper's raw
+//! statistics, which need no trusted sample.
+//!
 //! Assumptions: inputs in `[0, 1]`; one target class (all-to-one); at least 3 classes (the
 //! null needs two values). Tolerance: the ascent is a local search, so `r_c` is a lower
 //! bound; more starts and steps tighten it. Cost: `K * starts * steps` forward and backward
@@ -35,8 +41,12 @@
 //! let (p, _, _) = gamma_null_p_value(&stats[..9]).unwrap();
 //! assert!(p > 0.05);
 //! assert!(MarginParams { starts: 0, ..MarginParams::default() }.check().is_err());
+//! assert!(MarginParams { reference_models: 1, ..MarginParams::default() }.check().is_err());
 //! ```
 
+use crate::margin_reference::{
+    reference_margins, reference_ratios, MarginReference, ReferenceArchitecture,
+};
 use crate::model_scan::GradientModel;
 use crate::reverse::{layout, Adam};
 use crate::{GateError, Result};
@@ -62,7 +72,12 @@ pub struct MarginParams {
     /// Parametric-bootstrap draws that calibrate the p-value ([`calibrated_p_value`]);
     /// 0 keeps the paper's plug-in p-value.
     pub calibration_draws: usize,
-    /// Seed of the random starts (and of the calibration draws).
+    /// Clean reference models trained on the trusted set whose margins divide the model's,
+    /// class by class ([`crate::margin_reference`]); 0 keeps the paper's raw statistics.
+    pub reference_models: usize,
+    /// The references' family.
+    pub reference_architecture: ReferenceArchitecture,
+    /// Seed of the random starts (and of the calibration draws and the references).
     pub seed: u64,
 }
 
@@ -74,6 +89,8 @@ impl Default for MarginParams {
             learning_rate: 0.1,
             p_threshold: 0.05,
             calibration_draws: 2000,
+            reference_models: 3,
+            reference_architecture: ReferenceArchitecture::Auto,
             seed: 0,
         }
     }
@@ -93,7 +110,9 @@ impl ParamGuard for MarginParams {
     type Checked = CheckedMargin;
     type Error = GateError;
 
-    /// Steps and starts at least 1; learning rate positive; threshold in (0, 1).
+    /// Steps and starts at least 1; learning rate positive; threshold in (0, 1); reference
+    /// models 0 or 2 to 32 (one reference is no estimate of the clean level's spread
+    /// across models).
     fn check_ref(&self) -> Result<()> {
         let bad = |m: &str| Err(GateError::Input(format!("max-margin: {m}")));
         if self.steps == 0 || self.starts == 0 {
@@ -108,6 +127,9 @@ impl ParamGuard for MarginParams {
         if self.calibration_draws > 1_000_000 {
             return bad("calibration_draws must be at most 1000000");
         }
+        if self.reference_models == 1 || self.reference_models > 32 {
+            return bad("reference_models must be 0 (none) or between 2 and 32");
+        }
         Ok(())
     }
 
@@ -121,6 +143,12 @@ impl ParamGuard for MarginParams {
 pub struct ClassMargin {
     pub class: usize,
     pub max_margin: f64,
+    /// The clean references' level for this class (`r̄_c`) and the tested ratio
+    /// `max_margin / r̄_c`, when references were used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_margin: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
 }
 
 /// The outcome of [`max_margin_scan`].
@@ -138,16 +166,79 @@ pub struct MarginScan {
     pub null_scale: f64,
     /// `[top_class]` when `p_value < p_threshold`, else empty.
     pub target_classes: Vec<usize>,
+    /// The clean reference models, when `reference_models > 0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<MarginReference>,
     pub params: MarginParams,
 }
 
-/// MM-BD on `model` for inputs shaped like `template` (its modality and class count only;
-/// no sample of it is used). See the [module documentation](self).
+/// MM-BD on `model` with the clean `trusted` set: its modality and classes shape the search,
+/// and its samples train the reference models (none is used when `reference_models` is 0).
+/// See the [module documentation](self).
 pub fn max_margin_scan(
+    model: &dyn GradientModel,
+    trusted: &Dataset,
+    params: &CheckedMargin,
+) -> Result<MarginScan> {
+    let cfg = params.params();
+    let margins = class_margins(model, trusted, params)?;
+    let reference = match cfg.reference_models {
+        0 => None,
+        count => {
+            let family = cfg
+                .reference_architecture
+                .resolve(model.reference_architecture(), trusted.modality());
+            Some(reference_margins(family, trusted, count, params)?)
+        }
+    };
+    let ratios = reference
+        .as_ref()
+        .map(|r| reference_ratios(&margins, &r.margins));
+    let stats = ratios.clone().unwrap_or_else(|| margins.clone());
+    let classes: Vec<ClassMargin> = margins
+        .iter()
+        .enumerate()
+        .map(|(c, &m)| ClassMargin {
+            class: c,
+            max_margin: m,
+            reference_margin: reference.as_ref().map(|r| r.margins[c]),
+            ratio: ratios.as_ref().map(|r| r[c]),
+        })
+        .collect();
+    let k = stats.len();
+    let top_class = (0..k)
+        .max_by(|&a, &b| stats[a].total_cmp(&stats[b]).then(b.cmp(&a)))
+        .unwrap_or(0);
+    let (plug_in_p_value, null_shape, null_scale) = gamma_null_p_value(&stats)?;
+    let p_value = if cfg.calibration_draws == 0 {
+        plug_in_p_value
+    } else {
+        calibrated_p_value(&stats, cfg.calibration_draws, cfg.seed)?
+    };
+    Ok(MarginScan {
+        classes,
+        top_class,
+        p_value,
+        plug_in_p_value,
+        null_shape,
+        null_scale,
+        target_classes: if p_value < cfg.p_threshold {
+            vec![top_class]
+        } else {
+            vec![]
+        },
+        reference,
+        params: *cfg,
+    })
+}
+
+/// Every class's maximum logit margin over the input box (MM-BD's `r_c`), by Adam ascent
+/// from `starts` seeded random inputs per class; the largest margin met along every path.
+pub fn class_margins(
     model: &dyn GradientModel,
     template: &Dataset,
     params: &CheckedMargin,
-) -> Result<MarginScan> {
+) -> Result<Vec<f64>> {
     let cfg = params.params();
     let k = template.num_classes();
     if k < 3 {
@@ -205,39 +296,14 @@ pub fn max_margin_scan(
             .collect();
         adam.step(&mut u, &descent);
     }
-    let classes: Vec<ClassMargin> = (0..k)
-        .map(|c| ClassMargin {
-            class: c,
-            max_margin: best[c * cfg.starts..(c + 1) * cfg.starts]
+    Ok((0..k)
+        .map(|c| {
+            best[c * cfg.starts..(c + 1) * cfg.starts]
                 .iter()
                 .copied()
-                .fold(f64::NEG_INFINITY, f64::max),
+                .fold(f64::NEG_INFINITY, f64::max)
         })
-        .collect();
-    let stats: Vec<f64> = classes.iter().map(|c| c.max_margin).collect();
-    let top_class = (0..k)
-        .max_by(|&a, &b| stats[a].total_cmp(&stats[b]).then(b.cmp(&a)))
-        .unwrap_or(0);
-    let (plug_in_p_value, null_shape, null_scale) = gamma_null_p_value(&stats)?;
-    let p_value = if cfg.calibration_draws == 0 {
-        plug_in_p_value
-    } else {
-        calibrated_p_value(&stats, cfg.calibration_draws, cfg.seed)?
-    };
-    Ok(MarginScan {
-        classes,
-        top_class,
-        p_value,
-        plug_in_p_value,
-        null_shape,
-        null_scale,
-        target_classes: if p_value < cfg.p_threshold {
-            vec![top_class]
-        } else {
-            vec![]
-        },
-        params: *cfg,
-    })
+        .collect())
 }
 
 /// MM-BD's null test of the largest of `stats`: a Gamma fitted by maximum likelihood to the
@@ -413,8 +479,10 @@ mod model_tests {
 
     #[test]
     fn an_implanted_trigger_feature_is_found_and_a_plain_model_passes() {
+        // The template has one sample: the paper's raw statistics, no references.
         let params = MarginParams {
             steps: 200,
+            reference_models: 0,
             ..MarginParams::default()
         }
         .check()

@@ -5,7 +5,7 @@
 use crate::reverse::{reverse_one, CheckedReverse, ReversedTrigger};
 use crate::{GateError, Result};
 use mithridate_data::{Dataset, Modality};
-use mithridate_engine::Classifier;
+use mithridate_engine::{Architecture, Classifier};
 use mithridate_onnx::OnnxClassifier;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,11 @@ pub trait GradientModel: Sync {
             "this model does not give logit-margin gradients".into(),
         ))
     }
+    /// The engine family closest to this model, for clean reference models
+    /// ([`crate::margin_reference`]); `None` when unknown.
+    fn reference_architecture(&self) -> Option<Architecture> {
+        None
+    }
 }
 
 impl GradientModel for Classifier {
@@ -57,6 +62,9 @@ impl GradientModel for Classifier {
     fn margin_gradients(&self, data: &Dataset, classes: &[u32]) -> Result<(Vec<f32>, Vec<f32>)> {
         Ok(Classifier::margin_gradients(self, data, classes)?)
     }
+    fn reference_architecture(&self) -> Option<Architecture> {
+        Some(self.architecture())
+    }
 }
 
 impl GradientModel for OnnxClassifier {
@@ -70,6 +78,16 @@ impl GradientModel for OnnxClassifier {
     fn margin_gradients(&self, data: &Dataset, classes: &[u32]) -> Result<(Vec<f32>, Vec<f32>)> {
         OnnxClassifier::margin_gradients(self, data, classes)
             .map_err(|e| GateError::Incompatible(e.to_string()))
+    }
+    /// A graph with a convolution is closest to the engine's CNN (used only for image
+    /// data, see [`crate::margin_reference::ReferenceArchitecture::resolve`]), any other
+    /// to its MLP.
+    fn reference_architecture(&self) -> Option<Architecture> {
+        Some(if self.uses_operator("Conv") {
+            Architecture::Cnn
+        } else {
+            Architecture::Mlp
+        })
     }
 }
 
@@ -130,6 +148,30 @@ pub fn anomaly_indices(values: &[f64]) -> (Vec<f64>, f64, f64) {
     (index, med, mad)
 }
 
+/// Neural Cleanse's smallest mask-and-pattern trigger for one `target` class, optimised on
+/// the first `samples` inputs of other classes in `trusted` (`None` when every trusted input
+/// is of the target class). [`scan_model`] runs it for every class; other detectors use it
+/// to picture the trigger of a class they flagged.
+pub fn reverse_class(
+    model: &dyn GradientModel,
+    trusted: &Dataset,
+    target: usize,
+    params: &CheckedReverse,
+) -> Result<Option<ReversedTrigger>> {
+    let cfg = params.params();
+    let rows: Vec<usize> = (0..trusted.len())
+        .filter(|&r| trusted.labels()[r] as usize != target)
+        .take(cfg.samples)
+        .collect();
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let inputs = trusted
+        .select(&rows)
+        .map_err(|e| GateError::Input(e.to_string()))?;
+    Ok(Some(reverse_one(model, &inputs, target as u32, cfg)?))
+}
+
 /// Neural Cleanse (Wang, Yao, Shan, Li, Viswanath, Zheng & Zhao, 2019, IEEE S&P) on one
 /// model: for every class `t`, the smallest mask-and-pattern trigger sending the first
 /// `samples` inputs of other classes in `trusted` to `t` (see [`crate::reverse_triggers`] for
@@ -152,21 +194,8 @@ pub fn scan_model(
     }
     let triggers = (0..k)
         .into_par_iter()
-        .map(|target| -> Result<Option<(usize, ReversedTrigger)>> {
-            let rows: Vec<usize> = (0..trusted.len())
-                .filter(|&r| trusted.labels()[r] as usize != target)
-                .take(cfg.samples)
-                .collect();
-            if rows.is_empty() {
-                return Ok(None);
-            }
-            let inputs = trusted
-                .select(&rows)
-                .map_err(|e| GateError::Input(e.to_string()))?;
-            Ok(Some((
-                target,
-                reverse_one(model, &inputs, target as u32, cfg)?,
-            )))
+        .map(|target| {
+            Ok(reverse_class(model, trusted, target, params)?.map(|trigger| (target, trigger)))
         })
         .collect::<Result<Vec<_>>>()?;
     let triggers: Vec<(usize, ReversedTrigger)> = triggers.into_iter().flatten().collect();

@@ -121,6 +121,11 @@ impl OnnxClassifier {
         Ok(OnnxClassifier { graph, options })
     }
 
+    /// Whether the graph uses the operator `op` (e.g. `"Conv"`).
+    pub fn uses_operator(&self, op: &str) -> bool {
+        self.graph.uses_operator(op)
+    }
+
     /// The model's default-domain opset version.
     pub fn opset(&self) -> i64 {
         self.graph.opset

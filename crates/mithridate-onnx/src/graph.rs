@@ -25,6 +25,11 @@ pub struct OnnxGraph {
 }
 
 impl OnnxGraph {
+    /// Whether any node of the graph is the (default-domain) operator `op`, e.g. `"Conv"`.
+    pub fn uses_operator(&self, op: &str) -> bool {
+        self.nodes.iter().any(|n| n.op_type == op)
+    }
+
     /// Decodes and validates a model: a default-domain opset in [`OPSETS`], only
     /// [`ops::SUPPORTED`] operators, exactly one non-initializer input.
     pub fn parse(bytes: &[u8]) -> Result<Self> {

@@ -116,7 +116,21 @@ fn model_defences_inspect_and_repair_the_poisoned_model() {
     assert_eq!(mm.role, "inspection");
     assert!(mm.verdict.is_some());
     assert!(mm.details["p_value"].as_f64().is_some());
-    assert!(mm.triggers.is_empty(), "MM-BD reverses no trigger");
+    // MM-BD decides with clean references; a flagged class's trigger is then reversed
+    // for its picture, and only then.
+    assert_eq!(
+        mm.details["reference"]["per_model"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        mm.triggers.len(),
+        mm.target_classes.len(),
+        "{:?}",
+        mm.details
+    );
 
     let repair = by_method("nc-unlearning");
     eprintln!("nc-unlearning: {:?} -> {:?}", repair.before, repair.after);
