@@ -255,7 +255,9 @@ mod tests {
         again.reference.as_mut().unwrap().seconds = reference.seconds;
         assert_eq!(again, referenced);
         // A class with one trusted sample cannot be trained on.
-        let keep: Vec<usize> = (0..trusted.len()).filter(|&r| !(31..60).contains(&r)).collect();
+        let keep: Vec<usize> = (0..trusted.len())
+            .filter(|&r| !(31..60).contains(&r))
+            .collect();
         let short = trusted.select(&keep).unwrap();
         let err = max_margin_scan(&clean, &short, &params(3)).unwrap_err();
         assert!(err.to_string().contains("class 1"), "{err}");
