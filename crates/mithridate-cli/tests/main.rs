@@ -9,6 +9,7 @@ mod data_cli;
 mod export_cli;
 mod fl_cli;
 mod gate_cli;
+mod gate_onnx;
 mod lm_cli;
 mod onnx_cli;
 mod privacy_cli;

@@ -21,8 +21,10 @@
 //!   Cleanse run on both models): a class the candidate reaches with a far smaller input
 //!   change than the baseline needs is a backdoor target, found without knowing the trigger.
 //!
-//! The library only analyses; the `mithridate gate` command loads models, writes JUnit XML
-//! ([`junit`]) and appends the decision to the audit log.
+//! The models are anything that predicts and gives input gradients ([`GradientModel`]): a
+//! model Mithridate trained, an imported ONNX classifier, one of each. The library only
+//! analyses; the `mithridate gate` command loads models, writes JUnit XML ([`junit`]) and
+//! appends the decision to the audit log.
 //!
 //! ```
 //! use mithridate_gate::{evaluate, Comparison, GatePolicy, ParamGuard, Verdict};
@@ -60,7 +62,7 @@ pub use report::{evaluate, evaluate_with_triggers, Check, CheckStatus, GateRepor
 pub use reverse::{reverse_triggers, ReverseParams, TriggerComparison};
 
 use mithridate_data::Dataset;
-use mithridate_engine::{Classifier, EngineError};
+use mithridate_engine::EngineError;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -106,30 +108,54 @@ impl GateError {
 /// Result type of every fallible gate call.
 pub type Result<T, E = GateError> = std::result::Result<T, E>;
 
-/// Predicts the holdout with both models and compares them. Models of different
-/// architectures are fine as long as both accept the holdout; a different class count is
-/// [`GateError::Incompatible`].
-pub fn compare_models(
-    baseline: &Classifier,
-    candidate: &Classifier,
-    holdout: &Dataset,
-) -> Result<Comparison> {
-    if baseline.num_classes() != candidate.num_classes() {
+/// Errors unless the baseline and the candidate output the same number of classes. The
+/// caller reads the counts (a model card's, an ONNX graph's output width): [`GradientModel`]
+/// only predicts, so [`compare_models`] cannot tell a model that never predicts its last
+/// class from one without it.
+///
+/// ```
+/// assert!(mithridate_gate::check_class_counts(10, 10).is_ok());
+/// let err = mithridate_gate::check_class_counts(10, 12).unwrap_err().to_string();
+/// assert_eq!(err, "incompatible: the baseline has 10 classes, the candidate 12");
+/// ```
+pub fn check_class_counts(baseline: usize, candidate: usize) -> Result<()> {
+    if baseline != candidate {
         return Err(GateError::Incompatible(format!(
-            "the baseline has {} classes, the candidate {}",
-            baseline.num_classes(),
-            candidate.num_classes()
+            "the baseline has {baseline} classes, the candidate {candidate}"
         )));
     }
-    for (role, model) in [("baseline", baseline), ("candidate", candidate)] {
-        model
-            .check_compatible(holdout)
-            .map_err(|e| GateError::Incompatible(format!("{role} model vs holdout: {e}")))?;
-    }
+    Ok(())
+}
+
+/// Predicts the holdout with both models and compares them. Models of different
+/// architectures or formats (a Mithridate model, an imported ONNX classifier) are fine as
+/// long as both accept the holdout; a model that does not is [`GateError::Incompatible`],
+/// naming its role. Check the class counts first with [`check_class_counts`]: a prediction
+/// outside the holdout's classes is an error here, but a model with more classes that never
+/// predicts the extra ones is not seen.
+pub fn compare_models(
+    baseline: &dyn GradientModel,
+    candidate: &dyn GradientModel,
+    holdout: &Dataset,
+) -> Result<Comparison> {
+    let predict = |role: &str, model: &dyn GradientModel| {
+        model.predict(holdout).map_err(|e| match e {
+            // The same message as checking compatibility before predicting.
+            GateError::Engine(e @ EngineError::Incompatible(_)) => {
+                GateError::Incompatible(format!("{role} model vs holdout: {e}"))
+            }
+            GateError::Incompatible(m) => {
+                GateError::Incompatible(format!("{role} model vs holdout: {m}"))
+            }
+            other => other,
+        })
+    };
+    let baseline_pred = predict("baseline", baseline)?;
+    let candidate_pred = predict("candidate", candidate)?;
     Comparison::new(
         holdout.labels(),
-        &baseline.predict(holdout)?,
-        &candidate.predict(holdout)?,
+        &baseline_pred,
+        &candidate_pred,
         holdout.num_classes(),
     )
 }

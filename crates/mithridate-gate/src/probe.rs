@@ -1,10 +1,10 @@
 //! Trigger probes: stamp a known trigger on the holdout and see whether the candidate obeys it
 //! more than the baseline does.
 
+use crate::model_scan::GradientModel;
 use crate::{GateError, Result};
 use mithridate_attack::{apply_trigger, GroundTruth};
 use mithridate_data::Dataset;
-use mithridate_engine::Classifier;
 use serde::{Deserialize, Serialize};
 
 /// Attack success of one trigger under both models.
@@ -56,8 +56,8 @@ pub fn success_rate(predictions: &[u32], targets: &[u32]) -> f64 {
 pub fn run_probe(
     name: &str,
     truth: &GroundTruth,
-    baseline: &Classifier,
-    candidate: &Classifier,
+    baseline: &dyn GradientModel,
+    candidate: &dyn GradientModel,
     holdout: &Dataset,
 ) -> Result<ProbeOutcome> {
     let (trigger, mapping) = truth.trigger().ok_or_else(|| {

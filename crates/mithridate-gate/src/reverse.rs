@@ -7,7 +7,6 @@ use crate::model_scan::GradientModel;
 use crate::{GateError, Result};
 use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features, Modality};
-use mithridate_engine::Classifier;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -348,8 +347,8 @@ pub(crate) fn reverse_one(
 /// the first `samples` holdout inputs of other classes are used. Cost: `2 K steps` gradient
 /// passes over `batch_size` inputs.
 pub fn reverse_triggers(
-    baseline: &Classifier,
-    candidate: &Classifier,
+    baseline: &dyn GradientModel,
+    candidate: &dyn GradientModel,
     holdout: &Dataset,
     params: &CheckedReverse,
 ) -> Result<TriggerComparison> {
@@ -405,7 +404,7 @@ pub fn reverse_triggers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mithridate_engine::{Architecture, Optimizer, TrainParams};
+    use mithridate_engine::{Architecture, Classifier, Optimizer, TrainParams};
 
     fn image_data(rows: Vec<f32>, labels: Vec<u32>, side: usize) -> Dataset {
         let n = labels.len();

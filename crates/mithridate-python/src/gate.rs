@@ -88,6 +88,8 @@ fn run_gate(
     } else {
         holdout
     };
+    mithridate_gate::check_class_counts(baseline.num_classes(), candidate.num_classes())
+        .failed()?;
     let comparison = mithridate_gate::compare_models(&baseline, &candidate, holdout).failed()?;
     let probes = probe_paths
         .iter()

@@ -1,23 +1,26 @@
 //! `mithridate gate`: the retraining gate. Compares a candidate model with the deployed one on a
-//! trusted holdout under a TOML policy; exit 0 pass, 1 fail, 2 usage error, 3 I/O.
+//! trusted holdout under a TOML policy; exit 0 pass, 1 fail, 2 usage error, 3 I/O. Either model
+//! may be a Mithridate model or an ONNX classifier (a PyTorch export, say).
 
+use super::model_arg::{OnnxInputArgs, RunModel};
 use crate::output::{self, Context, Verdict};
 use anyhow::{Context as _, Result};
 use clap::Args;
 use mithridate_attack::GroundTruth;
-use mithridate_data::{DataHome, Split};
-use mithridate_engine::Classifier;
-use mithridate_gate::{junit, CheckStatus, GatePolicy, GateReport, ParamGuard};
+use mithridate_data::{DataHome, Dataset, Split};
+use mithridate_gate::{junit, CheckStatus, GateError, GatePolicy, GateReport, ParamGuard};
 use mithridate_provenance::{keys, AuditLog, ProvenanceError, RecordKind};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct GateArgs {
-    /// The deployed model (safetensors with its `.json` sidecar).
+    /// The deployed model: a Mithridate model (safetensors with its `.json` sidecar) or an ONNX
+    /// classifier (`.onnx`, read with the --input-* flags below).
     #[arg(long)]
     pub baseline: PathBuf,
-    /// The retrained model asking to replace it.
+    /// The retrained model asking to replace it (Mithridate or `.onnx`, like --baseline; the
+    /// two may differ in format and architecture, not in classes or input).
     #[arg(long)]
     pub candidate: PathBuf,
     /// Trusted holdout: a built-in dataset name (its test split) or an .npz file. It must not
@@ -46,6 +49,10 @@ pub struct GateArgs {
     /// Sign the audit record with this secret key.
     #[arg(long, requires = "audit")]
     pub key: Option<PathBuf>,
+    /// How the holdout becomes the input of the `.onnx` model(s); the same flags apply to
+    /// both when both are ONNX, and are an error when neither is.
+    #[command(flatten)]
+    pub onnx: OnnxInputArgs,
 }
 
 pub fn run(args: GateArgs, ctx: &Context) -> Result<()> {
@@ -57,16 +64,13 @@ pub fn run(args: GateArgs, ctx: &Context) -> Result<()> {
         }
         None => GatePolicy::default().check()?,
     };
-    let load = |role: &str, path: &Path| {
-        Classifier::load(path).with_context(|| format!("loading {role} model {}", path.display()))
-    };
-    let (baseline, _) = load("baseline", &args.baseline)?;
-    let (candidate, _) = load("candidate", &args.candidate)?;
+    let (baseline, candidate) = load_models(&args)?;
     let home = DataHome::from_env()?;
     let holdout = mithridate_data::load(&home, &args.holdout, Split::Test)
-        .with_context(|| format!("loading holdout '{}'", args.holdout))?
-        .widen_classes(baseline.num_classes());
-    let comparison = mithridate_gate::compare_models(&baseline, &candidate, &holdout)?;
+        .with_context(|| format!("loading holdout '{}'", args.holdout))?;
+    let holdout = check_models(&baseline, &candidate, holdout)?;
+    let (baseline, candidate) = (baseline.gradient_model(), candidate.gradient_model());
+    let comparison = mithridate_gate::compare_models(baseline, candidate, &holdout)?;
     let probes = args
         .probe
         .iter()
@@ -77,14 +81,14 @@ pub fn run(args: GateArgs, ctx: &Context) -> Result<()> {
                 |n| n.to_string_lossy().into_owned(),
             );
             Ok(mithridate_gate::run_probe(
-                &name, &truth, &baseline, &candidate, &holdout,
+                &name, &truth, baseline, candidate, &holdout,
             )?)
         })
         .collect::<Result<Vec<_>>>()?;
     let triggers = if args.reverse_trigger {
         let params = mithridate_gate::ReverseParams::default().check()?;
         Some(mithridate_gate::reverse_triggers(
-            &baseline, &candidate, &holdout, &params,
+            baseline, candidate, &holdout, &params,
         )?)
     } else {
         None
@@ -135,6 +139,55 @@ pub fn run(args: GateArgs, ctx: &Context) -> Result<()> {
     } else {
         Err(Verdict(format!("gate failed: {}", report.reasons().join("; "))).into())
     }
+}
+
+/// Loads both models. The ONNX input flags go to the `.onnx` model(s) only, so a Mithridate
+/// baseline can be gated against an ONNX candidate (and the reverse); with no ONNX model they
+/// are refused as by every other command.
+fn load_models(args: &GateArgs) -> Result<(RunModel, RunModel)> {
+    let any_onnx = [&args.baseline, &args.candidate]
+        .iter()
+        .any(|p| mithridate_onnx::is_onnx_path(p));
+    let none = OnnxInputArgs {
+        input_scale: 1.0,
+        ..OnnxInputArgs::default()
+    };
+    let load = |role: &str, path: &Path| {
+        let onnx = if any_onnx && !mithridate_onnx::is_onnx_path(path) {
+            &none
+        } else {
+            &args.onnx
+        };
+        RunModel::load(path, onnx).with_context(|| role.to_string())
+    };
+    Ok((
+        load("baseline", &args.baseline)?,
+        load("candidate", &args.candidate)?,
+    ))
+}
+
+/// Checks that both models take the holdout and output the same classes, and returns the
+/// holdout declaring the models' class count (labels covering fewer classes, such as a
+/// holdout of digits 0-6 for a 10-class model, are read as the models'). The messages for
+/// Mithridate models are those `compare_models` gave when it took only them.
+fn check_models(baseline: &RunModel, candidate: &RunModel, holdout: Dataset) -> Result<Dataset> {
+    let classes = |role: &str, model: &RunModel| -> Result<usize> {
+        Ok(match model {
+            RunModel::Native(m) => m.0.num_classes(),
+            RunModel::Onnx(m) => m
+                .output_classes(&holdout)
+                .map_err(|e| GateError::Incompatible(format!("{role} model vs holdout: {e}")))?,
+        })
+    };
+    let k = classes("baseline", baseline)?;
+    mithridate_gate::check_class_counts(k, classes("candidate", candidate)?)?;
+    let holdout = holdout.widen_classes(k);
+    for (role, model) in [("baseline", baseline), ("candidate", candidate)] {
+        model
+            .check_compatible(&holdout)
+            .map_err(|e| GateError::Incompatible(format!("{role} model vs holdout: {e}")))?;
+    }
+    Ok(holdout)
 }
 
 /// Appends the decision as a `gate_decision` record (see
