@@ -18,6 +18,7 @@ mod rag_cli;
 mod readers_cli;
 mod registry_cli;
 mod repair_cli;
+mod scan_data_onnx_cli;
 mod scan_model_cli;
 mod scan_sanitize_cli;
 mod sweep_cli;

@@ -1,10 +1,12 @@
-//! What detectors read: the training set, an optional trained model, the training recipe for
-//! detectors that train their own models, and the embeddings (computed once, shared).
+//! What detectors read: the training set, an optional trained model (Mithridate's own or an
+//! imported ONNX classifier), the training recipe for detectors that train their own models, and
+//! the embeddings (computed once, shared).
 
 use crate::detection::Rows;
 use crate::{DetectError, Result};
 use mithridate_data::Dataset;
 use mithridate_engine::{Architecture, Classifier, TrainConfig};
+use mithridate_onnx::OnnxClassifier;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -127,6 +129,56 @@ pub struct TrainSpec {
     pub config: TrainConfig,
 }
 
+/// The model a scan reads: one trained by Mithridate (embeddings: its penultimate
+/// activations), or a user's ONNX classifier (embeddings: the output of the graph value
+/// `layer`, flattened per sample). Detectors see both the same way: embeddings and
+/// predictions; none reads a given model's parameters or retrains it (detectors that train
+/// use the [`TrainSpec`]).
+#[derive(Debug, Clone, Copy)]
+pub enum ScanModel<'a> {
+    Mithridate(&'a Classifier),
+    Onnx {
+        model: &'a OnnxClassifier,
+        layer: &'a str,
+    },
+}
+
+impl<'a> From<&'a Classifier> for ScanModel<'a> {
+    fn from(model: &'a Classifier) -> Self {
+        ScanModel::Mithridate(model)
+    }
+}
+
+fn onnx_error(e: mithridate_onnx::OnnxError) -> DetectError {
+    DetectError::input(e.to_string())
+}
+
+impl ScanModel<'_> {
+    /// Errors unless `data` fits the model's input and has as many classes as it outputs.
+    pub fn check_compatible(&self, data: &Dataset) -> Result<()> {
+        match self {
+            ScanModel::Mithridate(m) => Ok(m.check_compatible(data)?),
+            ScanModel::Onnx { model, .. } => model.check_compatible(data).map_err(onnx_error),
+        }
+    }
+
+    /// Arg-max class of every sample.
+    pub fn predict(&self, data: &Dataset) -> Result<Vec<u32>> {
+        match self {
+            ScanModel::Mithridate(m) => Ok(m.predict(data)?),
+            ScanModel::Onnx { model, .. } => model.predict(data).map_err(onnx_error),
+        }
+    }
+
+    /// Every sample's representation, `(values row-major, width)`.
+    pub fn embeddings(&self, data: &Dataset) -> Result<(Vec<f32>, usize)> {
+        match self {
+            ScanModel::Mithridate(m) => Ok(m.embeddings(data)?),
+            ScanModel::Onnx { model, layer } => model.layer_output(data, layer).map_err(onnx_error),
+        }
+    }
+}
+
 /// The inputs of one scan. Embeddings are computed on first use and cached, so running
 /// several detectors costs one forward pass over the data; so are the other intermediate
 /// results detectors share ([`ScanContext::shared`]): a detector's whole detection (`auto`
@@ -134,7 +186,7 @@ pub struct TrainSpec {
 /// the k-NN graph over the embeddings (`knn` and `auto`'s flips vote).
 pub struct ScanContext<'a> {
     data: &'a Dataset,
-    model: Option<&'a Classifier>,
+    model: Option<ScanModel<'a>>,
     train: TrainSpec,
     seed: u64,
     embeddings: OnceLock<(Vec<f32>, usize)>,
@@ -161,7 +213,32 @@ impl<'a> ScanContext<'a> {
     /// Adds the model trained on `data` (errors if its modality or class count differ).
     pub fn with_model(mut self, model: &'a Classifier) -> Result<Self> {
         model.check_compatible(self.data)?;
-        self.model = Some(model);
+        self.model = Some(ScanModel::Mithridate(model));
+        Ok(self)
+    }
+
+    /// Adds a user's ONNX classifier trained on `data`, whose graph value `layer` (a node
+    /// output, e.g. the input of the last `Gemm`) gives the embeddings. Errors if `data` does
+    /// not fit the model or `layer` is not a value of its graph (naming a few that are).
+    pub fn with_onnx_model(mut self, model: &'a OnnxClassifier, layer: &'a str) -> Result<Self> {
+        model.check_compatible(self.data).map_err(onnx_error)?;
+        let names = model.value_names();
+        if !names.iter().any(|n| n == layer) {
+            // The values nearest the output are the likely embedding layers.
+            let shown: Vec<&str> = names
+                .iter()
+                .rev()
+                .take(8)
+                .rev()
+                .map(String::as_str)
+                .collect();
+            return Err(DetectError::input(format!(
+                "layer '{layer}' is not a value of the ONNX graph; its last values: {} ({} in all)",
+                shown.join(", "),
+                names.len()
+            )));
+        }
+        self.model = Some(ScanModel::Onnx { model, layer });
         Ok(self)
     }
 
@@ -169,7 +246,17 @@ impl<'a> ScanContext<'a> {
         self.data
     }
 
+    /// The given model when Mithridate trained it (`None` for an ONNX model: see
+    /// [`ScanContext::scan_model`]).
     pub fn model(&self) -> Option<&'a Classifier> {
+        match self.model {
+            Some(ScanModel::Mithridate(m)) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The given model, of either kind.
+    pub fn scan_model(&self) -> Option<ScanModel<'a>> {
         self.model
     }
 
@@ -181,7 +268,14 @@ impl<'a> ScanContext<'a> {
         self.seed
     }
 
-    /// The model's penultimate activations of every sample (computed once).
+    /// The embeddings' width once a detector computed them (`None` before: asking does not
+    /// run the model).
+    pub fn embedding_dim(&self) -> Option<usize> {
+        self.embeddings.get().map(|&(_, dim)| dim)
+    }
+
+    /// The model's penultimate activations of every sample (an ONNX model's chosen layer),
+    /// computed once.
     pub fn embeddings(&self) -> Result<Embeddings<'_>> {
         let model = self
             .model
@@ -329,4 +423,96 @@ pub fn cross_val_probabilities(
         }
     }
     Ok(probs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mithridate_data::{Features, Modality};
+    use mithridate_engine::TrainParams;
+    use mithridate_onnx::InputOptions;
+
+    /// Six MNIST-shaped images of a fixed pattern, labels 0..5 of 10 classes.
+    fn images() -> Dataset {
+        let n = 6;
+        let x: Vec<f32> = (0..n * 784)
+            .map(|i| ((i * 37 % 101) as f32) / 100.0)
+            .collect();
+        let modality = Modality::Image {
+            channels: 1,
+            height: 28,
+            width: 28,
+        };
+        let labels = (0..n as u32).collect();
+        let ids = (100..100 + n as u64).collect();
+        Dataset::new(modality, Features::Dense(x), labels, ids, 10, vec![]).unwrap()
+    }
+
+    fn spec() -> TrainSpec {
+        let config = TrainParams::default_for(Architecture::Mlp).check().unwrap();
+        TrainSpec {
+            architecture: Architecture::Mlp,
+            config,
+        }
+    }
+
+    /// make_fixtures.py's MLP 784-32-10 exported by PyTorch's dynamo exporter.
+    fn mlp() -> OnnxClassifier {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../mithridate-onnx/tests/fixtures/mlp_dynamo.onnx");
+        OnnxClassifier::load(&path, InputOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn an_onnx_models_named_value_gives_the_embeddings_and_its_logits_the_predictions() {
+        let data = images();
+        let model = mlp();
+        let ctx = ScanContext::new(&data, spec(), 0)
+            .unwrap()
+            .with_onnx_model(&model, "relu")
+            .unwrap();
+        assert!(ctx.model().is_none(), "not a Mithridate model");
+        assert_eq!(
+            ctx.embedding_dim(),
+            None,
+            "not computed before a detector asks"
+        );
+        let emb = ctx.embeddings().unwrap();
+        let (want, dim) = model.layer_output(&data, "relu").unwrap();
+        assert_eq!((emb.dim(), emb.len()), (32, 6));
+        assert_eq!(ctx.embedding_dim(), Some(32));
+        for r in 0..6 {
+            assert_eq!(emb.row(r), &want[r * dim..(r + 1) * dim]);
+            assert!(emb.row(r).iter().all(|&v| v >= 0.0), "a ReLU's output");
+        }
+        let scan_model = ctx.scan_model().unwrap();
+        assert_eq!(
+            scan_model.predict(&data).unwrap(),
+            model.predict(&data).unwrap()
+        );
+    }
+
+    #[test]
+    fn an_unknown_layer_or_an_incompatible_set_is_refused() {
+        let data = images();
+        let model = mlp();
+        let err = ScanContext::new(&data, spec(), 0)
+            .unwrap()
+            .with_onnx_model(&model, "fc9")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("layer 'fc9'") && err.contains("relu"), "{err}");
+        let tabular = Dataset::new(
+            Modality::Tabular { features: 3 },
+            Features::Dense(vec![0.0; 6]),
+            vec![0, 1],
+            vec![1, 2],
+            10,
+            vec![],
+        )
+        .unwrap();
+        let ctx = ScanContext::new(&tabular, spec(), 0).unwrap();
+        assert!(ctx.with_onnx_model(&model, "relu").is_err());
+    }
 }

@@ -106,7 +106,7 @@ detectors!(
     input_consistency
 );
 
-pub use context::{cross_val_probabilities, Embeddings, ScanContext, TrainSpec};
+pub use context::{cross_val_probabilities, Embeddings, ScanContext, ScanModel, TrainSpec};
 pub use detection::{ClassVerdict, Detection};
 pub use mithridate_core::ParamGuard;
 

@@ -53,10 +53,9 @@ use crate::context::class_rows;
 use crate::detection::Rows;
 use crate::dynamics::check_tail_rule;
 use crate::tails::{robust_z, ClassTails, TailRule};
-use crate::{DetectError, Detection, Detector, Result, ScanContext};
+use crate::{DetectError, Detection, Detector, Result, ScanContext, ScanModel};
 use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features, Modality};
-use mithridate_engine::Classifier;
 
 /// Unchecked parameters of [`ScaleUp`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -126,7 +125,12 @@ impl ScaleUp {
     }
 
     /// Every sample's unscaled prediction and its scaled consistency (in `[0, 1]`).
-    pub fn consistency(&self, model: &Classifier, data: &Dataset) -> Result<(Vec<u32>, Vec<f64>)> {
+    pub fn consistency<'m>(
+        &self,
+        model: impl Into<ScanModel<'m>>,
+        data: &Dataset,
+    ) -> Result<(Vec<u32>, Vec<f64>)> {
+        let model = model.into();
         if matches!(data.modality(), Modality::Text { .. }) {
             return Err(DetectError::input(
                 "SCALE-UP scales input values; text token ids cannot be scaled (image and tabular data only)",
@@ -248,7 +252,7 @@ impl Detector for ScaleUp {
 
     fn scan(&self, ctx: &ScanContext) -> Result<Detection> {
         let model = ctx
-            .model()
+            .scan_model()
             .ok_or_else(|| DetectError::input("this detector needs a trained model"))?;
         let data = ctx.data();
         let (predicted, consistency) = self.consistency(model, data)?;
@@ -278,6 +282,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mithridate_engine::Classifier;
 
     /// Softmax regression on 2 tabular features with hand-set weights: logits
     /// `(x0, x1, 0.5)`. Scaling `x` by `s` multiplies the first two logits only, so a sample
@@ -336,7 +341,10 @@ mod tests {
         }
         .check()
         .unwrap();
-        assert_eq!(odd.consistency(&model(), &data).unwrap().1, vec![0.0, 1.0, 0.5]);
+        assert_eq!(
+            odd.consistency(&model(), &data).unwrap().1,
+            vec![0.0, 1.0, 0.5]
+        );
     }
 
     #[test]

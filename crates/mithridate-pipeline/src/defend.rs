@@ -96,6 +96,16 @@ pub fn scan(
             d.name()
         )));
     }
+    scan_context(detectors, &ctx, poisoned)
+}
+
+/// Runs every detector on a prepared context (e.g. one holding an imported ONNX model, see
+/// [`ScanContext::with_onnx_model`]), scoring against the `poisoned` ids when given.
+pub fn scan_context(
+    detectors: &[DetectorSpec],
+    ctx: &ScanContext,
+    poisoned: Option<&[u64]>,
+) -> Result<Vec<DetectorRun>> {
     detectors
         .iter()
         .map(|d| {

@@ -44,7 +44,7 @@ impl OnnxInputArgs {
         })
     }
 
-    fn any_given(&self) -> bool {
+    pub(crate) fn any_given(&self) -> bool {
         self.input_layout.is_some()
             || self.input_scale != 1.0
             || !self.input_mean.is_empty()

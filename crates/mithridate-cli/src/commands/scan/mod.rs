@@ -5,10 +5,17 @@
 //! `{"detector", "parameters", "flagged": [id...], "scores": [[id, score]...], "classes": [...],
 //! "relabel": [[id, label]...]}` for one detector, or a JSON array of them for several
 //! (`--detector all` or a comma list).
+//!
+//! `scan data --model x.onnx` scans with a user's PyTorch-exported classifier: embeddings are
+//! the output of the graph value `--layer` (default: the input of the last `Gemm`/`MatMul`
+//! computed from the graph input, i.e. the penultimate activations, what a Mithridate model
+//! gives) and predictions its arg-max logits; detectors that train their own models use
+//! `--arch` (default per modality), as without a model.
 
 mod input;
 mod model;
 
+use crate::commands::model_arg::{OnnxInputArgs, RunModel};
 use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
@@ -17,15 +24,16 @@ use mithridate_core::ParamGuard;
 use mithridate_data::{DataHome, Split};
 use mithridate_detect::metrics::DetectionMetrics;
 use mithridate_detect::registry::{DETECTORS, INPUT_DETECTORS};
-use mithridate_detect::Detection;
-use mithridate_engine::{Architecture, Classifier};
+use mithridate_detect::{Detection, ScanContext};
+use mithridate_engine::Architecture;
+use mithridate_onnx::OnnxClassifier;
 use mithridate_pipeline::data::{non_empty, subsample};
 use mithridate_pipeline::defence::DetectorSpec;
-use mithridate_pipeline::defend::{scan, ScanSetup};
-use mithridate_pipeline::train::ModelParams;
+use mithridate_pipeline::defend::{scan, scan_context, DetectorRun, ScanSetup};
+use mithridate_pipeline::train::{ModelParams, ModelSpec};
 use serde_json::json;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
 pub enum ScanCommand {
@@ -134,9 +142,17 @@ pub struct ScanDataArgs {
     /// Built-in dataset name (its training split) or an .npz file in the interchange format.
     #[arg(long, required_unless_present = "list")]
     pub data: Option<String>,
-    /// A model trained on this data (`mithridate train`); without it one is trained.
+    /// A model trained on this data: a Mithridate model (`mithridate train`) or a classifier
+    /// exported to ONNX (`.onnx`, e.g. by PyTorch; see --layer and the --input-* flags);
+    /// without it one is trained.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// ONNX models only: the graph value whose output (flattened per sample) is the embedding
+    /// (default: the input of the last Gemm/MatMul, the penultimate activations).
+    #[arg(long, value_name = "NAME")]
+    pub layer: Option<String>,
+    #[command(flatten)]
+    pub onnx: OnnxInputArgs,
     /// Detectors, comma-separated, or `all`.
     #[arg(long, value_parser = detector_names(), value_delimiter = ',', default_value = "spectral")]
     pub detector: Vec<String>,
@@ -146,7 +162,8 @@ pub struct ScanDataArgs {
     #[command(flatten)]
     pub options: DetectorOptions,
     /// Architecture of trained models (the scan model without --model, and the models of
-    /// confident learning / the loss detector); default: --model's, else per modality.
+    /// confident learning / the loss detector); default: --model's (a Mithridate model),
+    /// else per modality.
     #[arg(long)]
     pub arch: Option<Architecture>,
     /// Training epochs of trained models (default: the family's default).
@@ -182,39 +199,72 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
         Some(p) => Some(GroundTruth::read(p)?),
         None => None,
     };
+    let poisoned = truth.as_ref().map(GroundTruth::poisoned_ids);
     let given = match &args.model {
-        Some(path) => Some(
-            Classifier::load(path)
-                .with_context(|| format!("loading model {}", path.display()))?
-                .0,
+        Some(path) => Some(RunModel::load(path, &args.onnx)?),
+        None if args.onnx.any_given() => anyhow::bail!(
+            "--input-layout/--input-scale/--input-mean/--input-std/--classes apply to --model x.onnx only"
         ),
         None => None,
     };
-    // Model-free detectors (input consistency) scan without training one.
-    let mut bar = None;
-    let setup = ScanSetup::new(
-        data,
-        given,
-        &detectors,
-        &model_spec,
-        ctx.seed,
-        &mut |done, total| {
-            bar.get_or_insert_with(|| ctx.progress(total, "training"))
-                .set_position(done)
-        },
-    )?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let poisoned = truth.as_ref().map(GroundTruth::poisoned_ids);
-    let runs = scan(
-        &detectors,
-        &setup.data,
-        setup.model.as_ref(),
-        setup.recipe,
-        ctx.seed,
-        poisoned.as_deref(),
-    )?;
+    let (samples, runs, embedding) = match (given, &args.model) {
+        (Some(RunModel::Onnx(model)), Some(path)) => {
+            let layer = match &args.layer {
+                Some(l) => l.clone(),
+                None => penultimate_value(path, &model)?,
+            };
+            // As RunModel::adopt_classes: a set whose labels show fewer classes than the
+            // model outputs declares the model's.
+            let classes = model.output_classes(&data)?;
+            let data = data.widen_classes(classes);
+            let (runs, dim) = scan_onnx(
+                &data,
+                &model,
+                &layer,
+                &detectors,
+                &model_spec,
+                ctx.seed,
+                poisoned.as_deref(),
+            )?;
+            (data.len(), runs, Some((layer, dim)))
+        }
+        (given, _) => {
+            if args.layer.is_some() {
+                anyhow::bail!(
+                    "--layer applies to --model x.onnx only (a Mithridate model's embeddings are its penultimate activations)"
+                );
+            }
+            let given = given.map(|m| match m {
+                RunModel::Native(m) => Ok(m.0),
+                RunModel::Onnx(_) => Err(anyhow::anyhow!("an ONNX model without its path")),
+            });
+            // Model-free detectors (input consistency) scan without training one.
+            let mut bar = None;
+            let setup = ScanSetup::new(
+                data,
+                given.transpose()?,
+                &detectors,
+                &model_spec,
+                ctx.seed,
+                &mut |done, total| {
+                    bar.get_or_insert_with(|| ctx.progress(total, "training"))
+                        .set_position(done)
+                },
+            )?;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let runs = scan(
+                &detectors,
+                &setup.data,
+                setup.model.as_ref(),
+                setup.recipe,
+                ctx.seed,
+                poisoned.as_deref(),
+            )?;
+            (setup.data.len(), runs, None)
+        }
+    };
     let detections: Vec<Detection> = runs.iter().map(|r| r.detection.clone()).collect();
     if let Some(out) = &args.output {
         Detection::write_all(&detections, out)?;
@@ -235,12 +285,19 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
             .collect();
         ctx.print_json(&json!({
             "data": source,
-            "samples": setup.data.len(),
+            "samples": samples,
             "model": args.model,
+            "embeddings": embedding.as_ref().map(|(layer, dim)| json!({"layer": layer, "dim": dim})),
             "output": args.output,
             "detectors": items,
         }))?;
         return Ok(());
+    }
+    if let Some((layer, dim)) = &embedding {
+        match dim {
+            Some(d) => println!("embeddings: ONNX value '{layer}', {d} per sample\n"),
+            None => println!("embeddings: ONNX value '{layer}' (not used by these detectors)\n"),
+        }
     }
     for r in &runs {
         let rows: Vec<Vec<String>> = r
@@ -265,7 +322,7 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
             "{}: {} of {} flagged in {:.2} s",
             r.detection.detector,
             r.detection.flagged.len(),
-            setup.data.len(),
+            samples,
             r.seconds
         );
         println!(
@@ -289,6 +346,79 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
         println!("flags written to {}", out.display());
     }
     Ok(())
+}
+
+/// Runs `detectors` on `data` with a user's ONNX classifier whose value `layer` gives the
+/// embeddings; detectors that train use `spec`'s architecture, else the modality's default
+/// (an imported model has no Mithridate family). Also returns the embeddings' width when a
+/// detector computed them.
+fn scan_onnx(
+    data: &mithridate_data::Dataset,
+    model: &OnnxClassifier,
+    layer: &str,
+    detectors: &[DetectorSpec],
+    spec: &ModelSpec,
+    seed: u64,
+    poisoned: Option<&[u64]>,
+) -> Result<(Vec<DetectorRun>, Option<usize>)> {
+    let recipe = spec.scan_recipe(spec.architecture_for(data), data.len())?;
+    let ctx = ScanContext::new(data, recipe, seed)?.with_onnx_model(model, layer)?;
+    let runs = scan_context(detectors, &ctx, poisoned)?;
+    Ok((runs, ctx.embedding_dim()))
+}
+
+/// The default embedding layer of the ONNX model at `path`: the input of the graph's last
+/// `Gemm`/`MatMul` node that is computed from the graph input (its other operand is the
+/// weight, a constant), i.e. the activations the final linear layer reads, as a Mithridate
+/// model's embeddings are. Nodes are in topological order (the ONNX spec requires it), so one
+/// pass marks the values that depend on the input. Errors (asking for `--layer`, naming the
+/// last values) when there is none, or when it is the graph input itself (no hidden layer).
+fn penultimate_value(path: &Path, model: &OnnxClassifier) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let graph = mithridate_onnx::proto::parse_model(&bytes)?
+        .graph
+        .with_context(|| format!("{} has no graph", path.display()))?;
+    let constants: HashSet<&str> = graph.initializers.iter().map(|t| t.name.as_str()).collect();
+    let inputs: HashSet<&str> = graph
+        .inputs
+        .iter()
+        .map(|v| v.name.as_str())
+        .filter(|n| !constants.contains(n))
+        .collect();
+    let mut live = inputs.clone();
+    let mut last = None;
+    for node in &graph.nodes {
+        let Some(from_input) = node.inputs.iter().find(|i| live.contains(i.as_str())) else {
+            continue;
+        };
+        if matches!(node.op_type.as_str(), "Gemm" | "MatMul") {
+            last = Some(from_input.clone());
+        }
+        live.extend(node.outputs.iter().map(String::as_str));
+    }
+    match last {
+        Some(name) if !inputs.contains(name.as_str()) => Ok(name),
+        found => {
+            let names = model.value_names();
+            let shown: Vec<&str> = names
+                .iter()
+                .rev()
+                .take(8)
+                .rev()
+                .map(String::as_str)
+                .collect();
+            let why = if found.is_some() {
+                "its last Gemm/MatMul reads the graph input (no hidden layer)"
+            } else {
+                "it has no Gemm/MatMul computed from the input"
+            };
+            anyhow::bail!(
+                "cannot choose the embedding layer of {}: {why}; pass --layer NAME, e.g. one of its last values: {}",
+                path.display(),
+                shown.join(", ")
+            )
+        }
+    }
 }
 
 /// Header of [`metric_row`].
