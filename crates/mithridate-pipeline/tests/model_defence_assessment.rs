@@ -162,7 +162,11 @@ fn model_defences_inspect_and_repair_the_poisoned_model() {
     );
     assert_eq!(
         html.matches("data:image/png;base64,").count(),
-        nc.triggers.len() + clean[0].triggers.len() + clean[2].triggers.len()
+        nc.triggers.len()
+            + mm.triggers.len()
+            + clean[0].triggers.len()
+            + clean[1].triggers.len()
+            + clean[2].triggers.len()
     );
     let csv = report.to_csv().unwrap();
     assert_eq!(csv.matches(",model_defence,").count(), 6);
