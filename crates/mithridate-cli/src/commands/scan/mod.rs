@@ -41,7 +41,7 @@ pub enum ScanCommand {
     Data(ScanDataArgs),
     /// Flag triggered inputs at inference time (STRIP); FAR/FRR with --truth.
     Input(input::ScanInputArgs),
-    /// Is a model backdoored, toward which class? (Neural Cleanse over a trusted set.)
+    /// Is a model backdoored, toward which class? (MM-BD against clean references, Neural Cleanse.)
     Model(model::ScanModelArgs),
 }
 
