@@ -4,51 +4,19 @@
 
 use crate::common;
 
-use common::{arg, assert_one_line_error, mithridate};
+use common::{
+    arg, assert_one_line_error, mithridate, onnx_fixture as fixture, poison_like_pytorch_fixture,
+};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../mithridate-onnx/tests/fixtures")
-        .join(name)
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// The ground truth of make_fixtures.py's trigger: `x[-4:-1, -4:-1] = 1` on 28x28 images is
-/// a 3x3 white patch one pixel from the bottom-right corner, labelled 7, which is
-/// Mithridate's BadNets trigger with these parameters. `poison` writes it beside its output
-/// (`*.npz.truth.json`); the poisoned set itself is not used.
+/// The ground truth of make_fixtures.py's trigger on 1,000 poisoned MNIST images.
 fn badnets_truth(dir: &Path) -> PathBuf {
-    let poisoned = dir.join("white.npz");
-    let out = mithridate(&[
-        "poison",
-        "--data",
-        "mnist",
-        "--attack",
-        "badnets",
-        "--target",
-        "7",
-        "-p",
-        "size=3",
-        "-p",
-        "pattern=white",
-        "-p",
-        "position=bottom-right",
-        "-p",
-        "margin=1",
-        "--rate",
-        "0.05",
-        "--max-train",
-        "1000",
-        "-o",
-        arg(&poisoned),
-    ]);
-    assert!(out.status.success(), "poison: {}", stderr(&out));
-    dir.join("white.npz.truth.json")
+    poison_like_pytorch_fixture(dir, 1000).1
 }
 
 /// `gate --json` on the MNIST test split (10,000 samples) with the default policy.

@@ -3,14 +3,10 @@
 
 use crate::common;
 
-use common::{arg, assert_one_line_error, json, mithridate};
-use std::path::PathBuf;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../mithridate-onnx/tests/fixtures")
-        .join(name)
-}
+use common::{
+    arg, assert_one_line_error, json, mithridate, onnx_fixture as fixture,
+    poison_like_pytorch_fixture,
+};
 
 #[test]
 fn onnx_models_reach_pytorchs_test_accuracy() {
@@ -76,26 +72,7 @@ fn strip_and_the_attack_report_run_on_a_pytorch_badnets_model() {
     // make_fixtures.py's patch (3x3 white, bottom-right, 1 pixel from the edges) is
     // Mithridate's BadNets trigger with pattern=white.
     let dir = tempfile::tempdir().unwrap();
-    let poisoned = dir.path().join("white.npz");
-    json(&mithridate(&[
-        "--json",
-        "poison",
-        "--data",
-        "mnist",
-        "--attack",
-        "badnets",
-        "--target",
-        "7",
-        "-p",
-        "pattern=white",
-        "--rate",
-        "0.05",
-        "--max-train",
-        "2000",
-        "-o",
-        arg(&poisoned),
-    ]));
-    let truth = dir.path().join("white.npz.truth.json");
+    let truth = poison_like_pytorch_fixture(dir.path(), 2000).1;
     let model = fixture("mlp_badnets_dynamo.onnx");
     let eval = json(&mithridate(&[
         "--json",

@@ -5,42 +5,14 @@
 
 use crate::common;
 
-use common::{arg, assert_one_line_error, json, mithridate};
+use common::{
+    arg, assert_one_line_error, json, mithridate, onnx_fixture as fixture,
+    poison_like_pytorch_fixture,
+};
 use mithridate_data::{DataHome, Split};
 use mithridate_detect::Embeddings;
 use mithridate_onnx::{InputOptions, OnnxClassifier};
-use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../mithridate-onnx/tests/fixtures")
-        .join(name)
-}
-
-/// A 2,000-image MNIST training set with make_fixtures.py's trigger on 5% of it, relabelled 7.
-fn poisoned_mnist(dir: &Path) -> (PathBuf, PathBuf) {
-    let poisoned = dir.join("white.npz");
-    json(&mithridate(&[
-        "--json",
-        "poison",
-        "--data",
-        "mnist",
-        "--attack",
-        "badnets",
-        "--target",
-        "7",
-        "-p",
-        "pattern=white",
-        "--rate",
-        "0.05",
-        "--max-train",
-        "2000",
-        "-o",
-        arg(&poisoned),
-    ]));
-    let truth = dir.join("white.npz.truth.json");
-    (poisoned, truth)
-}
+use std::path::Path;
 
 /// The `flagged` ids of `detector` in a flags.json array.
 fn flagged(flags: &Path, detector: &str) -> Vec<u64> {
@@ -65,7 +37,7 @@ fn flagged(flags: &Path, detector: &str) -> Vec<u64> {
 #[test]
 fn detectors_scan_a_pytorch_models_penultimate_layer() {
     let dir = tempfile::tempdir().unwrap();
-    let (poisoned, truth) = poisoned_mnist(dir.path());
+    let (poisoned, truth) = poison_like_pytorch_fixture(dir.path(), 2000);
     let model = fixture("mlp_badnets_dynamo.onnx");
     let scan = |layer: Option<&str>, flags: &Path| {
         let mut args = vec![

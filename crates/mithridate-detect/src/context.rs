@@ -225,13 +225,7 @@ impl<'a> ScanContext<'a> {
         let names = model.value_names();
         if !names.iter().any(|n| n == layer) {
             // The values nearest the output are the likely embedding layers.
-            let shown: Vec<&str> = names
-                .iter()
-                .rev()
-                .take(8)
-                .rev()
-                .map(String::as_str)
-                .collect();
+            let shown = model.last_value_names(8);
             return Err(DetectError::input(format!(
                 "layer '{layer}' is not a value of the ONNX graph; its last values: {} ({} in all)",
                 shown.join(", "),

@@ -41,7 +41,7 @@
 //! assert_eq!(r, vec![3.0, 1.0, 1.0]);
 //! ```
 
-use crate::max_margin::{class_margins, CheckedMargin};
+use crate::max_margin::{class_margins, CheckedMargin, STATISTIC_FLOOR as FLOOR};
 use crate::{GateError, Result};
 use mithridate_data::{Dataset, Modality};
 use mithridate_engine::{Architecture, Classifier, TrainParams};
@@ -93,10 +93,6 @@ pub struct MarginReference {
     pub train_accuracy: Vec<f64>,
     pub seconds: f64,
 }
-
-/// Values at or below this count as this (margins can be negative for a class that never
-/// wins; ratios need positive values).
-const FLOOR: f64 = 1e-6;
 
 /// `s_c = r_c / r̄_c` for every class, both floored at a small positive value.
 pub fn reference_ratios(margins: &[f64], reference: &[f64]) -> Vec<f64> {

@@ -306,6 +306,10 @@ pub fn class_margins(
         .collect())
 }
 
+/// Statistics (and margins) at or below this count as this: the Gamma null lives on
+/// `(0, inf)`, and a class that never wins can have a negative margin.
+pub(crate) const STATISTIC_FLOOR: f64 = 1e-6;
+
 /// MM-BD's null test of the largest of `stats`: a Gamma fitted by maximum likelihood to the
 /// others (values below a small positive floor are raised to it: the Gamma lives on
 /// `(0, inf)`), and `p = 1 - F(max)^(n - 1)`, the chance that the largest of `n - 1` null
@@ -316,10 +320,9 @@ pub fn gamma_null_p_value(stats: &[f64]) -> Result<(f64, f64, f64)> {
             "MM-BD's null needs at least 3 finite statistics, got {stats:?}"
         )));
     }
-    const FLOOR: f64 = 1e-6;
-    let mut sorted: Vec<f64> = stats.iter().map(|s| s.max(FLOOR)).collect();
+    let mut sorted: Vec<f64> = stats.iter().map(|s| s.max(STATISTIC_FLOOR)).collect();
     sorted.sort_by(f64::total_cmp);
-    let top = sorted.pop().unwrap_or(FLOOR);
+    let top = sorted.pop().unwrap_or(STATISTIC_FLOOR);
     let (shape, scale) = fit_gamma(&sorted);
     let gamma = Gamma::new(shape, 1.0 / scale)
         .map_err(|e| GateError::Input(format!("MM-BD's null Gamma: {e}")))?;

@@ -136,6 +136,13 @@ impl OnnxClassifier {
         self.graph.value_names().map(str::to_owned).collect()
     }
 
+    /// The last `n` value names in graph order (the ones nearest the output, where embedding
+    /// layers are), for error messages that suggest a `--layer`.
+    pub fn last_value_names(&self, n: usize) -> Vec<String> {
+        let names = self.value_names();
+        names[names.len().saturating_sub(n)..].to_vec()
+    }
+
     /// The graph input's shape as written in the file, `?` for symbolic dimensions.
     pub fn describe_input(&self) -> String {
         match &self.graph.input.dims {

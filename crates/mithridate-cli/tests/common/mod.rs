@@ -53,3 +53,38 @@ pub fn assert_one_line_error(out: &Output, code: i32, needle: &str) {
         "error does not mention '{needle}': {stderr}"
     );
 }
+
+/// A committed ONNX test model of mithridate-onnx (`crates/mithridate-onnx/tests/fixtures`).
+pub fn onnx_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../mithridate-onnx/tests/fixtures")
+        .join(name)
+}
+
+/// MNIST's first `max_train` training images with the PyTorch fixtures' BadNets trigger
+/// (`crates/mithridate-onnx/tests/fixtures/make_fixtures.py`: a 3x3 white patch 1 pixel from
+/// the bottom-right corner, the attack's defaults) on 5% of them, relabelled 7, written to
+/// `dir/white.npz`. Returns the `.npz` and its ground truth (`white.npz.truth.json`).
+pub fn poison_like_pytorch_fixture(dir: &std::path::Path, max_train: usize) -> (PathBuf, PathBuf) {
+    let poisoned = dir.join("white.npz");
+    let max_train = max_train.to_string();
+    json(&mithridate(&[
+        "--json",
+        "poison",
+        "--data",
+        "mnist",
+        "--attack",
+        "badnets",
+        "--target",
+        "7",
+        "-p",
+        "pattern=white",
+        "--rate",
+        "0.05",
+        "--max-train",
+        &max_train,
+        "-o",
+        arg(&poisoned),
+    ]));
+    (poisoned, dir.join("white.npz.truth.json"))
+}

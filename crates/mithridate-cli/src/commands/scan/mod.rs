@@ -399,14 +399,7 @@ fn penultimate_value(path: &Path, model: &OnnxClassifier) -> Result<String> {
     match last {
         Some(name) if !inputs.contains(name.as_str()) => Ok(name),
         found => {
-            let names = model.value_names();
-            let shown: Vec<&str> = names
-                .iter()
-                .rev()
-                .take(8)
-                .rev()
-                .map(String::as_str)
-                .collect();
+            let shown = model.last_value_names(8);
             let why = if found.is_some() {
                 "its last Gemm/MatMul reads the graph input (no hidden layer)"
             } else {
