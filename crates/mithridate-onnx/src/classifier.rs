@@ -143,6 +143,22 @@ impl OnnxClassifier {
         names[names.len().saturating_sub(n)..].to_vec()
     }
 
+    /// The default embedding layer: the input of the graph's last `Gemm`/`MatMul` computed
+    /// from the graph input, i.e. the penultimate activations the final linear layer reads,
+    /// what a Mithridate model's embeddings are. An error naming the graph's last values
+    /// (so the user can pass one) when there is none or it is the graph input itself.
+    pub fn penultimate_value(&self) -> Result<String> {
+        let why = match self.graph.last_linear_input() {
+            Ok(name) => return Ok(name.to_string()),
+            Err(true) => "its last Gemm/MatMul reads the graph input (no hidden layer)",
+            Err(false) => "it has no Gemm/MatMul computed from the input",
+        };
+        Err(OnnxError::InvalidInput(format!(
+            "cannot choose the model's embedding layer: {why}; name one, e.g. one of its last values: {}",
+            self.last_value_names(8).join(", ")
+        )))
+    }
+
     /// The graph input's shape as written in the file, `?` for symbolic dimensions.
     pub fn describe_input(&self) -> String {
         match &self.graph.input.dims {

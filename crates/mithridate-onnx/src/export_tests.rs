@@ -192,6 +192,34 @@ fn the_graph_has_the_documented_shape() {
 }
 
 #[test]
+fn the_default_embedding_layer_is_what_the_last_linear_layer_reads() {
+    for (name, arch, modality, classes) in cases() {
+        let exported = export_classifier(&model(arch, &modality, classes, 3)).unwrap();
+        let twin = OnnxClassifier::from_bytes(&exported.bytes, InputOptions::default()).unwrap();
+        let found = twin.penultimate_value();
+        match (arch, &modality) {
+            // Softmax regression on rows: its only Gemm reads the graph input, no hidden layer.
+            (Architecture::LogReg, Modality::Tabular { .. }) => {
+                let msg = found.unwrap_err().to_string();
+                assert!(
+                    msg.contains("no hidden layer") && msg.contains("logits"),
+                    "{msg}"
+                );
+            }
+            // On images it reads the flattened pixels, as the engine's logreg embeddings are.
+            (Architecture::LogReg, _) => {
+                let layer = found.unwrap();
+                let (_, dim) = twin
+                    .layer_output(&data(&modality, classes, 1), &layer)
+                    .unwrap();
+                assert_eq!(dim, modality.sample_len(), "{name}");
+            }
+            _ => assert_eq!(found.unwrap(), EXPORT_HIDDEN, "{name}"),
+        }
+    }
+}
+
+#[test]
 fn the_text_model_is_refused_with_the_reason() {
     let text = Modality::Text {
         max_len: 8,

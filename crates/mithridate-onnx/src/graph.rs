@@ -109,6 +109,30 @@ impl OnnxGraph {
             .flat_map(|n| n.outputs.iter().map(String::as_str))
     }
 
+    /// The input of the last `Gemm`/`MatMul` node computed from the graph input (its other
+    /// operand is a weight), i.e. the activations the final linear layer reads; `Err(true)`
+    /// when that input is the graph input itself (no hidden layer), `Err(false)` when no such
+    /// node exists. Nodes are in topological order (the ONNX spec requires it), so one pass
+    /// marks the values that depend on the input.
+    pub fn last_linear_input(&self) -> std::result::Result<&str, bool> {
+        let mut live: std::collections::HashSet<&str> =
+            std::iter::once(self.input.name.as_str()).collect();
+        let mut last = None;
+        for node in &self.nodes {
+            let Some(from_input) = node.inputs.iter().find(|i| live.contains(i.as_str())) else {
+                continue;
+            };
+            if matches!(node.op_type.as_str(), "Gemm" | "MatMul") {
+                last = Some(from_input.as_str());
+            }
+            live.extend(node.outputs.iter().map(String::as_str));
+        }
+        match last {
+            Some(name) if name != self.input.name => Ok(name),
+            found => Err(found.is_some()),
+        }
+    }
+
     /// Runs the graph on `x` (shaped as the graph input) and returns the values named in
     /// `wanted` (graph output first if asked), stopping after the last one is computed.
     pub fn run(&self, x: &Tensor, wanted: &[&str]) -> Result<Vec<Tensor>> {

@@ -32,8 +32,8 @@ use mithridate_pipeline::defence::DetectorSpec;
 use mithridate_pipeline::defend::{scan, scan_context, DetectorRun, ScanSetup};
 use mithridate_pipeline::train::{ModelParams, ModelSpec};
 use serde_json::json;
-use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum ScanCommand {
@@ -211,7 +211,9 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
         (Some(RunModel::Onnx(model)), Some(path)) => {
             let layer = match &args.layer {
                 Some(l) => l.clone(),
-                None => penultimate_value(path, &model)?,
+                None => model
+                    .penultimate_value()
+                    .map_err(|e| anyhow::anyhow!("{}: {e} (pass --layer NAME)", path.display()))?,
             };
             // As RunModel::adopt_classes: a set whose labels show fewer classes than the
             // model outputs declares the model's.
@@ -365,53 +367,6 @@ fn scan_onnx(
     let ctx = ScanContext::new(data, recipe, seed)?.with_onnx_model(model, layer)?;
     let runs = scan_context(detectors, &ctx, poisoned)?;
     Ok((runs, ctx.embedding_dim()))
-}
-
-/// The default embedding layer of the ONNX model at `path`: the input of the graph's last
-/// `Gemm`/`MatMul` node that is computed from the graph input (its other operand is the
-/// weight, a constant), i.e. the activations the final linear layer reads, as a Mithridate
-/// model's embeddings are. Nodes are in topological order (the ONNX spec requires it), so one
-/// pass marks the values that depend on the input. Errors (asking for `--layer`, naming the
-/// last values) when there is none, or when it is the graph input itself (no hidden layer).
-fn penultimate_value(path: &Path, model: &OnnxClassifier) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let graph = mithridate_onnx::proto::parse_model(&bytes)?
-        .graph
-        .with_context(|| format!("{} has no graph", path.display()))?;
-    let constants: HashSet<&str> = graph.initializers.iter().map(|t| t.name.as_str()).collect();
-    let inputs: HashSet<&str> = graph
-        .inputs
-        .iter()
-        .map(|v| v.name.as_str())
-        .filter(|n| !constants.contains(n))
-        .collect();
-    let mut live = inputs.clone();
-    let mut last = None;
-    for node in &graph.nodes {
-        let Some(from_input) = node.inputs.iter().find(|i| live.contains(i.as_str())) else {
-            continue;
-        };
-        if matches!(node.op_type.as_str(), "Gemm" | "MatMul") {
-            last = Some(from_input.clone());
-        }
-        live.extend(node.outputs.iter().map(String::as_str));
-    }
-    match last {
-        Some(name) if !inputs.contains(name.as_str()) => Ok(name),
-        found => {
-            let shown = model.last_value_names(8);
-            let why = if found.is_some() {
-                "its last Gemm/MatMul reads the graph input (no hidden layer)"
-            } else {
-                "it has no Gemm/MatMul computed from the input"
-            };
-            anyhow::bail!(
-                "cannot choose the embedding layer of {}: {why}; pass --layer NAME, e.g. one of its last values: {}",
-                path.display(),
-                shown.join(", ")
-            )
-        }
-    }
 }
 
 /// Header of [`metric_row`].
