@@ -11,10 +11,12 @@
 //! batch size; initialised and shuffled from the context seed) is trained for `epochs` epochs
 //! `E` in `stages` equal stages `S`: the training stream is `E` seeded permutations of the rows,
 //! and stage `t` trains on stream positions `[(t-1) E n / S, t E n / S)` by calling
-//! [`Classifier::fit`] for one epoch on that subset (the engine's `fit` continues from the
+//! `Classifier::fit` for one epoch on that subset (the engine's `fit` continues from the
 //! current weights, so this *is* one continued run; its optimiser state restarts each call,
 //! which resets Adam's moment estimates every `E n / S` rows). After each stage every sample's
-//! cross-entropy `ℓ_i(t)` is recorded.
+//! cross-entropy `ℓ_i(t)` is recorded. The run is the scan's shared staged run
+//! ([`crate::staged_run`]): the [`loss`](crate::loss) detector reads its whole-epoch stages,
+//! so a scan running both trains once.
 //!
 //! **Score.** With `v_i(t) = -ln max(ℓ_i(t), 1e-12)` (log loss, because losses of learned
 //! samples span orders of magnitude), `z_i(t)` is the robust z-score of `v_i(t)` among the
@@ -51,13 +53,10 @@
 use crate::context::class_rows;
 use crate::detection::Rows;
 use crate::loss::Direction;
+use crate::staged_run::{stage_losses, Pace};
 use crate::tails::{robust_z, ClassTails, TailRule};
 use crate::{check_share, DetectError, Detection, Detector, Result, ScanContext};
 use mithridate_core::ParamGuard;
-use mithridate_engine::Classifier;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 /// Smallest loss kept before taking logs (a fully learned sample's loss underflows to 0).
 const LOSS_FLOOR: f64 = 1e-12;
@@ -229,36 +228,10 @@ impl TrainingDynamics {
                 "{n} samples x {epochs} epochs cannot fill {stages} stages"
             )));
         }
-        let spec = ctx.train_spec();
-        let mut params = spec.config.params().clone();
-        params.epochs = 1;
-        let one_pass = params.check()?;
-        let mut model = Classifier::new(
-            spec.architecture,
-            data.modality(),
-            data.num_classes(),
-            ctx.seed(),
-        )?;
-        let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed());
-        let mut permutation: Vec<usize> = (0..n).collect();
+        let pace = Pace::new(epochs, stages)?;
         let mut curves = Vec::with_capacity(stages);
-        let mut position = 0usize;
         for stage in 1..=stages {
-            let end = total * stage / stages;
-            // A stage may straddle two epochs; each epoch's part is its own fit (a repeated
-            // row cannot be selected twice into one subset).
-            while position < end {
-                let offset = position % n;
-                if offset == 0 {
-                    permutation.shuffle(&mut rng);
-                }
-                let stop = (offset + end - position).min(n);
-                let part = data.select(&permutation[offset..stop])?;
-                let part_seed = ctx.seed().wrapping_add(position as u64);
-                model.fit(&part, &one_pass, part_seed, &mut |_| {})?;
-                position += stop - offset;
-            }
-            curves.push(model.per_sample_loss(data)?);
+            curves.push(stage_losses(ctx, pace, stage)?.as_ref().clone());
         }
         Ok(curves)
     }

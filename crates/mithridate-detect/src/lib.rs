@@ -55,6 +55,7 @@ pub mod proba_model;
 mod refine;
 pub mod registry;
 pub mod sanitize;
+mod staged_run;
 pub mod strip;
 mod symmetric;
 mod tails;

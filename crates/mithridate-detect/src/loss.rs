@@ -4,8 +4,10 @@
 //! are the opposite, learned faster than clean data, so they have an unusually *low* loss
 //! (Li, Lyu, Koren, Lyu, Li & Ma, "Anti-Backdoor Learning", NeurIPS 2021).
 //!
-//! A fresh model (the context's [`crate::TrainSpec`] architecture and configuration, with
-//! `epochs` epochs, seeded by the context seed) is trained on the scanned set; each sample's
+//! A fresh model (the context's [`crate::TrainSpec`] architecture and configuration, seeded by
+//! the context seed) is trained for `epochs` epochs on the scanned set, as the whole-epoch
+//! stages of the scan's shared staged run ([`crate::staged_run`], quarter-epoch fits, the run
+//! the [`dynamics`](crate::dynamics) detector reads at every stage); each sample's
 //! score is its cross-entropy `-log p(y|x)` ([`Direction::High`]) or its negation
 //! ([`Direction::Low`]), and the top `removal_factor · expected_rate · n` scores are flagged.
 //! Cost: one short training run plus one forward pass. Class verdict statistic: mean score of
@@ -20,9 +22,9 @@
 //! ```
 
 use crate::detection::{flag_count, flag_top};
+use crate::staged_run::{stage_losses, Pace};
 use crate::{check_flag_budget, DetectError, Detection, Detector, Result, ScanContext};
 use mithridate_core::ParamGuard;
-use mithridate_engine::Classifier;
 
 /// Which tail of the loss distribution is suspicious.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -150,22 +152,25 @@ impl Detector for EarlyLoss {
         serde_json::to_value(self.params).unwrap_or_default()
     }
 
+    /// Reads the losses after `epochs` epochs of the scan's shared staged run at the
+    /// [`dynamics`](crate::dynamics) detector's default pace (quarter-epoch stages), so a
+    /// scan running both trains once (see [`crate::staged_run`]).
     fn scan(&self, ctx: &ScanContext) -> Result<Detection> {
         let data = ctx.data();
-        let spec = ctx.train_spec();
-        let mut params = spec.config.params().clone();
-        params.epochs = self.params.epochs;
-        let config = params.check()?;
-        let mut model = Classifier::new(
-            spec.architecture,
-            data.modality(),
-            data.num_classes(),
-            ctx.seed(),
-        )?;
-        model.fit(data, &config, ctx.seed(), &mut |_| {})?;
-        let losses = model.per_sample_loss(data)?;
+        let pace = shared_pace()?;
+        let stage = pace.stage_after_epochs(self.params.epochs).ok_or_else(|| {
+            DetectError::param("the shared run's pace places no stage at this epoch")
+        })?;
+        let losses = stage_losses(ctx, pace, stage)?;
         self.detect_losses(&losses, data.labels(), data.ids(), data.num_classes())
     }
+}
+
+/// The dynamics detector's default pace (2 epochs in 8 stages, i.e. 1 in 4): every whole
+/// epoch ends on a stage.
+fn shared_pace() -> Result<Pace> {
+    let d = crate::dynamics::DynamicsParams::default();
+    Pace::new(d.epochs, d.stages)
 }
 
 /// The registry entry (see [`crate::registry::DETECTORS`]).

@@ -263,6 +263,48 @@ fn scale_up_on_digits_flags_nothing_clean_or_patched_and_needs_a_model() {
     assert!(m.flagged * 100 <= patched.data.len(), "{m:?}");
 }
 
+/// `loss` and `dynamics` read one staged training run per scan; whichever runs first, each
+/// gives exactly what it gives alone, and `loss` reads the run's weights after one epoch
+/// (stage 4 of `dynamics`' default 2 epochs in 8 stages).
+#[test]
+fn loss_and_dynamics_share_one_run_whatever_the_order() {
+    let (data, _) = planted_fast_feature();
+    let loss = LossParams {
+        epochs: 1,
+        expected_rate: 0.05,
+        removal_factor: 1.5,
+        direction: Direction::Low,
+    }
+    .check()
+    .unwrap();
+    let dynamics = DynamicsParams::default().check().unwrap();
+    let ctx = || ScanContext::new(&data, spec(data.len()), 3).unwrap();
+    let alone = (loss.scan(&ctx()).unwrap(), dynamics.scan(&ctx()).unwrap());
+    let loss_first = ctx();
+    let a = loss.scan(&loss_first).unwrap();
+    let b = dynamics.scan(&loss_first).unwrap();
+    let dynamics_first = ctx();
+    let d = dynamics.scan(&dynamics_first).unwrap();
+    let c = loss.scan(&dynamics_first).unwrap();
+    for (got, want) in [
+        (&a, &alone.0),
+        (&c, &alone.0),
+        (&b, &alone.1),
+        (&d, &alone.1),
+    ] {
+        assert_eq!(got.scores, want.scores, "{}", want.detector);
+        assert_eq!(got.flagged, want.flagged, "{}", want.detector);
+    }
+    // Stage 4's losses are what `loss` scores (negated: direction low).
+    let curves = dynamics.loss_curves(&ctx()).unwrap();
+    let from_stage: Vec<f64> = curves[3].iter().map(|&l| -f64::from(l)).collect();
+    let scored: Vec<f64> = alone.0.scores.iter().map(|&(_, s)| s).collect();
+    assert_eq!(scored, from_stage);
+    // A different seed is a different run.
+    let other = ScanContext::new(&data, spec(data.len()), 4).unwrap();
+    assert_ne!(loss.scan(&other).unwrap().scores, alone.0.scores);
+}
+
 #[test]
 fn invalid_parameters_are_named_errors() {
     use mithridate_detect::registry::build;
