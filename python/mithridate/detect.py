@@ -312,9 +312,11 @@ def scan_data(
     expected_rate: Optional[float] = None,
     seed: int = 0,
     num_classes: Optional[int] = None,
+    layer: Optional[str] = None,
+    onnx_input: Optional[Dict[str, Any]] = None,
 ) -> List[Detection]:
-    """Full scans of a training set with a Mithridate model, as ``mithridate scan data``: the
-    same detections as ``mithridate --seed SEED scan data --data set.npz --detector ...``.
+    """Full scans of a training set with a Mithridate or ONNX model, as ``mithridate scan data``:
+    the same detections as ``mithridate --seed SEED scan data --data set.npz --detector ...``.
 
     ``detectors``: registry names (``"spectral"``, ``"auto"``, ``"scale-up"``, ... every
     training-set detector, including those that need the model's embeddings or predictions)
@@ -324,12 +326,20 @@ def scan_data(
     ``expected-rate`` unless their params set it. When every detector is model-free
     (``"input-consistency"``: a k-NN label vote among the raw inputs, Peri et al. 2020 moved
     to input space), no model is trained. Returns one :class:`Detection` per detector.
+
+    ``model`` may also be a classifier exported to ONNX (a path ending in ``.onnx``, e.g. from
+    ``torch.onnx.export``), as ``--model x.onnx``: the embeddings are the output of the graph
+    value ``layer`` (default: the input of the last ``Gemm``/``MatMul`` computed from the graph
+    input, i.e. the penultimate activations) and the predictions its arg-max logits.
+    ``onnx_input`` says how ``x`` maps to the model's input when the graph cannot tell, as the
+    ``--input-*`` flags: ``{"layout": "nchw" | "nhwc" | "flat", "scale": 255.0, "mean": [...],
+    "std": [...], "classes": K}``. Detectors that train their own models use ``arch``.
     """
     pairs = [
         (d, None) if isinstance(d, str) else (d[0], _kebab(dict(d[1]))) for d in detectors
     ]
     outs = _native.scan_data(
-        x, y, ids, pairs, model, arch, epochs, expected_rate, seed, num_classes
+        x, y, ids, pairs, model, arch, epochs, expected_rate, seed, num_classes, layer, onnx_input
     )
     row_ids = _ids_or_rows(ids, _rows(x))
     return [_detection(out, row_ids) for out in outs]

@@ -95,6 +95,8 @@ def scan_data(
     expected_rate: Optional[float] = ...,
     seed: int = ...,
     num_classes: Optional[int] = ...,
+    layer: Optional[str] = ...,
+    onnx_input: Optional[Dict[str, Any]] = ...,
 ) -> List[Detection]: ...
 
 __all__ = [

@@ -202,6 +202,53 @@ def test_full_scan_with_a_trained_model_equals_the_cli(cli, tmp_path):
         detect.scan_data(x, y, ids, ["nope"])
 
 
+def test_scan_with_a_pytorch_onnx_model_equals_the_cli(cli, tmp_path):
+    """An ONNX classifier exported by PyTorch (the Rust suite's fixture: MLP 784-32-10 trained
+    on MNIST with a 3x3 white bottom-right patch -> 7) scans as ``scan data --model x.onnx``:
+    same layer, same flags.json; bad ONNX arguments are ValueErrors naming the problem."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    onnx = Path(__file__).resolve().parents[2] / "crates/mithridate-onnx/tests/fixtures/mlp_badnets_dynamo.onnx"
+    rng = np.random.default_rng(6)
+    n = 300
+    y = np.arange(n) % 10
+    x = (0.3 * rng.uniform(size=(n, 28, 28))).astype(np.float32)
+    stamped = np.arange(0, n, 10)
+    x[stamped, 25:28, 25:28] = 1.0
+    y[stamped] = 7
+    x = x.reshape(n, 784)
+    ids = np.arange(n, dtype=np.uint64)
+    np.savez(tmp_path / "set.npz", x=x, y=y, ids=ids)
+    out = tmp_path / "flags.json"
+    subprocess.run(
+        [str(cli), "--seed", "1", "scan", "data", "--data", str(tmp_path / "set.npz"),
+         "--model", str(onnx), "--detector", "spectral,activation-clustering", "-o", str(out)],
+        check=True, capture_output=True,
+    )
+    expected = json.loads(out.read_text())
+    names = ["spectral", "activation-clustering"]
+    got = detect.scan_data(x, y, ids, names, model=str(onnx), seed=1)
+    assert [d.detector for d in got] == [e["detector"] for e in expected] == names
+    for d, e in zip(got, expected):
+        assert d.flagged_ids.tolist() == e["flagged"]
+        assert d.scores.tolist() == [s for _, s in e["scores"]]
+    # Naming a layer: the logits themselves are a valid (10-wide) embedding, and change the scan.
+    logits = detect.scan_data(x, y, ids, ["spectral"], model=str(onnx), seed=1, layer="logits")
+    assert logits[0].scores.tolist() != got[0].scores.tolist()
+    same = detect.scan_data(x, y, ids, ["spectral"], model=str(onnx), seed=1, onnx_input={"layout": "flat"})
+    assert same[0].scores.tolist() == got[0].scores.tolist()
+    with pytest.raises(ValueError, match="nope"):
+        detect.scan_data(x, y, ids, ["spectral"], model=str(onnx), layer="nope")
+    with pytest.raises(ValueError, match="bogus"):
+        detect.scan_data(x, y, ids, ["spectral"], model=str(onnx), onnx_input={"bogus": 1})
+    with pytest.raises(ValueError, match="layout"):
+        detect.scan_data(x, y, ids, ["spectral"], model=str(onnx), onnx_input={"layout": "chw"})
+    with pytest.raises(ValueError, match="ONNX model"):
+        detect.scan_data(x, y, ids, ["spectral"], layer="hidden")
+
+
 def test_model_free_input_consistency_flags_a_many_source_poison_without_training():
     """Class 0 holds 15 samples taken from each of the 5 other classes, each with a bump at a
     random coordinate (a patch anywhere): exactly those are flagged, and nothing on the clean

@@ -11,6 +11,7 @@ use mithridate_detect::metrics::{roc_curve, score_detection, DetectionMetrics};
 use mithridate_detect::sanitize::{sanitize, Action, SanitizeReport};
 use mithridate_detect::{Detection, ScanContext, TrainSpec};
 use mithridate_engine::Classifier;
+use mithridate_onnx::OnnxClassifier;
 use std::time::Instant;
 
 /// ROC points kept per detection: enough for a smooth curve, small in results.jsonl.
@@ -127,6 +128,47 @@ pub fn scan_context(
             })
         })
         .collect()
+}
+
+/// What [`scan_onnx`] ran: every detector's run, the embedding layer, and the embeddings'
+/// width per sample when a detector computed them.
+#[derive(Debug)]
+pub struct OnnxScan {
+    pub runs: Vec<DetectorRun>,
+    pub layer: String,
+    pub embedding_dim: Option<usize>,
+}
+
+/// Runs `detectors` on `data` with a user's ONNX classifier: embeddings are the output of the
+/// graph value `layer` (default [`OnnxClassifier::penultimate_value`], the activations the
+/// final linear layer reads, as a Mithridate model's are) and predictions its arg-max logits.
+/// Detectors that train their own models use `spec`'s architecture, else the modality's
+/// default (an imported model has no Mithridate family). A set whose labels show fewer
+/// classes than the model outputs declares the model's. Scores against `poisoned` when given.
+pub fn scan_onnx(
+    data: Dataset,
+    model: &OnnxClassifier,
+    layer: Option<&str>,
+    detectors: &[DetectorSpec],
+    spec: &ModelSpec,
+    seed: u64,
+    poisoned: Option<&[u64]>,
+) -> Result<OnnxScan> {
+    let layer = match layer {
+        Some(l) => l.to_string(),
+        None => model.penultimate_value()?,
+    };
+    let classes = model.output_classes(&data)?;
+    let data = data.widen_classes(classes);
+    let recipe = spec.scan_recipe(spec.architecture_for(&data), data.len())?;
+    let ctx = ScanContext::new(&data, recipe, seed)?.with_onnx_model(model, &layer)?;
+    let runs = scan_context(detectors, &ctx, poisoned)?;
+    let embedding_dim = ctx.embedding_dim();
+    Ok(OnnxScan {
+        runs,
+        layer,
+        embedding_dim,
+    })
 }
 
 /// What scan -> sanitize -> retrain produced.

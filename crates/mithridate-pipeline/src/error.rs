@@ -25,6 +25,8 @@ pub enum PipelineError {
     #[error(transparent)]
     Detect(#[from] mithridate_detect::DetectError),
     #[error(transparent)]
+    Onnx(#[from] mithridate_onnx::OnnxError),
+    #[error(transparent)]
     Aggregate(#[from] mithridate_aggregate::AggregateError),
     #[error(transparent)]
     Fl(#[from] mithridate_fl::FlError),

@@ -17,8 +17,9 @@ use mithridate_detect::{
     split_consistency, Detection, Embeddings,
 };
 use mithridate_engine::{Architecture, Classifier};
+use mithridate_onnx::{InputLayout, InputOptions, OnnxClassifier};
 use mithridate_pipeline::defence::DetectorSpec;
-use mithridate_pipeline::defend::{scan, ScanSetup};
+use mithridate_pipeline::defend::{scan, scan_onnx, ScanSetup};
 use mithridate_pipeline::train::ModelParams;
 use mithridate_pipeline::PipelineError;
 use numpy::IntoPyArray;
@@ -296,14 +297,47 @@ fn sanitize<'py>(
     Ok(dict)
 }
 
+/// How dataset values become an ONNX model's inputs, from `scan_data`'s `onnx_input` dict
+/// (the CLI's `--input-*` and `--classes` flags): `layout` (`"nchw"`, `"nhwc"`, `"flat"`),
+/// `scale`, `mean`, `std` (per channel or one value) and `classes`.
+fn onnx_options(given: Option<&Bound<'_, PyAny>>) -> PyResult<InputOptions> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct OnnxInput {
+        layout: Option<String>,
+        scale: Option<f32>,
+        mean: Option<Vec<f32>>,
+        std: Option<Vec<f32>>,
+        classes: Option<usize>,
+    }
+    let Some(given) = given else {
+        return Ok(InputOptions::default());
+    };
+    let read: OnnxInput = serde_json::from_value(py_to_json(given, "onnx_input")?)
+        .map_err(|e| invalid(format!("onnx_input: {e}")))?;
+    let layout = read
+        .layout
+        .map(|l| l.parse::<InputLayout>())
+        .transpose()
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(InputOptions {
+        layout,
+        scale: read.scale.unwrap_or(1.0),
+        mean: read.mean.unwrap_or_default(),
+        std: read.std.unwrap_or_default(),
+        num_classes: read.classes,
+    })
+}
+
 /// Full scans, as `mithridate scan data`: the registry detectors `detectors` (a list of
 /// names or `(name, params)` pairs) over the training set `x, y, ids` with a Mithridate model
 /// (the file `model`, as `--model`; else one trained on the set with `arch` / `epochs`, seed
-/// `seed`, as the CLI trains it). Detectors that train (confident learning's folds, the loss
+/// `seed`, as the CLI trains it) or an ONNX classifier (`model` ending in `.onnx`, with
+/// `layer` and `onnx_input` as `--layer` and the `--input-*` flags). Detectors that train (confident learning's folds, the loss
 /// run) use the scanned model's family. Returns one detection dict per detector.
 #[pyfunction]
 #[pyo3(signature = (x, y, ids, detectors, model=None, arch=None, epochs=None,
-                    expected_rate=None, seed=0, num_classes=None))]
+                    expected_rate=None, seed=0, num_classes=None, layer=None, onnx_input=None))]
 #[allow(clippy::too_many_arguments)]
 fn scan_data<'py>(
     py: Python<'py>,
@@ -317,6 +351,8 @@ fn scan_data<'py>(
     expected_rate: Option<f64>,
     seed: u64,
     num_classes: Option<usize>,
+    layer: Option<String>,
+    onnx_input: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     if detectors.is_empty() {
         return Err(invalid("detectors: give at least one detector name"));
@@ -339,7 +375,30 @@ fn scan_data<'py>(
     .check()
     .map_err(|e| invalid(e.to_string()))?;
     let data = dataset_from_arrays(x, y, ids, num_classes, "")?;
+    let is_onnx = model.as_ref().is_some_and(|p| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+    });
+    if !is_onnx && (layer.is_some() || onnx_input.is_some()) {
+        return Err(invalid(
+            "layer and onnx_input apply to an ONNX model (model='x.onnx') only",
+        ));
+    }
+    let options = onnx_options(onnx_input)?;
     let runs = detached(py, move || -> Result<_, PipelineError> {
+        if let (true, Some(path)) = (is_onnx, &model) {
+            let onnx = OnnxClassifier::load(path, options)?;
+            let done = scan_onnx(
+                data,
+                &onnx,
+                layer.as_deref(),
+                &specs,
+                &model_spec,
+                seed,
+                None,
+            )?;
+            return Ok(done.runs);
+        }
         let given = match &model {
             Some(path) => Some(Classifier::load(path)?.0),
             None => None,

@@ -24,13 +24,12 @@ use mithridate_core::ParamGuard;
 use mithridate_data::{DataHome, Split};
 use mithridate_detect::metrics::DetectionMetrics;
 use mithridate_detect::registry::{DETECTORS, INPUT_DETECTORS};
-use mithridate_detect::{Detection, ScanContext};
+use mithridate_detect::Detection;
 use mithridate_engine::Architecture;
-use mithridate_onnx::OnnxClassifier;
 use mithridate_pipeline::data::{non_empty, subsample};
 use mithridate_pipeline::defence::DetectorSpec;
-use mithridate_pipeline::defend::{scan, scan_context, DetectorRun, ScanSetup};
-use mithridate_pipeline::train::{ModelParams, ModelSpec};
+use mithridate_pipeline::defend::{scan, scan_onnx, ScanSetup};
+use mithridate_pipeline::train::ModelParams;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -215,20 +214,17 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
                     .penultimate_value()
                     .map_err(|e| anyhow::anyhow!("{}: {e} (pass --layer NAME)", path.display()))?,
             };
-            // As RunModel::adopt_classes: a set whose labels show fewer classes than the
-            // model outputs declares the model's.
-            let classes = model.output_classes(&data)?;
-            let data = data.widen_classes(classes);
-            let (runs, dim) = scan_onnx(
-                &data,
+            let samples = data.len();
+            let done = scan_onnx(
+                data,
                 &model,
-                &layer,
+                Some(&layer),
                 &detectors,
                 &model_spec,
                 ctx.seed,
                 poisoned.as_deref(),
             )?;
-            (data.len(), runs, Some((layer, dim)))
+            (samples, done.runs, Some((done.layer, done.embedding_dim)))
         }
         (given, _) => {
             if args.layer.is_some() {
@@ -348,25 +344,6 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
         println!("flags written to {}", out.display());
     }
     Ok(())
-}
-
-/// Runs `detectors` on `data` with a user's ONNX classifier whose value `layer` gives the
-/// embeddings; detectors that train use `spec`'s architecture, else the modality's default
-/// (an imported model has no Mithridate family). Also returns the embeddings' width when a
-/// detector computed them.
-fn scan_onnx(
-    data: &mithridate_data::Dataset,
-    model: &OnnxClassifier,
-    layer: &str,
-    detectors: &[DetectorSpec],
-    spec: &ModelSpec,
-    seed: u64,
-    poisoned: Option<&[u64]>,
-) -> Result<(Vec<DetectorRun>, Option<usize>)> {
-    let recipe = spec.scan_recipe(spec.architecture_for(data), data.len())?;
-    let ctx = ScanContext::new(data, recipe, seed)?.with_onnx_model(model, layer)?;
-    let runs = scan_context(detectors, &ctx, poisoned)?;
-    Ok((runs, ctx.embedding_dim()))
 }
 
 /// Header of [`metric_row`].
