@@ -9,24 +9,8 @@ use std::path::{Path, PathBuf};
 
 /// Poisons MNIST (BadNets 5% -> 7) and trains an MLP on it: (model, ground-truth file).
 fn backdoored_mlp(dir: &Path) -> (PathBuf, PathBuf) {
-    let poisoned = dir.join("badnets.npz");
+    let (poisoned, truth) = common::poison_badnets_to_7(dir, "badnets.npz", &[], 20000);
     let model = dir.join("bad.safetensors");
-    json(&mithridate(&[
-        "--json",
-        "poison",
-        "--data",
-        "mnist",
-        "--attack",
-        "badnets",
-        "--target",
-        "7",
-        "--rate",
-        "0.05",
-        "--max-train",
-        "20000",
-        "-o",
-        arg(&poisoned),
-    ]));
     json(&mithridate(&[
         "--json",
         "train",
@@ -41,11 +25,6 @@ fn backdoored_mlp(dir: &Path) -> (PathBuf, PathBuf) {
         "-o",
         arg(&model),
     ]));
-    let truth = dir.join("badnets.npz.truth.json");
-    assert!(
-        truth.exists(),
-        "poison writes its ground truth next to the data"
-    );
     (model, truth)
 }
 

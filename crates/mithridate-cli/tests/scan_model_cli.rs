@@ -33,27 +33,8 @@ fn scan(model: &str) -> serde_json::Value {
 fn badnets_target_is_named_and_a_clean_model_passes() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name);
-    let (poisoned, bad, clean) = (
-        p("badnets.npz"),
-        p("bad.safetensors"),
-        p("clean.safetensors"),
-    );
-    json(&mithridate(&[
-        "--json",
-        "poison",
-        "--data",
-        "mnist",
-        "--attack",
-        "badnets",
-        "--target",
-        "7",
-        "--rate",
-        "0.05",
-        "--max-train",
-        "20000",
-        "-o",
-        arg(&poisoned),
-    ]));
+    let (poisoned, _) = common::poison_badnets_to_7(dir.path(), "badnets.npz", &[], 20000);
+    let (bad, clean) = (p("bad.safetensors"), p("clean.safetensors"));
     for (data, out) in [(arg(&poisoned), &bad), ("mnist", &clean)] {
         json(&mithridate(&[
             "--json",

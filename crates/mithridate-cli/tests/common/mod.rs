@@ -61,30 +61,43 @@ pub fn onnx_fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// MNIST's first `max_train` training images with the PyTorch fixtures' BadNets trigger
-/// (`crates/mithridate-onnx/tests/fixtures/make_fixtures.py`: a 3x3 white patch 1 pixel from
-/// the bottom-right corner, the attack's defaults) on 5% of them, relabelled 7, written to
-/// `dir/white.npz`. Returns the `.npz` and its ground truth (`white.npz.truth.json`).
-pub fn poison_like_pytorch_fixture(dir: &std::path::Path, max_train: usize) -> (PathBuf, PathBuf) {
-    let poisoned = dir.join("white.npz");
+/// MNIST's first `max_train` training images, BadNets on 5% of them relabelled 7 (`params`:
+/// extra `-p KEY=VALUE` attack parameters; none is the default 3x3 checkerboard), written to
+/// `dir/name`. Returns the `.npz` and its ground truth (`name.truth.json`, checked to exist).
+pub fn poison_badnets_to_7(
+    dir: &std::path::Path,
+    name: &str,
+    params: &[&str],
+    max_train: usize,
+) -> (PathBuf, PathBuf) {
+    let poisoned = dir.join(name);
     let max_train = max_train.to_string();
-    json(&mithridate(&[
-        "--json",
-        "poison",
-        "--data",
-        "mnist",
-        "--attack",
-        "badnets",
-        "--target",
-        "7",
-        "-p",
-        "pattern=white",
+    let mut args = vec![
+        "--json", "poison", "--data", "mnist", "--attack", "badnets", "--target", "7",
+    ];
+    for p in params {
+        args.extend(["-p", p]);
+    }
+    args.extend([
         "--rate",
         "0.05",
         "--max-train",
         &max_train,
         "-o",
         arg(&poisoned),
-    ]));
-    (poisoned, dir.join("white.npz.truth.json"))
+    ]);
+    json(&mithridate(&args));
+    let truth = dir.join(format!("{name}.truth.json"));
+    assert!(
+        truth.exists(),
+        "poison writes its ground truth next to the data"
+    );
+    (poisoned, truth)
+}
+
+/// [`poison_badnets_to_7`] with the PyTorch fixtures' trigger
+/// (`crates/mithridate-onnx/tests/fixtures/make_fixtures.py`: a 3x3 white patch 1 pixel from
+/// the bottom-right corner) into `dir/white.npz`.
+pub fn poison_like_pytorch_fixture(dir: &std::path::Path, max_train: usize) -> (PathBuf, PathBuf) {
+    poison_badnets_to_7(dir, "white.npz", &["pattern=white"], max_train)
 }
