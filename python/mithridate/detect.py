@@ -399,8 +399,84 @@ def sanitize(
     return Sanitized(out["x"], out["y"], out["ids"], out["report"])
 
 
+@dataclass(frozen=True)
+class ModelScan:
+    """A model-level scan's outcome, as ``mithridate scan model --json`` reports it.
+
+    ``verdict``: ``"clean"`` or ``"trojaned"`` (trojaned when any detector flags a class).
+    ``target_classes``: the suspected backdoor target classes, ascending. ``detectors``: per
+    detector, its evidence (per-class statistics, p-values or anomaly indices), its own
+    ``verdict``, ``target_classes``, ``evidence`` line, ``parameters`` and ``seconds``.
+    ``triggers``: the reverse-engineered trigger of each flagged class as PNG bytes (detectors
+    that reverse one: Neural Cleanse). ``report``: the whole JSON report.
+    """
+
+    verdict: str
+    target_classes: List[int]
+    detectors: Dict[str, Dict[str, Any]]
+    triggers: Dict[int, bytes]
+    report: Dict[str, Any]
+
+    @property
+    def is_trojaned(self) -> bool:
+        return self.verdict == "trojaned"
+
+
+def scan_model(
+    model: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    detectors: Sequence[str] = ("max-margin",),
+    *,
+    params: Optional[Dict[str, Dict[str, Any]]] = None,
+    seed: int = 0,
+    num_classes: Optional[int] = None,
+    onnx_input: Optional[Dict[str, Any]] = None,
+    triggers_dir: Optional[str] = None,
+) -> ModelScan:
+    """Is this model backdoored, and toward which class? The model-level detectors of
+    ``mithridate scan model`` over a small trusted clean set ``x, y`` (images in ``[0, 1]``,
+    ``n x H x W`` or ``n x C x H x W``), with no access to the training data.
+
+    ``model``: a model saved by ``mithridate train``, or a classifier exported to ONNX (a path
+    ending in ``.onnx``; ``onnx_input`` as in :func:`scan_data`). ``detectors``: registry
+    names, or ``"all"``:
+
+    - ``"max-margin"`` (MM-BD; Wang, Xiang, Miller & Kesidis 2024): per class, the largest
+      logit margin ``max_x [f_c(x) - max_{j != c} f_j(x)]`` reached by gradient ascent over
+      inputs; a backdoor target's margin is abnormally large. The largest margin gets a
+      p-value under a null fitted to the other classes' margins (and to clean reference
+      models); flagged below ``p-threshold``. Assumes no trigger shape, so it also covers
+      blended and full-image triggers.
+    - ``"neural-cleanse"`` (Wang et al. 2019): per class, the smallest mask ``m`` and pattern
+      ``p`` such that ``(1 - m) x + m p`` is classified as the class; a class whose mask
+      L1 norm is an outlier below the others (anomaly index by median absolute deviation,
+      ``> 2``) is flagged, and its ``m * p`` is returned as the trigger picture.
+
+    ``params`` maps a detector's name to its parameters (``{"max-margin": {"starts": 16}}``;
+    underscores stand for dashes). Same model, arrays, parameters and ``seed`` give the same
+    report as ``mithridate --seed SEED scan model --data set.npz --max-samples N --json``.
+    Bad input (unknown detector or parameter, a model that does not take ``x``'s shape, an
+    empty set) raises ``ValueError``.
+    """
+    names = [detectors] if isinstance(detectors, str) else list(detectors)
+    given = {k: _kebab(dict(v)) for k, v in (params or {}).items()}
+    out = _native.scan_model(
+        model, x, y, names, given, seed, num_classes, onnx_input, triggers_dir
+    )
+    triggers = {int(c): bytes(png) for c, png in out.pop("triggers")}
+    return ModelScan(
+        verdict=out["verdict"],
+        target_classes=[int(c) for c in out["target_classes"]],
+        detectors=out["detectors"],
+        triggers=triggers,
+        report=out,
+    )
+
+
 __all__ = [
     "Detection",
+    "ModelScan",
     "Sanitized",
     "activation_clustering",
     "confident_learning",
@@ -412,6 +488,7 @@ __all__ = [
     "sanitize",
     "scan",
     "scan_data",
+    "scan_model",
     "spectral_signatures",
     "spectre",
     "split_consistency",

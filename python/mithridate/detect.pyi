@@ -99,8 +99,32 @@ def scan_data(
     onnx_input: Optional[Dict[str, Any]] = ...,
 ) -> List[Detection]: ...
 
+@dataclass(frozen=True)
+class ModelScan:
+    verdict: str
+    target_classes: List[int]
+    detectors: Dict[str, Dict[str, Any]]
+    triggers: Dict[int, bytes]
+    report: Dict[str, Any]
+    @property
+    def is_trojaned(self) -> bool: ...
+
+def scan_model(
+    model: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    detectors: Sequence[str] = ...,
+    *,
+    params: Optional[Dict[str, Dict[str, Any]]] = ...,
+    seed: int = ...,
+    num_classes: Optional[int] = ...,
+    onnx_input: Optional[Dict[str, Any]] = ...,
+    triggers_dir: Optional[str] = ...,
+) -> ModelScan: ...
+
 __all__ = [
     "Detection",
+    "ModelScan",
     "Sanitized",
     "activation_clustering",
     "confident_learning",
@@ -112,6 +136,7 @@ __all__ = [
     "sanitize",
     "scan",
     "scan_data",
+    "scan_model",
     "spectral_signatures",
     "spectre",
     "split_consistency",

@@ -266,3 +266,51 @@ def test_model_free_input_consistency_flags_a_many_source_poison_without_trainin
     assert found.flagged_ids.tolist() == list(range(6 * clean, 6 * clean + 75))
     (none,) = detect.scan_data(x[: 6 * clean], y_clean, ids[: 6 * clean], ["input-consistency"])
     assert none.flagged_ids.size == 0
+
+
+def test_scan_model_equals_the_cli_and_finds_the_pytorch_backdoor(cli, tmp_path):
+    """`scan_model` on the PyTorch-exported BadNets MLP (3x3 patch -> 7; the Rust suite's ONNX
+    fixture) over 300 trusted MNIST test images: the CLI's report on the same `.npz` (every
+    detector's evidence, verdict and target classes), the same trigger pictures, and class 7
+    reverse-engineered; bad arguments are ValueErrors naming the problem."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from mithridate import data
+
+    fixtures = Path(__file__).resolve().parents[2] / "crates/mithridate-onnx/tests/fixtures"
+    onnx = fixtures / "mlp_badnets_dynamo.onnx"
+    x, y, ids = data.load("mnist", "test", max_samples=300, seed=0)
+    np.savez(tmp_path / "trusted.npz", x=x, y=y, ids=ids)
+    cli_dir, py_dir = tmp_path / "cli-triggers", tmp_path / "py-triggers"
+    params = {"neural-cleanse": {"steps": 80}, "max-margin": {"steps": 40, "reference_models": 0}}
+    run = subprocess.run(
+        [str(cli), "--seed", "3", "--json", "scan", "model", "--model", str(onnx),
+         "--data", str(tmp_path / "trusted.npz"), "--max-samples", str(len(y)),
+         "--detector", "all", "-P", "neural-cleanse.steps=80", "-P", "max-margin.steps=40",
+         "-P", "max-margin.reference-models=0", "--triggers", str(cli_dir)],
+        check=True, capture_output=True, text=True,
+    )
+    expected = json.loads(run.stdout)
+    got = detect.scan_model(str(onnx), x, y, "all", params=params, seed=3, triggers_dir=str(py_dir))
+    assert got.verdict == expected["verdict"] == "trojaned"
+    assert 7 in got.target_classes and got.target_classes == expected["target_classes"]
+    assert got.is_trojaned and got.report["samples"] == expected["samples"] == len(y)
+    strip = lambda d: {k: v for k, v in d.items() if k != "seconds"}  # noqa: E731
+    assert set(got.detectors) == set(expected["detectors"]) == {"neural-cleanse", "max-margin"}
+    for name, evidence in expected["detectors"].items():
+        assert strip(got.detectors[name]) == strip(evidence), name
+    assert 7 in got.triggers and got.triggers[7][:8] == b"\x89PNG\r\n\x1a\n"
+    for cls, png in got.triggers.items():
+        assert (py_dir / f"class-{cls}.png").read_bytes() == png == (cli_dir / f"class-{cls}.png").read_bytes()
+    with pytest.raises(ValueError, match="nope"):
+        detect.scan_model(str(onnx), x, y, ["nope"])
+    with pytest.raises(ValueError, match="not a selected detector"):
+        detect.scan_model(str(onnx), x, y, ["max-margin"], params={"neural-cleanse": {"steps": 5}})
+    with pytest.raises(ValueError, match="steps"):
+        detect.scan_model(str(onnx), x, y, ["neural-cleanse"], params={"neural-cleanse": {"steps": 0}})
+    with pytest.raises(ValueError, match="784"):
+        detect.scan_model(str(onnx), x[:, :, :10, :10].copy(), y)
+    with pytest.raises(ValueError, match="onnx_input"):
+        detect.scan_model(str(tmp_path / "m.safetensors"), x, y, onnx_input={"scale": 255.0})

@@ -25,6 +25,8 @@ pub mod defend;
 mod error;
 pub mod federated;
 pub mod model_defence;
+pub mod model_scan;
+pub mod run_model;
 pub mod sweep;
 pub mod train;
 

@@ -300,7 +300,7 @@ fn sanitize<'py>(
 /// How dataset values become an ONNX model's inputs, from `scan_data`'s `onnx_input` dict
 /// (the CLI's `--input-*` and `--classes` flags): `layout` (`"nchw"`, `"nhwc"`, `"flat"`),
 /// `scale`, `mean`, `std` (per channel or one value) and `classes`.
-fn onnx_options(given: Option<&Bound<'_, PyAny>>) -> PyResult<InputOptions> {
+pub(crate) fn onnx_options(given: Option<&Bound<'_, PyAny>>) -> PyResult<InputOptions> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct OnnxInput {

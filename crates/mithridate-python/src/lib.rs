@@ -18,6 +18,7 @@ mod detect;
 pub mod errors;
 mod failure;
 mod gate;
+mod inspect;
 mod provenance;
 mod registry;
 
@@ -31,6 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     attack::register(m)?;
     data::register(m)?;
     detect::register(m)?;
+    inspect::register(m)?;
     provenance::register(m)?;
     gate::register(m)?;
     assess::register(m)?;

@@ -1,6 +1,6 @@
 //! `mithridate evaluate`: accuracy and a per-class table for a saved model.
 
-use super::model_arg::{OnnxInputArgs, RunModel};
+use super::model_arg::{load_model, OnnxInputArgs, RunModel};
 use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -35,7 +35,7 @@ pub struct EvaluateArgs {
 }
 
 pub fn run(args: EvaluateArgs, ctx: &Context) -> Result<()> {
-    let model = RunModel::load(&args.model, &args.onnx)?;
+    let model = load_model(&args.model, &args.onnx)?;
     let (architecture, trained_on) = model.describe();
     let home = DataHome::from_env()?;
     let data = mithridate_data::load(&home, &args.data, args.split)
@@ -132,7 +132,7 @@ fn trigger_report(
     })?;
     let clean_accuracy = match clean_model {
         Some(path) => {
-            let clean = RunModel::load(path, onnx)
+            let clean = load_model(path, onnx)
                 .with_context(|| format!("loading clean model {}", path.display()))?;
             clean.check_compatible(test)?;
             let p = clean.predict(test)?;

@@ -2,7 +2,7 @@
 //! trusted holdout under a TOML policy; exit 0 pass, 1 fail, 2 usage error, 3 I/O. Either model
 //! may be a Mithridate model or an ONNX classifier (a PyTorch export, say).
 
-use super::model_arg::{OnnxInputArgs, RunModel};
+use super::model_arg::{load_model, OnnxInputArgs, RunModel};
 use crate::output::{self, Context, Verdict};
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -158,7 +158,7 @@ fn load_models(args: &GateArgs) -> Result<(RunModel, RunModel)> {
         } else {
             &args.onnx
         };
-        RunModel::load(path, onnx).with_context(|| role.to_string())
+        load_model(path, onnx).with_context(|| role.to_string())
     };
     Ok((
         load("baseline", &args.baseline)?,

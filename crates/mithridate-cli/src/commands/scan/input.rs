@@ -1,7 +1,7 @@
 //! `mithridate scan input`: STRIP (Gao et al. 2019) in front of a deployed model, flagging
 //! triggered inputs; FAR/FRR when a backdoor's ground truth is given.
 
-use crate::commands::model_arg::{OnnxInputArgs, RunModel};
+use crate::commands::model_arg::{load_model, OnnxInputArgs};
 use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -60,7 +60,7 @@ pub fn run(args: ScanInputArgs, ctx: &Context) -> Result<()> {
         frr: args.frr,
     }
     .check()?;
-    let loaded = RunModel::load(&args.model, &args.onnx)?;
+    let loaded = load_model(&args.model, &args.onnx)?;
     let model = loaded.proba_model();
     let home = DataHome::from_env()?;
     let clean = mithridate_data::load(&home, &args.clean, Split::Test)

@@ -15,7 +15,7 @@
 mod input;
 mod model;
 
-use crate::commands::model_arg::{OnnxInputArgs, RunModel};
+use crate::commands::model_arg::{load_model, OnnxInputArgs, RunModel};
 use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
@@ -200,7 +200,7 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
     };
     let poisoned = truth.as_ref().map(GroundTruth::poisoned_ids);
     let given = match &args.model {
-        Some(path) => Some(RunModel::load(path, &args.onnx)?),
+        Some(path) => Some(load_model(path, &args.onnx)?),
         None if args.onnx.any_given() => anyhow::bail!(
             "--input-layout/--input-scale/--input-mean/--input-std/--classes apply to --model x.onnx only"
         ),

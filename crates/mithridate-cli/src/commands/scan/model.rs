@@ -3,16 +3,15 @@
 //! trusted set, MM-BD with no data and no trigger-shape assumption), for Mithridate models
 //! and imported ONNX classifiers. The same registry entries serve assessments and Python.
 
-use crate::commands::model_arg::{OnnxInputArgs, RunModel};
+use crate::commands::model_arg::{load_model, OnnxInputArgs};
 use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::Args;
-use mithridate_core::fsutil::{write_atomic, FileMode};
 use mithridate_core::registry::params_from_pairs;
 use mithridate_data::{DataHome, Split};
-use mithridate_gate::inspectors::{build_inspector, Inspection, MODEL_INSPECTORS};
-use mithridate_gate::model_scan::trigger_png;
+use mithridate_gate::inspectors::{ModelInspector, MODEL_INSPECTORS};
 use mithridate_pipeline::data::subsample;
+use mithridate_pipeline::model_scan::{scan_model, selected_inspectors, InspectorRun};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -90,29 +89,19 @@ pub struct ScanModelArgs {
 }
 
 impl ScanModelArgs {
-    /// The selected detectors' names (`all` expanded, duplicates removed) and their
-    /// parameters: `-P` pairs, then the named flags, checked by each registry entry.
-    fn detectors(&self) -> Result<Vec<(&'static str, serde_json::Value)>> {
-        let mut names: Vec<&'static str> = Vec::new();
-        for name in &self.detector {
-            let list = if name == "all" {
-                MODEL_INSPECTORS.names()
-            } else {
-                vec![MODEL_INSPECTORS.get(name)?.name]
-            };
-            for n in list {
-                if !names.contains(&n) {
-                    names.push(n);
-                }
-            }
-        }
-        let mut pairs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    /// The selected detectors, each built from its `-P` pairs and named flags and checked by
+    /// its registry entry (`all` expanded, duplicates removed).
+    fn inspectors(&self) -> Result<Vec<Box<dyn ModelInspector>>> {
+        let mut pairs: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for p in &self.detector_params {
             let (detector, pair) = p.split_once('.').with_context(|| {
                 format!("-P '{p}': expected DETECTOR.KEY=VALUE, e.g. neural-cleanse.steps=100")
             })?;
             let name = MODEL_INSPECTORS.get(detector)?.name;
-            pairs.entry(name).or_default().push(pair.to_string());
+            pairs
+                .entry(name.to_string())
+                .or_default()
+                .push(pair.to_string());
         }
         let flags: [(&str, &str, Option<String>); 7] = [
             ("neural-cleanse", "steps", self.steps.map(|v| v.to_string())),
@@ -150,24 +139,20 @@ impl ScanModelArgs {
         for (detector, key, value) in flags {
             if let Some(v) = value {
                 pairs
-                    .entry(detector)
+                    .entry(detector.to_string())
                     .or_default()
                     .push(format!("{key}={v}"));
             }
         }
-        for name in pairs.keys() {
-            if !names.contains(name) {
-                anyhow::bail!("parameters given for '{name}', which --detector does not select");
-            }
-        }
-        names
+        let params = pairs
             .into_iter()
-            .map(|name| {
-                let params = params_from_pairs(pairs.get(name).map_or(&[][..], |v| v.as_slice()))
-                    .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            .map(|(name, pairs)| {
+                let params =
+                    params_from_pairs(&pairs).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
                 Ok((name, params))
             })
-            .collect()
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        Ok(selected_inspectors(&self.detector, &params)?)
     }
 }
 
@@ -188,12 +173,8 @@ pub fn run(args: ScanModelArgs, ctx: &Context) -> Result<()> {
         anyhow::bail!("--model and --data are required");
     };
     // Every parameter is checked before the model and data load.
-    let inspectors = args
-        .detectors()?
-        .into_iter()
-        .map(|(name, params)| Ok(build_inspector(name, &params)?))
-        .collect::<Result<Vec<_>>>()?;
-    let model = RunModel::load(model_path, &args.onnx)?;
+    let inspectors = args.inspectors()?;
+    let model = load_model(model_path, &args.onnx)?;
     let home = DataHome::from_env()?;
     let data = mithridate_data::load(&home, data_name, args.split)
         .with_context(|| format!("loading '{data_name}'"))?;
@@ -201,77 +182,30 @@ pub fn run(args: ScanModelArgs, ctx: &Context) -> Result<()> {
     if data.is_empty() {
         anyhow::bail!("the trusted set '{data_name}' is empty");
     }
-    let data = model.adopt_classes(data)?;
-    model.check_compatible(&data)?;
-
-    let mut runs: Vec<(&'static str, Inspection, f64)> = Vec::new();
-    for inspector in &inspectors {
-        let started = std::time::Instant::now();
-        let found = inspector.inspect(model.gradient_model(), &data, ctx.seed)?;
-        runs.push((inspector.name(), found, started.elapsed().as_secs_f64()));
-    }
-    let mut target_classes: Vec<usize> = runs
-        .iter()
-        .flat_map(|(_, found, _)| found.target_classes.iter().copied())
-        .collect();
-    target_classes.sort_unstable();
-    target_classes.dedup();
-    let verdict = if target_classes.is_empty() {
-        "clean"
-    } else {
-        "trojaned"
+    let scan = scan_model(&model, data, &inspectors, ctx.seed)?;
+    let pictures = match &args.triggers {
+        Some(dir) => scan.write_trigger_pictures(dir)?,
+        None => Vec::new(),
     };
-
-    let mut pictures = Vec::new();
-    if let Some(dir) = &args.triggers {
-        for (_, found, _) in &runs {
-            for (class, trigger) in &found.triggers {
-                if pictures.is_empty() {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("creating {}", dir.display()))?;
-                }
-                let path = dir.join(format!("class-{class}.png"));
-                let png = trigger_png(trigger, data.modality())?;
-                write_atomic(&path, &png, FileMode::Shared)
-                    .with_context(|| format!("writing {}", path.display()))?;
-                pictures.push(path);
-            }
-        }
-    }
-    let detectors: serde_json::Map<String, serde_json::Value> = runs
-        .iter()
-        .zip(&inspectors)
-        .map(|((name, found, seconds), inspector)| {
-            let mut v = found.details.clone();
-            if let Some(map) = v.as_object_mut() {
-                map.insert("verdict".into(), json!(found.verdict()));
-                map.insert("target_classes".into(), json!(found.target_classes));
-                map.insert("evidence".into(), json!(found.class_scores.evidence));
-                map.insert("parameters".into(), inspector.parameters());
-                map.insert("seconds".into(), json!(seconds));
-            }
-            (name.to_string(), v)
-        })
-        .collect();
-    let report = json!({
-        "model": model_path,
-        "data": data_name,
-        "samples": data.len(),
-        "verdict": verdict,
-        "target_classes": target_classes,
-        "detectors": detectors,
-        "trigger_pictures": pictures,
-    });
+    let target_classes = scan.target_classes();
+    let verdict = scan.verdict();
+    let report = scan.report(model_path, data_name, &pictures);
     if let Some(out) = &args.output {
         output::write_json(out, &report)?;
     }
     if ctx.json {
         return ctx.print_json(&report);
     }
-    print_table(&runs, &target_classes, data.num_classes());
-    for (name, found, seconds) in &runs {
+    print_table(&scan.runs, &target_classes, scan.num_classes);
+    for run in &scan.runs {
+        let found = &run.inspection;
         let evidence = &found.class_scores.evidence;
-        println!("{name}: {} ({evidence}; {seconds:.1} s)", found.verdict());
+        println!(
+            "{}: {} ({evidence}; {:.1} s)",
+            run.name,
+            found.verdict(),
+            run.seconds
+        );
     }
     println!("verdict: {verdict}; target classes {target_classes:?}");
     for p in &pictures {
@@ -281,19 +215,26 @@ pub fn run(args: ScanModelArgs, ctx: &Context) -> Result<()> {
 }
 
 /// One row per class: each detector's per-class score, and whether any flagged the class.
-fn print_table(runs: &[(&'static str, Inspection, f64)], flagged: &[usize], classes: usize) {
+fn print_table(runs: &[InspectorRun], flagged: &[usize], classes: usize) {
     let headers: Vec<String> = std::iter::once("class".to_string())
         .chain(
             runs.iter()
-                .map(|(name, found, _)| format!("{name} {}", found.class_scores.name)),
+                .map(|run| format!("{} {}", run.name, run.inspection.class_scores.name)),
         )
         .chain(std::iter::once("flagged".to_string()))
         .collect();
     let rows: Vec<Vec<String>> = (0..classes)
         .map(|class| {
             std::iter::once(class.to_string())
-                .chain(runs.iter().map(|(_, found, _)| {
-                    match found.class_scores.values.get(class).copied().flatten() {
+                .chain(runs.iter().map(|run| {
+                    match run
+                        .inspection
+                        .class_scores
+                        .values
+                        .get(class)
+                        .copied()
+                        .flatten()
+                    {
                         Some(v) => format!("{v:.2}"),
                         None => String::new(),
                     }
