@@ -148,6 +148,11 @@ pub struct DefenceOutcome {
     pub recall: f64,
     pub f1: f64,
     pub auroc: Option<f64>,
+    /// Recall over the poisons whose label the attack changed, where it also planted
+    /// label-keeping ones (WaNet's noise-mode samples: warped with a fresh field, labels kept,
+    /// harmless alone); `None` when every poison is of one kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall_relabelled: Option<f64>,
     /// ROC curve of the suspicion scores as `[false positive rate, true positive rate]`
     /// points from `[0, 0]` to `[1, 1]`, at most a few hundred points.
     pub roc: Vec<[f64; 2]>,

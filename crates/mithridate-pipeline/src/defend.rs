@@ -5,6 +5,7 @@ use crate::defence::{DetectorSpec, FilterSpec};
 use crate::error::{PipelineError, Result, WithContext};
 use crate::train::ModelSpec;
 use mithridate_assess::record::{DefenceOutcome, ModelScore};
+use mithridate_attack::SampleChange;
 use mithridate_attack::{apply_trigger, Assessment, GroundTruth, Poisoned};
 use mithridate_data::Dataset;
 use mithridate_detect::metrics::{roc_curve, score_detection, DetectionMetrics};
@@ -213,8 +214,10 @@ pub fn scan_sanitize_retrain(
     })
 }
 
-/// The report record of one sanitizing defence (the first detector's detection).
-pub fn sanitize_outcome(defended: &Defended, poisoned_ids: &[u64]) -> Result<DefenceOutcome> {
+/// The report record of one sanitizing defence (the first detector's detection), scored
+/// against the attack's ground truth.
+pub fn sanitize_outcome(defended: &Defended, truth: &GroundTruth) -> Result<DefenceOutcome> {
+    let poisoned_ids = truth.poisoned_ids();
     let run = defended
         .runs
         .first()
@@ -232,9 +235,26 @@ pub fn sanitize_outcome(defended: &Defended, poisoned_ids: &[u64]) -> Result<Def
         recall: metrics.recall,
         f1: metrics.f1,
         auroc: metrics.auroc,
-        roc: roc_curve(&run.detection.scores, poisoned_ids, ROC_POINTS),
+        recall_relabelled: relabelled_recall(&run.detection.flagged, &truth.changes),
+        roc: roc_curve(&run.detection.scores, &poisoned_ids, ROC_POINTS),
         retrained: score(&defended.after),
     })
+}
+
+/// Recall over the poisons whose label changed, when the attack also planted label-keeping
+/// ones (see [`DefenceOutcome::recall_relabelled`]); `None` when all are of one kind.
+fn relabelled_recall(flagged: &[u64], changes: &[SampleChange]) -> Option<f64> {
+    let relabelled: Vec<u64> = changes
+        .iter()
+        .filter(|c| c.label_from.is_some_and(|from| from != c.label_to))
+        .map(|c| c.id)
+        .collect();
+    if relabelled.is_empty() || relabelled.len() == changes.len() {
+        return None;
+    }
+    let flagged: std::collections::HashSet<u64> = flagged.iter().copied().collect();
+    let found = relabelled.iter().filter(|id| flagged.contains(id)).count();
+    Some(found as f64 / relabelled.len() as f64)
 }
 
 /// The attack's goal as a report score.
@@ -320,10 +340,44 @@ pub fn filter_outcome(
         recall: metrics.recall,
         f1: metrics.f1,
         auroc: metrics.auroc,
+        recall_relabelled: None,
         roc: roc_curve(&detection.scores, &positives, ROC_POINTS),
         retrained: ModelScore {
             clean_accuracy: share(served, eval.len()),
             success_rate: Some(share(hits, rows.len())),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relabelled_recall;
+    use mithridate_attack::{ChangeKind, SampleChange};
+
+    fn change(id: u64, from: u32, to: u32) -> SampleChange {
+        SampleChange {
+            id,
+            kind: ChangeKind::Modified,
+            label_from: Some(from),
+            label_to: to,
+            features_changed: true,
+            source_id: None,
+        }
+    }
+
+    #[test]
+    fn relabelled_recall_counts_only_label_changed_poisons_of_a_mixed_attack() {
+        // Two relabelled poisons (ids 1, 2) and two label-keeping ones (3, 4), as WaNet's noise mode.
+        let mixed = [
+            change(1, 0, 4),
+            change(2, 3, 4),
+            change(3, 5, 5),
+            change(4, 6, 6),
+        ];
+        assert_eq!(relabelled_recall(&[1, 3, 4, 9], &mixed), Some(0.5));
+        assert_eq!(relabelled_recall(&[], &mixed), Some(0.0));
+        // One kind only: the plain recall says it all.
+        assert_eq!(relabelled_recall(&[1], &mixed[..2]), None);
+        assert_eq!(relabelled_recall(&[3], &mixed[2..]), None);
+    }
 }

@@ -38,7 +38,7 @@ use crate::record::{CellRecord, Outcome, TaxonomyRefs};
 /// in `clean_accuracy` / `success_rate` (that part's size in `test_samples`), a repair's
 /// model in `defended_*`, the method's parameters in `parameters`, and their own columns
 /// `verdict`, `target_classes` (`;`), `true_target` and `trusted_samples`.
-pub const CSV_HEADER: [&str; 114] = [
+pub const CSV_HEADER: [&str; 115] = [
     "index",
     "id",
     "kind",
@@ -64,6 +64,7 @@ pub const CSV_HEADER: [&str; 114] = [
     "relabelled",
     "precision",
     "recall",
+    "recall_relabelled",
     "f1",
     "auroc",
     "defended_clean_accuracy",
@@ -244,6 +245,7 @@ fn row_of(r: &CellRecord) -> Row {
                     ("relabelled", d.relabelled.to_string()),
                     ("precision", opt_num(Some(d.precision))),
                     ("recall", opt_num(Some(d.recall))),
+                    ("recall_relabelled", opt_num(d.recall_relabelled)),
                     ("f1", opt_num(Some(d.f1))),
                     ("auroc", opt_num(d.auroc)),
                     (

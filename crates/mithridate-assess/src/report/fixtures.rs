@@ -67,6 +67,7 @@ pub fn centralized(
         recall: 0.9,
         f1: 0.847,
         auroc: Some(d.auroc),
+        recall_relabelled: None,
         // A concave curve whose area grows with the AUROC.
         roc: (0..=20)
             .map(|i| {

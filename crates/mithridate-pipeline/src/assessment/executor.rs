@@ -214,7 +214,7 @@ impl Executor {
                     &run.model,
                     cell.seed,
                 )?;
-                Some(sanitize_outcome(&defended, &poisoned.truth.poisoned_ids())?)
+                Some(sanitize_outcome(&defended, &poisoned.truth)?)
             }
         };
         Ok(outcome)
