@@ -280,7 +280,7 @@ impl OnnxClassifier {
         let classes = match (from_graph, self.options.num_classes) {
             (Some(g), Some(f)) if g != f => {
                 return Err(OnnxError::Incompatible(format!(
-                    "the graph outputs {g} classes, --classes says {f}"
+                    "the graph outputs {g} classes, but the given class count (--classes, or onnx_input classes in Python) is {f}"
                 )))
             }
             (Some(k), _) | (None, Some(k)) => k,
