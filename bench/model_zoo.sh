@@ -15,6 +15,8 @@
 # full-image ones are the triggers it is known to miss, kept to show where it stops working.
 #
 # DETECTORS=max-margin skips Neural Cleanse (minutes per CNN) and scans with MM-BD only.
+# START=S builds models S..N-1 only (fresh models for a held-out check: START=40 with N=80 gives
+# 40 models no setting was chosen on, with their own seeds, subsets and targets).
 # Usage: bench/model_zoo.sh [N (default 40)] [OUT_DIR (default target/model-zoo)] [DATASET
 # (default mnist; any 28x28 built-in image set, e.g. fashion-mnist)]
 # Writes OUT_DIR/zoo.jsonl (one line per model) and prints the summary table. Rerunning skips
@@ -35,7 +37,7 @@ attacks=(
   "sig"
   "wanet"
 )
-for ((i = 0; i < n; i++)); do
+for ((i = ${START:-0}; i < n; i++)); do
   if grep -q "\"index\":$i," "$log"; then continue; fi
   arch=$([[ $((i % 2)) -eq 0 ]] && echo mlp || echo cnn)
   model="$out/model-$i.safetensors"
@@ -80,6 +82,7 @@ print(json.dumps({
                   "flagged": nc["target_classes"], "seconds": nc["seconds"]},
     "mm": {"score": 1.0 - mm["p_value"], "flagged": mm["target_classes"],
            "p_value": mm["p_value"], "plug_in_p_value": mm.get("plug_in_p_value"),
+           "effect": mm.get("effect"),
            "seconds": mm["seconds"]},
 }, separators=(",", ":")))
 PY

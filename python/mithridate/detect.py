@@ -446,7 +446,8 @@ def scan_model(
       logit margin ``max_x [f_c(x) - max_{j != c} f_j(x)]`` reached by gradient ascent over
       inputs; a backdoor target's margin is abnormally large. The largest margin gets a
       p-value under a null fitted to the other classes' margins (and to clean reference
-      models); flagged below ``p-threshold``. Assumes no trigger shape, so it also covers
+      models); flagged below ``p-threshold`` when the top class is also at least
+      ``min-effect`` (1.5) times the classes' median. Assumes no trigger shape, so it also covers
       blended and full-image triggers.
     - ``"neural-cleanse"`` (Wang et al. 2019): per class, the smallest mask ``m`` and pattern
       ``p`` such that ``(1 - m) x + m p`` is classified as the class; a class whose mask

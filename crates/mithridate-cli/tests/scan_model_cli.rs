@@ -101,7 +101,13 @@ fn badnets_target_is_named_and_a_clean_model_passes() {
     assert_eq!(d["classes"].as_array().unwrap().len(), 10, "{mm}");
     let p = d["p_value"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&p), "{mm}");
-    assert_eq!(mm["verdict"] == "trojaned", p < 0.05, "{mm}");
+    let effect = d["effect"].as_f64().unwrap();
+    assert!(effect >= 1.0, "{mm}");
+    assert_eq!(
+        mm["verdict"] == "trojaned",
+        p < 0.05 && effect >= 1.5,
+        "{mm}"
+    );
     let clean = scan(arg(&clean));
     assert_eq!(clean["verdict"], "clean", "{clean}");
     assert_eq!(clean["target_classes"], serde_json::json!([]));

@@ -119,7 +119,7 @@ pub const MAX_MARGIN: InspectorEntry = InspectorEntry {
     name: "max-margin",
     role: Role::ModelInspector,
     modalities: &["image", "tabular"],
-    summary: "per-class maximum logit margin over the input box by Adam ascent (steps=300, starts=8, learning-rate=0.1), divided by the same margin of clean reference models trained on the trusted set (reference-models=3, reference-architecture=auto: the model's own family; 0: the paper's raw margins); Gamma null fitted to the other classes, p-value calibrated by parametric bootstrap (calibration-draws=2000; 0: the paper's plug-in), flagged when the top class's p < p-threshold=0.05; assumes no trigger shape",
+    summary: "per-class maximum logit margin over the input box by Adam ascent (steps=300, starts=8, learning-rate=0.1), divided by the same margin of clean reference models trained on the trusted set (reference-models=3, reference-architecture=auto: the model's own family; 0: the paper's raw margins); Gamma null fitted to the other classes, p-value calibrated by parametric bootstrap (calibration-draws=2000; 0: the paper's plug-in), flagged when the top class's p < p-threshold=0.05 and its statistic is at least min-effect=1.5 times the classes' median (1: significance alone); assumes no trigger shape",
     paper: "Wang, Xiang, Miller & Kesidis 2024 (MM-BD, IEEE S&P)",
     taxonomy: MODEL_INSPECTION,
     requires: &[],
@@ -244,6 +244,7 @@ pub struct MaxMarginParams {
     pub starts: usize,
     pub learning_rate: f64,
     pub p_threshold: f64,
+    pub min_effect: f64,
     pub calibration_draws: usize,
     pub reference_models: usize,
     pub reference_architecture: ReferenceArchitecture,
@@ -260,6 +261,7 @@ impl Default for MaxMarginParams {
             starts: m.starts,
             learning_rate: m.learning_rate,
             p_threshold: m.p_threshold,
+            min_effect: m.min_effect,
             calibration_draws: m.calibration_draws,
             reference_models: m.reference_models,
             reference_architecture: m.reference_architecture,
@@ -292,6 +294,7 @@ impl MaxMargin {
             starts: p.starts,
             learning_rate: p.learning_rate,
             p_threshold: p.p_threshold,
+            min_effect: p.min_effect,
             calibration_draws: p.calibration_draws,
             reference_models: p.reference_models,
             reference_architecture: p.reference_architecture,
@@ -347,6 +350,15 @@ impl ModelInspector for MaxMargin {
                     ">="
                 },
                 self.params.p_threshold
+            ) + &format!(
+                ", effect {:.2} {} {}",
+                scan.effect,
+                if scan.effect >= self.params.min_effect {
+                    ">="
+                } else {
+                    "<"
+                },
+                self.params.min_effect
             ),
         };
         let details = serde_json::json!({
@@ -356,6 +368,7 @@ impl ModelInspector for MaxMargin {
             "plug_in_p_value": scan.plug_in_p_value,
             "null_shape": scan.null_shape,
             "null_scale": scan.null_scale,
+            "effect": scan.effect,
             "reference": scan.reference,
         });
         let mut triggers = Vec::new();
