@@ -333,7 +333,7 @@ impl ModelInspector for MaxMargin {
                 .map(|c| Some(c.ratio.unwrap_or(c.max_margin)))
                 .collect(),
             evidence: format!(
-                "class {}{} p = {:.2e} {} {}",
+                "class {}{} p = {:.2e} {} {}, effect {:.2} {} {}",
                 scan.top_class,
                 match &scan.reference {
                     Some(r) => format!(
@@ -349,9 +349,7 @@ impl ModelInspector for MaxMargin {
                 } else {
                     ">="
                 },
-                self.params.p_threshold
-            ) + &format!(
-                ", effect {:.2} {} {}",
+                self.params.p_threshold,
                 scan.effect,
                 if scan.effect >= self.params.min_effect {
                     ">="

@@ -260,19 +260,10 @@ pub fn max_margin_scan(
 /// assert_eq!(effect_size(&[0.0, 0.0, 2.0]), 1.0);
 /// ```
 pub fn effect_size(stats: &[f64]) -> f64 {
-    let mut sorted = stats.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    if n == 0 {
-        return 1.0;
-    }
-    let median = if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
-    };
+    let median = crate::model_scan::median(stats);
+    let top = stats.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if median > 0.0 && median.is_finite() {
-        sorted[n - 1] / median
+        top / median
     } else {
         1.0
     }

@@ -114,6 +114,18 @@ pub struct ModelScan {
     pub params: serde_json::Value,
 }
 
+/// The median of `values` (the middle two averaged for an even count; NaN when empty).
+pub(crate) fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// Neural Cleanse's anomaly index of each value: `(median - x_i) / (1.4826 * MAD)`, with
 /// `MAD = median_i |x_i - median|` (1.4826 makes the MAD a consistent estimate of the standard
 /// deviation under normality). Only small triggers are suspicious, so the sign is kept: a
@@ -121,17 +133,8 @@ pub struct ModelScan {
 /// MAD is 0 (at least half of the values are equal) every index is 0, except values below
 /// the median, which are infinitely anomalous.
 pub fn anomaly_indices(values: &[f64]) -> (Vec<f64>, f64, f64) {
-    let median = |v: &mut Vec<f64>| -> f64 {
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        match n {
-            0 => f64::NAN,
-            _ if n % 2 == 1 => v[n / 2],
-            _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-        }
-    };
-    let med = median(&mut values.to_vec());
-    let mad = median(&mut values.iter().map(|x| (x - med).abs()).collect());
+    let med = median(values);
+    let mad = median(&values.iter().map(|x| (x - med).abs()).collect::<Vec<_>>());
     let index = values
         .iter()
         .map(|&x| {
