@@ -264,21 +264,16 @@ fn pictures(
     triggers: &[(usize, mithridate_gate::reverse::ReversedTrigger)],
     modality: &Modality,
 ) -> Result<Vec<TriggerPicture>> {
-    if !matches!(modality, Modality::Image { .. }) {
-        return Ok(Vec::new());
-    }
-    triggers
+    let pngs = crate::model_scan::image_trigger_pngs(triggers, modality)?;
+    Ok(triggers
         .iter()
-        .map(|(class, t)| {
-            let png = mithridate_gate::model_scan::trigger_png(t, modality)
-                .map_err(|e| PipelineError::invalid(e.to_string()))?;
-            Ok(TriggerPicture {
-                class: *class,
-                mask_norm: t.mask_norm,
-                png_base64: base64::engine::general_purpose::STANDARD.encode(png),
-            })
+        .zip(pngs)
+        .map(|((class, t), png)| TriggerPicture {
+            class: *class,
+            mask_norm: t.mask_norm,
+            png_base64: base64::engine::general_purpose::STANDARD.encode(png),
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use mithridate_core::fsutil::{write_atomic, FileMode};
 use mithridate_data::{Dataset, Modality};
 use mithridate_gate::inspectors::{build_inspector, Inspection, ModelInspector, MODEL_INSPECTORS};
 use mithridate_gate::model_scan::trigger_png;
+use mithridate_gate::reverse::ReversedTrigger;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -181,39 +182,14 @@ impl ModelScan {
     /// (detectors that do not reverse a trigger, such as MM-BD, add none; empty for
     /// non-image data).
     pub fn trigger_pngs(&self) -> Result<Vec<(usize, Vec<u8>)>> {
-        if !matches!(self.modality, Modality::Image { .. }) {
-            return Ok(Vec::new());
-        }
         let mut out = Vec::new();
         for run in &self.runs {
-            for (class, trigger) in &run.inspection.triggers {
-                let png = trigger_png(trigger, &self.modality)
-                    .map_err(|e| PipelineError::invalid(e.to_string()))?;
-                out.push((*class, png));
-            }
+            let triggers = &run.inspection.triggers;
+            let pngs = image_trigger_pngs(triggers, &self.modality)?;
+            out.extend(triggers.iter().map(|(class, _)| *class).zip(pngs));
         }
         Ok(out)
     }
-
-    /// Writes [`ModelScan::trigger_pngs`] as `dir/class-K.png` (each atomically; the directory
-    /// is created only when there is a picture) and returns their paths.
-    pub fn write_trigger_pictures(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        let pngs = self.trigger_pngs()?;
-        if !pngs.is_empty() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| PipelineError::invalid(format!("creating {}: {e}", dir.display())))?;
-        }
-        pngs.into_iter()
-            .map(|(class, png)| {
-                let path = dir.join(format!("class-{class}.png"));
-                write_atomic(&path, &png, FileMode::Shared).map_err(|e| {
-                    PipelineError::invalid(format!("writing {}: {e}", path.display()))
-                })?;
-                Ok(path)
-            })
-            .collect()
-    }
-
     /// The scan as the CLI's `--json` prints it: `verdict`, `target_classes`, `samples`,
     /// `detectors` (see [`ModelScan::detectors_json`]) and the written `trigger_pictures`.
     pub fn report(&self, model: &Path, data: &str, pictures: &[PathBuf]) -> serde_json::Value {
@@ -227,4 +203,37 @@ impl ModelScan {
             "trigger_pictures": pictures,
         })
     }
+}
+
+/// One PNG picture (`m * p`) per reversed trigger, in order, for image data; none for other
+/// modalities (a tabular trigger has no picture). Shared by `scan model` and the assessment's
+/// model-defence records.
+pub(crate) fn image_trigger_pngs(
+    triggers: &[(usize, ReversedTrigger)],
+    modality: &Modality,
+) -> Result<Vec<Vec<u8>>> {
+    if !matches!(modality, Modality::Image { .. }) {
+        return Ok(Vec::new());
+    }
+    triggers
+        .iter()
+        .map(|(_, t)| trigger_png(t, modality).map_err(|e| PipelineError::invalid(e.to_string())))
+        .collect()
+}
+
+/// Writes `pngs` (from [`ModelScan::trigger_pngs`]) as `dir/class-K.png`, each atomically; the
+/// directory is created only when there is a picture. Returns the paths written.
+pub fn write_trigger_pictures(dir: &Path, pngs: &[(usize, Vec<u8>)]) -> Result<Vec<PathBuf>> {
+    if !pngs.is_empty() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| PipelineError::invalid(format!("creating {}: {e}", dir.display())))?;
+    }
+    pngs.iter()
+        .map(|(class, png)| {
+            let path = dir.join(format!("class-{class}.png"));
+            write_atomic(&path, png, FileMode::Shared)
+                .map_err(|e| PipelineError::invalid(format!("writing {}: {e}", path.display())))?;
+            Ok(path)
+        })
+        .collect()
 }

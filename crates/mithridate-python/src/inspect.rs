@@ -5,7 +5,9 @@
 use crate::data::dataset_from_arrays;
 use crate::detect::onnx_options;
 use crate::errors::{detached, invalid, json_to_py, py_to_json};
-use mithridate_pipeline::model_scan::{scan_model as scan, selected_inspectors};
+use mithridate_pipeline::model_scan::{
+    scan_model as scan, selected_inspectors, write_trigger_pictures,
+};
 use mithridate_pipeline::run_model::RunModel;
 use mithridate_pipeline::PipelineError;
 use pyo3::prelude::*;
@@ -55,12 +57,12 @@ fn scan_model<'py>(
     let (report, pngs) = detached(py, move || -> Result<_, PipelineError> {
         let loaded = RunModel::load(&model, options)?;
         let done = scan(&loaded, trusted, &inspectors, seed)?;
+        let pngs = done.trigger_pngs()?;
         let pictures = match &triggers_dir {
-            Some(dir) => done.write_trigger_pictures(dir)?,
+            Some(dir) => write_trigger_pictures(dir, &pngs)?,
             None => Vec::new(),
         };
-        let data = "arrays";
-        Ok((done.report(&model, data, &pictures), done.trigger_pngs()?))
+        Ok((done.report(&model, "arrays", &pictures), pngs))
     })?;
     let dict = json_to_py(py, &report)?
         .into_bound(py)

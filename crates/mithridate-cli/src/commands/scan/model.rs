@@ -11,7 +11,9 @@ use mithridate_core::registry::params_from_pairs;
 use mithridate_data::{DataHome, Split};
 use mithridate_gate::inspectors::{ModelInspector, MODEL_INSPECTORS};
 use mithridate_pipeline::data::subsample;
-use mithridate_pipeline::model_scan::{scan_model, selected_inspectors, InspectorRun};
+use mithridate_pipeline::model_scan::{
+    scan_model, selected_inspectors, write_trigger_pictures, InspectorRun,
+};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -184,7 +186,7 @@ pub fn run(args: ScanModelArgs, ctx: &Context) -> Result<()> {
     }
     let scan = scan_model(&model, data, &inspectors, ctx.seed)?;
     let pictures = match &args.triggers {
-        Some(dir) => scan.write_trigger_pictures(dir)?,
+        Some(dir) => write_trigger_pictures(dir, &scan.trigger_pngs()?)?,
         None => Vec::new(),
     };
     let target_classes = scan.target_classes();
