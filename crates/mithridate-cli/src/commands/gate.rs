@@ -172,12 +172,9 @@ fn load_models(args: &GateArgs) -> Result<(RunModel, RunModel)> {
 /// Mithridate models are those `compare_models` gave when it took only them.
 fn check_models(baseline: &RunModel, candidate: &RunModel, holdout: Dataset) -> Result<Dataset> {
     let classes = |role: &str, model: &RunModel| -> Result<usize> {
-        Ok(match model {
-            RunModel::Native(m) => m.0.num_classes(),
-            RunModel::Onnx(m) => m
-                .output_classes(&holdout)
-                .map_err(|e| GateError::Incompatible(format!("{role} model vs holdout: {e}")))?,
-        })
+        Ok(model
+            .num_classes(&holdout)
+            .map_err(|e| GateError::Incompatible(format!("{role} model vs holdout: {e}")))?)
     };
     let k = classes("baseline", baseline)?;
     mithridate_gate::check_class_counts(k, classes("candidate", candidate)?)?;

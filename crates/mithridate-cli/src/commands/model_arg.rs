@@ -55,16 +55,13 @@ impl OnnxInputArgs {
 /// Loads `--model`: the ONNX input flags go to an `.onnx` model; given for a Mithridate model
 /// they are refused (they would be silently ignored).
 pub fn load_model(path: &Path, onnx: &OnnxInputArgs) -> Result<RunModel> {
-    let options = onnx.any_given().then(|| onnx.options()).transpose()?;
-    let options = if mithridate_onnx::is_onnx_path(path) {
-        Some(options.unwrap_or_default())
-    } else if options.is_some() {
+    // The library refuses options for a Mithridate model too; this names the flags.
+    if onnx.any_given() && !mithridate_onnx::is_onnx_path(path) {
         anyhow::bail!(
             "--input-layout/--input-scale/--input-mean/--input-std/--classes apply to .onnx models only; {} is not one",
             path.display()
         );
-    } else {
-        None
-    };
+    }
+    let options = onnx.any_given().then(|| onnx.options()).transpose()?;
     Ok(RunModel::load(path, options)?)
 }
