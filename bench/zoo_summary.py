@@ -30,10 +30,15 @@ def summary(name, rs):
         detected = [r for r in troj if r[d]["flagged"]]
         right = [r for r in detected if r["target"] in r[d]["flagged"]]
         fp = [r for r in clean if r[d]["flagged"]]
-        scores, labels = [r[d]["score"] for r in rs], [r["target"] >= 0 for r in rs]
+        labels = [r["target"] >= 0 for r in rs]
+        # MM-BD ranks by its effect (top statistic / median statistic) where the scans carry it,
+        # declared at stop 37 before the zoo of models 80-119 was built; else by 1 - p.
+        key = "effect" if d == "mm" and all(r[d].get("effect") for r in rs) else "score"
+        scores = [r[d][key] for r in rs]
         a, tpr = auroc(scores, labels), tpr_at_5_fpr(scores, labels)
         secs = sum(r[d]["seconds"] for r in rs) / max(len(rs), 1)
-        print(f"| {name} | {label} | {len(troj)} / {len(clean)} | {a:.3f} | {tpr:.2f} | "
+        label_key = f"{label} ({'effect' if key == 'effect' else '1 - p' if d == 'mm' else 'index'})"
+        print(f"| {name} | {label_key} | {len(troj)} / {len(clean)} | {a:.3f} | {tpr:.2f} | "
               f"{len(detected)}/{len(troj)} | {len(right)}/{len(detected)} | "
               f"{len(fp)}/{len(clean)} | {secs:.1f} |")
 print("| models | detector | trojaned / clean | AUROC | TPR at 5% FPR | detected | right class | false positives | s / scan |")
