@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A zoo of MNIST (or Fashion-MNIST) models, half trojaned and half clean, scanned by `mithridate scan model
 # --detector all` (Neural Cleanse with a trusted set, MM-BD without data): per detector, the
-# AUROC of its score (NC: the largest anomaly index; MM-BD: 1 - p, p the bootstrap-calibrated
-# p-value; the paper's plug-in p is recorded too), detection and
-# false-positive rates at its own threshold (NC: index > 2; MM-BD: p < 0.05), how often the
+# AUROC of its score (NC: the largest anomaly index; MM-BD: its effect, the top class's
+# statistic over the median class's, since stop 37; before that 1 - p, p the bootstrap-calibrated
+# p-value, which is still recorded with the paper's plug-in p), detection and false-positive
+# rates at its own threshold (NC: index > 2; MM-BD: p < 0.05 and effect >= 1.5), how often the
 # flagged class is the attacker's, and seconds per scan.
 #
 # Model i (0-based) is fully determined by i: architecture MLP for even i, CNN for odd i;
