@@ -8,6 +8,8 @@
 //! For every corpus size (training documents kept, `--docs`), seed and poison count, trains a
 //! clean baseline and a poisoned model (see `mithridate_lm::experiment`) and prints one JSON
 //! line: corpus size, seed, count, asr, clean / baseline perplexity, tokens/s, seconds.
+//! (seed, size) groups run side by side, one per core, each training on one thread (see
+//! `mithridate_lm::threads`), so lines arrive in completion order.
 //! Optional: `--epochs E`, `--d-model D`, `--layers L`, `--heads H`, `--ctx C`, `--vocab V`,
 //! `--trusted N`, `--prompts P`, `--gen-len G`. Baselines are trained once per size and seed.
 
@@ -15,13 +17,16 @@ use mithridate_data::DataHome;
 use mithridate_lm::attacks::AttackSpec;
 use mithridate_lm::corpus;
 use mithridate_lm::experiment::{run_cached, BaselineCache, Spec};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 fn list(s: &str) -> Vec<usize> {
     s.split(',').filter_map(|x| x.trim().parse().ok()).collect()
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // First, before any thread starts: one thread per training, trainings side by side.
+    mithridate_lm::threads::one_thread_per_operation();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let get = |k: &str, d: &str| -> String {
         args.iter()
@@ -36,21 +41,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sizes = list(&get("--docs", "600,1200"));
     let trusted: usize = get("--trusted", "200").parse()?;
     let source = get("--corpus", "moby-dick");
-    let mut cache = BaselineCache::default();
-    for &seed in &seeds {
-        for &n_docs in &sizes {
+    let mut base = Spec::small(AttackSpec::new(kind, 0, 0));
+    base.train.epochs = get("--epochs", "2").parse()?;
+    base.d_model = get("--d-model", "128").parse()?;
+    base.n_layer = get("--layers", "4").parse()?;
+    base.ctx = get("--ctx", "64").parse()?;
+    base.vocab = get("--vocab", "1024").parse()?;
+    base.n_head = get("--heads", "4").parse()?;
+    base.prompts = get("--prompts", "32").parse()?;
+    base.gen_len = get("--gen-len", "24").parse()?;
+    // One (seed, size) group per thread: a group trains its baseline once, then each count.
+    let groups: Vec<(usize, usize)> = seeds
+        .iter()
+        .flat_map(|&seed| sizes.iter().map(move |&n| (seed, n)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let workers = mithridate_lm::threads::concurrent_trainings().min(groups.len());
+    let group =
+        |seed: usize, n_docs: usize| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            let mut cache = BaselineCache::default();
+            let mut c = corpus::load(&home, &source)?;
+            c.limit(Some(n_docs), Some(trusted));
             for &count in &counts {
-                let mut c = corpus::load(&home, &source)?;
-                c.limit(Some(n_docs), Some(trusted));
-                let mut spec = Spec::small(AttackSpec::new(kind, count, seed as u64));
-                spec.train.epochs = get("--epochs", "2").parse()?;
-                spec.d_model = get("--d-model", "128").parse()?;
-                spec.n_layer = get("--layers", "4").parse()?;
-                spec.ctx = get("--ctx", "64").parse()?;
-                spec.vocab = get("--vocab", "1024").parse()?;
-                spec.n_head = get("--heads", "4").parse()?;
-                spec.prompts = get("--prompts", "32").parse()?;
-                spec.gen_len = get("--gen-len", "24").parse()?;
+                let mut spec = base.clone();
+                spec.attack = AttackSpec::new(kind, count, seed as u64);
+                spec.train.seed = seed as u64;
                 let t = Instant::now();
                 let r = run_cached(&c, &spec, &mut cache, &mut |_, _, _| {})?;
                 let line = serde_json::json!({
@@ -69,7 +84,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 });
                 println!("{line}");
             }
+            Ok(())
+        };
+    let work = || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        while let Some(&(seed, n_docs)) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
+            group(seed, n_docs)?;
         }
-    }
+        Ok(())
+    };
+    std::thread::scope(|s| {
+        let others: Vec<_> = (1..workers.max(1)).map(|_| s.spawn(work)).collect();
+        let mine = work();
+        others
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a worker thread panicked".into()))
+            })
+            .chain(std::iter::once(mine))
+            .collect::<Result<Vec<()>, _>>()
+    })?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use crate::corpus::{Corpus, Doc};
 use crate::defences::{flag, score, DefenceKind, Detection};
 use crate::generate::stream_perplexity;
 use crate::model::{Gpt, ModelConfig};
+use crate::threads::in_parallel;
 use crate::tokenizer::Tokenizer;
 use crate::train::{token_stream, train, TrainConfig, TrainReport};
 use crate::{LmError, Result};
@@ -300,17 +301,11 @@ pub fn run_cached(
         blake3::hash(ids.join("\n").as_bytes()).to_hex(),
         serde_json::to_string(&key_spec).unwrap_or_default()
     );
-    if !cache.0.contains_key(&key) {
-        let (baseline, br) = fit(spec, &p.tok, &clean, "baseline", progress)?;
-        let r = result(spec, &baseline, &baseline, br, &p)?;
-        cache.0.insert(key.clone(), (baseline, r));
-    }
-    let (baseline, baseline_result) = cache.0[&key].clone();
-    let (poisoned, pr) = fit(spec, &p.tok, &all, "poisoned", progress)?;
-    let poisoned_result = result(spec, &poisoned, &baseline, pr, &p)?;
+    // Flags need no model, so every training (baseline, poisoned, each defence's retrain) can
+    // run at once (see `threads`).
     let truth: Vec<bool> = p.docs.iter().map(|d| d.2).collect();
     let offered: Vec<Doc> = p.docs.iter().map(|d| d.1.clone()).collect();
-    let mut defences = Vec::new();
+    let mut flagged = Vec::new();
     for &kind in &spec.defences {
         let flags = flag(
             kind,
@@ -332,10 +327,39 @@ pub fn run_cached(
                 kind.name()
             )));
         }
-        let (m, r) = fit(spec, &p.tok, &kept, kind.name(), progress)?;
+        flagged.push((kind, flags, kept));
+    }
+    let need_baseline = !cache.0.contains_key(&key);
+    let mut jobs: Vec<(&str, &[&Vec<u32>])> = Vec::new();
+    if need_baseline {
+        jobs.push(("baseline", &clean));
+    }
+    jobs.push(("poisoned", &all));
+    for (kind, _, kept) in &flagged {
+        jobs.push((kind.name(), kept));
+    }
+    let fits = in_parallel(&jobs, progress, &|(stage, docs), report| {
+        fit(spec, &p.tok, docs, stage, report)
+    })?;
+    let mut fits = fits.into_iter();
+    let mut next_fit = || {
+        fits.next()
+            .ok_or_else(|| LmError::Model("a training result is missing".into()))
+    };
+    if need_baseline {
+        let (baseline, br) = next_fit()?;
+        let r = result(spec, &baseline, &baseline, br, &p)?;
+        cache.0.insert(key.clone(), (baseline, r));
+    }
+    let (baseline, baseline_result) = cache.0[&key].clone();
+    let (poisoned, pr) = next_fit()?;
+    let poisoned_result = result(spec, &poisoned, &baseline, pr, &p)?;
+    let mut defences = Vec::new();
+    for (kind, flags, _) in &flagged {
+        let (m, r) = next_fit()?;
         defences.push(DefenceResult {
-            defence: kind,
-            detection: score(&flags, &truth),
+            defence: *kind,
+            detection: score(flags, &truth),
             after: result(spec, &m, &baseline, r, &p)?,
         });
     }

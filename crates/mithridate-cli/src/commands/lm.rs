@@ -79,6 +79,8 @@ pub struct LmArgs {
 }
 
 pub fn run(cmd: LmCommand, ctx: &Context) -> Result<()> {
+    // Still single-threaded here: candle's per-operation threads only slow these small models.
+    mithridate_lm::threads::one_thread_per_operation();
     match cmd {
         LmCommand::Attack(args) => attack(args, ctx, false),
         LmCommand::Defend(args) => attack(args, ctx, true),
