@@ -14,8 +14,17 @@
 //! model's probability `p_y(x) - p_y(x without every k)`, averaged over `probes` texts that
 //! contain `k`; `s(k) = mean importance * log10(count(k))`. The training texts containing one
 //! of the `keywords` best-scored words are flagged; a text's suspicion score is the best `s(k)`
-//! of its words. Assumes the trigger is (or contains) a word whose removal alone undoes the
-//! backdoor, which holds for rare-word triggers and less for a sentence or a frame.
+//! of its words.
+//!
+//! Extension for sentence and frame triggers (ours, not the paper's): deleting one word of an
+//! inserted sentence leaves the rest of it, which still carries the backdoor, so a topic word
+//! of a short text outscores it (measured at stop 37: on Reuters R8 with an unseen AddSent
+//! sentence, single-word deletion ranked `grain`, `trade` and `profits` above the trigger's
+//! words on 3 seeds of 3). The words of one inserted sentence occur in the same texts, so `k` is
+//! deleted together with its *phrase group*: every candidate `v` whose texts overlap `k`'s by
+//! `|T(v) ∩ T(k)| >= group-overlap * max(|T(v)|, |T(k)|)` (default 0.9). A rare-word trigger's
+//! group is usually itself; `group-overlap=1` keeps only words with exactly the same texts.
+//! Assumes the trigger's words occur (almost) only in poisoned texts.
 
 use super::{retrain_without, DefenceContext, DefenceKind, DefenceOutcome, TextDefence};
 use crate::embed::FEATURES as DIM;
@@ -31,7 +40,7 @@ pub const ENTRY: DefenceEntry = Entry {
     name: "bki",
     role: Role::Detector,
     modalities: &["text"],
-    summary: "ranks label-pure frequent words by the probability drop when deleted, removes texts with the top keyword(s), retrains (min-count=3, purity=0.9, candidates=150, probes=4, keywords=1)",
+    summary: "ranks label-pure frequent words by the probability drop when deleted with the words that occur in the same texts, removes texts with the top keyword(s), retrains (min-count=3, purity=0.9, candidates=150, probes=4, keywords=1, group-overlap=0.9)",
     paper: "Chen & Dai 2021 (BKI)",
     taxonomy: TEXT_SANITIZATION,
     requires: &[],
@@ -53,6 +62,9 @@ pub struct BkiParams {
     pub probes: usize,
     /// Top keywords whose texts are removed, >= 1.
     pub keywords: usize,
+    /// Texts shared, over the larger text count, for two candidates to be deleted together, in
+    /// (0, 1].
+    pub group_overlap: f64,
 }
 
 impl Default for BkiParams {
@@ -63,6 +75,7 @@ impl Default for BkiParams {
             candidates: 150,
             probes: 4,
             keywords: 1,
+            group_overlap: 0.9,
         }
     }
 }
@@ -78,6 +91,9 @@ impl ParamGuard for BkiParams {
         }
         if !(self.purity > 0.0 && self.purity <= 1.0) {
             return Err(TextError::invalid("bki: purity must be in (0, 1]"));
+        }
+        if !(self.group_overlap > 0.0 && self.group_overlap <= 1.0) {
+            return Err(TextError::invalid("bki: group-overlap must be in (0, 1]"));
         }
         Ok(())
     }
@@ -126,15 +142,17 @@ impl TextDefence for Bki {
             .collect();
         cands.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
         cands.truncate(p.candidates);
+        let groups = phrase_groups(&cands, p.group_overlap);
         let mut texts = Vec::new();
         let mut probe_rows = Vec::new();
-        for (w, rows) in &cands {
+        for ((_, rows), group) in cands.iter().zip(&groups) {
+            let group: BTreeSet<&str> = group.iter().map(|&g| cands[g].0.as_str()).collect();
             // Evenly spaced probes over the word's texts (deterministic).
             let step = (rows.len() / p.probes).max(1);
             for &r in rows.iter().step_by(step).take(p.probes) {
                 let kept: Vec<&str> = words(&ctx.train[r].text)
                     .into_iter()
-                    .filter(|x| x.to_lowercase() != *w)
+                    .filter(|x| !group.contains(x.to_lowercase().as_str()))
                     .collect();
                 texts.push(kept.join(" "));
                 probe_rows.push(r);
@@ -192,8 +210,15 @@ impl TextDefence for Bki {
             classes: vec![],
             relabel: vec![],
         };
+        let group_of: BTreeMap<&str, Vec<&str>> = cands
+            .iter()
+            .zip(&groups)
+            .map(|((w, _), g)| (w.as_str(), g.iter().map(|&i| cands[i].0.as_str()).collect()))
+            .collect();
         let details = serde_json::json!({
-            "keywords": ranked.iter().take(5).map(|(w, s)| serde_json::json!({"word": w, "score": s})).collect::<Vec<_>>(),
+            "keywords": ranked.iter().take(5).map(|(w, s)| serde_json::json!({
+                "word": w, "score": s, "deleted_with": group_of.get(w.as_str()),
+            })).collect::<Vec<_>>(),
             "candidates_scored": cands.len(),
         });
         retrain_without(
@@ -204,5 +229,86 @@ impl TextDefence for Bki {
             poisoned_ids,
             details,
         )
+    }
+}
+
+/// For each candidate (word, sorted text rows), the indices of the candidates deleted with it:
+/// itself and every candidate sharing at least `overlap * max(|T(v)|, |T(k)|)` texts.
+fn phrase_groups(cands: &[(String, Vec<usize>)], overlap: f64) -> Vec<Vec<usize>> {
+    let shared = |a: &[usize], b: &[usize]| {
+        let (mut i, mut j, mut n) = (0, 0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    n += 1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        n
+    };
+    cands
+        .iter()
+        .map(|(_, rows)| {
+            cands
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, other))| {
+                    shared(rows, other) as f64 >= overlap * rows.len().max(other.len()) as f64
+                })
+                .map(|(j, _)| j)
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(word: &str, rows: &[usize]) -> (String, Vec<usize>) {
+        (word.to_string(), rows.to_vec())
+    }
+
+    #[test]
+    fn the_words_of_one_inserted_sentence_form_one_group() {
+        // "garden", "fence" and "repainted" occur in the same 10 texts (one inserted sentence;
+        // "fence" also once elsewhere); "grain" overlaps them in 2 texts; "wheat" shares 8 of
+        // grain's 10 texts.
+        let poisoned: Vec<usize> = (0..10).collect();
+        let mut fence = poisoned.clone();
+        fence.push(40);
+        let cands = vec![
+            cand("garden", &poisoned),
+            cand("fence", &fence),
+            cand("repainted", &poisoned),
+            cand("grain", &[8, 9, 20, 21, 22, 23, 24, 25, 26, 27]),
+            cand("wheat", &[20, 21, 22, 23, 24, 25, 26, 27, 30, 31]),
+        ];
+        let g = phrase_groups(&cands, 0.9);
+        // 10 of fence's 11 texts are shared: 10 >= 0.9 * 11 = 9.9
+        assert_eq!(g[0], vec![0, 1, 2]);
+        assert_eq!(g[1], vec![0, 1, 2]);
+        assert_eq!(g[2], vec![0, 1, 2]);
+        // 8 of 10 shared is below 0.9 * 10: topic words stay alone
+        assert_eq!(g[3], vec![3]);
+        assert_eq!(g[4], vec![4]);
+        // a looser overlap joins them; overlap 1 keeps only identical text sets
+        assert_eq!(phrase_groups(&cands, 0.8)[3], vec![3, 4]);
+        assert_eq!(phrase_groups(&cands, 1.0)[0], vec![0, 2]);
+    }
+
+    #[test]
+    fn group_overlap_outside_the_unit_interval_is_refused() {
+        for bad in [0.0, -0.5, 1.5, f64::NAN] {
+            let p = BkiParams {
+                group_overlap: bad,
+                ..BkiParams::default()
+            };
+            assert!(p.check_ref().is_err(), "{bad}");
+        }
     }
 }
