@@ -16,8 +16,7 @@
 use mithridate_data::DataHome;
 use mithridate_lm::attacks::AttackSpec;
 use mithridate_lm::corpus;
-use mithridate_lm::experiment::{run_cached, BaselineCache, Spec};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use mithridate_lm::experiment::{run_cached, BaselineCache, Progress, Spec};
 use std::time::Instant;
 
 fn list(s: &str) -> Vec<usize> {
@@ -55,54 +54,34 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .iter()
         .flat_map(|&seed| sizes.iter().map(move |&n| (seed, n)))
         .collect();
-    let next = AtomicUsize::new(0);
-    let workers = mithridate_lm::threads::concurrent_trainings().min(groups.len());
-    let group =
-        |seed: usize, n_docs: usize| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-            let mut cache = BaselineCache::default();
-            let mut c = corpus::load(&home, &source)?;
-            c.limit(Some(n_docs), Some(trusted));
-            for &count in &counts {
-                let mut spec = base.clone();
-                spec.attack = AttackSpec::new(kind, count, seed as u64);
-                spec.train.seed = seed as u64;
-                let t = Instant::now();
-                let r = run_cached(&c, &spec, &mut cache, &mut |_, _, _| {})?;
-                let line = serde_json::json!({
-                    "corpus": source, "train_docs": r.train_docs, "seed": seed,
-                    "poison_docs": count, "attack": r.attack,
-                    "poison_token_fraction": r.poison_token_fraction,
-                    "asr": r.asr, "baseline_asr": r.baseline_asr,
-                    "clean_perplexity": r.clean_perplexity,
-                    "baseline_perplexity": r.baseline_perplexity,
-                    "ppl_with_trigger": r.poisoned.evaluation.mean_ppl_with_trigger,
-                    "ppl_without_trigger": r.poisoned.evaluation.mean_ppl_without_trigger,
-                    "n_params": r.n_params,
-                    "tokens_per_second": r.poisoned.training.tokens_per_second,
-                    "train_tokens": r.poisoned.training.tokens,
-                    "seconds": t.elapsed().as_secs_f64(),
-                });
-                println!("{line}");
-            }
-            Ok(())
-        };
-    let work = || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        while let Some(&(seed, n_docs)) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
-            group(seed, n_docs)?;
+    let group = |&(seed, n_docs): &(usize, usize), _: Progress| -> mithridate_lm::Result<()> {
+        let mut cache = BaselineCache::default();
+        let mut c = corpus::load(&home, &source)?;
+        c.limit(Some(n_docs), Some(trusted));
+        for &count in &counts {
+            let mut spec = base.clone();
+            spec.attack = AttackSpec::new(kind, count, seed as u64);
+            spec.train.seed = seed as u64;
+            let t = Instant::now();
+            let r = run_cached(&c, &spec, &mut cache, &mut |_, _, _| {})?;
+            let line = serde_json::json!({
+                "corpus": source, "train_docs": r.train_docs, "seed": seed,
+                "poison_docs": count, "attack": r.attack,
+                "poison_token_fraction": r.poison_token_fraction,
+                "asr": r.asr, "baseline_asr": r.baseline_asr,
+                "clean_perplexity": r.clean_perplexity,
+                "baseline_perplexity": r.baseline_perplexity,
+                "ppl_with_trigger": r.poisoned.evaluation.mean_ppl_with_trigger,
+                "ppl_without_trigger": r.poisoned.evaluation.mean_ppl_without_trigger,
+                "n_params": r.n_params,
+                "tokens_per_second": r.poisoned.training.tokens_per_second,
+                "train_tokens": r.poisoned.training.tokens,
+                "seconds": t.elapsed().as_secs_f64(),
+            });
+            println!("{line}");
         }
         Ok(())
     };
-    std::thread::scope(|s| {
-        let others: Vec<_> = (1..workers.max(1)).map(|_| s.spawn(work)).collect();
-        let mine = work();
-        others
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("a worker thread panicked".into()))
-            })
-            .chain(std::iter::once(mine))
-            .collect::<Result<Vec<()>, _>>()
-    })?;
+    mithridate_lm::threads::in_parallel(&groups, &mut |_, _, _| {}, &group)?;
     Ok(())
 }

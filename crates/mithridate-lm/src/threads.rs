@@ -46,7 +46,7 @@ pub fn concurrent_trainings() -> usize {
 /// `work` on every job, on up to [`concurrent_trainings`] threads; results in job order. The
 /// calling thread reports `progress` for the jobs it runs, the others report nothing. The
 /// first error in job order is returned.
-pub(crate) fn in_parallel<J: Sync, T: Send>(
+pub fn in_parallel<J: Sync, T: Send>(
     jobs: &[J],
     progress: Progress,
     work: &(dyn Fn(&J, Progress) -> Result<T> + Sync),
