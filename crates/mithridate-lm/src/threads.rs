@@ -108,8 +108,13 @@ mod tests {
             )
             .unwrap();
             assert_eq!(out, vec![0, 1, 4, 9, 16, 25, 36], "{threads} threads");
-            // the calling thread ran at least one job, and only it reported
-            assert!((1..=7).contains(&reported), "{threads} threads: {reported}");
+            // only the calling thread reports: every job alone, at most every job with helpers
+            // (which may take them all before it starts)
+            if threads == 1 {
+                assert_eq!(reported, 7);
+            } else {
+                assert!(reported <= 7, "{threads} threads: {reported}");
+            }
             let failing = on_threads(threads, &jobs, &mut |_, _, _| {}, &|j: &usize, _| {
                 if *j >= 3 {
                     Err(LmError::invalid(format!("job {j}")))
