@@ -388,6 +388,10 @@ pub struct TextOutcome {
     /// Clean accuracy and ASR of the head trained on the poisoned set.
     pub accuracy: f64,
     pub asr: f64,
+    /// ASR over the triggered texts the clean head keeps off the target (the poison's own
+    /// share of the success; absent in records written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asr_beyond_clean: Option<f64>,
     pub defences: Vec<TextDefenceOutcome>,
 }
 
@@ -407,6 +411,9 @@ pub struct TextDefenceOutcome {
     /// Clean accuracy and ASR after the defence.
     pub accuracy: f64,
     pub asr: f64,
+    /// ASR after the defence over the triggered texts the clean head keeps off the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asr_beyond_clean: Option<f64>,
 }
 
 /// A generative-model poisoning run (mithridate-lm): the small decoder trained on the corpus

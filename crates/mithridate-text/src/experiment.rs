@@ -4,7 +4,10 @@
 //! - **CA**: accuracy on the clean test texts;
 //! - **ASR**: share of the non-target test texts predicted as the target once triggered;
 //! - `clean_*`: the same head trained on the unpoisoned training set (its ASR is the rate at
-//!   which the trigger alone moves clean predictions to the target: the floor of any ASR).
+//!   which the trigger alone moves clean predictions to the target: the floor of any ASR);
+//! - **ASR beyond clean** (`asr_beyond_clean`, and `asr_after_beyond_clean` per defence): the
+//!   ASR over the triggered texts the clean model keeps off the target
+//!   ([`crate::defences::CleanFloor`]), the part of the success the poison is responsible for.
 //!
 //! With `fine_tune.layers = K > 0` both models are fine-tuned ([`crate::finetune`]): the last
 //! `K` MiniLM layers and the head, starting from the head trained on the frozen features; CA,
@@ -16,7 +19,7 @@
 use crate::attacks::{poison, triggered_test};
 use crate::data::{self, Sample};
 use crate::defences::{accuracy, success, DefenceContext, DefenceOutcome};
-use crate::defences::{texts_of, FineTuning};
+use crate::defences::{texts_of, CleanFloor, FineTuning};
 use crate::embed::Embedder;
 use crate::embed::FEATURES as DIM;
 use crate::finetune::{FineTuneConfig, Tuner};
@@ -87,6 +90,12 @@ pub struct ExperimentResult {
     pub clean_asr: f64,
     pub ca: f64,
     pub asr: f64,
+    /// Triggered test texts (non-target texts with the trigger).
+    pub triggered: usize,
+    /// Of them, those the clean model already predicts as the target (the floor).
+    pub triggered_on_target_clean: usize,
+    /// ASR over the other triggered texts ([`CleanFloor`]).
+    pub asr_beyond_clean: f64,
     pub defences: Vec<DefenceOutcome>,
     /// Example poisoned training text (the first poisoned id), for inspection.
     pub example: Option<String>,
@@ -196,10 +205,12 @@ pub fn run(
     };
     // Fine-tuned models and their features, or the frozen ones.
     let mut tuned = None;
+    let none = CleanFloor::default();
     let mut scores = (
         accuracy(&clean_head, &test_emb, &set.test),
-        success(&clean_head, &triggered_emb, spec.target),
+        success(&clean_head, &triggered_emb, &triggered, spec.target, &none).0,
     );
+    let mut floor = CleanFloor::of(&triggered, &clean_head.predict(&triggered_emb), spec.target);
     let mut features = (train_emb.clone(), test_emb.clone(), triggered_emb.clone());
     if let Some(tuner) = tuner.as_mut() {
         let encoder = embedder.encoder();
@@ -224,13 +235,22 @@ pub fn run(
         let clean_model = train(&set.train, &clean_head)?;
         let model = train(&poisoned.train, &head)?;
         let mut f = |m, s: &[Sample]| tuner.features(encoder, m, &texts_of(s), &mut |_| {});
+        let clean_triggered = f(&clean_model, &triggered)?;
         scores = (
             accuracy(&clean_model.head, &f(&clean_model, &set.test)?, &set.test),
             success(
                 &clean_model.head,
-                &f(&clean_model, &triggered)?,
+                &clean_triggered,
+                &triggered,
                 spec.target,
-            ),
+                &none,
+            )
+            .0,
+        );
+        floor = CleanFloor::of(
+            &triggered,
+            &clean_model.head.predict(&clean_triggered),
+            spec.target,
         );
         features = (
             f(&model, &poisoned.train)?,
@@ -266,6 +286,7 @@ pub fn run(
             head_config: &spec.head,
             num_classes: k,
             target: spec.target,
+            floor: &floor,
             seed: spec.seed.wrapping_add(i as u64),
             progress: &mut defence_progress,
             fine_tuning,
@@ -277,6 +298,13 @@ pub fn run(
         .first()
         .and_then(|id| poisoned.train.iter().find(|s| s.id == *id))
         .map(|s| s.text.clone());
+    let (asr, asr_beyond_clean) = success(
+        model_head,
+        features_triggered,
+        &triggered,
+        spec.target,
+        &floor,
+    );
     Ok(ExperimentResult {
         data: set.name.clone(),
         classes: k,
@@ -296,7 +324,10 @@ pub fn run(
         clean_ca: scores.0,
         clean_asr: scores.1,
         ca: accuracy(model_head, features_test, &set.test),
-        asr: success(model_head, features_triggered, spec.target),
+        asr,
+        triggered: triggered.len(),
+        triggered_on_target_clean: floor.len(),
+        asr_beyond_clean,
         defences: outcomes,
         example,
     })

@@ -55,6 +55,19 @@ fn badnl_on_spamassassin_subset_is_measured_and_defended() {
         r.asr,
         r.clean_asr
     );
+    // ASR beyond clean splits the triggered texts: ASR·n = (hits on the clean model's floor)
+    // + ASR beyond clean·(n − floor), and the floor's hits are between 0 and its size.
+    let n = r.triggered as f64;
+    let floor = r.triggered_on_target_clean as f64;
+    assert!((r.clean_asr * n - floor).abs() < 1e-9, "{r:?}");
+    let floor_hits = r.asr * n - r.asr_beyond_clean * (n - floor);
+    assert!(
+        (-1e-9..=floor + 1e-9).contains(&floor_hits),
+        "ASR {} beyond clean {} floor {floor} of {n}",
+        r.asr,
+        r.asr_beyond_clean
+    );
+    assert!(r.asr_beyond_clean > 0.8, "{}", r.asr_beyond_clean);
     let by = |name: &str| r.defences.iter().find(|d| d.defence == name).unwrap();
     // BKI names the rare trigger word, flags exactly the poisoned texts, and removing them
     // undoes the backdoor.
@@ -74,6 +87,7 @@ fn badnl_on_spamassassin_subset_is_measured_and_defended() {
     );
     for d in &r.defences {
         assert!((0.0..=1.0).contains(&d.ca_after) && (0.0..=1.0).contains(&d.asr_after));
+        assert!((0.0..=1.0).contains(&d.asr_after_beyond_clean));
     }
     // Same seed, same bytes (the second run reads every embedding from the cache).
     let again = run(&home, &mut embedder, &spec, &mut quiet).unwrap();

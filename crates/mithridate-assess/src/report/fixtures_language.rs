@@ -46,6 +46,7 @@ pub fn text(
             asr_floor,
             accuracy,
             asr,
+            asr_beyond_clean: None,
             defences: defences
                 .iter()
                 .map(
@@ -60,6 +61,7 @@ pub fn text(
                             acted_on: (recall * rate * 1000.0).round() as usize,
                             accuracy,
                             asr,
+                            asr_beyond_clean: None,
                         }
                     },
                 )

@@ -199,8 +199,14 @@ fn attack(args: TextAttackArgs, ctx: &Context) -> Result<()> {
         );
     }
     println!(
-        "clean model:    CA {:.3}  ASR {:.3}\npoisoned model: CA {:.3}  ASR {:.3}",
-        report.clean_ca, report.clean_asr, report.ca, report.asr
+        "clean model:    CA {:.3}  ASR {:.3}\npoisoned model: CA {:.3}  ASR {:.3}  (beyond clean {:.3}: over the {} of {} triggered texts the clean model keeps off the target)",
+        report.clean_ca,
+        report.clean_asr,
+        report.ca,
+        report.asr,
+        report.asr_beyond_clean,
+        report.triggered - report.triggered_on_target_clean,
+        report.triggered
     );
     if !report.defences.is_empty() {
         let rows: Vec<Vec<String>> = report
@@ -212,6 +218,7 @@ fn attack(args: TextAttackArgs, ctx: &Context) -> Result<()> {
                     format!("{:?}", d.kind).to_lowercase(),
                     format!("{:.3}", d.ca_after),
                     format!("{:.3}", d.asr_after),
+                    format!("{:.3}", d.asr_after_beyond_clean),
                     format!("{:.3}", d.detection.precision),
                     format!("{:.3}", d.detection.recall),
                     d.detection.auroc.map_or("-".into(), |a| format!("{a:.3}")),
@@ -227,6 +234,7 @@ fn attack(args: TextAttackArgs, ctx: &Context) -> Result<()> {
                     "kind",
                     "CA after",
                     "ASR after",
+                    "beyond clean",
                     "precision",
                     "recall",
                     "AUROC",

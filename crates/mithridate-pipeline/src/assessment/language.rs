@@ -131,6 +131,7 @@ impl TextRun {
             asr_floor: r.clean_asr,
             accuracy: r.ca,
             asr: r.asr,
+            asr_beyond_clean: Some(r.asr_beyond_clean),
             defences: r
                 .defences
                 .into_iter()
@@ -147,6 +148,7 @@ impl TextRun {
                     acted_on: d.acted_on,
                     accuracy: d.ca_after,
                     asr: d.asr_after,
+                    asr_beyond_clean: Some(d.asr_after_beyond_clean),
                 })
                 .collect(),
         })

@@ -176,6 +176,7 @@ mod tests {
             head_config: &cfg,
             num_classes: 2,
             target: 0,
+            floor: &crate::defences::CleanFloor::default(),
             seed: 0,
             progress: &mut progress,
             fine_tuning: None,

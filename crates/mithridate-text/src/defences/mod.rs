@@ -55,6 +55,9 @@ pub struct DefenceContext<'a> {
     pub head_config: &'a HeadConfig,
     pub num_classes: usize,
     pub target: u32,
+    /// The triggered texts the clean model already sends to the target (for
+    /// [`DefenceOutcome::asr_after_beyond_clean`]).
+    pub floor: &'a CleanFloor,
     pub seed: u64,
     /// Called with (done, total) while a defence encodes texts.
     pub progress: &'a mut dyn FnMut(usize, usize),
@@ -107,6 +110,9 @@ pub struct DefenceOutcome {
     pub ca_after: f64,
     /// Attack success after the defence (a rejected triggered input counts as a failure).
     pub asr_after: f64,
+    /// The same over the triggered texts the clean model keeps off the target
+    /// ([`CleanFloor`]).
+    pub asr_after_beyond_clean: f64,
     /// Training texts removed (training-set defences) or inputs rejected / changed.
     pub acted_on: usize,
     /// Defence-specific findings (e.g. BKI's keywords, STRIP's threshold).
@@ -133,10 +139,91 @@ pub fn accuracy(head: &Head, emb: &[f32], samples: &[Sample]) -> f64 {
     )
 }
 
-/// Share of rows `emb` predicted `target`.
-pub fn success(head: &Head, emb: &[f32], target: u32) -> f64 {
+/// Attack success of `head` on the triggered rows `emb` (of the texts `triggered`): the
+/// share predicted `target`, over all of them and beyond `floor`.
+pub fn success(
+    head: &Head,
+    emb: &[f32],
+    triggered: &[Sample],
+    target: u32,
+    floor: &CleanFloor,
+) -> (f64, f64) {
     let pred = head.predict(emb);
-    share(pred.iter().filter(|&&p| p == target).count(), pred.len())
+    let hits = || {
+        pred.iter()
+            .zip(triggered)
+            .map(|(p, s)| (s.id, *p == target))
+    };
+    (
+        share(pred.iter().filter(|&&p| p == target).count(), pred.len()),
+        floor.beyond(hits()),
+    )
+}
+
+/// The triggered test texts that the model trained **without** poison already predicts as
+/// the target: the trigger alone moves them (a spam text wrapped in a friendly frame reads
+/// as ham), so no defence against the poison can bring them back.
+///
+/// ASR counts them in: its floor is the clean model's ASR. ASR *beyond clean* leaves them
+/// out: among the triggered texts the clean model keeps off the target (`n_keep` of them),
+/// the share the scored model predicts as the target, `|{i ∈ keep : ŷ_i = t}| / n_keep`
+/// (0 when `n_keep = 0`). This is the reading of papers that count attack success only on
+/// inputs the clean model gets right; the clean model's own value is 0 by construction.
+///
+/// ```
+/// use mithridate_text::defences::CleanFloor;
+/// // Texts 1 and 2 are triggered; the clean model sends 2 to the target already.
+/// let floor = CleanFloor::new(&[1, 2], &[false, true]);
+/// assert_eq!(floor.beyond([(1, true), (2, true)]), 1.0);
+/// assert_eq!(floor.beyond([(1, false), (2, true)]), 0.0);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct CleanFloor {
+    /// Sorted ids of the triggered texts the clean model predicts as the target.
+    on_target: Vec<u64>,
+}
+
+impl CleanFloor {
+    /// From the triggered texts' ids and whether the clean model predicts each as the target.
+    pub fn new(ids: &[u64], clean_on_target: &[bool]) -> CleanFloor {
+        let mut on_target: Vec<u64> = ids
+            .iter()
+            .zip(clean_on_target)
+            .filter(|(_, &t)| t)
+            .map(|(&id, _)| id)
+            .collect();
+        on_target.sort_unstable();
+        CleanFloor { on_target }
+    }
+
+    /// From the clean model's predictions on the triggered texts.
+    pub fn of(triggered: &[Sample], clean_pred: &[u32], target: u32) -> CleanFloor {
+        let ids: Vec<u64> = triggered.iter().map(|s| s.id).collect();
+        let on: Vec<bool> = clean_pred.iter().map(|&p| p == target).collect();
+        CleanFloor::new(&ids, &on)
+    }
+
+    /// How many triggered texts the clean model sends to the target.
+    pub fn len(&self) -> usize {
+        self.on_target.len()
+    }
+
+    /// Whether the clean model keeps every triggered text off the target.
+    pub fn is_empty(&self) -> bool {
+        self.on_target.is_empty()
+    }
+
+    /// Share of hits among the `(id, hit)` pairs whose text is not on the floor.
+    pub fn beyond(&self, hits: impl IntoIterator<Item = (u64, bool)>) -> f64 {
+        let (mut n, mut k) = (0, 0);
+        for (id, hit) in hits {
+            if self.on_target.binary_search(&id).is_err() {
+                n += 1;
+                k += usize::from(hit);
+            }
+        }
+        share(k, n)
+    }
 }
 
 pub(crate) fn share(a: usize, b: usize) -> f64 {
@@ -176,10 +263,16 @@ pub fn retrain_without(
         .collect();
     let y: Vec<u32> = keep.iter().map(|&i| ctx.train[i].label).collect();
     let head = Head::train(&x, DIM, &y, ctx.num_classes, ctx.head_config, ctx.seed);
-    let (ca_after, asr_after) = match ctx.fine_tuning.as_mut() {
+    let (ca_after, (asr_after, asr_after_beyond_clean)) = match ctx.fine_tuning.as_mut() {
         None => (
             accuracy(&head, ctx.test_emb, ctx.test),
-            success(&head, ctx.triggered_emb, ctx.target),
+            success(
+                &head,
+                ctx.triggered_emb,
+                ctx.triggered,
+                ctx.target,
+                ctx.floor,
+            ),
         ),
         Some(ft) => {
             let encoder = ctx
@@ -209,7 +302,13 @@ pub fn retrain_without(
                     .features(encoder, &model, &texts_of(ctx.triggered), &mut |_| {})?;
             (
                 accuracy(&model.head, &test, ctx.test),
-                success(&model.head, &triggered, ctx.target),
+                success(
+                    &model.head,
+                    &triggered,
+                    ctx.triggered,
+                    ctx.target,
+                    ctx.floor,
+                ),
             )
         }
     };
@@ -220,6 +319,7 @@ pub fn retrain_without(
         detection: metrics,
         ca_after,
         asr_after,
+        asr_after_beyond_clean,
         acted_on: ctx.train.len() - keep.len(),
         details,
     })

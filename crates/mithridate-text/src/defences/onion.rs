@@ -187,6 +187,11 @@ impl TextDefence for Onion {
                 ctx.test.len(),
             ),
             asr_after: share(pt.iter().filter(|&&p| p == ctx.target).count(), pt.len()),
+            asr_after_beyond_clean: ctx.floor.beyond(
+                pt.iter()
+                    .zip(ctx.triggered)
+                    .map(|(p, s)| (s.id, *p == ctx.target)),
+            ),
             acted_on: changed,
             details: serde_json::json!({"words_deleted_per_input": share(
                 clean.iter().zip(ctx.test).map(|(c, s)| words(&s.text).len() - words(&c.0).len()).sum::<usize>()

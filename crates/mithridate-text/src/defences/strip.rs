@@ -216,6 +216,12 @@ impl TextDefence for Strip {
             detection: score_detection(&d, &positives).map_err(TextError::Detect)?,
             ca_after: share(ca, clean.len()),
             asr_after: share(asr, triggered.len()),
+            asr_after_beyond_clean: ctx.floor.beyond(
+                pt.iter()
+                    .zip(&ht)
+                    .zip(&triggered)
+                    .map(|((p, h), s)| (s.id, *p == ctx.target && *h >= threshold)),
+            ),
             acted_on: rejected,
             details: serde_json::json!({
                 "threshold": threshold,
