@@ -21,9 +21,16 @@
 //! of a short text outscores it (measured at stop 37: on Reuters R8 with an unseen AddSent
 //! sentence, single-word deletion ranked `grain`, `trade` and `profits` above the trigger's
 //! words on 3 seeds of 3). The words of one inserted sentence occur in the same texts, so `k` is
-//! deleted together with its *phrase group*: every candidate `v` whose texts overlap `k`'s by
-//! `|T(v) ∩ T(k)| >= group-overlap * max(|T(v)|, |T(k)|)` (default 0.9). A rare-word trigger's
-//! group is usually itself; `group-overlap=1` keeps only words with exactly the same texts.
+//! deleted together with its *companions*: every word `v` (of at least `min-count` texts,
+//! label-pure or not, candidate or not) that occurs in most of `k`'s texts and mostly there,
+//! `|T(v) ∩ T(k)| >= group-overlap * |T(k)|` and `|T(v) ∩ T(k)| > |T(v)| / 2` (default
+//! overlap 0.9). The first condition makes the group the rest of the phrase; the second keeps
+//! out words that are everywhere (`the`, or `I` and `this` of the default AddSent sentence),
+//! yet lets in a trigger word that also occurs naturally in a few other texts (`watched` in
+//! SpamAssassin: 48 poisoned texts and 8 others), which a symmetric overlap rule missed
+//! (stop 38: the sentence's words were deleted one at a time and BKI flagged the wrong texts
+//! on 2 seeds of 3). A rare-word trigger's group is usually itself; `group-overlap=1` asks
+//! for companions in every one of `k`'s texts.
 //! Assumes the trigger's words occur (almost) only in poisoned texts.
 
 use super::{retrain_without, DefenceContext, DefenceKind, DefenceOutcome, TextDefence};
@@ -40,7 +47,7 @@ pub const ENTRY: DefenceEntry = Entry {
     name: "bki",
     role: Role::Detector,
     modalities: &["text"],
-    summary: "ranks label-pure frequent words by the probability drop when deleted with the words that occur in the same texts, removes texts with the top keyword(s), retrains (min-count=3, purity=0.9, candidates=150, probes=4, keywords=1, group-overlap=0.9)",
+    summary: "ranks label-pure frequent words by the probability drop when deleted with their companions (words in most of their texts, and mostly there), removes texts with the top keyword(s), retrains (min-count=3, purity=0.9, candidates=150, probes=4, keywords=1, group-overlap=0.9)",
     paper: "Chen & Dai 2021 (BKI)",
     taxonomy: TEXT_SANITIZATION,
     requires: &[],
@@ -62,8 +69,7 @@ pub struct BkiParams {
     pub probes: usize,
     /// Top keywords whose texts are removed, >= 1.
     pub keywords: usize,
-    /// Texts shared, over the larger text count, for two candidates to be deleted together, in
-    /// (0, 1].
+    /// Share of a keyword's texts another word must occur in to be deleted with it, in (0, 1].
     pub group_overlap: f64,
 }
 
@@ -127,26 +133,30 @@ impl TextDefence for Bki {
                 postings.entry(w).or_default().push(i);
             }
         }
-        let mut cands: Vec<(String, Vec<usize>)> = postings
+        // Every word of at least `min-count` texts may be a companion; candidates also need
+        // label purity.
+        let frequent: Vec<(String, Vec<usize>)> = postings
             .into_iter()
+            .filter(|(_, rows)| rows.len() >= p.min_count)
+            .collect();
+        let mut cands: Vec<(String, Vec<usize>)> = frequent
+            .iter()
             .filter(|(_, rows)| {
-                if rows.len() < p.min_count {
-                    return false;
-                }
                 let mut counts = vec![0usize; ctx.num_classes];
                 for &r in rows {
                     counts[ctx.train[r].label as usize] += 1;
                 }
                 *counts.iter().max().unwrap_or(&0) as f64 >= p.purity * rows.len() as f64
             })
+            .cloned()
             .collect();
         cands.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
         cands.truncate(p.candidates);
-        let groups = phrase_groups(&cands, p.group_overlap);
+        let groups = phrase_groups(&cands, &frequent, p.group_overlap);
         let mut texts = Vec::new();
         let mut probe_rows = Vec::new();
         for ((_, rows), group) in cands.iter().zip(&groups) {
-            let group: BTreeSet<&str> = group.iter().map(|&g| cands[g].0.as_str()).collect();
+            let group: BTreeSet<&str> = group.iter().map(|&g| frequent[g].0.as_str()).collect();
             // Evenly spaced probes over the word's texts (deterministic).
             let step = (rows.len() / p.probes).max(1);
             for &r in rows.iter().step_by(step).take(p.probes) {
@@ -213,7 +223,12 @@ impl TextDefence for Bki {
         let group_of: BTreeMap<&str, Vec<&str>> = cands
             .iter()
             .zip(&groups)
-            .map(|((w, _), g)| (w.as_str(), g.iter().map(|&i| cands[i].0.as_str()).collect()))
+            .map(|((w, _), g)| {
+                (
+                    w.as_str(),
+                    g.iter().map(|&i| frequent[i].0.as_str()).collect(),
+                )
+            })
             .collect();
         let details = serde_json::json!({
             "keywords": ranked.iter().take(5).map(|(w, s)| serde_json::json!({
@@ -232,9 +247,14 @@ impl TextDefence for Bki {
     }
 }
 
-/// For each candidate (word, sorted text rows), the indices of the candidates deleted with it:
-/// itself and every candidate sharing at least `overlap * max(|T(v)|, |T(k)|)` texts.
-fn phrase_groups(cands: &[(String, Vec<usize>)], overlap: f64) -> Vec<Vec<usize>> {
+/// For each candidate `k` (word, sorted text rows), the indices into `words` of its companions
+/// (itself included when it is in `words`): the words `v` with
+/// `|T(v) ∩ T(k)| >= overlap * |T(k)|` and `|T(v) ∩ T(k)| > |T(v)| / 2`.
+fn phrase_groups(
+    cands: &[(String, Vec<usize>)],
+    words: &[(String, Vec<usize>)],
+    overlap: f64,
+) -> Vec<Vec<usize>> {
     let shared = |a: &[usize], b: &[usize]| {
         let (mut i, mut j, mut n) = (0, 0, 0);
         while i < a.len() && j < b.len() {
@@ -253,11 +273,16 @@ fn phrase_groups(cands: &[(String, Vec<usize>)], overlap: f64) -> Vec<Vec<usize>
     cands
         .iter()
         .map(|(_, rows)| {
-            cands
+            let need = overlap * rows.len() as f64;
+            words
                 .iter()
                 .enumerate()
                 .filter(|(_, (_, other))| {
-                    shared(rows, other) as f64 >= overlap * rows.len().max(other.len()) as f64
+                    // Cheap bounds first: v needs >= need texts and fewer than 2 |T(k)|.
+                    other.len() as f64 >= need && other.len() < 2 * rows.len().max(1) && {
+                        let n = shared(rows, other);
+                        n as f64 >= need && 2 * n > other.len()
+                    }
                 })
                 .map(|(j, _)| j)
                 .collect()
@@ -276,29 +301,37 @@ mod tests {
     #[test]
     fn the_words_of_one_inserted_sentence_form_one_group() {
         // "garden", "fence" and "repainted" occur in the same 10 texts (one inserted sentence;
-        // "fence" also once elsewhere); "grain" overlaps them in 2 texts; "wheat" shares 8 of
-        // grain's 10 texts.
+        // "fence" also in 2 other texts); "grain" overlaps them in 2 texts; "wheat" shares 8 of
+        // grain's 10 texts; "the" is in every text.
         let poisoned: Vec<usize> = (0..10).collect();
         let mut fence = poisoned.clone();
-        fence.push(40);
-        let cands = vec![
+        fence.extend([40, 41]);
+        let words = vec![
             cand("garden", &poisoned),
             cand("fence", &fence),
             cand("repainted", &poisoned),
             cand("grain", &[8, 9, 20, 21, 22, 23, 24, 25, 26, 27]),
             cand("wheat", &[20, 21, 22, 23, 24, 25, 26, 27, 30, 31]),
+            cand("the", &(0..50).collect::<Vec<_>>()),
         ];
-        let g = phrase_groups(&cands, 0.9);
-        // 10 of fence's 11 texts are shared: 10 >= 0.9 * 11 = 9.9
+        let g = phrase_groups(&words, &words, 0.9);
+        // fence is in all 10 of garden's texts and 10 of its own 12 are there (> 6)
         assert_eq!(g[0], vec![0, 1, 2]);
-        assert_eq!(g[1], vec![0, 1, 2]);
+        // for fence, garden covers only 10 of 12 texts (< 0.9 * 12 = 10.8)
+        assert_eq!(g[1], vec![1]);
         assert_eq!(g[2], vec![0, 1, 2]);
-        // 8 of 10 shared is below 0.9 * 10: topic words stay alone
+        // 8 of 10 shared is below 0.9 * 10: topic words stay alone; "the" covers every text
+        // but only 10 of its 50 are the sentence's, so it never joins
         assert_eq!(g[3], vec![3]);
         assert_eq!(g[4], vec![4]);
-        // a looser overlap joins them; overlap 1 keeps only identical text sets
-        assert_eq!(phrase_groups(&cands, 0.8)[3], vec![3, 4]);
-        assert_eq!(phrase_groups(&cands, 1.0)[0], vec![0, 2]);
+        assert_eq!(g[5], vec![5]);
+        // a looser overlap joins grain and wheat, and fence's group takes the sentence
+        let loose = phrase_groups(&words, &words, 0.8);
+        assert_eq!(loose[3], vec![3, 4]);
+        assert_eq!(loose[1], vec![0, 1, 2]);
+        // companions need not be candidates: a group indexes into all frequent words
+        let g = phrase_groups(&words[..1], &words, 1.0);
+        assert_eq!(g, vec![vec![0, 1, 2]]);
     }
 
     #[test]
