@@ -30,6 +30,14 @@ Modules
 ``mithridate.continual``
     Continual retraining under poisoning campaigns: the governance loop over time-ordered
     batches (screen, retrain, gate, deploy or block, monitor), its incident trace and cleanup.
+``mithridate.text``
+    Backdoors in a text classifier on the MiniLM encoder (BadNL, AddSent, template triggers)
+    and the ONION, STRIP, activation-clustering, spectral and BKI defences: clean accuracy,
+    attack success and detection, as ``mithridate text attack``.
+``mithridate.lm``
+    Training-data poisoning of a small generative model trained here (the Souly et al. 2025
+    denial-of-service and a targeted-completion backdoor) and the perplexity, n-gram and
+    signed-manifest defences, as ``mithridate lm attack`` / ``lm defend``.
 
 Bad input (NaN/Inf, wrong dtype or rank, empty or non-contiguous arrays, impossible
 parameters) raises ``ValueError`` naming the problem; nothing is written on failure.

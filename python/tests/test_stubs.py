@@ -40,3 +40,22 @@ def test_every_module_has_a_stub() -> None:
     modules = {p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("_")}
     stubs = {p.stem for p in PACKAGE.glob("*.pyi")}
     assert modules <= stubs, modules - stubs
+
+
+@pytest.mark.parametrize("module", ["text", "lm"])
+def test_stub_functions_match_the_module(module: str) -> None:
+    """Every public function of the experiment modules has a stub with the same parameters,
+    in the same order and of the same kind (positional or keyword-only)."""
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(f"mithridate.{module}")
+    tree = ast.parse((PACKAGE / f"{module}.pyi").read_text())
+    stubs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    public = {n for n in mod.__all__ if inspect.isfunction(getattr(mod, n))}
+    assert set(stubs) == public
+    for name, node in stubs.items():
+        params = inspect.signature(getattr(mod, name)).parameters.values()
+        real = [(p.name, p.kind == p.KEYWORD_ONLY) for p in params]
+        stub = [(a.arg, False) for a in node.args.args] + [(a.arg, True) for a in node.args.kwonlyargs]
+        assert real == stub, name

@@ -36,6 +36,16 @@ fn is_environment(err: &(dyn std::error::Error + 'static)) -> bool {
         {
             return true;
         }
+        if let Some(t) = e.downcast_ref::<mithridate_text::TextError>() {
+            if t.is_environment() {
+                return true;
+            }
+        }
+        if let Some(l) = e.downcast_ref::<mithridate_lm::LmError>() {
+            if l.is_environment() {
+                return true;
+            }
+        }
         cur = e.source();
     }
     false

@@ -19,8 +19,10 @@ pub mod errors;
 mod failure;
 mod gate;
 mod inspect;
+mod lm;
 mod provenance;
 mod registry;
+mod text;
 
 use pyo3::prelude::*;
 
@@ -37,5 +39,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     gate::register(m)?;
     assess::register(m)?;
     continual::register(m)?;
+    text::register(m)?;
+    lm::register(m)?;
     Ok(())
 }

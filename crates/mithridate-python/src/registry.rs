@@ -6,7 +6,7 @@ use crate::errors::json_to_py;
 use mithridate_core::registry::{Entry, Registry};
 use pyo3::prelude::*;
 
-fn entries<B>(registry: &Registry<B>) -> serde_json::Value {
+pub(crate) fn entries<B>(registry: &Registry<B>) -> serde_json::Value {
     registry.entries().iter().map(entry).collect()
 }
 
