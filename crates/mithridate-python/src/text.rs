@@ -13,22 +13,8 @@ use mithridate_text::experiment::{self, ExperimentSpec};
 use mithridate_text::finetune::FineTuneConfig;
 use mithridate_text::head::HeadConfig;
 use mithridate_text::registry::{ATTACKS, DEFENCES};
-use mithridate_text::TextError;
 use pyo3::prelude::*;
 use serde_json::Value;
-
-/// `NAME` or `NAME:KEY=VALUE,KEY=VALUE`, as the CLI's `--defence` (same message on error).
-fn defence_spec(text: &str) -> Result<(String, Value), TextError> {
-    match text.split_once(':') {
-        None => Ok((text.trim().to_string(), Value::Null)),
-        Some((name, pairs)) => {
-            let pairs: Vec<&str> = pairs.split(',').filter(|p| !p.is_empty()).collect();
-            let params = mithridate_core::registry::params_from_pairs(&pairs)
-                .map_err(|e| TextError::invalid(format!("--defence {text}: {e}")))?;
-            Ok((name.trim().to_string(), params))
-        }
-    }
-}
 
 /// One experiment (`mithridate text attack --json`). `params`: further attack parameters (a
 /// dict, the CLI's `-P KEY=VALUE`), `trigger` set over them; `defences`: the CLI's
@@ -71,7 +57,7 @@ fn text_attack(
     }
     let defences = defences
         .iter()
-        .map(|d| defence_spec(d))
+        .map(|d| mithridate_text::registry::parse_defence(d))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(e.to_string()))?;
     let spec = ExperimentSpec {

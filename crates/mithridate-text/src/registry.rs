@@ -69,6 +69,27 @@ pub fn build_attack(name: &str, params: &serde_json::Value) -> Result<Box<dyn Te
 }
 
 /// Builds and checks defence `name`.
+/// A defence as the CLI's `--defence` and the Python package give it: `NAME` or
+/// `NAME:KEY=VALUE,KEY=VALUE` (values parsed as JSON where they parse, else strings).
+///
+/// ```
+/// let (name, params) = mithridate_text::registry::parse_defence("bki:keywords=3")?;
+/// assert_eq!((name.as_str(), &params["keywords"]), ("bki", &serde_json::json!(3)));
+/// assert!(mithridate_text::registry::parse_defence("bki:keywords").is_err());
+/// # Ok::<(), mithridate_text::TextError>(())
+/// ```
+pub fn parse_defence(text: &str) -> Result<(String, serde_json::Value)> {
+    match text.split_once(':') {
+        None => Ok((text.trim().to_string(), serde_json::Value::Null)),
+        Some((name, pairs)) => {
+            let pairs: Vec<&str> = pairs.split(',').filter(|p| !p.is_empty()).collect();
+            let params = mithridate_core::registry::params_from_pairs(&pairs)
+                .map_err(|e| TextError::invalid(format!("--defence {text}: {e}")))?;
+            Ok((name.trim().to_string(), params))
+        }
+    }
+}
+
 pub fn build_defence(name: &str, params: &serde_json::Value) -> Result<Box<dyn TextDefence>> {
     let entry = DEFENCES
         .get(name)

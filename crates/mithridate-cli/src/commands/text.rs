@@ -79,19 +79,6 @@ pub fn run(cmd: TextCommand, ctx: &Context) -> Result<()> {
     }
 }
 
-/// `NAME` or `NAME:KEY=VALUE,KEY=VALUE`.
-fn defence_spec(text: &str) -> Result<(String, serde_json::Value), TextError> {
-    match text.split_once(':') {
-        None => Ok((text.trim().to_string(), serde_json::Value::Null)),
-        Some((name, pairs)) => {
-            let pairs: Vec<&str> = pairs.split(',').filter(|p| !p.is_empty()).collect();
-            let params = mithridate_core::registry::params_from_pairs(&pairs)
-                .map_err(|e| TextError::invalid(format!("--defence {text}: {e}")))?;
-            Ok((name.trim().to_string(), params))
-        }
-    }
-}
-
 fn attack(args: TextAttackArgs, ctx: &Context) -> Result<()> {
     if args.list {
         println!(
@@ -109,7 +96,7 @@ fn attack(args: TextAttackArgs, ctx: &Context) -> Result<()> {
     let defences = args
         .defences
         .iter()
-        .map(|d| defence_spec(d))
+        .map(|d| mithridate_text::registry::parse_defence(d))
         .collect::<Result<Vec<_>, _>>()?;
     let spec = ExperimentSpec {
         data: args.data.clone(),
