@@ -101,6 +101,17 @@ fn main() -> ExitCode {
     // `mithridate ... | head` must end quietly like any Unix tool, not panic in `println!`.
     sigpipe::reset();
     let cli = Cli::parse();
+    // Before any thread starts. ONNX models' gradients run part by part on every core, each
+    // candle operation on its own thread (mithridate_onnx::row_parts: an exported MNIST CNN's
+    // `scan model` 221 s -> 141 s). MiniLM's batches are large enough for candle's own split
+    // (text attack on 1,000 texts: 19.2 s with it, 22.7 s without), so the commands that
+    // encode text keep it; `lm` sets its own.
+    if !matches!(
+        cli.command,
+        Command::Text(_) | Command::Rag(_) | Command::Assess(_) | Command::Lm(_)
+    ) {
+        mithridate_onnx::row_parts::one_thread_per_operation();
+    }
     let ctx = output::Context::new(cli.seed, cli.json);
     if let Err(err) = cli.readers.apply() {
         eprintln!("error: {}", output::one_line(&err));

@@ -413,14 +413,15 @@ impl OnnxClassifier {
     /// candle's reverse-mode autodiff through the graph (one backward pass per chunk).
     pub fn input_gradients(&self, data: &Dataset, targets: &[u32]) -> Result<Vec<f32>> {
         let k = data.num_classes();
-        self.gradients_of(data, targets, |logits, targets| {
+        let (grads, _) = self.gradients_of(data, targets, &|logits, targets| {
             let onehot: Vec<f32> = targets
                 .iter()
                 .flat_map(|&t| (0..k).map(move |j| if j == t as usize { 1.0 } else { 0.0 }))
                 .collect();
             let onehot = Tensor::from_vec(onehot, (targets.len(), k), &Device::Cpu)?;
-            summed_cross_entropy(logits, &onehot)
-        })
+            Ok((summed_cross_entropy(logits, &onehot)?, vec![]))
+        })?;
+        Ok(grads)
     }
 
     /// Gradient of each sample's logit margin `z_c - max_{j != c} z_j` for `classes[i]`
@@ -431,11 +432,11 @@ impl OnnxClassifier {
         classes: &[u32],
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         let k = data.num_classes();
-        let mut margins = Vec::with_capacity(data.len());
-        let grads = self.gradients_of(data, classes, |logits, classes| {
+        self.gradients_of(data, classes, &|logits, classes| {
             let logits = logits.reshape((classes.len(), ()))?;
             let values = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
             // +1 at the class, -1 at the runner-up (the first on ties).
+            let mut margins = Vec::with_capacity(classes.len());
             let mut weights = vec![0f32; classes.len() * k];
             for (r, (row, &c)) in values.iter().zip(classes).enumerate() {
                 let c = c as usize;
@@ -451,19 +452,19 @@ impl OnnxClassifier {
                 weights[r * k + other] = -1.0;
             }
             let weights = Tensor::from_vec(weights, (classes.len(), k), &Device::Cpu)?;
-            (logits * weights)?.sum_all()
-        })?;
-        Ok((grads, margins))
+            Ok(((logits * weights)?.sum_all()?, margins))
+        })
     }
 
-    /// The input gradient of `objective(logits, targets)` (a scalar), chunk by chunk, checking
-    /// the data and targets first.
+    /// The input gradient of `objective(logits, targets)` (a scalar, and one value per row
+    /// that is returned alongside), part by part on every core ([`crate::row_parts`]),
+    /// checking the data and targets first.
     fn gradients_of(
         &self,
         data: &Dataset,
         targets: &[u32],
-        mut objective: impl FnMut(&Tensor, &[u32]) -> candle_core::Result<Tensor>,
-    ) -> Result<Vec<f32>> {
+        objective: &Objective<'_>,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         self.check_compatible(data)?;
         if targets.len() != data.len() {
             return Err(OnnxError::InvalidInput(format!(
@@ -479,30 +480,43 @@ impl OnnxClassifier {
             )));
         }
         let plan = self.plan(data.modality())?;
-        let mut out = Vec::with_capacity(data.len() * data.modality().sample_len());
-        for start in (0..data.len()).step_by(CHUNK) {
-            let end = (start + CHUNK).min(data.len());
-            let x = Var::from_tensor(&Self::rows(data, start..end)?).map_err(backend)?;
+        let per = data.modality().sample_len();
+        let rows = crate::row_parts::on_parts(data.len(), &|range| {
+            let x = Var::from_tensor(&Self::rows(data, range.clone())?).map_err(backend)?;
             let input = self.model_input(&plan, x.as_tensor())?;
             let logits = self
                 .graph
                 .run(&input, &[self.graph.output.name.as_str()])?
                 .remove(0);
-            let grads = objective(&logits, &targets[start..end])
-                .and_then(|l| l.backward())
-                .map_err(backend)?;
-            match grads.get(&x) {
-                Some(g) => out.extend(
-                    g.flatten_all()
-                        .and_then(|g| g.to_vec1::<f32>())
-                        .map_err(backend)?,
-                ),
-                None => out.extend(std::iter::repeat_n(0.0, x.elem_count())),
-            }
+            let (scalar, side) = objective(&logits, &targets[range.clone()]).map_err(backend)?;
+            let grads = scalar.backward().map_err(backend)?;
+            let grad: Vec<f32> = match grads.get(&x) {
+                Some(g) => g
+                    .flatten_all()
+                    .and_then(|g| g.to_vec1::<f32>())
+                    .map_err(backend)?,
+                None => vec![0.0; x.elem_count()],
+            };
+            // One entry per row: its gradient and its side value (if any).
+            Ok(grad
+                .chunks_exact(per.max(1))
+                .enumerate()
+                .map(|(i, g)| (g.to_vec(), side.get(i).copied()))
+                .collect())
+        })?;
+        let mut grads = Vec::with_capacity(data.len() * per);
+        let mut side = Vec::new();
+        for (g, v) in rows {
+            grads.extend(g);
+            side.extend(v);
         }
-        Ok(out)
+        Ok((grads, side))
     }
 }
+
+/// A scalar objective of a part's logits and targets, with one value per row returned
+/// alongside (the margins of MM-BD); shared by the threads of [`crate::row_parts`].
+type Objective<'a> = dyn Fn(&Tensor, &[u32]) -> candle_core::Result<(Tensor, Vec<f32>)> + Sync + 'a;
 
 /// `sum_i -log softmax(logits_i)[target_i]`, summed (not averaged) so each sample's input
 /// gradient is its own loss's gradient.

@@ -38,6 +38,7 @@ mod graph;
 mod ops;
 pub mod proto;
 mod proto_write;
+pub mod row_parts;
 mod shape_ops;
 mod value;
 
