@@ -40,14 +40,41 @@ Modules
     signed-manifest defences, as ``mithridate lm attack`` / ``lm defend``.
 
 Bad input (NaN/Inf, wrong dtype or rank, empty or non-contiguous arrays, impossible
-parameters) raises ``ValueError`` naming the problem; nothing is written on failure.
+parameters, negative or out-of-range integers) raises ``ValueError`` naming the problem;
+nothing is written on failure.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import functools
+from typing import Any, Callable, Dict, List
 
 from . import _native
+
+
+def _out_of_range_as_value_error(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
+    # pyo3 raises OverflowError when a negative (or too large) int meets an unsigned Rust
+    # parameter; in this package bad input is a ValueError naming the problem.
+    @functools.wraps(f)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except OverflowError as e:
+            bad = [
+                f"{key}={value}"
+                for key, value in kwargs.items()
+                if isinstance(value, int) and not isinstance(value, bool) and value < 0
+            ]
+            what = ", ".join(bad) if bad else "an integer argument"
+            raise ValueError(f"{name}: {what} is out of range ({e})") from None
+
+    return call
+
+
+for _name in dir(_native):
+    _f = getattr(_native, _name)
+    if not _name.startswith("_") and callable(_f) and not isinstance(_f, type):
+        setattr(_native, _name, _out_of_range_as_value_error(_name, _f))
 
 __version__: str = _native.__version__
 
