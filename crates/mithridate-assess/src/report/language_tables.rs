@@ -50,17 +50,17 @@ fn after(level: Option<Level>, after: Option<Stat>, before: Option<Stat>, full: 
 }
 
 /// One row per defence: the undefended `head` cells on the first, blank below, then the
-/// defence's six `cells`; without defences one row of `head` and dashes.
-fn defence_rows<D>(
+/// defence's `N` `cells`; without defences one row of `head` and dashes.
+fn defence_rows<D, const N: usize>(
     table: &mut Table<'static>,
     head: &[Cell],
     defences: &[D],
-    cells: impl Fn(&D) -> [Cell; 6],
+    cells: impl Fn(&D) -> [Cell; N],
 ) {
     if defences.is_empty() {
         let mut row = head.to_vec();
         row.push(Cell::text("—"));
-        row.extend(std::iter::repeat_n(Cell::number("—"), 5));
+        row.extend(std::iter::repeat_n(Cell::number("—"), N - 1));
         table.push(row);
     }
     for (i, d) in defences.iter().enumerate() {
@@ -84,12 +84,14 @@ pub(crate) fn text_group(g: &TextGroup, full: bool) -> Table<'static> {
         "ASR floor",
         "CA",
         "ASR",
+        "ASR beyond clean",
         "defence",
         "precision",
         "recall",
         "AUROC",
         "CA after",
         "ASR after",
+        "after, beyond clean",
     ]);
     for r in &g.rows {
         let asr = Cell::badge(r.level, undefended_word(r.level), pct(r.asr, full));
@@ -100,6 +102,7 @@ pub(crate) fn text_group(g: &TextGroup, full: bool) -> Table<'static> {
             Cell::number(pct(r.asr_floor, full)),
             Cell::number(pct(r.accuracy, full)),
             asr,
+            Cell::number(pct(r.asr_beyond_clean, full)),
         ];
         defence_rows(&mut table, &head, &r.defences, |d| {
             [
@@ -109,6 +112,7 @@ pub(crate) fn text_group(g: &TextGroup, full: bool) -> Table<'static> {
                 Cell::number(format_stat_number(d.auroc, 3)),
                 Cell::number(pct(d.accuracy, full)),
                 after(d.level, d.asr, r.asr, full),
+                Cell::number(pct(d.asr_beyond_clean, full)),
             ]
         });
     }

@@ -343,3 +343,32 @@ fn language_records_round_trip_and_order_does_not_matter() {
     assert_eq!(a.to_csv().unwrap(), b.to_csv().unwrap());
     assert_eq!(a.to_json(), b.to_json());
 }
+
+#[test]
+fn asr_beyond_clean_is_averaged_where_records_carry_it_and_dashed_where_not() {
+    let mut records = language_assessment();
+    // Old records (the fixture) carry none: the column shows a dash, nothing is averaged.
+    let report = Report::new(&records).unwrap();
+    let g = &report.language().text[0];
+    assert!(g.rows[0].asr_beyond_clean.is_none());
+    assert!(report
+        .to_html()
+        .contains("<th>ASR beyond clean</th><th>defence</th>"));
+    // New records: seeds 0 and 1 at 0.2 and 0.4, their BKI at 0.01 and 0.03.
+    for r in &mut records {
+        if let crate::record::Outcome::Text(t) = &mut r.outcome {
+            let v = 0.2 + 0.2 * r.seed as f64;
+            t.asr_beyond_clean = Some(v);
+            for d in &mut t.defences {
+                d.asr_beyond_clean = Some(0.01 + 0.02 * r.seed as f64);
+            }
+        }
+    }
+    let report = Report::new(&records).unwrap();
+    let row = &report.language().text[0].rows[0];
+    assert!(close(mean(row.asr_beyond_clean), 0.3));
+    assert!(close(mean(row.defences[0].asr_beyond_clean), 0.02));
+    let md = report.to_markdown();
+    assert!(md.contains("| 30.0% | bki (training) |"), "{md}");
+    assert!(md.contains("| disarmed 6.0% | 2.0% |"), "{md}");
+}

@@ -24,6 +24,9 @@ pub struct TextDefenceRow {
     pub auroc: Option<Stat>,
     pub accuracy: Option<Stat>,
     pub asr: Option<Stat>,
+    /// ASR after the defence over the triggered texts the clean head keeps off the target
+    /// (records written before it existed have none).
+    pub asr_beyond_clean: Option<Stat>,
     pub level: Option<Level>,
 }
 
@@ -39,6 +42,8 @@ pub struct TextRow {
     /// The poisoned head.
     pub accuracy: Option<Stat>,
     pub asr: Option<Stat>,
+    /// ASR over the triggered texts the clean head keeps off the target.
+    pub asr_beyond_clean: Option<Stat>,
     pub level: Option<Level>,
     pub defences: Vec<TextDefenceRow>,
 }
@@ -298,6 +303,7 @@ fn text_row(runs: &[(&CellRecord, &TextOutcome)]) -> TextRow {
                 recall: over(&ds, |d| d.recall),
                 auroc: Stat::of(ds.iter().filter_map(|d| d.auroc)),
                 accuracy: over(&ds, |d| d.accuracy),
+                asr_beyond_clean: Stat::of(ds.iter().filter_map(|d| d.asr_beyond_clean)),
                 level: level(asr),
                 asr,
                 defence,
@@ -311,6 +317,7 @@ fn text_row(runs: &[(&CellRecord, &TextOutcome)]) -> TextRow {
         clean_accuracy: stat(runs, |t| t.clean_accuracy),
         asr_floor: stat(runs, |t| t.asr_floor),
         accuracy: stat(runs, |t| t.accuracy),
+        asr_beyond_clean: Stat::of(runs.iter().filter_map(|(_, t)| t.asr_beyond_clean)),
         level: level(asr),
         asr,
         defences,
