@@ -59,6 +59,9 @@ pub fn on_parts<T: Send, E: Send>(
     run_parts(rows, PART, threads(), work)
 }
 
+/// A part's result, filled by whichever thread ran it.
+type Slot<T, E> = Mutex<Option<Result<Vec<T>, E>>>;
+
 fn run_parts<T: Send, E: Send>(
     rows: usize,
     part: usize,
@@ -71,8 +74,7 @@ fn run_parts<T: Send, E: Send>(
         jobs.into_iter().map(work).collect()
     } else {
         let next = AtomicUsize::new(0);
-        let slots: Vec<Mutex<Option<Result<Vec<T>, E>>>> =
-            jobs.iter().map(|_| Mutex::new(None)).collect();
+        let slots: Vec<Slot<T, E>> = jobs.iter().map(|_| Mutex::new(None)).collect();
         let run = || loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(range) = jobs.get(i) else { break };
