@@ -25,6 +25,7 @@ pub mod experiment;
 pub mod generate;
 mod moby_files;
 pub mod model;
+pub mod settings;
 pub mod threads;
 pub mod tokenizer;
 pub mod train;

@@ -9,64 +9,12 @@
 
 use crate::errors::{detached, json_to_py};
 use crate::failure::{Failure, OrFailure};
-use mithridate_lm::attacks::{AttackKind, AttackSpec, DEFAULT_CONTINUATION, DEFAULT_TRIGGER};
+use mithridate_lm::attacks::{DEFAULT_CONTINUATION, DEFAULT_TRIGGER};
 use mithridate_lm::corpus;
-use mithridate_lm::defences::{parse_list, DefenceKind};
-use mithridate_lm::experiment::{self, Spec};
-use mithridate_lm::LmError;
+use mithridate_lm::experiment;
+use mithridate_lm::settings::Settings;
 use pyo3::prelude::*;
 use serde_json::Value;
-
-/// The CLI's `LmArgs` (same names, same defaults) with the global `--seed`.
-struct LmArgs {
-    attack: String,
-    poison_docs: usize,
-    trigger: String,
-    continuation: String,
-    defences: Option<Vec<String>>,
-    epochs: usize,
-    d_model: usize,
-    layers: usize,
-    heads: usize,
-    ctx: usize,
-    vocab_size: usize,
-    batch: usize,
-    lr: f64,
-    prompts: usize,
-    prompt_len: usize,
-    gen_len: usize,
-    seed: u64,
-}
-
-/// The run's spec, as the CLI's `spec`: defences given (a list joined into the CLI's
-/// comma-separated `--defence`; an empty list is none), else all for `defend`, none for
-/// `attack`.
-fn spec(args: &LmArgs, defend: bool) -> Result<Spec, LmError> {
-    let kind: AttackKind = args.attack.parse()?;
-    let defences: Vec<DefenceKind> = match (&args.defences, defend) {
-        (Some(list), _) if list.is_empty() => Vec::new(),
-        (Some(list), _) => parse_list(&list.join(","))?,
-        (None, true) => mithridate_lm::defences::ALL.to_vec(),
-        (None, false) => Vec::new(),
-    };
-    let mut attack = AttackSpec::new(kind, args.poison_docs, args.seed);
-    attack.trigger = args.trigger.clone();
-    attack.continuation = args.continuation.clone();
-    let mut s = Spec::small(attack);
-    s.vocab = args.vocab_size;
-    s.ctx = args.ctx;
-    s.d_model = args.d_model;
-    s.n_layer = args.layers;
-    s.n_head = args.heads;
-    s.train.epochs = args.epochs;
-    s.train.batch = args.batch;
-    s.train.lr = args.lr;
-    s.prompts = args.prompts;
-    s.prompt_len = args.prompt_len;
-    s.gen_len = args.gen_len;
-    s.defences = defences;
-    Ok(s)
-}
 
 /// One run (`mithridate lm attack --json`, or `lm defend --json` with `defend`). `trigger` and
 /// `continuation` default to the library's; `defences`: defence names (`"all"` for every one).
@@ -100,12 +48,13 @@ fn lm_run(
     gen_len: usize,
     seed: u64,
 ) -> PyResult<Py<PyAny>> {
-    let args = LmArgs {
+    let settings = Settings {
         attack,
         poison_docs,
         trigger: trigger.unwrap_or_else(|| DEFAULT_TRIGGER.to_string()),
         continuation: continuation.unwrap_or_else(|| DEFAULT_CONTINUATION.to_string()),
-        defences,
+        // A list joins into the CLI's comma-separated `--defence`; an empty list is none.
+        defences: defences.map(|list| list.join(",")),
         epochs,
         d_model,
         layers,
@@ -122,7 +71,7 @@ fn lm_run(
     // As the CLI, before any training thread starts (holding the GIL).
     mithridate_lm::threads::one_thread_per_operation();
     let value = detached(py, move || -> Result<Value, Failure> {
-        let spec = spec(&args, defend).failed()?;
+        let spec = settings.spec(defend).failed()?;
         let home = mithridate_data::DataHome::from_env().failed()?;
         let mut loaded = corpus::load(&home, &corpus).failed()?;
         loaded.limit(docs, Some(trusted));

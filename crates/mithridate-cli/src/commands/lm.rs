@@ -7,10 +7,10 @@
 use crate::output::Context;
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use mithridate_lm::attacks::{AttackKind, AttackSpec, DEFAULT_CONTINUATION, DEFAULT_TRIGGER};
+use mithridate_lm::attacks::{AttackKind, DEFAULT_CONTINUATION, DEFAULT_TRIGGER};
 use mithridate_lm::corpus;
-use mithridate_lm::defences::{parse_list, DefenceKind};
 use mithridate_lm::experiment::{self, Report, Spec};
+use mithridate_lm::settings::Settings;
 use mithridate_lm::LmError;
 
 #[derive(Subcommand)]
@@ -88,29 +88,26 @@ pub fn run(cmd: LmCommand, ctx: &Context) -> Result<()> {
 }
 
 fn spec(args: &LmArgs, ctx: &Context, defend: bool) -> Result<Spec, LmError> {
-    let kind: AttackKind = args.attack.parse()?;
-    let defences: Vec<DefenceKind> = match (&args.defence, defend) {
-        (Some(list), _) => parse_list(list)?,
-        (None, true) => mithridate_lm::defences::ALL.to_vec(),
-        (None, false) => Vec::new(),
-    };
-    let mut attack = AttackSpec::new(kind, args.poison_docs, ctx.seed);
-    attack.trigger = args.trigger.clone();
-    attack.continuation = args.continuation.clone();
-    let mut s = Spec::small(attack);
-    s.vocab = args.vocab_size;
-    s.ctx = args.ctx;
-    s.d_model = args.d_model;
-    s.n_layer = args.layers;
-    s.n_head = args.heads;
-    s.train.epochs = args.epochs;
-    s.train.batch = args.batch;
-    s.train.lr = args.lr;
-    s.prompts = args.prompts;
-    s.prompt_len = args.prompt_len;
-    s.gen_len = args.gen_len;
-    s.defences = defences;
-    Ok(s)
+    Settings {
+        attack: args.attack.clone(),
+        poison_docs: args.poison_docs,
+        trigger: args.trigger.clone(),
+        continuation: args.continuation.clone(),
+        defences: args.defence.clone(),
+        epochs: args.epochs,
+        d_model: args.d_model,
+        layers: args.layers,
+        heads: args.heads,
+        ctx: args.ctx,
+        vocab_size: args.vocab_size,
+        batch: args.batch,
+        lr: args.lr,
+        prompts: args.prompts,
+        prompt_len: args.prompt_len,
+        gen_len: args.gen_len,
+        seed: ctx.seed,
+    }
+    .spec(defend)
 }
 
 fn attack(args: LmArgs, ctx: &Context, defend: bool) -> Result<()> {
