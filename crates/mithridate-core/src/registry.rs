@@ -310,3 +310,27 @@ impl fmt::Display for Role {
         f.write_str(self.name())
     }
 }
+
+/// A component as a command line names it: `NAME` or `NAME:KEY=VALUE,KEY=VALUE` (values as
+/// [`params_from_pairs`] reads them; `Null` parameters without a colon). `flag` names the
+/// option in the error (e.g. `--defence`).
+///
+/// ```
+/// use mithridate_core::registry::name_and_params;
+/// let (name, p) = name_and_params("bki:keywords=3", "--defence")?;
+/// assert_eq!((name.as_str(), &p["keywords"]), ("bki", &serde_json::json!(3)));
+/// assert_eq!(name_and_params("onion", "--defence")?.1, serde_json::Value::Null);
+/// let err = name_and_params("bki:keywords", "--defence").unwrap_err();
+/// assert!(err.starts_with("--defence bki:keywords: "));
+/// # Ok::<(), String>(())
+/// ```
+pub fn name_and_params(text: &str, flag: &str) -> Result<(String, serde_json::Value), String> {
+    match text.split_once(':') {
+        None => Ok((text.trim().to_string(), serde_json::Value::Null)),
+        Some((name, pairs)) => {
+            let pairs: Vec<&str> = pairs.split(',').filter(|p| !p.is_empty()).collect();
+            let params = params_from_pairs(&pairs).map_err(|e| format!("{flag} {text}: {e}"))?;
+            Ok((name.trim().to_string(), params))
+        }
+    }
+}

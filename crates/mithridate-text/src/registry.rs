@@ -79,15 +79,7 @@ pub fn build_attack(name: &str, params: &serde_json::Value) -> Result<Box<dyn Te
 /// # Ok::<(), mithridate_text::TextError>(())
 /// ```
 pub fn parse_defence(text: &str) -> Result<(String, serde_json::Value)> {
-    match text.split_once(':') {
-        None => Ok((text.trim().to_string(), serde_json::Value::Null)),
-        Some((name, pairs)) => {
-            let pairs: Vec<&str> = pairs.split(',').filter(|p| !p.is_empty()).collect();
-            let params = mithridate_core::registry::params_from_pairs(&pairs)
-                .map_err(|e| TextError::invalid(format!("--defence {text}: {e}")))?;
-            Ok((name.trim().to_string(), params))
-        }
-    }
+    mithridate_core::registry::name_and_params(text, "--defence").map_err(TextError::invalid)
 }
 
 pub fn build_defence(name: &str, params: &serde_json::Value) -> Result<Box<dyn TextDefence>> {

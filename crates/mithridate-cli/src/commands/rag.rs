@@ -55,15 +55,7 @@ pub fn run(cmd: RagCommand, ctx: &Context) -> Result<()> {
 
 /// `NAME` or `NAME:KEY=VALUE,KEY=VALUE`.
 fn defence_spec(text: &str) -> Result<(String, serde_json::Value), RagError> {
-    match text.split_once(':') {
-        None => Ok((text.trim().to_string(), serde_json::Value::Null)),
-        Some((name, pairs)) => {
-            let pairs: Vec<&str> = pairs.split(',').filter(|p| !p.is_empty()).collect();
-            let params = mithridate_core::registry::params_from_pairs(&pairs)
-                .map_err(|e| RagError::invalid(format!("--defence {text}: {e}")))?;
-            Ok((name.trim().to_string(), params))
-        }
-    }
+    mithridate_core::registry::name_and_params(text, "--defence").map_err(RagError::invalid)
 }
 
 fn attack(args: RagAttackArgs, ctx: &Context) -> Result<()> {
