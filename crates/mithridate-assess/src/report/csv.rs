@@ -28,7 +28,8 @@ use crate::record::{CellRecord, Outcome, TaxonomyRefs};
 ///
 /// Text rows (`kind` = `text`) put the head in `head` (and `model`), the poisoned head's clean
 /// accuracy and ASR in `clean_accuracy` and `success_rate`, the clean head's in
-/// `baseline_accuracy` and `asr_floor`. LM rows (`kind` = `lm`) put the corpus in `dataset`,
+/// `baseline_accuracy` and `asr_floor`, the ASR over the triggered texts the clean head keeps
+/// off the target in `asr_beyond_clean` (empty for records without it). LM rows (`kind` = `lm`) put the corpus in `dataset`,
 /// the poisoned documents in `poisoned` and `poison_docs`, the corpus size in `train_docs`
 /// and the attack success in `success_rate`. Both list their defences in `defences` (`;`) and
 /// each defence's numbers in the `defence_*` columns as `name:value` pairs joined with `;`.
@@ -38,7 +39,7 @@ use crate::record::{CellRecord, Outcome, TaxonomyRefs};
 /// in `clean_accuracy` / `success_rate` (that part's size in `test_samples`), a repair's
 /// model in `defended_*`, the method's parameters in `parameters`, and their own columns
 /// `verdict`, `target_classes` (`;`), `true_target` and `trusted_samples`.
-pub const CSV_HEADER: [&str; 115] = [
+pub const CSV_HEADER: [&str; 117] = [
     "index",
     "id",
     "kind",
@@ -136,6 +137,7 @@ pub const CSV_HEADER: [&str; 115] = [
     "clean_label",
     "baseline_accuracy",
     "asr_floor",
+    "asr_beyond_clean",
     "train_docs",
     "poison_docs",
     "poison_token_fraction",
@@ -149,6 +151,7 @@ pub const CSV_HEADER: [&str; 115] = [
     "defence_auroc",
     "defence_clean_accuracy",
     "defence_asr",
+    "defence_asr_beyond_clean",
     "defence_perplexity",
     "verdict",
     "target_classes",
@@ -392,6 +395,7 @@ fn text_row(row: &mut Row, t: &crate::record::TextOutcome) {
         ("clean_label", t.clean_label.to_string()),
         ("baseline_accuracy", opt_num(Some(t.clean_accuracy))),
         ("asr_floor", opt_num(Some(t.asr_floor))),
+        ("asr_beyond_clean", opt_num(t.asr_beyond_clean)),
         (
             "defence_flagged",
             per_defence(&t.defences, name, |d| d.acted_on.to_string()),
@@ -415,6 +419,10 @@ fn text_row(row: &mut Row, t: &crate::record::TextOutcome) {
         (
             "defence_asr",
             per_defence(&t.defences, name, |d| opt_num(Some(d.asr))),
+        ),
+        (
+            "defence_asr_beyond_clean",
+            per_defence(&t.defences, name, |d| opt_num(d.asr_beyond_clean)),
         ),
     ]);
     row.taxonomy(&t.taxonomy);

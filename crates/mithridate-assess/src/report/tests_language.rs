@@ -371,4 +371,15 @@ fn asr_beyond_clean_is_averaged_where_records_carry_it_and_dashed_where_not() {
     let md = report.to_markdown();
     assert!(md.contains("| 30.0% | bki (training) |"), "{md}");
     assert!(md.contains("| disarmed 6.0% | 2.0% |"), "{md}");
+    // The CSV's first text row is seed 0 at 1%.
+    let rows = csv_rows(&report);
+    expect_cells(
+        &rows,
+        1,
+        &[
+            ("asr_floor", "0.02"),
+            ("asr_beyond_clean", "0.2"),
+            ("defence_asr_beyond_clean", "bki:0.01;strip:0.01"),
+        ],
+    );
 }
