@@ -205,11 +205,9 @@ pub fn run(
     };
     // Fine-tuned models and their features, or the frozen ones.
     let mut tuned = None;
-    let none = CleanFloor::default();
-    let mut scores = (
-        accuracy(&clean_head, &test_emb, &set.test),
-        success(&clean_head, &triggered_emb, &triggered, spec.target, &none).0,
-    );
+    // The clean model's CA, and its predictions on the triggered texts: the floor, whose
+    // share of them is the clean model's ASR.
+    let mut clean_ca = accuracy(&clean_head, &test_emb, &set.test);
     let mut floor = CleanFloor::of(&triggered, &clean_head.predict(&triggered_emb), spec.target);
     let mut features = (train_emb.clone(), test_emb.clone(), triggered_emb.clone());
     if let Some(tuner) = tuner.as_mut() {
@@ -235,21 +233,10 @@ pub fn run(
         let clean_model = train(&set.train, &clean_head)?;
         let model = train(&poisoned.train, &head)?;
         let mut f = |m, s: &[Sample]| tuner.features(encoder, m, &texts_of(s), &mut |_| {});
-        let clean_triggered = f(&clean_model, &triggered)?;
-        scores = (
-            accuracy(&clean_model.head, &f(&clean_model, &set.test)?, &set.test),
-            success(
-                &clean_model.head,
-                &clean_triggered,
-                &triggered,
-                spec.target,
-                &none,
-            )
-            .0,
-        );
+        clean_ca = accuracy(&clean_model.head, &f(&clean_model, &set.test)?, &set.test);
         floor = CleanFloor::of(
             &triggered,
-            &clean_model.head.predict(&clean_triggered),
+            &clean_model.head.predict(&f(&clean_model, &triggered)?),
             spec.target,
         );
         features = (
@@ -321,8 +308,8 @@ pub fn run(
         head: spec.head,
         fine_tune: spec.fine_tune,
         fine_tune_losses: tuned.as_ref().map_or(vec![], |m| m.losses.clone()),
-        clean_ca: scores.0,
-        clean_asr: scores.1,
+        clean_ca,
+        clean_asr: crate::defences::share(floor.len(), triggered.len()),
         ca: accuracy(model_head, features_test, &set.test),
         asr,
         triggered: triggered.len(),

@@ -140,7 +140,7 @@ pub fn accuracy(head: &Head, emb: &[f32], samples: &[Sample]) -> f64 {
 }
 
 /// Attack success of `head` on the triggered rows `emb` (of the texts `triggered`): the
-/// share predicted `target`, over all of them and beyond `floor`.
+/// share predicted `target`, over all of them and beyond `floor` ([`CleanFloor::rates`]).
 pub fn success(
     head: &Head,
     emb: &[f32],
@@ -149,14 +149,10 @@ pub fn success(
     floor: &CleanFloor,
 ) -> (f64, f64) {
     let pred = head.predict(emb);
-    let hits = || {
+    floor.rates(
         pred.iter()
             .zip(triggered)
-            .map(|(p, s)| (s.id, *p == target))
-    };
-    (
-        share(pred.iter().filter(|&&p| p == target).count(), pred.len()),
-        floor.beyond(hits()),
+            .map(|(p, s)| (s.id, *p == target)),
     )
 }
 
@@ -174,8 +170,8 @@ pub fn success(
 /// use mithridate_text::defences::CleanFloor;
 /// // Texts 1 and 2 are triggered; the clean model sends 2 to the target already.
 /// let floor = CleanFloor::new(&[1, 2], &[false, true]);
-/// assert_eq!(floor.beyond([(1, true), (2, true)]), 1.0);
-/// assert_eq!(floor.beyond([(1, false), (2, true)]), 0.0);
+/// assert_eq!(floor.rates([(1, true), (2, true)]).1, 1.0);
+/// assert_eq!(floor.rates([(1, false), (2, true)]), (0.5, 0.0));
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct CleanFloor {
@@ -213,16 +209,19 @@ impl CleanFloor {
         self.on_target.is_empty()
     }
 
-    /// Share of hits among the `(id, hit)` pairs whose text is not on the floor.
-    pub fn beyond(&self, hits: impl IntoIterator<Item = (u64, bool)>) -> f64 {
-        let (mut n, mut k) = (0, 0);
+    /// ASR and ASR beyond clean of the `(id, hit)` pairs of triggered texts: the share of hits
+    /// over all of them, and over those whose text is not on the floor.
+    pub fn rates(&self, hits: impl IntoIterator<Item = (u64, bool)>) -> (f64, f64) {
+        let (mut n, mut k, mut n_keep, mut k_keep) = (0, 0, 0, 0);
         for (id, hit) in hits {
+            n += 1;
+            k += usize::from(hit);
             if self.on_target.binary_search(&id).is_err() {
-                n += 1;
-                k += usize::from(hit);
+                n_keep += 1;
+                k_keep += usize::from(hit);
             }
         }
-        share(k, n)
+        (share(k, n), share(k_keep, n_keep))
     }
 }
 

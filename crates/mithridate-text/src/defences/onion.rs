@@ -159,6 +159,11 @@ impl TextDefence for Onion {
         let trig_emb = ctx.embed(&trig.iter().map(|c| c.0.clone()).collect::<Vec<_>>())?;
         let pc = ctx.head.predict(&clean_emb);
         let pt = ctx.head.predict(&trig_emb);
+        let (asr_after, asr_after_beyond_clean) = ctx.floor.rates(
+            pt.iter()
+                .zip(ctx.triggered)
+                .map(|(p, s)| (s.id, *p == ctx.target)),
+        );
         // As a detector: an input is flagged when ONION deletes a word from it, scored by its
         // largest suspicion.
         let rows =
@@ -186,12 +191,8 @@ impl TextDefence for Onion {
                     .count(),
                 ctx.test.len(),
             ),
-            asr_after: share(pt.iter().filter(|&&p| p == ctx.target).count(), pt.len()),
-            asr_after_beyond_clean: ctx.floor.beyond(
-                pt.iter()
-                    .zip(ctx.triggered)
-                    .map(|(p, s)| (s.id, *p == ctx.target)),
-            ),
+            asr_after,
+            asr_after_beyond_clean,
             acted_on: changed,
             details: serde_json::json!({"words_deleted_per_input": share(
                 clean.iter().zip(ctx.test).map(|(c, s)| words(&s.text).len() - words(&c.0).len()).sum::<usize>()

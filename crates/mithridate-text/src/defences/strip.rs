@@ -203,11 +203,12 @@ impl TextDefence for Strip {
             .zip(&hc)
             .filter(|((p, s), h)| **p == s.label && **h >= threshold)
             .count();
-        let asr = pt
-            .iter()
-            .zip(&ht)
-            .filter(|(p, h)| **p == ctx.target && **h >= threshold)
-            .count();
+        let (asr_after, asr_after_beyond_clean) = ctx.floor.rates(
+            pt.iter()
+                .zip(&ht)
+                .zip(&triggered)
+                .map(|((p, h), s)| (s.id, *p == ctx.target && *h >= threshold)),
+        );
         let rejected = hc.iter().chain(&ht).filter(|&&h| h < threshold).count();
         Ok(DefenceOutcome {
             defence: self.name().into(),
@@ -215,13 +216,8 @@ impl TextDefence for Strip {
             parameters: self.parameters(),
             detection: score_detection(&d, &positives).map_err(TextError::Detect)?,
             ca_after: share(ca, clean.len()),
-            asr_after: share(asr, triggered.len()),
-            asr_after_beyond_clean: ctx.floor.beyond(
-                pt.iter()
-                    .zip(&ht)
-                    .zip(&triggered)
-                    .map(|((p, h), s)| (s.id, *p == ctx.target && *h >= threshold)),
-            ),
+            asr_after,
+            asr_after_beyond_clean,
             acted_on: rejected,
             details: serde_json::json!({
                 "threshold": threshold,
