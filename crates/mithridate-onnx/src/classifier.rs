@@ -480,37 +480,26 @@ impl OnnxClassifier {
             )));
         }
         let plan = self.plan(data.modality())?;
-        let per = data.modality().sample_len();
-        let rows = crate::row_parts::on_parts(data.len(), &|range| {
+        let parts = crate::row_parts::on_parts(data.len(), &|range| {
             let x = Var::from_tensor(&Self::rows(data, range.clone())?).map_err(backend)?;
             let input = self.model_input(&plan, x.as_tensor())?;
             let logits = self
                 .graph
                 .run(&input, &[self.graph.output.name.as_str()])?
                 .remove(0);
-            let (scalar, side) = objective(&logits, &targets[range.clone()]).map_err(backend)?;
+            let (scalar, side) = objective(&logits, &targets[range]).map_err(backend)?;
             let grads = scalar.backward().map_err(backend)?;
-            let grad: Vec<f32> = match grads.get(&x) {
+            let grad = match grads.get(&x) {
                 Some(g) => g
                     .flatten_all()
                     .and_then(|g| g.to_vec1::<f32>())
                     .map_err(backend)?,
                 None => vec![0.0; x.elem_count()],
             };
-            // One entry per row: its gradient and its side value (if any).
-            Ok(grad
-                .chunks_exact(per.max(1))
-                .enumerate()
-                .map(|(i, g)| (g.to_vec(), side.get(i).copied()))
-                .collect())
+            Ok((grad, side))
         })?;
-        let mut grads = Vec::with_capacity(data.len() * per);
-        let mut side = Vec::new();
-        for (g, v) in rows {
-            grads.extend(g);
-            side.extend(v);
-        }
-        Ok((grads, side))
+        let (grads, side): (Vec<Vec<f32>>, Vec<Vec<f32>>) = parts.into_iter().unzip();
+        Ok((grads.concat(), side.concat()))
     }
 }
 

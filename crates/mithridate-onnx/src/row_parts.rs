@@ -50,53 +50,47 @@ pub fn parts(rows: usize, part: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// `work` on every part of `0..rows`, on up to [`threads`] threads; results in row order, the
-/// first error (in row order) returned.
-pub fn on_parts<T: Send, E: Send>(
+/// `work` on every part of `0..rows`, on up to [`threads`] threads: one result per part, in
+/// row order; the first error (in row order) returned.
+pub fn on_parts<R: Send, E: Send>(
     rows: usize,
-    work: &(dyn Fn(Range<usize>) -> Result<Vec<T>, E> + Sync),
-) -> Result<Vec<T>, E> {
+    work: &(dyn Fn(Range<usize>) -> Result<R, E> + Sync),
+) -> Result<Vec<R>, E> {
     run_parts(rows, PART, threads(), work)
 }
 
 /// A part's result, filled by whichever thread ran it.
-type Slot<T, E> = Mutex<Option<Result<Vec<T>, E>>>;
+type Slot<R, E> = Mutex<Option<Result<R, E>>>;
 
-fn run_parts<T: Send, E: Send>(
+fn run_parts<R: Send, E: Send>(
     rows: usize,
     part: usize,
     threads: usize,
-    work: &(dyn Fn(Range<usize>) -> Result<Vec<T>, E> + Sync),
-) -> Result<Vec<T>, E> {
+    work: &(dyn Fn(Range<usize>) -> Result<R, E> + Sync),
+) -> Result<Vec<R>, E> {
     let jobs = parts(rows, part);
     let workers = threads.min(jobs.len());
-    let done: Vec<Result<Vec<T>, E>> = if workers <= 1 {
-        jobs.into_iter().map(work).collect()
-    } else {
-        let next = AtomicUsize::new(0);
-        let slots: Vec<Slot<T, E>> = jobs.iter().map(|_| Mutex::new(None)).collect();
-        let run = || loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(range) = jobs.get(i) else { break };
-            let out = work(range.clone());
-            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
-        };
-        std::thread::scope(|s| {
-            for _ in 1..workers {
-                s.spawn(run);
-            }
-            run();
-        });
-        slots
-            .into_iter()
-            .filter_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
-            .collect()
-    };
-    let mut out = Vec::new();
-    for d in done {
-        out.extend(d?);
+    if workers <= 1 {
+        return jobs.into_iter().map(work).collect();
     }
-    Ok(out)
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Slot<R, E>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let run = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(range) = jobs.get(i) else { break };
+        let out = work(range.clone());
+        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+    };
+    std::thread::scope(|s| {
+        for _ in 1..workers {
+            s.spawn(run);
+        }
+        run();
+    });
+    slots
+        .into_iter()
+        .filter_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -117,7 +111,7 @@ mod tests {
         let want: Vec<usize> = (0..100).map(|i| i * i).collect();
         for threads in [1, 2, 3, 16] {
             assert_eq!(
-                run_parts(100, 7, threads, &work).unwrap(),
+                run_parts(100, 7, threads, &work).unwrap().concat(),
                 want,
                 "{threads}"
             );
