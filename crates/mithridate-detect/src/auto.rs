@@ -47,7 +47,11 @@
 //!    clean samples they resemble. (Proposing modes by a 2-means of every unmarked class's
 //!    embedding was measured and dropped: on check 1 it confirmed clean clusters in 7 of 14
 //!    cells, e.g. 606 flags at precision 0.10.)
-//! 5. *Flips*: samples that the class-pair k-NN vote (Peri et al. 2020, embedding space,
+//! 5. *Spreading* ([`crate::propagate`], default on): in a class marked backdoored, an
+//!    unflagged sample whose 10 nearest same-class inputs are at least half flagged is
+//!    flagged too (one round): a poison the model learned least is missed by the split but
+//!    still sits among its fellow poisons.
+//! 6. *Flips*: samples that the class-pair k-NN vote (Peri et al. 2020, embedding space,
 //!    effect size 10x, at least half a percent of an average class) flags are flagged too,
 //!    with its suggested labels, when the input check's opinions show the same ordered pair
 //!    in excess (class-pair test at 3x: `input_space_pairs`), since a flip leaves the
@@ -101,6 +105,9 @@ pub struct AutoParams {
     /// split is clear, extended to the clean side's outliers towards the flagged mode
     /// ([`crate::refine`]).
     pub refine: bool,
+    /// Whether a backdoored class's flags spread, for one round, to the rows of the class
+    /// whose nearest same-class inputs are mostly flagged ([`crate::propagate`]).
+    pub propagate: bool,
 }
 
 impl Default for AutoParams {
@@ -113,6 +120,7 @@ impl Default for AutoParams {
             flips: true,
             corroborate: true,
             refine: true,
+            propagate: true,
         }
     }
 }
@@ -446,6 +454,12 @@ impl Detector for Auto {
                 }
             }
         }
+        // Poisons the chosen split missed still sit among the ones it took, in input space.
+        if self.params.propagate {
+            if let Some((space, _)) = check.space.as_ref() {
+                crate::propagate::spread_in_classes(space.as_ref(), &class_rows, &suspicious, &mut flags, &mut combined);
+            }
+        }
         // Samples the input check flagged in the classes it decided look like another class.
         let flagged_ids: std::collections::HashSet<u64> =
             (0..ids.len()).filter(|&r| flags[r]).map(|r| ids[r]).collect();
@@ -512,7 +526,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "auto",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), proposers (activation-clustering; their groups count only when the input-space group check confirms them), flips (true; confirmed in input space), corroborate (true; candidates need a decisive member; a decisive member's mode in an unmarked class counts when the input-space group check confirms it), refine (true: a whitened discriminant in the model representation trained on the input check's flags, used when its split is clear, plus the clean side's outliers towards the flagged mode)",
+    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), proposers (activation-clustering; their groups count only when the input-space group check confirms them), flips (true; confirmed in input space), corroborate (true; candidates need a decisive member; a decisive member's mode in an unmarked class counts when the input-space group check confirms it), refine (true: a whitened discriminant in the model representation trained on the input check's flags, used when its split is clear, plus the clean side's outliers towards the flagged mode), propagate (true: one round of flags spreading, in a flagged class, to rows whose 10 nearest same-class inputs are at least half flagged)",
     paper: "Tang et al. 2021; Hayase et al. 2021; Chen et al. 2018; Peri et al. 2020; split and input consistency (combined)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],

@@ -52,6 +52,7 @@ pub mod kmeans;
 mod linalg;
 pub mod metrics;
 pub mod proba_model;
+pub mod propagate;
 mod refine;
 pub mod registry;
 pub mod sanitize;
