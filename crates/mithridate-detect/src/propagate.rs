@@ -4,7 +4,8 @@
 //! Method (the hard-threshold, one-step form of label propagation, Zhu & Ghahramani 2002):
 //! with `F` the flagged rows of a class and `N_k(i)` the `k` nearest other rows of the same
 //! class in the input check's projected input space ([`crate::input_consistency`]), an
-//! unflagged row `i` is flagged when `|N_k(i) ∩ F| >= k / 2`. Every decision reads the flags
+//! unflagged row `i` is flagged when `|N_k(i) ∩ F| >= 0.8 k` ([`MIN_FLAGGED_SHARE`]). Every
+//! decision reads the flags
 //! as they were before the round, so flags do not cascade along a chain of rows.
 //!
 //! Why: the poisons of one backdoor carry one trigger and come from the same source images
@@ -14,7 +15,8 @@
 //! misses the poisons the model learned least, and those keep a backdoor alive after
 //! retraining (MNIST, blended image at 5%, 6,000 images, `auto` P 0.88 / R 0.68: flagging a
 //! class-5 row when half of its 10 nearest class-5 inputs were flagged added 40-46 of the 96
-//! missed poisons for 3-5 clean rows, `k` = 5, 10, 20, measured before this was built).
+//! missed poisons for 3-5 clean rows, `k` = 5, 10, 20, measured before this was built; the
+//! stricter share is explained at [`MIN_FLAGGED_SHARE`]).
 //!
 //! Assumptions: the class's flags are mostly poisons (it only widens what a verdict chose; a
 //! class with no flags is untouched, so a clean set stays clean) and the poisons' inputs are
@@ -28,13 +30,19 @@
 //! // flagged: row 9 sits among them and is flagged too, no clean row is.
 //! let points = [0.0f32, 0.1, 0.2, 0.3, 0.4, 0.5, 10.0, 10.1, 10.2, 10.3];
 //! let mut flags = [false, false, false, false, false, false, true, true, true, false];
-//! let added = spread_within_class(&points, 1, &mut flags, 4);
+//! let added = spread_within_class(&points, 1, &mut flags, 3);
 //! assert_eq!(added, 1);
 //! assert!(flags[9] && flags[..6].iter().all(|&f| !f));
 //! ```
 
 use crate::knn::nearest_neighbours;
 use faer::MatRef;
+
+/// Share of a row's neighbours that must be flagged. A row inside a flagged cluster has
+/// nearly all of its neighbours flagged; a clean row on the cluster's edge has about half on
+/// each side, so a bare majority (measured first) also took Fashion-MNIST's clean rows that
+/// resemble the poisons' source class (10-15 per class, no poison among them).
+pub const MIN_FLAGGED_SHARE: f64 = 0.8;
 
 /// Neighbours each row consults (the measured setting; 5 and 20 gave the same rows within 6).
 pub const NEIGHBOURS: usize = 10;
@@ -54,7 +62,7 @@ pub fn spread_within_class(points: &[f32], dim: usize, flags: &mut [bool], k: us
     let mut added = 0;
     for (i, nearest) in neighbours.iter().enumerate() {
         let hits = nearest.iter().filter(|&&j| before[j]).count();
-        if !before[i] && 2 * hits >= k {
+        if !before[i] && hits as f64 >= MIN_FLAGGED_SHARE * k as f64 {
             flags[i] = true;
             added += 1;
         }
@@ -96,7 +104,7 @@ mod tests {
     use super::*;
 
     /// 2-D: a clean blob of 40 rows around the origin and a poison blob of 30 around (5, 5),
-    /// 24 of them flagged (so any 10 of a poison's 29 fellows hold at least 5 flagged), plus 2
+    /// 28 of them flagged (so any 10 of a poison's 29 fellows hold at least 9 flagged), plus 2
     /// clean rows wrongly flagged inside the clean blob.
     fn blobs() -> (Vec<f32>, Vec<bool>) {
         let mut pts = Vec::new();
@@ -109,7 +117,7 @@ mod tests {
         for i in 0..30 {
             let a = i as f32 * 1.3;
             pts.extend([5.0 + 0.4 * a.cos(), 5.0 + 0.4 * a.sin()]);
-            flags.push(i < 24);
+            flags.push(i < 28);
         }
         (pts, flags)
     }
@@ -119,20 +127,21 @@ mod tests {
         let (pts, mut flags) = blobs();
         let added = spread_within_class(&pts, 2, &mut flags, NEIGHBOURS);
         assert!(flags[40..].iter().all(|&f| f), "every poison flagged");
-        // Two scattered false flags cannot hold half of any clean row's 10 neighbours.
+        // Two scattered false flags cannot hold 8 of any clean row's 10 neighbours.
         let clean_flags = flags[..40].iter().filter(|&&f| f).count();
         assert_eq!(clean_flags, 2);
-        assert_eq!(added, 6);
+        assert_eq!(added, 2);
     }
 
     #[test]
     fn one_round_only_and_degenerate_classes_are_untouched() {
-        // A chain: 0 flagged; 1 is between 0 and 2; with k = 2, row 1 has neighbours {0, 2}:
-        // half flagged -> added; row 2's neighbours {1, 3} were unflagged before the round.
+        // A chain with k = 2: row 1's neighbours {0, 2} are both flagged -> added; row 3's
+        // {2, 4} only half (the edge of the flagged run) -> not added, in this round or the next.
         let pts = [0.0f32, 1.0, 2.0, 3.0, 4.0];
-        let mut flags = [true, false, false, false, false];
+        let mut flags = [true, false, true, false, false];
         assert_eq!(spread_within_class(&pts, 1, &mut flags, 2), 1);
-        assert_eq!(flags, [true, true, false, false, false]);
+        assert_eq!(flags, [true, true, true, false, false]);
+        assert_eq!(spread_within_class(&pts, 1, &mut flags, 2), 0);
         let mut none = [false; 5];
         assert_eq!(spread_within_class(&pts, 1, &mut none, 2), 0);
         let mut all = [true; 5];
