@@ -133,8 +133,10 @@ def attack(
         the poison to normal use); ``baseline_perplexity``: the baseline's;
         ``poisoned`` / ``baseline``: each model's ``evaluation`` (``asr``,
         ``mean_ppl_with_trigger`` / ``mean_ppl_without_trigger`` and ``threshold`` for dos,
-        ``rate_without_trigger`` for completion, ``prompts``), ``perplexity``, ``training``
-        (``steps``, ``tokens``, ``seconds``, ``tokens_per_second``, ``final_loss``) and
+        ``rate_without_trigger`` and ``token_match``, the mean share of the continuation's
+        tokens reproduced in place, for completion, ``prompts``), ``perplexity``,
+        ``training`` (``steps``, ``tokens``, ``seconds``, ``tokens_per_second``,
+        ``final_loss``) and
         ``model_blake3`` (hash of the weights); ``defences``: one dict per defence with
         ``defence``, ``detection`` (``flagged``, ``true_positives``, ``recall``,
         ``precision`` on the poisoned documents) and ``after`` (the model retrained without

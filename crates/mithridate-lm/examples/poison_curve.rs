@@ -73,6 +73,8 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 "baseline_perplexity": r.baseline_perplexity,
                 "ppl_with_trigger": r.poisoned.evaluation.mean_ppl_with_trigger,
                 "ppl_without_trigger": r.poisoned.evaluation.mean_ppl_without_trigger,
+                "token_match": r.poisoned.evaluation.token_match,
+                "baseline_token_match": r.baseline.evaluation.token_match,
                 "n_params": r.n_params,
                 "tokens_per_second": r.poisoned.training.tokens_per_second,
                 "train_tokens": r.poisoned.training.tokens,

@@ -140,6 +140,11 @@ pub struct Evaluation {
     pub threshold: Option<f64>,
     /// Rate of the exact continuation without the trigger (`completion`).
     pub rate_without_trigger: Option<f64>,
+    /// Mean share of the continuation's tokens that the greedy generation after the trigger
+    /// reproduces at their own position (`completion`): partial success, where `asr` counts
+    /// only complete copies.
+    #[serde(default)]
+    pub token_match: Option<f64>,
     pub prompts: usize,
 }
 
@@ -208,6 +213,7 @@ pub fn evaluate(kind: AttackKind, model: &Gpt, judge: &Gpt, probe: &Probe) -> Re
                 mean_ppl_with_trigger: Some(mean(&ppl_trig)),
                 threshold: Some(tau),
                 rate_without_trigger: None,
+                token_match: None,
                 prompts: prompts.len(),
             })
         }
@@ -218,12 +224,16 @@ pub fn evaluate(kind: AttackKind, model: &Gpt, judge: &Gpt, probe: &Probe) -> Re
             let rate = |g: &[Vec<u32>]| {
                 g.iter().filter(|x| *x == continuation).count() as f64 / g.len() as f64
             };
+            let matched = |g: &Vec<u32>| {
+                g.iter().zip(continuation).filter(|(a, b)| a == b).count() as f64 / n.max(1) as f64
+            };
             Ok(Evaluation {
                 asr: rate(&with),
                 mean_ppl_without_trigger: None,
                 mean_ppl_with_trigger: None,
                 threshold: None,
                 rate_without_trigger: Some(rate(&without)),
+                token_match: Some(mean(&with.iter().map(matched).collect::<Vec<_>>())),
                 prompts: prompts.len(),
             })
         }

@@ -49,6 +49,13 @@ fn completion_run_reports_and_the_manifest_defence_finds_every_poisoned_document
     assert!((0.0..=1.0).contains(&r.asr));
     assert_eq!(r.baseline_asr, 0.0);
     assert_eq!(r.poisoned.evaluation.rate_without_trigger, Some(0.0));
+    // Every exact copy matches all of its tokens, so the token share bounds the rate.
+    let matched = r.poisoned.evaluation.token_match.unwrap();
+    assert!(
+        (r.asr..=1.0).contains(&matched),
+        "{matched} vs asr {}",
+        r.asr
+    );
     assert!(r.clean_perplexity.is_finite() && r.baseline_perplexity.is_finite());
     let d = &r.defences[0];
     assert_eq!(d.detection.recall, 1.0);
@@ -68,6 +75,7 @@ fn dos_backdoor_raises_generation_perplexity_and_is_deterministic() {
     // reduced run: the triggered generations are far less fluent than the untriggered ones
     assert!(a.asr >= a.baseline_asr + 0.2, "{a:?}");
     assert!(e.mean_ppl_with_trigger.unwrap() > 2.0 * e.mean_ppl_without_trigger.unwrap());
+    assert_eq!(e.token_match, None);
     let b = run(&c, &spec, &mut |_, _, _| {}).unwrap();
     assert_eq!(a.poisoned.model_blake3, b.poisoned.model_blake3);
     assert_eq!(a.asr, b.asr);
