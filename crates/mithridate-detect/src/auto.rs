@@ -49,8 +49,8 @@
 //!    cells, e.g. 606 flags at precision 0.10.)
 //! 5. *Spreading* ([`crate::propagate`], default on): in a class marked backdoored, an
 //!    unflagged sample with at least 8 of its 10 nearest same-class inputs flagged is
-//!    flagged too (one round): a poison the model learned least is missed by the split but
-//!    still sits among its fellow poisons.
+//!    flagged too, in rounds until none adds a sample: a poison the model learned least is
+//!    missed by the split but still sits among its fellow poisons.
 //! 6. *Flips*: samples that the class-pair k-NN vote (Peri et al. 2020, embedding space,
 //!    effect size 10x, at least half a percent of an average class) flags are flagged too,
 //!    with its suggested labels, when the input check's opinions show the same ordered pair
@@ -105,7 +105,7 @@ pub struct AutoParams {
     /// split is clear, extended to the clean side's outliers towards the flagged mode
     /// ([`crate::refine`]).
     pub refine: bool,
-    /// Whether a backdoored class's flags spread, for one round, to the rows of the class
+    /// Whether a backdoored class's flags spread, in rounds, to the rows of the class
     /// whose nearest same-class inputs are mostly flagged ([`crate::propagate`]).
     pub propagate: bool,
 }
@@ -526,7 +526,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "auto",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), proposers (activation-clustering; their groups count only when the input-space group check confirms them), flips (true; confirmed in input space), corroborate (true; candidates need a decisive member; a decisive member's mode in an unmarked class counts when the input-space group check confirms it), refine (true: a whitened discriminant in the model representation trained on the input check's flags, used when its split is clear, plus the clean side's outliers towards the flagged mode), propagate (true: one round of flags spreading, in a flagged class, to rows with at least 8 of their 10 nearest same-class inputs flagged)",
+    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), proposers (activation-clustering; their groups count only when the input-space group check confirms them), flips (true; confirmed in input space), corroborate (true; candidates need a decisive member; a decisive member's mode in an unmarked class counts when the input-space group check confirms it), refine (true: a whitened discriminant in the model representation trained on the input check's flags, used when its split is clear, plus the clean side's outliers towards the flagged mode), propagate (true: flags spreading, in rounds, in a flagged class, to rows with at least 8 of their 10 nearest same-class inputs flagged)",
     paper: "Tang et al. 2021; Hayase et al. 2021; Chen et al. 2018; Peri et al. 2020; split and input consistency (combined)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],

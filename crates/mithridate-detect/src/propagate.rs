@@ -1,12 +1,13 @@
-//! Spreading a class's flags to the inputs that sit among them: one round of k-nearest-
-//! neighbour label propagation inside the class.
+//! Spreading a class's flags to the inputs that sit among them: k-nearest-neighbour label
+//! propagation inside the class, with a strong-majority threshold.
 //!
-//! Method (the hard-threshold, one-step form of label propagation, Zhu & Ghahramani 2002):
-//! with `F` the flagged rows of a class and `N_k(i)` the `k` nearest other rows of the same
-//! class in the input check's projected input space ([`crate::input_consistency`]), an
-//! unflagged row `i` is flagged when `|N_k(i) ∩ F| >= 0.8 k` ([`MIN_FLAGGED_SHARE`]). Every
-//! decision reads the flags
-//! as they were before the round, so flags do not cascade along a chain of rows.
+//! Method (a hard-threshold form of label propagation, Zhu & Ghahramani 2002): with `F` the
+//! flagged rows of a class and `N_k(i)` the `k` nearest other rows of the same class in the
+//! input check's projected input space ([`crate::input_consistency`]), an unflagged row `i` is
+//! flagged when `|N_k(i) ∩ F| >= 0.8 k` ([`MIN_FLAGGED_SHARE`]). Each round reads the flags as
+//! they were before it; rounds repeat until none adds a row (at most [`MAX_ROUNDS`]). Growth
+//! needs a strong majority, so it fills the inside of a flagged cluster and stops at its edge,
+//! where a row has about half of its neighbours on each side.
 //!
 //! Why: the poisons of one backdoor carry one trigger and come from the same source images
 //! that the other poisons come from, so within their (relabelled) class their nearest inputs
@@ -47,9 +48,12 @@ pub const MIN_FLAGGED_SHARE: f64 = 0.8;
 /// Neighbours each row consults (the measured setting; 5 and 20 gave the same rows within 6).
 pub const NEIGHBOURS: usize = 10;
 
-/// One round of the rule of the [module](self) docs on one class: `points` are its rows'
-/// coordinates, row-major with `dim` columns, `flags` one per row. Returns how many rows were
-/// added. Classes with fewer than `k + 1` rows, no flags or only flags are left as they are.
+/// Rounds at most (each costs `O(n_c k)` once the neighbours are known).
+pub const MAX_ROUNDS: usize = 20;
+
+/// The rule of the [module](self) docs on one class: `points` are its rows' coordinates,
+/// row-major with `dim` columns, `flags` one per row. Returns how many rows were added.
+/// Classes with fewer than `k + 1` rows, no flags or only flags are left as they are.
 pub fn spread_within_class(points: &[f32], dim: usize, flags: &mut [bool], k: usize) -> usize {
     let n = flags.len();
     let flagged = flags.iter().filter(|&&f| f).count();
@@ -58,13 +62,20 @@ pub fn spread_within_class(points: &[f32], dim: usize, flags: &mut [bool], k: us
     }
     let space = MatRef::from_row_major_slice(points, n, dim);
     let neighbours = nearest_neighbours(space, space, k, &|q, r| q == r);
-    let before = flags.to_vec();
     let mut added = 0;
-    for (i, nearest) in neighbours.iter().enumerate() {
-        let hits = nearest.iter().filter(|&&j| before[j]).count();
-        if !before[i] && hits as f64 >= MIN_FLAGGED_SHARE * k as f64 {
-            flags[i] = true;
-            added += 1;
+    for _ in 0..MAX_ROUNDS {
+        let before = flags.to_vec();
+        let mut this_round = 0;
+        for (i, nearest) in neighbours.iter().enumerate() {
+            let hits = nearest.iter().filter(|&&j| before[j]).count();
+            if !before[i] && hits as f64 >= MIN_FLAGGED_SHARE * k as f64 {
+                flags[i] = true;
+                this_round += 1;
+            }
+        }
+        added += this_round;
+        if this_round == 0 {
+            break;
         }
     }
     added
@@ -134,14 +145,20 @@ mod tests {
     }
 
     #[test]
-    fn one_round_only_and_degenerate_classes_are_untouched() {
+    fn edges_stop_the_spread_rounds_fill_the_inside_and_degenerate_classes_are_untouched() {
         // A chain with k = 2: row 1's neighbours {0, 2} are both flagged -> added; row 3's
-        // {2, 4} only half (the edge of the flagged run) -> not added, in this round or the next.
+        // {2, 4} only half (the edge of the flagged run) -> not added, in any round.
         let pts = [0.0f32, 1.0, 2.0, 3.0, 4.0];
         let mut flags = [true, false, true, false, false];
         assert_eq!(spread_within_class(&pts, 1, &mut flags, 2), 1);
         assert_eq!(flags, [true, true, true, false, false]);
         assert_eq!(spread_within_class(&pts, 1, &mut flags, 2), 0);
+        // Rounds: row 2 (0.9) has {1, 0} flagged -> round 1; row 3 (2.0) has {2, 4}, of which
+        // 2 was unflagged before round 1 -> round 2.
+        let pts = [0.0f32, 0.5, 0.9, 2.0, 3.2];
+        let mut flags = [true, true, false, false, true];
+        assert_eq!(spread_within_class(&pts, 1, &mut flags, 2), 2);
+        assert!(flags.iter().all(|&f| f));
         let mut none = [false; 5];
         assert_eq!(spread_within_class(&pts, 1, &mut none, 2), 0);
         let mut all = [true; 5];
