@@ -11,7 +11,8 @@
 //! (seed, size) groups run side by side, one per core, each training on one thread (see
 //! `mithridate_lm::threads`), so lines arrive in completion order.
 //! Optional: `--epochs E`, `--d-model D`, `--layers L`, `--heads H`, `--ctx C`, `--vocab V`,
-//! `--trusted N`, `--prompts P`, `--gen-len G`. Baselines are trained once per size and seed.
+//! `--trusted N`, `--prompts P`, `--gen-len G`, `--trigger T`, `--continuation C`. Baselines
+//! are trained once per size and seed.
 
 use mithridate_data::DataHome;
 use mithridate_lm::attacks::AttackSpec;
@@ -41,6 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let trusted: usize = get("--trusted", "200").parse()?;
     let source = get("--corpus", "moby-dick");
     let mut base = Spec::small(AttackSpec::new(kind, 0, 0));
+    base.attack.trigger = get("--trigger", &base.attack.trigger);
+    base.attack.continuation = get("--continuation", &base.attack.continuation);
     base.train.epochs = get("--epochs", "2").parse()?;
     base.d_model = get("--d-model", "128").parse()?;
     base.n_layer = get("--layers", "4").parse()?;
@@ -60,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         c.limit(Some(n_docs), Some(trusted));
         for &count in &counts {
             let mut spec = base.clone();
-            spec.attack = AttackSpec::new(kind, count, seed as u64);
+            (spec.attack.poison_docs, spec.attack.seed) = (count, seed as u64);
             spec.train.seed = seed as u64;
             let t = Instant::now();
             let r = run_cached(&c, &spec, &mut cache, &mut |_, _, _| {})?;
