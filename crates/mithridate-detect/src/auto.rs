@@ -457,7 +457,8 @@ impl Detector for Auto {
         // Poisons the chosen split missed still sit among the ones it took, in input space.
         if self.params.propagate {
             if let Some((space, _)) = check.space.as_ref() {
-                crate::propagate::spread_in_classes(space.as_ref(), &class_rows, &suspicious, &mut flags, &mut combined);
+                let (rows, marked) = (&class_rows, &suspicious);
+                crate::propagate::spread_in_classes(space.as_ref(), rows, marked, &mut flags, &mut combined);
             }
         }
         // Samples the input check flagged in the classes it decided look like another class.

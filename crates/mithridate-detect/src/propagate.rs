@@ -42,7 +42,7 @@ use faer::MatRef;
 /// Share of a row's neighbours that must be flagged. A row inside a flagged cluster has
 /// nearly all of its neighbours flagged; a clean row on the cluster's edge has about half on
 /// each side, so a bare majority (measured first) also took Fashion-MNIST's clean rows that
-/// resemble the poisons' source class (10-15 per class, no poison among them).
+/// resemble the poisons' source class (9-15 per class, at most one poison among them).
 pub const MIN_FLAGGED_SHARE: f64 = 0.8;
 
 /// Neighbours each row consults (the measured setting; 5 and 20 gave the same rows within 6).
