@@ -74,6 +74,13 @@
 //! assert_eq!(otsu_split(&[0.5, 0.5, 0.5]), None);
 //! ```
 
+mod flips;
+mod sides;
+
+pub use sides::{otsu_split, DECISIVE_MAX_SHARE};
+pub(crate) use sides::decisive_share_is_plausible;
+use sides::{class_percentiles, plausible_side};
+
 use crate::detection::Rows;
 use crate::input_consistency::InputConsistencyParams;
 use crate::{DetectError, Detection, Detector, Result, ScanContext};
@@ -174,125 +181,12 @@ impl Auto {
     }
 }
 
-/// Effect-size floor of the flips vote: a flipped pair must hold 10 times the symmetric
-/// expectation. Natural asymmetries of a clean set's confusions reach ~6x (clean
-/// Fashion-MNIST 10k, embedding space: trousers -> dresses, 22 samples, flagged at the
-/// class-pairs default of 3); flips of 5-10% of a class measure far above 10x (their
-/// reverse count is near 0), while a flip between classes that are already confused both
-/// ways (T-shirt -> shirt) is missed at any floor.
-const FLIP_MIN_RATIO: f64 = 10.0;
-
-/// Smallest flip the flips vote reports, as a share of an average class: `max(5, ceil(0.005 n
-/// / K))`. The pair test gains power with `n`, and on all 60,000 clean MNIST images a natural
-/// asymmetry of 21 samples (0.4% of class 5) passed it at the 10x floor; a flip that small is
-/// below what a retrained model shows (sanitizing the 10% flips above moved clean accuracy by
-/// less than a point).
-fn flip_min_count(samples: usize, classes: usize) -> usize {
-    let per_class = samples as f64 / classes.max(1) as f64;
-    ((0.005 * per_class).ceil() as usize).max(5)
-}
 
 /// The model-free detector auto always runs (see [`crate::input_consistency`]).
 const INPUT_CHECK: &str = "input-consistency";
 
-/// Largest share of a class a decisive member may flag: an all-to-one backdoor at rate `r`
-/// of a set with `K` balanced classes is `r K / (1 + r K - r)` of its target class, 53% at
-/// `r = 10%` and `K = 10`, 2/3 only beyond ~18%. A decisive verdict that flags more than this
-/// has picked the clean side of a split (seen on MNIST-20k BadNets at 1%: 1,982 of ~2,180
-/// class-0 samples flagged, poisons missed) and is ignored for that class.
-pub const DECISIVE_MAX_SHARE: f64 = 2.0 / 3.0;
 
-/// Whether `flagged` of a class of `size` is a share a decisive member may flag.
-pub(crate) fn decisive_share_is_plausible(flagged: usize, size: usize) -> bool {
-    flagged > 0 && (flagged as f64) <= DECISIVE_MAX_SHARE * size as f64
-}
 
-/// A decisive member's class split: the side it flagged (`group`) when that is a plausible
-/// share of the class, else the other side (`rest`) when that is plausible and its samples
-/// disagree with their input-space neighbours at least [`SIDE_DISAGREEMENT_RATIO`] times as
-/// often (dirty-label poisons look like their source classes), else none. Why: split
-/// consistency's leave-group-out agreement picks the side whose neighbours outside itself
-/// carry other labels; when the poisons are a small minority, the clean majority's only
-/// same-label references are the poisons, so it can pick the clean side (20,000 MNIST images,
-/// BadNets 1%: 1,974 of the 2,174 class-0 images flagged, the 200 poisons not).
-fn plausible_side(
-    group: Vec<usize>,
-    rest: Vec<usize>,
-    disagreement: &[f64],
-    size: usize,
-) -> Option<Vec<usize>> {
-    if decisive_share_is_plausible(group.len(), size) {
-        return Some(group);
-    }
-    let mean = |rows: &[usize]| rows.iter().map(|&r| disagreement[r]).sum::<f64>() / rows.len().max(1) as f64;
-    let outvoted_more = mean(&rest) >= SIDE_DISAGREEMENT_RATIO * mean(&group) + 1e-12;
-    (decisive_share_is_plausible(rest.len(), size) && outvoted_more).then_some(rest)
-}
-
-/// How much more often the unflagged side of an implausible split must disagree with its
-/// input-space neighbours to be taken instead (see [`plausible_side`]).
-const SIDE_DISAGREEMENT_RATIO: f64 = 2.0;
-
-/// The ordered pairs `(labelled, looks like)` whose disagreements in the *input* space (the
-/// input check's neighbour opinions) exceed natural confusion: [`crate::class_pairs`] at
-/// [`FLIP_INPUT_MIN_RATIO`] and its default level. A targeted flip leaves the features as
-/// they were, so its samples look like their source class to both opinions; the model's
-/// embedding alone also shows natural asymmetries of its own (clean Fashion-MNIST 10k,
-/// seed 2: 22 trousers flagged at the 10x floor). `None` (no confirmation) for token inputs.
-fn input_space_pairs(
-    labels: &[u32],
-    opinion: Option<&[u32]>,
-    k: usize,
-) -> Result<Option<std::collections::HashSet<(u32, u32)>>> {
-    let Some(opinion) = opinion else {
-        return Ok(None);
-    };
-    let sizes = crate::class_pairs::opinion_sizes(opinion, k);
-    let test = crate::class_pairs::PairTest {
-        min_ratio: FLIP_INPUT_MIN_RATIO,
-        ..Default::default()
-    };
-    let pairs = crate::class_pairs::suspicious_pairs(labels, opinion, &sizes, &test)?;
-    Ok(Some(pairs.iter().map(|p| (p.labelled, p.looks_like)).collect()))
-}
-
-/// Effect size a flip needs in the input space (the class-pair default, 3x): the input
-/// check's opinion is less accurate than the model's, so its natural confusions are larger
-/// and a flip's ratio there is lower.
-const FLIP_INPUT_MIN_RATIO: f64 = 3.0;
-
-/// Each row's percentile (0..1, ties averaged) among the rows of its class.
-fn class_percentiles(scores: &[f64], class_rows: &[Vec<usize>]) -> Vec<f64> {
-    let mut out = vec![0.0; scores.len()];
-    for rows in class_rows {
-        let mut order = rows.clone();
-        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-        let denom = (rows.len().max(2) - 1) as f64;
-        let mut i = 0;
-        while i < order.len() {
-            let mut j = i;
-            while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
-                j += 1;
-            }
-            let rank = (i + j) as f64 / 2.0 / denom;
-            for &r in &order[i..=j] {
-                out[r] = rank;
-            }
-            i = j + 1;
-        }
-    }
-    out
-}
-
-/// The threshold `t` maximising the between-group variance of `{v <= t}` and `{v > t}`
-/// (Otsu 1979 on the sorted values; `t` is the midpoint of the best gap). `None` when all
-/// values are equal or there are fewer than two.
-pub fn otsu_split(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    v.sort_by(f64::total_cmp);
-    let cut = crate::tails::best_two_means_cut(&v)?;
-    Some((v[cut - 1] + v[cut]) / 2.0)
-}
 
 impl Detector for Auto {
     fn name(&self) -> &'static str {
@@ -471,29 +365,11 @@ impl Detector for Auto {
             .filter(|(id, _)| flagged_ids.contains(id))
             .collect();
         if self.params.flips {
-            let min_count = flip_min_count(labels.len(), k);
-            let knn = crate::registry::build(
-                "knn",
-                &serde_json::json!({
-                    "vote": "class-pairs",
-                    "pair-min-ratio": FLIP_MIN_RATIO,
-                    "pair-min-count": min_count,
-                }),
-            )?;
-            let d = ctx.detection(knn.as_ref())?;
-            let confirmed = input_space_pairs(labels, check.opinion.as_deref(), k)?;
-            let suggested: std::collections::HashMap<u64, u32> =
-                d.relabel.iter().copied().collect();
             let mut kept = Vec::new();
-            for (r, &id) in ids.iter().enumerate() {
-                let Some(&looks_like) = suggested.get(&id) else {
-                    continue;
-                };
-                if confirmed.as_ref().is_none_or(|c| c.contains(&(labels[r], looks_like))) {
-                    flags[r] = true;
-                    combined[r] += 1.0;
-                    kept.push((id, looks_like));
-                }
+            for (r, looks_like) in flips::confirmed_flips(ctx, check.opinion.as_deref())? {
+                flags[r] = true;
+                combined[r] += 1.0;
+                kept.push((ids[r], looks_like));
             }
             relabel.extend(kept);
             relabel.sort_unstable();
@@ -538,53 +414,6 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_decisive_verdict_flagging_most_of_a_class_is_ignored() {
-        assert!(decisive_share_is_plausible(1014, 1903));
-        assert!(decisive_share_is_plausible(200, 2180));
-        assert!(!decisive_share_is_plausible(1982, 2180));
-        assert!(!decisive_share_is_plausible(0, 100));
-        assert!(decisive_share_is_plausible(2, 3));
-        assert!(!decisive_share_is_plausible(3, 4));
-    }
-
-    #[test]
-    fn an_implausible_split_is_turned_to_the_side_that_looks_like_other_classes() {
-        // 10 rows: the member flagged rows 0..8 (80%), rows 8, 9 disagree with their
-        // neighbours far more often: they are taken instead.
-        let mut dis = vec![0.1; 10];
-        dis[8] = 0.9;
-        dis[9] = 0.8;
-        let (group, rest) = ((0..8).collect(), vec![8, 9]);
-        assert_eq!(plausible_side(group, rest, &dis, 10), Some(vec![8, 9]));
-        // Not when the other side is no more outvoted than the flagged one.
-        let flat = vec![0.3; 10];
-        assert_eq!(plausible_side((0..8).collect(), vec![8, 9], &flat, 10), None);
-        // A plausible flagged side is kept as it is.
-        assert_eq!(plausible_side(vec![8, 9], (0..8).collect(), &dis, 10), Some(vec![8, 9]));
-    }
-
-    #[test]
-    fn the_flip_floor_is_half_a_percent_of_an_average_class_and_at_least_five() {
-        assert_eq!(flip_min_count(60_000, 10), 30);
-        assert_eq!(flip_min_count(10_000, 10), 5);
-        assert_eq!(flip_min_count(100, 0), 5);
-    }
-
-    #[test]
-    fn percentiles_are_within_class_and_average_ties() {
-        let p = class_percentiles(&[1.0, 3.0, 2.0, 5.0, 5.0], &[vec![0, 1, 2], vec![3, 4]]);
-        assert_eq!(p, vec![0.0, 1.0, 0.5, 0.5, 0.5]);
-    }
-
-    #[test]
-    fn otsu_separates_a_minority_mode() {
-        let mut v: Vec<f64> = (0..90).map(|i| 0.3 + 0.002 * i as f64).collect();
-        v.extend((0..10).map(|i| 0.9 + 0.005 * i as f64));
-        let t = otsu_split(&v).unwrap();
-        assert!(v.iter().filter(|&&x| x > t).count() == 10, "{t}");
-    }
 
     #[test]
     fn bad_parameters_are_named() {
