@@ -6,15 +6,20 @@
 //! a profile of `scan model` on an exported MNIST CNN put 21% of the time in candle's barrier
 //! (`BarrierGuard::drop`) and about as much in its workers' idle loops. When candle runs each
 //! operation on the calling thread (`CANDLE_NUM_THREADS=1`, see [`one_thread_per_operation`]),
-//! the rows are cut into fixed parts of [`PART`] rows and the parts run on separate threads.
+//! the rows are cut into fixed parts of [`PART`] rows and the parts run on rayon's pool.
+//!
+//! Why rayon's pool and not threads of our own: callers run on that pool too (Neural Cleanse
+//! reverses its classes in parallel there), and candle's convolution calls into it. Threads
+//! spawned by a pool worker that then waits for them deadlock once every worker is waiting:
+//! their convolutions queue for a pool with no free worker (seen: `scan model --detector
+//! neural-cleanse` on an exported CNN hung at 0% CPU). A worker waiting inside rayon runs
+//! other queued jobs instead.
 //!
 //! The parts do not depend on the number of cores, so a row's arithmetic (and the result's
 //! bytes) is the same on any machine; each row's gradient depends on that row alone (the graph
 //! runs in inference mode), so cutting the batch changes nothing else.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// Rows per part: enough for candle's GEMM to run at speed on 28x28 images, small enough that
 /// MM-BD's batch (classes x starts, 80 rows by default) spreads over the cores.
@@ -50,8 +55,8 @@ pub fn parts(rows: usize, part: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// `work` on every part of `0..rows`, on up to [`threads`] threads: one result per part, in
-/// row order; the first error (in row order) returned.
+/// `work` on every part of `0..rows`, on rayon's pool when [`threads`] allows more than one:
+/// one result per part, in row order; the first error (in row order) returned.
 pub fn on_parts<R: Send, E: Send>(
     rows: usize,
     work: &(dyn Fn(Range<usize>) -> Result<R, E> + Sync),
@@ -59,38 +64,20 @@ pub fn on_parts<R: Send, E: Send>(
     run_parts(rows, PART, threads(), work)
 }
 
-/// A part's result, filled by whichever thread ran it.
-type Slot<R, E> = Mutex<Option<Result<R, E>>>;
-
 fn run_parts<R: Send, E: Send>(
     rows: usize,
     part: usize,
     threads: usize,
     work: &(dyn Fn(Range<usize>) -> Result<R, E> + Sync),
 ) -> Result<Vec<R>, E> {
+    use rayon::prelude::*;
     let jobs = parts(rows, part);
-    let workers = threads.min(jobs.len());
-    if workers <= 1 {
+    if threads.min(jobs.len()) <= 1 {
         return jobs.into_iter().map(work).collect();
     }
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Slot<R, E>> = jobs.iter().map(|_| Mutex::new(None)).collect();
-    let run = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(range) = jobs.get(i) else { break };
-        let out = work(range.clone());
-        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
-    };
-    std::thread::scope(|s| {
-        for _ in 1..workers {
-            s.spawn(run);
-        }
-        run();
-    });
-    slots
-        .into_iter()
-        .filter_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
-        .collect()
+    // Every part's result, in row order, so the first error in row order is the one returned.
+    let results: Vec<Result<R, E>> = jobs.into_par_iter().with_max_len(1).map(work).collect();
+    results.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -130,5 +117,36 @@ mod tests {
         for threads in [1, 2, 4] {
             assert_eq!(run_parts(50, 10, threads, &work).unwrap_err(), "part at 20");
         }
+    }
+
+    #[test]
+    fn parts_called_from_busy_pool_workers_finish() {
+        // Every global-pool worker runs an outer job that waits for its parts, and each part
+        // calls into the same pool (as candle's convolution does): threads of our own
+        // deadlocked here.
+        use rayon::prelude::*;
+        let (done, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let workers = rayon::current_num_threads();
+            let sums: Vec<usize> = (0..2 * workers)
+                .into_par_iter()
+                .map(|_| {
+                    let inner = |r: Range<usize>| -> Result<usize, String> {
+                        // A part on a thread outside the pool reaches the pool only after
+                        // the workers have run their own parts (10 ms each) and are waiting.
+                        let outside = rayon::current_thread_index().is_none();
+                        let ms = if outside { 500 } else { 10 };
+                        std::thread::sleep(std::time::Duration::from_millis(ms));
+                        Ok(r.into_par_iter().sum())
+                    };
+                    run_parts(64, 4, 2, &inner).unwrap().iter().sum()
+                })
+                .collect();
+            let _ = done.send(sums);
+        });
+        let sums = wait
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("nested parts deadlocked");
+        assert!(sums.iter().all(|&s| s == (0..64).sum::<usize>()));
     }
 }
