@@ -153,4 +153,34 @@ fn pytorch_onnx_models_are_scanned_and_data_they_cannot_take_refused() {
     let d = &mm["detectors"]["max-margin"];
     assert_eq!(d["classes"].as_array().unwrap().len(), 10, "{mm}");
     assert!(d["p_value"].as_f64().unwrap() <= 1.0, "{mm}");
+    // Neural Cleanse on an exported CNN: its classes run in parallel on rayon's pool and each
+    // class's gradients run in parts that call candle's convolution, which uses the same pool
+    // (this hung at 0% CPU when the parts had threads of their own).
+    let cnn = onnx.with_file_name("cnn_torchscript.onnx");
+    let nc = json(&common::mithridate_within(
+        &[
+            "--json",
+            "scan",
+            "model",
+            "--model",
+            arg(&cnn),
+            "--data",
+            "mnist",
+            "--detector",
+            "neural-cleanse",
+            "--max-samples",
+            "200",
+            "--steps",
+            "3",
+            "--samples",
+            "64",
+            "--batch-size",
+            "32",
+        ],
+        std::time::Duration::from_secs(300),
+    ));
+    let classes = nc["detectors"]["neural-cleanse"]["classes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(classes.len(), 10, "{nc}");
 }

@@ -24,6 +24,46 @@ pub fn mithridate(args: &[&str]) -> Output {
         .expect("run mithridate")
 }
 
+/// [`mithridate`], killed and failed when it runs longer than `limit` (a hang is a failure
+/// here, not a CI timeout).
+pub fn mithridate_within(args: &[&str], limit: std::time::Duration) -> Output {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mithridate"))
+        .args(args)
+        .env("MITHRIDATE_HOME", home())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mithridate");
+    // Drain the pipes on threads so a chatty child cannot block on a full pipe.
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mithridate {args:?} did not finish in {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout"),
+        stderr: err.join().expect("stderr"),
+    }
+}
+
 /// The one JSON object a successful `--json` run prints on stdout.
 pub fn json(out: &Output) -> serde_json::Value {
     assert!(
