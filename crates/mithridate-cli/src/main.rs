@@ -112,6 +112,11 @@ fn main() -> ExitCode {
     ) {
         mithridate_onnx::row_parts::one_thread_per_operation();
     }
+    // candle re-reads /proc/cpuinfo before every matrix product unless this is set; `lm` sets
+    // both variables to 1 itself.
+    if !matches!(cli.command, Command::Lm(_)) {
+        mithridate_onnx::row_parts::fix_rayon_thread_count();
+    }
     let ctx = output::Context::new(cli.seed, cli.json);
     if let Err(err) = cli.readers.apply() {
         eprintln!("error: {}", output::one_line(&err));
