@@ -453,8 +453,15 @@ def scan_model(
       ``p`` such that ``(1 - m) x + m p`` is classified as the class; a class whose mask
       L1 norm is an outlier below the others (anomaly index by median absolute deviation,
       ``> 2``) is flagged, and its ``m * p`` is returned as the trigger picture.
+    - ``"consensus"`` (both of the above, combined): runs Neural Cleanse and MM-BD and flags
+      the model when the class with the largest anomaly index is also the class with the
+      largest MM-BD ratio, whatever either's own threshold says; parameters nest under the
+      members' names (``{"consensus": {"neural-cleanse": {"steps": 100}}}``). On the zoos of
+      the onnx README (stop 40) it found every working backdoor with the right class, at 1
+      false positive in 10 clean Fashion-MNIST models; it costs both detectors.
 
-    ``params`` maps a detector's name to its parameters (``{"max-margin": {"starts": 16}}``;
+    ``"all"`` runs ``max-margin`` and ``neural-cleanse`` (not ``consensus``, which would run
+    them again). ``params`` maps a detector's name to its parameters (``{"max-margin": {"starts": 16}}``;
     underscores stand for dashes). Same model, arrays, parameters and ``seed`` give the same
     report as ``mithridate --seed SEED scan model --data set.npz --max-samples N --json``.
     Bad input (unknown detector or parameter, a model that does not take ``x``'s shape, an

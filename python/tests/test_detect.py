@@ -304,6 +304,22 @@ def test_scan_model_equals_the_cli_and_finds_the_pytorch_backdoor(cli, tmp_path)
     assert 7 in got.triggers and got.triggers[7][:8] == b"\x89PNG\r\n\x1a\n"
     for cls, png in got.triggers.items():
         assert (py_dir / f"class-{cls}.png").read_bytes() == png == (cli_dir / f"class-{cls}.png").read_bytes()
+    # Consensus reruns both members with the same settings and seed, and flags the class that
+    # both rank first: checked against the members' per-class scores of the run above.
+    nested = {"consensus": {"neural-cleanse": {"steps": 80}, "max-margin": {"steps": 40, "reference-models": 0}}}
+    both = detect.scan_model(str(onnx), x, y, ["consensus"], params=nested, seed=3)
+    nc_index = [c["anomaly_index"] for c in got.detectors["neural-cleanse"]["classes"]]
+    mm_ratio = [c["ratio"] if c.get("ratio") is not None else c["max_margin"]
+                for c in got.detectors["max-margin"]["classes"]]
+    agreed = int(np.argmax(nc_index)) if np.argmax(nc_index) == np.argmax(mm_ratio) else None
+    c = both.detectors["consensus"]
+    assert c["agreed_class"] == agreed == 7
+    assert both.target_classes == [7] and set(both.detectors) == {"consensus"}
+    assert c["neural_cleanse"]["details"]["classes"] == got.detectors["neural-cleanse"]["classes"]
+    assert c["max_margin"]["details"]["classes"] == got.detectors["max-margin"]["classes"]
+    assert 7 in both.triggers
+    with pytest.raises(ValueError, match="not a member's parameter|unknown field"):
+        detect.scan_model(str(onnx), x, y, ["consensus"], params={"consensus": {"steps": 5}})
     with pytest.raises(ValueError, match="nope"):
         detect.scan_model(str(onnx), x, y, ["nope"])
     with pytest.raises(ValueError, match="not a selected detector"):

@@ -183,4 +183,40 @@ fn pytorch_onnx_models_are_scanned_and_data_they_cannot_take_refused() {
         .as_array()
         .unwrap();
     assert_eq!(classes.len(), 10, "{nc}");
+    // Consensus: both detectors rank BadNets' target first; the named flags reach its members.
+    let mut args = vec![
+        "--json",
+        "scan",
+        "model",
+        "--model",
+        arg(&trojaned),
+        "--data",
+        "mnist",
+    ];
+    args.extend_from_slice(&SCAN);
+    args[8] = "consensus";
+    args.extend_from_slice(&["--margin-steps", "50"]);
+    let both = json(&mithridate(&args));
+    let c = &both["detectors"]["consensus"];
+    assert_eq!(both["target_classes"], serde_json::json!([7]), "{both}");
+    assert_eq!(c["agreed_class"], 7, "{both}");
+    assert_eq!(c["parameters"]["neural-cleanse"]["steps"], 120, "{both}");
+    assert_eq!(c["parameters"]["max-margin"]["steps"], 50, "{both}");
+    assert!(both["detectors"].get("neural-cleanse").is_none(), "{both}");
+    assert_one_line_error(
+        &mithridate(&[
+            "scan",
+            "model",
+            "--model",
+            arg(&trojaned),
+            "--data",
+            "mnist",
+            "--detector",
+            "consensus",
+            "-P",
+            "consensus.steps=5",
+        ]),
+        2,
+        "'steps' is not a member's parameter",
+    );
 }

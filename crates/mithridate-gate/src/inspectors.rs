@@ -88,8 +88,14 @@ pub type InspectorBuild = fn(&serde_json::Value) -> Result<Box<dyn ModelInspecto
 pub type InspectorEntry = Entry<InspectorBuild>;
 
 /// Every model-level detector.
-pub static MODEL_INSPECTORS: Registry<InspectorBuild> =
-    Registry::new(Role::ModelInspector, &[NEURAL_CLEANSE, MAX_MARGIN]);
+pub static MODEL_INSPECTORS: Registry<InspectorBuild> = Registry::new(
+    Role::ModelInspector,
+    &[NEURAL_CLEANSE, MAX_MARGIN, CONSENSUS],
+);
+
+/// Entries that run other entries themselves: `all` leaves them out, so that selecting every
+/// detector runs each member once.
+pub const COMBINATIONS: &[&str] = &["consensus"];
 
 /// Builds the inspector `name` from its parameters (`null` = defaults).
 pub fn build_inspector(name: &str, params: &serde_json::Value) -> Result<Box<dyn ModelInspector>> {
@@ -125,6 +131,23 @@ pub const MAX_MARGIN: InspectorEntry = InspectorEntry {
     requires: &[],
     provides: &[],
     build: |p| Ok(Box::new(MaxMargin::new(parse("max-margin", p)?)?)),
+};
+
+pub const CONSENSUS: InspectorEntry = InspectorEntry {
+    name: "consensus",
+    role: Role::ModelInspector,
+    modalities: &["image", "tabular"],
+    summary: "runs neural-cleanse and max-margin (their parameters nested under their names) and flags the model when their top classes agree (Neural Cleanse's largest anomaly index, MM-BD's largest referenced ratio), whatever either's own threshold says; the agreed class's trigger picture is Neural Cleanse's; costs both",
+    paper: "Wang et al. 2019 (Neural Cleanse) and Wang, Xiang, Miller & Kesidis 2024 (MM-BD), top classes combined",
+    taxonomy: MODEL_INSPECTION,
+    requires: &[],
+    provides: &[],
+    build: |p| {
+        Ok(Box::new(crate::consensus::Consensus::new(parse(
+            "consensus",
+            p,
+        )?)?))
+    },
 };
 
 /// Parameters of [`NeuralCleanse`] (kebab-case keys); see [`ReverseParams`].
@@ -171,22 +194,14 @@ impl NeuralCleanse {
     }
 }
 
-impl ModelInspector for NeuralCleanse {
-    fn name(&self) -> &'static str {
-        NEURAL_CLEANSE.name
-    }
-
-    fn parameters(&self) -> serde_json::Value {
-        serde_json::to_value(self.params).unwrap_or_default()
-    }
-
-    /// The trigger search is seeded by the trusted set's order, not by `seed`.
-    fn inspect(
+impl NeuralCleanse {
+    /// The inspection (triggers of the flagged classes only) and every class's reversed
+    /// trigger, for a combination that flags a class Neural Cleanse alone did not.
+    pub(crate) fn inspect_with_all_triggers(
         &self,
         model: &dyn GradientModel,
         trusted: &Dataset,
-        _seed: u64,
-    ) -> Result<Inspection> {
+    ) -> Result<(Inspection, Vec<(usize, ReversedTrigger)>)> {
         let scan = scan_model(model, trusted, &self.reverse)?;
         let mut values = vec![None; trusted.num_classes()];
         for c in &scan.classes {
@@ -226,12 +241,38 @@ impl ModelInspector for NeuralCleanse {
                 "flagged": c.flagged,
             })).collect::<Vec<_>>(),
         });
-        Ok(Inspection {
+        let all = scan
+            .classes
+            .into_iter()
+            .map(|c| (c.class, c.trigger))
+            .collect();
+        let inspection = Inspection {
             target_classes: scan.target_classes,
             triggers,
             class_scores,
             details,
-        })
+        };
+        Ok((inspection, all))
+    }
+}
+
+impl ModelInspector for NeuralCleanse {
+    fn name(&self) -> &'static str {
+        NEURAL_CLEANSE.name
+    }
+
+    fn parameters(&self) -> serde_json::Value {
+        serde_json::to_value(self.params).unwrap_or_default()
+    }
+
+    /// The trigger search is seeded by the trusted set's order, not by `seed`.
+    fn inspect(
+        &self,
+        model: &dyn GradientModel,
+        trusted: &Dataset,
+        _seed: u64,
+    ) -> Result<Inspection> {
+        Ok(self.inspect_with_all_triggers(model, trusted)?.0)
     }
 }
 
@@ -403,7 +444,7 @@ mod tests {
         assert!(build_inspector("max-margin", &serde_json::json!({"starts": 0})).is_err());
         assert_eq!(
             MODEL_INSPECTORS.names(),
-            vec!["neural-cleanse", "max-margin"]
+            vec!["neural-cleanse", "max-margin", "consensus"]
         );
     }
 

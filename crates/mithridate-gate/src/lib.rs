@@ -42,6 +42,7 @@
 
 pub mod audit;
 mod compare;
+pub mod consensus;
 pub mod inspectors;
 pub mod junit;
 pub mod margin_reference;

@@ -9,7 +9,7 @@
 //! ```
 //! use mithridate_pipeline::model_scan::selected_inspectors;
 //! let all = selected_inspectors(&["all".to_string()], &Default::default())?;
-//! assert_eq!(all.len(), 2); // neural-cleanse and max-margin
+//! assert_eq!(all.len(), 2); // neural-cleanse and max-margin (not consensus, which runs both)
 //! let params = [("max-margin".to_string(), serde_json::json!({"starts": 4}))].into();
 //! let one = selected_inspectors(&["max-margin".to_string()], &params)?;
 //! assert_eq!(one[0].parameters()["starts"], 4);
@@ -22,7 +22,9 @@ use crate::error::{PipelineError, Result};
 use crate::run_model::RunModel;
 use mithridate_core::fsutil::{write_atomic, FileMode};
 use mithridate_data::{Dataset, Modality};
-use mithridate_gate::inspectors::{build_inspector, Inspection, ModelInspector, MODEL_INSPECTORS};
+use mithridate_gate::inspectors::{
+    build_inspector, Inspection, ModelInspector, COMBINATIONS, MODEL_INSPECTORS,
+};
 use mithridate_gate::model_scan::trigger_png;
 use mithridate_gate::reverse::ReversedTrigger;
 use serde_json::json;
@@ -40,7 +42,9 @@ pub fn selected_inspectors(
     let mut chosen: Vec<&'static str> = Vec::new();
     for name in names {
         let list = if name == "all" {
-            MODEL_INSPECTORS.names()
+            // Combinations rerun their members: `all` is every single detector.
+            let names = MODEL_INSPECTORS.names().into_iter();
+            names.filter(|n| !COMBINATIONS.contains(n)).collect()
         } else {
             vec![registered(name)?]
         };

@@ -1,0 +1,193 @@
+//! `consensus`: a model is trojaned when Neural Cleanse and MM-BD point at the same class.
+//!
+//! Why two detectors' *top classes* and not their thresholds: Neural Cleanse (Wang et al.
+//! 2019) asks which class the smallest input mask reaches, MM-BD (Wang, Xiang, Miller &
+//! Kesidis 2024) which class the largest logit margin reaches. A backdoor makes its target the
+//! answer to both (a small trigger that yields a large, input-independent margin), while a
+//! clean model's natural extremes differ: on the measured Fashion-MNIST zoos Neural Cleanse's
+//! top class on clean models was mostly the bag (small masks reach it), MM-BD's mostly the
+//! sandal or trouser (large natural margins). Each detector's own threshold is tuned for one
+//! architecture family: on models of architectures it was not calibrated on, the target is
+//! usually the top class of each without being significant (onnx README, stop 40).
+//!
+//! Rule: with `a = argmax_c index_NC(c)` and `b = argmax_c ratio_MM(c)` (a tie for either
+//! maximum gives no top class), the model is trojaned with target `a` iff `a = b`.
+//! Assumptions: at least 3 classes (Neural Cleanse's MAD test); under the null the two top
+//! classes are roughly independent, so a clean model agrees by chance with probability about
+//! `sum_c P_NC(c) P_MM(c)`, which is `1/K` for uniform tops and more when both detectors favour
+//! the same natural class. Measured false-positive rate: 1 of 10 clean Fashion-MNIST engine
+//! models, 0 of the held-out PyTorch models scanned (onnx README, stop 40). Cost: both
+//! detectors' (Neural Cleanse dominates on CNNs).
+//!
+//! ```
+//! use mithridate_gate::consensus::agreed_class;
+//! // Both rank class 2 highest: the model is flagged with target 2.
+//! assert_eq!(agreed_class(&[Some(0.1), Some(1.2), Some(3.0)], &[Some(0.5), Some(0.4), Some(2.0)]), Some(2));
+//! // Different top classes, or a tie at the top: no verdict.
+//! assert_eq!(agreed_class(&[Some(3.0), Some(1.0), None], &[Some(0.1), Some(0.9), None]), None);
+//! assert_eq!(agreed_class(&[Some(3.0), Some(3.0), None], &[Some(0.9), Some(0.1), None]), None);
+//! ```
+
+use crate::inspectors::{
+    ClassScores, Inspection, MaxMargin, MaxMarginParams, ModelInspector, NeuralCleanse,
+    NeuralCleanseParams,
+};
+use crate::model_scan::GradientModel;
+use crate::Result;
+use mithridate_data::Dataset;
+use serde::{Deserialize, Serialize};
+
+/// The class with the unique largest finite score, if any.
+fn top_class(scores: &[Option<f64>]) -> Option<usize> {
+    let finite = || {
+        scores
+            .iter()
+            .enumerate()
+            .filter_map(|(c, s)| s.filter(|v| v.is_finite()).map(|v| (c, v)))
+    };
+    let best = finite().map(|(_, v)| v).fold(f64::NEG_INFINITY, f64::max);
+    let mut at_best = finite().filter(|&(_, v)| v == best).map(|(c, _)| c);
+    match (at_best.next(), at_best.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
+    }
+}
+
+/// The class both score vectors rank highest (each with a unique maximum), else `None`.
+pub fn agreed_class(neural_cleanse: &[Option<f64>], max_margin: &[Option<f64>]) -> Option<usize> {
+    let a = top_class(neural_cleanse)?;
+    (top_class(max_margin)? == a).then_some(a)
+}
+
+/// Parameters of [`Consensus`]: each member's own, under its registry name.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ConsensusParams {
+    pub neural_cleanse: NeuralCleanseParams,
+    pub max_margin: MaxMarginParams,
+}
+
+/// The combined inspector with checked members (see the [module](self) docs).
+pub struct Consensus {
+    params: ConsensusParams,
+    neural_cleanse: NeuralCleanse,
+    max_margin: MaxMargin,
+}
+
+impl Consensus {
+    pub fn new(params: ConsensusParams) -> Result<Consensus> {
+        // MM-BD's own picture step is skipped: the agreed class's trigger is Neural Cleanse's.
+        let max_margin = MaxMarginParams {
+            reverse_trigger: false,
+            ..params.max_margin
+        };
+        Ok(Consensus {
+            params,
+            neural_cleanse: NeuralCleanse::new(params.neural_cleanse)?,
+            max_margin: MaxMargin::new(max_margin)?,
+        })
+    }
+}
+
+impl ModelInspector for Consensus {
+    fn name(&self) -> &'static str {
+        crate::inspectors::CONSENSUS.name
+    }
+
+    fn parameters(&self) -> serde_json::Value {
+        serde_json::to_value(self.params).unwrap_or_default()
+    }
+
+    fn inspect(
+        &self,
+        model: &dyn GradientModel,
+        trusted: &Dataset,
+        seed: u64,
+    ) -> Result<Inspection> {
+        let (nc, triggers) = self
+            .neural_cleanse
+            .inspect_with_all_triggers(model, trusted)?;
+        let mm = self.max_margin.inspect(model, trusted, seed)?;
+        let (a, b) = (
+            top_class(&nc.class_scores.values),
+            top_class(&mm.class_scores.values),
+        );
+        let agreed = agreed_class(&nc.class_scores.values, &mm.class_scores.values);
+        let show = |c: Option<usize>| c.map_or("none (tie)".to_string(), |c| c.to_string());
+        let class_scores = ClassScores {
+            name: "anomaly index (Neural Cleanse)",
+            values: nc.class_scores.values.clone(),
+            evidence: format!(
+                "Neural Cleanse's top class {} {} MM-BD's top class {}",
+                show(a),
+                if agreed.is_some() { "=" } else { "!=" },
+                show(b)
+            ),
+        };
+        let details = serde_json::json!({
+            "agreed_class": agreed,
+            "neural_cleanse": { "top_class": a, "evidence": nc.class_scores.evidence, "details": nc.details },
+            "max_margin": { "top_class": b, "evidence": mm.class_scores.evidence, "details": mm.details },
+        });
+        Ok(Inspection {
+            target_classes: agreed.into_iter().collect(),
+            triggers: triggers
+                .into_iter()
+                .filter(|(c, _)| Some(*c) == agreed)
+                .collect(),
+            class_scores,
+            details,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_classes_ignore_missing_and_non_finite_scores_and_refuse_ties() {
+        assert_eq!(
+            top_class(&[None, Some(1.0), Some(f64::NAN), Some(0.5)]),
+            Some(1)
+        );
+        assert_eq!(top_class(&[Some(f64::INFINITY), Some(1.0)]), Some(1));
+        assert_eq!(top_class(&[None, None]), None);
+        assert_eq!(top_class(&[]), None);
+        assert_eq!(top_class(&[Some(2.0), Some(2.0), Some(1.0)]), None);
+    }
+
+    #[test]
+    fn agreement_needs_the_same_unique_top_class() {
+        let nc = [Some(-0.1), Some(2.5), Some(0.3)];
+        assert_eq!(
+            agreed_class(&nc, &[Some(0.7), Some(0.9), Some(0.8)]),
+            Some(1)
+        );
+        assert_eq!(agreed_class(&nc, &[Some(0.7), Some(0.8), Some(0.9)]), None);
+        assert_eq!(agreed_class(&nc, &[Some(0.9), Some(0.9), Some(0.1)]), None);
+    }
+
+    #[test]
+    fn members_parameters_are_checked_under_their_names() {
+        let p: ConsensusParams = serde_json::from_value(
+            serde_json::json!({"neural-cleanse": {"steps": 40}, "max-margin": {"starts": 2}}),
+        )
+        .unwrap();
+        let c = Consensus::new(p).unwrap();
+        assert_eq!(c.parameters()["neural-cleanse"]["steps"], 40);
+        assert_eq!(c.parameters()["max-margin"]["starts"], 2);
+        let zero_steps = ConsensusParams {
+            neural_cleanse: NeuralCleanseParams {
+                steps: 0,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(Consensus::new(zero_steps).is_err());
+        assert!(serde_json::from_value::<ConsensusParams>(
+            serde_json::json!({"neural-cleanse": {"stepz": 1}})
+        )
+        .is_err());
+    }
+}
