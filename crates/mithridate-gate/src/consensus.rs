@@ -15,9 +15,10 @@
 //! Assumptions: at least 3 classes (Neural Cleanse's MAD test); under the null the two top
 //! classes are roughly independent, so a clean model agrees by chance with probability about
 //! `sum_c P_NC(c) P_MM(c)`, which is `1/K` for uniform tops and more when both detectors favour
-//! the same natural class. Measured false-positive rate: 1 of 10 clean Fashion-MNIST engine
-//! models, 0 of the held-out PyTorch models scanned (onnx README, stop 40). Cost: both
-//! detectors' (Neural Cleanse dominates on CNNs).
+//! the same natural class. Measured (onnx README, stop 40): 8 of 8 working backdoors and 1 of
+//! 10 clean models flagged on a Fashion-MNIST engine zoo, 7 of 9 and 1 of 9 on held-out
+//! PyTorch architectures; both false positives were Fashion-MNIST's bag, a class both
+//! detectors favour on clean models. Cost: both detectors' (Neural Cleanse dominates on CNNs).
 //!
 //! ```
 //! use mithridate_gate::consensus::agreed_class;
