@@ -177,7 +177,8 @@ def test_model_inspectors_and_repairs_are_listed_from_their_registries() -> None
     import mithridate
 
     inspectors = {e["name"]: e for e in mithridate.available("model-inspector")}
-    assert set(inspectors) == {"neural-cleanse", "max-margin"}
+    assert set(inspectors) == {"neural-cleanse", "max-margin", "consensus"}
+    assert "MM-BD" in inspectors["consensus"]["paper"]
     assert "Wang" in inspectors["neural-cleanse"]["paper"]
     assert "AML.M0008" in inspectors["max-margin"]["taxonomy"]["mitre_atlas"]
     repairs = {e["name"] for e in mithridate.available("repair")}
