@@ -183,32 +183,36 @@ pub(crate) fn linear_forward(
     }
 }
 
-/// Backward of [`linear_forward`] given the output gradient `d_out (rows, o)` (already masked
-/// by the ReLU, if any): overwrites `d_weight (o, i)` and `d_bias` with this batch's gradients
-/// (no zeroing pass over the weight gradient needed), and `d_x` when given.
+/// Backward of [`linear_forward`] given the output gradient `d_out (rows, outputs)` (already
+/// masked by the ReLU, if any): overwrites `param_grads` = `(d_weight (o, i), d_bias)` with
+/// this batch's gradients when given (no zeroing pass over the weight gradient needed; input
+/// gradients alone skip that GEMM), and `d_x` when given.
 pub(crate) fn linear_backward(
     x: &[f32],
     weight: &[f32],
     d_out: &[f32],
-    (d_weight, d_bias): (&mut [f32], &mut [f32]),
+    outputs: usize,
+    param_grads: Option<(&mut [f32], &mut [f32])>,
     d_x: Option<&mut [f32]>,
 ) {
-    let o = d_bias.len();
+    let o = outputs;
     let i = weight.len() / o;
     let rows = d_out.len() / o;
     let d_out_m = MatRef::from_row_major_slice(d_out, rows, o);
-    matmul(
-        MatMut::from_row_major_slice_mut(d_weight, o, i),
-        Accum::Replace,
-        d_out_m.transpose(),
-        MatRef::from_row_major_slice(x, rows, i),
-        1.0f32,
-        Par::Seq,
-    );
-    d_bias.fill(0.0);
-    for row in d_out.chunks_exact(o) {
-        for (b, d) in d_bias.iter_mut().zip(row) {
-            *b += d;
+    if let Some((d_weight, d_bias)) = param_grads {
+        matmul(
+            MatMut::from_row_major_slice_mut(d_weight, o, i),
+            Accum::Replace,
+            d_out_m.transpose(),
+            MatRef::from_row_major_slice(x, rows, i),
+            1.0f32,
+            Par::Seq,
+        );
+        d_bias.fill(0.0);
+        for row in d_out.chunks_exact(o) {
+            for (b, d) in d_bias.iter_mut().zip(row) {
+                *b += d;
+            }
         }
     }
     if let Some(d_x) = d_x {
@@ -333,7 +337,7 @@ mod tests {
                 &image,
                 pooled,
                 &mut work,
-                (&mut dw, &mut db),
+                Some((&mut dw, &mut db)),
                 &mut dx,
             );
             let (mut dw_gemm, mut db_gemm) = ([0f32], [0f32]);
@@ -385,7 +389,7 @@ mod tests {
             let pooled = (&out[..], &arg[..], &d_out[..]);
             let mut dw = vec![0f32; c_out * taps];
             let (mut db, mut dx) = (vec![0f32; c_out], vec![0f32; input.len()]);
-            let grads = (&mut dw[..], &mut db[..]);
+            let grads = Some((&mut dw[..], &mut db[..]));
             conv_pool_relu_backward_sparse(
                 &layer, &weight, &input, pooled, &mut work, grads, &mut dx,
             );

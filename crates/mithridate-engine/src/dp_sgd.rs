@@ -122,7 +122,8 @@ fn backward(
             &acts[l],
             &params[2 * l],
             &d_out,
-            (&mut weights[0], &mut biases[0]),
+            sizes[l + 1],
+            Some((&mut weights[0], &mut biases[0])),
             d_x,
         );
         if l > 0 {

@@ -47,16 +47,17 @@ pub(crate) struct SparseWork {
 }
 
 /// Backward of [`crate::backprop::conv_pool_relu_forward`] for one channel-last image
-/// (`weight` `(O, i, j, in)`): adds to `d_weight` (same order) and `d_bias`, and overwrites
-/// `d_input` (`(in_h, in_w, in)`) with the gradient of `input`. `(out, argmax, d_out)` are the
-/// forward's output, its pooling choices and the output gradient.
+/// (`weight` `(O, i, j, in)`): adds to `param_grads` = `(d_weight` (same order)`, d_bias)` when
+/// given (input gradients alone skip that half of the work), and overwrites `d_input`
+/// (`(in_h, in_w, in)`) with the gradient of `input`. `(out, argmax, d_out)` are the forward's
+/// output, its pooling choices and the output gradient.
 pub(crate) fn conv_pool_relu_backward_sparse(
     layer: &ConvPool,
     weight: &[f32],
     input: &[f32],
     (out, argmax, d_out): (&[f32], &[u8], &[f32]),
     work: &mut ConvWork,
-    (d_weight, d_bias): (&mut [f32], &mut [f32]),
+    param_grads: Option<(&mut [f32], &mut [f32])>,
     d_input: &mut [f32],
 ) {
     let (k, pad, c_in, o_n) = (
@@ -123,8 +124,28 @@ pub(crate) fn conv_pool_relu_backward_sparse(
             at += o_n;
         }
     }
-    // The same non-zeros grouped by channel (a counting sort by `o`, pixel order kept), with
-    // each one's patch-row offset; the bias gradient is their sum.
+    let geometry = Geometry {
+        kernel: k,
+        run: k * c_in,
+        padded_row: pw * c_in,
+    };
+    if let Some((d_weight, d_bias)) = param_grads {
+        group_by_channel(sparse, o_n, d_bias);
+        weight_gradient_widest(&geometry, &work.fwd.padded, sparse, d_weight);
+    }
+    input_gradient_widest(&geometry, weight, sparse);
+    for (dst, src) in d_input
+        .chunks_exact_mut(row_len)
+        .zip(sparse.d_padded[pad * pw * c_in..].chunks_exact(pw * c_in))
+    {
+        dst.copy_from_slice(&src[pad * c_in..pad * c_in + row_len]);
+    }
+}
+
+/// The non-zeros of `sparse.by_pixel` grouped by channel (a counting sort by `o`, pixel
+/// order kept), with each one's patch-row offset, into `sparse.by_channel`; the bias
+/// gradient, their sum per channel, is added to `d_bias`.
+fn group_by_channel(sparse: &mut SparseWork, o_n: usize, d_bias: &mut [f32]) {
     sparse.channel_ends.clear();
     sparse.channel_ends.resize(o_n, 0);
     for &(_, o) in &sparse.by_pixel {
@@ -164,19 +185,6 @@ pub(crate) fn conv_pool_relu_backward_sparse(
             .sum::<f32>();
         start = end;
     }
-    let geometry = Geometry {
-        kernel: k,
-        run: k * c_in,
-        padded_row: pw * c_in,
-    };
-    let padded = &work.fwd.padded[..];
-    apply_widest(&geometry, weight, padded, sparse, d_weight);
-    for (dst, src) in d_input
-        .chunks_exact_mut(row_len)
-        .zip(sparse.d_padded[pad * pw * c_in..].chunks_exact(pw * c_in))
-    {
-        dst.copy_from_slice(&src[pad * c_in..pad * c_in + row_len]);
-    }
 }
 
 /// Sizes [`apply`] needs.
@@ -188,16 +196,10 @@ struct Geometry {
     padded_row: usize,
 }
 
-/// The two sums of the module doc over the lists in `sparse`; `sparse.d_padded` (zeroed)
-/// receives the padded input's gradient. Run through [`apply_widest`], so its blocks vectorise.
+/// The first sum of the module doc, `dW[o] += sum g X[q]`, over `sparse.by_channel`. Run
+/// through [`weight_gradient_widest`], so its blocks vectorise.
 #[inline(always)]
-fn apply(
-    g: &Geometry,
-    weight: &[f32],
-    padded: &[f32],
-    sparse: &mut SparseWork,
-    d_weight: &mut [f32],
-) {
+fn weight_gradient(g: &Geometry, padded: &[f32], sparse: &SparseWork, d_weight: &mut [f32]) {
     let (run, taps) = (g.run, g.kernel * g.run);
     let mut start = 0;
     for (&end, dw_row) in sparse
@@ -212,6 +214,13 @@ fn apply(
             add_weighted_sum(dst, terms, |at| &padded[at as usize + row..][..run]);
         }
     }
+}
+
+/// The second sum of the module doc, `dX_padded[window of q] += sum g W[o]`, over
+/// `sparse.by_pixel`, into `sparse.d_padded` (zeroed). Run through [`input_gradient_widest`].
+#[inline(always)]
+fn input_gradient(g: &Geometry, weight: &[f32], sparse: &mut SparseWork) {
+    let (run, taps) = (g.run, g.kernel * g.run);
     let mut start = 0;
     for &(base, end) in &sparse.pixel_groups {
         let terms = &sparse.by_pixel[start..end];
@@ -264,12 +273,16 @@ fn add_weighted_sum<'a>(dst: &mut [f32], terms: &[(f32, u32)], source: impl Fn(u
 }
 
 widest_fn!(
-    /// [`apply`] compiled for the CPU's widest registers.
-    fn apply_widest(
+    /// [`weight_gradient`] compiled for the CPU's widest registers.
+    fn weight_gradient_widest(
         g: &Geometry,
-        weight: &[f32],
         padded: &[f32],
-        sparse: &mut SparseWork,
+        sparse: &SparseWork,
         d_weight: &mut [f32],
-    ) = apply;
+    ) = weight_gradient;
+);
+
+widest_fn!(
+    /// [`input_gradient`] compiled for the CPU's widest registers.
+    fn input_gradient_widest(g: &Geometry, weight: &[f32], sparse: &mut SparseWork) = input_gradient;
 );

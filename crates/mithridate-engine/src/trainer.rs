@@ -442,8 +442,12 @@ impl TaskWork {
         let first = body.head_first_param();
         let layers = head.len() - 1;
         // Only the convolutions accumulate (image by image); the dense layers' gradients are
-        // written whole by one GEMM per task.
-        self.grad[..offsets[first]].fill(0.0);
+        // written whole by one GEMM per task. Input gradients need no parameter gradients,
+        // so those passes skip them (about half the backward's work).
+        let param_grads = d_inputs.is_none();
+        if param_grads {
+            self.grad[..offsets[first]].fill(0.0);
+        }
         let has_convs = matches!(body, Body::Cnn { .. });
         for l in (0..layers).rev() {
             let (wi, bi) = (first + 2 * l, first + 2 * l + 1);
@@ -460,7 +464,8 @@ impl TaskWork {
                 &self.acts[l][..n * head[l]],
                 &params[wi],
                 &self.d_out,
-                (d_weight, d_bias),
+                head[l + 1],
+                param_grads.then_some((d_weight, d_bias)),
                 d_x,
             );
             if need_dx {
@@ -497,7 +502,7 @@ impl TaskWork {
                     mid,
                     (feat, feat_arg, d_feat),
                     &mut self.conv[1],
-                    (dw2, db2),
+                    param_grads.then_some((dw2, db2)),
                     &mut self.d_mid,
                 );
                 let stage = (mid, mid_arg, &self.d_mid[..]);
@@ -531,7 +536,7 @@ impl TaskWork {
                     &self.image_hwc,
                     stage,
                     &mut self.conv[0],
-                    (dw1, db1),
+                    None,
                     &mut self.d_image_hwc,
                 );
                 let d_image = &mut d_inputs[s * per..(s + 1) * per];
