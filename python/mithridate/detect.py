@@ -452,7 +452,9 @@ def scan_model(
     - ``"neural-cleanse"`` (Wang et al. 2019): per class, the smallest mask ``m`` and pattern
       ``p`` such that ``(1 - m) x + m p`` is classified as the class; a class whose mask
       L1 norm is an outlier below the others (anomaly index by median absolute deviation,
-      ``> 2``) is flagged, and its ``m * p`` is returned as the trigger picture.
+      ``> 2``) is flagged, and its ``m * p`` is returned as the trigger picture. A class's
+      search stops early (``patience``, 50 steps; 0 runs all ``steps``) once its mask has
+      not shrunk by 1% for that many steps, as in the paper's code.
     - ``"consensus"`` (both of the above, combined): runs Neural Cleanse and MM-BD and flags
       the model when the class with the largest anomaly index is also the class with the
       largest MM-BD ratio, whatever either's own threshold says; parameters nest under the

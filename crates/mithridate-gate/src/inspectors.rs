@@ -113,7 +113,7 @@ pub const NEURAL_CLEANSE: InspectorEntry = InspectorEntry {
     name: "neural-cleanse",
     role: Role::ModelInspector,
     modalities: &["image", "tabular"],
-    summary: "per-class smallest mask-and-pattern trigger over the trusted set (steps=300, samples=512, batch-size=128, learning-rate=0.1, l1-weight=0.001); classes whose mask norm has MAD anomaly index > 2 are targets; reverses the trigger (picture)",
+    summary: "per-class smallest mask-and-pattern trigger over the trusted set (steps=300, samples=512, batch-size=128, learning-rate=0.1, l1-weight=0.001, patience=50: a class stops after 50 steps without a 1% smaller mask); classes whose mask norm has MAD anomaly index > 2 are targets; reverses the trigger (picture)",
     paper: "Wang, Yao, Shan, Li, Viswanath, Zheng & Zhao 2019 (Neural Cleanse, IEEE S&P)",
     taxonomy: MODEL_INSPECTION,
     requires: &[],
@@ -159,6 +159,8 @@ pub struct NeuralCleanseParams {
     pub batch_size: usize,
     pub learning_rate: f64,
     pub l1_weight: f64,
+    /// Early stopping: steps without progress before a class stops (0: every step).
+    pub patience: usize,
 }
 
 impl Default for NeuralCleanseParams {
@@ -170,6 +172,7 @@ impl Default for NeuralCleanseParams {
             batch_size: r.batch_size,
             learning_rate: r.learning_rate,
             l1_weight: r.l1_weight,
+            patience: r.patience,
         }
     }
 }
@@ -188,6 +191,7 @@ impl NeuralCleanse {
             samples: params.samples,
             learning_rate: params.learning_rate,
             l1_weight: params.l1_weight,
+            patience: params.patience,
         }
         .check()?;
         Ok(NeuralCleanse { params, reverse })
@@ -237,6 +241,7 @@ impl NeuralCleanse {
                 "class": c.class,
                 "mask_norm": c.trigger.mask_norm,
                 "success": c.trigger.success,
+                "steps": c.trigger.steps,
                 "anomaly_index": c.anomaly_index,
                 "flagged": c.flagged,
             })).collect::<Vec<_>>(),

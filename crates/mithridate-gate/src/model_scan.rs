@@ -244,7 +244,7 @@ pub fn scan_model(
 /// use mithridate_gate::model_scan::trigger_png;
 /// use mithridate_gate::reverse::ReversedTrigger;
 /// let t = ReversedTrigger { mask_norm: 1.0, success: 1.0, mask: vec![1.0, 0.0, 0.0, 0.0],
-///     pattern: vec![1.0; 4] };
+///     pattern: vec![1.0; 4], steps: 1 };
 /// let png = trigger_png(&t, &Modality::Image { channels: 1, height: 2, width: 2 }).unwrap();
 /// assert_eq!(&png[1..4], b"PNG");
 /// ```

@@ -16,6 +16,14 @@ const SUCCESS_THRESHOLD: f64 = 0.99;
 const SCHEDULE_PATIENCE: usize = 10;
 /// Factor the L1 weight is multiplied or divided by (Neural Cleanse's 1.5).
 const SCHEDULE_FACTOR: f64 = 1.5;
+/// Early stopping counts a step as progress only when it shrinks the best working mask below
+/// this share of the best mask at the last progress (Neural Cleanse's `early_stop_threshold`
+/// of 0.99: less than a 1% improvement is no progress).
+const EARLY_STOP_IMPROVEMENT: f64 = 0.99;
+
+/// Default early-stopping patience, in steps: five L1-weight adjustment windows, as Neural
+/// Cleanse's reference code waits five times its cost patience.
+pub const DEFAULT_PATIENCE: usize = 5 * SCHEDULE_PATIENCE;
 
 /// Unchecked optimisation settings of [`reverse_triggers`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -30,6 +38,11 @@ pub struct ReverseParams {
     pub learning_rate: f64,
     /// Initial weight of the mask's L1 norm in the loss (then adapted: see [`reverse_triggers`]).
     pub l1_weight: f64,
+    /// Early stopping: stop a class after this many steps without progress (the best
+    /// working mask shrinking by 1%), once a working trigger was found and the L1 weight was
+    /// both raised and lowered (Neural Cleanse's rule); 0 runs every step.
+    #[serde(default)]
+    pub patience: usize,
 }
 
 impl Default for ReverseParams {
@@ -40,6 +53,7 @@ impl Default for ReverseParams {
             samples: 512,
             learning_rate: 0.1,
             l1_weight: 1e-3,
+            patience: DEFAULT_PATIENCE,
         }
     }
 }
@@ -100,6 +114,9 @@ pub struct ReversedTrigger {
     /// The pattern `p` (`channels x positions`, values in `[0, 1]`).
     #[serde(skip)]
     pub pattern: Vec<f32>,
+    /// Optimisation steps run (fewer than the limit when early stopping ended the search).
+    #[serde(default)]
+    pub steps: usize,
 }
 
 /// Both models' reversed triggers for one class.
@@ -277,7 +294,10 @@ pub(crate) fn reverse_one(
     let mut lambda = cfg.l1_weight;
     let mut window_hits = 0.0;
     let mut best: Option<(f64, Vec<f64>, Vec<f64>)> = None;
+    let mut stop = EarlyStop::new(cfg.patience);
+    let mut steps_run = 0;
     for step in 0..cfg.steps {
+        steps_run = step + 1;
         let start = (step * batch) % n;
         let rows: Vec<f32> = (0..batch)
             .flat_map(|k| {
@@ -300,12 +320,17 @@ pub(crate) fn reverse_one(
         }
         window_hits += success;
         if (step + 1) % SCHEDULE_PATIENCE == 0 {
-            if window_hits / SCHEDULE_PATIENCE as f64 >= SUCCESS_THRESHOLD {
+            let raise = window_hits / SCHEDULE_PATIENCE as f64 >= SUCCESS_THRESHOLD;
+            if raise {
                 lambda *= SCHEDULE_FACTOR;
             } else {
                 lambda /= SCHEDULE_FACTOR;
             }
+            stop.adjusted(raise);
             window_hits = 0.0;
+        }
+        if stop.should_stop(best.as_ref().map(|(norm, _, _)| *norm)) {
+            break;
         }
         adam_a.step(&mut a, &ga);
         adam_b.step(&mut b, &gb);
@@ -325,7 +350,55 @@ pub(crate) fn reverse_one(
         success: predicted.iter().filter(|&&p| p == target).count() as f64 / n as f64,
         mask: mask.iter().map(|&m| m as f32).collect(),
         pattern: pattern.iter().map(|&p| p as f32).collect(),
+        steps: steps_run,
     })
+}
+
+/// Neural Cleanse's early stopping (Wang et al. 2019, reference code): once a working trigger
+/// exists and the L1 weight has been both raised and lowered, a class stops after `patience`
+/// consecutive steps in which the best working mask did not fall below
+/// [`EARLY_STOP_IMPROVEMENT`] times its value at the last progress.
+#[derive(Debug)]
+struct EarlyStop {
+    patience: usize,
+    raised: bool,
+    lowered: bool,
+    reference: f64,
+    idle: usize,
+}
+
+impl EarlyStop {
+    fn new(patience: usize) -> Self {
+        EarlyStop {
+            patience,
+            raised: false,
+            lowered: false,
+            reference: f64::INFINITY,
+            idle: 0,
+        }
+    }
+
+    fn adjusted(&mut self, raised: bool) {
+        if raised {
+            self.raised = true;
+        } else {
+            self.lowered = true;
+        }
+    }
+
+    /// Called once per step with the best working mask's norm so far.
+    fn should_stop(&mut self, best: Option<f64>) -> bool {
+        let Some(best) = best else {
+            return false;
+        };
+        if best < EARLY_STOP_IMPROVEMENT * self.reference {
+            self.reference = best;
+            self.idle = 0;
+        } else {
+            self.idle += 1;
+        }
+        self.patience > 0 && self.raised && self.lowered && self.idle >= self.patience
+    }
 }
 
 /// Neural Cleanse run on both models, compared class by class.
@@ -337,15 +410,17 @@ pub(crate) fn reverse_one(
 /// `min_{m,p} (1/B) Σ_i CE(f((1 - m) ⊙ x_i + m ⊙ p), t) + λ |m|_1` by Adam on
 /// `m = σ(a)`, `p = σ(b)`, with its cost schedule: every 10 steps λ is multiplied by 1.5 if the
 /// trigger sent at least 99% of the batches to `t`, divided by 1.5 otherwise, and the smallest
-/// mask that reached 99% on a batch is kept (the final mask if none did). Neural Cleanse then
+/// mask that reached 99% on a batch is kept (the final mask if none did). With a positive
+/// `patience` a search ends early, as in Neural Cleanse's code, once λ has moved both ways and the
+/// kept mask has not shrunk by 1% for `patience` steps. Neural Cleanse then
 /// compares the classes of one model with a median-absolute-deviation outlier test. A gate
 /// has a better reference: the deployed model. Here the same optimisation (same inputs,
 /// steps, λ, start point) runs on the baseline and on the candidate, and the check is the
 /// shrink `|m_baseline(t)|_1 / |m_candidate(t)|_1`: a clean retrain needs about as large a
 /// change as the baseline for every class, a backdoored candidate a much smaller one for the
 /// attacker's class. Assumes inputs in `[0, 1]` (the pattern is a sigmoid); for each class
-/// the first `samples` holdout inputs of other classes are used. Cost: `2 K steps` gradient
-/// passes over `batch_size` inputs.
+/// the first `samples` holdout inputs of other classes are used. Cost: at most `2 K steps`
+/// gradient passes over `batch_size` inputs.
 pub fn reverse_triggers(
     baseline: &dyn GradientModel,
     candidate: &dyn GradientModel,
@@ -534,6 +609,7 @@ mod tests {
             samples: 128,
             learning_rate: 0.1,
             l1_weight: 1e-2,
+            patience: 0,
         }
         .check()
         .unwrap();
@@ -544,6 +620,53 @@ mod tests {
             bad.max_shrink > 2.0 * good.max_shrink,
             "backdoor {bad:?} vs clean {good:?}"
         );
+        assert!(bad.classes.iter().all(|c| c.candidate.steps == 150));
+        // Early stopping: the same verdict, in fewer steps for at least one search.
+        let early = ReverseParams {
+            patience: DEFAULT_PATIENCE,
+            ..*params.params()
+        }
+        .check()
+        .unwrap();
+        let bad_early = reverse_triggers(&baseline, &candidate, &clean, &early).unwrap();
+        let good_early = reverse_triggers(&baseline, &clean_retrain, &clean, &early).unwrap();
+        assert_eq!(bad_early.worst_class, 0, "{bad_early:?}");
+        assert!(
+            bad_early.max_shrink > 2.0 * good_early.max_shrink,
+            "backdoor {bad_early:?} vs clean {good_early:?}"
+        );
+        let steps = |c: &ClassTriggers| [c.baseline.steps, c.candidate.steps];
+        assert!(
+            bad_early.classes.iter().flat_map(steps).any(|s| s < 150),
+            "{bad_early:?}"
+        );
+    }
+
+    #[test]
+    fn early_stop_waits_for_both_adjustments_and_counts_idle_steps() {
+        // No working trigger yet: never stops.
+        let mut stop = EarlyStop::new(3);
+        stop.adjusted(true);
+        stop.adjusted(false);
+        assert!((0..10).all(|_| !stop.should_stop(None)));
+        // 100 -> 99.5 is not a 1% improvement; 98 is (relative to 100, the last progress).
+        let mut stop = EarlyStop::new(3);
+        assert!(!stop.should_stop(Some(100.0)));
+        assert!(!stop.should_stop(Some(99.5)));
+        assert!(!stop.should_stop(Some(99.5)));
+        assert!(!stop.should_stop(Some(98.0)));
+        // Three idle steps, but the L1 weight was never lowered: keep going.
+        stop.adjusted(true);
+        for _ in 0..3 {
+            assert!(!stop.should_stop(Some(97.5)));
+        }
+        stop.adjusted(false);
+        assert!(stop.should_stop(Some(97.5)));
+        // Patience 0 never stops.
+        let mut stop = EarlyStop::new(0);
+        stop.adjusted(true);
+        stop.adjusted(false);
+        assert!((0..10).all(|_| !stop.should_stop(Some(1.0))));
     }
 
     #[test]

@@ -81,6 +81,7 @@ mod tests {
             success: 1.0,
             mask: vec![1.0, 0.0, 0.0, 0.5],
             pattern: vec![0.8; 4],
+            steps: 1,
         };
         let out = t.stamp(&data, &[0]).unwrap();
         let Features::Dense(v) = out.features() else {

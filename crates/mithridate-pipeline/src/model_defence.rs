@@ -320,6 +320,7 @@ mod tests {
             success: 1.0,
             mask: vec![1.0, 0.0, 0.0, 0.0],
             pattern: vec![1.0; 4],
+            steps: 1,
         };
         let shown = pictures(&[(3, trigger.clone())], images(2).modality()).unwrap();
         assert_eq!(shown.len(), 1);

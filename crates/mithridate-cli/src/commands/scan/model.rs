@@ -61,7 +61,9 @@ pub struct ScanModelArgs {
     /// Trusted samples drawn from --data (seeded by --seed).
     #[arg(long, default_value_t = 2000)]
     pub max_samples: usize,
-    /// Neural Cleanse: Adam steps per class (= -P neural-cleanse.steps=N).
+    /// Neural Cleanse: Adam steps per class, at most (= -P neural-cleanse.steps=N); a class
+    /// stops early after -P neural-cleanse.patience=N (default 50, 0 = never) steps without
+    /// a 1% smaller mask.
     #[arg(long)]
     pub steps: Option<usize>,
     /// Neural Cleanse: inputs per step (= -P neural-cleanse.batch-size=N).
