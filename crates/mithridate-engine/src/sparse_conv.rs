@@ -44,6 +44,8 @@ pub(crate) struct SparseWork {
     keys: Vec<u8>,
     /// Next free slot of each channel's group while sorting.
     keys_pos: Vec<usize>,
+    /// One pixel group's weighted sum of whole kernels (short kernel rows only).
+    kernel_sum: Vec<f32>,
 }
 
 /// Backward of [`crate::backprop::conv_pool_relu_forward`] for one channel-last image
@@ -222,6 +224,32 @@ fn weight_gradient(g: &Geometry, padded: &[f32], sparse: &SparseWork, d_weight: 
 fn input_gradient(g: &Geometry, weight: &[f32], sparse: &mut SparseWork) {
     let (run, taps) = (g.run, g.kernel * g.run);
     let mut start = 0;
+    if run < LANES {
+        // Kernel rows shorter than a register (a one-channel first layer: 5 values): sum
+        // the group's whole kernels first (`taps` contiguous values per channel, so the sum
+        // vectorises), then add the sum's rows to the window. Same terms, same order.
+        let SparseWork {
+            by_pixel,
+            pixel_groups,
+            d_padded,
+            kernel_sum,
+            ..
+        } = sparse;
+        for &(base, end) in pixel_groups.iter() {
+            let terms = &by_pixel[start..end];
+            start = end;
+            kernel_sum.clear();
+            kernel_sum.resize(taps, 0.0);
+            add_weighted_sum(kernel_sum, terms, |o| &weight[o as usize * taps..][..taps]);
+            for (i, row) in kernel_sum.chunks_exact(run).enumerate() {
+                let at = base + i * g.padded_row;
+                for (d, v) in d_padded[at..at + run].iter_mut().zip(row) {
+                    *d += v;
+                }
+            }
+        }
+        return;
+    }
     for &(base, end) in &sparse.pixel_groups {
         let terms = &sparse.by_pixel[start..end];
         start = end;
