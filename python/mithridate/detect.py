@@ -458,7 +458,10 @@ def scan_model(
     - ``"consensus"`` (both of the above, combined): runs Neural Cleanse and MM-BD and flags
       the model when the class with the largest anomaly index is also the class with the
       largest MM-BD ratio, whatever either's own threshold says; parameters nest under the
-      members' names (``{"consensus": {"neural-cleanse": {"steps": 100}}}``). On the zoos of
+      members' names (``{"consensus": {"neural-cleanse": {"steps": 100}}}``). Its
+      ``score`` (per class in ``class_scores``) is the smaller of the class's two robust
+      z-scores (Neural Cleanse's anomaly index, MM-BD's ``(ratio - median) / (1.4826 MAD)``),
+      for ranking models; the verdict is the agreement alone. On the zoos of
       the onnx README (stop 40) it found every working backdoor with the right class, at 1
       false positive in 10 clean Fashion-MNIST models; it costs both detectors.
 

@@ -317,6 +317,12 @@ def test_scan_model_equals_the_cli_and_finds_the_pytorch_backdoor(cli, tmp_path)
     assert both.target_classes == [7] and set(both.detectors) == {"consensus"}
     assert c["neural_cleanse"]["details"]["classes"] == got.detectors["neural-cleanse"]["classes"]
     assert c["max_margin"]["details"]["classes"] == got.detectors["max-margin"]["classes"]
+    # Its ranking score: per class the smaller of the NC index and MM-BD's robust z (NumPy).
+    r = np.asarray(mm_ratio)
+    z = (r - np.median(r)) / (1.4826 * np.median(np.abs(r - np.median(r))))
+    want = np.minimum(np.asarray(nc_index), z)
+    np.testing.assert_allclose(c["class_scores"], want, rtol=1e-9, atol=1e-12)
+    assert c["score"] == pytest.approx(want.max(), rel=1e-9) and int(np.argmax(want)) == 7
     assert 7 in both.triggers
     with pytest.raises(ValueError, match="not a member's parameter|unknown field"):
         detect.scan_model(str(onnx), x, y, ["consensus"], params={"consensus": {"steps": 5}})

@@ -11,7 +11,9 @@
 //! usually the top class of each without being significant (onnx README, stop 40).
 //!
 //! Rule: with `a = argmax_c index_NC(c)` and `b = argmax_c ratio_MM(c)` (a tie for either
-//! maximum gives no top class), the model is trojaned with target `a` iff `a = b`.
+//! maximum gives no top class), the model is trojaned with target `a` iff `a = b`. For
+//! ranking models (AUROC), each class also gets a score, the smaller of its two robust
+//! z-scores ([`class_scores`]; JSON `score` = the largest, `class_scores`).
 //! Assumptions: at least 3 classes (Neural Cleanse's MAD test); under the null the two top
 //! classes are roughly independent, so a clean model agrees by chance with probability about
 //! `sum_c P_NC(c) P_MM(c)`, which is `1/K` for uniform tops and more when both detectors favour
@@ -52,6 +54,37 @@ fn top_class(scores: &[Option<f64>]) -> Option<usize> {
         (Some(c), None) => Some(c),
         _ => None,
     }
+}
+
+/// Each class's consensus score: the smaller of its two robust z-scores, Neural Cleanse's
+/// anomaly index (already `(median - norm) / (1.4826 MAD)` over the mask norms) and MM-BD's
+/// `(ratio - median) / (1.4826 MAD)` over the referenced ratios; `None` where either is
+/// missing or not finite. When the two top classes agree, that class has the largest score
+/// (no other class beats it on either z-score), so the model's score, the largest class
+/// score, ranks models for AUROC without changing the verdict rule.
+pub fn class_scores(
+    neural_cleanse: &[Option<f64>],
+    max_margin: &[Option<f64>],
+) -> Vec<Option<f64>> {
+    let finite: Vec<(usize, f64)> = max_margin
+        .iter()
+        .enumerate()
+        .filter_map(|(c, s)| s.filter(|v| v.is_finite()).map(|v| (c, -v)))
+        .collect();
+    let negated: Vec<f64> = finite.iter().map(|&(_, v)| v).collect();
+    let (z, _, _) = crate::model_scan::anomaly_indices(&negated);
+    let mut mm_z = vec![None; max_margin.len()];
+    for (&(c, _), z) in finite.iter().zip(z) {
+        mm_z[c] = Some(z);
+    }
+    neural_cleanse
+        .iter()
+        .zip(mm_z.iter().chain(std::iter::repeat(&None)))
+        .map(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) if a.is_finite() && b.is_finite() => Some(a.min(*b)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The class both score vectors rank highest (each with a unique maximum), else `None`.
@@ -115,9 +148,15 @@ impl ModelInspector for Consensus {
         );
         let agreed = agreed_class(&nc.class_scores.values, &mm.class_scores.values);
         let show = |c: Option<usize>| c.map_or("none (tie)".to_string(), |c| c.to_string());
+        let scores = class_scores(&nc.class_scores.values, &mm.class_scores.values);
+        let score = scores
+            .iter()
+            .flatten()
+            .copied()
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
         let class_scores = ClassScores {
-            name: "anomaly index (Neural Cleanse)",
-            values: nc.class_scores.values.clone(),
+            name: "score (smaller z)",
+            values: scores.clone(),
             evidence: format!(
                 "Neural Cleanse's top class {} {} MM-BD's top class {}",
                 show(a),
@@ -127,6 +166,8 @@ impl ModelInspector for Consensus {
         };
         let details = serde_json::json!({
             "agreed_class": agreed,
+            "score": score,
+            "class_scores": scores,
             "neural_cleanse": { "top_class": a, "evidence": nc.class_scores.evidence, "details": nc.details },
             "max_margin": { "top_class": b, "evidence": mm.class_scores.evidence, "details": mm.details },
         });
@@ -156,6 +197,32 @@ mod tests {
         assert_eq!(top_class(&[None, None]), None);
         assert_eq!(top_class(&[]), None);
         assert_eq!(top_class(&[Some(2.0), Some(2.0), Some(1.0)]), None);
+    }
+
+    #[test]
+    fn class_scores_are_the_smaller_robust_z_by_hand() {
+        // MM-BD ratios [1, 2, 3, 10]: median 2.5, |deviations| [1.5, 0.5, 0.5, 7.5] -> MAD 1,
+        // z = (r - 2.5) / 1.4826. Neural Cleanse's indices are taken as they are.
+        let mm = [Some(1.0), Some(2.0), Some(3.0), Some(10.0)];
+        let nc = [Some(0.0), Some(5.0), None, Some(3.0)];
+        let s = class_scores(&nc, &mm);
+        let z = |r: f64| (r - 2.5) / 1.4826;
+        assert!((s[0].unwrap() - z(1.0)).abs() < 1e-12);
+        assert!((s[1].unwrap() - z(2.0)).abs() < 1e-12);
+        assert_eq!(s[2], None);
+        assert!((s[3].unwrap() - 3.0).abs() < 1e-12);
+        // Agreement at class 3: it has the largest score.
+        assert_eq!(agreed_class(&nc[..], &mm[..]), None);
+        let nc = [Some(0.0), Some(1.0), Some(0.5), Some(3.0)];
+        assert_eq!(agreed_class(&nc, &mm), Some(3));
+        let s = class_scores(&nc, &mm);
+        assert_eq!(top_class(&s), Some(3));
+        // Missing MM-BD classes and non-finite values give no score.
+        let s = class_scores(
+            &[Some(1.0), Some(f64::NAN), Some(2.0)],
+            &[Some(1.0), Some(2.0)],
+        );
+        assert!(s[0].is_some() && s[1].is_none() && s[2].is_none());
     }
 
     #[test]
