@@ -39,8 +39,8 @@ pub struct ReverseParams {
     /// Initial weight of the mask's L1 norm in the loss (then adapted: see [`reverse_triggers`]).
     pub l1_weight: f64,
     /// Early stopping: stop a class after this many steps without progress (the best
-    /// working mask shrinking by 1%), once a working trigger was found and the L1 weight was
-    /// both raised and lowered (Neural Cleanse's rule); 0 runs every step.
+    /// working mask shrinking by 1%) during which the L1 weight was both raised and lowered
+    /// (Neural Cleanse's rule, see [`reverse_triggers`]); 0 runs every step.
     #[serde(default)]
     pub patience: usize,
 }
@@ -354,16 +354,24 @@ pub(crate) fn reverse_one(
     })
 }
 
-/// Neural Cleanse's early stopping (Wang et al. 2019, reference code): once a working trigger
-/// exists and the L1 weight has been both raised and lowered, a class stops after `patience`
-/// consecutive steps in which the best working mask did not fall below
-/// [`EARLY_STOP_IMPROVEMENT`] times its value at the last progress.
+/// Neural Cleanse's early stopping (Wang et al. 2019, reference code), adapted to steps: a
+/// class stops after `patience` consecutive steps in which the best working mask did not fall
+/// below [`EARLY_STOP_IMPROVEMENT`] times its value at the last progress, provided the L1
+/// weight was both raised and lowered *since that progress*. The paper's code asks for both
+/// moves once, over epochs of many batches; counted in single steps, that let a search stop
+/// while λ was still rising from its small start and the mask had not begun to shrink (all ten
+/// digits classes stopped near the half-blended start mask, where the success rate hovers at
+/// 99% while λ is too small to matter). So here a search stops only after its mask has shrunk
+/// at least once since the first working one, and with both moves since the last progress:
+/// where λ oscillates around the smallest working mask.
 #[derive(Debug)]
 struct EarlyStop {
     patience: usize,
     raised: bool,
     lowered: bool,
     reference: f64,
+    /// Whether the mask has shrunk by 1% since the first working one (λ has begun to act).
+    shrunk: bool,
     idle: usize,
 }
 
@@ -374,10 +382,12 @@ impl EarlyStop {
             raised: false,
             lowered: false,
             reference: f64::INFINITY,
+            shrunk: false,
             idle: 0,
         }
     }
 
+    /// Records one adjustment of the L1 weight (raised, or lowered).
     fn adjusted(&mut self, raised: bool) {
         if raised {
             self.raised = true;
@@ -392,12 +402,19 @@ impl EarlyStop {
             return false;
         };
         if best < EARLY_STOP_IMPROVEMENT * self.reference {
+            self.shrunk = self.reference.is_finite();
             self.reference = best;
             self.idle = 0;
+            self.raised = false;
+            self.lowered = false;
         } else {
             self.idle += 1;
         }
-        self.patience > 0 && self.raised && self.lowered && self.idle >= self.patience
+        self.patience > 0
+            && self.shrunk
+            && self.raised
+            && self.lowered
+            && self.idle >= self.patience
     }
 }
 
@@ -411,8 +428,9 @@ impl EarlyStop {
 /// `m = σ(a)`, `p = σ(b)`, with its cost schedule: every 10 steps λ is multiplied by 1.5 if the
 /// trigger sent at least 99% of the batches to `t`, divided by 1.5 otherwise, and the smallest
 /// mask that reached 99% on a batch is kept (the final mask if none did). With a positive
-/// `patience` a search ends early, as in Neural Cleanse's code, once λ has moved both ways and the
-/// kept mask has not shrunk by 1% for `patience` steps. Neural Cleanse then
+/// `patience` a search ends early, as in Neural Cleanse's code, once the kept mask has not
+/// shrunk by 1% for `patience` steps, during which λ moved both ways (it
+/// oscillates around the smallest working mask). Neural Cleanse then
 /// compares the classes of one model with a median-absolute-deviation outlier test. A gate
 /// has a better reference: the deployed model. Here the same optimisation (same inputs,
 /// steps, λ, start point) runs on the baseline and on the candidate, and the check is the
@@ -621,7 +639,8 @@ mod tests {
             "backdoor {bad:?} vs clean {good:?}"
         );
         assert!(bad.classes.iter().all(|c| c.candidate.steps == 150));
-        // Early stopping: the same verdict, in fewer steps for at least one search.
+        // Early stopping on: the same verdict (whether a search stops early is
+        // `early_stop_...`'s test; on this small problem none need stop).
         let early = ReverseParams {
             patience: DEFAULT_PATIENCE,
             ..*params.params()
@@ -635,11 +654,6 @@ mod tests {
             bad_early.max_shrink > 2.0 * good_early.max_shrink,
             "backdoor {bad_early:?} vs clean {good_early:?}"
         );
-        let steps = |c: &ClassTriggers| [c.baseline.steps, c.candidate.steps];
-        assert!(
-            bad_early.classes.iter().flat_map(steps).any(|s| s < 150),
-            "{bad_early:?}"
-        );
     }
 
     #[test]
@@ -650,9 +664,12 @@ mod tests {
         stop.adjusted(false);
         assert!((0..10).all(|_| !stop.should_stop(None)));
         // 100 -> 99.5 is not a 1% improvement; 98 is (relative to 100, the last progress).
+        // Until 98, the mask never shrank since the first working one: never stops.
         let mut stop = EarlyStop::new(3);
         assert!(!stop.should_stop(Some(100.0)));
-        assert!(!stop.should_stop(Some(99.5)));
+        stop.adjusted(true);
+        stop.adjusted(false);
+        assert!((0..10).all(|_| !stop.should_stop(Some(100.0))));
         assert!(!stop.should_stop(Some(99.5)));
         assert!(!stop.should_stop(Some(98.0)));
         // Three idle steps, but the L1 weight was never lowered: keep going.
@@ -662,6 +679,14 @@ mod tests {
         }
         stop.adjusted(false);
         assert!(stop.should_stop(Some(97.5)));
+        // Adjustments before the last progress do not count: 90 resets both.
+        assert!(!stop.should_stop(Some(90.0)));
+        stop.adjusted(false);
+        for _ in 0..5 {
+            assert!(!stop.should_stop(Some(90.0)));
+        }
+        stop.adjusted(true);
+        assert!(stop.should_stop(Some(90.0)));
         // Patience 0 never stops.
         let mut stop = EarlyStop::new(0);
         stop.adjusted(true);
