@@ -3,12 +3,14 @@
 MM-BD referenced ratios read from the first scan JSON found for its index in the given
 directories (`scan-I.json` or `scan-DETECTOR-I.json`, holding that detector), with each
 detector's flagged classes, top class and seconds. Models missing either scan are skipped
-(and counted on stderr).
+(and counted on stderr). MM-BD scans from before its effect floor (stop 36: no `min-effect`
+parameter) get today's verdict recomputed from their own values: flagged when p < p-threshold
+and the top ratio is at least 1.5 times the classes' median ratio.
 
     python3 bench/zoo_consensus_rows.py target/zoo-mnist-80/zoo.jsonl \\
         --nc target/nc-mnist --mm target/zoo-mnist-80 > rows.jsonl
 """
-import argparse, json, os, sys
+import argparse, json, os, statistics, sys
 
 p = argparse.ArgumentParser()
 p.add_argument("zoo_rows")
@@ -54,7 +56,12 @@ for line in open(a.zoo_rows):
     out = {key: r.get(key) for key in ("index", "dataset", "arch", "attack", "target", "rate", "asr")}
     out["nc"] = {"indices": index, "flagged": nc["target_classes"], "top_class": top(index),
                  "steps": [c.get("steps") for c in nc["classes"]], "seconds": nc["seconds"]}
-    out["mm"] = {"ratios": ratio, "flagged": mm["target_classes"], "top_class": top(ratio),
+    flagged = mm["target_classes"]
+    if "min-effect" not in mm["parameters"]:
+        effect = max(v for v in ratio if v is not None) / statistics.median(v for v in ratio if v is not None)
+        significant = mm["p_value"] < mm["parameters"]["p-threshold"] and effect >= 1.5
+        flagged = [top(ratio)] if significant else []
+    out["mm"] = {"ratios": ratio, "flagged": flagged, "top_class": top(ratio),
                  "seconds": mm["seconds"]}
     print(json.dumps(out))
 if skipped:
