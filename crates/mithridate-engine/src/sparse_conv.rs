@@ -189,7 +189,7 @@ fn group_by_channel(sparse: &mut SparseWork, o_n: usize, d_bias: &mut [f32]) {
     }
 }
 
-/// Sizes [`apply`] needs.
+/// Sizes [`weight_gradient`] and [`input_gradient`] need.
 struct Geometry {
     kernel: usize,
     /// `k C`: contiguous values per kernel row.

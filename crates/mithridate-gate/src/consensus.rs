@@ -149,11 +149,7 @@ impl ModelInspector for Consensus {
         let agreed = agreed_class(&nc.class_scores.values, &mm.class_scores.values);
         let show = |c: Option<usize>| c.map_or("none (tie)".to_string(), |c| c.to_string());
         let scores = class_scores(&nc.class_scores.values, &mm.class_scores.values);
-        let score = scores
-            .iter()
-            .flatten()
-            .copied()
-            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        let score = scores.iter().flatten().copied().reduce(f64::max);
         let class_scores = ClassScores {
             name: "score (smaller z)",
             values: scores.clone(),

@@ -48,6 +48,7 @@ pub mod junit;
 pub mod margin_reference;
 pub mod max_margin;
 pub mod model_scan;
+mod optimiser;
 mod policy;
 pub mod probe;
 mod report;

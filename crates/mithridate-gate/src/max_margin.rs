@@ -55,7 +55,8 @@ use crate::margin_reference::{
     reference_margins, reference_ratios, MarginReference, ReferenceArchitecture,
 };
 use crate::model_scan::GradientModel;
-use crate::reverse::{layout, Adam};
+use crate::optimiser::Adam;
+use crate::reverse::layout;
 use crate::{GateError, Result};
 use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features, Modality};
