@@ -61,8 +61,9 @@ def attack(
     hidden: int = 128,
     epochs: int = 40,
     fine_tune_layers: int = 0,
-    fine_tune_epochs: int = 4,
-    fine_tune_lr: float = 1e-4,
+    fine_tune_epochs: int = 3,
+    fine_tune_lr: float = 5e-5,
+    fine_tune_head: str = "fresh",
     cache: bool = True,
     seed: int = 0,
 ) -> Dict[str, Any]:
@@ -106,7 +107,13 @@ def attack(
     fine_tune_epochs : int
         Fine-tuning epochs (with ``fine_tune_layers``).
     fine_tune_lr : float
-        Fine-tuning AdamW learning rate of the layers (the head keeps its own).
+        Fine-tuning AdamW peak learning rate of the layers (the head keeps its own); both
+        warm up linearly over the first 10% of the steps and decay linearly to 0, with the
+        gradient's global norm clipped at 1 (BERT's recipe, Devlin et al. 2019).
+    fine_tune_head : str
+        Where the head starts fine-tuning: ``"fresh"`` weights (BERT's recipe) or the
+        ``"probe"`` trained on the frozen features (LP-FT, Kumar et al. 2022). Anything else
+        raises ``ValueError``.
     cache : bool
         Read and write the embedding cache (the CLI's ``--no-cache`` is ``cache=False``).
     seed : int
@@ -163,6 +170,7 @@ def attack(
         fine_tune_layers=fine_tune_layers,
         fine_tune_epochs=fine_tune_epochs,
         fine_tune_lr=fine_tune_lr,
+        fine_tune_head=fine_tune_head,
         cache=cache,
         seed=seed,
     )

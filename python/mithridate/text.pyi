@@ -19,6 +19,7 @@ def attack(
     fine_tune_layers: int = ...,
     fine_tune_epochs: int = ...,
     fine_tune_lr: float = ...,
+    fine_tune_head: str = ...,
     cache: bool = ...,
     seed: int = ...,
 ) -> Dict[str, Any]: ...

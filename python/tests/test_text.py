@@ -118,6 +118,11 @@ def test_registry_lists_the_attacks_and_defences() -> None:
             "target class 5 is not a class of spamassassin (classes 0..2)",
         ),
         (("no-such-set", "badnl", 0.1), {}, "unknown text set 'no-such-set'"),
+        (
+            ("spamassassin", "badnl", 0.1),
+            {"fine_tune_layers": 1, "fine_tune_head": "lp-ft"},
+            "the fine-tuning head starts `fresh` or from the `probe`, got `lp-ft`",
+        ),
     ],
 )
 def test_bad_input_raises_value_error_with_the_library_message(

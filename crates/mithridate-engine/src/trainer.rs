@@ -184,8 +184,8 @@ impl<'a> FastTrainer<'a> {
 
     /// Gradient of the mean cross-entropy over the samples `rows` of `inputs` (row-major,
     /// `sample_len` values each) with labels `labels`, at parameters `params` (in
-    /// [`Network::specs`] order). Returns the mean loss; [`FastTrainer::gradient`] then gives
-    /// each tensor's gradient.
+    /// [`Network::specs`] order). Returns the mean loss and keeps each tensor's gradient in
+    /// the trainer (read by the tests through `gradient`, which exists only under `cfg(test)`).
     pub fn step(
         &mut self,
         params: &[Vec<f32>],

@@ -89,8 +89,12 @@ pub fn class_scores(
 
 /// The class both score vectors rank highest (each with a unique maximum), else `None`.
 pub fn agreed_class(neural_cleanse: &[Option<f64>], max_margin: &[Option<f64>]) -> Option<usize> {
-    let a = top_class(neural_cleanse)?;
-    (top_class(max_margin)? == a).then_some(a)
+    same_class(top_class(neural_cleanse), top_class(max_margin))
+}
+
+/// `a` when both top classes exist and are equal.
+fn same_class(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    a.filter(|&a| Some(a) == b)
 }
 
 /// Parameters of [`Consensus`]: each member's own, under its registry name.
@@ -146,7 +150,7 @@ impl ModelInspector for Consensus {
             top_class(&nc.class_scores.values),
             top_class(&mm.class_scores.values),
         );
-        let agreed = agreed_class(&nc.class_scores.values, &mm.class_scores.values);
+        let agreed = same_class(a, b);
         let show = |c: Option<usize>| c.map_or("none (tie)".to_string(), |c| c.to_string());
         let scores = class_scores(&nc.class_scores.values, &mm.class_scores.values);
         let score = scores.iter().flatten().copied().reduce(f64::max);

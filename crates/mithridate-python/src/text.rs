@@ -25,7 +25,7 @@ use serde_json::Value;
     clean_label=false, target=0, defences=Vec::new(), train=2000, test=500,
     hidden=HeadConfig::default().hidden, epochs=HeadConfig::default().epochs,
     fine_tune_layers=0, fine_tune_epochs=FineTuneConfig::default().epochs,
-    fine_tune_lr=FineTuneConfig::default().lr, cache=true, seed=0))]
+    fine_tune_lr=FineTuneConfig::default().lr, fine_tune_head="fresh", cache=true, seed=0))]
 #[allow(clippy::too_many_arguments)]
 fn text_attack(
     py: Python<'_>,
@@ -44,6 +44,7 @@ fn text_attack(
     fine_tune_layers: usize,
     fine_tune_epochs: usize,
     fine_tune_lr: f64,
+    fine_tune_head: &str,
     cache: bool,
     seed: u64,
 ) -> PyResult<(Py<PyAny>, usize)> {
@@ -79,6 +80,9 @@ fn text_attack(
             layers: fine_tune_layers,
             epochs: fine_tune_epochs,
             lr: fine_tune_lr,
+            head_start: fine_tune_head
+                .parse()
+                .map_err(|e: mithridate_text::TextError| invalid(e.to_string()))?,
             ..FineTuneConfig::default()
         },
         seed,

@@ -3,19 +3,31 @@
 //! Papers: the backdoor attacks measured here (Dai, Chen & Li 2019, AddSent; Qi et al. 2021,
 //! syntactic / template triggers) fine-tune the whole BERT; fine-tuning only the top layers is
 //! the partial fine-tuning of Howard & Ruder (2018, ULMFiT) and Lee et al. (2019, "What Would
-//! Elsa Do? Freezing Layers During Transformer Fine-Tuning"), and starting the joint phase
-//! from a head trained on the frozen features is LP-FT (Kumar et al. 2022, "Fine-Tuning can
-//! Distort Pretrained Features").
+//! Elsa Do? Freezing Layers During Transformer Fine-Tuning"). The optimiser follows BERT's
+//! fine-tuning (Devlin et al. 2019) and Mosbach, Andriushchenko & Klakow (2021, "On the
+//! Stability of Fine-tuning BERT"): bias-corrected AdamW, a learning rate warmed up linearly
+//! over the first [`FineTuneConfig::warmup`] share of the steps and then decayed linearly to
+//! 0, and the gradient's global L2 norm clipped at [`FineTuneConfig::clip`]. The head starts
+//! fresh ([`HeadStart::Fresh`], as BERT's classifier) or from the head trained on the frozen
+//! features ([`HeadStart::Probe`], LP-FT, Kumar et al. 2022, "Fine-Tuning can Distort
+//! Pretrained Features").
+//!
+//! Why fresh by default: the probe head (an MLP trained 40 epochs) already fits the training
+//! set, poisoned texts included (mean loss 5e-4 before the joint phase on SpamAssassin with 20
+//! AddSent texts), so the layers get almost no gradient and learn nothing; a fresh head makes
+//! the layers and the head fit the data together.
 //!
 //! The model is `p = softmax(head(std(pool(L_6 ... L_{7-K}(h_{6-K}(x))))))`: `h_{6-K}` the
 //! frozen lower layers' token states (computed once per text and kept in memory, bounded by
 //! [`FineTuneConfig::max_state_bytes`], checked before allocating), `L_i` the trainable
 //! layers ([`mithridate_rag::encoder::TrainableLayers`]), `pool` the crate's mean + max
 //! pooling, `std` the head's fixed standardisation (from the frozen training features), and
-//! the head the crate's MLP ([`Head`]), initialised from the head trained on the frozen
-//! features. Loss: mean cross-entropy per mini-batch; AdamW (Loshchilov & Hutter 2019) with
-//! learning rate `lr` and decoupled decay 0.01 for the layers, the head's `lr` and
-//! `weight_decay` for the head. Mini-batches are drawn from a seeded shuffle, then sorted by
+//! the head the crate's MLP ([`Head`]), fresh or the probe as above. Loss: mean cross-entropy per mini-batch; AdamW (Loshchilov & Hutter 2019) with
+//! peak learning rate `lr` and decoupled decay 0.01 for the layers, the head's `lr` and
+//! `weight_decay` for the head, both scaled by the schedule
+//! `f(t) = (t + 1) / W` for `t < W`, else `(T - t) / (T - W)` (`T` steps, `W = ceil(warmup T)`);
+//! each step's gradients are scaled by `min(1, clip / ||g||)`, `||g||` over every trainable
+//! variable. Mini-batches are drawn from a seeded shuffle, then sorted by
 //! length within windows of 8 batches so that each batch pads only to its longest text.
 //! Everything is seeded and runs on the CPU in a fixed order: same seed, same bytes.
 //!
@@ -46,15 +58,24 @@ pub struct FineTuneConfig {
     pub lr: f64,
     /// Bound on the cached token states, bytes.
     pub max_state_bytes: usize,
+    /// Where the head starts the joint phase.
+    pub head_start: HeadStart,
+    /// Share of the steps over which the learning rates warm up linearly, in [0, 1).
+    pub warmup: f64,
+    /// Largest global L2 norm of a step's gradient (0: no clipping).
+    pub clip: f64,
 }
 
 impl Default for FineTuneConfig {
     fn default() -> Self {
         FineTuneConfig {
             layers: 0,
-            epochs: 4,
-            lr: 1e-4,
+            epochs: 3,
+            lr: 5e-5,
             max_state_bytes: 2 << 30,
+            head_start: HeadStart::Fresh,
+            warmup: 0.1,
+            clip: 1.0,
         }
     }
 }
@@ -77,7 +98,43 @@ impl FineTuneConfig {
                 self.lr
             )));
         }
+        if !(0.0..1.0).contains(&self.warmup) {
+            return Err(TextError::invalid(format!(
+                "the fine-tuning warm-up share must be in [0, 1), got {}",
+                self.warmup
+            )));
+        }
+        if !(self.clip.is_finite() && self.clip >= 0.0) {
+            return Err(TextError::invalid(format!(
+                "the fine-tuning gradient clip must be finite and >= 0 (0: none), got {}",
+                self.clip
+            )));
+        }
         Ok(())
+    }
+}
+
+/// Where the head starts fine-tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadStart {
+    /// Fresh weights (the standardisation of the frozen features is kept), as BERT's
+    /// fine-tuning starts its classifier.
+    Fresh,
+    /// The head trained on the frozen features (LP-FT, Kumar et al. 2022).
+    Probe,
+}
+
+impl std::str::FromStr for HeadStart {
+    type Err = TextError;
+    fn from_str(s: &str) -> Result<HeadStart> {
+        match s {
+            "fresh" => Ok(HeadStart::Fresh),
+            "probe" => Ok(HeadStart::Probe),
+            _ => Err(TextError::invalid(format!(
+                "the fine-tuning head starts `fresh` or from the `probe`, got `{s}`"
+            ))),
+        }
     }
 }
 
@@ -122,6 +179,8 @@ impl std::fmt::Debug for Tuner {
 
 /// Stream of the fine-tuning order (apart from the head's own draws).
 const STREAM: u64 = 0x66_74;
+/// Stream of a fresh head's weights.
+const HEAD_STREAM: u64 = 0x6864;
 
 impl Tuner {
     /// A tuner for `cfg` (checked; `layers` must be >= 1).
@@ -274,15 +333,20 @@ impl Tuner {
         let width = if hidden == 0 { dim } else { hidden };
         let mean = Tensor::from_slice(&init.mean, (1, dim), &dev)?;
         let scale = Tensor::from_slice(&init.scale, (1, dim), &dev)?;
+        let fresh;
+        let init = match self.cfg.head_start {
+            HeadStart::Probe => init,
+            HeadStart::Fresh => {
+                fresh = init.reinitialised(seed ^ HEAD_STREAM);
+                &fresh
+            }
+        };
         let w1 = Var::from_slice(&init.w1, (hidden, dim), &dev)?;
         let b1 = Var::from_slice(&init.b1, hidden, &dev)?;
         let w2 = Var::from_slice(&init.w2, (classes, width), &dev)?;
         let b2 = Var::from_slice(&init.b2, classes, &dev)?;
-        let head_vars = if hidden == 0 {
-            vec![w2.clone(), b2.clone()]
-        } else {
-            vec![w1.clone(), b1.clone(), w2.clone(), b2.clone()]
-        };
+        let head_vars = head_vars(&w1, &b1, &w2, &b2, hidden);
+        let all_vars: Vec<Var> = top.vars().iter().chain(&head_vars).cloned().collect();
         let mut layer_opt = AdamW::new(
             top.vars().to_vec(),
             ParamsAdamW {
@@ -301,6 +365,12 @@ impl Tuner {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ STREAM);
         let mut order: Vec<usize> = (0..states.len()).collect();
         let batch = head_cfg.batch;
+        let head_lr = head_cfg.lr as f64;
+        let schedule = Schedule::new(
+            self.cfg.epochs * states.len().div_ceil(batch),
+            self.cfg.warmup,
+        );
+        let mut step = 0usize;
         let mut losses = Vec::with_capacity(self.cfg.epochs);
         for epoch in 0..self.cfg.epochs {
             order.shuffle(&mut rng);
@@ -326,7 +396,12 @@ impl Tuner {
                     let labels: Vec<u32> = b.iter().map(|&i| y[i]).collect();
                     let labels = Tensor::from_vec(labels, b.len(), &dev)?;
                     let loss = cross_entropy(&logits, &labels)?;
-                    let grads = loss.backward()?;
+                    let mut grads = loss.backward()?;
+                    clip_gradients(&mut grads, &all_vars, self.cfg.clip)?;
+                    let f = schedule.factor(step);
+                    step += 1;
+                    layer_opt.set_learning_rate(self.cfg.lr * f);
+                    head_opt.set_learning_rate(head_lr * f);
                     layer_opt.step(&grads)?;
                     head_opt.step(&grads)?;
                     total += loss.to_scalar::<f32>()? as f64 * b.len() as f64;
@@ -348,6 +423,71 @@ impl Tuner {
     }
 }
 
+/// The head's trainable variables (`W1`, `b1` only with a hidden layer).
+fn head_vars(w1: &Var, b1: &Var, w2: &Var, b2: &Var, hidden: usize) -> Vec<Var> {
+    if hidden == 0 {
+        vec![w2.clone(), b2.clone()]
+    } else {
+        vec![w1.clone(), b1.clone(), w2.clone(), b2.clone()]
+    }
+}
+
+/// Linear warm-up over the first `warmup` share of the steps, then linear decay to zero
+/// (the schedule of BERT's fine-tuning, Devlin et al. 2019).
+struct Schedule {
+    total: usize,
+    warm: usize,
+}
+
+impl Schedule {
+    fn new(total: usize, warmup: f64) -> Schedule {
+        let warm = ((total as f64 * warmup).ceil() as usize).min(total);
+        Schedule { total, warm }
+    }
+
+    /// The learning-rate factor of step `t` (0-based), in (0, 1].
+    fn factor(&self, t: usize) -> f64 {
+        if t < self.warm {
+            (t + 1) as f64 / self.warm as f64
+        } else {
+            ((self.total - t) as f64 / (self.total - self.warm).max(1) as f64).max(0.0)
+        }
+    }
+}
+
+/// Scales every gradient of `vars` by `max_norm / ||g||` when the global L2 norm exceeds
+/// `max_norm` (> 0; 0 leaves them as they are).
+fn clip_gradients(
+    grads: &mut mithridate_rag::encoder::candle_core::backprop::GradStore,
+    vars: &[Var],
+    max_norm: f64,
+) -> mithridate_rag::encoder::candle_core::Result<()> {
+    if max_norm <= 0.0 {
+        return Ok(());
+    }
+    let mut sum = 0f64;
+    for v in vars {
+        if let Some(g) = grads.get(v.as_tensor()) {
+            sum += g
+                .sqr()?
+                .sum_all()?
+                .to_dtype(DType::F64)?
+                .to_scalar::<f64>()?;
+        }
+    }
+    let norm = sum.sqrt();
+    if norm.is_finite() && norm > max_norm {
+        let k = max_norm / norm;
+        for v in vars {
+            if let Some(g) = grads.get(v.as_tensor()) {
+                let scaled = (g * k)?;
+                grads.insert(v.as_tensor(), scaled);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Mean `-log softmax(logits)[label]` over the rows (log-sum-exp shifted by the row maximum).
 fn cross_entropy(
     logits: &Tensor,
@@ -358,4 +498,83 @@ fn cross_entropy(
     let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
     let picked = shifted.gather(&labels.unsqueeze(1)?, 1)?;
     (lse - picked)?.mean_all()?.to_dtype(DType::F32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_warms_up_then_decays_to_zero() {
+        // 20 steps, 10% warm-up: W = 2 -> 0.5, 1, then 18/18 .. 1/18.
+        let s = Schedule::new(20, 0.1);
+        let f: Vec<f64> = (0..20).map(|t| s.factor(t)).collect();
+        assert_eq!(&f[..3], &[0.5, 1.0, 1.0]);
+        assert!((f[3] - 17.0 / 18.0).abs() < 1e-12);
+        assert!((f[19] - 1.0 / 18.0).abs() < 1e-12);
+        assert!(f.windows(2).skip(2).all(|w| w[1] < w[0]));
+        // No warm-up: linear decay from the first step.
+        let s = Schedule::new(4, 0.0);
+        let f: Vec<f64> = (0..4).map(|t| s.factor(t)).collect();
+        assert_eq!(f, vec![1.0, 0.75, 0.5, 0.25]);
+        // One step: the full rate.
+        assert_eq!(Schedule::new(1, 0.1).factor(0), 1.0);
+    }
+
+    #[test]
+    fn clipping_scales_the_global_norm_and_keeps_small_gradients() {
+        let dev = Device::Cpu;
+        let a = Var::from_slice(&[1f32, 2.0], 2, &dev).unwrap();
+        let b = Var::from_slice(&[0.5f32], 1, &dev).unwrap();
+        // loss = 3 a0 + 4 b0: gradients (3, 0) and (4), global norm 5.
+        let loss = |a: &Var, b: &Var| {
+            let l = (a.as_tensor().get(0).unwrap() * 3.0).unwrap();
+            (l + (b.as_tensor().get(0).unwrap() * 4.0).unwrap()).unwrap()
+        };
+        let vars = [a.clone(), b.clone()];
+        let grad = |g: &mithridate_rag::encoder::candle_core::backprop::GradStore, v: &Var| {
+            g.get(v.as_tensor()).unwrap().to_vec1::<f32>().unwrap()
+        };
+        let mut g = loss(&a, &b).backward().unwrap();
+        clip_gradients(&mut g, &vars, 1.0).unwrap();
+        let close = |x: Vec<f32>, y: &[f32]| x.iter().zip(y).all(|(x, y)| (x - y).abs() < 1e-6);
+        assert!(close(grad(&g, &a), &[0.6, 0.0]));
+        assert!(close(grad(&g, &b), &[0.8]));
+        let mut g = loss(&a, &b).backward().unwrap();
+        clip_gradients(&mut g, &vars, 10.0).unwrap();
+        assert_eq!(grad(&g, &a), vec![3.0, 0.0]);
+        let mut g = loss(&a, &b).backward().unwrap();
+        clip_gradients(&mut g, &vars, 0.0).unwrap();
+        assert_eq!(grad(&g, &b), vec![4.0]);
+    }
+
+    #[test]
+    fn impossible_schedules_and_head_starts_are_refused_by_name() {
+        let ok = FineTuneConfig {
+            layers: 1,
+            ..FineTuneConfig::default()
+        };
+        assert!(ok.check().is_ok());
+        for (bad, word) in [
+            (FineTuneConfig { warmup: 1.0, ..ok }, "warm-up"),
+            (FineTuneConfig { warmup: -0.1, ..ok }, "warm-up"),
+            (
+                FineTuneConfig {
+                    clip: f64::NAN,
+                    ..ok
+                },
+                "clip",
+            ),
+            (FineTuneConfig { clip: -1.0, ..ok }, "clip"),
+        ] {
+            assert!(bad.check().unwrap_err().to_string().contains(word));
+        }
+        assert_eq!("probe".parse::<HeadStart>().unwrap(), HeadStart::Probe);
+        assert_eq!("fresh".parse::<HeadStart>().unwrap(), HeadStart::Fresh);
+        assert!("lp-ft"
+            .parse::<HeadStart>()
+            .unwrap_err()
+            .to_string()
+            .contains("lp-ft"));
+    }
 }

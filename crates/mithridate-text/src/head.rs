@@ -102,6 +102,20 @@ fn softmax(z: &mut [f32]) {
 }
 
 impl Head {
+    /// The same standardisation with fresh weights drawn from `seed` (zero biases), as
+    /// [`Head::train`] draws them before its first step.
+    pub fn reinitialised(&self, seed: u64) -> Head {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (w1, w2) = draw_weights(&mut rng, self.dim, self.hidden, self.classes);
+        Head {
+            w1,
+            b1: vec![0.0; self.hidden],
+            w2,
+            b2: vec![0.0; self.classes],
+            ..self.clone()
+        }
+    }
+
     /// Trains on row-major `x` (`[n, dim]`) with labels `y` in `0..classes`.
     pub fn train(
         x: &[f32],
@@ -130,19 +144,16 @@ impl Head {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let h = cfg.hidden;
         let width = if h == 0 { dim } else { h };
-        let mut init = |len: usize, fan_in: usize| -> Vec<f32> {
-            let b = 1.0 / (fan_in as f32).sqrt();
-            (0..len).map(|_| rng.random_range(-b..b)).collect()
-        };
+        let (w1, w2) = draw_weights(&mut rng, dim, h, classes);
         let mut head = Head {
             dim,
             hidden: h,
             classes,
             mean,
             scale,
-            w1: init(h * dim, dim),
+            w1,
             b1: vec![0.0; h],
-            w2: init(classes * width, width),
+            w2,
             b2: vec![0.0; classes],
         };
         let xs: Vec<f32> = x
@@ -271,4 +282,20 @@ impl Head {
             })
             .collect()
     }
+}
+
+/// `W1` (`[hidden, dim]`) and `W2` (`[classes, width]`), each `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`.
+fn draw_weights(
+    rng: &mut ChaCha8Rng,
+    dim: usize,
+    hidden: usize,
+    classes: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let width = if hidden == 0 { dim } else { hidden };
+    let mut draw = |len: usize, fan_in: usize| -> Vec<f32> {
+        let b = 1.0 / (fan_in as f32).sqrt();
+        (0..len).map(|_| rng.random_range(-b..b)).collect()
+    };
+    let w1 = draw(hidden * dim, dim);
+    (w1, draw(classes * width, width))
 }

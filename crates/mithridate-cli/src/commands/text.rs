@@ -7,7 +7,7 @@ use crate::output::Context;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use mithridate_text::experiment::{self, ExperimentSpec, Stage};
-use mithridate_text::finetune::FineTuneConfig;
+use mithridate_text::finetune::{FineTuneConfig, HeadStart};
 use mithridate_text::head::HeadConfig;
 use mithridate_text::registry::{ATTACKS, DEFENCES};
 use mithridate_text::TextError;
@@ -62,9 +62,14 @@ pub struct TextAttackArgs {
     /// Fine-tuning epochs (with --fine-tune-layers).
     #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
     pub fine_tune_epochs: usize,
-    /// Fine-tuning AdamW learning rate of the layers (the head keeps its own).
+    /// Fine-tuning AdamW peak learning rate of the layers (the head keeps its own); both warm
+    /// up over the first 10% of the steps and decay linearly to 0, gradients clipped at norm 1.
     #[arg(long, default_value_t = FineTuneConfig::default().lr)]
     pub fine_tune_lr: f64,
+    /// Where the head starts fine-tuning: `fresh` weights (BERT's recipe) or the `probe`
+    /// trained on the frozen features (LP-FT).
+    #[arg(long, default_value = "fresh")]
+    pub fine_tune_head: HeadStart,
     /// Do not read or write the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -117,6 +122,7 @@ fn attack(args: TextAttackArgs, ctx: &Context) -> Result<()> {
             layers: args.fine_tune_layers,
             epochs: args.fine_tune_epochs,
             lr: args.fine_tune_lr,
+            head_start: args.fine_tune_head,
             ..FineTuneConfig::default()
         },
         seed: ctx.seed,
@@ -178,10 +184,11 @@ fn attack(args: TextAttackArgs, ctx: &Context) -> Result<()> {
     println!("trigger: {}", report.attack_parameters);
     if report.fine_tune.layers > 0 {
         println!(
-            "fine-tuned: last {} layer(s), {} epochs, lr {}; loss per epoch {:?}",
+            "fine-tuned: last {} layer(s), {} epochs, lr {}, head {:?}; loss per epoch {:?}",
             report.fine_tune.layers,
             report.fine_tune.epochs,
             report.fine_tune.lr,
+            report.fine_tune.head_start,
             report.fine_tune_losses
         );
     }
