@@ -7,7 +7,7 @@
 //! encoder loads, then run by `experiment::run` with the MiniLM embedder and its cache under
 //! `$MITHRIDATE_HOME/text-cache/`. Progress is silent.
 
-use crate::errors::{detached, invalid, json_to_py, py_to_json};
+use crate::errors::{detached, invalid, json_to_py, py_to_json, to_py};
 use crate::failure::{Failure, OrFailure};
 use mithridate_text::experiment::{self, ExperimentSpec};
 use mithridate_text::finetune::FineTuneConfig;
@@ -82,7 +82,7 @@ fn text_attack(
             lr: fine_tune_lr,
             head_start: fine_tune_head
                 .parse()
-                .map_err(|e: mithridate_text::TextError| invalid(e.to_string()))?,
+                .map_err(|e: mithridate_text::TextError| to_py(&e))?,
             ..FineTuneConfig::default()
         },
         seed,

@@ -22,13 +22,14 @@
 //! [`FineTuneConfig::max_state_bytes`], checked before allocating), `L_i` the trainable
 //! layers ([`mithridate_rag::encoder::TrainableLayers`]), `pool` the crate's mean + max
 //! pooling, `std` the head's fixed standardisation (from the frozen training features), and
-//! the head the crate's MLP ([`Head`]), fresh or the probe as above. Loss: mean cross-entropy per mini-batch; AdamW (Loshchilov & Hutter 2019) with
-//! peak learning rate `lr` and decoupled decay 0.01 for the layers, the head's `lr` and
-//! `weight_decay` for the head, both scaled by the schedule
-//! `f(t) = (t + 1) / W` for `t < W`, else `(T - t) / (T - W)` (`T` steps, `W = ceil(warmup T)`);
-//! each step's gradients are scaled by `min(1, clip / ||g||)`, `||g||` over every trainable
-//! variable. Mini-batches are drawn from a seeded shuffle, then sorted by
-//! length within windows of 8 batches so that each batch pads only to its longest text.
+//! the head the crate's MLP ([`Head`]), fresh or the probe as above. Loss: mean cross-entropy
+//! per mini-batch; AdamW (Loshchilov & Hutter 2019) with peak learning rate `lr` and
+//! decoupled decay 0.01 for the layers, the head's `lr` and `weight_decay` for the head, both
+//! scaled by the schedule `f(t) = (t + 1) / W` for `t < W`, else `(T - t) / (T - W)` (`T`
+//! steps, `W = ceil(warmup T)`); each step's gradients are scaled by `min(1, clip / ||g||)`,
+//! `||g||` over every trainable variable. Mini-batches are drawn from a seeded shuffle, then
+//! sorted by length within windows of 8 batches so that each batch pads only to its longest
+//! text.
 //! Everything is seeded and runs on the CPU in a fixed order: same seed, same bytes.
 //!
 //! Assumes the trigger can be learned from token states the frozen lower layers already
