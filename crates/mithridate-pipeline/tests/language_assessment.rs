@@ -117,4 +117,19 @@ fn mistakes_name_their_line_before_anything_runs() {
     let (l, m) = line_of(&text.replace("\ndefences", "\nfine_tune_layers = 7\ndefences"));
     assert_eq!(l, Some(5));
     assert!(m.contains("0..=6"), "{m}");
+    let tuned = "\nfine_tune_layers = 2\nfine_tune_epochs = 4\nfine_tune_lr = 1e-4\n\
+                 fine_tune_head = \"probe\"\ndefences";
+    let (l, m) = line_of(&text.replace("\ndefences", &tuned.replace("\"probe\"", "\"warm\"")));
+    assert_eq!(l, Some(8));
+    assert!(m.contains("`fresh`") && m.contains("warm"), "{m}");
+    let (l, m) = line_of(&text.replace("\ndefences", &tuned.replace("1e-4", "-1.0")));
+    assert_eq!(l, Some(7));
+    assert!(m.contains("learning rate"), "{m}");
+    let (l, m) = line_of(&text.replace("\ndefences", &tuned.replace("= 4", "= 0")));
+    assert_eq!(l, Some(6));
+    assert!(m.contains("epochs >= 1"), "{m}");
+    let frozen = tuned.replace("fine_tune_layers = 2", "fine_tune_layers = 0");
+    let (l, m) = line_of(&text.replace("\ndefences", &frozen));
+    assert_eq!(l, Some(6));
+    assert!(m.contains("fine_tune_epochs needs fine_tune_layers"), "{m}");
 }

@@ -52,6 +52,13 @@ pub struct Text {
     pub epochs: Option<Spanned<usize>>,
     /// MiniLM's last transformer layers fine-tuned with the head, 0..=6 (default 0: frozen).
     pub fine_tune_layers: Option<Spanned<usize>>,
+    /// Fine-tuning epochs (default 3; needs `fine_tune_layers`).
+    pub fine_tune_epochs: Option<Spanned<usize>>,
+    /// Fine-tuning peak learning rate of the layers (default 5e-5; needs `fine_tune_layers`).
+    pub fine_tune_lr: Option<Spanned<f64>>,
+    /// Where the head starts fine-tuning: `fresh` (default) or `probe` (needs
+    /// `fine_tune_layers`).
+    pub fine_tune_head: Option<Spanned<String>>,
     /// Training texts (seeded subset; default 2,000).
     pub max_train: Option<Spanned<usize>>,
     /// Test texts (default 500).

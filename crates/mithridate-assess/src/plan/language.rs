@@ -33,6 +33,14 @@ pub struct TextCell {
     /// keep their identity.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fine_tune_layers: Option<usize>,
+    /// The fine-tuning recipe's settings the block gives (absent: the defaults; omitted from
+    /// the serialised cell then, so older cells keep their identity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fine_tune_epochs: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fine_tune_lr: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fine_tune_head: Option<String>,
     pub max_train: Option<usize>,
     pub max_test: Option<usize>,
     pub target: u32,
@@ -83,6 +91,9 @@ pub fn text_cells(block: &Text, seed: u64) -> Vec<TextCell> {
                     .as_ref()
                     .map(|v| *v.get_ref())
                     .filter(|&k| k > 0),
+                fine_tune_epochs: block.fine_tune_epochs.as_ref().map(|v| *v.get_ref()),
+                fine_tune_lr: block.fine_tune_lr.as_ref().map(|v| *v.get_ref()),
+                fine_tune_head: block.fine_tune_head.as_ref().map(|v| v.get_ref().clone()),
                 max_train: block.max_train.as_ref().map(|v| *v.get_ref()),
                 max_test: block.max_test.as_ref().map(|v| *v.get_ref()),
                 target: block.target.as_ref().map_or(0, |v| *v.get_ref()),
