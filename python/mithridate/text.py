@@ -61,7 +61,7 @@ def attack(
     hidden: int = 128,
     epochs: int = 40,
     fine_tune_layers: int = 0,
-    fine_tune_epochs: int = 3,
+    fine_tune_epochs: int = 4,
     fine_tune_lr: float = 5e-5,
     fine_tune_head: str = "fresh",
     cache: bool = True,

@@ -17,6 +17,10 @@
 //! AddSent texts), so the layers get almost no gradient and learn nothing; a fresh head makes
 //! the layers and the head fit the data together.
 //!
+//! Why 4 epochs by default (BERT suggests 2-4; Mosbach et al. advise training longer): with 2
+//! layers on SpamAssassin's 4,837 texts the training loss was still 0.10-0.17 after a third
+//! epoch and 0.05-0.08 after a fourth; the cost grows linearly with the epochs.
+//!
 //! The model is `p = softmax(head(std(pool(L_6 ... L_{7-K}(h_{6-K}(x))))))`: `h_{6-K}` the
 //! frozen lower layers' token states (computed once per text and kept in memory, bounded by
 //! [`FineTuneConfig::max_state_bytes`], checked before allocating), `L_i` the trainable
@@ -71,7 +75,7 @@ impl Default for FineTuneConfig {
     fn default() -> Self {
         FineTuneConfig {
             layers: 0,
-            epochs: 3,
+            epochs: 4,
             lr: 5e-5,
             max_state_bytes: 2 << 30,
             head_start: HeadStart::Fresh,

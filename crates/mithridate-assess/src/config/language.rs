@@ -52,7 +52,7 @@ pub struct Text {
     pub epochs: Option<Spanned<usize>>,
     /// MiniLM's last transformer layers fine-tuned with the head, 0..=6 (default 0: frozen).
     pub fine_tune_layers: Option<Spanned<usize>>,
-    /// Fine-tuning epochs (default 3; needs `fine_tune_layers`).
+    /// Fine-tuning epochs (default 4; needs `fine_tune_layers`).
     pub fine_tune_epochs: Option<Spanned<usize>>,
     /// Fine-tuning peak learning rate of the layers (default 5e-5; needs `fine_tune_layers`).
     pub fine_tune_lr: Option<Spanned<f64>>,
