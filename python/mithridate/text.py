@@ -61,9 +61,9 @@ def attack(
     hidden: int = 128,
     epochs: int = 40,
     fine_tune_layers: int = 0,
-    fine_tune_epochs: int = 4,
-    fine_tune_lr: float = 5e-5,
-    fine_tune_head: str = "fresh",
+    fine_tune_epochs: Optional[int] = None,
+    fine_tune_lr: Optional[float] = None,
+    fine_tune_head: Optional[str] = None,
     cache: bool = True,
     seed: int = 0,
 ) -> Dict[str, Any]:
@@ -104,16 +104,18 @@ def attack(
         Training epochs of the head (>= 1).
     fine_tune_layers : int
         Fine-tune the encoder's last K transformer layers with the head (0..=6; 0: frozen).
-    fine_tune_epochs : int
-        Fine-tuning epochs (with ``fine_tune_layers``).
-    fine_tune_lr : float
-        Fine-tuning AdamW peak learning rate of the layers (the head keeps its own); both
-        warm up linearly over the first 10% of the steps and decay linearly to 0, with the
-        gradient's global norm clipped at 1 (BERT's recipe, Devlin et al. 2019).
-    fine_tune_head : str
-        Where the head starts fine-tuning: ``"fresh"`` weights (BERT's recipe) or the
-        ``"probe"`` trained on the frozen features (LP-FT, Kumar et al. 2022). Anything else
-        raises ``ValueError``.
+    fine_tune_epochs : int, optional
+        Fine-tuning epochs (default 4).
+    fine_tune_lr : float, optional
+        Fine-tuning AdamW peak learning rate of the layers (default 5e-5; the head keeps its
+        own); both warm up linearly over the first 10% of the steps and decay linearly to 0,
+        with the gradient's global norm clipped at 1 (BERT's recipe, Devlin et al. 2019).
+    fine_tune_head : str, optional
+        Where the head starts fine-tuning: ``"fresh"`` weights (the default, BERT's recipe)
+        or the ``"probe"`` trained on the frozen features (LP-FT, Kumar et al. 2022).
+        Anything else raises ``ValueError``. The three ``fine_tune_*`` settings need
+        ``fine_tune_layers >= 1``: given with a frozen encoder they raise ``ValueError``
+        instead of being ignored.
     cache : bool
         Read and write the embedding cache (the CLI's ``--no-cache`` is ``cache=False``).
     seed : int
@@ -148,7 +150,7 @@ def attack(
     ValueError
         For impossible input, with the library's one-line message: an unknown attack or
         defence or parameter, a rate outside [0, 1], a target that is not a class, an empty
-        or unreadable data set, epochs 0.
+        or unreadable data set, epochs 0, a fine-tuning setting with ``fine_tune_layers=0``.
     OSError
         When a data set or the encoder cannot be fetched or read.
     """

@@ -17,9 +17,9 @@ def attack(
     hidden: int = ...,
     epochs: int = ...,
     fine_tune_layers: int = ...,
-    fine_tune_epochs: int = ...,
-    fine_tune_lr: float = ...,
-    fine_tune_head: str = ...,
+    fine_tune_epochs: Optional[int] = ...,
+    fine_tune_lr: Optional[float] = ...,
+    fine_tune_head: Optional[str] = ...,
     cache: bool = ...,
     seed: int = ...,
 ) -> Dict[str, Any]: ...

@@ -123,6 +123,11 @@ def test_registry_lists_the_attacks_and_defences() -> None:
             {"fine_tune_layers": 1, "fine_tune_head": "lp-ft"},
             "the fine-tuning head starts `fresh` or from the `probe`, got `lp-ft`",
         ),
+        (
+            ("spamassassin", "badnl", 0.1),
+            {"fine_tune_lr": 1e-4},
+            "fine_tune_lr needs fine_tune_layers >= 1",
+        ),
     ],
 )
 def test_bad_input_raises_value_error_with_the_library_message(

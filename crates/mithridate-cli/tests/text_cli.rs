@@ -79,13 +79,21 @@ fn bad_input_is_one_line_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let path = data(dir.path());
     let p = arg(&path);
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["--attack", "nope"], "known: badnl"),
         (&["--attack", "template", "--trigger", "no slot here"], "{}"),
         (&["--rate", "1.5"], "rate"),
         (&["--target", "7"], "target class 7"),
         (&["--defence", "strip:copies=1"], "copies"),
         (&["--attack", "addsent", "--trigger", "   "], "empty"),
+        (
+            &["--fine-tune-epochs", "2"],
+            "--fine-tune-epochs needs --fine-tune-layers >= 1",
+        ),
+        (
+            &["--fine-tune-layers", "1", "--fine-tune-head", "lp-ft"],
+            "got `lp-ft`",
+        ),
     ];
     for (extra, needle) in cases {
         let mut args = vec![

@@ -10,7 +10,7 @@
 use crate::errors::{detached, invalid, json_to_py, py_to_json, to_py};
 use crate::failure::{Failure, OrFailure};
 use mithridate_text::experiment::{self, ExperimentSpec};
-use mithridate_text::finetune::FineTuneConfig;
+use mithridate_text::finetune_settings::{FineTuneSettings, Spelling};
 use mithridate_text::head::HeadConfig;
 use mithridate_text::registry::{ATTACKS, DEFENCES};
 use pyo3::prelude::*;
@@ -18,14 +18,15 @@ use serde_json::Value;
 
 /// One experiment (`mithridate text attack --json`). `params`: further attack parameters (a
 /// dict, the CLI's `-P KEY=VALUE`), `trigger` set over them; `defences`: the CLI's
-/// `--defence` strings. Returns `(result, dropped)`: the result dict and how many corrupt
+/// `--defence` strings; `fine_tune_*`: `None` takes the library's default, and a setting
+/// given with `fine_tune_layers = 0` is refused. Returns `(result, dropped)`: the result dict and how many corrupt
 /// embedding-cache records were dropped (the CLI warns about them).
 #[pyfunction]
 #[pyo3(signature = (data="spamassassin", attack="addsent", rate=0.01, trigger=None, params=None,
     clean_label=false, target=0, defences=Vec::new(), train=2000, test=500,
     hidden=HeadConfig::default().hidden, epochs=HeadConfig::default().epochs,
-    fine_tune_layers=0, fine_tune_epochs=FineTuneConfig::default().epochs,
-    fine_tune_lr=FineTuneConfig::default().lr, fine_tune_head="fresh", cache=true, seed=0))]
+    fine_tune_layers=0, fine_tune_epochs=None, fine_tune_lr=None, fine_tune_head=None,
+    cache=true, seed=0))]
 #[allow(clippy::too_many_arguments)]
 fn text_attack(
     py: Python<'_>,
@@ -42,9 +43,9 @@ fn text_attack(
     hidden: usize,
     epochs: usize,
     fine_tune_layers: usize,
-    fine_tune_epochs: usize,
-    fine_tune_lr: f64,
-    fine_tune_head: &str,
+    fine_tune_epochs: Option<usize>,
+    fine_tune_lr: Option<f64>,
+    fine_tune_head: Option<String>,
     cache: bool,
     seed: u64,
 ) -> PyResult<(Py<PyAny>, usize)> {
@@ -76,15 +77,14 @@ fn text_attack(
             epochs,
             ..HeadConfig::default()
         },
-        fine_tune: FineTuneConfig {
-            layers: fine_tune_layers,
+        fine_tune: FineTuneSettings {
+            layers: Some(fine_tune_layers),
             epochs: fine_tune_epochs,
             lr: fine_tune_lr,
-            head_start: fine_tune_head
-                .parse()
-                .map_err(|e: mithridate_text::TextError| to_py(&e))?,
-            ..FineTuneConfig::default()
-        },
+            head_start: fine_tune_head,
+        }
+        .resolve(Spelling::Keys)
+        .map_err(|e| to_py(&e))?,
         seed,
     };
     let (value, dropped) = detached(py, move || -> Result<(Value, usize), Failure> {

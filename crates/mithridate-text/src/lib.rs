@@ -18,6 +18,7 @@ pub mod defences;
 pub mod embed;
 pub mod experiment;
 pub mod finetune;
+pub mod finetune_settings;
 pub mod head;
 pub mod registry;
 pub mod words;

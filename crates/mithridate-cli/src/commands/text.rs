@@ -7,7 +7,8 @@ use crate::output::Context;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use mithridate_text::experiment::{self, ExperimentSpec, Stage};
-use mithridate_text::finetune::{FineTuneConfig, HeadStart};
+use mithridate_text::finetune::FineTuneConfig;
+use mithridate_text::finetune_settings::{FineTuneSettings, Spelling};
 use mithridate_text::head::HeadConfig;
 use mithridate_text::registry::{ATTACKS, DEFENCES};
 use mithridate_text::TextError;
@@ -59,17 +60,22 @@ pub struct TextAttackArgs {
     /// Fine-tune the encoder's last K transformer layers with the head (0..=6; 0: frozen).
     #[arg(long, default_value_t = 0)]
     pub fine_tune_layers: usize,
-    /// Fine-tuning epochs (with --fine-tune-layers).
-    #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
-    pub fine_tune_epochs: usize,
-    /// Fine-tuning AdamW peak learning rate of the layers (the head keeps its own); both warm
-    /// up over the first 10% of the steps and decay linearly to 0, gradients clipped at norm 1.
-    #[arg(long, default_value_t = FineTuneConfig::default().lr)]
-    pub fine_tune_lr: f64,
+    #[arg(long, help = format!(
+        "Fine-tuning epochs (needs --fine-tune-layers >= 1) [default: {}]",
+        FineTuneConfig::default().epochs
+    ))]
+    pub fine_tune_epochs: Option<usize>,
+    #[arg(long, help = format!(
+        "Fine-tuning AdamW peak learning rate of the layers (the head keeps its own); both warm \
+         up over the first 10% of the steps and decay linearly to 0, gradients clipped at norm \
+         1 (needs --fine-tune-layers >= 1) [default: {:e}]",
+        FineTuneConfig::default().lr
+    ))]
+    pub fine_tune_lr: Option<f64>,
     /// Where the head starts fine-tuning: `fresh` weights (BERT's recipe) or the `probe`
-    /// trained on the frozen features (LP-FT).
-    #[arg(long, default_value = "fresh")]
-    pub fine_tune_head: HeadStart,
+    /// trained on the frozen features (LP-FT) (needs --fine-tune-layers >= 1) [default: fresh].
+    #[arg(long)]
+    pub fine_tune_head: Option<String>,
     /// Do not read or write the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -118,13 +124,13 @@ fn attack(args: TextAttackArgs, ctx: &Context) -> Result<()> {
             epochs: args.epochs,
             ..HeadConfig::default()
         },
-        fine_tune: FineTuneConfig {
-            layers: args.fine_tune_layers,
+        fine_tune: FineTuneSettings {
+            layers: Some(args.fine_tune_layers),
             epochs: args.fine_tune_epochs,
             lr: args.fine_tune_lr,
-            head_start: args.fine_tune_head,
-            ..FineTuneConfig::default()
-        },
+            head_start: args.fine_tune_head.clone(),
+        }
+        .resolve(Spelling::Flags)?,
         seed: ctx.seed,
     };
     // Parameters are checked before the encoder loads (bad input fails fast).

@@ -26,7 +26,7 @@ use mithridate_lm::attacks::{AttackKind, AttackSpec};
 use mithridate_lm::defences::DefenceKind;
 use mithridate_lm::experiment::{BaselineCache, Spec};
 use mithridate_text::experiment::ExperimentSpec;
-use mithridate_text::finetune::FineTuneConfig;
+use mithridate_text::finetune_settings::{FineTuneSettings, Spelling};
 use mithridate_text::head::HeadConfig;
 use std::sync::Mutex;
 
@@ -64,41 +64,6 @@ fn head(head: &str, hidden: Option<usize>, epochs: Option<usize>) -> Result<Head
     })
 }
 
-/// A text cell's fine-tuning recipe: the defaults with the settings the block gives. The
-/// epochs, learning rate and head start need `fine_tune_layers` >= 1: a frozen encoder has
-/// nothing to fine-tune, and a silently ignored setting would mislabel the cell.
-fn fine_tune(
-    layers: Option<usize>,
-    epochs: Option<usize>,
-    lr: Option<f64>,
-    head_start: Option<&str>,
-) -> Result<FineTuneConfig> {
-    let d = FineTuneConfig::default();
-    let layers = layers.unwrap_or(0);
-    let given = [
-        ("fine_tune_epochs", epochs.is_some()),
-        ("fine_tune_lr", lr.is_some()),
-        ("fine_tune_head", head_start.is_some()),
-    ];
-    if let Some((key, _)) = given.iter().find(|(_, set)| layers == 0 && *set) {
-        return Err(invalid(format!(
-            "{key} needs fine_tune_layers >= 1 (the encoder is frozen otherwise)"
-        )));
-    }
-    let config = FineTuneConfig {
-        layers,
-        epochs: epochs.unwrap_or(d.epochs),
-        lr: lr.unwrap_or(d.lr),
-        head_start: match head_start {
-            Some(h) => h.parse().map_err(invalid)?,
-            None => d.head_start,
-        },
-        ..d
-    };
-    config.check().map_err(invalid)?;
-    Ok(config)
-}
-
 /// A text cell with its checked spec.
 #[derive(Debug, Clone)]
 pub struct TextRun {
@@ -119,12 +84,14 @@ impl TextRun {
         spec.target = cell.target;
         spec.clean_label = cell.clean_label;
         spec.head = head(&cell.head, cell.hidden, cell.epochs)?;
-        spec.fine_tune = fine_tune(
-            cell.fine_tune_layers,
-            cell.fine_tune_epochs,
-            cell.fine_tune_lr,
-            cell.fine_tune_head.as_deref(),
-        )?;
+        spec.fine_tune = FineTuneSettings {
+            layers: cell.fine_tune_layers,
+            epochs: cell.fine_tune_epochs,
+            lr: cell.fine_tune_lr,
+            head_start: cell.fine_tune_head.clone(),
+        }
+        .resolve(Spelling::Keys)
+        .map_err(invalid)?;
         spec.seed = cell.seed;
         spec.defences = cell
             .defences
@@ -327,21 +294,25 @@ pub(super) fn validate_text(
         }
     })?;
     // Each setting is checked with those before it, so a mistake names its own line.
-    let layers = block.fine_tune_layers.as_ref().map(|k| *k.get_ref());
-    let epochs = block.fine_tune_epochs.as_ref().map(|v| *v.get_ref());
-    let lr = block.fine_tune_lr.as_ref().map(|v| *v.get_ref());
-    let head_start = block.fine_tune_head.as_ref().map(|v| v.get_ref().as_str());
+    let mut settings = FineTuneSettings {
+        layers: block.fine_tune_layers.as_ref().map(|k| *k.get_ref()),
+        ..FineTuneSettings::default()
+    };
+    let check = |s: &FineTuneSettings| s.resolve(Spelling::Keys).map(drop);
     if let Some(k) = &block.fine_tune_layers {
-        fine_tune(layers, None, None, None).map_err(|e| at(config, k, e))?;
+        check(&settings).map_err(|e| at(config, k, e))?;
     }
     if let Some(v) = &block.fine_tune_epochs {
-        fine_tune(layers, epochs, None, None).map_err(|e| at(config, v, e))?;
+        settings.epochs = Some(*v.get_ref());
+        check(&settings).map_err(|e| at(config, v, e))?;
     }
     if let Some(v) = &block.fine_tune_lr {
-        fine_tune(layers, epochs, lr, None).map_err(|e| at(config, v, e))?;
+        settings.lr = Some(*v.get_ref());
+        check(&settings).map_err(|e| at(config, v, e))?;
     }
     if let Some(v) = &block.fine_tune_head {
-        fine_tune(layers, epochs, lr, head_start).map_err(|e| at(config, v, e))?;
+        settings.head_start = Some(v.get_ref().clone());
+        check(&settings).map_err(|e| at(config, v, e))?;
     }
     for attack in &block.attacks {
         let where_ = attack
