@@ -128,7 +128,9 @@ def attack(
         checked parameters, trigger included), ``rate``, ``target``, ``target_name``,
         ``clean_label``, ``poisoned`` (training texts poisoned), ``seed``, ``head`` and
         ``fine_tune`` (the settings used), ``fine_tune_losses`` (mean loss per fine-tuning
-        epoch of the poisoned model, empty when frozen);
+        epoch of the poisoned model, empty when frozen), ``poisoned_fit`` (share of the
+        poisoned training texts the poisoned model predicts as their poisoned label: did
+        the model fit the poison; ``None`` without poison);
         ``clean_ca`` / ``clean_asr``: accuracy on the clean test texts and attack success of
         the head trained without poison (its ASR is the floor: how often the trigger alone
         moves a clean prediction to the target); ``ca`` / ``asr``: the same for the poisoned

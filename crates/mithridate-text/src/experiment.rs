@@ -86,6 +86,12 @@ pub struct ExperimentResult {
     pub fine_tune: FineTuneConfig,
     /// Mean training loss per fine-tuning epoch of the poisoned model (empty when frozen).
     pub fine_tune_losses: Vec<f32>,
+    /// Share of the poisoned training texts that the poisoned model predicts as their
+    /// (poisoned) label: whether the model fitted the poison at all (`None` without poison).
+    /// An ASR well below it means the trigger was fitted text by text rather than learned as
+    /// a feature that carries to new texts; a low fit means training stopped before the
+    /// poison was learned (a mean training loss near 0 can hide a few dozen unfitted texts).
+    pub poisoned_fit: Option<f64>,
     pub clean_ca: f64,
     pub clean_asr: f64,
     pub ca: f64,
@@ -285,6 +291,12 @@ pub fn run(
         .first()
         .and_then(|id| poisoned.train.iter().find(|s| s.id == *id))
         .map(|s| s.text.clone());
+    let poisoned_fit = fitted_share(
+        model_head,
+        features_train,
+        &poisoned.train,
+        &poisoned.poisoned_ids,
+    );
     let (asr, asr_beyond_clean) = success(
         model_head,
         features_triggered,
@@ -308,6 +320,7 @@ pub fn run(
         head: spec.head,
         fine_tune: spec.fine_tune,
         fine_tune_losses: tuned.as_ref().map_or(vec![], |m| m.losses.clone()),
+        poisoned_fit,
         clean_ca,
         clean_asr: crate::defences::share(floor.len(), triggered.len()),
         ca: accuracy(model_head, features_test, &set.test),
@@ -318,4 +331,56 @@ pub fn run(
         defences: outcomes,
         example,
     })
+}
+
+/// Share of the `ids` among `samples` whose prediction from `emb` (rows aligned with
+/// `samples`) is their label; `None` when no sample has one of the ids.
+fn fitted_share(head: &Head, emb: &[f32], samples: &[Sample], ids: &[u64]) -> Option<f64> {
+    let ids: std::collections::HashSet<u64> = ids.iter().copied().collect();
+    let predicted = head.predict(emb);
+    let (fitted, total) = samples
+        .iter()
+        .zip(&predicted)
+        .filter(|(s, _)| ids.contains(&s.id))
+        .fold((0, 0), |(f, t), (s, p)| {
+            (f + usize::from(*p == s.label), t + 1)
+        });
+    (total > 0).then(|| crate::defences::share(fitted, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ten texts per class at x = -1 (label 0) and x = +1 (label 1), and one more at x = +1
+    /// labelled 0: no head on this one feature can fit it, so of the ids {that text, a
+    /// regular one} exactly half are fitted.
+    #[test]
+    fn fitted_share_counts_the_ids_predicted_as_their_label() {
+        let mut samples = Vec::new();
+        let mut x = Vec::new();
+        for i in 0..21u64 {
+            let (label, value) = match i {
+                0..=9 => (0, -1.0),
+                10..=19 => (1, 1.0),
+                _ => (0, 1.0),
+            };
+            samples.push(Sample {
+                id: 100 + i,
+                text: String::new(),
+                label,
+            });
+            x.push(value);
+        }
+        let labels: Vec<u32> = samples.iter().map(|s| s.label).collect();
+        let cfg = HeadConfig {
+            hidden: 0,
+            ..HeadConfig::default()
+        };
+        let head = Head::train(&x, 1, &labels, 2, &cfg, 0);
+        assert_eq!(fitted_share(&head, &x, &samples, &[120, 103]), Some(0.5));
+        assert_eq!(fitted_share(&head, &x, &samples, &[103, 115]), Some(1.0));
+        assert_eq!(fitted_share(&head, &x, &samples, &[]), None);
+        assert_eq!(fitted_share(&head, &x, &samples, &[7]), None);
+    }
 }

@@ -68,6 +68,9 @@ fn badnl_on_spamassassin_subset_is_measured_and_defended() {
         r.asr_beyond_clean
     );
     assert!(r.asr_beyond_clean > 0.8, "{}", r.asr_beyond_clean);
+    // The 40-epoch head fits its training set: the poisoned texts carry their poisoned label.
+    let fit = r.poisoned_fit.expect("30 texts were poisoned");
+    assert!(fit > 0.9, "poisoned texts fitted {fit}");
     let by = |name: &str| r.defences.iter().find(|d| d.defence == name).unwrap();
     // BKI names the rare trigger word, flags exactly the poisoned texts, and removing them
     // undoes the backdoor.

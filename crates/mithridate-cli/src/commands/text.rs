@@ -208,6 +208,9 @@ fn attack(args: TextAttackArgs, ctx: &Context) -> Result<()> {
         report.triggered - report.triggered_on_target_clean,
         report.triggered
     );
+    if let Some(fit) = report.poisoned_fit {
+        println!("poisoned training texts fitted by the poisoned model: {fit:.3}");
+    }
     if !report.defences.is_empty() {
         let rows: Vec<Vec<String>> = report
             .defences
