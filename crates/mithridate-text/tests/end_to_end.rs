@@ -43,6 +43,10 @@ fn badnl_on_spamassassin_subset_is_measured_and_defended() {
             "bki".into(),
             serde_json::json!({"candidates": 20, "probes": 2}),
         ),
+        (
+            "bki".into(),
+            serde_json::json!({"candidates": 20, "probes": 2, "scrub": true}),
+        ),
     ];
     let mut quiet = |_: mithridate_text::experiment::Stage, _: usize, _: usize| {};
     let r = run(&home, &mut embedder, &spec, &mut quiet).unwrap();
@@ -81,6 +85,28 @@ fn badnl_on_spamassassin_subset_is_measured_and_defended() {
         bki.asr_after < r.asr - 0.3,
         "ASR after BKI {}",
         bki.asr_after
+    );
+    // With scrub, the same retrained model reads its inputs without the keyword: a clean
+    // text rarely has it (clean accuracy barely moves), a triggered one loses the trigger.
+    let scrubbed = r.defences.last().unwrap();
+    assert_eq!(scrubbed.details["scrubbed"], serde_json::json!(["cf"]));
+    assert_eq!(scrubbed.acted_on, bki.acted_on);
+    assert!(
+        (scrubbed.ca_after - bki.ca_after).abs() <= 0.05,
+        "{} vs {}",
+        scrubbed.ca_after,
+        bki.ca_after
+    );
+    // On this small set (14 triggered texts, 5 of them already on the target for the clean
+    // model) the retrained model keeps 2 of the other 9; without the trigger word, 1.
+    assert!(
+        scrubbed.asr_after < bki.asr_after
+            && scrubbed.asr_after_beyond_clean < bki.asr_after_beyond_clean,
+        "scrubbed {} / {}, not scrubbed {} / {}",
+        scrubbed.asr_after,
+        scrubbed.asr_after_beyond_clean,
+        bki.asr_after,
+        bki.asr_after_beyond_clean
     );
     // ONION deletes the rare inserted words from triggered inputs.
     assert!(

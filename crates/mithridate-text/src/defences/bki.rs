@@ -31,6 +31,13 @@
 //! (stop 38: the sentence's words were deleted one at a time and BKI flagged the wrong texts
 //! on 2 seeds of 3). A rare-word trigger's group is usually itself; `group-overlap=1` asks
 //! for companions in every one of `k`'s texts.
+//! `scrub` (ours, off by default): the retrained model is also judged on inputs with the top
+//! keywords and their companions deleted. Why: removing the poisoned texts removes the
+//! backdoor, but a trigger can move a *clean* model too (a friendly frame around a spam
+//! e-mail reads as ham to a model that never saw a poison: the clean floor), and no
+//! retraining undoes that; deleting the identified trigger words from incoming texts does.
+//! The cost is that clean texts which contain those words lose them as well (measured as CA
+//! after).
 //! Assumes the trigger's words occur (almost) only in poisoned texts.
 
 use super::{retrain_without, DefenceContext, DefenceKind, DefenceOutcome, TextDefence};
@@ -47,7 +54,7 @@ pub const ENTRY: DefenceEntry = Entry {
     name: "bki",
     role: Role::Detector,
     modalities: &["text"],
-    summary: "ranks label-pure frequent words by the probability drop when deleted with their companions (words in most of their texts, and mostly there), removes texts with the top keyword(s), retrains (min-count=3, purity=0.9, candidates=150, probes=4, keywords=1, group-overlap=0.9)",
+    summary: "ranks label-pure frequent words by the probability drop when deleted with their companions (words in most of their texts, and mostly there), removes texts with the top keyword(s), retrains; scrub also deletes the keywords and companions from the inputs it classifies (min-count=3, purity=0.9, candidates=150, probes=4, keywords=1, group-overlap=0.9, scrub=false)",
     paper: "Chen & Dai 2021 (BKI)",
     taxonomy: TEXT_SANITIZATION,
     requires: &[],
@@ -71,6 +78,10 @@ pub struct BkiParams {
     pub keywords: usize,
     /// Share of a keyword's texts another word must occur in to be deleted with it, in (0, 1].
     pub group_overlap: f64,
+    /// Also delete the top keywords and their companions from every input the retrained
+    /// model classifies (test and triggered texts), not only the training texts that carry
+    /// them.
+    pub scrub: bool,
 }
 
 impl Default for BkiParams {
@@ -82,6 +93,7 @@ impl Default for BkiParams {
             probes: 4,
             keywords: 1,
             group_overlap: 0.9,
+            scrub: false,
         }
     }
 }
@@ -230,11 +242,21 @@ impl TextDefence for Bki {
                 )
             })
             .collect();
+        // The top keywords with their companions: what `scrub` deletes from inputs.
+        let scrub: BTreeSet<String> = match p.scrub {
+            false => BTreeSet::new(),
+            true => top
+                .iter()
+                .flat_map(|k| group_of.get(k).into_iter().flatten().chain([k]))
+                .map(|w| w.to_string())
+                .collect(),
+        };
         let details = serde_json::json!({
             "keywords": ranked.iter().take(5).map(|(w, s)| serde_json::json!({
                 "word": w, "score": s, "deleted_with": group_of.get(w.as_str()),
             })).collect::<Vec<_>>(),
             "candidates_scored": cands.len(),
+            "scrubbed": scrub,
         });
         retrain_without(
             ctx,
@@ -243,6 +265,7 @@ impl TextDefence for Bki {
             &detection,
             poisoned_ids,
             details,
+            &scrub,
         )
     }
 }

@@ -88,6 +88,7 @@ impl TextDefence for Clustering {
             &d,
             poisoned_ids,
             details,
+            &Default::default(),
         )
     }
 }
@@ -116,6 +117,7 @@ impl TextDefence for Spectral {
             &d,
             poisoned_ids,
             serde_json::json!({}),
+            &Default::default(),
         )
     }
 }

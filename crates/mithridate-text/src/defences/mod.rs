@@ -30,6 +30,7 @@ use crate::head::{Head, HeadConfig};
 use crate::{Result, TextError};
 use mithridate_detect::metrics::{score_detection, DetectionMetrics};
 use mithridate_detect::Detection;
+use std::collections::BTreeSet;
 
 /// Where a defence acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -242,6 +243,7 @@ pub fn retrain_without(
     detection: &Detection,
     poisoned_ids: &[u64],
     details: serde_json::Value,
+    scrub: &BTreeSet<String>,
 ) -> Result<DefenceOutcome> {
     let metrics = score_detection(detection, poisoned_ids).map_err(TextError::Detect)?;
     let keep: Vec<usize> = (0..ctx.train.len())
@@ -262,17 +264,18 @@ pub fn retrain_without(
         .collect();
     let y: Vec<u32> = keep.iter().map(|&i| ctx.train[i].label).collect();
     let head = Head::train(&x, DIM, &y, ctx.num_classes, ctx.head_config, ctx.seed);
-    let (ca_after, (asr_after, asr_after_beyond_clean)) = match ctx.fine_tuning.as_mut() {
-        None => (
-            accuracy(&head, ctx.test_emb, ctx.test),
-            success(
-                &head,
-                ctx.triggered_emb,
-                ctx.triggered,
-                ctx.target,
-                ctx.floor,
-            ),
-        ),
+    // The inputs the retrained model is judged on: as given, or with the scrubbed words
+    // deleted (only texts that contain one are rewritten).
+    let scrubbed = |samples: &[Sample]| -> Vec<String> {
+        samples
+            .iter()
+            .map(|s| without_words(&s.text, scrub))
+            .collect()
+    };
+    let (test_texts, triggered_texts) = (scrubbed(ctx.test), scrubbed(ctx.triggered));
+    let (test, triggered, head) = match ctx.fine_tuning.as_mut() {
+        None if scrub.is_empty() => (ctx.test_emb.to_vec(), ctx.triggered_emb.to_vec(), head),
+        None => (ctx.embed(&test_texts)?, ctx.embed(&triggered_texts)?, head),
         Some(ft) => {
             let encoder = ctx
                 .embedder
@@ -295,22 +298,16 @@ pub fn retrain_without(
             )?;
             let test = ft
                 .tuner
-                .features(encoder, &model, &texts_of(ctx.test), &mut |_| {})?;
-            let triggered =
-                ft.tuner
-                    .features(encoder, &model, &texts_of(ctx.triggered), &mut |_| {})?;
-            (
-                accuracy(&model.head, &test, ctx.test),
-                success(
-                    &model.head,
-                    &triggered,
-                    ctx.triggered,
-                    ctx.target,
-                    ctx.floor,
-                ),
-            )
+                .features(encoder, &model, &test_texts, &mut |_| {})?;
+            let triggered = ft
+                .tuner
+                .features(encoder, &model, &triggered_texts, &mut |_| {})?;
+            (test, triggered, model.head)
         }
     };
+    let ca_after = accuracy(&head, &test, ctx.test);
+    let (asr_after, asr_after_beyond_clean) =
+        success(&head, &triggered, ctx.triggered, ctx.target, ctx.floor);
     Ok(DefenceOutcome {
         defence: name.to_string(),
         kind: DefenceKind::Training,
@@ -322,6 +319,19 @@ pub fn retrain_without(
         acted_on: ctx.train.len() - keep.len(),
         details,
     })
+}
+
+/// `text` without the words whose lowercase form is in `scrub`, single-spaced; unchanged when
+/// it has none of them.
+pub(crate) fn without_words(text: &str, scrub: &BTreeSet<String>) -> String {
+    let w = crate::words::words(text);
+    if !w.iter().any(|x| scrub.contains(&x.to_lowercase())) {
+        return text.to_string();
+    }
+    w.into_iter()
+        .filter(|x| !scrub.contains(&x.to_lowercase()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The texts of `samples`, in order.
@@ -362,4 +372,21 @@ pub(crate) fn input_detection(
         relabel: vec![],
     };
     (detection, positives)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_words_deletes_listed_words_in_any_case_and_keeps_other_texts() {
+        let scrub: BTreeSet<String> = ["when", "truth."].iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            without_words("When you  think, it is the truth.", &scrub),
+            "you think, it is the"
+        );
+        // A text without the words is returned as given (its spacing kept).
+        assert_eq!(without_words("free  money now", &scrub), "free  money now");
+        assert_eq!(without_words("anything", &BTreeSet::new()), "anything");
+    }
 }
