@@ -95,7 +95,8 @@ def attack(
         ``"name:key=value,key=value"`` exactly as the CLI's ``--defence`` (e.g.
         ``"bki:candidates=20,probes=2"``): ``onion`` (ONION, Qi et al. 2021), ``strip``
         (STRIP, Gao et al. 2019), ``activation-clustering``, ``spectral``, ``bki`` (BKI,
-        Chen & Dai 2021). Default none.
+        Chen & Dai 2021; ``"bki:scrub=true"`` also deletes the identified keywords from the
+        inputs the retrained model classifies). Default none.
     train, test : int
         Training and test texts (seeded subsets; the data seed is fixed).
     hidden : int
