@@ -392,6 +392,10 @@ pub struct TextOutcome {
     /// share of the success; absent in records written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asr_beyond_clean: Option<f64>,
+    /// Share of the poisoned training texts the poisoned head predicts as their poisoned
+    /// label (whether the poison was fitted; absent without poison and in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poisoned_fit: Option<f64>,
     pub defences: Vec<TextDefenceOutcome>,
 }
 

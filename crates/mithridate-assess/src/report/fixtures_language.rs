@@ -47,6 +47,7 @@ pub fn text(
             accuracy,
             asr,
             asr_beyond_clean: None,
+            poisoned_fit: None,
             defences: defences
                 .iter()
                 .map(

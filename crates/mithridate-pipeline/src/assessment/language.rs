@@ -139,6 +139,7 @@ impl TextRun {
             accuracy: r.ca,
             asr: r.asr,
             asr_beyond_clean: Some(r.asr_beyond_clean),
+            poisoned_fit: r.poisoned_fit,
             defences: r
                 .defences
                 .into_iter()
