@@ -19,8 +19,8 @@ use serde_json::Value;
 /// One experiment (`mithridate text attack --json`). `params`: further attack parameters (a
 /// dict, the CLI's `-P KEY=VALUE`), `trigger` set over them; `defences`: the CLI's
 /// `--defence` strings; `fine_tune_*`: `None` takes the library's default, and a setting
-/// given with `fine_tune_layers = 0` is refused. Returns `(result, dropped)`: the result dict and how many corrupt
-/// embedding-cache records were dropped (the CLI warns about them).
+/// given with `fine_tune_layers = 0` is refused. Returns `(result, dropped)`: the result dict
+/// and how many corrupt embedding-cache records were dropped (the CLI warns about them).
 #[pyfunction]
 #[pyo3(signature = (data="spamassassin", attack="addsent", rate=0.01, trigger=None, params=None,
     clean_label=false, target=0, defences=Vec::new(), train=2000, test=500,

@@ -272,10 +272,12 @@ pub fn retrain_without(
             .map(|s| without_words(&s.text, scrub))
             .collect()
     };
-    let (test_texts, triggered_texts) = (scrubbed(ctx.test), scrubbed(ctx.triggered));
     let (test, triggered, head) = match ctx.fine_tuning.as_mut() {
         None if scrub.is_empty() => (ctx.test_emb.to_vec(), ctx.triggered_emb.to_vec(), head),
-        None => (ctx.embed(&test_texts)?, ctx.embed(&triggered_texts)?, head),
+        None => {
+            let (test, triggered) = (scrubbed(ctx.test), scrubbed(ctx.triggered));
+            (ctx.embed(&test)?, ctx.embed(&triggered)?, head)
+        }
         Some(ft) => {
             let encoder = ctx
                 .embedder
@@ -298,10 +300,10 @@ pub fn retrain_without(
             )?;
             let test = ft
                 .tuner
-                .features(encoder, &model, &test_texts, &mut |_| {})?;
-            let triggered = ft
-                .tuner
-                .features(encoder, &model, &triggered_texts, &mut |_| {})?;
+                .features(encoder, &model, &scrubbed(ctx.test), &mut |_| {})?;
+            let triggered =
+                ft.tuner
+                    .features(encoder, &model, &scrubbed(ctx.triggered), &mut |_| {})?;
             (test, triggered, model.head)
         }
     };
