@@ -314,6 +314,8 @@ def scan_data(
     num_classes: Optional[int] = None,
     layer: Optional[str] = None,
     onnx_input: Optional[Dict[str, Any]] = None,
+    clean_x: Optional[np.ndarray] = None,
+    clean_y: Optional[np.ndarray] = None,
 ) -> List[Detection]:
     """Full scans of a training set with a Mithridate or ONNX model, as ``mithridate scan data``:
     the same detections as ``mithridate --seed SEED scan data --data set.npz --detector ...``.
@@ -334,12 +336,18 @@ def scan_data(
     ``onnx_input`` says how ``x`` maps to the model's input when the graph cannot tell, as the
     ``--input-*`` flags: ``{"layout": "nchw" | "nhwc" | "flat", "scale": 255.0, "mean": [...],
     "std": [...], "classes": K}``. Detectors that train their own models use ``arch``.
+
+    ``clean_x, clean_y``: trusted clean samples (held out from ``x``), as ``--clean-set``, for
+    the detectors that need them: ``"confusion"`` (confusion training, Qi et al. 2023) trains
+    on ``x, y`` mixed with these under random wrong labels, which erases the benign
+    correlations but not a trigger, and flags the samples whose labels survive.
     """
     pairs = [
         (d, None) if isinstance(d, str) else (d[0], _kebab(dict(d[1]))) for d in detectors
     ]
     outs = _native.scan_data(
-        x, y, ids, pairs, model, arch, epochs, expected_rate, seed, num_classes, layer, onnx_input
+        x, y, ids, pairs, model, arch, epochs, expected_rate, seed, num_classes, layer, onnx_input,
+        clean_x, clean_y,
     )
     row_ids = _ids_or_rows(ids, _rows(x))
     return [_detection(out, row_ids) for out in outs]

@@ -97,6 +97,8 @@ def scan_data(
     num_classes: Optional[int] = ...,
     layer: Optional[str] = ...,
     onnx_input: Optional[Dict[str, Any]] = ...,
+    clean_x: Optional[np.ndarray] = ...,
+    clean_y: Optional[np.ndarray] = ...,
 ) -> List[Detection]: ...
 
 @dataclass(frozen=True)

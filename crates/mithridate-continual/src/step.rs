@@ -487,6 +487,7 @@ impl StepContext<'_> {
             &specs,
             batch,
             Some(deployed),
+            None,
             recipe,
             derive_seed(self.seed, "detectors", t as u64),
             None,

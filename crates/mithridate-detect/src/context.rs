@@ -187,6 +187,7 @@ impl ScanModel<'_> {
 pub struct ScanContext<'a> {
     data: &'a Dataset,
     model: Option<ScanModel<'a>>,
+    clean_set: Option<&'a Dataset>,
     train: TrainSpec,
     seed: u64,
     embeddings: OnceLock<(Vec<f32>, usize)>,
@@ -203,6 +204,7 @@ impl<'a> ScanContext<'a> {
         Ok(ScanContext {
             data,
             model: None,
+            clean_set: None,
             train,
             seed,
             embeddings: OnceLock::new(),
@@ -234,6 +236,37 @@ impl<'a> ScanContext<'a> {
         }
         self.model = Some(ScanModel::Onnx { model, layer });
         Ok(self)
+    }
+
+    /// Adds the defender's trusted clean samples (a few hundred to a few thousand, labelled
+    /// correctly, none of them in `data`), read by detectors that require a clean set
+    /// (confusion training). Errors if their modality or class count differ from `data`'s or
+    /// the set is empty.
+    pub fn with_clean_set(mut self, clean: &'a Dataset) -> Result<Self> {
+        if clean.is_empty() {
+            return Err(DetectError::input("the trusted clean set is empty"));
+        }
+        if clean.modality() != self.data.modality() {
+            return Err(DetectError::input(format!(
+                "the trusted clean set's samples ({:?}) differ from the scanned data's ({:?})",
+                clean.modality().sample_shape(),
+                self.data.modality().sample_shape()
+            )));
+        }
+        if clean.num_classes() > self.data.num_classes() {
+            return Err(DetectError::input(format!(
+                "the trusted clean set has {} classes, the scanned data {}",
+                clean.num_classes(),
+                self.data.num_classes()
+            )));
+        }
+        self.clean_set = Some(clean);
+        Ok(self)
+    }
+
+    /// The trusted clean samples, when given ([`ScanContext::with_clean_set`]).
+    pub fn clean_set(&self) -> Option<&'a Dataset> {
+        self.clean_set
     }
 
     pub fn data(&self) -> &'a Dataset {

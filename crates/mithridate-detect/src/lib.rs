@@ -105,7 +105,8 @@ detectors!(
     auto,
     scan_untangling,
     split_consistency,
-    input_consistency
+    input_consistency,
+    confusion
 );
 
 pub use context::{cross_val_probabilities, Embeddings, ScanContext, ScanModel, TrainSpec};

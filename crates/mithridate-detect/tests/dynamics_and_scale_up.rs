@@ -34,7 +34,7 @@ fn spec(samples: usize) -> TrainSpec {
 /// Every 25th digit not of class 0 gets a 3x3 bottom-right patch of value 3 (outside the clean
 /// `[0, 1]` range: a trivially separable feature) and label 0. Returns the set and the
 /// poisoned ids (sorted).
-fn planted_fast_feature() -> (Dataset, Vec<u64>) {
+pub(crate) fn planted_fast_feature() -> (Dataset, Vec<u64>) {
     let (modality, features, mut labels, ids, k, names) = digits().into_parts();
     let Features::Dense(mut x) = features else {
         panic!("digits are dense")

@@ -2,6 +2,7 @@
 //! each binary statically links the whole dependency tree, so one instead of several saves
 //! link time and disk (CI ran out of disk with ~100 test binaries).
 
+mod confusion;
 mod detectors;
 mod dynamics_and_scale_up;
 mod loss_and_strip;

@@ -44,6 +44,11 @@ impl DetectorSpec {
         self.entry.requires.contains(&Requirement::Model)
     }
 
+    /// Whether the detector reads trusted clean samples (confusion training).
+    pub fn needs_clean_set(&self) -> bool {
+        self.entry.requires.contains(&Requirement::CleanSet)
+    }
+
     /// Builds `name` from `params`; `expected_rate` (the defender's assumed poison share,
     /// set once for a whole assessment block) fills the `expected-rate` parameter of the
     /// detectors that have one, unless `params` sets it.

@@ -80,16 +80,18 @@ impl ScanSetup {
 
 /// Runs every detector on `data` with `model` (embeddings computed once and shared), scoring
 /// against the `poisoned` ids when given. `recipe` is how detectors that train, train.
-/// `model` may be `None` when no detector [needs one](DetectorSpec::needs_model).
+/// `model` may be `None` when no detector [needs one](DetectorSpec::needs_model); `clean`
+/// (the defender's trusted clean samples) when none [needs them](DetectorSpec::needs_clean_set).
 pub fn scan(
     detectors: &[DetectorSpec],
     data: &Dataset,
     model: Option<&Classifier>,
+    clean: Option<&Dataset>,
     recipe: TrainSpec,
     seed: u64,
     poisoned: Option<&[u64]>,
 ) -> Result<Vec<DetectorRun>> {
-    let mut ctx = ScanContext::new(data, recipe, seed)?;
+    let mut ctx = with_clean_set(ScanContext::new(data, recipe, seed)?, detectors, clean)?;
     if let Some(model) = model {
         ctx = ctx.with_model(model)?;
     } else if let Some(d) = detectors.iter().find(|d| d.needs_model()) {
@@ -99,6 +101,25 @@ pub fn scan(
         )));
     }
     scan_context(detectors, &ctx, poisoned)
+}
+
+/// Adds `clean` to the context, or errors naming the first detector that needs it when none
+/// is given.
+fn with_clean_set<'a>(
+    ctx: ScanContext<'a>,
+    detectors: &[DetectorSpec],
+    clean: Option<&'a Dataset>,
+) -> Result<ScanContext<'a>> {
+    match clean {
+        Some(clean) => Ok(ctx.with_clean_set(clean)?),
+        None => match detectors.iter().find(|d| d.needs_clean_set()) {
+            Some(d) => Err(PipelineError::invalid(format!(
+                "detector {} needs trusted clean samples (--clean-set)",
+                d.name()
+            ))),
+            None => Ok(ctx),
+        },
+    }
 }
 
 /// Runs every detector on a prepared context (e.g. one holding an imported ONNX model, see
@@ -146,10 +167,12 @@ pub struct OnnxScan {
 /// Detectors that train their own models use `spec`'s architecture, else the modality's
 /// default (an imported model has no Mithridate family). A set whose labels show fewer
 /// classes than the model outputs declares the model's. Scores against `poisoned` when given.
+#[allow(clippy::too_many_arguments)]
 pub fn scan_onnx(
     data: Dataset,
     model: &OnnxClassifier,
     layer: Option<&str>,
+    clean: Option<&Dataset>,
     detectors: &[DetectorSpec],
     spec: &ModelSpec,
     seed: u64,
@@ -163,6 +186,7 @@ pub fn scan_onnx(
     let data = data.widen_classes(classes);
     let recipe = spec.scan_recipe(spec.architecture_for(&data), data.len())?;
     let ctx = ScanContext::new(&data, recipe, seed)?.with_onnx_model(model, &layer)?;
+    let ctx = with_clean_set(ctx, detectors, clean)?;
     let runs = scan_context(detectors, &ctx, poisoned)?;
     let embedding_dim = ctx.embedding_dim();
     Ok(OnnxScan {
@@ -181,8 +205,15 @@ pub struct Defended {
     pub after: Assessment,
 }
 
+/// Clean test samples given to detectors that need trusted clean samples in an assessment
+/// cell (a seeded stratified draw, at most half the test split; the retrained model is then
+/// scored on the rest of the split).
+pub const CELL_CLEAN_SET: usize = 1000;
+
 /// Scans the poisoned set with `detectors` (using the `victim` trained on it), sanitizes it
-/// with `action` (the union of their flags) and retrains with `model`, seeded.
+/// with `action` (the union of their flags) and retrains with `model`, seeded. When a detector
+/// needs trusted clean samples, [`CELL_CLEAN_SET`] of them are drawn from `test`, and the
+/// retrained model is scored on the rest.
 pub fn scan_sanitize_retrain(
     poisoned: &Poisoned,
     victim: &Classifier,
@@ -194,10 +225,23 @@ pub fn scan_sanitize_retrain(
 ) -> Result<Defended> {
     let ids = poisoned.truth.poisoned_ids();
     let recipe = model.scan_recipe(victim.architecture(), poisoned.data.len())?;
+    let split = match detectors.iter().any(DetectorSpec::needs_clean_set) {
+        true => Some(crate::model_defence::trusted_split(
+            test,
+            CELL_CLEAN_SET,
+            seed,
+        )?),
+        false => None,
+    };
+    let (clean, test) = match &split {
+        Some((clean, rest)) => (Some(clean), rest),
+        None => (None, test),
+    };
     let runs = scan(
         detectors,
         &poisoned.data,
         Some(victim),
+        clean,
         recipe,
         seed,
         Some(&ids),

@@ -246,12 +246,16 @@ fn true_target(truth: &GroundTruth) -> Option<usize> {
 
 /// `(trusted, evaluated)`: a seeded stratified draw of `wanted` samples (at most half the
 /// set) and the rest.
-fn trusted_split(test: &Dataset, wanted: usize, seed: u64) -> Result<(Dataset, Dataset)> {
+pub(crate) fn trusted_split(
+    test: &Dataset,
+    wanted: usize,
+    seed: u64,
+) -> Result<(Dataset, Dataset)> {
     let n = test.len();
     let take = wanted.min(n / 2);
     if take == 0 {
         return Err(PipelineError::invalid(format!(
-            "a model-level defence needs a trusted set, and the test split has only {n} samples"
+            "a trusted clean set is drawn from the test split, and it has only {n} samples"
         )));
     }
     let (trusted, rest) =

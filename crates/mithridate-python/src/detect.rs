@@ -334,10 +334,13 @@ pub(crate) fn onnx_options(given: Option<&Bound<'_, PyAny>>) -> PyResult<InputOp
 /// (the file `model`, as `--model`; else one trained on the set with `arch` / `epochs`, seed
 /// `seed`, as the CLI trains it) or an ONNX classifier (`model` ending in `.onnx`, with
 /// `layer` and `onnx_input` as `--layer` and the `--input-*` flags). Detectors that train (confident learning's folds, the loss
-/// run) use the scanned model's family. Returns one detection dict per detector.
+/// run) use the scanned model's family. `clean_x, clean_y` are trusted clean samples for the
+/// detectors that need them (confusion training), as `--clean-set`. Returns one detection
+/// dict per detector.
 #[pyfunction]
 #[pyo3(signature = (x, y, ids, detectors, model=None, arch=None, epochs=None,
-                    expected_rate=None, seed=0, num_classes=None, layer=None, onnx_input=None))]
+                    expected_rate=None, seed=0, num_classes=None, layer=None, onnx_input=None,
+                    clean_x=None, clean_y=None))]
 #[allow(clippy::too_many_arguments)]
 fn scan_data<'py>(
     py: Python<'py>,
@@ -353,6 +356,8 @@ fn scan_data<'py>(
     num_classes: Option<usize>,
     layer: Option<String>,
     onnx_input: Option<&Bound<'py, PyAny>>,
+    clean_x: Option<&Bound<'py, PyAny>>,
+    clean_y: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     if detectors.is_empty() {
         return Err(invalid("detectors: give at least one detector name"));
@@ -375,6 +380,17 @@ fn scan_data<'py>(
     .check()
     .map_err(|e| invalid(e.to_string()))?;
     let data = dataset_from_arrays(x, y, ids, num_classes, "")?;
+    let clean = match (clean_x, clean_y) {
+        (Some(cx), Some(cy)) => Some(dataset_from_arrays(
+            cx,
+            cy,
+            None,
+            Some(data.num_classes()),
+            "clean_",
+        )?),
+        (None, None) => None,
+        _ => return Err(invalid("clean_x and clean_y go together")),
+    };
     let is_onnx = model.as_ref().is_some_and(|p| {
         p.extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
@@ -392,6 +408,7 @@ fn scan_data<'py>(
                 data,
                 &onnx,
                 layer.as_deref(),
+                clean.as_ref(),
                 &specs,
                 &model_spec,
                 seed,
@@ -408,6 +425,7 @@ fn scan_data<'py>(
             &specs,
             &setup.data,
             setup.model.as_ref(),
+            clean.as_ref(),
             setup.recipe,
             seed,
             None,

@@ -20,6 +20,7 @@ use crate::output::{self, Context};
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use mithridate_attack::GroundTruth;
+use mithridate_core::registry::Requirement;
 use mithridate_core::ParamGuard;
 use mithridate_data::{DataHome, Split};
 use mithridate_detect::metrics::DetectionMetrics;
@@ -76,7 +77,13 @@ impl DetectorOptions {
         let mut expanded: Vec<&str> = Vec::new();
         for name in names {
             let list = if name == "all" {
-                DETECTORS.names()
+                // Detectors that need trusted clean samples are named explicitly.
+                DETECTORS
+                    .entries()
+                    .iter()
+                    .filter(|e| !e.requires.contains(&Requirement::CleanSet))
+                    .map(|e| e.name)
+                    .collect()
             } else {
                 vec![DETECTORS.get(name)?.name]
             };
@@ -174,9 +181,42 @@ pub struct ScanDataArgs {
     /// Ground truth (`<poisoned>.npz.truth.json`): report precision, recall, F1, AUROC.
     #[arg(long)]
     pub truth: Option<PathBuf>,
+    /// Trusted clean samples for detectors that need them (confusion): a built-in dataset
+    /// name (its test split) or an .npz file; none of them may be in --data.
+    #[arg(long, value_name = "SOURCE")]
+    pub clean_set: Option<String>,
+    /// Use a seeded stratified subset of at most this many --clean-set samples.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_clean: usize,
     /// Write the detections here (flags.json).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+/// The trusted clean samples of `scan data --clean-set`, refused when they share ids with
+/// the scanned data (a clean set drawn from the data would contradict its own poisons).
+fn load_clean_set(
+    home: &DataHome,
+    args: &ScanDataArgs,
+    data: &mithridate_data::Dataset,
+    seed: u64,
+) -> Result<Option<mithridate_data::Dataset>> {
+    let Some(source) = &args.clean_set else {
+        return Ok(None);
+    };
+    if args.max_clean == 0 {
+        anyhow::bail!("--max-clean must be at least 1");
+    }
+    let clean = mithridate_data::load(home, source, Split::Test)
+        .with_context(|| format!("loading the clean set '{source}'"))?;
+    let clean = non_empty(subsample(clean, Some(args.max_clean), seed)?, source)?;
+    let ids: std::collections::HashSet<u64> = data.ids().iter().copied().collect();
+    if let Some(shared) = clean.ids().iter().find(|i| ids.contains(i)) {
+        anyhow::bail!(
+            "--clean-set shares sample id {shared} with --data; trusted samples must be held out"
+        );
+    }
+    Ok(Some(clean))
 }
 
 fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
@@ -199,6 +239,7 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
         None => None,
     };
     let poisoned = truth.as_ref().map(GroundTruth::poisoned_ids);
+    let clean = load_clean_set(&home, &args, &data, ctx.seed)?;
     let given = match &args.model {
         Some(path) => Some(load_model(path, &args.onnx)?),
         None if args.onnx.any_given() => anyhow::bail!(
@@ -219,6 +260,7 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
                 data,
                 &model,
                 Some(&layer),
+                clean.as_ref(),
                 &detectors,
                 &model_spec,
                 ctx.seed,
@@ -256,6 +298,7 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
                 &detectors,
                 &setup.data,
                 setup.model.as_ref(),
+                clean.as_ref(),
                 setup.recipe,
                 ctx.seed,
                 poisoned.as_deref(),
