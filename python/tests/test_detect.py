@@ -336,3 +336,39 @@ def test_scan_model_equals_the_cli_and_finds_the_pytorch_backdoor(cli, tmp_path)
         detect.scan_model(str(onnx), x[:, :, :10, :10].copy(), y)
     with pytest.raises(ValueError, match="onnx_input"):
         detect.scan_model(str(tmp_path / "m.safetensors"), x, y, onnx_input={"scale": 255.0})
+
+
+def test_confusion_with_a_clean_set_equals_the_cli(cli, tmp_path):
+    """`scan_data(..., clean_x=, clean_y=)` is `scan data --clean-set`; without a clean set the
+    confusion detector is a ValueError naming what is missing."""
+    import json
+    import subprocess
+
+    rng = np.random.default_rng(5)
+    y = np.arange(300) % 3
+    x = (rng.normal(size=(300, 6)) + 2.0 * np.eye(6)[y]).astype(np.float32)
+    x[::25, 5] = 8.0  # a planted trigger feature, relabelled to class 0
+    y[::25] = 0
+    ids = np.arange(300, dtype=np.uint64)
+    cy = np.arange(90) % 3
+    cx = (rng.normal(size=(90, 6)) + 2.0 * np.eye(6)[cy]).astype(np.float32)
+    np.savez(tmp_path / "set.npz", x=x, y=y, ids=ids)
+    np.savez(tmp_path / "clean.npz", x=cx, y=cy, ids=np.arange(1000, 1090, dtype=np.uint64))
+    out = tmp_path / "flags.json"
+    subprocess.run(
+        [str(cli), "--seed", "3", "scan", "data", "--data", str(tmp_path / "set.npz"),
+         "--detector", "confusion", "-P", "confusion.pretrain-epochs=30",
+         "--clean-set", str(tmp_path / "clean.npz"), "-o", str(out)],
+        check=True, capture_output=True,
+    )
+    expected = json.loads(out.read_text())  # one detector: one object
+    got = detect.scan_data(
+        x, y, ids, [("confusion", {"pretrain_epochs": 30})], seed=3, clean_x=cx, clean_y=cy
+    )
+    assert got[0].detector == expected["detector"] == "confusion"
+    assert got[0].flagged_ids.tolist() == expected["flagged"]
+    assert got[0].scores.tolist() == [s for _, s in expected["scores"]]
+    with pytest.raises(ValueError, match="trusted clean samples"):
+        detect.scan_data(x, y, ids, ["confusion"])
+    with pytest.raises(ValueError, match="clean_x and clean_y"):
+        detect.scan_data(x, y, ids, ["confusion"], clean_x=cx)

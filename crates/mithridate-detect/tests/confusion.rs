@@ -8,7 +8,7 @@ use mithridate_data::{load, DataHome, Dataset, Features, Modality, Split};
 use mithridate_detect::confusion::ConfusionParams;
 use mithridate_detect::metrics::score_detection;
 use mithridate_detect::{Detector, ScanContext, TrainSpec};
-use mithridate_engine::{Architecture, TrainParams};
+use mithridate_engine::{Architecture, Classifier, TrainParams};
 
 fn spec() -> TrainSpec {
     TrainSpec {
@@ -85,4 +85,35 @@ fn a_missing_or_mismatched_clean_set_is_one_line_error() {
         .unwrap()
         .to_string();
     assert!(err.contains("differ"), "{err}");
+}
+
+#[test]
+fn auto_takes_confusion_flags_only_when_given_a_clean_set() {
+    use mithridate_detect::auto::AutoParams;
+    let (data, poisoned) = planted_fast_feature();
+    let clean = clean_digits();
+    let auto = AutoParams::default().check().unwrap();
+    let mut model = Classifier::new(Architecture::Mlp, data.modality(), 10, 0).unwrap();
+    model.fit(&data, &spec().config, 0, &mut |_| {}).unwrap();
+    let with = ScanContext::new(&data, spec(), 0)
+        .unwrap()
+        .with_model(&model)
+        .unwrap()
+        .with_clean_set(&clean)
+        .unwrap();
+    let confusion = ConfusionParams::default().check().unwrap();
+    let alone = with.detection(&confusion).unwrap();
+    let combined = auto.scan(&with).unwrap();
+    // Every sample confusion training flagged is flagged by auto too.
+    let flagged: std::collections::HashSet<u64> = combined.flagged.iter().copied().collect();
+    assert!(!alone.flagged.is_empty());
+    assert!(alone.flagged.iter().all(|id| flagged.contains(id)));
+    let m = score_detection(&combined, &poisoned).unwrap();
+    assert!(m.recall >= 0.9 && m.precision >= 0.9, "{m:?}");
+    // Without a clean set auto runs as before (no error for the missing clean set).
+    let without = ScanContext::new(&data, spec(), 0)
+        .unwrap()
+        .with_model(&model)
+        .unwrap();
+    assert!(auto.scan(&without).is_ok());
 }
