@@ -20,12 +20,21 @@ use std::sync::Arc;
 /// // k-NN takes no expected rate: the assessment's block-wide value does not reach it.
 /// assert!(DetectorSpec::new("knn", &serde_json::json!({}), Some(0.05)).is_ok());
 /// assert!(DetectorSpec::new("knn", &serde_json::json!({"k": 0}), None).is_err());
+/// // Trusted clean samples: required by confusion training, asked for by auto's `clean-set`.
+/// assert!(DetectorSpec::new("confusion", &serde_json::json!({}), None)?.needs_clean_set());
+/// let auto = DetectorSpec::new("auto", &serde_json::json!({"clean-set": 500}), None)?;
+/// assert!(auto.needs_clean_set() && auto.clean_set_size() == 500);
+/// assert!(!DetectorSpec::new("auto", &serde_json::json!({}), None)?.needs_clean_set());
+/// assert!(DetectorSpec::new("auto", &serde_json::json!({"clean-set": 0}), None).is_err());
 /// # Ok::<(), mithridate_pipeline::PipelineError>(())
 /// ```
 #[derive(Clone)]
 pub struct DetectorSpec {
     entry: &'static DetectorEntry,
     detector: Arc<dyn Detector>,
+    /// Trusted clean samples asked for with the `clean-set` parameter (see
+    /// [`DetectorSpec::clean_set_size`]).
+    clean_set: Option<usize>,
 }
 
 impl std::fmt::Debug for DetectorSpec {
@@ -37,6 +46,11 @@ impl std::fmt::Debug for DetectorSpec {
 /// The parameter every detector that assumes a poison share takes.
 const EXPECTED_RATE: &str = "expected-rate";
 
+/// The parameter any detector takes in an assessment: trusted clean samples to draw from the
+/// cell's test split for it (e.g. `auto = { clean-set = 1000 }`, which lets `auto` run its
+/// clean-set members).
+pub const CLEAN_SET_KEY: &str = "clean-set";
+
 impl DetectorSpec {
     /// Whether the detector reads a model trained on the scanned data (embeddings,
     /// predictions); a scan of only model-free detectors needs none.
@@ -44,9 +58,16 @@ impl DetectorSpec {
         self.entry.requires.contains(&Requirement::Model)
     }
 
-    /// Whether the detector reads trusted clean samples (confusion training).
+    /// Whether the detector reads trusted clean samples: it requires them (confusion
+    /// training) or its `clean-set` parameter asks for them (`auto`'s clean-set members).
     pub fn needs_clean_set(&self) -> bool {
-        self.entry.requires.contains(&Requirement::CleanSet)
+        self.entry.requires.contains(&Requirement::CleanSet) || self.clean_set.is_some()
+    }
+
+    /// Trusted clean samples an assessment cell draws for this detector: its `clean-set`
+    /// parameter, else [`crate::defend::CELL_CLEAN_SET`].
+    pub fn clean_set_size(&self) -> usize {
+        self.clean_set.unwrap_or(crate::defend::CELL_CLEAN_SET)
     }
 
     /// Builds `name` from `params`; `expected_rate` (the defender's assumed poison share,
@@ -58,6 +79,8 @@ impl DetectorSpec {
         expected_rate: Option<f64>,
     ) -> Result<DetectorSpec> {
         let entry = registry::detector(name)?;
+        let (clean_set, params) = split_clean_set(name, params)?;
+        let params = &params;
         let mut detector = (entry.build)(params)?;
         let takes_rate = detector.parameters().get("expected_rate").is_some();
         let given = params.get(EXPECTED_RATE).is_some();
@@ -72,14 +95,17 @@ impl DetectorSpec {
         Ok(DetectorSpec {
             entry,
             detector: Arc::from(detector),
+            clean_set,
         })
     }
 
-    /// Every training-set detector with default parameters (`--detector all`).
+    /// Every training-set detector with default parameters that needs no trusted clean set
+    /// (`--detector all`).
     pub fn all(expected_rate: Option<f64>) -> Result<Vec<DetectorSpec>> {
         registry::DETECTORS
             .entries()
             .iter()
+            .filter(|e| !e.requires.contains(&Requirement::CleanSet))
             .map(|e| DetectorSpec::new(e.name, &serde_json::json!({}), expected_rate))
             .collect()
     }
@@ -95,6 +121,29 @@ impl DetectorSpec {
     pub fn detector(&self) -> &dyn Detector {
         self.detector.as_ref()
     }
+}
+
+/// Splits the `clean-set` parameter (a whole number of samples >= 1) off `params`.
+fn split_clean_set(
+    name: &str,
+    params: &serde_json::Value,
+) -> Result<(Option<usize>, serde_json::Value)> {
+    let serde_json::Value::Object(map) = params else {
+        return Ok((None, params.clone()));
+    };
+    let mut own = map.clone();
+    let size = match own.remove(CLEAN_SET_KEY) {
+        None => None,
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 => Some(n as usize),
+            _ => {
+                return Err(PipelineError::invalid(format!(
+                    "{name}: {CLEAN_SET_KEY} must be a whole number of samples >= 1, got {v}"
+                )))
+            }
+        },
+    };
+    Ok((size, serde_json::Value::Object(own)))
 }
 
 /// An inference-time input filter validated once.

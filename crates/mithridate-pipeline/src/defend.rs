@@ -212,8 +212,8 @@ pub const CELL_CLEAN_SET: usize = 1000;
 
 /// Scans the poisoned set with `detectors` (using the `victim` trained on it), sanitizes it
 /// with `action` (the union of their flags) and retrains with `model`, seeded. When a detector
-/// needs trusted clean samples, [`CELL_CLEAN_SET`] of them are drawn from `test`, and the
-/// retrained model is scored on the rest.
+/// needs trusted clean samples, [`DetectorSpec::clean_set_size`] of them (at most half the
+/// split) are drawn from `test`, and the retrained model is scored on the rest.
 pub fn scan_sanitize_retrain(
     poisoned: &Poisoned,
     victim: &Classifier,
@@ -225,13 +225,14 @@ pub fn scan_sanitize_retrain(
 ) -> Result<Defended> {
     let ids = poisoned.truth.poisoned_ids();
     let recipe = model.scan_recipe(victim.architecture(), poisoned.data.len())?;
-    let split = match detectors.iter().any(DetectorSpec::needs_clean_set) {
-        true => Some(crate::model_defence::trusted_split(
-            test,
-            CELL_CLEAN_SET,
-            seed,
-        )?),
-        false => None,
+    let wanted = detectors
+        .iter()
+        .filter(|d| d.needs_clean_set())
+        .map(DetectorSpec::clean_set_size)
+        .max();
+    let split = match wanted {
+        Some(n) => Some(crate::model_defence::trusted_split(test, n, seed)?),
+        None => None,
     };
     let (clean, test) = match &split {
         Some((clean, rest)) => (Some(clean), rest),
