@@ -117,6 +117,35 @@ fn bad_inputs_exit_2_with_one_error_line_and_no_output() {
             scan(&["--data", arg(&data), "--expected-rate", "1.5"]),
             "expected rate must be in (0, 1]",
         ),
+        (
+            scan(&["--data", arg(&data), "--detector", "confusion"]),
+            "needs trusted clean samples (--clean-set)",
+        ),
+        (
+            // The poisoned set's own rows cannot be its trusted clean samples.
+            scan(&[
+                "--data",
+                arg(&data),
+                "--detector",
+                "confusion",
+                "--clean-set",
+                arg(&data),
+            ]),
+            "--clean-set shares sample id",
+        ),
+        (
+            scan(&[
+                "--data",
+                arg(&data),
+                "--detector",
+                "confusion",
+                "--clean-set",
+                "digits",
+                "--max-clean",
+                "0",
+            ]),
+            "--max-clean must be at least 1",
+        ),
     ] {
         assert_one_line_error(&out, 2, needle);
         assert!(
