@@ -79,7 +79,7 @@ impl DetectorSpec {
         expected_rate: Option<f64>,
     ) -> Result<DetectorSpec> {
         let entry = registry::detector(name)?;
-        let (clean_set, params) = split_clean_set(name, params)?;
+        let (clean_set, params) = take_sample_count(name, params, CLEAN_SET_KEY)?;
         let params = &params;
         let mut detector = (entry.build)(params)?;
         let takes_rate = detector.parameters().get("expected_rate").is_some();
@@ -123,27 +123,34 @@ impl DetectorSpec {
     }
 }
 
-/// Splits the `clean-set` parameter (a whole number of samples >= 1) off `params`.
-fn split_clean_set(
+/// Splits the sample-count parameter `key` (a whole number >= 1, e.g. `clean-set`, or a
+/// model defence's `trusted`) off a defence's `params`: `(count, the method's own params)`.
+pub(crate) fn take_sample_count(
     name: &str,
     params: &serde_json::Value,
+    key: &str,
 ) -> Result<(Option<usize>, serde_json::Value)> {
-    let serde_json::Value::Object(map) = params else {
-        return Ok((None, params.clone()));
+    let mut own = match params {
+        serde_json::Value::Object(m) => m.clone(),
+        serde_json::Value::Null => serde_json::Map::new(),
+        other => {
+            return Err(PipelineError::invalid(format!(
+                "{name}: parameters must be a table, got {other}"
+            )))
+        }
     };
-    let mut own = map.clone();
-    let size = match own.remove(CLEAN_SET_KEY) {
+    let count = match own.remove(key) {
         None => None,
         Some(v) => match v.as_u64() {
             Some(n) if n >= 1 => Some(n as usize),
             _ => {
                 return Err(PipelineError::invalid(format!(
-                    "{name}: {CLEAN_SET_KEY} must be a whole number of samples >= 1, got {v}"
+                    "{name}: {key} must be a whole number of samples >= 1, got {v}"
                 )))
             }
         },
     };
-    Ok((size, serde_json::Value::Object(own)))
+    Ok((count, serde_json::Value::Object(own)))
 }
 
 /// An inference-time input filter validated once.

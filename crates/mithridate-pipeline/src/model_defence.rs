@@ -71,27 +71,8 @@ impl std::fmt::Debug for ModelDefenceSpec {
 
 /// Splits `trusted` off the parameters: `(trusted, the method's own parameters)`.
 fn split_trusted(name: &str, params: &serde_json::Value) -> Result<(usize, serde_json::Value)> {
-    let mut own = match params {
-        serde_json::Value::Object(m) => m.clone(),
-        serde_json::Value::Null => serde_json::Map::new(),
-        other => {
-            return Err(PipelineError::invalid(format!(
-                "{name}: parameters must be a table, got {other}"
-            )))
-        }
-    };
-    let trusted = match own.remove(TRUSTED_KEY) {
-        None => DEFAULT_TRUSTED,
-        Some(v) => match v.as_u64() {
-            Some(n) if n >= 1 => n as usize,
-            _ => {
-                return Err(PipelineError::invalid(format!(
-                    "{name}: trusted must be a whole number of samples >= 1, got {v}"
-                )))
-            }
-        },
-    };
-    Ok((trusted, serde_json::Value::Object(own)))
+    let (trusted, own) = crate::defence::take_sample_count(name, params, TRUSTED_KEY)?;
+    Ok((trusted.unwrap_or(DEFAULT_TRUSTED), own))
 }
 
 impl ModelDefenceSpec {
