@@ -110,6 +110,12 @@ fn bad_inputs_exit_2_with_one_error_line_and_no_output() {
         args.extend_from_slice(extra);
         mithridate(&args)
     };
+    // Confusion training on the flipped set, with further arguments.
+    let confusion = |extra: &[&str]| {
+        let mut args = vec!["--data", arg(&data), "--detector", "confusion"];
+        args.extend_from_slice(extra);
+        scan(&args)
+    };
     for (out, needle) in [
         (scan(&["--data", arg(&missing)]), "no such .npz file"),
         (scan(&["--data", arg(&malformed)]), "not a valid .npz file"),
@@ -117,33 +123,14 @@ fn bad_inputs_exit_2_with_one_error_line_and_no_output() {
             scan(&["--data", arg(&data), "--expected-rate", "1.5"]),
             "expected rate must be in (0, 1]",
         ),
-        (
-            scan(&["--data", arg(&data), "--detector", "confusion"]),
-            "needs trusted clean samples (--clean-set)",
-        ),
+        (confusion(&[]), "needs trusted clean samples (--clean-set)"),
         (
             // The poisoned set's own rows cannot be its trusted clean samples.
-            scan(&[
-                "--data",
-                arg(&data),
-                "--detector",
-                "confusion",
-                "--clean-set",
-                arg(&data),
-            ]),
+            confusion(&["--clean-set", arg(&data)]),
             "--clean-set shares sample id",
         ),
         (
-            scan(&[
-                "--data",
-                arg(&data),
-                "--detector",
-                "confusion",
-                "--clean-set",
-                "digits",
-                "--max-clean",
-                "0",
-            ]),
+            confusion(&["--clean-set", "digits", "--max-clean", "0"]),
             "--max-clean must be at least 1",
         ),
     ] {

@@ -66,7 +66,7 @@
 use crate::context::class_rows;
 use crate::detection::Rows;
 use crate::dynamics::check_tail_rule;
-use crate::tails::{robust_z, ClassTails, TailRule};
+use crate::tails::{robust_z, TailRule};
 use crate::{DetectError, Detection, Detector, Result, ScanContext};
 use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features};
@@ -234,28 +234,17 @@ impl ConfusionTraining {
         for rows in &classes {
             robust_z(log_p, rows, 0.0, &mut scores);
         }
-        let mut flags = vec![false; n];
         let rule = TailRule {
             class_outlier: self.params.class_outlier,
             min_separation: self.params.min_separation,
             max_class_share: self.params.max_class_share,
         };
-        let ClassTails {
-            separation,
-            suspicious,
-        } = rule.apply(&scores, &classes, &mut flags);
-        Ok(Detection::from_rows(
-            self.name(),
-            self.parameters(),
-            Rows {
-                ids,
-                labels,
-                num_classes,
-            },
-            &scores,
-            &flags,
-            |c| (suspicious[c as usize], separation[c as usize]),
-        ))
+        let rows = Rows {
+            ids,
+            labels,
+            num_classes,
+        };
+        Ok(rule.detection(self.name(), self.parameters(), rows, &scores, &classes))
     }
 }
 
@@ -291,22 +280,14 @@ fn confusion_block(
         picks.push((true, r));
         labels.push(if wrong >= truth { wrong + 1 } else { wrong });
     }
+    let width = total * data.modality().sample_len();
+    let source = |from_clean: bool| if from_clean { clean } else { data };
     let features = match (data.features(), clean.features()) {
-        (Features::Dense(_), Features::Dense(_)) => {
-            let mut values = Vec::with_capacity(total * data.modality().sample_len());
-            for &(from_clean, r) in &picks {
-                let source = if from_clean { clean } else { data };
-                values.extend_from_slice(source.dense_row(r).unwrap_or_default());
-            }
-            Features::Dense(values)
-        }
+        (Features::Dense(_), Features::Dense(_)) => Features::Dense(gather(&picks, width, |c, r| {
+            source(c).dense_row(r)
+        })),
         (Features::Tokens(_), Features::Tokens(_)) => {
-            let mut values = Vec::with_capacity(total * data.modality().sample_len());
-            for &(from_clean, r) in &picks {
-                let source = if from_clean { clean } else { data };
-                values.extend_from_slice(source.token_row(r).unwrap_or_default());
-            }
-            Features::Tokens(values)
+            Features::Tokens(gather(&picks, width, |c, r| source(c).token_row(r)))
         }
         _ => {
             return Err(DetectError::input(
@@ -323,6 +304,20 @@ fn confusion_block(
         data.num_classes(),
         Vec::new(),
     )?)
+}
+
+/// The feature values of `picks` (`(from the clean set, row)`) in order, each row read by
+/// `row_of` (a missing row contributes nothing, and `Dataset::new` then refuses the count).
+fn gather<'a, T: Copy + 'a>(
+    picks: &[(bool, usize)],
+    capacity: usize,
+    row_of: impl Fn(bool, usize) -> Option<&'a [T]>,
+) -> Vec<T> {
+    let mut values = Vec::with_capacity(capacity);
+    for &(from_clean, r) in picks {
+        values.extend_from_slice(row_of(from_clean, r).unwrap_or_default());
+    }
+    values
 }
 
 impl Detector for ConfusionTraining {

@@ -54,7 +54,7 @@ use crate::context::class_rows;
 use crate::detection::Rows;
 use crate::loss::Direction;
 use crate::staged_run::{stage_losses, Pace};
-use crate::tails::{robust_z, ClassTails, TailRule};
+use crate::tails::{robust_z, TailRule};
 use crate::{check_share, DetectError, Detection, Detector, Result, ScanContext};
 use mithridate_core::ParamGuard;
 
@@ -190,23 +190,14 @@ impl TrainingDynamics {
             .iter()
             .map(|a| sign * a / curves.len() as f64)
             .collect();
-        let mut flags = vec![false; n];
-        let ClassTails {
-            separation,
-            suspicious,
-        } = self.rule().apply(&scores, &classes, &mut flags);
-        Ok(Detection::from_rows(
-            self.name(),
-            self.parameters(),
-            Rows {
-                ids,
-                labels,
-                num_classes,
-            },
-            &scores,
-            &flags,
-            |c| (suspicious[c as usize], separation[c as usize]),
-        ))
+        let rows = Rows {
+            ids,
+            labels,
+            num_classes,
+        };
+        Ok(self
+            .rule()
+            .detection(self.name(), self.parameters(), rows, &scores, &classes))
     }
 
     fn rule(&self) -> TailRule {

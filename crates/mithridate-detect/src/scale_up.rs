@@ -52,7 +52,7 @@
 use crate::context::class_rows;
 use crate::detection::Rows;
 use crate::dynamics::check_tail_rule;
-use crate::tails::{robust_z, ClassTails, TailRule};
+use crate::tails::{robust_z, TailRule};
 use crate::{DetectError, Detection, Detector, Result, ScanContext, ScanModel};
 use mithridate_core::ParamGuard;
 use mithridate_data::{Dataset, Features, Modality};
@@ -216,28 +216,17 @@ impl ScaleUp {
         for rows in &groups {
             robust_z(consistency, rows, resolution, &mut scores);
         }
-        let mut flags = vec![false; n];
-        let ClassTails {
-            separation,
-            suspicious,
-        } = TailRule {
+        let rule = TailRule {
             class_outlier: self.params.class_outlier,
             min_separation: self.params.min_separation,
             max_class_share: self.params.max_class_share,
-        }
-        .apply(&scores, &groups, &mut flags);
-        Ok(Detection::from_rows(
-            self.name(),
-            self.parameters(),
-            Rows {
-                ids,
-                labels,
-                num_classes,
-            },
-            &scores,
-            &flags,
-            |c| (suspicious[c as usize], separation[c as usize]),
-        ))
+        };
+        let rows = Rows {
+            ids,
+            labels,
+            num_classes,
+        };
+        Ok(rule.detection(self.name(), self.parameters(), rows, &scores, &groups))
     }
 }
 

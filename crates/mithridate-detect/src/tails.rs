@@ -20,7 +20,8 @@
 //!   the floor applies). Flagged: the upper cluster of a
 //!   suspicious class, highest scores first, at most `max_class_share` of the class.
 
-use crate::detection::flag_top;
+use crate::detection::{flag_top, Rows};
+use crate::Detection;
 
 /// The consistency constant turning a MAD into a normal standard deviation.
 const MAD_TO_SD: f64 = 1.4826;
@@ -199,6 +200,26 @@ impl TailRule {
             separation,
             suspicious,
         }
+    }
+
+    /// [`TailRule::apply`] to `scores` split by `groups` (classes), as the detection of
+    /// `detector`: each class's verdict is its suspicion and its separation the statistic.
+    pub(crate) fn detection(
+        &self,
+        detector: &str,
+        parameters: serde_json::Value,
+        rows: Rows<'_>,
+        scores: &[f64],
+        groups: &[Vec<usize>],
+    ) -> Detection {
+        let mut flags = vec![false; scores.len()];
+        let ClassTails {
+            separation,
+            suspicious,
+        } = self.apply(scores, groups, &mut flags);
+        Detection::from_rows(detector, parameters, rows, scores, &flags, |c| {
+            (suspicious[c as usize], separation[c as usize])
+        })
     }
 }
 

@@ -72,6 +72,32 @@ pub fn non_empty(data: Dataset, source: &str) -> Result<Dataset> {
     Ok(data)
 }
 
+/// A defender's trusted clean samples for a scan of `scanned`: `source`'s test split (a
+/// built-in name) or the file, a seeded stratified subset of at most `max` (>= 1) samples,
+/// refused when empty or when it shares a sample id with `scanned` (a clean set drawn from the
+/// scanned data would vouch for its poisons).
+pub fn trusted_clean_set(
+    home: &DataHome,
+    source: &str,
+    max: usize,
+    seed: u64,
+    scanned: &Dataset,
+) -> Result<Dataset> {
+    if max == 0 {
+        return Err(PipelineError::invalid("--max-clean must be at least 1"));
+    }
+    let clean = mithridate_data::load(home, source, Split::Test)
+        .context_with(|| format!("loading the clean set '{source}'"))?;
+    let clean = non_empty(subsample(clean, Some(max), seed)?, source)?;
+    let ids: std::collections::HashSet<u64> = scanned.ids().iter().copied().collect();
+    if let Some(shared) = clean.ids().iter().find(|i| ids.contains(i)) {
+        return Err(PipelineError::invalid(format!(
+            "--clean-set shares sample id {shared} with --data; trusted samples must be held out"
+        )));
+    }
+    Ok(clean)
+}
+
 /// Loaded (training, test) sets by (source, hold-out seed).
 type Loaded = HashMap<(String, u64), Arc<(Dataset, Dataset)>>;
 

@@ -10,6 +10,10 @@
 //! backdoors (a poison's neighbours are other poisons with the same label).
 //!
 //! Rule, per class `c`:
+//! 0. *Trusted clean samples* (only when the scan holds them: `scan data --clean-set`,
+//!    assessment cells): the `with-clean-set` members (default: [`crate::confusion`]) run
+//!    first, and each class one of them marks is decided by its flags; the steps below skip
+//!    decided classes where they decide one.
 //! 1. *Input check* ([`crate::input_consistency`], no model): it marks `c` when the class's
 //!    labels disagree with its raw inputs asymmetrically, from most other classes, by an
 //!    excess that is an outlier among the classes: the signature of an all-to-one
@@ -51,10 +55,6 @@
 //!    unflagged sample with at least 8 of its 10 nearest same-class inputs flagged is
 //!    flagged too, in rounds until none adds a sample: a poison the model learned least is
 //!    missed by the split but still sits among its fellow poisons.
-//! 0. *Trusted clean samples* (only when the scan holds them: `scan data --clean-set`,
-//!    assessment cells): the `with-clean-set` members (default: [`crate::confusion`]) run
-//!    first, and each class one of them marks is decided by its flags; the steps below skip
-//!    decided classes where they decide one.
 //! 6. *Flips*: samples that the class-pair k-NN vote (Peri et al. 2020, embedding space,
 //!    effect size 10x, at least half a percent of an average class) flags are flagged too,
 //!    with its suggested labels, when the input check's opinions show the same ordered pair

@@ -27,7 +27,7 @@ use mithridate_detect::metrics::DetectionMetrics;
 use mithridate_detect::registry::{DETECTORS, INPUT_DETECTORS};
 use mithridate_detect::Detection;
 use mithridate_engine::Architecture;
-use mithridate_pipeline::data::{non_empty, subsample};
+use mithridate_pipeline::data::{non_empty, subsample, trusted_clean_set};
 use mithridate_pipeline::defence::DetectorSpec;
 use mithridate_pipeline::defend::{scan, scan_onnx, ScanSetup};
 use mithridate_pipeline::train::ModelParams;
@@ -193,32 +193,6 @@ pub struct ScanDataArgs {
     pub output: Option<PathBuf>,
 }
 
-/// The trusted clean samples of `scan data --clean-set`, refused when they share ids with
-/// the scanned data (a clean set drawn from the data would contradict its own poisons).
-fn load_clean_set(
-    home: &DataHome,
-    args: &ScanDataArgs,
-    data: &mithridate_data::Dataset,
-    seed: u64,
-) -> Result<Option<mithridate_data::Dataset>> {
-    let Some(source) = &args.clean_set else {
-        return Ok(None);
-    };
-    if args.max_clean == 0 {
-        anyhow::bail!("--max-clean must be at least 1");
-    }
-    let clean = mithridate_data::load(home, source, Split::Test)
-        .with_context(|| format!("loading the clean set '{source}'"))?;
-    let clean = non_empty(subsample(clean, Some(args.max_clean), seed)?, source)?;
-    let ids: std::collections::HashSet<u64> = data.ids().iter().copied().collect();
-    if let Some(shared) = clean.ids().iter().find(|i| ids.contains(i)) {
-        anyhow::bail!(
-            "--clean-set shares sample id {shared} with --data; trusted samples must be held out"
-        );
-    }
-    Ok(Some(clean))
-}
-
 fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
     if args.list {
         return list(ctx);
@@ -239,7 +213,16 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
         None => None,
     };
     let poisoned = truth.as_ref().map(GroundTruth::poisoned_ids);
-    let clean = load_clean_set(&home, &args, &data, ctx.seed)?;
+    let clean = match &args.clean_set {
+        Some(source) => Some(trusted_clean_set(
+            &home,
+            source,
+            args.max_clean,
+            ctx.seed,
+            &data,
+        )?),
+        None => None,
+    };
     let given = match &args.model {
         Some(path) => Some(load_model(path, &args.onnx)?),
         None if args.onnx.any_given() => anyhow::bail!(
