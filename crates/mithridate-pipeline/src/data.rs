@@ -89,6 +89,11 @@ pub fn trusted_clean_set(
     let clean = mithridate_data::load(home, source, Split::Test)
         .context_with(|| format!("loading the clean set '{source}'"))?;
     let clean = non_empty(subsample(clean, Some(max), seed)?, source)?;
+    // Ids are compared only between samples of one kind: another dataset's positional ids
+    // say nothing, and the scan context names the shape mismatch instead.
+    if clean.modality() != scanned.modality() {
+        return Ok(clean);
+    }
     let ids: std::collections::HashSet<u64> = scanned.ids().iter().copied().collect();
     if let Some(shared) = clean.ids().iter().find(|i| ids.contains(i)) {
         return Err(PipelineError::invalid(format!(
