@@ -52,18 +52,19 @@
 //! architecture). Cost: `e · n + confusion-epochs · λ · min(n, confusion-rows)` training rows,
 //! with `e · n <= max(n, pretrain-rows)` (6,000 MNIST images: 276,000 rows, ~42 s on 2 cores
 //! with the CNN; 60,000: 300,000 rows, ~26 s) and one forward pass over the set, so beyond
-//! 36,000 samples it grows as `n`; memory `O(BLOCK_ROWS · λ)` rows beyond the data.
+//! 60,000 samples it grows as `n`; memory `O(BLOCK_ROWS · λ)` rows beyond the data.
 //!
 //! ```
 //! use mithridate_detect::ParamGuard;
 //! use mithridate_detect::confusion::ConfusionParams;
 //! let p = ConfusionParams::default();
 //! assert_eq!((p.lambda, p.pretrain_epochs, p.confusion_epochs), (20, 6, 2));
-//! assert_eq!((p.confusion_rows, p.pretrain_rows), (6000, 36_000));
-//! // 6 epochs up to 6,000 samples; at 60,000 one epoch visits 60,000 rows, and no more.
+//! assert_eq!((p.confusion_rows, p.pretrain_rows), (6000, 60_000));
+//! // 6 epochs up to 10,000 samples, then at most 60,000 rows, and at least one epoch.
 //! assert_eq!(p.pretraining_epochs(6_000), 6);
-//! assert_eq!(p.pretraining_epochs(12_000), 3);
+//! assert_eq!(p.pretraining_epochs(15_000), 4);
 //! assert_eq!(p.pretraining_epochs(60_000), 1);
+//! assert_eq!(p.pretraining_epochs(200_000), 1);
 //! assert!(p.check().is_ok());
 //! let err = ConfusionParams { lambda: 1, ..p }.check().unwrap_err().to_string();
 //! assert!(err.contains("lambda"), "{err}");
@@ -101,7 +102,9 @@ pub struct ConfusionParams {
     /// Most rows the pre-training visits (at least one epoch), at least 1. Why: the model must
     /// learn the backdoor, but not the content so well that `confusion-epochs` capped epochs
     /// cannot erase it. Full MNIST, dirty SIG 2%: 6 epochs (360,000 rows) left the target
-    /// class's separation at 4.87 and 2 epochs at 5.68 (floor 6), 1 epoch at 8.46.
+    /// class's separation at 4.87 and 2 epochs at 5.68 (floor 6), 1 epoch at 8.46. Too few
+    /// rows and the backdoor is not learned yet: Fashion-MNIST dirty SIG 2% on 15,000 and
+    /// 30,000 images separated at 2.93 and 3.41 with 30,000 rows, at 18.3 and 18.9 with 60,000.
     pub pretrain_rows: usize,
     /// Epochs of confusion, at least 1; each visits `confusion-rows` scanned rows.
     pub confusion_epochs: usize,
@@ -125,7 +128,7 @@ impl Default for ConfusionParams {
         ConfusionParams {
             lambda: 20,
             pretrain_epochs: 6,
-            pretrain_rows: 36_000,
+            pretrain_rows: 60_000,
             confusion_epochs: 2,
             confusion_rows: 6000,
             class_outlier: 3.0,
@@ -378,7 +381,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "confusion",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "confusion training: pre-trains on the data, then trains on it mixed with trusted clean samples under random wrong labels (weight lambda), which erases the benign correlations but not a trigger; flags the 2-means high tail of each class's label probability where the class stands out; needs a trusted clean set; lambda (20), pretrain-epochs (6), pretrain-rows (36000, caps the pre-training's rows), confusion-epochs (2), confusion-rows (6000, scanned rows per confusion epoch), class-outlier (3), min-separation (6), max-class-share (0.5)",
+    summary: "confusion training: pre-trains on the data, then trains on it mixed with trusted clean samples under random wrong labels (weight lambda), which erases the benign correlations but not a trigger; flags the 2-means high tail of each class's label probability where the class stands out; needs a trusted clean set; lambda (20), pretrain-epochs (6), pretrain-rows (60000, caps the pre-training's rows), confusion-epochs (2), confusion-rows (6000, scanned rows per confusion epoch), class-outlier (3), min-separation (6), max-class-share (0.5)",
     paper: "Qi et al. 2023 (confusion training)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[
