@@ -181,3 +181,26 @@ fn bad_inputs_exit_2_with_one_error_line_and_no_output() {
         );
     }
 }
+
+#[test]
+fn auto_without_a_clean_set_tells_the_user_what_one_would_add() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = flipped_digits(dir.path());
+    let note = "--clean-set SOURCE";
+    let out = mithridate(&["scan", "data", "--data", arg(&data), "--detector", "auto"]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(note), "{stderr}");
+    // With --json, stdout stays one JSON object and no note is printed.
+    let out = mithridate(&[
+        "--json",
+        "scan",
+        "data",
+        "--data",
+        arg(&data),
+        "--detector",
+        "auto",
+    ]);
+    json(&out);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(note));
+}

@@ -369,6 +369,12 @@ fn scan_data(args: ScanDataArgs, ctx: &Context) -> Result<()> {
     if let Some(out) = &args.output {
         println!("flags written to {}", out.display());
     }
+    if args.clean_set.is_none() && runs.iter().any(|r| r.detection.detector == "auto") {
+        // The strongest member of auto needs trusted samples; say so where a user reads.
+        eprintln!(
+            "note: auto ran without trusted clean samples; --clean-set SOURCE (e.g. the test split of the same dataset) adds confusion training, which catches faint global triggers the other members miss"
+        );
+    }
     Ok(())
 }
 
