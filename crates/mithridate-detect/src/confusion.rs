@@ -31,6 +31,12 @@
 //! 3. Score each sample by how much the confused model still believes its label:
 //!    `s_i = z(ln p_i(y_i))`, the robust z-score (median, 1.4826 MAD) within its label.
 //!
+//! One clean sample in five (a seeded draw; none below 50 clean samples) is kept out of the
+//! confusion, to check the verdict: a flagged mode that holds at least [`HELD_OUT_VETO`] of
+//! its flagged share of the class's held-out clean samples is content the confusion did not
+//! erase, and the class is not marked (a trigger's mode holds no clean sample). This check is
+//! ours; the paper has no held-out set.
+//!
 //! **Verdict and flags** (the rule shared with [`crate::dynamics`], see [`crate::tails`]): each
 //! class's scores are split by exact 1-D 2-means; a class is suspicious when the split's
 //! Ashman's D is at least `min-separation` and, with 5 or more classes, a robust outlier among
@@ -243,6 +249,22 @@ impl ConfusionTraining {
         ids: &[u64],
         num_classes: usize,
     ) -> Result<Detection> {
+        self.detect_with_held_out(log_p, labels, ids, num_classes, None)
+    }
+
+    /// [`Self::detect_log_probabilities`], with the held-out clean samples' log-probabilities
+    /// of their labels (`held_out`, never seen in the confusion): a class whose flagged mode
+    /// holds at least [`HELD_OUT_VETO`] of its flagged share of them is not marked (the mode
+    /// is content the confusion failed to erase, which clean samples share; a trigger's mode
+    /// holds no clean sample).
+    pub fn detect_with_held_out(
+        &self,
+        log_p: &[f64],
+        labels: &[u32],
+        ids: &[u64],
+        num_classes: usize,
+        held_out: Option<(&[f64], &[u32])>,
+    ) -> Result<Detection> {
         let n = labels.len();
         if n == 0 || ids.len() != n || log_p.len() != n {
             return Err(DetectError::input(format!(
@@ -274,8 +296,63 @@ impl ConfusionTraining {
             labels,
             num_classes,
         };
-        Ok(rule.detection(self.name(), self.parameters(), rows, &scores, &classes))
+        let mut flags = vec![false; n];
+        let mut tails = rule.apply(&scores, &classes, &mut flags);
+        if let Some((held_p, held_y)) = held_out {
+            for (c, rows) in classes.iter().enumerate() {
+                if !tails.suspicious[c] {
+                    continue;
+                }
+                let flagged: Vec<usize> = rows.iter().copied().filter(|&r| flags[r]).collect();
+                let edge = flagged.iter().map(|&r| log_p[r]).fold(f64::INFINITY, f64::min);
+                let clean: Vec<f64> = held_y
+                    .iter()
+                    .zip(held_p)
+                    .filter(|(&y, _)| y as usize == c)
+                    .map(|(_, &p)| p)
+                    .collect();
+                let in_mode = clean.iter().filter(|&&p| p >= edge).count();
+                let flagged_share = flagged.len() as f64 / rows.len().max(1) as f64;
+                if !clean.is_empty()
+                    && in_mode as f64 >= HELD_OUT_VETO * flagged_share * clean.len() as f64
+                {
+                    tails.suspicious[c] = false;
+                    flagged.iter().for_each(|&r| flags[r] = false);
+                }
+            }
+        }
+        let (suspicious, separation) = (&tails.suspicious, &tails.separation);
+        Ok(Detection::from_rows(
+            self.name(),
+            self.parameters(),
+            rows,
+            &scores,
+            &flags,
+            |c| (suspicious[c as usize], separation[c as usize]),
+        ))
     }
+}
+
+/// Share of a class's flagged share that its held-out clean samples may reach in the flagged
+/// mode before the class is vetoed: a mode as common among trusted clean samples as half its
+/// share of the scanned class is content, not a trigger. Why: on full Fashion-MNIST with a
+/// blended-noise poison (5% -> coats), one pre-training epoch left T-shirts and shirts in two
+/// modes after the confusion (separations 92 and 341, ~2,800 clean rows flagged in each).
+pub const HELD_OUT_VETO: f64 = 0.5;
+
+/// Trusted clean samples kept out of the confusion to check the flagged modes: every fifth of
+/// a seeded order (`None` for fewer than 50 clean samples, which all go to the confusion).
+fn held_out_split(clean: &Dataset, seed: u64) -> Result<(Dataset, Option<Dataset>)> {
+    if clean.len() < 50 {
+        return Ok((clean.clone(), None));
+    }
+    let mut order: Vec<usize> = (0..clean.len()).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x4E1D));
+    let (mut held, mut kept) = (Vec::new(), Vec::new());
+    for (position, &row) in order.iter().enumerate() {
+        if position % 5 == 0 { held.push(row) } else { kept.push(row) }
+    }
+    Ok((clean.select(&kept)?, Some(clean.select(&held)?)))
 }
 
 /// `config` with `epochs` epochs.
@@ -366,13 +443,26 @@ impl Detector for ConfusionTraining {
             )
         })?;
         let data = ctx.data();
-        let model = self.confused_model(data, clean, ctx.train_spec(), ctx.seed())?;
-        let log_p: Vec<f64> = model
-            .per_sample_loss(data)?
-            .iter()
-            .map(|&l| -f64::from(l).clamp(0.0, 1e6))
-            .collect();
-        self.detect_log_probabilities(&log_p, data.labels(), data.ids(), data.num_classes())
+        let (confusing, held_out) = held_out_split(clean, ctx.seed())?;
+        let model = self.confused_model(data, &confusing, ctx.train_spec(), ctx.seed())?;
+        let log_p = |set: &Dataset| -> Result<Vec<f64>> {
+            Ok(model
+                .per_sample_loss(set)?
+                .iter()
+                .map(|&l| -f64::from(l).clamp(0.0, 1e6))
+                .collect())
+        };
+        let held = match &held_out {
+            Some(h) => Some((log_p(h)?, h.labels())),
+            None => None,
+        };
+        self.detect_with_held_out(
+            &log_p(data)?,
+            data.labels(),
+            data.ids(),
+            data.num_classes(),
+            held.as_ref().map(|(p, y)| (p.as_slice(), *y)),
+        )
     }
 }
 
@@ -381,7 +471,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "confusion",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "confusion training: pre-trains on the data, then trains on it mixed with trusted clean samples under random wrong labels (weight lambda), which erases the benign correlations but not a trigger; flags the 2-means high tail of each class's label probability where the class stands out; needs a trusted clean set; lambda (20), pretrain-epochs (6), pretrain-rows (60000, caps the pre-training's rows), confusion-epochs (2), confusion-rows (6000, scanned rows per confusion epoch), class-outlier (3), min-separation (6), max-class-share (0.5)",
+    summary: "confusion training: pre-trains on the data, then trains on it mixed with trusted clean samples under random wrong labels (weight lambda), which erases the benign correlations but not a trigger; flags the 2-means high tail of each class's label probability where the class stands out; needs a trusted clean set (a fifth held out: a flagged mode its clean samples share is not a trigger); lambda (20), pretrain-epochs (6), pretrain-rows (60000, caps the pre-training's rows), confusion-epochs (2), confusion-rows (6000, scanned rows per confusion epoch), class-outlier (3), min-separation (6), max-class-share (0.5)",
     paper: "Qi et al. 2023 (confusion training)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[
@@ -433,6 +523,38 @@ mod tests {
             .detect_log_probabilities(&log_p[..240], &labels[..240], &ids[..240], 6)
             .unwrap();
         assert!(det.flagged.is_empty());
+    }
+
+    #[test]
+    fn a_mode_the_held_out_clean_samples_share_is_vetoed() {
+        // Class 3's upper mode (6 of 46 rows at ln p ≈ 0): flagged without held-out samples;
+        // vetoed when 4 of 10 held-out clean samples of class 3 are in it too (>= half of the
+        // flagged share 6/46); kept when none of them is.
+        let mut log_p = Vec::new();
+        let mut labels = Vec::new();
+        for c in 0..6u32 {
+            for i in 0..40 {
+                log_p.push((0.1 + 0.002 * f64::from(i % 7) + 0.001 * f64::from(c)).ln());
+                labels.push(c);
+            }
+        }
+        for i in 0..6 {
+            log_p.push(-0.01 - 0.001 * f64::from(i));
+            labels.push(3);
+        }
+        let ids: Vec<u64> = (0..labels.len() as u64).collect();
+        let d = ConfusionParams::default().check().unwrap();
+        let held_y = vec![3u32; 10];
+        let content: Vec<f64> = (0..10).map(|i| if i < 4 { -0.005 } else { 0.1f64.ln() }).collect();
+        let vetoed = d
+            .detect_with_held_out(&log_p, &labels, &ids, 6, Some((&content, &held_y)))
+            .unwrap();
+        assert!(vetoed.flagged.is_empty() && !vetoed.classes[3].suspicious);
+        let trigger = vec![0.1f64.ln(); 10];
+        let kept = d
+            .detect_with_held_out(&log_p, &labels, &ids, 6, Some((&trigger, &held_y)))
+            .unwrap();
+        assert_eq!(kept.flagged, (240..246).collect::<Vec<u64>>());
     }
 
     #[test]

@@ -45,6 +45,7 @@
 //! ```
 
 pub mod class_pairs;
+pub mod clean_reference;
 mod context;
 mod detection;
 mod group_check;
