@@ -333,7 +333,7 @@ impl Detector for Auto {
             if let Some(against) = check_against_clean(&voters, data, clean, seed)? {
                 for c in (0..k).filter(|&c| against.classes[c].marked) {
                     votes[c] += 1;
-                    let seeds: Vec<bool> = class_rows[c].iter().map(|&r| against.outvoted[r]).collect();
+                    let seeds = against.candidates(&class_rows[c]);
                     let count = seeds.iter().filter(|&&s| s).count();
                     if !decided[c] && decisive_share_is_plausible(count, seeds.len()) {
                         (decided[c], suspicious[c]) = (true, true);
