@@ -115,7 +115,7 @@ impl CleanReferenced {
     }
 }
 
-/// Step 3 from the scanned labels and opinions and the clean ones (every label `< k`).
+/// Step 3 from the scanned labels and opinions and the clean ones (labels `>= k` are ignored).
 pub fn mark_classes(
     labels: &[u32],
     opinion: &[u32],
@@ -127,8 +127,14 @@ pub fn mark_classes(
 ) -> Vec<ClassComparison> {
     let confusion = |ys: &[u32], ops: &[u32]| {
         let mut d = vec![vec![0usize; k]; k];
+        // Labels outside `0..k` are not counted (no panic on a caller's bad input).
         for (&y, &o) in ys.iter().zip(ops) {
-            d[y as usize][o as usize] += 1;
+            if let Some(count) = d
+                .get_mut(y as usize)
+                .and_then(|row| row.get_mut(o as usize))
+            {
+                *count += 1;
+            }
         }
         d
     };
