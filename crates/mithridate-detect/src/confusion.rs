@@ -486,10 +486,10 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_class_whose_labels_survive_confusion_is_flagged_and_only_its_poisons() {
-        // Six classes of 40 samples confused to ln p ≈ ln 0.1 with a little spread; class 3
-        // also holds 6 samples the confused model still assigns to their label (ln p ≈ 0).
+    /// Six classes of 40 samples confused to ln p ≈ ln 0.1 with a little spread; class 3 also
+    /// holds 6 samples (rows 240-245) the confused model still assigns to their label
+    /// (ln p ≈ 0). Returns the log-probabilities, labels and ids.
+    fn planted_class_3() -> (Vec<f64>, Vec<u32>, Vec<u64>) {
         let mut log_p = Vec::new();
         let mut labels = Vec::new();
         for c in 0..6u32 {
@@ -502,7 +502,15 @@ mod tests {
             log_p.push(-0.01 - 0.001 * f64::from(i));
             labels.push(3);
         }
-        let ids: Vec<u64> = (0..labels.len() as u64).collect();
+        let ids = (0..labels.len() as u64).collect();
+        (log_p, labels, ids)
+    }
+
+    #[test]
+    fn the_class_whose_labels_survive_confusion_is_flagged_and_only_its_poisons() {
+        // Six classes of 40 samples confused to ln p ≈ ln 0.1 with a little spread; class 3
+        // also holds 6 samples the confused model still assigns to their label (ln p ≈ 0).
+        let (log_p, labels, ids) = planted_class_3();
         let det = ConfusionParams::default()
             .check()
             .unwrap()
@@ -530,19 +538,7 @@ mod tests {
         // Class 3's upper mode (6 of 46 rows at ln p ≈ 0): flagged without held-out samples;
         // vetoed when 4 of 10 held-out clean samples of class 3 are in it too (>= half of the
         // flagged share 6/46); kept when none of them is.
-        let mut log_p = Vec::new();
-        let mut labels = Vec::new();
-        for c in 0..6u32 {
-            for i in 0..40 {
-                log_p.push((0.1 + 0.002 * f64::from(i % 7) + 0.001 * f64::from(c)).ln());
-                labels.push(c);
-            }
-        }
-        for i in 0..6 {
-            log_p.push(-0.01 - 0.001 * f64::from(i));
-            labels.push(3);
-        }
-        let ids: Vec<u64> = (0..labels.len() as u64).collect();
+        let (log_p, labels, ids) = planted_class_3();
         let d = ConfusionParams::default().check().unwrap();
         let held_y = vec![3u32; 10];
         let content: Vec<f64> = (0..10).map(|i| if i < 4 { -0.005 } else { 0.1f64.ln() }).collect();
