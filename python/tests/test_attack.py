@@ -91,6 +91,7 @@ def test_poison_is_bit_identical_to_the_cli(cli, tmp_path, name, make, params, r
     [
         ("feature-collision", tabular, {"target": 1, "iterations": 20}),
         ("clean-label", lambda: images(n=24), {"target": 2, "steps": 3}),
+        ("narcissus", lambda: images(n=24), {"target": 2, "steps": 3, "batch": 4}),
     ],
 )
 def test_surrogate_attacks_with_victims_are_bit_identical_to_the_cli(cli, tmp_path, name, make, params):

@@ -13,6 +13,7 @@
 //! | BadNets patch (Gu et al. 2017) | [`attacks::badnets`] | backdoor |
 //! | Blended (Chen et al. 2017) | [`attacks::blend`] | backdoor |
 //! | clean-label / label-consistent (Turner et al. 2019) | [`attacks::clean_label`] | backdoor |
+//! | Narcissus, a clean-label trigger synthesised toward the target class (Zeng et al. 2023) | [`attacks::narcissus`] | backdoor (clean label) |
 //! | SIG sinusoidal signal (Barni, Kallas & Tondi 2019) | [`attacks::sig`] | backdoor (clean or dirty label) |
 //! | WaNet warping (Nguyen & Tran 2021) | [`attacks::wanet`] | backdoor |
 //! | feature collision / Poison Frogs (Shafahi et al. 2018) | [`attacks::feature_collision`] | one test instance |

@@ -4,7 +4,7 @@
 
 use crate::attacks::{
     badnets, blend, clean_label, feature_collision, label_flip_greedy, label_flip_random,
-    label_flip_targeted, sig, tabular_trigger, text_trigger, wanet,
+    label_flip_targeted, narcissus, sig, tabular_trigger, text_trigger, wanet,
 };
 use crate::{Attack, AttackError, Result};
 use mithridate_core::registry::{Entry, Registry, Role};
@@ -27,6 +27,7 @@ pub static ATTACKS: Registry<AttackBuilder> = Registry::new(
         badnets::ENTRY,
         blend::ENTRY,
         clean_label::ENTRY,
+        narcissus::ENTRY,
         sig::ENTRY,
         wanet::ENTRY,
         feature_collision::ENTRY,

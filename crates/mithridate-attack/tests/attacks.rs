@@ -162,6 +162,11 @@ fn cases() -> Vec<(&'static str, Value, Dataset)> {
             json!({"target": 2, "epsilon": 0.1, "steps": 3}),
             image(),
         ),
+        (
+            "narcissus",
+            json!({"target": 2, "steps": 4, "batch": 5}),
+            image(),
+        ),
         ("sig", json!({"target": 2}), image()),
         (
             "sig",

@@ -8,6 +8,7 @@ pub mod feature_collision;
 pub mod label_flip_greedy;
 pub mod label_flip_random;
 pub mod label_flip_targeted;
+pub mod narcissus;
 pub mod sig;
 pub mod tabular_trigger;
 pub mod text_trigger;
