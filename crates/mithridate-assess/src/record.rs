@@ -129,6 +129,13 @@ pub struct CentralizedOutcome {
     pub attack: Option<AttackInfo>,
     /// The model trained on the training set as the attacker left it.
     pub undefended: ModelScore,
+    /// The attack's success rate on the clean baseline (the same cell's model trained without
+    /// poison): the floor, what the trigger alone does to a model that never saw a poison.
+    /// A trigger that is also an adversarial perturbation (Narcissus's magnified trigger, a
+    /// strong blend) succeeds on it too; the backdoor is what the undefended model adds.
+    /// `None` for the clean baseline and for attacks without a success rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_rate_floor: Option<f64>,
     /// `None` when the cell runs no defence.
     pub defence: Option<DefenceOutcome>,
 }

@@ -160,6 +160,7 @@ mod tests {
                 clean_accuracy: 1.0 - rate - c.seed as f64 / 100.0,
                 success_rate: None,
             },
+            success_rate_floor: None,
             defence: None,
         }))
     }

@@ -187,6 +187,7 @@ mod tests {
                     clean_accuracy: accuracy,
                     success_rate: None,
                 },
+                success_rate_floor: None,
                 defence: None,
             }),
             seconds: 1.0,

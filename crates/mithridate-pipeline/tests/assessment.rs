@@ -71,6 +71,10 @@ fn backdoor_succeeds_undefended_and_is_removed_by_a_detector_that_catches_it() {
     let undefended = badnets.iter().find(|c| c.defence.is_none()).unwrap();
     let asr = undefended.undefended.success_rate.unwrap();
     assert!(asr > 0.8, "BadNets ASR undefended {asr}");
+    // The floor is the clean baseline under the same trigger: a 3x3 patch does little to it.
+    let floor = undefended.success_rate_floor.unwrap();
+    assert!(floor < 0.3, "BadNets floor {floor}");
+    assert!(clean.success_rate_floor.is_none());
     // The best sanitizing defence catches most poisons and the retrained model loses the backdoor.
     let best = badnets
         .iter()

@@ -26,6 +26,9 @@ use crate::record::{CellRecord, Outcome, TaxonomyRefs};
 /// in `clean_accuracy`, and their own columns from `partitions` on; `certified_accuracy` is
 /// `radius:accuracy` pairs joined with `;`.
 ///
+/// Centralized rows put the clean baseline's success rate under the attack's trigger (the
+/// floor) in `success_rate_floor`.
+///
 /// Text rows (`kind` = `text`) put the head in `head` (and `model`), the poisoned head's clean
 /// accuracy and ASR in `clean_accuracy` and `success_rate`, the clean head's in
 /// `baseline_accuracy` and `asr_floor`, the ASR over the triggered texts the clean head keeps
@@ -39,7 +42,7 @@ use crate::record::{CellRecord, Outcome, TaxonomyRefs};
 /// in `clean_accuracy` / `success_rate` (that part's size in `test_samples`), a repair's
 /// model in `defended_*`, the method's parameters in `parameters`, and their own columns
 /// `verdict`, `target_classes` (`;`), `true_target` and `trusted_samples`.
-pub const CSV_HEADER: [&str; 117] = [
+pub const CSV_HEADER: [&str; 118] = [
     "index",
     "id",
     "kind",
@@ -58,6 +61,7 @@ pub const CSV_HEADER: [&str; 117] = [
     "test_samples",
     "clean_accuracy",
     "success_rate",
+    "success_rate_floor",
     "detector",
     "mitigation",
     "flagged",
@@ -229,6 +233,7 @@ fn row_of(r: &CellRecord) -> Row {
                 ("test_samples", c.test_samples.to_string()),
                 ("clean_accuracy", opt_num(Some(c.undefended.clean_accuracy))),
                 ("success_rate", opt_num(c.undefended.success_rate)),
+                ("success_rate_floor", opt_num(c.success_rate_floor)),
             ]);
             if let Some(a) = attack {
                 row.set_all([

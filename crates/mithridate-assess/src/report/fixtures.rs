@@ -95,6 +95,7 @@ pub fn centralized(
                 clean_accuracy: score.0,
                 success_rate: score.1,
             },
+            success_rate_floor: None,
             defence,
         }),
         seconds: 1.0,

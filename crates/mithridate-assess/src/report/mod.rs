@@ -280,6 +280,27 @@ pub fn format_percent(value: Option<f64>) -> String {
     }
 }
 
+/// A success rate with, when known, its floor (the clean baseline's rate under the same
+/// trigger), e.g. `73.6% (floor 39.6%)`.
+///
+/// ```
+/// use mithridate_assess::report::format_percent_with_floor;
+/// assert_eq!(format_percent_with_floor(Some(0.736), Some(0.396)), "73.6% (floor 39.6%)");
+/// assert_eq!(format_percent_with_floor(Some(0.5), None), "50.0%");
+/// ```
+pub fn format_percent_with_floor(value: Option<f64>, floor: Option<f64>) -> String {
+    match floor {
+        Some(f) if f.is_finite() && value.is_some() => {
+            format!(
+                "{} (floor {})",
+                format_percent(value),
+                format_percent(Some(f))
+            )
+        }
+        _ => format_percent(value),
+    }
+}
+
 /// A success value in its family's unit: points of accuracy drop or a percentage.
 pub fn format_success(family: Family, value: Option<f64>) -> String {
     match (family, value) {

@@ -222,7 +222,10 @@ fn results_table(records: &[mithridate_assess::record::CellRecord]) -> String {
                     r.seed.to_string(),
                     attack,
                     pct(Some(c.undefended.clean_accuracy)),
-                    pct(c.undefended.success_rate),
+                    match (c.undefended.success_rate, c.success_rate_floor) {
+                        (Some(s), Some(f)) => format!("{} (floor {})", pct(Some(s)), pct(Some(f))),
+                        (s, _) => pct(s),
+                    },
                     defence,
                     after_ca,
                     after_success,

@@ -182,6 +182,7 @@ impl Executor {
                 clean_accuracy: accuracy(&v.baseline, &v.test)?,
                 success_rate: None,
             },
+            success_rate_floor: None,
             defence: None,
         };
         let Some(Attacked {
@@ -194,6 +195,8 @@ impl Executor {
         };
         let test = &v.test;
         outcome.undefended = score(&assess_model(&poisoned.truth, victim, test)?);
+        outcome.success_rate_floor =
+            assess_model(&poisoned.truth, &v.baseline, test)?.success_rate();
         outcome.attack = Some(info.clone());
         outcome.defence = match &run.defence {
             None | Some(DefenceSpec::Model(_)) => None,

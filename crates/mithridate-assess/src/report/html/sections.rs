@@ -10,8 +10,8 @@ use crate::report::shared_tables::success_text;
 use crate::report::summary::{setting_label, AttackGroup, ContinualRow, FederatedRow, RagGroup};
 use crate::report::table::{badge_html, Cell, Column, Table};
 use crate::report::{
-    defended_word, format_percent, format_rate, format_stat_number, format_stat_percent,
-    format_success, metric_name, undefended_word, Report,
+    defended_word, format_percent, format_percent_with_floor, format_rate, format_stat_number,
+    format_stat_percent, format_success, metric_name, undefended_word, Report,
 };
 use std::fmt::Write as _;
 
@@ -412,7 +412,10 @@ pub(super) fn cells(report: &Report) -> Table<'static> {
                     ),
                     Cell::text(defence.map_or("—", |d| d.detector.as_str())),
                     Cell::number(format_percent(Some(c.undefended.clean_accuracy))),
-                    Cell::number(format_percent(c.undefended.success_rate)),
+                    Cell::number(format_percent_with_floor(
+                        c.undefended.success_rate,
+                        c.success_rate_floor,
+                    )),
                     Cell::number(format_percent(defence.map(|d| d.retrained.clean_accuracy))),
                     Cell::number(format_percent(
                         defence.and_then(|d| d.retrained.success_rate),
