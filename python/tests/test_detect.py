@@ -372,3 +372,27 @@ def test_confusion_with_a_clean_set_equals_the_cli(cli, tmp_path):
         detect.scan_data(x, y, ids, ["confusion"])
     with pytest.raises(ValueError, match="clean_x and clean_y"):
         detect.scan_data(x, y, ids, ["confusion"], clean_x=cx)
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda cx, cy: (cx[:, :5].copy(), cy), r"trusted clean set's samples \(\[5\]\) differ"),
+        (lambda cx, cy: (cx, np.where(cy == 2, 7, cy)), "clean_y contains label 7"),
+        (lambda cx, cy: (np.where(np.arange(6) == 0, np.nan, cx).astype(np.float32), cy), "clean_x: row 0 has a non-finite value"),
+        (lambda cx, cy: (cx, cy[:80]), "clean_x has 90 rows but clean_y has 80 labels"),
+        (lambda cx, cy: (cx[:0], cy[:0]), "clean_y: empty array"),
+    ],
+)
+@pytest.mark.parametrize("detector", ["confusion", "auto"])
+def test_bad_clean_sets_raise_value_error(mutate, message, detector):
+    """A trusted clean set of the wrong width, with foreign labels, NaN, mismatched lengths or
+    no rows is refused before any training, naming the problem."""
+    rng = np.random.default_rng(5)
+    y = np.arange(300) % 3
+    x = (rng.normal(size=(300, 6)) + 2.0 * np.eye(6)[y]).astype(np.float32)
+    cy = np.arange(90) % 3
+    cx = (rng.normal(size=(90, 6)) + 2.0 * np.eye(6)[cy]).astype(np.float32)
+    bad_x, bad_y = mutate(cx, cy)
+    with pytest.raises(ValueError, match=message):
+        detect.scan_data(x, y, None, [detector], clean_x=bad_x, clean_y=bad_y, epochs=1)
