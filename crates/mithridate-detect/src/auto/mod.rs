@@ -23,6 +23,10 @@
 //!    labels disagree with its raw inputs asymmetrically, from most other classes, by an
 //!    excess that is an outlier among the classes: the signature of an all-to-one
 //!    dirty-label backdoor whatever the trigger, even one the model learned only partly.
+//!    With trusted clean samples, the flags it contributes in a class it decides (step 3)
+//!    must also be candidates against the clean samples (outvoted by at least 8 of their 10
+//!    clean neighbours), and a class left with none is not marked: clean samples between two
+//!    classes are outvoted by scanned and clean neighbours alike, but with mixed clean ones.
 //! 2. *Corroboration* (`corroborate`, default on): model-based verdicts count only in classes
 //!    the input check marked or holds as *candidates* (the same evidence with a weaker
 //!    outlier z, 2 instead of 3: a 1% backdoor). Measured without it: split consistency
@@ -233,6 +237,13 @@ impl Auto {
     }
 }
 
+/// The input check's flags in one class that are also candidates against the trusted clean
+/// samples, or `None` when none is.
+fn also_clean_candidates(flags: Vec<bool>, clean_candidates: &[bool]) -> Option<Vec<bool>> {
+    let kept: Vec<bool> = flags.iter().zip(clean_candidates).map(|(f, c)| *f && *c).collect();
+    kept.contains(&true).then_some(kept)
+}
+
 impl Detector for Auto {
     fn name(&self) -> &'static str {
         "auto"
@@ -325,18 +336,18 @@ impl Detector for Auto {
         // the scanned inputs, not among clean ones (Fashion-MNIST WaNet s = 1 at 10%), so in
         // the classes it marks its candidates are better seeds than the scanned check's (full
         // Fashion-MNIST blended image at 4%: recall 0.998 against 0.838).
-        if let Some(clean) = ctx.clean_set() {
-            let voters = input_defaults.check()?;
-            let seed = ctx.seed();
-            if let Some(against) = check_against_clean(&voters, data, clean, seed)? {
-                for c in (0..k).filter(|&c| against.classes[c].marked) {
-                    votes[c] += 1;
-                    let seeds = against.candidates(&class_rows[c]);
-                    let count = seeds.iter().filter(|&&s| s).count();
-                    if !decided[c] && decisive_share_is_plausible(count, seeds.len()) {
-                        (decided[c], suspicious[c]) = (true, true);
-                        self.flag_refined(ctx, c, &class_rows, seeds, &mut flags, &mut combined)?;
-                    }
+        let against = match ctx.clean_set() {
+            Some(clean) => check_against_clean(&input_defaults.check()?, data, clean, ctx.seed())?,
+            None => None,
+        };
+        if let Some(against) = &against {
+            for c in (0..k).filter(|&c| against.classes[c].marked) {
+                votes[c] += 1;
+                let seeds = against.candidates(&class_rows[c]);
+                let count = seeds.iter().filter(|&&s| s).count();
+                if !decided[c] && decisive_share_is_plausible(count, seeds.len()) {
+                    (decided[c], suspicious[c]) = (true, true);
+                    self.flag_refined(ctx, c, &class_rows, seeds, &mut flags, &mut combined)?;
                 }
             }
         }
@@ -411,14 +422,31 @@ impl Detector for Auto {
         let input_flags: std::collections::HashSet<u64> = input.flagged.iter().copied().collect();
         // Classes the input check marked and no model-based member decided: its flags, refined
         // in the model's representation when `refine` is on.
+        // With trusted clean samples, a flag must also be a candidate against them (outvoted
+        // by at least 8 of its 10 clean neighbours): a dirty-label poison's clean neighbours
+        // come from its source class, while a clean sample between two classes (a pullover
+        // among shirts and coats) has mixed ones (Fashion-MNIST SIG 2%, seed 1: 171 such
+        // clean rows flagged). A class left with no flag is not marked.
         for v in input.classes.iter().filter(|v| v.suspicious) {
             let c = v.class as usize;
             votes[c] += 1;
-            if !decided[c] && decisive_share_is_plausible(v.flagged, class_rows[c].len()) {
-                (decided[c], suspicious[c]) = (true, true);
-                let seeds = class_rows[c].iter().map(|&r| input_flags.contains(&ids[r])).collect();
-                self.flag_refined(ctx, c, &class_rows, seeds, &mut flags, &mut combined)?;
+            if decided[c] || !decisive_share_is_plausible(v.flagged, class_rows[c].len()) {
+                continue;
             }
+            let seeds: Vec<bool> =
+                class_rows[c].iter().map(|&r| input_flags.contains(&ids[r])).collect();
+            let seeds = match &against {
+                Some(against) => match also_clean_candidates(seeds, &against.candidates(&class_rows[c])) {
+                    Some(kept) => kept,
+                    None => {
+                        votes[c] -= 1;
+                        continue;
+                    }
+                },
+                None => seeds,
+            };
+            (decided[c], suspicious[c]) = (true, true);
+            self.flag_refined(ctx, c, &class_rows, seeds, &mut flags, &mut combined)?;
         }
         let voted = class_rows.iter().zip(&suspicious).zip(&decided);
         for ((rows, _), _) in voted.filter(|((_, &s), &d)| s && !d) {
@@ -496,6 +524,18 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_flags_the_clean_samples_also_outvote_are_kept() {
+        let flags = vec![true, true, false, true];
+        let clean = [true, false, true, true];
+        assert_eq!(
+            also_clean_candidates(flags.clone(), &clean),
+            Some(vec![true, false, false, true])
+        );
+        assert_eq!(also_clean_candidates(flags, &[false, false, true, false]), None);
+        assert_eq!(also_clean_candidates(vec![false; 3], &[true; 3]), None);
+    }
 
     #[test]
     fn bad_parameters_are_named() {
