@@ -27,8 +27,8 @@
 //! surrogate is whatever the caller gives (the pipeline trains one on the clean training set,
 //! a stronger attacker). The paper optimises over the attacker's target samples only; here
 //! every training sample of class `t` may be drawn into a mini-batch. Assumes image data in
-//! `[0, 1]`, at least two classes, a differentiable surrogate. The paper reports an ASR above
-//! 85% on CIFAR-10 from 25 poisoned images (0.05%) at `eps = 16/255`. The magnified trigger is
+//! `[0, 1]`, at least two classes, a differentiable surrogate. The paper backdoors CIFAR-10
+//! models from 0.05% of the training set (0.5% of the target class) at `eps = 16/255`. The magnified trigger is
 //! also an adversarial perturbation: measure the ASR of a model trained on clean data with the
 //! same trigger (`mithridate evaluate --trigger T --model CLEAN`) and report the difference.
 //!
