@@ -41,7 +41,7 @@
 //! ```
 
 use super::badnets::{PatchSpec, Pattern, Position};
-use super::{choose, rows_where, stamp};
+use super::{choose, loss_gradients, rows_where, sign, stamp};
 use crate::edit::{Edits, Record};
 use crate::trigger::Mapping;
 use crate::truth::{BudgetRecord, Goal};
@@ -140,17 +140,6 @@ pub struct CleanLabel {
 /// Rows in one surrogate call (bounds memory).
 const CHUNK: usize = 512;
 
-/// `sign(g)` with `sign(0) = 0` (Rust's `signum` gives 1 for +0).
-fn sign(g: f32) -> f32 {
-    if g > 0.0 {
-        1.0
-    } else if g < 0.0 {
-        -1.0
-    } else {
-        0.0
-    }
-}
-
 /// PGD ascent on the surrogate loss of `labels` for the dense rows `x` (`n * per` values),
 /// in place.
 fn pgd(
@@ -162,25 +151,9 @@ fn pgd(
     steps: usize,
     step_size: f32,
 ) -> Result<()> {
-    let per = template.modality().sample_len();
     let origin = x.to_vec();
     for _ in 0..steps {
-        let batch = Dataset::new(
-            template.modality().clone(),
-            Features::Dense(x.to_vec()),
-            labels.to_vec(),
-            (0..labels.len() as u64).collect(),
-            template.num_classes(),
-            Vec::new(),
-        )?;
-        let grad = surrogate.loss_input_gradients(&batch, labels)?;
-        if grad.len() != labels.len() * per {
-            return Err(AttackError::Surrogate(format!(
-                "returned {} gradient values for {} samples of {per}",
-                grad.len(),
-                labels.len()
-            )));
-        }
+        let grad = loss_gradients(surrogate, template, x.to_vec(), labels)?;
         for ((v, &g), &o) in x.iter_mut().zip(&grad).zip(&origin) {
             let stepped = *v + step_size * sign(g);
             *v = stepped.clamp(o - epsilon, o + epsilon).clamp(0.0, 1.0);

@@ -17,8 +17,48 @@ pub mod wanet;
 use crate::edit::{Edits, Record};
 use crate::trigger::{Mapping, Trigger};
 use crate::truth::{BudgetRecord, Goal};
-use crate::{check_class, rng, AttackError, AttackInput, Poisoned, Result, Taxonomy};
-use mithridate_data::Dataset;
+use crate::{check_class, rng, AttackError, AttackInput, Poisoned, Result, Surrogate, Taxonomy};
+use mithridate_data::{Dataset, Features};
+
+/// `sign(g)` with `sign(0) = 0` (Rust's `signum` gives 1 for +0): the step of the
+/// signed-gradient (PGD) updates of the surrogate-driven attacks.
+pub(crate) fn sign(g: f32) -> f32 {
+    if g > 0.0 {
+        1.0
+    } else if g < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+/// The surrogate's `d CE(f(x_i), labels_i) / d x_i` for the dense rows `x` (samples shaped
+/// like `template`'s), checked to hold one value per input value.
+pub(crate) fn loss_gradients(
+    surrogate: &dyn Surrogate,
+    template: &Dataset,
+    x: Vec<f32>,
+    labels: &[u32],
+) -> Result<Vec<f32>> {
+    let per = template.modality().sample_len();
+    let batch = Dataset::new(
+        template.modality().clone(),
+        Features::Dense(x),
+        labels.to_vec(),
+        (0..labels.len() as u64).collect(),
+        template.num_classes(),
+        Vec::new(),
+    )?;
+    let grad = surrogate.loss_input_gradients(&batch, labels)?;
+    if grad.len() != labels.len() * per {
+        return Err(AttackError::Surrogate(format!(
+            "returned {} gradient values for {} samples of {per}",
+            grad.len(),
+            labels.len()
+        )));
+    }
+    Ok(grad)
+}
 
 /// `count` rows drawn uniformly without replacement from `pool`, in ascending row order.
 pub(crate) fn choose(pool: &[usize], count: usize, seed: u64) -> Vec<usize> {

@@ -59,7 +59,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use super::{choose, image_shape, rows_where, stamp};
+use super::{choose, image_shape, loss_gradients, rows_where, sign, stamp};
 use crate::edit::{Edits, Record};
 use crate::trigger::{Mapping, Trigger};
 use crate::truth::{BudgetRecord, Goal};
@@ -164,17 +164,6 @@ pub struct Narcissus {
     params: NarcissusParams,
 }
 
-/// `sign(g)` with `sign(0) = 0`.
-fn sign(g: f32) -> f32 {
-    if g > 0.0 {
-        1.0
-    } else if g < 0.0 {
-        -1.0
-    } else {
-        0.0
-    }
-}
-
 impl Narcissus {
     /// The synthesised trigger `delta` (one sample's values) for the target rows `pool`.
     fn synthesise(
@@ -209,23 +198,7 @@ impl Narcissus {
                 .zip(delta.iter().cycle())
                 .map(|(x, d)| (x + d).clamp(0.0, 1.0))
                 .collect();
-            let labels = vec![p.target; rows.len()];
-            let shifted_set = Dataset::new(
-                data.modality().clone(),
-                Features::Dense(shifted),
-                labels.clone(),
-                subset.ids().to_vec(),
-                data.num_classes(),
-                Vec::new(),
-            )?;
-            let grad = surrogate.loss_input_gradients(&shifted_set, &labels)?;
-            if grad.len() != rows.len() * per {
-                return Err(AttackError::Surrogate(format!(
-                    "returned {} gradient values for {} samples of {per}",
-                    grad.len(),
-                    rows.len()
-                )));
-            }
+            let grad = loss_gradients(surrogate, data, shifted, &vec![p.target; rows.len()])?;
             mean.iter_mut().for_each(|m| *m = 0.0);
             for (sample, g_row) in clean.chunks(per).zip(grad.chunks(per)) {
                 for (((m, &g), &x), &d) in mean.iter_mut().zip(g_row).zip(sample).zip(&delta) {
