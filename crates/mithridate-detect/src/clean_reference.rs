@@ -57,7 +57,7 @@
 //! assert!((marks[0].scanned_share - 0.5).abs() < 1e-12);
 //! ```
 
-use crate::input_consistency::InputConsistency;
+use crate::input_consistency::{InputCheck, InputConsistency};
 use crate::knn::{nearest_neighbours, neighbour_vote};
 use crate::{DetectError, Result};
 use mithridate_data::{Dataset, Features};
@@ -180,12 +180,15 @@ pub fn mark_classes(
 }
 
 /// Steps 1-3 on `data` against the trusted `clean` samples, with `check`'s `k`, components,
-/// source share and level; `None` for token inputs (no Euclidean geometry).
+/// source share and level; `None` for token inputs (no Euclidean geometry). `shared`: the
+/// input check already run on `data` with the same parameters and seed (`auto`'s), whose
+/// step-1 map and projected rows are reused instead of fitted again.
 pub(crate) fn check_against_clean(
     check: &InputConsistency,
     data: &Dataset,
     clean: &Dataset,
     seed: u64,
+    shared: Option<&InputCheck>,
 ) -> Result<Option<CleanReferenced>> {
     let (Features::Dense(values), Features::Dense(clean_values)) =
         (data.features(), clean.features())
@@ -215,8 +218,20 @@ pub(crate) fn check_against_clean(
         return Ok(None);
     }
     let params = check.params();
-    let projection = check.projection(values, data, seed)?;
-    let (space, clean_space) = (projection.apply(values), projection.apply(clean_values));
+    let reused = shared
+        .and_then(|s| s.projection.as_ref().zip(s.space.as_ref()))
+        .filter(|(_, (space, _))| space.nrows() == data.len());
+    let fitted;
+    let (projection, space) = match reused {
+        Some((projection, (space, _))) => (projection, space.as_ref()),
+        None => {
+            let projection = check.projection(values, data, seed)?;
+            let space = projection.apply(values);
+            fitted = (projection, space);
+            (&fitted.0, fitted.1.as_ref())
+        }
+    };
+    let clean_space = projection.apply(clean_values);
     let vote =
         |queries: faer::MatRef<f32>, own: &[u32], skip: &(dyn Fn(usize, usize) -> bool + Sync)| {
             nearest_neighbours(queries, clean_space.as_ref(), params.k, skip)
@@ -225,7 +240,7 @@ pub(crate) fn check_against_clean(
                 .map(|(nearest, &y)| neighbour_vote(nearest.iter().map(|&j| clean_labels[j]), y, k))
                 .collect::<Vec<(f64, u32)>>()
         };
-    let scanned = vote(space.as_ref(), data.labels(), &|_, _| false);
+    let scanned = vote(space, data.labels(), &|_, _| false);
     let opinion: Vec<u32> = scanned.iter().map(|v| v.1).collect();
     let clean_opinion: Vec<u32> = vote(clean_space.as_ref(), clean_labels, &|i, j| i == j)
         .iter()
@@ -304,6 +319,27 @@ mod tests {
     }
 
     #[test]
+    fn reusing_the_input_checks_projection_changes_nothing() {
+        let check = InputConsistencyParams {
+            pca_sample: 400,
+            ..Default::default()
+        }
+        .check()
+        .unwrap();
+        let (data, clean) = (blobs(150, true, 1), blobs(30, false, 2));
+        let shared = check.detect_with_candidates(&data, 7).unwrap();
+        assert!(shared.projection.is_some());
+        let fitted = check_against_clean(&check, &data, &clean, 7, None)
+            .unwrap()
+            .unwrap();
+        let reused = check_against_clean(&check, &data, &clean, 7, Some(&shared))
+            .unwrap()
+            .unwrap();
+        assert_eq!(fitted.votes, reused.votes);
+        assert_eq!(fitted.classes, reused.classes);
+    }
+
+    #[test]
     fn poisons_that_vote_for_one_another_are_outvoted_by_clean_neighbours() {
         let check = InputConsistencyParams::default().check().unwrap();
         let data = blobs(150, true, 1);
@@ -312,7 +348,7 @@ mod tests {
         // source: the ordinary check does not mark class 0.
         let own = check.detect(&data, 0).unwrap();
         assert!(!own.classes[0].suspicious, "{:?}", own.classes[0]);
-        let against = check_against_clean(&check, &data, &clean, 0)
+        let against = check_against_clean(&check, &data, &clean, 0, None)
             .unwrap()
             .unwrap();
         let marked: Vec<bool> = against.classes.iter().map(|c| c.marked).collect();
@@ -330,7 +366,7 @@ mod tests {
             rows.iter().map(|&r| r >= 900).collect::<Vec<_>>()
         );
         // Clean scanned data: nothing marked.
-        let against = check_against_clean(&check, &blobs(150, false, 3), &clean, 0)
+        let against = check_against_clean(&check, &blobs(150, false, 3), &clean, 0, None)
             .unwrap()
             .unwrap();
         assert!(against.classes.iter().all(|c| !c.marked));

@@ -190,6 +190,10 @@ pub(crate) struct InputCheck {
     /// The searched space (step 1, `n x c`) and the reference rows, for checks of a group of
     /// rows against the others ([`crate::group_check`]); `None` for token inputs.
     pub space: Option<(Mat<f32>, Vec<usize>)>,
+    /// Step 1's map that produced `space` (`None` for token inputs, and for a recheck, which
+    /// reuses its first check's space): a trusted clean set is projected with it
+    /// ([`crate::clean_reference`]).
+    pub projection: Option<Projection>,
 }
 
 /// Step 3's per-class evidence.
@@ -273,11 +277,15 @@ impl InputConsistency {
                 candidate: vec![false; k],
                 opinion: None,
                 space: None,
+                projection: None,
             });
         };
-        let space = self.project(values, data, seed)?;
+        let projection = self.projection(values, data, seed)?;
+        let space = projection.apply(values);
         let reference = seeded_sample(n, self.params.reference_size, seed.wrapping_add(1));
-        self.check_in_space(data, space, reference)
+        let mut check = self.check_in_space(data, space, reference)?;
+        check.projection = Some(projection);
+        Ok(check)
     }
 
     /// `previous` (this check's result on `data`) again with the rows marked in `excluded`
@@ -351,6 +359,7 @@ impl InputConsistency {
             candidate,
             opinion: Some(opinion),
             space: Some((space, reference)),
+            projection: None,
         })
     }
 
@@ -384,12 +393,7 @@ impl InputConsistency {
         &self.params
     }
 
-    /// Step 1: the inputs in the space searched, `n x c` (`c = min(components, d)`, or `d`).
-    fn project(&self, values: &[f32], data: &Dataset, seed: u64) -> Result<Mat<f32>> {
-        Ok(self.projection(values, data, seed)?.apply(values))
-    }
-
-    /// Step 1's map, estimated on `data` (whose dense features are `values`): other rows of
+    /// Step 1's map to the space searched, `n x c` (`c = min(components, d)`, or `d`), estimated on `data` (whose dense features are `values`): other rows of
     /// the same kind (a trusted clean set) can be projected into the same space.
     pub(crate) fn projection(&self, values: &[f32], data: &Dataset, seed: u64) -> Result<Projection> {
         let n = data.len();
