@@ -36,7 +36,8 @@
 //! Assumptions: the clean set comes from the scanned data's distribution (a different
 //! acquisition shifts every `r_t`) and holds every class several times (at least
 //! [`MIN_CLEAN_PER_CLASS`]); dirty labels; poisons keep most of their source's pixels.
-//! Cost: the projection as in [`crate::input_consistency`], then `O((n + m) m c)` for the
+//! Cost: the projection as in [`crate::input_consistency`] (inside `auto`, the scan's own
+//! input check's map and projected rows are reused), then `O((n + m) m c)` for the
 //! searches (60,000 Fashion-MNIST images against 1,000 clean ones: a few seconds on 2 cores).
 //!
 //! ```
