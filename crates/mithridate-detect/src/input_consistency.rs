@@ -74,12 +74,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod projection;
+
+pub(crate) use projection::Projection;
+
 use crate::class_pairs::{disagreement_counts, opinion_sizes};
 use crate::tails::{robust_z, MIN_CLASSES_FOR_OUTLIER};
 use crate::detection::Rows;
 use crate::knn::{nearest_neighbours, neighbour_vote};
-use crate::linalg::principal;
-use crate::{DetectError, Detection, Detector, Embeddings, Result, ScanContext};
+use crate::{DetectError, Detection, Detector, Result, ScanContext};
 use faer::Mat;
 use mithridate_core::ParamGuard;
 use mithridate_data::{seeded_sample, Dataset, Features};
@@ -245,9 +248,6 @@ fn class_evidence(labels: &[u32], opinion: &[u32], k: usize) -> Vec<ClassEvidenc
         .collect()
 }
 
-/// Rows projected per block (bounds the temporary `BLOCK x d` copy).
-const BLOCK: usize = 4096;
-
 impl InputConsistency {
     /// Scores and flags `data`'s rows from their raw inputs; `seed` drives the samples.
     pub fn detect(&self, data: &Dataset, seed: u64) -> Result<Detection> {
@@ -393,48 +393,10 @@ impl InputConsistency {
         &self.params
     }
 
-    /// Step 1's map to the space searched, `n x c` (`c = min(components, d)`, or `d`), estimated on `data` (whose dense features are `values`): other rows of
+    /// Step 1's map, estimated on `data` (whose dense features are `values`): other rows of
     /// the same kind (a trusted clean set) can be projected into the same space.
     pub(crate) fn projection(&self, values: &[f32], data: &Dataset, seed: u64) -> Result<Projection> {
-        let n = data.len();
-        let d = data.modality().sample_len();
-        // Checks the values (shape, finite) whichever space is searched.
-        let emb = Embeddings::new(values, d, data.labels(), data.ids(), data.num_classes())?;
-        let c = self.params.components;
-        if c == 0 || c >= d {
-            return Ok(Projection { d, map: None });
-        }
-        let sample = seeded_sample(n, self.params.pca_sample, seed);
-        let pca = principal(&emb, &sample, c)?;
-        let directions = Mat::from_fn(d, c, |i, j| pca.directions[(i, j)] as f32);
-        let mean: Vec<f32> = pca.mean.iter().map(|&m| m as f32).collect();
-        Ok(Projection {
-            d,
-            map: Some((mean, directions)),
-        })
-    }
-}
-
-/// Step 1's map: centring and the leading principal directions (`None`: the raw inputs).
-pub(crate) struct Projection {
-    d: usize,
-    map: Option<(Vec<f32>, Mat<f32>)>,
-}
-
-impl Projection {
-    /// Rows of `d` values each (`values.len() / d` rows) in the searched space.
-    pub(crate) fn apply(&self, values: &[f32]) -> Mat<f32> {
-        let (d, n) = (self.d, values.len() / self.d.max(1));
-        let Some((mean, directions)) = &self.map else {
-            return Mat::from_fn(n, d, |i, j| values[i * d + j]);
-        };
-        let mut out = Mat::<f32>::zeros(n, directions.ncols());
-        for start in (0..n).step_by(BLOCK) {
-            let len = BLOCK.min(n - start);
-            let block = Mat::from_fn(len, d, |i, j| values[(start + i) * d + j] - mean[j]);
-            out.subrows_mut(start, len).copy_from(&block * directions);
-        }
-        out
+        Projection::fit(self.params.components, self.params.pca_sample, values, data, seed)
     }
 }
 
