@@ -341,9 +341,12 @@ def scan_data(
     the detectors that need them: ``"confusion"`` (confusion training, Qi et al. 2023) trains
     on ``x, y`` mixed with these under random wrong labels, which erases the benign
     correlations but not a trigger, and flags the samples whose labels survive (a fifth of the
-    clean samples is held out to veto a flagged mode they share). ``"auto"`` runs confusion
-    training with them, and its input check once more with the clean samples as the only
-    voters (poisons of a global trigger cannot vote for one another).
+    clean samples is held out to veto a flagged mode they share). ``"clean-shift"`` (model-free)
+    flags, per class, a separated mode of rows shifted away from the class's clean samples
+    along their cross-fitted Fisher direction (Fisher 1936; Ledoit-Wolf-shrunk covariance):
+    a shared additive trigger, clean-label ones included. ``"auto"`` runs both with them, and
+    its input check once more with the clean samples as the only voters (poisons of a global
+    trigger cannot vote for one another).
     """
     pairs = [
         (d, None) if isinstance(d, str) else (d[0], _kebab(dict(d[1]))) for d in detectors

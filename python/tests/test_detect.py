@@ -130,6 +130,41 @@ def test_sanitize_drops_or_relabels_what_was_flagged():
         detect.sanitize(x, y, ids, np.array([7], dtype=np.uint64))
 
 
+def test_clean_shift_finds_a_clean_label_shift_and_equals_the_cli(cli, tmp_path):
+    """`clean-shift` flags exactly the rows of one class that carry a shared perturbation the
+    trusted samples lack (labels untouched), as `scan data --detector clean-shift` does; it is
+    a ValueError without trusted samples."""
+    import json
+    import subprocess
+
+    rng = np.random.default_rng(11)
+    scale = np.where(np.arange(12) >= 8, 0.05, 1.0)
+
+    def rows(n):
+        y = np.arange(n) % 3
+        return (rng.normal(size=(n, 12)) * scale + 3.0 * np.eye(12)[y]).astype(np.float32), y
+
+    x, y = rows(600)
+    planted = np.flatnonzero(y == 1)[:40]  # a fifth of class 1, labels kept
+    x[planted, 8:] += 0.4
+    ids = np.arange(600, dtype=np.uint64)
+    cx, cy = rows(150)
+    np.savez(tmp_path / "set.npz", x=x, y=y, ids=ids)
+    np.savez(tmp_path / "clean.npz", x=cx, y=cy, ids=np.arange(1000, 1150, dtype=np.uint64))
+    out = tmp_path / "flags.json"
+    subprocess.run(
+        [str(cli), "--seed", "2", "scan", "data", "--data", str(tmp_path / "set.npz"),
+         "--detector", "clean-shift", "--clean-set", str(tmp_path / "clean.npz"), "-o", str(out)],
+        check=True, capture_output=True,
+    )
+    expected = json.loads(out.read_text())
+    got = detect.scan_data(x, y, ids, ["clean-shift"], seed=2, clean_x=cx, clean_y=cy)[0]
+    assert got.flagged_ids.tolist() == expected["flagged"] == sorted(planted.tolist())
+    assert got.scores.tolist() == [s for _, s in expected["scores"]]
+    with pytest.raises(ValueError, match="trusted clean samples"):
+        detect.scan_data(x, y, ids, ["clean-shift"])
+
+
 @pytest.mark.parametrize(
     "mutate,message",
     [
@@ -384,7 +419,7 @@ def test_confusion_with_a_clean_set_equals_the_cli(cli, tmp_path):
         (lambda cx, cy: (cx[:0], cy[:0]), "clean_y: empty array"),
     ],
 )
-@pytest.mark.parametrize("detector", ["confusion", "auto"])
+@pytest.mark.parametrize("detector", ["confusion", "auto", "clean-shift"])
 def test_bad_clean_sets_raise_value_error(mutate, message, detector):
     """A trusted clean set of the wrong width, with foreign labels, NaN, mismatched lengths or
     no rows is refused before any training, naming the problem."""

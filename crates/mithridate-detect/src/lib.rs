@@ -107,7 +107,8 @@ detectors!(
     scan_untangling,
     split_consistency,
     input_consistency,
-    confusion
+    confusion,
+    clean_shift
 );
 
 pub use context::{cross_val_probabilities, Embeddings, ScanContext, ScanModel, TrainSpec};

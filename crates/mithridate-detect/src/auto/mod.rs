@@ -11,7 +11,8 @@
 //!
 //! Rule, per class `c`:
 //! 0. *Trusted clean samples* (only when the scan holds them: `scan data --clean-set`,
-//!    assessment cells): the `with-clean-set` members (default: [`crate::confusion`]) run
+//!    assessment cells): the `with-clean-set` members (default: [`crate::confusion`] and
+//!    [`crate::clean_shift`], which also sees clean-label triggers) run
 //!    first, and each class one of them marks is decided by its flags; the steps below skip
 //!    decided classes where they decide one. Then the input check is run once more with the
 //!    clean samples as the only voters ([`crate::clean_reference`]): a class it marks that
@@ -146,7 +147,7 @@ impl Default for AutoParams {
             corroborate: true,
             refine: true,
             propagate: true,
-            with_clean_set: vec!["confusion".into()],
+            with_clean_set: vec!["confusion".into(), "clean-shift".into()],
         }
     }
 }
@@ -257,11 +258,11 @@ impl Detector for Auto {
             covers.push("targeted label flip");
         }
         if !self.params.with_clean_set.is_empty() {
-            covers.push("with trusted clean samples (--clean-set): dirty-label backdoors whose trigger survives confusion training, also faint global signals in a natural sink class (Fashion-MNIST dirty-label SIG at 2%); global triggers at high rates whose poisons are one another's nearest inputs (the input check against the clean samples)");
+            covers.push("with trusted clean samples (--clean-set): backdoors whose trigger is a shared additive change to a share of the target class, clean-label ones included (clean-shift: Narcissus and clean-label SIG on 6,000 images), dirty-label backdoors whose trigger survives confusion training, also faint global signals in a natural sink class (Fashion-MNIST dirty-label SIG at 2%); global triggers at high rates whose poisons are one another's nearest inputs (the input check against the clean samples)");
         }
         p["covers"] = serde_json::json!(covers);
         p["does_not_cover"] = serde_json::json!([
-            "clean-label backdoors without trusted clean samples (labels agree with the inputs: no class is corroborated); with them, only where confusion training separates the poisons (Narcissus on Fashion-MNIST: caught at 60,000 images, missed at 6,000; detect README, Stop 47)",
+            "clean-label backdoors without trusted clean samples (labels agree with the inputs: no class is corroborated); with them, clean-label triggers that differ per sample (no shared shift for clean-shift) unless confusion training separates them, and poisons under 5% of their class (clean-shift's min-mode-share; detect README, Stop 48)",
             "all-to-all and source-specific backdoors drawing from fewer than 3/4 of the other classes (input-consistency's min-source-share) (run `knn -P vote=class-pairs`)",
             "random label noise (run `confident`: k-fold cross-validation)",
             "single-victim feature collision",
@@ -432,22 +433,18 @@ impl Detector for Auto {
         // clean rows flagged before, 89 after). A class left with no flag is not marked.
         for v in input.classes.iter().filter(|v| v.suspicious) {
             let c = v.class as usize;
+            let seeds: Vec<bool> =
+                class_rows[c].iter().map(|&r| input_flags.contains(&ids[r])).collect();
+            // A class whose flags the clean samples all clear gets no vote from the check.
+            let seeds = match &against {
+                Some(against) => also_clean_candidates(seeds, &against.candidates(&class_rows[c])),
+                None => Some(seeds),
+            };
+            let Some(seeds) = seeds else { continue };
             votes[c] += 1;
             if decided[c] || !decisive_share_is_plausible(v.flagged, class_rows[c].len()) {
                 continue;
             }
-            let seeds: Vec<bool> =
-                class_rows[c].iter().map(|&r| input_flags.contains(&ids[r])).collect();
-            let seeds = match &against {
-                Some(against) => match also_clean_candidates(seeds, &against.candidates(&class_rows[c])) {
-                    Some(kept) => kept,
-                    None => {
-                        votes[c] -= 1;
-                        continue;
-                    }
-                },
-                None => seeds,
-            };
             (decided[c], suspicious[c]) = (true, true);
             self.flag_refined(ctx, c, &class_rows, seeds, &mut flags, &mut combined)?;
         }
@@ -516,7 +513,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "auto",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), proposers (activation-clustering; their groups count only when the input-space group check confirms them), flips (true; confirmed in input space), corroborate (true; candidates need a decisive member; a decisive member's mode in an unmarked class counts when the input-space group check confirms it), refine (true: a whitened discriminant in the model representation trained on the input check's flags, used when its split is clear, plus the clean side's outliers towards the flagged mode), propagate (true: flags spreading, in rounds, in a flagged class, to rows with at least 8 of their 10 nearest same-class inputs flagged), with-clean-set (confusion: run only with trusted clean samples; the classes it marks are decided by its flags; the input check is also rerun with the clean samples as voters)",
+    summary: "input consistency (model-free: marks the classes whose labels disagree with their raw inputs from most other classes) first; split consistency's flags replace its own in classes it marked (corroborate); an optional quorum of backdoor members, also corroborated; class-pair k-NN for targeted flips (10x effect size, >= 0.5% of a class); backdoor (none), quorum (1), decisive (split-consistency), proposers (activation-clustering; their groups count only when the input-space group check confirms them), flips (true; confirmed in input space), corroborate (true; candidates need a decisive member; a decisive member's mode in an unmarked class counts when the input-space group check confirms it), refine (true: a whitened discriminant in the model representation trained on the input check's flags, used when its split is clear, plus the clean side's outliers towards the flagged mode), propagate (true: flags spreading, in rounds, in a flagged class, to rows with at least 8 of their 10 nearest same-class inputs flagged), with-clean-set (confusion, clean-shift: run only with trusted clean samples; the classes they mark are decided by their flags; the input check is also rerun with the clean samples as voters)",
     paper: "Tang et al. 2021; Hayase et al. 2021; Chen et al. 2018; Peri et al. 2020; split and input consistency (combined)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[mithridate_core::Requirement::Model],
