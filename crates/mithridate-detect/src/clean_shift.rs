@@ -410,11 +410,7 @@ impl Detector for CleanShift {
     }
 
     fn scan(&self, ctx: &ScanContext) -> Result<Detection> {
-        let clean = ctx.clean_set().ok_or_else(|| {
-            DetectError::input(
-                "clean-shift needs trusted clean samples (scan data --clean-set; in assess.toml, clean-set = N)",
-            )
-        })?;
+        let clean = ctx.require_clean_set(self.name())?;
         self.detect(ctx.data(), clean, ctx.seed())
     }
 }

@@ -437,11 +437,7 @@ impl Detector for ConfusionTraining {
     }
 
     fn scan(&self, ctx: &ScanContext) -> Result<Detection> {
-        let clean = ctx.clean_set().ok_or_else(|| {
-            DetectError::input(
-                "confusion needs trusted clean samples (scan data --clean-set; in assess.toml, clean-set = N)",
-            )
-        })?;
+        let clean = ctx.require_clean_set(self.name())?;
         let data = ctx.data();
         let (confusing, held_out) = held_out_split(clean, ctx.seed())?;
         let model = self.confused_model(data, &confusing, ctx.train_spec(), ctx.seed())?;

@@ -269,6 +269,16 @@ impl<'a> ScanContext<'a> {
         self.clean_set
     }
 
+    /// The trusted clean samples that `detector` needs, or the one-line error saying how to
+    /// give them.
+    pub fn require_clean_set(&self, detector: &str) -> Result<&'a Dataset> {
+        self.clean_set.ok_or_else(|| {
+            DetectError::input(format!(
+                "{detector} needs trusted clean samples (scan data --clean-set; in assess.toml, clean-set = N)"
+            ))
+        })
+    }
+
     pub fn data(&self) -> &'a Dataset {
         self.data
     }
