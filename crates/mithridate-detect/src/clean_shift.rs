@@ -47,7 +47,11 @@
 //! split of the same source), with at least 8 rows per class; the poison is a shared additive
 //! change. A trigger that differs per sample (a patch at a random position, a warp as in
 //! WaNet) has no common direction and is not seen; input-consistency and confusion training
-//! cover those. Dense inputs only (token ids have no Euclidean geometry).
+//! cover those. Dense inputs only (token ids have no Euclidean geometry). Features on one
+//! scale (pixels): the shrinkage target `μ I` is one common variance, so a feature far
+//! quieter than the rest is diluted (a table with 8 columns of standard deviation 1 and 4 of
+//! 0.05, 150 clean rows: a shift of 8 of the quiet columns' standard deviations scored 1-2
+//! robust units and was not flagged, one of 20 was); standardise such columns first.
 //!
 //! Cost: `O(m d² + d³)` for the covariance and its inverse (`m` clean rows, `d` features, at
 //! most [`MAX_FEATURES`]), then `O((1 + refine-rounds) n d)` for `n` scanned rows: linear in
