@@ -90,7 +90,7 @@
 //! # Ok::<(), mithridate_detect::DetectError>(())
 //! ```
 
-use crate::confusion::HELD_OUT_VETO;
+use crate::confusion::veto_shared_mode;
 use crate::context::class_rows;
 use crate::detection::Rows;
 use crate::dynamics::check_tail_rule;
@@ -283,14 +283,12 @@ impl CleanShift {
             if !tails.suspicious[c] {
                 continue;
             }
-            let flagged: Vec<usize> = rows[c].iter().copied().filter(|&r| flags[r]).collect();
-            let share = flagged.len() as f64 / rows[c].len() as f64;
-            let edge = flagged.iter().map(|&r| raw[r]).fold(f64::INFINITY, f64::min);
-            let in_mode = held_out[c].iter().filter(|&&v| v >= edge).count();
-            let shared = in_mode as f64 >= HELD_OUT_VETO * share * held_out[c].len() as f64;
-            if share < self.params.min_mode_share || shared {
+            let flagged = rows[c].iter().filter(|&&r| flags[r]).count();
+            if (flagged as f64 / rows[c].len() as f64) < self.params.min_mode_share {
                 tails.suspicious[c] = false;
-                flagged.iter().for_each(|&r| flags[r] = false);
+                rows[c].iter().for_each(|&r| flags[r] = false);
+            } else if veto_shared_mode(&raw, &rows[c], &held_out[c], &mut flags) {
+                tails.suspicious[c] = false;
             }
         }
         let (suspicious, separation) = (&tails.suspicious, &tails.separation);

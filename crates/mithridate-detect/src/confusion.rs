@@ -303,21 +303,14 @@ impl ConfusionTraining {
                 if !tails.suspicious[c] {
                     continue;
                 }
-                let flagged: Vec<usize> = rows.iter().copied().filter(|&r| flags[r]).collect();
-                let edge = flagged.iter().map(|&r| log_p[r]).fold(f64::INFINITY, f64::min);
                 let clean: Vec<f64> = held_y
                     .iter()
                     .zip(held_p)
                     .filter(|(&y, _)| y as usize == c)
                     .map(|(_, &p)| p)
                     .collect();
-                let in_mode = clean.iter().filter(|&&p| p >= edge).count();
-                let flagged_share = flagged.len() as f64 / rows.len().max(1) as f64;
-                if !clean.is_empty()
-                    && in_mode as f64 >= HELD_OUT_VETO * flagged_share * clean.len() as f64
-                {
+                if veto_shared_mode(log_p, rows, &clean, &mut flags) {
                     tails.suspicious[c] = false;
-                    flagged.iter().for_each(|&r| flags[r] = false);
                 }
             }
         }
@@ -339,6 +332,29 @@ impl ConfusionTraining {
 /// blended-noise poison (5% -> coats), one pre-training epoch left T-shirts and shirts in two
 /// modes after the confusion (separations 92 and 341, ~2,800 clean rows flagged in each).
 pub const HELD_OUT_VETO: f64 = 0.5;
+
+/// The held-out veto shared by the detectors with trusted clean samples: whether the flagged
+/// mode of the class `rows` (its flags in `flags`, scored by `values`) is shared by the
+/// class's held-out clean samples (`held_out`, their values on the same scale): at least
+/// [`HELD_OUT_VETO`] of its flagged share of them score at or above the mode's lowest flagged
+/// value. A shared mode's flags are cleared. No held-out sample: no veto.
+pub(crate) fn veto_shared_mode(
+    values: &[f64],
+    rows: &[usize],
+    held_out: &[f64],
+    flags: &mut [bool],
+) -> bool {
+    let flagged: Vec<usize> = rows.iter().copied().filter(|&r| flags[r]).collect();
+    let edge = flagged.iter().map(|&r| values[r]).fold(f64::INFINITY, f64::min);
+    let in_mode = held_out.iter().filter(|&&v| v >= edge).count();
+    let flagged_share = flagged.len() as f64 / rows.len().max(1) as f64;
+    let shared = !held_out.is_empty()
+        && in_mode as f64 >= HELD_OUT_VETO * flagged_share * held_out.len() as f64;
+    if shared {
+        flagged.iter().for_each(|&r| flags[r] = false);
+    }
+    shared
+}
 
 /// Trusted clean samples kept out of the confusion to check the flagged modes: every fifth of
 /// a seeded order (`None` for fewer than 50 clean samples, which all go to the confusion).
