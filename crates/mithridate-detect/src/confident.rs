@@ -366,7 +366,11 @@ impl Detector for ConfidentLearning {
             )));
         }
         let folds = self.params.folds_for(data.len());
-        let probs = cross_val_probabilities(data, ctx.train_spec(), folds, ctx.seed())?;
+        // Shared per fold count: every confident learning of one scan (`auto`'s flips step
+        // asks with other parameters) reads the same out-of-sample probabilities.
+        let probs = ctx.shared(format!("cross-val probabilities {folds}"), || {
+            cross_val_probabilities(data, ctx.train_spec(), folds, ctx.seed())
+        })?;
         self.detect_probabilities(&probs, data.labels(), data.ids(), data.num_classes())
     }
 }
