@@ -132,7 +132,8 @@ pub(super) fn confirmed_flips(
             }),
         )?;
         let out_of_sample = suggested_rows(ctx, &ctx.detection(confident.as_ref())?);
-        flips.extend(escalated(labels, &open, weak, out_of_sample));
+        let counts = data.class_counts();
+        flips.extend(escalated(labels, &counts, &open, weak, out_of_sample));
         flips.sort_unstable();
         flips.dedup_by_key(|&mut (r, _)| r);
     }
@@ -149,19 +150,17 @@ fn open_pairs(labels: &[u32], taken: &[(usize, u32)], weak: &[(usize, u32)]) -> 
         .collect()
 }
 
-/// Path 2's rows: the pairs of `open` that the `out_of_sample` opinion also flags, with every
+/// Path 2's rows: the pairs of `open` that the `out_of_sample` opinion also flags in at least
+/// [`ESCALATED_MIN_SHARE`] of the labelled class (`class_counts`: rows per label), with every
 /// row of either opinion in them (each opinion misses some of a flip's rows: the embedding
 /// vote those among other flips, the k-fold one those its fold's model fits).
 fn escalated(
     labels: &[u32],
+    class_counts: &[usize],
     open: &HashSet<(u32, u32)>,
     weak: Vec<(usize, u32)>,
     out_of_sample: Vec<(usize, u32)>,
 ) -> Vec<(usize, u32)> {
-    let mut class_size: HashMap<u32, usize> = HashMap::new();
-    for &y in labels {
-        *class_size.entry(y).or_default() += 1;
-    }
     let mut count: HashMap<(u32, u32), usize> = HashMap::new();
     for &(r, s) in &out_of_sample {
         *count.entry((labels[r], s)).or_default() += 1;
@@ -170,7 +169,7 @@ fn escalated(
         .into_iter()
         .filter(|&(pair, n)| {
             open.contains(&pair)
-                && n as f64 >= ESCALATED_MIN_SHARE * class_size[&pair.0] as f64
+                && n as f64 >= ESCALATED_MIN_SHARE * class_counts[pair.0 as usize] as f64
         })
         .map(|(pair, _)| pair)
         .collect();
@@ -215,7 +214,8 @@ mod tests {
         // The k-fold opinion confirms (9 -> 4) (rows 2-3) and (5 -> 3), which is not open,
         // but not (2 -> 7); it suggests another label for row 5.
         let out_of_sample = vec![(2, 4), (3, 4), (5, 1), (6, 3)];
-        let mut rows = escalated(&labels, &open, weak, out_of_sample);
+        let counts = [0, 0, 2, 0, 0, 2, 0, 0, 0, 4];
+        let mut rows = escalated(&labels, &counts, &open, weak, out_of_sample);
         rows.sort_unstable();
         rows.dedup();
         assert_eq!(rows, vec![(0, 4), (1, 4), (2, 4), (3, 4)]);
@@ -226,8 +226,9 @@ mod tests {
         // 40 rows labelled 1; the k-fold opinion says 3 for 2 of them (5%), then for 1 (2.5%).
         let labels = [1u32; 40];
         let open = HashSet::from([(1, 3)]);
-        let two = escalated(&labels, &open, vec![(0, 3)], vec![(0, 3), (1, 3)]);
+        let counts = [0, 40];
+        let two = escalated(&labels, &counts, &open, vec![(0, 3)], vec![(0, 3), (1, 3)]);
         assert_eq!(two, vec![(0, 3), (0, 3), (1, 3)]);
-        assert!(escalated(&labels, &open, vec![(0, 3)], vec![(1, 3)]).is_empty());
+        assert!(escalated(&labels, &counts, &open, vec![(0, 3)], vec![(1, 3)]).is_empty());
     }
 }
