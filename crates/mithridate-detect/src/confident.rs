@@ -44,6 +44,7 @@ use crate::context::class_rows;
 use crate::detection::Rows;
 use crate::{cross_val_probabilities, DetectError, Detection, Detector, Result, ScanContext};
 use mithridate_core::ParamGuard;
+use std::sync::Arc;
 
 /// Which rule turns the confident joint into flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -285,13 +286,7 @@ impl ConfidentLearning {
                 }
             }
         }
-        let arg_max: Vec<u32> = (0..n)
-            .map(|r| {
-                (0..k)
-                    .max_by(|&a, &b| p(r, a).total_cmp(&p(r, b)).then(b.cmp(&a)))
-                    .unwrap_or(0) as u32
-            })
-            .collect();
+        let arg_max = arg_max(probs, k);
         let mut pair_class = vec![false; k];
         let flags: Vec<bool> = match self.params.method {
             Method::OffDiagonal => off_diagonal,
@@ -301,9 +296,7 @@ impl ConfidentLearning {
                 // Pairs are found from confident disagreements (a boundary that the flips
                 // pushed over clean samples is not confident), then every sample of a
                 // found pair whose arg-max is the pair's class is flagged (recall).
-                let confident: Vec<u32> = (0..n)
-                    .map(|r| cj.confident_class[r].unwrap_or(labels[r]))
-                    .collect();
+                let confident = confident_opinion(&cj, labels);
                 let sizes = opinion_sizes(&arg_max, k);
                 let pairs = suspicious_pairs(labels, &confident, &sizes, &self.params.pair_test())?;
                 for pair in &pairs {
@@ -365,14 +358,53 @@ impl Detector for ConfidentLearning {
                 "confident learning needs at least 2 classes with samples, found {present}"
             )));
         }
-        let folds = self.params.folds_for(data.len());
-        // Shared per fold count: every confident learning of one scan (`auto`'s flips step
-        // asks with other parameters) reads the same out-of-sample probabilities.
-        let probs = ctx.shared(format!("cross-val probabilities {folds}"), || {
-            cross_val_probabilities(data, ctx.train_spec(), folds, ctx.seed())
-        })?;
+        let probs = shared_probabilities(ctx, self.params.folds_for(data.len()))?;
         self.detect_probabilities(&probs, data.labels(), data.ids(), data.num_classes())
     }
+}
+
+/// The `folds`-fold out-of-sample probabilities of the scanned set, computed once per fold
+/// count and scan: every confident learning of one scan (`auto`'s flips step asks with other
+/// parameters) reads the same ones.
+pub(crate) fn shared_probabilities(ctx: &ScanContext, folds: usize) -> Result<Arc<Vec<f32>>> {
+    ctx.shared(format!("cross-val probabilities {folds}"), || {
+        cross_val_probabilities(ctx.data(), ctx.train_spec(), folds, ctx.seed())
+    })
+}
+
+/// The two out-of-sample opinions of the class-pair method, from the default fold count's
+/// shared probabilities: each row's confident class (its label when no class passes its
+/// threshold) and its arg-max.
+pub(crate) fn out_of_sample_opinions(ctx: &ScanContext) -> Result<(Vec<u32>, Vec<u32>)> {
+    let data = ctx.data();
+    let folds = ConfidentParams::default().folds_for(data.len());
+    let probs = shared_probabilities(ctx, folds)?;
+    let cj = confident_joint(&probs, data.labels(), data.num_classes())?;
+    Ok((
+        confident_opinion(&cj, data.labels()),
+        arg_max(&probs, data.num_classes()),
+    ))
+}
+
+/// Each row's confident class, or its label when no class passes its threshold.
+fn confident_opinion(cj: &ConfidentJoint, labels: &[u32]) -> Vec<u32> {
+    cj.confident_class
+        .iter()
+        .zip(labels)
+        .map(|(c, &y)| c.unwrap_or(y))
+        .collect()
+}
+
+/// Each row's most probable class (`probs` row-major with `k` columns; ties to the smaller).
+fn arg_max(probs: &[f32], k: usize) -> Vec<u32> {
+    probs
+        .chunks_exact(k.max(1))
+        .map(|row| {
+            (0..row.len())
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
+                .unwrap_or(0) as u32
+        })
+        .collect()
 }
 
 /// The registry entry (see [`crate::registry::DETECTORS`]).
@@ -441,6 +473,20 @@ mod tests {
             assert_eq!(d.relabel, vec![(12, 1), (15, 2)]);
             assert!((d.scores[2].1 - 0.9).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn the_class_pair_opinions_are_the_confident_class_or_label_and_the_arg_max() {
+        let (probs, labels) = example();
+        let cj = confident_joint(&probs, &labels, 3).unwrap();
+        // Sample 7 (.1, .2, .7) passes no threshold (t_2 = 0.767): it keeps its label 2.
+        assert_eq!(
+            confident_opinion(&cj, &labels),
+            vec![0, 0, 1, 1, 1, 2, 2, 2, 2]
+        );
+        assert_eq!(arg_max(&probs, 3), vec![0, 0, 1, 1, 1, 2, 2, 2, 2]);
+        // Ties go to the smaller class.
+        assert_eq!(arg_max(&[0.4, 0.4, 0.2, 0.1, 0.45, 0.45], 3), vec![0, 1]);
     }
 
     #[test]

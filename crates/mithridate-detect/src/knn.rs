@@ -121,15 +121,9 @@ impl KnnConsistency {
         let labels = emb.labels();
         let nc = emb.num_classes();
         // Per sample: (score, outvoted, plurality label; ties keep the own label).
-        let (scores, (outvoted, plurality)): (Vec<f64>, (Vec<bool>, Vec<u32>)) = neighbours
-            .iter()
-            .enumerate()
-            .map(|(i, nearest)| {
-                let (disagree, best) =
-                    neighbour_vote(nearest.iter().map(|&j| labels[j]), labels[i], nc);
-                (disagree, (best != labels[i], best))
-            })
-            .unzip();
+        let (scores, plurality): (Vec<f64>, Vec<u32>) =
+            neighbour_votes(labels, neighbours, nc).into_iter().unzip();
+        let outvoted: Vec<bool> = plurality.iter().zip(labels).map(|(p, y)| p != y).collect();
         let flags = match self.params.vote {
             Vote::Plurality => outvoted,
             Vote::ClassPairs => {
@@ -174,6 +168,31 @@ impl KnnConsistency {
         detection.relabel.sort_unstable();
         Ok(detection)
     }
+}
+
+/// Every row's [`neighbour_vote`] among its `neighbours` (row indices): the share that
+/// disagree with its label, and the plurality label.
+pub(crate) fn neighbour_votes(
+    labels: &[u32],
+    neighbours: &[Vec<usize>],
+    classes: usize,
+) -> Vec<(f64, u32)> {
+    neighbours
+        .iter()
+        .zip(labels)
+        .map(|(nearest, &own)| neighbour_vote(nearest.iter().map(|&j| labels[j]), own, classes))
+        .collect()
+}
+
+/// The plurality opinion of the default `k` nearest neighbours in the scan's embedding (the
+/// class-pair vote's opinion; neighbours shared with every other user of the same `k`).
+pub(crate) fn embedding_plurality(ctx: &ScanContext) -> Result<Vec<u32>> {
+    let neighbours = ctx.embedding_neighbours(KnnParams::default().k)?;
+    let emb = ctx.embeddings()?;
+    Ok(neighbour_votes(emb.labels(), &neighbours, emb.num_classes())
+        .into_iter()
+        .map(|(_, plurality)| plurality)
+        .collect())
 }
 
 /// The labels of a sample's neighbours vote: returns the share of them that differ from
@@ -318,6 +337,19 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn every_row_votes_with_its_own_neighbours() {
+        // Row 0 (label 0) has neighbours labelled 1, 1, 0: outvoted, 2/3 disagree. Row 1
+        // (label 1) has one neighbour of each label: a tie keeps its own. Row 2: none.
+        let labels = [0, 1, 1, 0];
+        let neighbours = vec![vec![1, 2, 3], vec![0, 2], vec![], vec![0]];
+        let votes = neighbour_votes(&labels, &neighbours, 2);
+        assert_eq!(votes[0], (2.0 / 3.0, 1));
+        assert_eq!(votes[1], (0.5, 1));
+        assert_eq!(votes[2], (0.0, 1));
+        assert_eq!(votes[3], (0.0, 0));
+    }
 
     #[test]
     fn smallest_k_equals_a_full_sort_with_ties_and_skips() {

@@ -71,8 +71,8 @@
 //!    in excess (class-pair test at 3x: `input_space_pairs`), since a flip leaves the
 //!    features as they were. A pair the embedding vote shows only at 3x is confirmed instead
 //!    by k-fold out-of-sample predictions at 3x in at least 5% of the labelled class
-//!    (`confident`'s class-pair test; its
-//!    `folds` trainings run only when such a pair exists): a flip of a large share of a
+//!    (`confident`'s class-pair test, with the class sizes of the embedding's neighbour
+//!    vote; its `folds` trainings run only when such a pair exists): a flip of a large share of a
 //!    class between look-alike classes inflates its own reverse count in both neighbour
 //!    votes (MNIST 4 -> 9 at 30%: 4.9x and 1.4x), not in a model that never saw the row.
 //!
