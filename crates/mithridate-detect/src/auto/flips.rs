@@ -7,11 +7,12 @@
 //!
 //! Two paths, both tested with [`crate::class_pairs`]:
 //! 1. the embedding vote at [`FLIP_MIN_RATIO`], confirmed by the same ordered pair in the raw
-//!    input space (the input check's opinions) at [`FLIP_INPUT_MIN_RATIO`];
+//!    input space (the input check's opinions) at [`FLIP_INPUT_MIN_RATIO`], in at least
+//!    [`FLIP_MIN_SHARE`] of the labelled class;
 //! 2. a pair the embedding vote shows only at the class-pair default effect size (3x),
 //!    confirmed by the k-fold out-of-sample opinion (confident learning's, Northcutt et al.
 //!    2021) at the same 3x with the neighbour vote's class sizes ([`out_of_sample_rows`]),
-//!    in at least [`ESCALATED_MIN_SHARE`] of the labelled class. The share keeps the small
+//!    in at least [`FLIP_MIN_SHARE`] of the labelled class. The share keeps the small
 //!    natural asymmetries out of this path, the ratio the large ones.
 //!
 //! Why path 2: a flip of a large share of a class between classes that look alike inflates
@@ -119,15 +120,20 @@ pub(super) fn confirmed_flips(
     let data = ctx.data();
     let (labels, k) = (data.labels(), data.num_classes());
     let confirmed = input_space_pairs(labels, opinion, k)?;
-    let mut flips: Vec<(usize, u32)> = suggested_rows(ctx, &knn_vote(ctx, FLIP_MIN_RATIO)?)
+    let counts = data.class_counts();
+    let path_1: Vec<(usize, u32)> = suggested_rows(ctx, &knn_vote(ctx, FLIP_MIN_RATIO)?)
         .into_iter()
         .filter(|&(r, looks_like)| confirmed.as_ref().is_none_or(|c| c.contains(&(labels[r], looks_like))))
+        .collect();
+    let large = pairs_with_min_share(labels, &counts, &path_1);
+    let mut flips: Vec<(usize, u32)> = path_1
+        .into_iter()
+        .filter(|&(r, s)| large.contains(&(labels[r], s)))
         .collect();
     let weak = suggested_rows(ctx, &knn_vote(ctx, FLIP_ESCALATE_MIN_RATIO)?);
     let open = open_pairs(labels, &flips, &weak);
     if !open.is_empty() && data.len() >= MIN_CROSS_VAL_ROWS {
         let out_of_sample = out_of_sample_rows(ctx)?;
-        let counts = data.class_counts();
         flips.extend(escalated(labels, &counts, &open, weak, out_of_sample));
         flips.sort_unstable();
         flips.dedup_by_key(|&mut (r, _)| r);
@@ -175,7 +181,7 @@ fn open_pairs(labels: &[u32], taken: &[(usize, u32)], weak: &[(usize, u32)]) -> 
 }
 
 /// Path 2's rows: the pairs of `open` that the `out_of_sample` opinion also flags in at least
-/// [`ESCALATED_MIN_SHARE`] of the labelled class (`class_counts`: rows per label), with every
+/// [`FLIP_MIN_SHARE`] of the labelled class (`class_counts`: rows per label), with every
 /// row of either opinion in them (each opinion misses some of a flip's rows: the embedding
 /// vote those among other flips, the k-fold one those its fold's model fits).
 fn escalated(
@@ -185,17 +191,9 @@ fn escalated(
     weak: Vec<(usize, u32)>,
     out_of_sample: Vec<(usize, u32)>,
 ) -> Vec<(usize, u32)> {
-    let mut count: HashMap<(u32, u32), usize> = HashMap::new();
-    for &(r, s) in &out_of_sample {
-        *count.entry((labels[r], s)).or_default() += 1;
-    }
-    let confirmed: HashSet<(u32, u32)> = count
+    let confirmed: HashSet<(u32, u32)> = pairs_with_min_share(labels, class_counts, &out_of_sample)
         .into_iter()
-        .filter(|&(pair, n)| {
-            open.contains(&pair)
-                && n as f64 >= ESCALATED_MIN_SHARE * class_counts[pair.0 as usize] as f64
-        })
-        .map(|(pair, _)| pair)
+        .filter(|pair| open.contains(pair))
         .collect();
     weak.into_iter()
         .chain(out_of_sample)
@@ -203,13 +201,33 @@ fn escalated(
         .collect()
 }
 
-/// Share of its labelled class a pair needs in the k-fold opinion for path 2. Why: path 2 is
-/// for flips large enough to inflate their own reverse count (MNIST 4 -> 9 at 30%: 106 of the
-/// 788 rows labelled 9, 13%; at 10%: 65 flips, ~9%); smaller flips pass path 1. Natural
-/// asymmetries are smaller shares but grow in count with the data: on all 60,000 clean
-/// Fashion-MNIST images, 107 trousers (1.8% of the class) looked like dresses to the k-fold
-/// opinion (at 10x) and were flagged without this floor.
-const ESCALATED_MIN_SHARE: f64 = 0.05;
+/// The ordered pairs `(label, suggested)` that hold at least [`FLIP_MIN_SHARE`] of the
+/// labelled class (`class_counts`: rows per label) among `rows`.
+fn pairs_with_min_share(
+    labels: &[u32],
+    class_counts: &[usize],
+    rows: &[(usize, u32)],
+) -> HashSet<(u32, u32)> {
+    let mut count: HashMap<(u32, u32), usize> = HashMap::new();
+    for &(r, s) in rows {
+        *count.entry((labels[r], s)).or_default() += 1;
+    }
+    count
+        .into_iter()
+        .filter(|&(pair, n)| n as f64 >= FLIP_MIN_SHARE * class_counts[pair.0 as usize] as f64)
+        .map(|(pair, _)| pair)
+        .collect()
+}
+
+/// Share of its labelled class a pair needs: in the embedding vote's rows for path 1, in the
+/// k-fold opinion's for path 2. Why: natural asymmetries are small shares of a class but grow
+/// in count with the data. On all 60,000 clean Fashion-MNIST images, 107 trousers (1.8% of
+/// the class) looked like dresses to the k-fold opinion (at 10x) and were flagged by path 2
+/// without this floor; on a clean 6,000-image Fashion-MNIST subset (seed 3 of a wider sweep,
+/// stop 50) path 1 flagged 16 sandals (2.7%) at its 10x and 3x. Every flip measured (10-30%
+/// of its source) held 9% or more of its target class (MNIST 4 -> 9 at 10%: 65 flips, ~9%;
+/// at 30%: 106 of the 788 rows labelled 9, 13%).
+const FLIP_MIN_SHARE: f64 = 0.05;
 
 /// Fewest rows for the k-fold opinion of path 2 (5 folds of at least 20 rows).
 const MIN_CROSS_VAL_ROWS: usize = 100;
@@ -243,6 +261,19 @@ mod tests {
         rows.sort_unstable();
         rows.dedup();
         assert_eq!(rows, vec![(0, 4), (1, 4), (2, 4), (3, 4)]);
+    }
+
+    #[test]
+    fn a_pair_needs_five_percent_of_its_labelled_class() {
+        // 100 rows labelled 0, 20 labelled 1; 5 rows of class 0 suggested 2 (5%), 4 suggested
+        // 3 (4%); 1 row of class 1 suggested 0 (5%).
+        let mut labels = vec![0u32; 100];
+        labels.extend([1; 20]);
+        let mut rows: Vec<(usize, u32)> = (0..5).map(|r| (r, 2)).collect();
+        rows.extend((5..9).map(|r| (r, 3)));
+        rows.push((100, 0));
+        let pairs = pairs_with_min_share(&labels, &[100, 20], &rows);
+        assert_eq!(pairs, HashSet::from([(0, 2), (1, 0)]));
     }
 
     #[test]
