@@ -69,12 +69,13 @@
 //!    effect size 10x, at least half a percent of an average class) flags are flagged too,
 //!    with its suggested labels, when the input check's opinions show the same ordered pair
 //!    in excess (class-pair test at 3x: `input_space_pairs`; a flip leaves the features as
-//!    they were) and the pair holds at least 5% of the labelled class. A pair the embedding vote shows only at 3x is confirmed instead
-//!    by k-fold out-of-sample predictions at 3x in at least 5% of the labelled class
-//!    (`confident`'s class-pair test, with the class sizes of the embedding's neighbour
-//!    vote; its `folds` trainings run only when such a pair exists): a flip of a large share of a
-//!    class between look-alike classes inflates its own reverse count in both neighbour
-//!    votes (MNIST 4 -> 9 at 30%: 4.9x and 1.4x), not in a model that never saw the row.
+//!    they were) and the pair holds at least 5% of the labelled class. A pair the embedding
+//!    vote shows only at 3x is confirmed instead by k-fold out-of-sample predictions at 3x
+//!    in at least 5% of the labelled class (`confident`'s class-pair test, with the class
+//!    sizes of the embedding's neighbour vote; its `folds` trainings run only when such a
+//!    pair exists): a flip of a large share of a class between look-alike classes inflates
+//!    its own reverse count in both neighbour votes (MNIST 4 -> 9 at 30%: 4.9x and 1.4x),
+//!    not in a model that never saw the row.
 //!
 //! Scores: the input check's score (neighbour disagreement, +1 in its marked classes), plus
 //! the quorum members' mean percentile when enabled, plus 1 for each path that flagged the
