@@ -13,22 +13,37 @@
 //!    among a seeded reference sample of `reference-size` rows vote with their labels; `ŷ_i` is
 //!    the plurality label when it has strictly more votes than `y_i`, else `y_i`
 //!    (*outvoted* when `ŷ_i != y_i`). Score `s_i` = share of neighbours labelled `!= y_i`.
-//! 3. *Class evidence.* `D[t][s] = #{i : y_i = t, ŷ_i = s}`, `n_c` = how many samples the
-//!    opinion assigns to `c`. Natural confusion is symmetric in rate (see
-//!    [`crate::class_pairs`]), so the expected count is `E[t][s] = D[s][t] n_t / n_s` and the
-//!    excess `x_ts = D[t][s] - E[t][s]`. Per class: the *sources* (classes `s` with
-//!    `x_ts > 0`), the *excess share* `e_t = Σ_s max(x_ts, 0) / #{y_i = t}`, and a pooled
-//!    one-sided test of `X = Σ_s D[t][s]` against the pair nulls
+//! 3. *Class evidence*, computed twice: over every outvoted row (`ŷ_i` as above), and over
+//!    the *decisively* outvoted ones (`ŷ'_i = ŷ_i` when at most `decisive-own-share` of the
+//!    row's neighbours carry `y_i`, 1 of 10 by default; else `y_i`). For an opinion `ŷ`:
+//!    `D[t][s] = #{i : y_i = t, ŷ_i = s}`, `n_c` = how many samples the opinion assigns to
+//!    `c`. Natural confusion is symmetric in rate (see [`crate::class_pairs`]), so the
+//!    expected count is `E[t][s] = D[s][t] n_t / n_s` and the excess
+//!    `x_ts = D[t][s] - E[t][s]`. Per class: the *sources* (classes `s` with `x_ts > 0`), the
+//!    *excess share* `e_t = Σ_s max(x_ts, 0) / #{y_i = t}`, and a pooled one-sided test of
+//!    `X = Σ_s D[t][s]` against the pair nulls
 //!    `D[t][s] ~ Binomial(D[t][s] + D[s][t], n_t / (n_t + n_s))` (normal approximation;
 //!    level `alpha / K`).
-//! 4. *Classes.* Class `t` is suspicious when (a) at least `ceil(min-source-share (K - 1))`
+//! 4. *Classes.* An evidence marks class `t` when (a) at least `ceil(min-source-share (K - 1))`
 //!    classes are sources (7 of 9 others by default: an all-to-one backdoor draws from every
 //!    class), (b) the pooled test rejects, and (c) with 5 or more classes, `e_t` is an outlier
-//!    among the classes' excess shares (robust z `>= class-outlier`, 3). (a) alone is met
-//!    by natural *sink* classes whose samples resemble many others (MNIST 8 and 2: 7-8
-//!    sources, excess share 5-7.5% on clean 10k subsets); (c) separates them from a poisoned
-//!    target (13% at a 1% all-to-one poison, 25-42% at 5%). Every outvoted sample of a
-//!    suspicious class is flagged, with `ŷ_i` as its suggested label.
+//!    among the classes' excess shares (robust z `>= class-outlier`, 4). Class `t` is
+//!    suspicious when either evidence marks it. (a) alone is met by natural *sink* classes
+//!    whose samples resemble many others (MNIST 8 and 2: 7-8 sources, excess share 5-10% on
+//!    clean 6k-10k subsets); over every outvoted row MNIST's 8 passed z 3 on 3 of 30 clean
+//!    6,000-image subsets (seeds 23, 26, 27; z 3.55 on seed 23). Why two evidences: a sink
+//!    class's outvoted samples are ambiguous shapes whose neighbours split between labels
+//!    (own label still 1-4 of 10), while a dirty-label poison is a genuine sample of its
+//!    source, outvoted by nearly all its neighbours (own label 0-1 of 10 for 60 of 60
+//!    random-position patches at 1%, counted offline with scikit-learn). Among the decisive
+//!    rows a sink class keeps a 2-4% excess share and a 1% poison stands out: on 6,000-image
+//!    subsets the check now marks 6 of the 8 1% poisons of the detect README's stop-51
+//!    sweep, where the first evidence alone (at z 3) marked 1 of them. The first evidence still
+//!    catches poisons that are one another's neighbours (blends at 5-10%, own label 2+ of
+//!    10). Flagged, with `ŷ_i` as the suggested label: every outvoted sample of a class the
+//!    first evidence marks, or that the second marks while the first passes at the
+//!    candidates' weaker z; every decisively outvoted sample of a class only the second
+//!    marks.
 //!
 //! Scores: `s_i`, plus 1 in suspicious classes (so the flagged samples rank first).
 //!
@@ -107,6 +122,9 @@ pub struct InputConsistencyParams {
     pub alpha: f64,
     /// Robust z a class's excess share needs among the classes' (5 or more classes), `> 0`.
     pub class_outlier: f64,
+    /// A row counts in the *decisive* evidence when at most this share of its neighbours
+    /// carry its own label, in `[0, 1)`.
+    pub decisive_own_share: f64,
 }
 
 impl Default for InputConsistencyParams {
@@ -118,7 +136,8 @@ impl Default for InputConsistencyParams {
             reference_size: 20_000,
             min_source_share: 0.75,
             alpha: 0.01,
-            class_outlier: 3.0,
+            class_outlier: 4.0,
+            decisive_own_share: 0.1,
         }
     }
 }
@@ -156,6 +175,12 @@ impl ParamGuard for InputConsistencyParams {
                 self.class_outlier
             )));
         }
+        if !(self.decisive_own_share >= 0.0 && self.decisive_own_share < 1.0) {
+            return Err(DetectError::param(format!(
+                "input-consistency decisive-own-share must be in [0, 1), got {}",
+                self.decisive_own_share
+            )));
+        }
         Ok(())
     }
 
@@ -176,9 +201,9 @@ pub struct InputConsistency {
 const SHARE_SPREAD_FLOOR: f64 = 0.01;
 
 /// A candidate class's excess share needs this share of `class-outlier`'s robust z (2 at the
-/// default 3). An all-to-one backdoor of 1% (200 poisons among 20,000 MNIST images) gave
+/// default 4). An all-to-one backdoor of 1% (200 poisons among 20,000 MNIST images) gave
 /// z = 2.5: a real poisoned class, too weak for the input check alone.
-pub(crate) const CANDIDATE_Z_SHARE: f64 = 2.0 / 3.0;
+pub(crate) const CANDIDATE_Z_SHARE: f64 = 0.5;
 
 /// The input check's result as `auto` uses it.
 pub(crate) struct InputCheck {
@@ -197,6 +222,19 @@ pub(crate) struct InputCheck {
     /// reuses its first check's space): a trusted clean set is projected with it
     /// ([`crate::clean_reference`]).
     pub projection: Option<Projection>,
+}
+
+/// Step 4's verdict on one class.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ClassMark {
+    /// Marked by the evidence over every outvoted row.
+    by_all: bool,
+    /// Marked by the evidence over the decisively outvoted rows.
+    by_decisive: bool,
+    /// Either evidence passes with the candidates' weaker z.
+    candidate: bool,
+    /// The evidence over every outvoted row passes with the candidates' weaker z.
+    all_near: bool,
 }
 
 /// Step 3's per-class evidence.
@@ -335,10 +373,30 @@ impl InputConsistency {
             let votes = nearest.iter().map(|&j| labels[reference[j]]);
             (scores[i], opinion[i]) = neighbour_vote(votes, labels[i], k);
         }
+        // Step 3 twice: over every outvoted row, and over the decisively outvoted ones.
+        let own_share_at_most = self.params.decisive_own_share + 1e-9;
+        let decisive_opinion: Vec<u32> = (0..n)
+            .map(|i| match 1.0 - scores[i] <= own_share_at_most {
+                true => opinion[i],
+                false => labels[i],
+            })
+            .collect();
         let evidence = class_evidence(labels, &opinion, k);
-        let (suspicious, candidate) = self.verdicts(&evidence);
+        let decisive = class_evidence(labels, &decisive_opinion, k);
+        let marks = self.verdicts(&evidence, &decisive);
+        let suspicious: Vec<bool> = marks.iter().map(|m| m.by_all || m.by_decisive).collect();
+        let candidate = marks.iter().map(|m| m.candidate).collect();
+        // A class marked by the decisive evidence alone has only its decisive rows flagged,
+        // unless the other evidence is near its mark too.
         let flags: Vec<bool> = (0..n)
-            .map(|i| suspicious[labels[i] as usize] && opinion[i] != labels[i])
+            .map(|i| {
+                let m = &marks[labels[i] as usize];
+                match (m.by_all || (m.by_decisive && m.all_near), m.by_decisive) {
+                    (true, _) => opinion[i] != labels[i],
+                    (false, true) => decisive_opinion[i] != labels[i],
+                    (false, false) => false,
+                }
+            })
             .collect();
         for (score, &y) in scores.iter_mut().zip(labels) {
             if suspicious[y as usize] {
@@ -363,9 +421,31 @@ impl InputConsistency {
         })
     }
 
-    /// Step 4: which classes are suspicious, and which are candidates (see
-    /// [`Self::detect_with_candidates`]).
-    fn verdicts(&self, evidence: &[ClassEvidence]) -> (Vec<bool>, Vec<bool>) {
+    /// Step 4 for each class, from the evidence over every outvoted row and over the
+    /// decisively outvoted ones.
+    fn verdicts(&self, all: &[ClassEvidence], decisive: &[ClassEvidence]) -> Vec<ClassMark> {
+        let (level_all, z_all) = self.robust_levels(all);
+        let (level_dec, z_dec) = self.robust_levels(decisive);
+        let (full, weak) = (
+            self.params.class_outlier,
+            CANDIDATE_Z_SHARE * self.params.class_outlier,
+        );
+        (0..all.len())
+            .map(|t| {
+                let all_near = level_all[t] && z_all[t] >= weak;
+                ClassMark {
+                    by_all: level_all[t] && z_all[t] >= full,
+                    by_decisive: level_dec[t] && z_dec[t] >= full,
+                    candidate: all_near || (level_dec[t] && z_dec[t] >= weak),
+                    all_near,
+                }
+            })
+            .collect()
+    }
+
+    /// Per class: whether (a) and (b) of step 4 hold, and the excess share's robust z among
+    /// the classes' (infinite below 5 classes).
+    fn robust_levels(&self, evidence: &[ClassEvidence]) -> (Vec<bool>, Vec<f64>) {
         let k = evidence.len();
         let others = k.saturating_sub(1) as f64;
         let needed = ((self.params.min_source_share * others).ceil() as usize).max(1);
@@ -375,17 +455,11 @@ impl InputConsistency {
             robust_z(&shares, &(0..k).collect::<Vec<_>>(), SHARE_SPREAD_FLOOR, &mut z);
         }
         let level = self.params.alpha / k.max(1) as f64;
-        let verdict = |min_z: f64| -> Vec<bool> {
-            evidence
-                .iter()
-                .zip(&z)
-                .map(|(e, &z)| e.sources >= needed && e.p_value <= level && z >= min_z)
-                .collect()
-        };
-        (
-            verdict(self.params.class_outlier),
-            verdict(CANDIDATE_Z_SHARE * self.params.class_outlier),
-        )
+        let passes = evidence
+            .iter()
+            .map(|e| e.sources >= needed && e.p_value <= level)
+            .collect();
+        (passes, z)
     }
 
     /// The checked parameters.
@@ -428,7 +502,7 @@ pub const ENTRY: crate::registry::DetectorEntry = crate::registry::DetectorEntry
     name: "input-consistency",
     role: mithridate_core::Role::Detector,
     modalities: &[],
-    summary: "no model needed: k-NN label vote among the raw inputs (PCA), per-pair asymmetry test; a class whose excess disagreement comes from most other classes, passes a pooled test and is an outlier among the classes has its outvoted samples flagged (dirty-label backdoors of any trigger shape); k (10), components (64), pca-sample (5000), reference-size (20000), min-source-share (0.75 of the other classes), alpha (0.01), class-outlier (3)",
+    summary: "no model needed: k-NN label vote among the raw inputs (PCA), per-pair asymmetry test; a class whose excess disagreement (over every outvoted row, or over the decisively outvoted ones) comes from most other classes, passes a pooled test and is an outlier among the classes has its outvoted samples flagged (dirty-label backdoors of any trigger shape); k (10), components (64), pca-sample (5000), reference-size (20000), min-source-share (0.75 of the other classes), alpha (0.01), class-outlier (4), decisive-own-share (0.1: at most 1 of 10 neighbours share the row's label)",
     paper: "Peri et al. 2020 (k-NN label consistency), in input space; class-pair calibration (this project)",
     taxonomy: crate::registry::SANITIZATION,
     requires: &[],
@@ -533,6 +607,50 @@ mod tests {
         assert_eq!(flagged_rows(&d), poisoned_rows(&poisoned));
     }
 
+    /// Ten classes, each from 8 sources with a rejecting pooled test; only the excess
+    /// shares differ.
+    fn evidence(shares: &[f64]) -> Vec<ClassEvidence> {
+        shares
+            .iter()
+            .map(|&excess_share| ClassEvidence {
+                sources: 8,
+                excess_share,
+                p_value: 1e-6,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn either_evidence_marks_and_a_sink_class_near_the_bar_stays_a_candidate() {
+        let check = InputConsistencyParams::default().check().unwrap();
+        // Over every outvoted row: median 0.02, MAD 0.015 (scale 0.02224), so class 8's
+        // 0.09 has z = 0.07 / 0.02224 = 3.15: under 4, over the candidates' 2.
+        let all = evidence(&[0.01, 0.0, 0.05, 0.03, 0.06, 0.02, 0.0, 0.02, 0.09, 0.015]);
+        // Decisive rows: median 0.005, MAD 0.005 (scale 0.0074, floored to 0.01): class 8's
+        // 0.03 has z 2.5 (a candidate); class 3's 0.12 has z 11.5.
+        let decisive = evidence(&[0.0, 0.0, 0.01, 0.12, 0.01, 0.0, 0.005, 0.005, 0.03, 0.005]);
+        let marks = check.verdicts(&all, &decisive);
+        let mark = |by_all, by_decisive, candidate, all_near| ClassMark {
+            by_all,
+            by_decisive,
+            candidate,
+            all_near,
+        };
+        assert_eq!(marks[8], mark(false, false, true, true));
+        // Class 3 over every outvoted row: z = 0.01 / 0.02224 = 0.45.
+        assert_eq!(marks[3], mark(false, true, true, false));
+        // Class 4: z 1.8 over every row, 0.5 over the decisive ones.
+        assert_eq!(marks[4], mark(false, false, false, false));
+        // The same shares over every outvoted row with class 8 at 0.12: z 4.5, marked.
+        let mut strong = all.clone();
+        strong[8].excess_share = 0.12;
+        assert_eq!(check.verdicts(&strong, &decisive)[8], mark(true, false, true, true));
+        // A pooled test that does not reject marks nothing, whatever the z.
+        let mut weak = decisive.clone();
+        weak[3].p_value = 0.5;
+        assert_eq!(check.verdicts(&all, &weak)[3], mark(false, false, false, false));
+    }
+
     #[test]
     fn token_inputs_are_not_scanned_and_bad_parameters_are_named() {
         let data = Dataset::new(
@@ -556,6 +674,7 @@ mod tests {
             (InputConsistencyParams { reference_size: 0, ..Default::default() }, "reference-size"),
             (InputConsistencyParams { alpha: 1.5, ..Default::default() }, "alpha"),
             (InputConsistencyParams { class_outlier: 0.0, ..Default::default() }, "class-outlier"),
+            (InputConsistencyParams { decisive_own_share: 1.0, ..Default::default() }, "decisive-own-share"),
         ] {
             let err = p.check().unwrap_err().to_string();
             assert!(err.contains(name), "{err}");

@@ -290,9 +290,14 @@ impl Detector for Auto {
         let corroborated: Vec<bool> = (0..k)
             .map(|c| !self.params.corroborate || input.classes[c].suspicious || candidate[c])
             .collect();
-        // Each row's share of input-space neighbours labelled otherwise (the same +1 in a
-        // marked class, so comparisons within a class are unaffected).
-        let disagreement: Vec<f64> = input.scores.iter().map(|&(_, s)| s).collect();
+        // Each row's share of input-space neighbours labelled otherwise (the score less the
+        // +1 of a marked class: sides are compared by ratio and by level).
+        let disagreement: Vec<f64> = input
+            .scores
+            .iter()
+            .zip(labels)
+            .map(|(&(_, s), &y)| s - f64::from(u8::from(input.classes[y as usize].suspicious)))
+            .collect();
         let mut combined: Vec<f64> = input.scores.iter().map(|&(_, s)| s).collect();
         let mut votes = vec![0usize; k];
         let members = Self::build_all(&self.params.backdoor)?;
