@@ -381,8 +381,8 @@ impl Detector for Auto {
                 let (group, rest): (Vec<usize>, Vec<usize>) = class_rows[c]
                     .iter()
                     .partition(|&&r| flagged.contains(&ids[r]));
-                let Some(group) = plausible_side(group, rest, &disagreement, class_rows[c].len())
-                else {
+                let (size, marked) = (class_rows[c].len(), input.classes[c].suspicious);
+                let Some(group) = plausible_side(group, rest, &disagreement, size, marked) else {
                     continue;
                 };
                 // Uncorroborated: the input check's question asked of the mode itself.

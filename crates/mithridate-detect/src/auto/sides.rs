@@ -18,7 +18,10 @@ pub(crate) fn decisive_share_is_plausible(flagged: usize, size: usize) -> bool {
 /// disagree with their input-space neighbours at least [`SIDE_DISAGREEMENT_RATIO`] times as
 /// often (dirty-label poisons look like their source classes), else none. A plausible
 /// flagged side also gives way to such a `rest` when the rest is outvoted on average (mean
-/// disagreement at least [`OUTVOTED_SIDE`]): a clean side is not. Why: split consistency's
+/// disagreement at least [`OUTVOTED_SIDE`]): a clean side is not. In a class the input
+/// check `marked`, a split that needs turning gives none instead: the check's own flags,
+/// refined, are the better seeds there (a turned side lacks the poisons the member put on
+/// the clean side: Fashion-MNIST dirty SIG 5%, 76 of 300). Why: split consistency's
 /// leave-group-out agreement picks the side whose neighbours outside itself carry other
 /// labels; when the poisons are a small minority, the clean majority's only same-label
 /// references are the poisons, so it can pick the clean side (20,000 MNIST images, BadNets
@@ -30,15 +33,18 @@ pub(super) fn plausible_side(
     rest: Vec<usize>,
     disagreement: &[f64],
     size: usize,
+    marked: bool,
 ) -> Option<Vec<usize>> {
     let mean = |rows: &[usize]| rows.iter().map(|&r| disagreement[r]).sum::<f64>() / rows.len().max(1) as f64;
     let rest_looks_relabelled = decisive_share_is_plausible(rest.len(), size)
         && mean(&rest) >= SIDE_DISAGREEMENT_RATIO * mean(&group) + 1e-12;
-    if decisive_share_is_plausible(group.len(), size) {
-        let rest_is_outvoted = rest_looks_relabelled && mean(&rest) >= OUTVOTED_SIDE;
-        return Some(if rest_is_outvoted { rest } else { group });
-    }
-    rest_looks_relabelled.then_some(rest)
+    let turned = match decisive_share_is_plausible(group.len(), size) {
+        true if rest_looks_relabelled && mean(&rest) >= OUTVOTED_SIDE => rest,
+        true => return Some(group),
+        false if rest_looks_relabelled => rest,
+        false => return None,
+    };
+    (!marked).then_some(turned)
 }
 
 /// Mean input-space disagreement above which the unflagged side of a plausible split is
@@ -105,22 +111,27 @@ mod tests {
         dis[8] = 0.9;
         dis[9] = 0.8;
         let (group, rest) = ((0..8).collect(), vec![8, 9]);
-        assert_eq!(plausible_side(group, rest, &dis, 10), Some(vec![8, 9]));
+        assert_eq!(plausible_side(group, rest, &dis, 10, false), Some(vec![8, 9]));
         // Not when the other side is no more outvoted than the flagged one.
         let flat = vec![0.3; 10];
-        assert_eq!(plausible_side((0..8).collect(), vec![8, 9], &flat, 10), None);
+        assert_eq!(plausible_side((0..8).collect(), vec![8, 9], &flat, 10, false), None);
         // A plausible flagged side is kept as it is...
-        assert_eq!(plausible_side(vec![8, 9], (0..8).collect(), &dis, 10), Some(vec![8, 9]));
+        assert_eq!(plausible_side(vec![8, 9], (0..8).collect(), &dis, 10, false), Some(vec![8, 9]));
         // ...unless the other side is outvoted on average and twice as often: with 15 rows,
         // the member flagged the 10 rows at 0.1 (2/3 of the class, plausible), rows 10..15
         // disagree at 0.85 on average.
         let mut dis = vec![0.1; 15];
         dis[10..].copy_from_slice(&[0.9, 0.8, 0.9, 0.8, 0.85]);
         let (group, rest): (Vec<usize>, Vec<usize>) = ((0..10).collect(), (10..15).collect());
-        assert_eq!(plausible_side(group.clone(), rest.clone(), &dis, 15), Some(rest.clone()));
-        // A rest twice as outvoted but under half on average is a clean side: kept flagged.
+        assert_eq!(plausible_side(group.clone(), rest.clone(), &dis, 15, false), Some(rest.clone()));
+        // In a class the input check marked, a split that needs turning gives none.
+        assert_eq!(plausible_side(group.clone(), rest.clone(), &dis, 15, true), None);
+        assert_eq!(plausible_side((0..11).collect(), (11..15).collect(), &dis, 15, true), None);
+        // A rest twice as outvoted but under half on average is a clean side: kept flagged,
+        // marked or not.
         dis[10..].copy_from_slice(&[0.4; 5]);
-        assert_eq!(plausible_side(group.clone(), rest, &dis, 15), Some(group));
+        assert_eq!(plausible_side(group.clone(), rest.clone(), &dis, 15, false), Some(group.clone()));
+        assert_eq!(plausible_side(group.clone(), rest, &dis, 15, true), Some(group));
     }
 
     #[test]
