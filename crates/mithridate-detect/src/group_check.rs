@@ -71,6 +71,17 @@ impl<'a> InputSpace<'a> {
         group: &[usize],
         class_rows: &[usize],
     ) -> bool {
+        self.mode_outvoted_by_sources(class, group, class_rows, MIN_GROUP_OUTVOTED)
+    }
+
+    /// [`Self::mode_looks_relabelled`] with `min_group_outvoted` in place of `o_G >= 1/2`.
+    pub(crate) fn mode_outvoted_by_sources(
+        &self,
+        class: u32,
+        group: &[usize],
+        class_rows: &[usize],
+        min_group_outvoted: f64,
+    ) -> bool {
         if group.is_empty() || self.num_classes < 2 {
             return false;
         }
@@ -119,7 +130,7 @@ impl<'a> InputSpace<'a> {
         let min_count = (group_outvoted as f64 / (4.0 * others)).ceil().max(1.0) as usize;
         let sources = per_source.iter().filter(|&&n| n >= min_count).count();
         let needed = ((self.min_source_share * others).ceil() as usize).max(1);
-        o_group >= MIN_GROUP_OUTVOTED && o_group >= MIN_OUTVOTED_RATIO * o_rest && sources >= needed
+        o_group >= min_group_outvoted && o_group >= MIN_OUTVOTED_RATIO * o_rest && sources >= needed
     }
 }
 
@@ -168,5 +179,10 @@ mod tests {
         assert!(!check.mode_looks_relabelled(0, &rest[..3], &class));
         // Only the poisons near class 1 (one source of three): not most classes.
         assert!(!check.mode_looks_relabelled(0, &group[..2], &class));
+        // The six poisons with two clean rows: 6 of 8 outvoted passes at 1/2, not at 0.8.
+        let mixed: Vec<usize> = group.iter().chain(&rest[..2]).copied().collect();
+        assert!(check.mode_outvoted_by_sources(0, &mixed, &class, 0.5));
+        assert!(!check.mode_outvoted_by_sources(0, &mixed, &class, 0.8));
+        assert!(check.mode_outvoted_by_sources(0, &group, &class, 0.8));
     }
 }

@@ -181,11 +181,19 @@ pub struct SplitConsistency {
 }
 
 /// One tested class: its rows, projections on the top whitened direction, Otsu threshold.
-struct ClassSplit {
+pub(crate) struct ClassSplit {
     rows: Vec<usize>,
     projection: Vec<f64>,
     threshold: f64,
     separation: f64,
+}
+
+impl ClassSplit {
+    /// The class's rows (indices into the data) and their projections on the top whitened
+    /// direction, in the same order.
+    pub(crate) fn projected(&self) -> (&[usize], &[f64]) {
+        (&self.rows, &self.projection)
+    }
 }
 
 /// `D = (m_hi - m_lo) / s_w` of the split of `values` at `threshold` (`s_w²` the pooled
@@ -265,7 +273,7 @@ impl SplitConsistency {
     }
 
     /// Step 1 for every class with at least [`MIN_CLASS`] rows.
-    fn class_splits(&self, emb: &Embeddings) -> Result<Vec<Option<ClassSplit>>> {
+    pub(crate) fn class_splits(&self, emb: &Embeddings) -> Result<Vec<Option<ClassSplit>>> {
         let d = emb.dim();
         let classes = emb.class_rows();
         let within = WithinClass::new(emb, &classes);
