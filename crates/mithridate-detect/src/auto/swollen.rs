@@ -36,14 +36,14 @@ use crate::{Result, ScanContext};
 use mithridate_core::ParamGuard;
 
 /// Smallest class size, relative to the median class size, that is tested.
-pub(super) const SWOLLEN_RATIO: f64 = 1.5;
+const SWOLLEN_RATIO: f64 = 1.5;
 
 /// Smallest share of a side outvoted by its neighbours outside it (the group check's
 /// `o_G`; 1/2 elsewhere).
-pub(super) const SWOLLEN_MIN_OUTVOTED: f64 = 0.8;
+const SWOLLEN_MIN_OUTVOTED: f64 = 0.8;
 
 /// Which classes hold at least [`SWOLLEN_RATIO`] times the median class size.
-pub(super) fn swollen_classes(class_rows: &[Vec<usize>]) -> Vec<bool> {
+fn swollen_classes(class_rows: &[Vec<usize>]) -> Vec<bool> {
     let mut sizes: Vec<usize> = class_rows.iter().map(Vec::len).collect();
     sizes.sort_unstable();
     let median = match sizes.len() {
@@ -107,7 +107,7 @@ pub(super) fn relabelled_sides(
 /// spreads, so a compact mode beside a wide one moves its threshold into the wide one; the
 /// mixture's boundary stays where the two weighted densities cross. Tested against
 /// scikit-learn's `GaussianMixture` on a hand-made case (unit tests).
-pub(crate) fn two_gaussian_upper(values: &[f64]) -> Option<Vec<bool>> {
+fn two_gaussian_upper(values: &[f64]) -> Option<Vec<bool>> {
     let t = otsu_split(values)?;
     let n = values.len() as f64;
     let mean_all = values.iter().sum::<f64>() / n;
